@@ -1,0 +1,43 @@
+# Single entry point. A newcomer needs two targets: `make demo` and `make test`.
+# Everything else (venv, build) is set up on demand by those targets.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+export VIRTUAL_ENV := $(abspath $(VENV))
+export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
+
+# Python packages the tests, benchmarks, demo and page need (installed from PyPI into .venv).
+DEV_DEPS := "maturin>=1.7,<2" "numpy>=1.26" "pandas>=2.0" "pytest>=7" "arch>=6" "scipy>=1.10" \
+            "streamlit>=1.30" "altair>=5" "pyarrow>=14" "selenium>=4"
+
+.PHONY: venv build test test-rust test-py demo bench stress fuzz clean
+
+$(VENV)/.deps-stamp: Makefile pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(DEV_DEPS)
+	touch $@
+
+venv: $(VENV)/.deps-stamp
+
+# Release build: the statistics tests simulate thousands of bootstraps and need the optimized core.
+build: venv
+	maturin develop --release --quiet
+
+test-rust:
+	cargo test --release
+
+test-py: build
+	$(PY) -m pytest tests_py -q
+
+test: build test-rust test-py
+
+demo: build
+	$(PY) -m crypto_analyzer_promotion.demo
+
+bench: build
+	$(PY) benches/run_all.py
+
+clean:
+	rm -rf $(VENV) target

@@ -1,0 +1,68 @@
+//! The one error type of the core. `python/errors.rs` maps each variant to a Python exception
+//! exactly once; nothing else in the crate knows about Python exceptions.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad argument or bad data supplied by the caller (Python: ValueError subclass).
+    #[error("{0}")]
+    InvalidInput(String),
+
+    /// A file the caller named does not exist (Python: FileNotFoundError subclass).
+    #[error("{message}: {}", path.display())]
+    FileNotFound { message: String, path: PathBuf },
+
+    /// Any other I/O failure on a named path (Python: OSError subclass, PermissionError where it is one).
+    #[error("{context} {}: {source}", path.display())]
+    Io {
+        context: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A state the contract reports as RuntimeError (e.g. promotion tables missing).
+    #[error("{0}")]
+    Runtime(String),
+
+    /// The database stayed locked by another writer longer than the busy timeout.
+    #[error("database is busy (locked by another connection) after waiting {waited_ms} ms: {detail}")]
+    Busy { waited_ms: u64, detail: String },
+
+    /// Any other SQLite failure (Python: RuntimeError subclass).
+    #[error("sqlite error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+
+    /// A JSON document could not be parsed or produced (Python: ValueError subclass).
+    #[error("invalid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+
+    /// A cached artifact failed its integrity check (never served; callers recompute).
+    #[error("cache integrity: {0}")]
+    Cache(String),
+
+    /// The run was cancelled (Ctrl-C); Python: KeyboardInterrupt.
+    #[error("interrupted")]
+    Interrupted,
+
+    /// A bug: an invariant of ours failed. Python: RuntimeError subclass. Never used for bad input.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Error::InvalidInput(msg.into())
+    }
+
+    pub fn io(context: impl Into<String>, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        let path = path.into();
+        if source.kind() == std::io::ErrorKind::NotFound {
+            return Error::FileNotFound { message: context.into(), path };
+        }
+        Error::Io { context: context.into(), path, source }
+    }
+}

@@ -1,0 +1,21 @@
+//! Core of the promotion workflow engine.
+//!
+//! Every module here is plain Rust and knows nothing of Python; the PyO3 binding layer lives in
+//! `python/` behind the `python` feature so that `cargo test` links the core alone.
+
+pub mod error;
+pub mod control;
+pub mod json;
+pub mod migrate;
+pub mod store;
+pub mod gating;
+pub mod evidence;
+pub mod service;
+pub mod bootstrap;
+pub mod reality_check;
+pub mod cache;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use error::{Error, Result};

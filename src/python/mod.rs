@@ -1,0 +1,25 @@
+//! The PyO3 binding layer: argument extraction, the GIL, conversion. No business logic here.
+//! Each `*_bindings` module registers the functions of one core part on the `_core` module.
+
+use pyo3::prelude::*;
+
+mod errors;
+mod gil;
+mod store_bindings;
+mod gating_bindings;
+mod rc_bindings;
+mod cache_bindings;
+
+pub(crate) use errors::to_pyerr;
+pub(crate) use gil::detach;
+
+#[pymodule]
+#[pyo3(name = "_core")]
+fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    store_bindings::register(m)?;
+    gating_bindings::register(m)?;
+    rc_bindings::register(m)?;
+    cache_bindings::register(m)?;
+    Ok(())
+}
