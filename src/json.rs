@@ -138,8 +138,18 @@ fn write_string(out: &mut String, s: &str) {
 
 /// Write a finite float as Python's `repr(float)` does.
 fn write_python_float(out: &mut String, x: f64) {
-    // `{:e}` gives the shortest round-trip digits: "-1.2345e-7", "1e16", "0e0".
-    let sci = format!("{:e}", x);
+    // `{:e}` gives the shortest round-trip digits: "-1.2345e-7", "1e16", "0e0". When two
+    // strings of that length round-trip, Python picks the one nearest to x (ties to even), which
+    // is the exact rounding to that many digits; Rust's shortest mode may pick the other one.
+    let shortest = format!("{:e}", x);
+    let n_digits = shortest
+        .split('e')
+        .next()
+        .map(|m| m.chars().filter(|c| c.is_ascii_digit()).count())
+        .unwrap_or(1)
+        .max(1);
+    let nearest = format!("{:.*e}", n_digits - 1, x);
+    let sci = if nearest.parse::<f64>().ok() == Some(x) { nearest } else { shortest };
     let (mantissa, exp_text) = match sci.split_once('e') {
         Some(parts) => parts,
         None => (sci.as_str(), "0"),
@@ -209,6 +219,9 @@ mod tests {
         assert_eq!(repr(0.0001), "0.0001");
         assert_eq!(repr(123456789012345.6), "123456789012345.6");
         assert_eq!(repr(1.7976931348623157e308), "1.7976931348623157e+308");
+        // Two 17-digit strings round-trip; Python takes the nearer (ties to even).
+        assert_eq!(repr(1575981093853829.25), "1575981093853829.2");
+        assert_eq!(repr(125549716009800.125), "125549716009800.12");
     }
 
     #[test]
