@@ -27,8 +27,21 @@ pub const VALID_STATUSES: [&str; 4] = ["exploratory", "candidate", "accepted", "
 /// Raised (as RuntimeError) when the promotion tables are missing. Literal text of the contract.
 pub const PROMOTION_TABLES_REQUIRED_MSG: &str = "Promotion tables not found. Run Phase 3 migrations to create them: run_migrations_phase3(conn, db_path). From CLI: python cli/promotion.py init --db <path>";
 
-/// How long a writer waits for another writer before reporting [`Error::Busy`].
+/// How long a writer waits for another writer before reporting [`Error::Busy`] (default).
 pub const BUSY_TIMEOUT_MS: u64 = 10_000;
+
+/// Environment variable overriding [`BUSY_TIMEOUT_MS`] (milliseconds, read when a connection
+/// is opened; capped at ten minutes; an unparsable value is ignored).
+pub const BUSY_TIMEOUT_ENV: &str = "CRYPTO_ANALYZER_BUSY_TIMEOUT_MS";
+
+/// The busy timeout in force: env [`BUSY_TIMEOUT_ENV`] when set to a number, else the default.
+pub fn busy_timeout_ms() -> u64 {
+    std::env::var(BUSY_TIMEOUT_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|ms| ms.min(600_000))
+        .unwrap_or(BUSY_TIMEOUT_MS)
+}
 
 const CANDIDATE_COLUMNS: &str = "candidate_id, created_at_utc, status, dataset_id, run_id, \
     family_id, signal_name, horizon, estimator, config_hash, git_commit, notes, evidence_json";
@@ -148,7 +161,7 @@ pub fn sql_err(e: rusqlite::Error) -> Error {
         match failure.code {
             ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
                 return Error::Busy {
-                    waited_ms: BUSY_TIMEOUT_MS,
+                    waited_ms: busy_timeout_ms(),
                     detail: detail.clone().unwrap_or_else(|| failure.to_string()),
                 }
             }
@@ -186,6 +199,9 @@ pub fn normalize_path(p: &Path) -> PathBuf {
 /// With `create` false a missing file is reported as the contract's missing-tables error and
 /// no file is created.
 pub fn open_connection(db_path: &Path, create: bool) -> Result<Connection> {
+    if db_path.as_os_str().to_string_lossy().contains('\0') {
+        return Err(Error::invalid("database path contains a NUL byte"));
+    }
     if !create && !db_path.exists() {
         return Err(Error::Runtime(PROMOTION_TABLES_REQUIRED_MSG.to_string()));
     }
@@ -197,7 +213,7 @@ pub fn open_connection(db_path: &Path, create: bool) -> Result<Connection> {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
     }
     let conn = Connection::open_with_flags(db_path, flags).map_err(|e| open_err(db_path, e))?;
-    conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS)).map_err(sql_err)?;
+    conn.busy_timeout(Duration::from_millis(busy_timeout_ms())).map_err(sql_err)?;
     // The first statement reads the header: a file that is not SQLite fails here.
     let mode: String = conn
         .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))

@@ -160,9 +160,10 @@ fn store_create_candidates_many(
             .cast::<PyDict>()
             .map_err(|_| PyValueError::new_err(format!("rows[{at}] must be a dict of create_candidate arguments")))?;
         for k in d.keys() {
-            let key: String = k.extract().unwrap_or_default();
-            if !ROW_KEYS.contains(&key.as_str()) {
-                return Err(PyValueError::new_err(format!("rows[{at}] has an unknown key: {key:?}")));
+            let known = k.extract::<String>().map(|key| ROW_KEYS.contains(&key.as_str())).unwrap_or(false);
+            if !known {
+                let repr = k.repr().map(|r| r.to_string()).unwrap_or_default();
+                return Err(PyValueError::new_err(format!("rows[{at}] has an unknown key: {repr}")));
             }
         }
         let horizon = d
