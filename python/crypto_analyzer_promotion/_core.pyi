@@ -27,3 +27,12 @@ __version__: str
 # ---------------------------------------------------------------------------
 
 # end section: rc
+
+# ---------------------------------------------------------------------------
+# section: reliability test hooks (issue 7) — hidden, for tests only
+# ---------------------------------------------------------------------------
+
+def _debug_raise(kind: str) -> None: ...
+def _debug_kinds() -> list[str]: ...
+
+# end section: reliability

@@ -10,6 +10,7 @@ mod store_bindings;
 mod gating_bindings;
 mod rc_bindings;
 mod cache_bindings;
+mod rel_bindings;
 
 #[allow(unused_imports)]
 pub(crate) use convert::{json_to_py, py_to_json};
@@ -24,5 +25,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     gating_bindings::register(m)?;
     rc_bindings::register(m)?;
     cache_bindings::register(m)?;
+    rel_bindings::register(m)?;
     Ok(())
 }
