@@ -1,0 +1,503 @@
+"""Concurrency and crash harness for the promotion registry (issue 7).
+
+Used three ways:
+
+* imported by the tests of ``tests_py/reliability`` (small runs, in ``make test``);
+* by ``scripts/stress.py`` (``make stress``: 8 processes x 500 operations, plus crash rounds);
+* as a worker process: ``python harness.py worker --db ... --kind api|cli|ui ...``.
+
+Every worker is a separate OS process that performs a seeded random sequence of operations
+against ONE database and appends one JSON line per finished operation to its own log (one
+``os.write`` on an O_APPEND descriptor, written only after the call returned). Each operation
+carries a unique tag ``w<worker>-<j>`` that ends up in the database (run_id and notes of a
+created candidate, the reason of a status change, the payload of an event, a threshold of an
+evaluation), so the checker can find every reported operation exactly once with plain sqlite3,
+independently of the package.
+
+Invariants checked by :func:`check_db` (plain ``sqlite3`` + ``json``, nothing from the package):
+
+1. ``PRAGMA integrity_check`` is ``ok`` and ``PRAGMA foreign_key_check`` is empty;
+2. no event without its candidate; every candidate has exactly one ``created`` event and it is
+   its first; event ids strictly increase with time per candidate (ts non-decreasing in
+   event_id order) and the AUTOINCREMENT counter is past every id (no id reused);
+3. the status history replays: each ``status_change`` event's ``old_status`` is the status left
+   by the previous status-setting event, and the candidate's stored status is the last one;
+4. every operation a worker reported as successful is in the database exactly once, with the
+   candidate and status it reported;
+5. an operation that reported failure left nothing behind;
+6. anything in the database that no worker reported must be the one operation that was in
+   flight in a worker killed with SIGKILL (at most one per killed worker).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+STATUSES = ("exploratory", "candidate", "accepted", "rejected")
+NOTE_EVENT = "rel_note"
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+
+
+# --------------------------------------------------------------------------------------------
+# Drivers: one way of reaching the registry each (Python API, CLI, Streamlit AppTest).
+# --------------------------------------------------------------------------------------------
+
+
+class ApiDriver:
+    """The Python API, alternating a path and a ``sqlite3.Connection`` as ``conn``."""
+
+    def __init__(self, db: str, rng: random.Random):
+        from crypto_analyzer_promotion import store_sqlite
+
+        self.st = store_sqlite
+        self.db = db
+        self.rng = rng
+        self.conn = sqlite3.connect(db, timeout=30)
+        self.ops = ["create", "status", "event"]
+        self.service = None
+        self.thresholds = None
+        try:  # evaluations need the service part (issue 4)
+            from crypto_analyzer_promotion import service
+            from crypto_analyzer_promotion.gating import ThresholdConfig
+
+            self.service = service
+            self.thresholds = ThresholdConfig
+            self.ops.append("evaluate")
+        except ImportError:
+            pass
+
+    def _conn(self):
+        return self.conn if self.rng.random() < 0.5 else self.db
+
+    def create(self, tag: str, status: str) -> Dict[str, Any]:
+        cid = self.st.create_candidate(
+            self._conn(),
+            dataset_id=f"ds{self.rng.randrange(3)}",
+            run_id=tag,
+            signal_name=f"sig_{self.rng.randrange(5)}",
+            horizon=self.rng.choice([1, 5, 10]),
+            config_hash="cfg",
+            git_commit="rel",
+            notes=tag,
+            status=status,
+            evidence={"tag": tag, "x": self.rng.random()},
+        )
+        return {"id": cid}
+
+    def status(self, cid: str, status: str, tag: str) -> Dict[str, Any]:
+        self.st.update_status(self._conn(), cid, status, reason=tag)
+        return {}
+
+    def event(self, cid: str, tag: str) -> Dict[str, Any]:
+        event_id = self.st.record_event(self._conn(), cid, NOTE_EVENT, {"tag": tag})
+        return {"event_id": int(event_id)}
+
+    def evaluate(self, cid: str, tag: str, bundle: str) -> Dict[str, Any]:
+        thresholds = self.thresholds(min_liquidity_usd_min=float(tag_number(tag)))
+        decision = self.service.evaluate_and_record(self._conn(), cid, thresholds, bundle)
+        return {"status": decision.status}
+
+
+def tag_number(tag: str) -> int:
+    """A unique integer per tag (w<wid>-<j> -> wid * 10**7 + j), used as an exact float."""
+    wid, j = tag[1:].split("-")
+    return int(wid) * 10**7 + int(j)
+
+
+DRIVERS = {"api": ApiDriver}
+
+
+def register_driver(kind: str, cls) -> None:
+    DRIVERS[kind] = cls
+
+
+# --------------------------------------------------------------------------------------------
+# Worker process
+# --------------------------------------------------------------------------------------------
+
+
+def worker(db: str, kind: str, wid: int, n_ops: int, seed: int, log: str, shared: Sequence[str],
+           bundle: Optional[str], ready: bool = False) -> int:
+    rng = random.Random(seed * 1_000_003 + wid)
+    driver = DRIVERS[kind](db, rng)
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    own: List[str] = []
+    ops = [op for op in driver.ops if op != "evaluate" or bundle]
+    if ready:
+        print("ready", flush=True)
+    for j in range(n_ops):
+        tag = f"w{wid}-{j}"
+        op = "create" if (not own and not shared) else rng.choice(ops)
+        rec: Dict[str, Any] = {"j": j, "op": op, "tag": tag, "kind": kind}
+        try:
+            if op == "create":
+                status = rng.choice(STATUSES)
+                rec["status"] = status
+                out = driver.create(tag, status)
+                own.append(out["id"])
+            else:
+                pool = own if (own and (not shared or rng.random() < 0.5)) else list(shared)
+                cid = rng.choice(pool)
+                rec["cid"] = cid
+                if op == "status":
+                    status = rng.choice(STATUSES)
+                    rec["status"] = status
+                    out = driver.status(cid, status, tag)
+                elif op == "event":
+                    out = driver.event(cid, tag)
+                else:
+                    out = driver.evaluate(cid, tag, bundle)
+            rec.update(out)
+            rec["ok"] = True
+        except Exception as exc:  # every failure is reported, never hidden
+            rec.update(ok=False, error=type(exc).__name__, msg=str(exc)[:500])
+        os.write(fd, (json.dumps(rec, sort_keys=True) + "\n").encode())
+    os.close(fd)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# Setup, running, killing
+# --------------------------------------------------------------------------------------------
+
+
+def init_db(db: Path, n_shared: int = 6) -> List[str]:
+    """Migrate a fresh database and create the candidates every worker also touches."""
+    from crypto_analyzer_promotion import migrations_phase3, store_sqlite
+
+    migrations_phase3.run_migrations_phase3(None, db)
+    ids = []
+    for i in range(n_shared):
+        ids.append(
+            store_sqlite.create_candidate(
+                db, dataset_id="ds_shared", run_id=f"shared-{i}", signal_name=f"shared_{i}", horizon=1,
+                config_hash="cfg", git_commit="rel", candidate_id=f"shared_{i}",
+            )
+        )
+    return ids
+
+
+def _worker_cmd(db: Path, kind: str, wid: int, n_ops: int, seed: int, log: Path, shared_file: Path,
+                bundle: Optional[Path], ready: bool = False) -> List[str]:
+    cmd = [sys.executable, str(HERE / "harness.py"), "worker", "--db", str(db), "--kind", kind,
+           "--wid", str(wid), "--ops", str(n_ops), "--seed", str(seed), "--log", str(log),
+           "--shared", str(shared_file)]
+    if bundle:
+        cmd += ["--bundle", str(bundle)]
+    if ready:
+        cmd.append("--ready")
+    return cmd
+
+
+def _env() -> Dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("CRYPTO_ANALYZER_BUSY_TIMEOUT_MS", "30000")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(HERE), env.get("PYTHONPATH", "")] if p)
+    return env
+
+
+@dataclass
+class RunResult:
+    db: Path
+    logs: Dict[int, Path]
+    kinds: Dict[int, str]
+    killed: Dict[int, int] = field(default_factory=dict)  # wid -> in-flight op index
+    elapsed_s: float = 0.0
+    returncodes: Dict[int, int] = field(default_factory=dict)
+
+
+def run_workers(workdir: Path, kinds: Sequence[str], n_ops: int, seed: int = 1,
+                bundle: Optional[Path] = None, timeout_s: float = 3600) -> RunResult:
+    """Run one worker per entry of ``kinds`` concurrently, wait for all."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    db = workdir / "stress.db"
+    shared = init_db(db)
+    shared_file = workdir / "shared.json"
+    shared_file.write_text(json.dumps(shared))
+    res = RunResult(db=db, logs={}, kinds={})
+    procs = {}
+    t0 = time.monotonic()
+    for wid, kind in enumerate(kinds):
+        log = workdir / f"w{wid}.log"
+        res.logs[wid] = log
+        res.kinds[wid] = kind
+        procs[wid] = subprocess.Popen(
+            _worker_cmd(db, kind, wid, n_ops, seed, log, shared_file, bundle), env=_env(),
+            stdout=subprocess.DEVNULL, stderr=open(workdir / f"w{wid}.err", "wb"),
+        )
+    deadline = t0 + timeout_s
+    for wid, p in procs.items():
+        try:
+            res.returncodes[wid] = p.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            res.returncodes[wid] = p.wait()
+    res.elapsed_s = time.monotonic() - t0
+    return res
+
+
+def run_crashes(workdir: Path, kinds: Sequence[str], n_kills: int, seed: int = 7,
+                bundle: Optional[Path] = None, min_delay: float = 0.02, max_delay: float = 0.6) -> RunResult:
+    """Keep ``len(kinds)`` writers busy; SIGKILL one at a random moment ``n_kills`` times
+    (each replaced by a fresh writer), then SIGKILL the rest. Nothing is shut down cleanly."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    db = workdir / "crash.db"
+    shared = init_db(db)
+    shared_file = workdir / "shared.json"
+    shared_file.write_text(json.dumps(shared))
+    rng = random.Random(seed)
+    res = RunResult(db=db, logs={}, kinds={})
+    live: Dict[int, subprocess.Popen] = {}
+    next_wid = 0
+
+    def spawn(kind: str) -> None:
+        nonlocal next_wid
+        wid = next_wid
+        next_wid += 1
+        log = workdir / f"w{wid}.log"
+        res.logs[wid] = log
+        res.kinds[wid] = kind
+        p = subprocess.Popen(
+            _worker_cmd(db, kind, wid, 10**7, seed, log, shared_file, bundle, ready=True), env=_env(),
+            stdout=subprocess.PIPE, stderr=open(workdir / f"w{wid}.err", "wb"),
+        )
+        # Wait until it is past its imports, so the kill lands among database writes.
+        line = p.stdout.readline() if p.stdout else b""
+        if line.strip() != b"ready":
+            raise RuntimeError(f"worker {wid} did not start: {(workdir / f'w{wid}.err').read_text()[-2000:]}")
+        live[wid] = p
+
+    t0 = time.monotonic()
+    for kind in kinds:
+        spawn(kind)
+    for _ in range(n_kills):
+        time.sleep(rng.uniform(min_delay, max_delay))
+        wid = rng.choice(sorted(live))
+        kind = res.kinds[wid]
+        _kill(live.pop(wid))
+        res.killed[wid] = -1
+        spawn(kind)
+    time.sleep(rng.uniform(min_delay, max_delay))
+    for wid in sorted(live):
+        _kill(live.pop(wid))
+        res.killed[wid] = -1
+    res.elapsed_s = time.monotonic() - t0
+    for wid in res.killed:
+        res.killed[wid] = len(read_log(res.logs[wid]))  # the op in flight when it died
+    return res
+
+
+def _kill(p: subprocess.Popen) -> None:
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+
+
+# --------------------------------------------------------------------------------------------
+# Checking (plain sqlite3 + json: independent of the package)
+# --------------------------------------------------------------------------------------------
+
+
+def read_log(path: Path) -> List[Dict[str, Any]]:
+    """Complete records of a worker log (a torn last line, possible after SIGKILL, is dropped)."""
+    out = []
+    if not path.exists():
+        return out
+    for line in path.read_bytes().split(b"\n"):
+        if not line:
+            continue
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
+class InvariantError(AssertionError):
+    pass
+
+
+def _tag_of_event(event_type: str, payload: Optional[dict]) -> Optional[str]:
+    if not payload:
+        return None
+    if event_type == "status_change":
+        return payload.get("reason")
+    if event_type == NOTE_EVENT:
+        return payload.get("tag")
+    if event_type == "evaluated":
+        used = payload.get("thresholds_used") or {}
+        v = used.get("min_liquidity_usd_min")
+        if isinstance(v, (int, float)) and v >= 0:
+            n = int(v)
+            return f"w{n // 10**7}-{n % 10**7}"
+    return None
+
+
+def check_db(db: Path, logs: Dict[int, Sequence[Dict[str, Any]]], killed: Optional[Dict[int, int]] = None,
+             ) -> Dict[str, Any]:
+    """Check every invariant (see the module docstring). Raises InvariantError listing the
+    violations; returns counts for the report."""
+    killed = killed or {}
+    problems: List[str] = []
+    conn = sqlite3.connect(str(db), timeout=60)
+    try:
+        integrity = [r[0] for r in conn.execute("PRAGMA integrity_check").fetchall()]
+        if integrity != ["ok"]:
+            problems.append(f"integrity_check: {integrity[:5]}")
+        fk = conn.execute("PRAGMA foreign_key_check").fetchall()
+        if fk:
+            problems.append(f"foreign_key_check: {fk[:5]}")
+        cands = {
+            r[0]: {"status": r[1], "run_id": r[2], "notes": r[3]}
+            for r in conn.execute("SELECT candidate_id, status, run_id, notes FROM promotion_candidates")
+        }
+        events = conn.execute(
+            "SELECT event_id, candidate_id, ts_utc, event_type, payload_json FROM promotion_events ORDER BY event_id"
+        ).fetchall()
+        seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'promotion_events'").fetchone()
+    finally:
+        conn.close()
+
+    by_cand: Dict[str, List[tuple]] = defaultdict(list)
+    for ev in events:
+        by_cand[ev[1]].append(ev)
+    orphans = [ev[0] for ev in events if ev[1] not in cands]
+    if orphans:
+        problems.append(f"{len(orphans)} events without their candidate, e.g. {orphans[:5]}")
+    if events and (seq is None or seq[0] < events[-1][0]):
+        problems.append(f"sqlite_sequence {seq} is behind the largest event_id {events[-1][0]}")
+
+    # Tags found in the database: tag -> list of (where, candidate_id, detail)
+    found: Dict[str, List[Tuple[str, str, Any]]] = defaultdict(list)
+    for cid, c in cands.items():
+        if c["run_id"] and c["run_id"].startswith("w") and c["run_id"] == c["notes"]:
+            found[c["run_id"]].append(("create", cid, None))
+    for cid, evs in by_cand.items():
+        if cid not in cands:
+            continue
+        created = [e for e in evs if e[3] == "created"]
+        if len(created) != 1 or evs[0][3] != "created":
+            problems.append(f"{cid}: {len(created)} created events, first event {evs[0][3]!r}")
+        for a, b in zip(evs, evs[1:]):
+            if not (a[0] < b[0] and a[2] <= b[2]):
+                problems.append(f"{cid}: event {a[0]} at {a[2]} then {b[0]} at {b[2]}: ids do not increase with time")
+        state = None
+        for e in evs:
+            payload = json.loads(e[4]) if e[4] else None
+            if e[3] == "status_change":
+                if state is not None and payload.get("old_status") != state:
+                    problems.append(
+                        f"{cid}: event {e[0]} says old_status {payload.get('old_status')!r}, history says {state!r}"
+                    )
+                state = payload.get("new_status")
+            elif e[3] == "evaluated" and payload and payload.get("stored_status"):
+                state = payload["stored_status"]
+            tag = _tag_of_event(e[3], payload)
+            if tag:
+                found[tag].append((e[3], cid, payload))
+        if state is not None and cands[cid]["status"] != state:
+            problems.append(f"{cid}: stored status {cands[cid]['status']!r} but the last event set {state!r}")
+    for cid in cands:
+        if cid not in by_cand:
+            problems.append(f"{cid}: candidate without any event")
+
+    expected_type = {"create": "create", "status": "status_change", "event": NOTE_EVENT, "evaluate": "evaluated"}
+    reported_ok = failed = 0
+    op_counts: Counter = Counter()
+    reported_tags = set()
+    failures: Counter = Counter()
+    for wid, recs in logs.items():
+        for rec in recs:
+            tag = rec["tag"]
+            reported_tags.add(tag)
+            hits = found.get(tag, [])
+            if rec.get("ok"):
+                reported_ok += 1
+                op_counts[(rec.get("kind"), rec["op"])] += 1
+                want = expected_type[rec["op"]]
+                if len(hits) != 1 or hits[0][0] != want:
+                    problems.append(f"{tag} ({rec['op']}) reported ok, found {len(hits)} times in the db: {[h[:2] for h in hits]}")
+                    continue
+                where, cid, payload = hits[0]
+                if rec["op"] == "create":
+                    if cid != rec.get("id"):
+                        problems.append(f"{tag}: created id {cid}, reported {rec.get('id')}")
+                    elif len(by_cand.get(cid, [])) == 0:
+                        problems.append(f"{tag}: created candidate {cid} has no events")
+                else:
+                    if cid != rec.get("cid"):
+                        problems.append(f"{tag}: event on {cid}, reported on {rec.get('cid')}")
+                    if rec["op"] == "status" and payload.get("new_status") != rec.get("status"):
+                        problems.append(f"{tag}: new_status {payload.get('new_status')!r}, reported {rec.get('status')!r}")
+            else:
+                failed += 1
+                failures[(rec.get("kind"), rec.get("error"), (rec.get("msg") or "")[:80])] += 1
+                if hits:
+                    problems.append(f"{tag} ({rec['op']}) reported failure ({rec.get('error')}) but left {len(hits)} rows")
+    in_flight_committed = 0
+    for tag, hits in found.items():
+        if tag in reported_tags:
+            continue
+        wid, j = (int(x) for x in tag[1:].split("-"))
+        if wid in killed and j == killed[wid] and len(hits) == 1:
+            in_flight_committed += 1
+            continue
+        problems.append(f"{tag} is in the database ({[h[:2] for h in hits]}) but no worker reported it")
+    if problems:
+        raise InvariantError(f"{len(problems)} invariant violations:\n" + "\n".join(problems[:40]))
+    return {
+        "candidates": len(cands),
+        "events": len(events),
+        "reported_ok": reported_ok,
+        "reported_failed": failed,
+        "failures": dict(failures),
+        "ops": {f"{k}:{o}": n for (k, o), n in sorted(op_counts.items())},
+        "killed_workers": len(killed),
+        "in_flight_committed": in_flight_committed,
+        "in_flight_lost": len(killed) - in_flight_committed,
+    }
+
+
+def check_run(res: RunResult) -> Dict[str, Any]:
+    logs = {wid: read_log(path) for wid, path in res.logs.items()}
+    report = check_db(res.db, logs, res.killed)
+    report["elapsed_s"] = round(res.elapsed_s, 2)
+    report["workers"] = len(res.logs)
+    return report
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _main(argv: Optional[Sequence[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    w = sub.add_parser("worker")
+    w.add_argument("--db", required=True)
+    w.add_argument("--kind", default="api")
+    w.add_argument("--wid", type=int, required=True)
+    w.add_argument("--ops", type=int, required=True)
+    w.add_argument("--seed", type=int, default=1)
+    w.add_argument("--log", required=True)
+    w.add_argument("--shared")
+    w.add_argument("--bundle")
+    w.add_argument("--ready", action="store_true")
+    args = ap.parse_args(argv)
+    shared = json.loads(Path(args.shared).read_text()) if args.shared else []
+    return worker(args.db, args.kind, args.wid, args.ops, args.seed, args.log, shared, args.bundle, args.ready)
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

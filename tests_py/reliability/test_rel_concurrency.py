@@ -1,0 +1,236 @@
+"""Concurrency and crash safety of the registry: several OS processes write one database at once,
+some are killed with SIGKILL mid-write; afterwards every reported operation is there exactly once
+and the audit trail is consistent (see harness.py for the invariants).
+
+The full-size run (8 processes x 500 operations, more crash rounds) is `make stress`."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+
+def _kinds(harness, n_api: int):
+    """API writers plus one writer per other front end that is installed (CLI, Streamlit)."""
+    return ["api"] * n_api + [k for k in ("cli", "ui") if k in harness.DRIVERS]
+
+
+def test_concurrent_writers_lose_and_duplicate_nothing(tmp_path, harness):
+    kinds = _kinds(harness, 4)
+    res = harness.run_workers(tmp_path / "run", kinds, n_ops=60, seed=11, timeout_s=600)
+    assert set(res.returncodes.values()) == {0}, [(w, (tmp_path / "run" / f"w{w}.err").read_text()[-800:]) for w in res.returncodes]
+    report = harness.check_run(res)
+    assert report["reported_failed"] == 0, report["failures"]
+    assert report["reported_ok"] == len(kinds) * 60
+    # 6 shared candidates + one per reported create.
+    creates = sum(n for k, n in report["ops"].items() if k.endswith(":create"))
+    assert report["candidates"] == 6 + creates
+
+
+def test_sigkilled_writers_leave_a_consistent_registry(tmp_path, harness):
+    res = harness.run_crashes(tmp_path / "crash", ["api"] * 3, n_kills=12, seed=5, max_delay=0.3)
+    report = harness.check_run(res)
+    assert report["killed_workers"] == 15  # 12 killed and replaced, then the last 3
+    assert report["reported_ok"] > 100
+    assert report["in_flight_committed"] <= report["killed_workers"]
+    # The registry is still writable after the crashes, through the package.
+    from crypto_analyzer_promotion import store_sqlite
+
+    cid = store_sqlite.create_candidate(
+        res.db, dataset_id="after", run_id="after", signal_name="s", horizon=1, config_hash="c", git_commit="g"
+    )
+    store_sqlite.update_status(res.db, cid, "candidate", reason="after crash")
+    assert [e["event_type"] for e in store_sqlite.get_events(res.db, cid)] == ["created", "status_change"]
+    harness.check_run(res)
+
+
+_MIGRATE_CHILD = """
+import sys
+from crypto_analyzer_promotion import migrations_phase3
+print("ready", flush=True)
+sys.stdin.readline()
+migrations_phase3.run_migrations_phase3(None, sys.argv[1])
+print("done", flush=True)
+"""
+
+
+def test_sigkill_during_migrations_then_rerun(tmp_path):
+    """Kill the migration runner at random moments on fresh databases: a rerun always completes
+    the schema, versions 1-7 are each recorded once and the file is intact."""
+    from crypto_analyzer_promotion import migrations_phase3
+
+    rng = random.Random(3)
+    interrupted = 0
+    for i in range(8):
+        db = tmp_path / f"m{i}.db"
+        p = subprocess.Popen([sys.executable, "-c", _MIGRATE_CHILD, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert p.stdout.readline().strip() == b"ready"
+        p.stdin.write(b"go\n")
+        p.stdin.flush()
+        time.sleep(rng.uniform(0.0, 0.03))
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        interrupted += p.returncode == -signal.SIGKILL
+        migrations_phase3.run_migrations_phase3(None, db)
+        conn = sqlite3.connect(db)
+        try:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations_phase3 ORDER BY version")]
+        finally:
+            conn.close()
+        assert versions == [1, 2, 3, 4, 5, 6, 7]
+        assert migrations_phase3.phase3_tables_exist(db)
+    assert interrupted >= 1
+
+
+_LOCK_HOLDER = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+conn.execute("INSERT INTO regime_runs VALUES ('lock', 't', 'd', 'f', 'm', NULL)")
+print("locked", flush=True)
+sys.stdin.readline()
+conn.execute("ROLLBACK")
+"""
+
+_WRITER = """
+import json, sys, time
+from crypto_analyzer_promotion import store_sqlite
+t0 = time.monotonic()
+try:
+    store_sqlite.create_candidate(sys.argv[1], dataset_id="d", run_id="r", signal_name="s", horizon=1,
+                                  config_hash="c", git_commit="g")
+    out = {"ok": True}
+except Exception as e:
+    out = {"ok": False, "type": type(e).__name__, "mro": [c.__name__ for c in type(e).__mro__], "msg": str(e)}
+out["waited"] = time.monotonic() - t0
+print(json.dumps(out))
+"""
+
+
+def test_busy_database_waits_a_bounded_time_then_raises_a_clear_error(tmp_path, harness, snap):
+    db = tmp_path / "busy.db"
+    harness.init_db(db, n_shared=1)
+    before = snap.db_digest(db)
+    holder = subprocess.Popen([sys.executable, "-c", _LOCK_HOLDER, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == b"locked"
+        env = dict(os.environ, CRYPTO_ANALYZER_BUSY_TIMEOUT_MS="400")
+        out = subprocess.run([sys.executable, "-c", _WRITER, str(db)], env=env, capture_output=True, timeout=120)
+        res = json.loads(out.stdout)
+    finally:
+        holder.stdin.write(b"\n")
+        holder.stdin.flush()
+        holder.wait(timeout=60)
+    assert res["ok"] is False
+    assert res["type"] == "DatabaseBusyError"
+    assert {"TimeoutError", "RuntimeError"} <= set(res["mro"])
+    assert res["msg"].startswith("database is busy (locked by another connection) after waiting 400 ms")
+    assert res["waited"] >= 0.35  # it did retry for the whole timeout before giving up
+    assert snap.db_digest(db) == before
+    # Once the lock is gone the same call succeeds.
+    from crypto_analyzer_promotion import store_sqlite
+
+    store_sqlite.create_candidate(db, dataset_id="d", run_id="r", signal_name="s", horizon=1, config_hash="c", git_commit="g")
+
+
+# ---------------------------------------------------------------------------------------------
+# The checker itself must fail on each kind of damage it claims to detect.
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory, harness):
+    res = harness.run_workers(tmp_path_factory.mktemp("clean"), ["api"] * 2, n_ops=40, seed=2)
+    harness.check_run(res)
+    return res
+
+
+def _damaged_copy(res, tmp_path, sql: str):
+    import shutil
+
+    db = tmp_path / "damaged.db"
+    src = sqlite3.connect(res.db)
+    dst = sqlite3.connect(db)
+    src.backup(dst)
+    src.close()
+    dst.executescript(
+        "DROP TRIGGER IF EXISTS promotion_events_no_update; DROP TRIGGER IF EXISTS promotion_events_no_delete;"
+        "DROP TRIGGER IF EXISTS promotion_events_candidate_exists;" + sql
+    )
+    dst.commit()
+    dst.close()
+    return db
+
+
+def _first_ok(res, harness, op):
+    for wid, path in res.logs.items():
+        for rec in harness.read_log(path):
+            if rec["ok"] and rec["op"] == op:
+                return rec
+    raise AssertionError(op)
+
+
+def _check(harness, res, db, killed=None):
+    logs = {w: harness.read_log(p) for w, p in res.logs.items()}
+    return harness.check_db(db, logs, killed or {})
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("lost_event", "found 0 times"),
+        ("duplicated_event", "found 2 times"),
+        ("orphan_event", "events without their candidate"),
+        ("status_mismatch", "stored status"),
+        ("broken_chain", "history says"),
+        ("half_candidate", "candidate without any event"),
+        ("unreported_row", "no worker reported it"),
+    ],
+)
+def test_checker_detects_damage(clean_run, harness, tmp_path, damage, message):
+    ev = _first_ok(clean_run, harness, "event")
+    st = _first_ok(clean_run, harness, "status")
+    sql = {
+        "lost_event": f"DELETE FROM promotion_events WHERE payload_json LIKE '%\"{ev['tag']}\"%';",
+        "duplicated_event": "INSERT INTO promotion_events (candidate_id, ts_utc, event_type, payload_json) "
+        f"SELECT candidate_id, '9999', event_type, payload_json FROM promotion_events WHERE payload_json LIKE '%\"{ev['tag']}\"%';",
+        "orphan_event": "INSERT INTO promotion_events (candidate_id, ts_utc, event_type) VALUES ('ghost', '9999', 'created');",
+        "status_mismatch": f"UPDATE promotion_candidates SET status = 'weird' WHERE candidate_id = '{st['cid']}';",
+        "broken_chain": f"UPDATE promotion_events SET payload_json = replace(payload_json, '\"old_status\"', '\"x\":0,\"old_status\":\"bogus\",\"y\"') "
+        f"WHERE event_id = (SELECT MAX(event_id) FROM promotion_events WHERE event_type = 'status_change' AND candidate_id = '{st['cid']}');",
+        "half_candidate": "INSERT INTO promotion_candidates (candidate_id, created_at_utc, status, dataset_id, run_id, signal_name, "
+        "horizon, config_hash, git_commit) VALUES ('half', 't', 'exploratory', 'd', 'r', 's', 1, 'c', 'g');",
+        "unreported_row": "INSERT INTO promotion_events (candidate_id, ts_utc, event_type, payload_json) "
+        "VALUES ('shared_0', '9999', 'rel_note', '{\"tag\":\"w0-99999\"}');",
+    }[damage]
+    db = _damaged_copy(clean_run, tmp_path, sql)
+    with pytest.raises(harness.InvariantError, match=message):
+        _check(harness, clean_run, db)
+
+
+def test_checker_rejects_a_failed_op_that_left_rows(clean_run, harness):
+    logs = {w: harness.read_log(p) for w, p in clean_run.logs.items()}
+    rec = next(r for r in logs[0] if r["ok"] and r["op"] == "event")
+    rec.update(ok=False, error="DatabaseBusyError")
+    with pytest.raises(harness.InvariantError, match="reported failure"):
+        harness.check_db(clean_run.db, logs, {})
+
+
+def test_checker_allows_only_the_in_flight_op_of_a_killed_worker(clean_run, harness):
+    logs = {w: harness.read_log(p) for w, p in clean_run.logs.items()}
+    last = logs[1].pop()  # pretend worker 1 died before logging its last op
+    with pytest.raises(harness.InvariantError, match="no worker reported it"):
+        harness.check_db(clean_run.db, logs, {})
+    assert harness.check_db(clean_run.db, logs, {1: last["j"]})["in_flight_committed"] == 1
+    with pytest.raises(harness.InvariantError, match="no worker reported it"):
+        harness.check_db(clean_run.db, logs, {1: last["j"] + 1})
