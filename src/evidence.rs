@@ -168,8 +168,13 @@ pub fn python_float_repr(x: f64) -> String {
     if x == 0.0 {
         return format!("{sign}0.0");
     }
-    // Rust's `{:e}` without precision prints the shortest round-trip digits: "1.2345e-5".
-    let sci = format!("{:e}", x.abs());
+    // Rust's `{:e}` without precision prints the shortest round-trip digits ("1.2345e-5"), but on
+    // an exact tie between two shortest candidates it may pick the upper one where Python picks
+    // the even one. The correctly rounded decimal with the same number of digits (exact mode,
+    // ties to even) also round-trips and is what Python prints.
+    let shortest = format!("{:e}", x.abs());
+    let n_digits = shortest.split('e').next().map_or(1, |m| m.chars().filter(|c| c.is_ascii_digit()).count());
+    let sci = format!("{:.*e}", n_digits.saturating_sub(1), x.abs());
     let (mantissa, exp) = match sci.split_once('e') {
         Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
         None => (sci.as_str(), 0),
@@ -335,12 +340,22 @@ impl ValidationBundle {
     /// Build from a map (parsed JSON, or a Python object's attributes). Keys of horizon maps may be
     /// ints (Python) or strings (JSON); the bindings pass int keys as their decimal text.
     pub fn from_val(v: &Val) -> Result<ValidationBundle> {
+        ValidationBundle::from_val_checked(v, true)
+    }
+
+    /// Like [`from_val`](Self::from_val) but, as the analyzer's `getattr(bundle, name, default)`,
+    /// missing attributes take their defaults (for duck-typed Python objects).
+    pub fn from_val_lenient(v: &Val) -> Result<ValidationBundle> {
+        ValidationBundle::from_val_checked(v, false)
+    }
+
+    fn from_val_checked(v: &Val, strict: bool) -> Result<ValidationBundle> {
         let entries = v.as_map().ok_or_else(|| {
             Error::invalid(format!("ValidationBundle must be a JSON object, got {}", v.describe()))
         })?;
         let get = |k: &str| map_get(entries, k);
         for required in ["run_id", "dataset_id", "signal_name", "horizons", "ic_summary_by_horizon"] {
-            if get(required).is_none() {
+            if strict && get(required).is_none() {
                 return Err(Error::invalid(format!("ValidationBundle: missing required key {required}")));
             }
         }
@@ -732,7 +747,7 @@ mod tests {
     #[test]
     fn float_repr_matches_python_literals() {
         // Expected strings are what CPython's repr() prints for the same values.
-        let cases: [(f64, &str); 16] = [
+        let cases: [(f64, &str); 17] = [
             (0.02, "0.02"),
             (2.5, "2.5"),
             (1.0, "1.0"),
@@ -749,6 +764,7 @@ mod tests {
             (1.7976931348623157e308, "1.7976931348623157e+308"),
             (-2.5e-7, "-2.5e-07"),
             (1234.5, "1234.5"),
+            (14.868423461914062, "14.868423461914062"), // exact tie between 17-digit candidates
         ];
         for (x, want) in cases {
             assert_eq!(python_float_repr(x), want, "repr of {x:?}");
