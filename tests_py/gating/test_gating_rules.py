@@ -238,3 +238,34 @@ def test_deterministic(make_bundle):
     args = (make_bundle(0.01, 1.0, rc_p_value=0.2), ThresholdConfig(require_reality_check=True))
     results = [evaluate_candidate(*args, target_status="accepted") for _ in range(5)]
     assert all(r == results[0] for r in results)
+
+
+def test_numpy_scalars_and_frames(make_bundle):
+    import numpy as np
+
+    b = make_bundle(np.float32(0.5), np.float64(3.0), np.int64(42))
+    d = evaluate_candidate(b, ThresholdConfig(ic_mean_min=np.float64(0.75)))
+    assert d.reasons == ["mean_ic 0.5000 < 0.75"]
+    assert d.metrics_snapshot == {"mean_ic": 0.5, "t_stat": 3.0, "n_obs": 42}
+    df = pd.DataFrame({"regime": np.array(["a", "b"]), "mean_ic": np.array([0.02, 0.03], dtype=np.float32)})
+    thr = ThresholdConfig(require_regime_robustness=True, worst_regime_ic_mean_min=0.05)
+    expected = f"worst regime mean_ic {float(np.float32(0.02)):.4f} < 0.05"
+    assert evaluate_candidate(make_bundle(), thr, regime_summary_df=df).reasons == [expected]
+
+
+def test_rc_summary_must_be_a_dict(make_bundle):
+    with pytest.raises(ValueError, match="rc_summary must be a dict"):
+        evaluate_candidate(make_bundle(), ThresholdConfig(), rc_summary=[0.01])
+
+
+def test_regime_summary_as_rows_or_csv_path(make_bundle, tmp_path):
+    thr = ThresholdConfig(require_regime_robustness=True, worst_regime_ic_mean_min=0.05)
+    rows = [{"regime": "a", "mean_ic": 0.01}, {"regime": "b", "mean_ic": 0.2}]
+    assert evaluate_candidate(make_bundle(), thr, regime_summary_df=rows).reasons == [
+        "worst regime mean_ic 0.0100 < 0.05"
+    ]
+    csv = tmp_path / "reg.csv"
+    csv.write_text("regime,mean_ic\na,0.01\nb,0.2\n")
+    assert evaluate_candidate(make_bundle(), thr, regime_summary_df=csv).reasons == [
+        "worst regime mean_ic 0.0100 < 0.05"
+    ]
