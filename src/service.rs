@@ -90,6 +90,13 @@ fn load_bundle(arg: &BundleArg, evidence: &Val, bases: &[PathBuf]) -> std::resul
             let p = Path::new(raw);
             let path = if p.is_absolute() {
                 p.to_path_buf()
+            } else if escapes_base(p) {
+                // Callers such as the CLI pass the bundle_path stored in evidence_json: the same
+                // rule as for every evidence path. An absolute path is used as given.
+                return Err(format!(
+                    "bundle path {} climbs out of evidence_base_path; refused (not read); pass an absolute path to use a file outside it",
+                    Value::String(raw.clone())
+                ));
             } else {
                 // The caller's own path: tried under each base, then as given (current folder).
                 bases.iter().map(|b| b.join(p)).find(|c| c.exists()).unwrap_or_else(|| p.to_path_buf())

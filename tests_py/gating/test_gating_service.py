@@ -235,3 +235,15 @@ def test_missing_tables_raise_runtime_error(tmp_path):
     sqlite3.connect(path).close()
     with pytest.raises(RuntimeError, match="Promotion tables not found"):
         evaluate_and_record(str(path), "x", ThresholdConfig(), None)
+
+
+def test_relative_bundle_path_climbing_out_is_refused(db_path, evidence_dir, tmp_path):
+    cid = create(db_path)
+    outside = tmp_path / "outside_bundle.json"
+    outside.write_text((evidence_dir / "validation_bundle.json").read_text())
+    d = evaluate_and_record(db_path, cid, ThresholdConfig(), "../outside_bundle.json", evidence_base_path=evidence_dir)
+    assert d.reasons == ["could not load ValidationBundle from path"]
+    assert "climbs out of evidence_base_path" in d.warnings[0]
+    assert [e[0] for e in raw_events(db_path, cid)] == ["created"]
+    # The same file by absolute path is the caller's explicit choice.
+    assert evaluate_and_record(db_path, cid, ThresholdConfig(), str(outside), evidence_base_path=evidence_dir).status == "accepted"
