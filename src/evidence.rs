@@ -211,6 +211,66 @@ pub fn python_format_4f(x: f64) -> String {
     format!("{:.4}", x)
 }
 
+// Marks a non-finite number while parsing; a NUL never appears in a real JSON string we read.
+const NONFINITE_MARK: &str = "\u{0}nonfinite:";
+
+/// Parse JSON as Python's `json` module writes it: the non-standard tokens `NaN`, `Infinity` and
+/// `-Infinity` (Python's default `allow_nan=True`) are read as non-finite floats instead of making
+/// the whole file "malformed".
+pub fn parse_json_allow_nan(text: &str) -> std::result::Result<Val, serde_json::Error> {
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        if c == '"' {
+            in_string = true;
+            out.push(c);
+            rest = &rest[1..];
+            continue;
+        }
+        let token = ["-Infinity", "Infinity", "NaN"].into_iter().find(|t| rest.starts_with(t));
+        match token {
+            Some(t) => {
+                out.push_str(&format!("\"\\u0000nonfinite:{t}\""));
+                rest = &rest[t.len()..];
+            }
+            None => {
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    let v: Value = serde_json::from_str(&out)?;
+    Ok(restore_nonfinite(Val::from_json(&v)))
+}
+
+fn restore_nonfinite(v: Val) -> Val {
+    match v {
+        Val::Text(s) => match s.strip_prefix(NONFINITE_MARK) {
+            Some("NaN") => Val::Float(f64::NAN),
+            Some("Infinity") => Val::Float(f64::INFINITY),
+            Some("-Infinity") => Val::Float(f64::NEG_INFINITY),
+            _ => Val::Text(s),
+        },
+        Val::List(items) => Val::List(items.into_iter().map(restore_nonfinite).collect()),
+        Val::Map(entries) => Val::Map(entries.into_iter().map(|(k, x)| (k, restore_nonfinite(x))).collect()),
+        other => other,
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Paths
 // ---------------------------------------------------------------------------------------------
@@ -415,9 +475,9 @@ impl ValidationBundle {
     }
 
     pub fn from_json_str(text: &str) -> Result<ValidationBundle> {
-        let v: Value = serde_json::from_str(text)
+        let v = parse_json_allow_nan(text)
             .map_err(|e| Error::invalid(format!("ValidationBundle JSON is malformed: {e}")))?;
-        ValidationBundle::from_val(&Val::from_json(&v))
+        ValidationBundle::from_val(&v)
     }
 
     pub fn load(path: &Path) -> Result<ValidationBundle> {
@@ -566,9 +626,8 @@ impl ExecutionEvidence {
     }
 
     pub fn from_json_str(text: &str) -> Result<ExecutionEvidence> {
-        let v: Value = serde_json::from_str(text)
+        let val = parse_json_allow_nan(text)
             .map_err(|e| Error::invalid(format!("execution evidence JSON is malformed: {e}")))?;
-        let val = Val::from_json(&v);
         if val.as_map().is_none() {
             return Err(Error::invalid(format!(
                 "execution evidence JSON must be an object, got {}",
@@ -727,9 +786,8 @@ pub fn load_regime_summary(path: &Path) -> std::result::Result<RegimeSummary, St
 
 pub fn load_rc_summary(path: &Path) -> std::result::Result<Val, String> {
     let text = read_text("rc_summary_path", path)?;
-    let v: Value = serde_json::from_str(&text)
+    let val = parse_json_allow_nan(&text)
         .map_err(|e| format!("rc_summary_path {}: RC summary JSON is malformed: {e}", path.display()))?;
-    let val = Val::from_json(&v);
     if val.as_map().is_none() {
         return Err(format!(
             "rc_summary_path {}: RC summary JSON must be an object, got {}",
@@ -786,6 +844,16 @@ mod tests {
         for (x, want) in cases {
             assert_eq!(python_format_4f(x), want, "{x:?}");
         }
+    }
+
+    #[test]
+    fn json_with_python_nan_tokens() {
+        let v = parse_json_allow_nan(r#"{"a": NaN, "b": [-Infinity, Infinity], "c": "NaN \" x", "d": 1}"#).unwrap();
+        assert!(matches!(v.get("a"), Some(Val::Float(f)) if f.is_nan()));
+        assert_eq!(v.get("b"), Some(&Val::List(vec![Val::Float(f64::NEG_INFINITY), Val::Float(f64::INFINITY)])));
+        assert_eq!(v.get("c"), Some(&Val::Text("NaN \" x".into())));
+        assert_eq!(v.get("d"), Some(&Val::Int(1)));
+        assert!(parse_json_allow_nan("{\"a\": nan}").is_err());
     }
 
     #[test]

@@ -247,3 +247,16 @@ def test_relative_bundle_path_climbing_out_is_refused(db_path, evidence_dir, tmp
     assert [e[0] for e in raw_events(db_path, cid)] == ["created"]
     # The same file by absolute path is the caller's explicit choice.
     assert evaluate_and_record(db_path, cid, ThresholdConfig(), str(outside), evidence_base_path=evidence_dir).status == "accepted"
+
+
+def test_files_written_by_pythons_json_with_nan_tokens(db_path, evidence_dir):
+    # json.dump writes NaN/Infinity tokens by default; they are read as numbers, not "malformed".
+    bundle = json.loads((evidence_dir / "validation_bundle.json").read_text())
+    bundle["ic_summary_by_horizon"]["4"]["mean_ic"] = float("nan")
+    (evidence_dir / "validation_bundle.json").write_text(json.dumps(bundle))
+    (evidence_dir / "rc_summary.json").write_text(json.dumps({"rc_p_value": 0.01, "observed_max": float("inf")}))
+    assert "NaN" in (evidence_dir / "validation_bundle.json").read_text()
+    cid = create(db_path, evidence=REL_EVIDENCE)
+    d = evaluate_and_record(db_path, cid, ThresholdConfig(require_reality_check=True), None, evidence_base_path=evidence_dir)
+    assert d.reasons == ["mean_ic is not a finite number (got nan)"]
+    assert d.warnings == []
