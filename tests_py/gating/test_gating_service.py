@@ -260,3 +260,16 @@ def test_files_written_by_pythons_json_with_nan_tokens(db_path, evidence_dir):
     d = evaluate_and_record(db_path, cid, ThresholdConfig(require_reality_check=True), None, evidence_base_path=evidence_dir)
     assert d.reasons == ["mean_ic is not a finite number (got nan)"]
     assert d.warnings == []
+
+
+def test_threads_evaluating_at_once_lose_no_event(db_path, evidence_dir):
+    from concurrent.futures import ThreadPoolExecutor
+
+    cids = [create(db_path, evidence=REL_EVIDENCE, candidate_id=f"prom_t{i}") for i in range(4)]
+    jobs = [cids[i % 4] for i in range(24)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        decisions = list(pool.map(lambda c: evaluate_and_record(db_path, c, FULL, None, evidence_base_path=evidence_dir), jobs))
+    assert {d.status for d in decisions} == {"accepted"}
+    with sqlite3.connect(db_path) as c:
+        n = c.execute("SELECT COUNT(*) FROM promotion_events WHERE event_type='evaluated'").fetchone()[0]
+    assert n == 24
