@@ -211,13 +211,21 @@ pub fn python_format_4f(x: f64) -> String {
     format!("{:.4}", x)
 }
 
-// Marks a non-finite number while parsing; a NUL never appears in a real JSON string we read.
+// Marks a non-finite number while parsing. The marker carries a digest of the whole text, so
+// no string the document itself contains (e.g. "\u0000nonfinite:NaN") can be taken for one.
 const NONFINITE_MARK: &str = "\u{0}nonfinite:";
+
+fn nonfinite_marker(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = hex::encode(Sha256::digest(text.as_bytes()));
+    format!("{NONFINITE_MARK}{}:", digest.get(..32).unwrap_or(&digest))
+}
 
 /// Parse JSON as Python's `json` module writes it: the non-standard tokens `NaN`, `Infinity` and
 /// `-Infinity` (Python's default `allow_nan=True`) are read as non-finite floats instead of making
 /// the whole file "malformed".
 pub fn parse_json_allow_nan(text: &str) -> std::result::Result<Val, serde_json::Error> {
+    let marker = nonfinite_marker(text);
     let mut out = String::with_capacity(text.len());
     let mut in_string = false;
     let mut escaped = false;
@@ -244,7 +252,8 @@ pub fn parse_json_allow_nan(text: &str) -> std::result::Result<Val, serde_json::
         let token = ["-Infinity", "Infinity", "NaN"].into_iter().find(|t| rest.starts_with(t));
         match token {
             Some(t) => {
-                out.push_str(&format!("\"\\u0000nonfinite:{t}\""));
+                // The marker in JSON string syntax: the NUL escaped, the rest plain ASCII.
+                out.push_str(&format!("\"\\u0000{}{t}\"", &marker[1..]));
                 rest = &rest[t.len()..];
             }
             None => {
@@ -254,19 +263,19 @@ pub fn parse_json_allow_nan(text: &str) -> std::result::Result<Val, serde_json::
         }
     }
     let v: Value = serde_json::from_str(&out)?;
-    Ok(restore_nonfinite(Val::from_json(&v)))
+    Ok(restore_nonfinite(Val::from_json(&v), &marker))
 }
 
-fn restore_nonfinite(v: Val) -> Val {
+fn restore_nonfinite(v: Val, marker: &str) -> Val {
     match v {
-        Val::Text(s) => match s.strip_prefix(NONFINITE_MARK) {
+        Val::Text(s) => match s.strip_prefix(marker) {
             Some("NaN") => Val::Float(f64::NAN),
             Some("Infinity") => Val::Float(f64::INFINITY),
             Some("-Infinity") => Val::Float(f64::NEG_INFINITY),
             _ => Val::Text(s),
         },
-        Val::List(items) => Val::List(items.into_iter().map(restore_nonfinite).collect()),
-        Val::Map(entries) => Val::Map(entries.into_iter().map(|(k, x)| (k, restore_nonfinite(x))).collect()),
+        Val::List(items) => Val::List(items.into_iter().map(|x| restore_nonfinite(x, marker)).collect()),
+        Val::Map(entries) => Val::Map(entries.into_iter().map(|(k, x)| (k, restore_nonfinite(x, marker))).collect()),
         other => other,
     }
 }
