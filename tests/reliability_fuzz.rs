@@ -135,6 +135,41 @@ impl Gen {
                     .collect();
                 fields.join(&0x1f_u8)
             }
+            "bundle_json" => {
+                let mut b = serde_json::json!({
+                    "run_id": self.string(), "dataset_id": self.string(), "signal_name": self.string(),
+                    "horizons": [1 + self.below(30) as i64],
+                });
+                let h = b["horizons"][0].to_string();
+                b["ic_summary_by_horizon"] = serde_json::json!({ h: {"mean_ic": self.json(3), "t_stat": self.json(3), "n_obs": self.json(3)} });
+                b["meta"] = self.json(1);
+                if self.below(2) == 0 {
+                    b["meta"] = serde_json::json!({"rc_p_value": self.json(3)});
+                }
+                let mut text = b.to_string();
+                if self.below(3) == 0 {
+                    let tok: &str = *self.pick(&["NaN", "Infinity", "-Infinity"]);
+                    text = text.replacen("null", tok, 1);
+                }
+                text.into_bytes()
+            }
+            "evidence_files" => match self.below(3) {
+                0 => serde_json::json!({
+                    "min_liquidity_usd": self.json(3), "max_participation_rate": self.json(3),
+                    "cost_config": {"fee_bps": self.json(3), "slippage_bps": self.json(3)},
+                    "capacity_curve_path": self.json(3), "rc_p_value": self.json(3), "notes": self.json(2),
+                })
+                .to_string()
+                .into_bytes(),
+                1 => {
+                    let mut csv = String::from("regime,mean_ic,n_bars\n");
+                    for _ in 0..self.below(5) {
+                        csv.push_str(&format!("{},{},{}\n", self.string().replace('\n', ""), self.float(), self.below(100)));
+                    }
+                    csv.into_bytes()
+                }
+                _ => serde_json::to_vec(&self.json(0)).unwrap(),
+            },
             other => panic!("no generator for {other}"),
         }
     }
@@ -183,6 +218,16 @@ fn fuzz_evidence_relativize_seeds_and_random() {
 #[test]
 fn fuzz_store_roundtrip_seeds_and_random() {
     assert!(run_target("store_roundtrip", 1_500, 0x5eed_0003) > 1_500);
+}
+
+#[test]
+fn fuzz_bundle_json_seeds_and_random() {
+    assert!(run_target("bundle_json", 20_000, 0x5eed_0004) > 20_000);
+}
+
+#[test]
+fn fuzz_evidence_files_seeds_and_random() {
+    assert!(run_target("evidence_files", 20_000, 0x5eed_0005) > 20_000);
 }
 
 /// The regression libFuzzer found first: serde_json's default float parser is not correctly

@@ -11,13 +11,15 @@
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 
+use crypto_analyzer_promotion::evidence::{parse_json_allow_nan, ExecutionEvidence, RegimeSummary, Val, ValidationBundle};
+use crypto_analyzer_promotion::gating::{evaluate_candidate, GateInputs, Input, ThresholdConfig};
 use crypto_analyzer_promotion::json::{canonicalize, to_canonical_string};
 use crypto_analyzer_promotion::store::{self, CandidateFilter, NewCandidate, Store};
 use crypto_analyzer_promotion::{migrate, Error};
 use serde_json::Value;
 
 /// Names of the targets, as in fuzz/Cargo.toml and fuzz/seeds/.
-pub const TARGETS: [&str; 3] = ["json_canonical", "evidence_relativize", "store_roundtrip"];
+pub const TARGETS: [&str; 5] = ["json_canonical", "evidence_relativize", "store_roundtrip", "bundle_json", "evidence_files"];
 
 /// Run the body of target `name` (unknown names are a bug of the caller).
 pub fn run_target(name: &str, data: &[u8]) {
@@ -25,6 +27,8 @@ pub fn run_target(name: &str, data: &[u8]) {
         "json_canonical" => json_canonical(data),
         "evidence_relativize" => evidence_relativize(data),
         "store_roundtrip" => store_roundtrip(data),
+        "bundle_json" => bundle_json(data),
+        "evidence_files" => evidence_files(data),
         other => panic!("unknown fuzz target {other}"),
     }
 }
@@ -243,4 +247,113 @@ pub fn store_roundtrip(data: &[u8]) {
         Err(Error::InvalidInput(m)) => assert!(m.starts_with("candidate_id not found")),
         other => panic!("unknown id: {other:?}"),
     }
+}
+
+fn same_decision(a: &crypto_analyzer_promotion::gating::PromotionDecision, b: &crypto_analyzer_promotion::gating::PromotionDecision) -> bool {
+    a.status == b.status
+        && a.reasons == b.reasons
+        && a.warnings == b.warnings
+        && to_canonical_string(&a.metrics_snapshot_json()) == to_canonical_string(&b.metrics_snapshot_json())
+}
+
+/// ValidationBundle JSON (the file `evaluate` reads): refused only with InvalidInput; what is
+/// accepted is written back as text that reads back to the same text (fixed point after one
+/// round); the gate on it never panics, always answers one of the statuses, deterministically.
+pub fn bundle_json(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let bundle = match ValidationBundle::from_json_str(text) {
+        Ok(b) => b,
+        Err(Error::InvalidInput(_)) => return,
+        Err(other) => panic!("bundle parse failed with a non-input error: {other:?}"),
+    };
+    let s1 = bundle.to_json_string();
+    let again = match ValidationBundle::from_json_str(&s1) {
+        Ok(b) => b,
+        Err(e) => panic!("a written bundle does not read back: {e:?}\n{s1}"),
+    };
+    assert_eq!(again.to_json_string(), s1, "bundle JSON is not a fixed point");
+    let inputs = GateInputs {
+        ic_summary: bundle.first_horizon_summary(),
+        meta: bundle.meta.clone(),
+        regime_summary: Input::NotProvided,
+        rc_summary: Input::NotProvided,
+        execution_evidence: Input::NotProvided,
+    };
+    let mut thr = ThresholdConfig::default();
+    thr.require_reality_check = data.len() % 2 == 0;
+    let target = ["exploratory", "candidate", "accepted"][data.len() % 3];
+    let d1 = evaluate_candidate(&inputs, &thr, target, false, None);
+    let d2 = evaluate_candidate(&inputs, &thr, target, false, None);
+    assert!(["exploratory", "accepted", "rejected"].contains(&d1.status.as_str()), "status {}", d1.status);
+    assert!(same_decision(&d1, &d2), "the gate is not deterministic");
+    assert_eq!(d1.status == "accepted", d1.reasons.is_empty() && d1.status != "exploratory");
+}
+
+fn val_eq(a: &Val, b: &Val) -> bool {
+    match (a, b) {
+        (Val::Float(x), Val::Float(y)) => x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
+        (Val::List(x), Val::List(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| val_eq(p, q)),
+        (Val::Map(x), Val::Map(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|((k1, v1), (k2, v2))| k1 == k2 && val_eq(v1, v2))
+        }
+        _ => a == b,
+    }
+}
+
+/// The evidence files the service reads (execution evidence JSON, rc summary JSON, regime CSV)
+/// and the thresholds dict: the NaN-tolerant JSON reader agrees with a strict JSON parser on
+/// every strict document; readers fail only with InvalidInput; the gate on what they produce
+/// never panics.
+pub fn evidence_files(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Ok(strict) = serde_json::from_str::<Value>(text) {
+        match parse_json_allow_nan(text) {
+            Ok(v) => assert!(val_eq(&v, &Val::from_json(&strict)), "NaN-tolerant reader disagrees with strict JSON: {text}"),
+            Err(e) => panic!("NaN-tolerant reader refused strict JSON: {e}"),
+        }
+    }
+    let ev = match ExecutionEvidence::from_json_str(text) {
+        Ok(ev) => {
+            let dict = ev.to_dict();
+            let back = ExecutionEvidence::from_dict(&dict);
+            assert!(val_eq(&back.to_dict(), &dict), "ExecutionEvidence to_dict/from_dict is not a fixed point");
+            let _ = ev.check_required(None);
+            Input::Provided(ev)
+        }
+        Err(Error::InvalidInput(m)) => Input::Unusable(m),
+        Err(other) => panic!("execution evidence failed with a non-input error: {other:?}"),
+    };
+    let regime = match RegimeSummary::from_csv_str(text) {
+        Ok(r) => Input::Provided(r),
+        Err(Error::InvalidInput(m)) => Input::Unusable(m),
+        Err(other) => panic!("regime CSV failed with a non-input error: {other:?}"),
+    };
+    let parsed = parse_json_allow_nan(text).ok();
+    let thr = match parsed.as_ref().map(ThresholdConfig::from_val) {
+        Some(Ok(t)) => t,
+        Some(Err(Error::InvalidInput(_))) | None => ThresholdConfig::default(),
+        Some(Err(other)) => panic!("thresholds failed with a non-input error: {other:?}"),
+    };
+    let mut thr = thr;
+    thr.require_regime_robustness = true;
+    thr.require_reality_check = true;
+    thr.require_execution_evidence = true;
+    if thr.worst_regime_ic_mean_min.is_none() {
+        thr.worst_regime_ic_mean_min = Some(crypto_analyzer_promotion::gating::Num::Float(0.0));
+    }
+    let rc = match parsed {
+        Some(v @ Val::Map(_)) => Input::Provided(v),
+        _ => Input::NotProvided,
+    };
+    let inputs = GateInputs {
+        ic_summary: Val::Map(vec![("mean_ic".into(), Val::Float(0.05)), ("t_stat".into(), Val::Float(3.0))]),
+        meta: Val::Map(Vec::new()),
+        regime_summary: regime,
+        rc_summary: rc,
+        execution_evidence: ev,
+    };
+    let d1 = evaluate_candidate(&inputs, &thr, "accepted", false, None);
+    let d2 = evaluate_candidate(&inputs, &thr, "accepted", false, None);
+    assert!(same_decision(&d1, &d2), "the gate is not deterministic");
+    assert!(d1.status == "accepted" || d1.status == "rejected");
 }

@@ -49,6 +49,7 @@ STATUSES = ("exploratory", "candidate", "accepted", "rejected")
 NOTE_EVENT = "rel_note"
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
+BUNDLE = REPO / "fixtures" / "bundles" / "momentum_24h" / "validation_bundle.json"
 
 
 # --------------------------------------------------------------------------------------------
@@ -219,9 +220,17 @@ class RunResult:
     returncodes: Dict[int, int] = field(default_factory=dict)
 
 
+def _auto_bundle(bundle):
+    if bundle == "auto":
+        return BUNDLE if BUNDLE.exists() else None
+    return bundle
+
+
 def run_workers(workdir: Path, kinds: Sequence[str], n_ops: int, seed: int = 1,
-                bundle: Optional[Path] = None, timeout_s: float = 3600) -> RunResult:
-    """Run one worker per entry of ``kinds`` concurrently, wait for all."""
+                bundle: Any = "auto", timeout_s: float = 3600) -> RunResult:
+    """Run one worker per entry of ``kinds`` concurrently, wait for all. Evaluations use the
+    fixture bundle (``bundle="auto"``) when the repository has it."""
+    bundle = _auto_bundle(bundle)
     workdir.mkdir(parents=True, exist_ok=True)
     db = workdir / "stress.db"
     shared = init_db(db)
@@ -250,9 +259,10 @@ def run_workers(workdir: Path, kinds: Sequence[str], n_ops: int, seed: int = 1,
 
 
 def run_crashes(workdir: Path, kinds: Sequence[str], n_kills: int, seed: int = 7,
-                bundle: Optional[Path] = None, min_delay: float = 0.02, max_delay: float = 0.6) -> RunResult:
+                bundle: Any = "auto", min_delay: float = 0.02, max_delay: float = 0.6) -> RunResult:
     """Keep ``len(kinds)`` writers busy; SIGKILL one at a random moment ``n_kills`` times
     (each replaced by a fresh writer), then SIGKILL the rest. Nothing is shut down cleanly."""
+    bundle = _auto_bundle(bundle)
     workdir.mkdir(parents=True, exist_ok=True)
     db = workdir / "crash.db"
     shared = init_db(db)
@@ -402,8 +412,9 @@ def check_db(db: Path, logs: Dict[int, Sequence[Dict[str, Any]]], killed: Option
                         f"{cid}: event {e[0]} says old_status {payload.get('old_status')!r}, history says {state!r}"
                     )
                 state = payload.get("new_status")
-            elif e[3] == "evaluated" and payload and payload.get("stored_status"):
-                state = payload["stored_status"]
+            elif e[3] == "evaluated":
+                # The service stores the decision's status with the event, in one transaction.
+                state = (payload or {}).get("status")
             tag = _tag_of_event(e[3], payload)
             if tag:
                 found[tag].append((e[3], cid, payload))
@@ -462,7 +473,7 @@ def check_db(db: Path, logs: Dict[int, Sequence[Dict[str, Any]]], killed: Option
         "events": len(events),
         "reported_ok": reported_ok,
         "reported_failed": failed,
-        "failures": dict(failures),
+        "failures": {" | ".join(map(str, k)): n for k, n in failures.items()},
         "ops": {f"{k}:{o}": n for (k, o), n in sorted(op_counts.items())},
         "killed_workers": len(killed),
         "in_flight_committed": in_flight_committed,
