@@ -68,7 +68,13 @@ def _thresholds_arg(thresholds: Any) -> Dict[str, Any]:
         return {}
     if isinstance(thresholds, Mapping):
         return dict(thresholds)
-    return {name: getattr(thresholds, name) for name in _THRESHOLD_FIELDS if hasattr(thresholds, name)}
+    out = {name: getattr(thresholds, name) for name in _THRESHOLD_FIELDS if hasattr(thresholds, name)}
+    if not out:
+        # An object with none of the fields (a number, a string...) is a mistake, not "defaults".
+        raise TypeError(
+            f"thresholds must be a ThresholdConfig (or a mapping of its fields), got {type(thresholds).__name__}"
+        )
+    return out
 
 
 def _bundle_arg(bundle: Any) -> Union[str, Dict[str, Any]]:

@@ -180,6 +180,17 @@ fn extract_inputs(
     Ok(PyInputs { regime, rc, exec })
 }
 
+/// A target status must be one of the statuses: a typo such as "Accepted" would otherwise skip
+/// the execution-evidence rule that "candidate"/"accepted" turn on.
+fn check_target_status(target_status: &str) -> PyResult<()> {
+    if gating::STATUSES.contains(&target_status) {
+        return Ok(());
+    }
+    Err(super::to_pyerr(crate::error::Error::invalid(format!(
+        "unknown target_status {target_status:?}: must be one of exploratory, candidate, accepted, rejected"
+    ))))
+}
+
 /// Gate one candidate. `bundle` is a dict of the bundle's attributes or a path to its JSON.
 #[pyfunction]
 #[pyo3(signature = (bundle, thresholds, regime_summary=None, rc_summary=None, execution_evidence=None,
@@ -197,6 +208,7 @@ fn gating_evaluate_candidate<'py>(
     allow_missing_execution_evidence: bool,
     execution_evidence_base_path: Option<String>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    check_target_status(target_status)?;
     let thr = ThresholdConfig::from_val(&py_to_val(thresholds, "thresholds", 0)?).map_err(super::to_pyerr)?;
     let bundle = if bundle.cast::<PyString>().is_ok() {
         let p: String = bundle.extract()?;
@@ -332,6 +344,7 @@ fn service_evaluate_and_record<'py>(
     target_status: &str,
     allow_missing_execution_evidence: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
+    check_target_status(target_status)?;
     let thr = ThresholdConfig::from_val(&py_to_val(thresholds, "thresholds", 0)?).map_err(super::to_pyerr)?;
     let bundle_arg = match bundle {
         None => service::BundleArg::FromEvidence,
