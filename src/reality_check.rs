@@ -180,7 +180,7 @@ impl Prepared {
                 }
             }
         }
-        let omega = omega_all(&x, &observed, omega_block_length);
+        let omega = thread_pool()?.install(|| omega_all(&x, &observed, omega_block_length));
         Ok(Prepared { t, k, observed, n_obs, omega, omega_block_length, prefix, prefix_cnt, centred })
     }
 
