@@ -24,3 +24,9 @@ def small_panel() -> np.ndarray:
     x[[3, 4, 10, 30], 1] = np.nan
     x[::5, 4] = np.nan
     return x
+
+
+@pytest.fixture
+def make_ar1():
+    """The AR(1) generator above, as a fixture (importlib mode cannot import conftest)."""
+    return ar1
