@@ -22,10 +22,10 @@ def test_size_under_h0_within_binomial_band(make_ar1):
     """All K means exactly 0 (AR(1) noise, φ=0.3): the recentred RC rejects at 5 % about 5 % of
     the time; SPA (all variants coincide with the RC's boundary case here) too."""
     rng = np.random.default_rng(101)
-    cfg = RealityCheckConfig(n_sim=299, avg_block_length=8, seed=7)
+    cfg = RealityCheckConfig(n_sim=299, avg_block_length=15, seed=7)
     rejections = {"rc": 0, "spa_s_c": 0, "spa_u_c": 0}
     for _ in range(REPS):
-        x = ar1(rng, 400, 8, phi=0.3)  # population means exactly 0
+        x = ar1(rng, 1000, 8, phi=0.3)  # population means exactly 0
         r = run_family_reality_check(x, cfg)
         rejections["rc"] += r.rc_p_value < 0.05
         rejections["spa_s_c"] += r.spa_p_values["consistent"] < 0.05
