@@ -124,7 +124,8 @@ impl Prepared {
         }
         if !(omega_block_length.is_finite() && omega_block_length >= 1.0) {
             return Err(Error::invalid(format!(
-                "block length must be a finite number >= 1 (got {omega_block_length})"
+                "block length (avg_block_length for stationary, block_size for block_fixed) must be a \
+                 finite number >= 1 (got {omega_block_length})"
             )));
         }
         if let Some(pos) = x.values.iter().position(|v| v.is_infinite()) {
