@@ -503,7 +503,8 @@ def run_family_reality_check(
     if use_cache:
         cache_key = rc_cache.get_rc_cache_key(
             family_id, dataset_id, git_commit, cfg.metric, cfg.horizon, n_sim, cfg.seed, cfg.method,
-            _block_length(cfg), null_centering=null_centering, rng=rng,
+            cfg.avg_block_length if cfg.method == "stationary" else cfg.block_size,
+            null_centering=null_centering, rng=rng,
         )
         if not return_null_matrix:
             null_max = rc_cache.load_cached_null_max(cache_dir, cache_key)
