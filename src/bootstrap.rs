@@ -415,7 +415,8 @@ impl Mt19937 {
 
     /// `RandomState.geometric(p)` (legacy): sequential search for p >= 1/3, inversion below.
     pub fn legacy_geometric(&mut self, p: f64) -> i64 {
-        if p >= 0.333_333_333_333_333_333_333_333 {
+        // numpy compares with the literal 0.333333333333333333333333 (the nearest double to 1/3).
+        if p >= 1.0 / 3.0 {
             let mut x: i64 = 1;
             let mut sum = p;
             let mut prod = p;

@@ -354,6 +354,16 @@ struct Worker {
     rw: Vec<u64>,
     spa: [u64; 6],
     err: Option<Error>,
+    /// Segments of each simulation of the current chunk.
+    seg_lists: Vec<Vec<(usize, usize)>>,
+    /// Centred means of each simulation of the chunk (CHUNK × K), and counts when there are NaNs.
+    dall: Vec<f64>,
+    call: Vec<u64>,
+    /// Counting sort of segment endpoints by row: bucket starts, fill cursors, events
+    /// (`sim << 1 | is_start`).
+    row_start: Vec<usize>,
+    cursor: Vec<usize>,
+    events: Vec<u32>,
 }
 
 impl Worker {
@@ -368,6 +378,22 @@ impl Worker {
             rw: vec![0; n_order],
             spa: [0; 6],
             err: None,
+            seg_lists: Vec::new(),
+            dall: Vec::new(),
+            call: Vec::new(),
+            row_start: Vec::new(),
+            cursor: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    fn ensure_chunk(&mut self, k: usize, has_nan: bool) {
+        if self.seg_lists.len() < CHUNK {
+            self.seg_lists.resize_with(CHUNK, Vec::new);
+            self.dall = vec![0.0; CHUNK * k];
+            if has_nan {
+                self.call = vec![0; CHUNK * k];
+            }
         }
     }
     fn merge(mut self, other: Worker) -> Worker {
@@ -384,30 +410,118 @@ impl Worker {
     }
 }
 
-/// Compute `w.d` = m*_k − m_k for the segments in `w.segs` (prefix kernel).
-fn kernel_prefix(p: &Prepared, w: &mut Worker) -> Result<()> {
-    let k = p.k;
-    w.acc.fill(0.0);
-    if p.has_nan() {
-        w.cnt.fill(0);
-    }
-    for &(a, b) in &w.segs {
-        let (Some(pa), Some(pb)) = (p.prefix.get(a * k..a * k + k), p.prefix.get(b * k..b * k + k)) else {
-            return Err(Error::Internal(format!("segment [{a}, {b}) outside 0..{}", p.t)));
-        };
-        for ((s, hi), lo) in w.acc.iter_mut().zip(pb).zip(pa) {
-            *s += hi - lo;
+/// Columns per tile of the sweep kernel: the accumulators of the chunk's simulations for one
+/// tile (n × width doubles) should stay in a core's L2 cache (~512 KiB budget).
+fn tile_width(n: usize, k: usize) -> usize {
+    let w = 512 * 1024 / (8 * n.max(1));
+    w.max(64).min(k.max(1))
+}
+
+/// Prefix kernel over the `n` simulations of a chunk. Every segment `[a, b)` of simulation `j`
+/// is the pair of events (+P[b], −P[a]) on its accumulator; the events of the chunk are sorted by
+/// row (counting sort), so the prefix rows are read once per chunk in memory order instead of
+/// once per segment in random order. Each simulation's own events are applied in an order that
+/// depends only on its own segments (row, then segment order), so results do not depend on how
+/// simulations are grouped into chunks or on the number of threads.
+/// Fills `w.dall[j*K..(j+1)*K]` with m*_{j,k} − m_k.
+fn kernel_sweep(p: &Prepared, w: &mut Worker, n: usize) -> Result<()> {
+    let (k, t) = (p.k, p.t);
+    let has_nan = p.has_nan();
+    // Counting sort of the endpoints by row.
+    w.row_start.clear();
+    w.row_start.resize(t + 2, 0);
+    for segs in &w.seg_lists[..n] {
+        for &(a, b) in segs {
+            if a >= b || b > t {
+                return Err(Error::Internal(format!("segment [{a}, {b}) outside 0..{t}")));
+            }
+            w.row_start[a + 1] += 1;
+            w.row_start[b + 1] += 1;
         }
-        if let Some(pc) = &p.prefix_cnt {
-            let (Some(ca), Some(cb)) = (pc.get(a * k..a * k + k), pc.get(b * k..b * k + k)) else {
-                return Err(Error::Internal("segment outside the count prefix".into()));
+    }
+    for r in 1..w.row_start.len() {
+        w.row_start[r] += w.row_start[r - 1];
+    }
+    let total = w.row_start[t + 1];
+    w.events.clear();
+    w.events.resize(total, 0);
+    w.cursor.clear();
+    w.cursor.extend_from_slice(&w.row_start[..t + 1]);
+    for (j, segs) in w.seg_lists[..n].iter().enumerate() {
+        let tag = (j as u32) << 1;
+        for &(a, b) in segs {
+            let cb = &mut w.cursor[b];
+            w.events[*cb] = tag;
+            *cb += 1;
+            let ca = &mut w.cursor[a];
+            w.events[*ca] = tag | 1;
+            *ca += 1;
+        }
+    }
+    let tile = tile_width(n, k);
+    w.dall[..n * k].fill(0.0);
+    if has_nan {
+        w.call[..n * k].fill(0);
+    }
+    let mut c0 = 0;
+    while c0 < k {
+        let wd = tile.min(k - c0);
+        for r in 0..=t {
+            let (lo, hi) = (w.row_start[r], w.row_start[r + 1]);
+            if lo == hi {
+                continue;
+            }
+            let Some(prow) = p.prefix.get(r * k + c0..r * k + c0 + wd) else {
+                return Err(Error::Internal("row outside the prefix sums".into()));
             };
-            for ((s, hi), lo) in w.cnt.iter_mut().zip(cb).zip(ca) {
-                *s += u64::from(hi.wrapping_sub(*lo));
+            for &e in &w.events[lo..hi] {
+                let j = (e >> 1) as usize;
+                let acc = &mut w.dall[j * k + c0..j * k + c0 + wd];
+                if e & 1 == 0 {
+                    for (s, v) in acc.iter_mut().zip(prow) {
+                        *s += v;
+                    }
+                } else {
+                    for (s, v) in acc.iter_mut().zip(prow) {
+                        *s -= v;
+                    }
+                }
+            }
+            if let Some(pc) = &p.prefix_cnt {
+                let Some(crow) = pc.get(r * k + c0..r * k + c0 + wd) else {
+                    return Err(Error::Internal("row outside the count prefix".into()));
+                };
+                for &e in &w.events[lo..hi] {
+                    let j = (e >> 1) as usize;
+                    let cacc = &mut w.call[j * k + c0..j * k + c0 + wd];
+                    if e & 1 == 0 {
+                        for (s, v) in cacc.iter_mut().zip(crow) {
+                            *s = s.wrapping_add(u64::from(*v));
+                        }
+                    } else {
+                        for (s, v) in cacc.iter_mut().zip(crow) {
+                            *s = s.wrapping_sub(u64::from(*v));
+                        }
+                    }
+                }
+            }
+        }
+        c0 += wd;
+    }
+    for j in 0..n {
+        let total: usize = w.seg_lists[j].iter().map(|(a, b)| b - a).sum();
+        let row = &mut w.dall[j * k..(j + 1) * k];
+        if has_nan {
+            for (d, c) in row.iter_mut().zip(&w.call[j * k..(j + 1) * k]) {
+                *d = if *c == 0 { f64::NAN } else { *d / *c as f64 };
+            }
+        } else {
+            let inv = 1.0 / total as f64;
+            for (d, m) in row.iter_mut().zip(&p.observed) {
+                *d = if m.is_nan() || total == 0 { f64::NAN } else { *d * inv };
             }
         }
     }
-    finish_means(p, w);
     Ok(())
 }
 
@@ -439,18 +553,6 @@ fn kernel_gather(p: &Prepared, w: &mut Worker) -> Result<()> {
     }
     finish_means_with_counts(w);
     Ok(())
-}
-
-fn finish_means(p: &Prepared, w: &mut Worker) {
-    if p.has_nan() {
-        finish_means_with_counts(w);
-    } else {
-        let n: usize = w.segs.iter().map(|(a, b)| b - a).sum();
-        let inv = 1.0 / n as f64;
-        for ((d, s), m) in w.d.iter_mut().zip(&w.acc).zip(&p.observed) {
-            *d = if m.is_nan() || n == 0 { f64::NAN } else { s * inv };
-        }
-    }
 }
 
 fn finish_means_with_counts(w: &mut Worker) {
@@ -598,7 +700,8 @@ pub fn thread_pool() -> Result<Arc<rayon::ThreadPool>> {
 // ---------------------------------------------------------------------------------------------
 // Entry points
 
-const CHUNK: usize = 16;
+/// Simulations per work item: the tiled kernel reuses each column tile across them.
+const CHUNK: usize = 64;
 
 /// Where the indices of the simulations come from.
 pub enum IndexSource<'a> {
@@ -699,32 +802,49 @@ pub fn run(p: &Prepared, opts: &RcOptions, source: IndexSource<'_>, control: &Ru
                     if w.err.is_some() || control.is_cancelled() {
                         return w;
                     }
-                    for (j, slot) in out.iter_mut().enumerate() {
-                        let b = ci * CHUNK + j;
-                        let r = (|| -> Result<()> {
+                    w.ensure_chunk(k, p.has_nan());
+                    let n = out.len();
+                    let r = (|| -> Result<()> {
+                        // Phase 1: the segments of every simulation of the chunk.
+                        for j in 0..n {
+                            let b = ci * CHUNK + j;
+                            let mut segs = std::mem::take(&mut w.seg_lists[j]);
                             match source {
                                 IndexSource::Generated => {
                                     opts.spec.blocks(b as u64, &mut w.blocks)?;
-                                    let mut segs = std::mem::take(&mut w.segs);
                                     blocks_to_segments(&w.blocks, t, &mut segs);
-                                    w.segs = segs;
                                 }
                                 IndexSource::Explicit(idx) => {
                                     let row = idx.get(b * t..(b + 1) * t).ok_or_else(|| {
                                         Error::Internal("explicit index row out of range".into())
                                     })?;
-                                    indices_to_segments(row, t, &mut w.segs)?;
+                                    indices_to_segments(row, t, &mut segs)?;
                                 }
                             }
-                            match opts.kernel {
-                                Kernel::PrefixSum => kernel_prefix(p, &mut w),
-                                Kernel::Gather => kernel_gather(p, &mut w),
-                            }
-                        })();
-                        if let Err(e) = r {
-                            w.err = Some(e);
-                            return w;
+                            w.seg_lists[j] = segs;
                         }
+                        // Phase 2: the centred means of every simulation.
+                        match opts.kernel {
+                            Kernel::PrefixSum => kernel_sweep(p, &mut w, n),
+                            Kernel::Gather => {
+                                for j in 0..n {
+                                    w.segs = std::mem::take(&mut w.seg_lists[j]);
+                                    kernel_gather(p, &mut w)?;
+                                    w.seg_lists[j] = std::mem::take(&mut w.segs);
+                                    w.dall[j * k..(j + 1) * k].copy_from_slice(&w.d);
+                                }
+                                Ok(())
+                            }
+                        }
+                    })();
+                    if let Err(e) = r {
+                        w.err = Some(e);
+                        return w;
+                    }
+                    // Phase 3: per-simulation maxima and counts.
+                    for (j, slot) in out.iter_mut().enumerate() {
+                        let (dall, d) = (&w.dall, &mut w.d);
+                        d.copy_from_slice(&dall[j * k..(j + 1) * k]);
                         let row = mat.as_deref_mut().and_then(|m| m.get_mut(j * k..(j + 1) * k));
                         *slot = reduce_sim(p, tg_ref, opts.centering, &mut w, row);
                     }
@@ -751,11 +871,13 @@ pub fn null_stats_one(p: &Prepared, spec: &BootstrapSpec, centering: NullCenteri
     }
     spec.check(b.saturating_add(1))?;
     let mut w = Worker::new(p.k, 0);
+    w.ensure_chunk(p.k, p.has_nan());
     spec.blocks(b, &mut w.blocks)?;
-    let mut segs = Vec::new();
+    let mut segs = std::mem::take(&mut w.seg_lists[0]);
     blocks_to_segments(&w.blocks, p.t, &mut segs);
-    w.segs = segs;
-    kernel_prefix(p, &mut w)?;
+    w.seg_lists[0] = segs;
+    kernel_sweep(p, &mut w, 1)?;
+    w.d.copy_from_slice(&w.dall[..p.k]);
     Ok(w
         .d
         .iter()

@@ -48,6 +48,30 @@ fn prefix_kernel_equals_gather_reference() {
 }
 
 #[test]
+fn tiled_kernel_on_data_larger_than_a_tile_equals_gather_and_single_simulation() {
+    // (T+1)·K·8 bytes > 768 KiB: the prefix kernel splits the columns into several tiles.
+    for nan_every in [0usize, 11] {
+        let (t, k) = (2000, 70);
+        let x = data(t, k, nan_every);
+        let p = Prepared::new(Matrix { values: &x, t, k, layout: Layout::RowMajor }, 9.0, true).unwrap();
+        let mut o = opts(t, Method::Stationary { avg_block_length: 9.0 }, Kernel::PrefixSum);
+        o.n_sim = 70; // more than one chunk, the last one partial
+        let a = run(&p, &o, IndexSource::Generated, &RunControl::new()).unwrap();
+        o.kernel = Kernel::Gather;
+        let b = run(&p, &o, IndexSource::Generated, &RunControl::new()).unwrap();
+        let (ma, mb) = (a.null_matrix.unwrap(), b.null_matrix.unwrap());
+        for (x, y) in ma.iter().zip(&mb) {
+            assert!((x - y).abs() <= 1e-12 || (x.is_nan() && y.is_nan()), "{x} vs {y}");
+        }
+        let one = crypto_analyzer_promotion::reality_check::null_stats_one(&p, &o.spec, NullCentering::Recentred, 66).unwrap();
+        for (c, v) in one.iter().enumerate() {
+            let m = ma[66 * k + c];
+            assert!(v.to_bits() == m.to_bits() || (v.is_nan() && m.is_nan()));
+        }
+    }
+}
+
+#[test]
 fn column_major_equals_row_major() {
     let (t, k) = (50, 4);
     let x = data(t, k, 5);

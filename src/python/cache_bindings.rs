@@ -41,9 +41,11 @@ fn rc_cache_save(py: Python<'_>, cache_dir: PathBuf, key: String, values: PyRead
     detach(py, move || cache::save(&cache_dir, &key, &v))
 }
 
+type Loaded<'py> = (Option<Bound<'py, numpy::PyArray1<f64>>>, Option<String>);
+
 /// `(array, None)` on a verified hit, `(None, reason)` otherwise.
 #[pyfunction]
-fn rc_cache_load<'py>(py: Python<'py>, cache_dir: PathBuf, key: String) -> PyResult<(Option<Bound<'py, numpy::PyArray1<f64>>>, Option<String>)> {
+fn rc_cache_load<'py>(py: Python<'py>, cache_dir: PathBuf, key: String) -> PyResult<Loaded<'py>> {
     let r = detach(py, move || cache::load(&cache_dir, &key))?;
     Ok(match r {
         Ok(v) => (Some(v.into_pyarray(py)), None),

@@ -238,10 +238,7 @@ impl RcEngine {
             "gather" => Kernel::Gather,
             other => return Err(to_pyerr(Error::invalid(format!("unknown kernel {other:?}")))),
         };
-        let compare_to = match compare_to {
-            Some(c) => Some(c.as_array().iter().copied().collect::<Vec<f64>>()),
-            None => None,
-        };
+        let compare_to = compare_to.map(|c| c.as_array().iter().copied().collect::<Vec<f64>>());
         let indices = match indices {
             Some(ix) => {
                 let shape = ix.shape();
