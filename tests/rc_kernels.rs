@@ -96,7 +96,7 @@ fn all_nan_column_and_short_series() {
     let mut x = data(t, k, 0);
     for r in 0..t {
         x[r * k + 1] = f64::NAN;
-        x[r * k + 0] += 10.0; // the best column by far, so an all-NaN column could only hurt
+        x[r * k] += 10.0; // the best column by far, so an all-NaN column could only hurt
     }
     let p = Prepared::new(Matrix { values: &x, t, k, layout: Layout::RowMajor }, 4.0, false).unwrap();
     assert!(p.observed[1].is_nan());

@@ -13,8 +13,8 @@ import math
 import os
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Mapping, Optional, Sequence, Union
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional, Union
 
 import numpy as np
 import pandas as pd
@@ -499,16 +499,16 @@ def run_family_reality_check(
     n_sim = int(n_sim)
     observed = gen._engine.observed
     cache_key = None
-    use_cache = cache_dir is not None and family_id is not None and not rc_cache.is_cache_disabled(no_cache)
-    if use_cache:
+    cdir = cache_dir if family_id is not None and not rc_cache.is_cache_disabled(no_cache) else None
+    if cdir is not None:
         cache_key = rc_cache.get_rc_cache_key(
             family_id, dataset_id, git_commit, cfg.metric, cfg.horizon, n_sim, cfg.seed, cfg.method,
             cfg.avg_block_length if cfg.method == "stationary" else cfg.block_size,
             null_centering=null_centering, rng=rng,
         )
         if not return_null_matrix:
-            null_max = rc_cache.load_cached_null_max(cache_dir, cache_key)
-            summary = _from_summary(rc_cache.load_cached_null_max(cache_dir, cache_key + _SUMMARY_SUFFIX), k, n_sim)
+            null_max = rc_cache.load_cached_null_max(cdir, cache_key)
+            summary = _from_summary(rc_cache.load_cached_null_max(cdir, cache_key + _SUMMARY_SUFFIX), k, n_sim)
             if null_max is not None and null_max.size == n_sim and summary is not None:
                 spa_s, spa_u, rw = summary
                 obs_max = float(np.nanmax(observed)) if np.any(~np.isnan(observed)) else float("nan")
@@ -522,10 +522,10 @@ def run_family_reality_check(
                     omega=gen.omega,
                 )
     r = gen.run(n_sim, return_null_matrix=return_null_matrix, progress=progress)
-    if use_cache and cache_key is not None:
+    if cdir is not None and cache_key is not None:
         try:
-            rc_cache.save_cached_null_max(cache_dir, cache_key, r["null_max"])
-            rc_cache.save_cached_null_max(cache_dir, cache_key + _SUMMARY_SUFFIX, _summary_array(r, k))
+            rc_cache.save_cached_null_max(cdir, cache_key, r["null_max"])
+            rc_cache.save_cached_null_max(cdir, cache_key + _SUMMARY_SUFFIX, _summary_array(r, k))
         except OSError as exc:
             warnings.warn(f"Reality Check cache not written ({exc})", RuntimeWarning, stacklevel=2)
     return FamilyRealityCheckResult(
