@@ -163,3 +163,39 @@ def test_ctrl_c_stops_a_long_run_within_a_second():
     assert "interrupted" in out
     # The binding polls every 100 ms; allow for interpreter shutdown and a loaded CI machine.
     assert waited < 2.5, waited
+
+
+def test_concurrent_calls_from_threads_give_sequential_results():
+    """Streamlit calls from several threads at once: each call is independent and identical."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = [np.random.default_rng(s).normal(size=(400, 20)) for s in range(4)]
+    cfg = RealityCheckConfig(n_sim=400)
+    expected = [run_family_reality_check(x, cfg).null_max_distribution for x in data]
+    with ThreadPoolExecutor(4) as ex:
+        got = list(ex.map(lambda x: run_family_reality_check(x, cfg).null_max_distribution, data * 2))
+    for i, g in enumerate(got):
+        np.testing.assert_array_equal(g, expected[i % 4])
+
+
+def _child_run(q):
+    from crypto_analyzer_promotion.reality_check import RealityCheckConfig, run_family_reality_check
+
+    x = np.random.default_rng(5).normal(size=(300, 10))
+    q.put(run_family_reality_check(x, RealityCheckConfig(n_sim=300)).null_max_distribution.tolist())
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
+def test_pool_is_rebuilt_in_a_forked_child():
+    import multiprocessing as mp
+
+    x = np.random.default_rng(5).normal(size=(300, 10))
+    parent = run_family_reality_check(x, RealityCheckConfig(n_sim=300)).null_max_distribution  # pool built here
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child_run, args=(q,))
+    p.start()
+    child = q.get(timeout=60)
+    p.join(timeout=60)
+    assert p.exitcode == 0
+    np.testing.assert_array_equal(np.array(child), parent)
