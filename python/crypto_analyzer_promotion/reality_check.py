@@ -350,8 +350,12 @@ def run_reality_check(
             compare[pos[h]] = v
         r = null_generator.run(int(n_sim), compare_to=compare, return_null_matrix=return_null_matrix, progress=progress)
         gen_ids = null_generator.hypothesis_ids
+        gcfg = null_generator.cfg  # the null was drawn with the generator's bootstrap settings
         out = {
             **base,
+            "rc_seed": gcfg.seed,
+            "rc_method": gcfg.method,
+            "rc_avg_block_length": gcfg.avg_block_length,
             "hypothesis_ids": gen_ids,
             "rc_p_value": float(r["rc_p_value"]),
             "observed_max": _p_or_none(float(r["observed_max"])),
