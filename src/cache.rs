@@ -179,8 +179,15 @@ pub fn save(dir: &Path, key: &str, values: &[f64]) -> Result<PathBuf> {
         .map_err(|e| Error::io("could not open cache lock", &lock_path, e))?;
     lock.lock().map_err(|e| Error::io("could not lock cache manifest", &lock_path, e))?;
     let result = (|| -> Result<()> {
-        tmp.persist(&final_path).map_err(|e| Error::io("could not rename cache file into", &final_path, e.error))?;
         let mut manifest = load_manifest(dir)?;
+        // Replacing an artifact whose manifest entry has another sha256: drop the entry first,
+        // so a crash between the two renames leaves the key absent (recomputed), never an entry
+        // whose sha256 does not match its file.
+        if manifest.get(key).is_some_and(|old| old.sha256 != sha) {
+            manifest.remove(key);
+            write_atomic(dir, &dir.join(MANIFEST), &serde_json::to_vec_pretty(&manifest)?)?;
+        }
+        tmp.persist(&final_path).map_err(|e| Error::io("could not rename cache file into", &final_path, e.error))?;
         manifest.insert(key.to_string(), ManifestEntry { path: name.clone(), sha256: sha.clone() });
         let text = serde_json::to_vec_pretty(&manifest)?;
         write_atomic(dir, &dir.join(MANIFEST), &text)
