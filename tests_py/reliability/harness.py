@@ -505,9 +505,147 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
     w.add_argument("--shared")
     w.add_argument("--bundle")
     w.add_argument("--ready", action="store_true")
+    c = sub.add_parser("cache-worker")
+    c.add_argument("--cache", required=True)
+    c.add_argument("--wid", type=int, required=True)
+    c.add_argument("--ops", type=int, required=True)
+    c.add_argument("--seed", type=int, default=1)
+    c.add_argument("--log", required=True)
+    c.add_argument("--ready", action="store_true")
     args = ap.parse_args(argv)
+    if args.cmd == "cache-worker":
+        return cache_worker(args.cache, args.wid, args.ops, args.seed, args.log, args.ready)
     shared = json.loads(Path(args.shared).read_text()) if args.shared else []
     return worker(args.db, args.kind, args.wid, args.ops, args.seed, args.log, shared, args.bundle, args.ready)
+
+
+
+# --------------------------------------------------------------------------------------------
+# Cache writers (rc_cache): crash safety of the manifest and artifacts
+# --------------------------------------------------------------------------------------------
+
+N_CACHE_KEYS = 12
+
+
+def cache_key_name(i: int) -> str:
+    return f"relkey{i:02d}"
+
+
+def cache_values(i: int, variant: int) -> List[float]:
+    """Content saved under key i. Even keys always get the same content (a deterministic RC
+    null); odd keys get a different content per save (variant), so a crash between publishing an
+    artifact and its manifest entry would be visible as a sha256 mismatch."""
+    n = 50 + 7 * i
+    v = 0 if i % 2 == 0 else variant
+    return [float((k * 31 + i * 17 + v * 101) % 997) / 997.0 for k in range(n)]
+
+
+def cache_worker(cache_dir: str, wid: int, n_ops: int, seed: int, log: str, ready: bool) -> int:
+    from crypto_analyzer_promotion import rc_cache
+    import numpy as np
+
+    rng = random.Random(seed * 7919 + wid)
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    if ready:
+        print("ready", flush=True)
+    for j in range(n_ops):
+        i = rng.randrange(N_CACHE_KEYS)
+        variant = wid * 10**7 + j
+        if rng.random() < 0.3:
+            rc_cache.load_cached_null_max(cache_dir, cache_key_name(i))
+            continue
+        # Logged BEFORE the save: every content that may appear in the cache is known.
+        os.write(fd, (json.dumps({"key": i, "variant": variant}) + "\n").encode())
+        rc_cache.save_cached_null_max(cache_dir, cache_key_name(i), np.asarray(cache_values(i, variant)))
+    os.close(fd)
+    return 0
+
+
+def run_cache_crashes(workdir: Path, n_writers: int, n_kills: int, seed: int = 9,
+                      min_delay: float = 0.02, max_delay: float = 0.4) -> Dict[str, Any]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    cache_dir = workdir / "cache"
+    rng = random.Random(seed)
+    live: Dict[int, subprocess.Popen] = {}
+    logs: Dict[int, Path] = {}
+    next_wid = 0
+
+    def spawn() -> None:
+        nonlocal next_wid
+        wid = next_wid
+        next_wid += 1
+        logs[wid] = workdir / f"c{wid}.log"
+        p = subprocess.Popen(
+            [sys.executable, str(HERE / "harness.py"), "cache-worker", "--cache", str(cache_dir), "--wid", str(wid),
+             "--ops", str(10**7), "--seed", str(seed), "--log", str(logs[wid]), "--ready"],
+            env=_env(), stdout=subprocess.PIPE, stderr=open(workdir / f"c{wid}.err", "wb"),
+        )
+        if (p.stdout.readline() if p.stdout else b"").strip() != b"ready":
+            raise RuntimeError((workdir / f"c{wid}.err").read_text()[-2000:])
+        live[wid] = p
+
+    t0 = time.monotonic()
+    for _ in range(n_writers):
+        spawn()
+    for _ in range(n_kills):
+        time.sleep(rng.uniform(min_delay, max_delay))
+        _kill(live.pop(rng.choice(sorted(live))))
+        spawn()
+    time.sleep(rng.uniform(min_delay, max_delay))
+    for wid in sorted(live):
+        _kill(live.pop(wid))
+    report = check_cache(cache_dir, logs)
+    report.update(killed_writers=n_kills + n_writers, elapsed_s=round(time.monotonic() - t0, 2))
+    return report
+
+
+def check_cache(cache_dir: Path, logs: Dict[int, Path]) -> Dict[str, Any]:
+    """Manifest is valid JSON; every entry names a file inside the cache dir whose sha256
+    matches; every served array is a content some writer saved under that key (plain json +
+    hashlib + numpy's own .npy reader, then the package's loader)."""
+    import hashlib
+
+    import numpy as np
+
+    problems: List[str] = []
+    attempted: Dict[int, set] = defaultdict(set)
+    saves = 0
+    for path in logs.values():
+        for rec in read_log(path):
+            attempted[rec["key"]].add(rec["variant"])
+            saves += 1
+    manifest_path = cache_dir / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    except ValueError as exc:
+        raise InvariantError(f"manifest.json is not valid JSON: {exc}")
+    if not isinstance(manifest, dict):
+        raise InvariantError(f"manifest.json is not an object: {type(manifest).__name__}")
+    from crypto_analyzer_promotion import rc_cache
+
+    served = 0
+    for key, entry in manifest.items():
+        f = cache_dir / entry["path"]
+        if f.resolve().parent != cache_dir.resolve():
+            problems.append(f"{key}: path {entry['path']!r} is not inside the cache dir")
+            continue
+        if not f.exists():
+            problems.append(f"{key}: artifact {entry['path']} missing")
+            continue
+        if hashlib.sha256(f.read_bytes()).hexdigest() != entry["sha256"]:
+            problems.append(f"{key}: sha256 in the manifest does not match {entry['path']}")
+            continue
+        i = int(key[len("relkey"):])
+        arr = np.load(f)
+        if not any(np.array_equal(arr, cache_values(i, v)) for v in attempted[i] | {0}):
+            problems.append(f"{key}: content is none of the arrays saved under it")
+        got = rc_cache.load_cached_null_max(cache_dir, key)
+        if got is None or not np.array_equal(got, arr):
+            problems.append(f"{key}: load_cached_null_max did not serve the verified artifact")
+        served += 1
+    if problems:
+        raise InvariantError(f"{len(problems)} cache violations:\n" + "\n".join(problems[:40]))
+    return {"saves_started": saves, "entries": len(manifest), "served_ok": served}
 
 
 if __name__ == "__main__":
