@@ -234,3 +234,31 @@ def test_checker_allows_only_the_in_flight_op_of_a_killed_worker(clean_run, harn
     assert harness.check_db(clean_run.db, logs, {1: last["j"]})["in_flight_committed"] == 1
     with pytest.raises(harness.InvariantError, match="no worker reported it"):
         harness.check_db(clean_run.db, logs, {1: last["j"] + 1})
+
+
+def test_sigkilled_cache_writers_leave_a_valid_manifest(tmp_path, harness):
+    """Writers save (and readers load) RC nulls under 12 keys; half the keys get new content on
+    every save. After 12 SIGKILLs and killing the rest: manifest.json is valid JSON, each entry's
+    sha256 matches its file, and what is served is exactly an array that was saved."""
+    report = harness.run_cache_crashes(tmp_path, n_writers=3, n_kills=12, seed=4, max_delay=0.3)
+    assert report["killed_writers"] == 15
+    assert report["saves_started"] > 50
+    assert report["entries"] >= 1
+    assert report["served_ok"] == report["entries"]
+
+
+def test_cache_checker_detects_a_mismatching_entry(tmp_path, harness):
+    from crypto_analyzer_promotion import rc_cache
+    import numpy as np
+
+    cache = tmp_path / "cache"
+    rc_cache.save_cached_null_max(cache, harness.cache_key_name(1), np.asarray(harness.cache_values(1, 5)))
+    log = tmp_path / "c0.log"
+    log.write_text(json.dumps({"key": 1, "variant": 5}) + "\n")
+    assert harness.check_cache(cache, {0: log})["served_ok"] == 1
+    (cache / "relkey01.npy").write_bytes((cache / "relkey01.npy").read_bytes()[:-8])
+    with pytest.raises(harness.InvariantError, match="sha256 in the manifest does not match"):
+        harness.check_cache(cache, {0: log})
+    (cache / "manifest.json").write_text("{torn")
+    with pytest.raises(harness.InvariantError, match="not valid JSON"):
+        harness.check_cache(cache, {0: log})
