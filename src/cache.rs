@@ -216,6 +216,13 @@ pub fn load(dir: &Path, key: &str) -> Result<std::result::Result<Vec<f64>, Miss>
     let Some(path) = resolve_inside(dir, &entry.path) else {
         return Ok(Err(Miss::PathOutsideCache));
     };
+    // A symlink (the file or a folder on the way) leading out of the cache dir is refused like a
+    // `../` path: the manifest may only name files that live in the cache.
+    if let (Ok(real), Ok(real_dir)) = (path.canonicalize(), dir.canonicalize()) {
+        if !real.starts_with(&real_dir) {
+            return Ok(Err(Miss::PathOutsideCache));
+        }
+    }
     let bytes = match fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Err(Miss::MissingArtifact)),
