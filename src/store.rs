@@ -694,8 +694,21 @@ pub fn with_cached_store<T>(db_path: &Path, f: impl FnOnce(&mut Store) -> Result
         guard.file = file_id(&key);
     }
     match guard.store.as_mut() {
-        Some(store) => f(store),
+        Some(store) => f(store).map_err(|e| readonly_as_permission(e, &key)),
         None => Err(Error::Internal("cached store missing after open".into())),
+    }
+}
+
+/// SQLite's "attempt to write a readonly database" is a permission problem of the file (or its
+/// folder): report it as one (Python: AccessDeniedError, a PermissionError) naming the file.
+fn readonly_as_permission(e: Error, db_path: &Path) -> Error {
+    match e {
+        Error::Sqlite(rusqlite::Error::SqliteFailure(ref f, _)) if f.code == ErrorCode::ReadOnly => Error::Io {
+            context: "the database is read-only, cannot write".into(),
+            path: db_path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, "attempt to write a readonly database"),
+        },
+        other => other,
     }
 }
 
