@@ -112,6 +112,7 @@ impl BootstrapSpec {
         if self.t == 0 {
             return Err(Error::invalid("the bootstrap needs at least one period (T >= 1)"));
         }
+        self.check_legacy_geometric()?;
         if self.rng == RngKind::NumpyLegacy {
             let last = self.seed.checked_add(n_sim.saturating_sub(1));
             if last.is_none_or(|v| v > u32::MAX as u64) {
@@ -119,6 +120,23 @@ impl BootstrapSpec {
                     "rng=\"numpy_legacy\" seeds np.random.seed(seed + b), which must stay within \
                      0..2**32-1 (seed={}, n_sim={n_sim})",
                     self.seed
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// With the legacy stream, numpy's geometric draw for `p = 1/avg_block_length` divides by
+    /// `log(1 - p)`; when `1 - p` rounds to 1 (L above ~1.8e16) every draw is -inf → no block is
+    /// ever emitted and the simulation would never end. Refused instead.
+    fn check_legacy_geometric(&self) -> Result<()> {
+        if let (RngKind::NumpyLegacy, Method::Stationary { avg_block_length }) = (self.rng, self.method) {
+            let p = 1.0 / avg_block_length;
+            if p < 1.0 / 3.0 && (1.0 - p).ln() == 0.0 {
+                return Err(Error::invalid(format!(
+                    "avg_block_length {avg_block_length} is too large for rng=\"numpy_legacy\": numpy's geometric \
+                     draw degenerates (1 - 1/L rounds to 1) and the bootstrap would never end; use a block \
+                     length below 1e16"
                 )));
             }
         }
@@ -172,6 +190,7 @@ impl BootstrapSpec {
                 }
             }
             RngKind::NumpyLegacy => {
+                self.check_legacy_geometric()?;
                 let s = self.seed.checked_add(b).filter(|v| *v <= u32::MAX as u64).ok_or_else(|| {
                     Error::invalid(format!(
                         "rng=\"numpy_legacy\": seed + b = {} + {b} is outside 0..2**32-1",
