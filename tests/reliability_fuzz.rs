@@ -170,6 +170,30 @@ impl Gen {
                 }
                 _ => serde_json::to_vec(&self.json(0)).unwrap(),
             },
+            "bootstrap_config" => {
+                let mut out = vec![self.below(256) as u8, self.below(256) as u8, self.below(2) as u8];
+                let avg: f64 = *self.pick(&[1.0, 1.5, 12.0, 40.0, 600.0, 1e9, 0.999, f64::NAN]);
+                out.extend_from_slice(&avg.to_bits().to_be_bytes());
+                out.push(self.below(4) as u8);
+                let bs = self.below(700) as f64;
+                out.extend_from_slice(&bs.to_bits().to_be_bytes());
+                out.push(self.below(4) as u8);
+                out.push(self.below(2) as u8);
+                out.push(self.below(3) as u8);
+                out.extend_from_slice(&self.0.next_u64().to_be_bytes());
+                out.extend_from_slice(&self.below(8).to_be_bytes());
+                out.extend((0..self.below(300)).map(|_| self.0.next_u64() as u8));
+                out
+            }
+            "cache_files" => {
+                let path: &str = *self.pick(&["k1.npy", "./k1.npy", "../outside.npy", "/etc/passwd", "", "k1.npy/", "cache/../k1.npy", "k1.np"]);
+                let sha = if self.below(2) == 0 {
+                    "e5f5d0bd3bd4e1a5e3df0cf9b0d42e7b0b1b9b7f8f0ea1f37b3ee4d6a1a2c9f0".to_string()
+                } else {
+                    self.string()
+                };
+                serde_json::json!({ "k1": { "path": path, "sha256": sha }, "other": self.json(2) }).to_string().into_bytes()
+            }
             other => panic!("no generator for {other}"),
         }
     }
@@ -190,6 +214,10 @@ fn run_target(target: &str, iterations: u64, seed: u64) -> u64 {
             let base = gen.pick(&corpus).clone();
             gen.mutate(&base, &corpus)
         };
+        if let Some(trace) = std::env::var_os("FUZZ_TRACE") {
+            // Debug aid: the input being run is left in this file if the body hangs or aborts.
+            let _ = std::fs::write(trace, &data);
+        }
         bodies::run_target(target, &data);
         executed += 1;
     }
@@ -228,6 +256,16 @@ fn fuzz_bundle_json_seeds_and_random() {
 #[test]
 fn fuzz_evidence_files_seeds_and_random() {
     assert!(run_target("evidence_files", 20_000, 0x5eed_0005) > 20_000);
+}
+
+#[test]
+fn fuzz_bootstrap_config_seeds_and_random() {
+    assert!(run_target("bootstrap_config", 20_000, 0x5eed_0006) > 20_000);
+}
+
+#[test]
+fn fuzz_cache_files_seeds_and_random() {
+    assert!(run_target("cache_files", 1_500, 0x5eed_0007) > 1_500);
 }
 
 /// The regression libFuzzer found first: serde_json's default float parser is not correctly

@@ -19,7 +19,15 @@ use crypto_analyzer_promotion::{migrate, Error};
 use serde_json::Value;
 
 /// Names of the targets, as in fuzz/Cargo.toml and fuzz/seeds/.
-pub const TARGETS: [&str; 5] = ["json_canonical", "evidence_relativize", "store_roundtrip", "bundle_json", "evidence_files"];
+pub const TARGETS: [&str; 7] = [
+    "json_canonical",
+    "evidence_relativize",
+    "store_roundtrip",
+    "bundle_json",
+    "evidence_files",
+    "bootstrap_config",
+    "cache_files",
+];
 
 /// Run the body of target `name` (unknown names are a bug of the caller).
 pub fn run_target(name: &str, data: &[u8]) {
@@ -29,6 +37,8 @@ pub fn run_target(name: &str, data: &[u8]) {
         "store_roundtrip" => store_roundtrip(data),
         "bundle_json" => bundle_json(data),
         "evidence_files" => evidence_files(data),
+        "bootstrap_config" => bootstrap_config(data),
+        "cache_files" => cache_files(data),
         other => panic!("unknown fuzz target {other}"),
     }
 }
@@ -356,4 +366,180 @@ pub fn evidence_files(data: &[u8]) {
     let d2 = evaluate_candidate(&inputs, &thr, "accepted", false, None);
     assert!(same_decision(&d1, &d2), "the gate is not deterministic");
     assert!(d1.status == "accepted" || d1.status == "rejected");
+}
+
+struct Bytes<'a>(&'a [u8]);
+
+impl Bytes<'_> {
+    fn u8(&mut self) -> u8 {
+        let (first, rest) = self.0.split_first().map(|(f, r)| (*f, r)).unwrap_or((0, &[]));
+        self.0 = rest;
+        first
+    }
+    fn u64(&mut self) -> u64 {
+        (0..8).fold(0u64, |acc, _| (acc << 8) | u64::from(self.u8()))
+    }
+    fn f64(&mut self) -> f64 {
+        f64::from_bits(self.u64())
+    }
+}
+
+/// The bootstrap configuration (method, block length, stream, seed, T) and one simulation:
+/// bad configurations are refused with InvalidInput; good ones give blocks that tile exactly T
+/// periods with starts in 0..T, indices in 0..T, the same blocks on a second call, and null
+/// statistics of the right length.
+pub fn bootstrap_config(data: &[u8]) {
+    use crypto_analyzer_promotion::bootstrap::{blocks_to_segments, BootstrapSpec, Method, RngKind};
+    use crypto_analyzer_promotion::reality_check::{null_stats_one, Layout, Matrix, NullCentering, Prepared};
+
+    let mut b = Bytes(data);
+    let t = 1 + (usize::from(b.u8()) << 4 | usize::from(b.u8() & 0x0f)) % 600;
+    let name = ["stationary", "block_fixed", "Stationary", ""][usize::from(b.u8() % 4)];
+    let small = |x: f64, sel: u8| match sel % 4 {
+        0 => x,
+        1 => (x.abs() % 50.0).floor(),
+        2 => 1.0 + (x.abs() % 1000.0),
+        _ => [0.0, 1.0, 0.5, f64::NAN, f64::INFINITY, 1e308, 12.0, 600.0, 601.0][(x.to_bits() % 9) as usize],
+    };
+    let (raw_l, sel_l) = (b.f64(), b.u8());
+    let (raw_s, sel_s) = (b.f64(), b.u8());
+    let avg = small(raw_l, sel_l);
+    let bs = small(raw_s, sel_s);
+    let rng = ["default", "numpy_legacy", "numpy"][usize::from(b.u8() % 3)];
+    let seed = match b.u8() % 3 {
+        0 => b.u64(),
+        1 => b.u64() % 1000,
+        _ => u64::from(u32::MAX) - b.u64() % 3,
+    };
+    let sim = b.u64() % 4;
+    let method = match Method::parse(name, avg, bs) {
+        Ok(m) => m,
+        Err(Error::InvalidInput(_)) => return,
+        Err(other) => panic!("Method::parse: non-input error {other:?}"),
+    };
+    let rng = match RngKind::parse(rng) {
+        Ok(r) => r,
+        Err(Error::InvalidInput(_)) => return,
+        Err(other) => panic!("RngKind::parse: non-input error {other:?}"),
+    };
+    let spec = BootstrapSpec { t, method, rng, seed };
+    match spec.check(sim + 1) {
+        Ok(()) => {}
+        Err(Error::InvalidInput(_)) => return,
+        Err(other) => panic!("check: non-input error {other:?}"),
+    }
+    let mut blocks = Vec::new();
+    if let Err(e) = spec.blocks(sim, &mut blocks) {
+        panic!("blocks failed after check passed: {e:?}");
+    }
+    assert_eq!(blocks.iter().map(|(_, l)| *l).sum::<usize>(), t, "blocks must tile T periods");
+    assert!(blocks.iter().all(|(s, l)| *s < t && *l >= 1 && *l <= t), "block out of range: {blocks:?}");
+    let mut again = Vec::new();
+    let _ = spec.blocks(sim, &mut again);
+    assert_eq!(blocks, again, "simulation {sim} is not reproducible");
+    let idx = match spec.indices(sim) {
+        Ok(i) => i,
+        Err(e) => panic!("indices: {e:?}"),
+    };
+    assert_eq!(idx.len(), t);
+    assert!(idx.iter().all(|i| *i < t));
+    let mut segs = Vec::new();
+    blocks_to_segments(&blocks, t, &mut segs);
+    assert!(segs.iter().all(|(a, z)| a < z && *z <= t));
+    assert_eq!(segs.iter().map(|(a, z)| z - a).sum::<usize>(), t);
+
+    // A tiny family from the remaining bytes (NaN allowed) through one null simulation.
+    let k = 1 + usize::from(b.u8() % 3);
+    let tt = t.min(40);
+    let values: Vec<f64> = (0..tt * k)
+        .map(|_| match b.u8() % 5 {
+            0 => f64::NAN,
+            1 => b.f64(),
+            _ => f64::from(b.u8()) / 64.0 - 2.0,
+        })
+        .collect();
+    let x = Matrix { values: &values, t: tt, k, layout: Layout::RowMajor };
+    let prepared = match Prepared::new(x, avg.max(1.0).min(1e6), true) {
+        Ok(p) => p,
+        Err(Error::InvalidInput(_)) => return,
+        Err(other) => panic!("Prepared::new: non-input error {other:?}"),
+    };
+    let spec_small = BootstrapSpec { t: tt, ..spec };
+    for centering in [NullCentering::Recentred, NullCentering::None] {
+        match null_stats_one(&prepared, &spec_small, centering, sim) {
+            Ok(v) => assert_eq!(v.len(), k),
+            Err(Error::InvalidInput(_)) => {}
+            Err(other) => panic!("null_stats_one: non-input error {other:?}"),
+        }
+    }
+}
+
+struct CacheDir {
+    dir: tempfile::TempDir,
+    values: Vec<f64>,
+}
+
+fn cache_dir() -> &'static Mutex<CacheDir> {
+    static DIR: OnceLock<Mutex<CacheDir>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = match tempfile::tempdir() {
+            Ok(d) => d,
+            Err(e) => panic!("tempdir: {e}"),
+        };
+        let values = vec![0.25, -1.5, 3.0];
+        let blob = crypto_analyzer_promotion::cache::npy_bytes(&values);
+        let inside = dir.path().join("cache");
+        for (p, bytes) in [(inside.join("k1.npy"), &blob), (dir.path().join("outside.npy"), &blob)] {
+            if let Some(parent) = p.parent() {
+                let _ = std::fs::create_dir_all(parent);
+            }
+            if let Err(e) = std::fs::write(&p, bytes) {
+                panic!("write {}: {e}", p.display());
+            }
+        }
+        Mutex::new(CacheDir { dir, values })
+    })
+}
+
+/// The cache's file formats: `.npy` bytes (anything parse_npy accepts reads back identically
+/// after writing; refusals are Cache errors) and manifest.json (whatever it says, a load serves
+/// only the artifact that lives in the cache dir and matches its sha256; never a file outside).
+pub fn cache_files(data: &[u8]) {
+    use crypto_analyzer_promotion::cache;
+
+    match cache::parse_npy(data) {
+        Ok(v) => {
+            let back = match cache::parse_npy(&cache::npy_bytes(&v)) {
+                Ok(b) => b,
+                Err(e) => panic!("written .npy does not parse: {e:?}"),
+            };
+            assert!(back.len() == v.len() && back.iter().zip(&v).all(|(a, b)| a.to_bits() == b.to_bits()));
+        }
+        Err(Error::Cache(_)) => {}
+        Err(other) => panic!("parse_npy: non-cache error {other:?}"),
+    }
+    let guard = cache_dir().lock().unwrap_or_else(|p| p.into_inner());
+    let dir = guard.dir.path().join("cache");
+    if let Err(e) = std::fs::write(dir.join(cache::MANIFEST), data) {
+        panic!("write manifest: {e}");
+    }
+    match cache::load(&dir, "k1") {
+        Ok(Ok(v)) => {
+            assert_eq!(v, guard.values, "served something else than the artifact");
+            let m: Value = match serde_json::from_slice(data) {
+                Ok(m) => m,
+                Err(e) => panic!("served from a manifest that is not JSON: {e}"),
+            };
+            let path = m["k1"]["path"].as_str().unwrap_or_default();
+            let real = dir.join(path).canonicalize().ok();
+            let real_dir = dir.canonicalize().ok();
+            assert!(
+                matches!((real, real_dir), (Some(r), Some(d)) if r.starts_with(&d)),
+                "served a file outside the cache dir: {path:?}"
+            );
+        }
+        Ok(Err(_)) => {}
+        Err(Error::Io { .. }) | Err(Error::InvalidInput(_)) => {}
+        Err(other) => panic!("cache::load: unexpected error {other:?}"),
+    }
 }

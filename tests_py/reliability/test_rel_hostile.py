@@ -198,9 +198,10 @@ def _rc_cfg(**kw):
 
     from crypto_analyzer_promotion import reality_check as rc
 
+    stream = kw.pop("rng", "default")
     cfg = rc.RealityCheckConfig(n_sim=20, **kw)
     series = {"a|1": pd.Series(np.linspace(-1, 1, 40)), "b|1": pd.Series(np.cos(np.arange(40.0)))}
-    gen = rc.make_null_generator_stationary(series, cfg)
+    gen = rc.make_null_generator_stationary(series, cfg, rng=stream)
     return rc.run_reality_check(pd.Series({k: float(v.mean()) for k, v in series.items()}), gen, cfg)
 
 
@@ -346,6 +347,8 @@ CASES = [
          X.InvalidInputError, "must be a finite number >= 1 (got NaN)"),
     Case("rc_unknown_method", "api", lambda e: _rc_cfg(method="bogus"),
          X.InvalidInputError, "unknown method 'bogus'"),
+    Case("rc_legacy_stream_absurd_block_length", "api", lambda e: _rc_cfg(avg_block_length=1e17, rng="numpy_legacy"),
+         X.InvalidInputError, "is too large for rng=\"numpy_legacy\""),
     Case("rc_negative_seed", "api", lambda e: _rc_cfg(seed=-1),
          X.InvalidInputError, "seed must be a non-negative integer below 2**64 (got -1)"),
 ]
