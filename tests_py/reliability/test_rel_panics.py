@@ -1,0 +1,144 @@
+"""No Rust panic and no core error crosses into Python as anything but an exception.
+
+`_core._debug_raise(kind)` (hidden, test-only) makes the binding layer fail in each way the core
+can: every Error variant must arrive as the class exceptions.py documents for it (and as the
+built-in the contract names), and a panic — on the calling thread, or in a rayon worker joined
+with the GIL released — must arrive as InternalError. The unguarded panic (left to PyO3) must
+still be an exception, and the interpreter must keep running after all of them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from crypto_analyzer_promotion import _core
+from crypto_analyzer_promotion import exceptions as X
+
+# kind -> (class, built-in the contract names, message fragment). Independent of the Rust mapping.
+EXPECTED = {
+    "invalid_input": (X.InvalidInputError, ValueError, "debug: invalid input"),
+    "json": (X.InvalidInputError, ValueError, "invalid JSON: EOF while parsing"),
+    "file_not_found": (X.MissingFileError, FileNotFoundError, "/nonexistent/debug.json"),
+    "permission_denied": (X.AccessDeniedError, PermissionError, "/debug/readonly"),
+    "io": (X.PromotionIOError, OSError, "no space left (debug)"),
+    "runtime": (X.PromotionRuntimeError, RuntimeError, "debug: runtime"),
+    "busy": (X.DatabaseBusyError, TimeoutError, "database is busy (locked by another connection) after waiting 1 ms"),
+    "sqlite": (X.DatabaseError, RuntimeError, "sqlite error:"),
+    "cache": (X.CacheIntegrityError, RuntimeError, "cache integrity: debug: sha256 mismatch"),
+    "internal": (X.InternalError, RuntimeError, "internal error: debug: invariant"),
+    "panic": (X.InternalError, RuntimeError, "panic in the engine (caught, not propagated): _debug_raise: deliberate panic"),
+    "panic_in_thread": (X.InternalError, RuntimeError, "deliberate panic in a worker thread"),
+}
+
+
+def test_every_kind_is_covered():
+    assert set(_core._debug_kinds()) == set(EXPECTED) | {"interrupted", "panic_unguarded"}
+
+
+@pytest.mark.parametrize("kind", sorted(EXPECTED))
+def test_error_variant_reaches_python_as_its_class(kind):
+    cls, builtin, fragment = EXPECTED[kind]
+    with pytest.raises(cls) as info:
+        _core._debug_raise(kind)
+    assert type(info.value) is cls
+    assert isinstance(info.value, builtin) and isinstance(info.value, X.PromotionError)
+    assert fragment in str(info.value)
+
+
+def test_interrupted_is_keyboard_interrupt():
+    with pytest.raises(KeyboardInterrupt, match="interrupted"):
+        _core._debug_raise("interrupted")
+
+
+def test_unknown_kind_is_a_value_error():
+    with pytest.raises(X.InvalidInputError, match="unknown _debug_raise kind"):
+        _core._debug_raise("no-such-kind")
+
+
+def test_panics_never_kill_the_interpreter(tmp_path):
+    """In a fresh interpreter: guarded panics are caught as InternalError (an Exception), the
+    unguarded one is PyO3's PanicException (a BaseException), and the process goes on to use the
+    store normally afterwards and exits 0."""
+    code = textwrap.dedent(
+        """
+        import sys, tempfile, os
+        from crypto_analyzer_promotion import _core, migrations_phase3, store_sqlite
+        from crypto_analyzer_promotion.exceptions import InternalError
+        seen = []
+        for kind in ["panic", "panic_in_thread", "panic", "panic_in_thread"]:
+            try:
+                _core._debug_raise(kind)
+            except InternalError as e:
+                seen.append("InternalError")
+        try:
+            _core._debug_raise("panic_unguarded")
+        except BaseException as e:
+            seen.append(type(e).__name__)
+        d = tempfile.mkdtemp()
+        db = os.path.join(d, "p.db")
+        migrations_phase3.run_migrations_phase3(None, db)
+        cid = store_sqlite.create_candidate(db, dataset_id="d", run_id="r", signal_name="s", horizon=1,
+                                            config_hash="c", git_commit="g")
+        store_sqlite.update_status(db, cid, "accepted")
+        print(",".join(seen), len(store_sqlite.get_events(db, cid)))
+        """
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.strip() == "InternalError,InternalError,InternalError,InternalError,PanicException 2"
+
+
+def test_store_bindings_survive_hostile_arguments_without_panicking(tmp_path):
+    """A sweep of hostile values through every store function: each call returns or raises an
+    Exception subclass (never PanicException / a crash), in a child process that must exit 0."""
+    code = textwrap.dedent(
+        """
+        import itertools, os, sqlite3, tempfile
+        from crypto_analyzer_promotion import migrations_phase3, store_sqlite as st
+        d = tempfile.mkdtemp()
+        db = os.path.join(d, "p.db")
+        migrations_phase3.run_migrations_phase3(None, db)
+        texts = ["", "\\x00", "'; DROP TABLE promotion_events;--", "\\u202e", "x" * 100000, "%", "_", "\\ud800"]
+        others = [None, 0, -1, 2**63, 2**64, float("nan"), float("inf"), b"bytes", [], {}, object()]
+        n = panics = 0
+        def call(f, *a, **k):
+            global n, panics
+            n += 1
+            try:
+                f(*a, **k)
+            except Exception:
+                pass
+            except BaseException as e:
+                panics += 1
+                print("NOT AN EXCEPTION:", type(e).__name__, e)
+        for v in texts + others:
+            kw = dict(dataset_id="d", run_id="r", signal_name="s", horizon=1, config_hash="c", git_commit="g")
+            for field in list(kw) + ["family_id", "estimator", "notes", "status", "candidate_id", "evidence_base_path"]:
+                call(st.create_candidate, db, **{**kw, field: v})
+            call(st.create_candidate, db, **kw, evidence={"k": v})
+            call(st.create_candidate, db, **kw, evidence=v)
+            call(st.update_status, db, v, "accepted", reason=v)
+            call(st.update_status, db, "x", v)
+            call(st.record_event, db, v, v, v)
+            call(st.list_candidates, db, status=v, dataset_id=v, signal_name=v, limit=v)
+            call(st.get_candidate, db, v)
+            call(st.get_events, db, v)
+            call(st.create_candidates_many, db, [v])
+            call(st.create_candidates_many, db, v)
+            call(st.promotion_tables_exist, v)
+            call(migrations_phase3.run_migrations_phase3, v)
+        conn = sqlite3.connect(db)
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        print(n, panics)
+        """
+    )
+    # Run in an empty folder: text values double as relative database paths.
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    n, panics = r.stdout.split()[-2:]
+    assert int(panics) == 0, r.stdout[-3000:]
+    assert int(n) > 300
