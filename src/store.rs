@@ -205,7 +205,14 @@ pub fn open_connection(db_path: &Path, create: bool) -> Result<Connection> {
     if !mode.eq_ignore_ascii_case("wal") {
         // Another process holds the file in a mode we cannot change now; still usable.
     }
-    conn.execute_batch("PRAGMA synchronous=NORMAL;").map_err(sql_err)?;
+    conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16384;").map_err(sql_err)?;
+    // Closing one of our connections must never checkpoint and delete the -wal/-shm files under
+    // a sqlite3 connection of the caller (another SQLite library in this process, whose locks
+    // ours cannot see).
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+        .map_err(sql_err)?;
+    // Open the WAL now (first read), so the cache can tell later whether it is still the file on disk.
+    conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).map_err(sql_err)?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
 }
@@ -364,7 +371,12 @@ impl Store {
     /// Open an existing database file (WAL mode, busy timeout). A missing file is reported as
     /// missing promotion tables; a file that is not SQLite as InvalidInput.
     pub fn open(db_path: &Path) -> Result<Store> {
-        let conn = open_connection(db_path, false)?;
+        Self::open_with(db_path, false)
+    }
+
+    /// Like [`Store::open`]; with `create` a missing file is created (migrations, init).
+    pub fn open_with(db_path: &Path, create: bool) -> Result<Store> {
+        let conn = open_connection(db_path, create)?;
         Ok(Store { conn, path: db_path.to_path_buf(), tables_checked: Cell::new(false) })
     }
 
@@ -376,6 +388,12 @@ impl Store {
     /// The underlying connection (for reads the store has no method for).
     pub fn connection(&self) -> &Connection {
         &self.conn
+    }
+
+    /// Mutable access to the connection (the migration runner needs transactions on it).
+    pub fn connection_mut(&mut self) -> &mut Connection {
+        self.tables_checked.set(false);
+        &mut self.conn
     }
 
     pub fn promotion_tables_exist(&self) -> Result<bool> {
@@ -628,9 +646,20 @@ fn file_id(path: &Path) -> Option<FileId> {
     }
 }
 
+fn wal_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_os_string();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+/// Identity of the database file and of its WAL, as seen when the connection was opened.
+fn files_of(db: &Path) -> (Option<FileId>, Option<FileId>) {
+    (file_id(db), file_id(&wal_path(db)))
+}
+
 struct Cached {
     pid: u32,
-    file: Option<FileId>,
+    files: (Option<FileId>, Option<FileId>),
     store: Option<Store>,
 }
 
@@ -644,12 +673,21 @@ fn cache() -> &'static Mutex<HashMap<PathBuf, Slot>> {
 /// Run `f` with this process's cached [`Store`] for `db_path` (opened on first use; reopened
 /// after a fork or when the file at the path was replaced). Calls on the same path are serialised
 /// by a mutex; different paths proceed in parallel.
+///
+/// The connection is kept open for the life of the process on purpose: POSIX file locks belong
+/// to the process, so closing any descriptor of the database file would also drop the locks of
+/// the caller's own `sqlite3` connection (a separate SQLite library in the same process).
 pub fn with_cached_store<T>(db_path: &Path, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
+    with_cached_store_opts(db_path, false, f)
+}
+
+/// [`with_cached_store`], creating the file when `create` is true.
+pub fn with_cached_store_opts<T>(db_path: &Path, create: bool, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
     let key = normalize_path(db_path);
     let slot = {
         let mut map = cache().lock().unwrap_or_else(|p| p.into_inner());
         map.entry(key.clone())
-            .or_insert_with(|| Arc::new(Mutex::new(Cached { pid: 0, file: None, store: None })))
+            .or_insert_with(|| Arc::new(Mutex::new(Cached { pid: 0, files: (None, None), store: None })))
             .clone()
     };
     let mut guard = match slot.lock() {
@@ -662,20 +700,26 @@ pub fn with_cached_store<T>(db_path: &Path, f: impl FnOnce(&mut Store) -> Result
         }
     };
     let pid = std::process::id();
-    let current = file_id(&key);
     if guard.pid != pid {
         // Inherited across fork: SQLite connections must not be used (or closed) in the child.
         if let Some(old) = guard.store.take() {
             std::mem::forget(old);
         }
-    } else if guard.store.is_some() && (current.is_none() || guard.file != current) {
-        guard.store = None;
+    } else if guard.store.is_some() {
+        // Reopen when the file was replaced, or when its WAL was deleted under us: the caller's
+        // own sqlite3 library checkpoints and deletes the WAL when it closes what it believes is
+        // the last connection (it cannot see our locks: POSIX locks belong to the process).
+        // Writing on through the stale WAL would lose those writes.
+        let now = files_of(&key);
+        if now.0.is_none() || now.1.is_none() || now != guard.files {
+            guard.store = None;
+        }
     }
     if guard.store.is_none() {
-        let store = Store::open(&key)?;
+        let store = Store::open_with(&key, create)?;
         guard.store = Some(store);
         guard.pid = pid;
-        guard.file = file_id(&key);
+        guard.files = files_of(&key);
     }
     match guard.store.as_mut() {
         Some(store) => f(store),

@@ -139,3 +139,23 @@ def test_second_process_writes_while_the_first_holds_a_connection(db, ref, metho
 
 def test_busy_error_class_is_a_runtime_error():
     assert issubclass(exceptions.DatabaseBusyError, RuntimeError)
+
+
+def test_nothing_is_lost_when_callers_open_and_close_their_own_connections(db, ref):
+    """The caller's sqlite3 (a separate SQLite library in this process) checkpoints and deletes
+    the WAL when it closes its last connection; the store must notice and not write into the
+    deleted file."""
+    created = []
+    for i in range(25):
+        conn = sqlite3.connect(str(db))
+        conn.execute("CREATE TABLE IF NOT EXISTS caller_rows (i INTEGER)")
+        conn.execute("INSERT INTO caller_rows VALUES (?)", (i,))  # left uncommitted on purpose
+        created.append(st.create_candidate(conn, **dict(BASE, signal_name=f"round{i}")))
+        st.update_status(db, created[-1], "candidate", reason="by path")
+        assert conn.execute("SELECT COUNT(*) FROM promotion_candidates").fetchone()[0] == 2 * i + 1
+        conn.close()  # may delete -wal/-shm under the store's cached connection
+        created.append(st.create_candidate(str(db), **dict(BASE, signal_name=f"after_close{i}")))
+    fresh = ref.rows(db, "SELECT candidate_id, status FROM promotion_candidates")
+    assert sorted(r["candidate_id"] for r in fresh) == sorted(created)
+    assert ref.rows(db, "SELECT COUNT(*) AS n FROM caller_rows")[0]["n"] == 25
+    assert ref.rows(db, "SELECT COUNT(*) AS n FROM promotion_events")[0]["n"] == 75
