@@ -701,10 +701,12 @@ pub fn with_cached_store_opts<T>(db_path: &Path, create: bool, f: impl FnOnce(&m
     };
     let pid = std::process::id();
     if guard.pid != pid {
-        // Inherited across fork: SQLite connections must not be used (or closed) in the child.
-        if let Some(old) = guard.store.take() {
-            std::mem::forget(old);
-        }
+        // Inherited across fork: never use it. Close it (our connections never checkpoint or
+        // delete on close, and the parent's locks are its own), because while it stays open the
+        // child's SQLite keeps the parent's lock bookkeeping for this file and a new connection
+        // would skip taking its own locks; the parent's sqlite3 could then reset the -shm file
+        // under the child's mapping (SIGBUS).
+        drop(guard.store.take());
     } else if guard.store.is_some() {
         // Reopen when the file was replaced, or when its WAL was deleted under us: the caller's
         // own sqlite3 library checkpoints and deletes the WAL when it closes what it believes is

@@ -7,6 +7,7 @@ import multiprocessing as mp
 import sqlite3
 import threading
 import time
+from queue import Empty
 
 import numpy as np
 import pytest
@@ -127,7 +128,12 @@ def test_second_process_writes_while_the_first_holds_a_connection(db, ref, metho
     held.execute("BEGIN IMMEDIATE")
     time.sleep(0.3)
     held.commit()
-    assert queue.get(timeout=120) == "ok"
+    try:
+        got = queue.get(timeout=60)
+    except Empty:
+        child.join(timeout=5)
+        pytest.fail(f"the child process reported nothing (exit code {child.exitcode}; -7 is SIGBUS)")
+    assert got == "ok"
     child.join(timeout=60)
     assert child.exitcode == 0
     n_cand = ref.rows(db, "SELECT COUNT(*) AS n FROM promotion_candidates")[0]["n"]
