@@ -10,6 +10,7 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::mem::ManuallyDrop;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -361,8 +362,17 @@ fn not_found(candidate_id: &str) -> Error {
 }
 
 /// A connection to one promotion database.
+///
+/// Dropping a `Store` does not close its connection: it goes back to a per-process pool for its
+/// file and the next [`Store::open`] of that file reuses it. Closing any descriptor of the file
+/// would drop every POSIX lock this process holds on it (including those of the caller's own
+/// `sqlite3` connections), after which another process may delete the WAL or reset the -shm file
+/// under them.
 pub struct Store {
-    conn: Connection,
+    conn: ManuallyDrop<Connection>,
+    /// Process that opened the connection, and the database/WAL files it opened.
+    pid: u32,
+    files: (Option<FileId>, Option<FileId>),
     path: PathBuf,
     tables_checked: Cell<bool>,
 }
@@ -376,8 +386,20 @@ impl Store {
 
     /// Like [`Store::open`]; with `create` a missing file is created (migrations, init).
     pub fn open_with(db_path: &Path, create: bool) -> Result<Store> {
-        let conn = open_connection(db_path, create)?;
-        Ok(Store { conn, path: db_path.to_path_buf(), tables_checked: Cell::new(false) })
+        let (conn, files) = match pool_take(db_path) {
+            Some(idle) => (idle.conn, idle.files),
+            None => {
+                let conn = open_connection(db_path, create)?;
+                (conn, files_of(&normalize_path(db_path)))
+            }
+        };
+        Ok(Store {
+            conn: ManuallyDrop::new(conn),
+            pid: std::process::id(),
+            files,
+            path: db_path.to_path_buf(),
+            tables_checked: Cell::new(false),
+        })
     }
 
     /// The database file this store writes.
@@ -389,6 +411,7 @@ impl Store {
     pub fn connection(&self) -> &Connection {
         &self.conn
     }
+
 
     /// Mutable access to the connection (the migration runner needs transactions on it).
     pub fn connection_mut(&mut self) -> &mut Connection {
@@ -625,6 +648,60 @@ impl Store {
     }
 }
 
+impl Drop for Store {
+    fn drop(&mut self) {
+        // SAFETY: `conn` is taken exactly once, here, and never touched afterwards.
+        let conn = unsafe { ManuallyDrop::take(&mut self.conn) };
+        let key = normalize_path(&self.path);
+        let current = files_of(&key);
+        if self.pid == std::process::id() && current.0.is_some() && current.1.is_some() && current == self.files {
+            pool_put(key, Idle { pid: self.pid, files: self.files, conn });
+        }
+        // Otherwise it is closed here: inherited across fork (the child must not keep the
+        // parent's lock bookkeeping) or its file/WAL was replaced (stale).
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Idle connections per database file, so that no connection of ours is ever closed while the
+// file is in use (see `Store`).
+// ---------------------------------------------------------------------------------------------
+
+struct Idle {
+    pid: u32,
+    files: (Option<FileId>, Option<FileId>),
+    conn: Connection,
+}
+
+fn pool() -> &'static Mutex<HashMap<PathBuf, Vec<Idle>>> {
+    static POOL: OnceLock<Mutex<HashMap<PathBuf, Vec<Idle>>>> = OnceLock::new();
+    POOL.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn pool_take(db_path: &Path) -> Option<Idle> {
+    let key = normalize_path(db_path);
+    let pid = std::process::id();
+    let now = files_of(&key);
+    let mut map = pool().lock().unwrap_or_else(|p| p.into_inner());
+    let idle = map.get_mut(&key)?;
+    while let Some(entry) = idle.pop() {
+        // Inherited across fork or stale (file or WAL replaced): close it (see with_cached_store).
+        if entry.pid == pid && now.0.is_some() && now.1.is_some() && entry.files == now {
+            return Some(entry);
+        }
+    }
+    None
+}
+
+fn pool_put(key: PathBuf, idle: Idle) {
+    // A transaction left open by an error path must not leak into the next user.
+    if !idle.conn.is_autocommit() {
+        let _ = idle.conn.execute_batch("ROLLBACK");
+    }
+    let mut map = pool().lock().unwrap_or_else(|p| p.into_inner());
+    map.entry(key).or_default().push(idle);
+}
+
 // ---------------------------------------------------------------------------------------------
 // One cached connection per database path per process.
 // ---------------------------------------------------------------------------------------------
@@ -719,9 +796,9 @@ pub fn with_cached_store_opts<T>(db_path: &Path, create: bool, f: impl FnOnce(&m
     }
     if guard.store.is_none() {
         let store = Store::open_with(&key, create)?;
+        guard.files = store.files;
         guard.store = Some(store);
         guard.pid = pid;
-        guard.files = files_of(&key);
     }
     match guard.store.as_mut() {
         Some(store) => f(store),
