@@ -234,3 +234,17 @@ fn dropping_a_store_keeps_its_connection_for_the_next_open() {
         .unwrap();
     assert_eq!(n2, 0);
 }
+
+#[test]
+fn busy_and_locked_sqlite_errors_become_busy() {
+    for code in [rusqlite::ffi::SQLITE_BUSY, rusqlite::ffi::SQLITE_LOCKED] {
+        let e = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), Some("database is locked".into()));
+        match store::sql_err(e) {
+            Error::Busy { waited_ms, detail } => {
+                assert_eq!(waited_ms, store::BUSY_TIMEOUT_MS);
+                assert_eq!(detail, "database is locked");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
