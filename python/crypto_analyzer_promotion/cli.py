@@ -330,9 +330,14 @@ def cmd_rc(args: argparse.Namespace) -> int:
         progress=progress,
     )
     summary = _jsonable(res.to_dict())
-    if isinstance(summary, dict):
-        summary.setdefault("null_max_distribution", _jsonable(res.null_max_distribution))
-        summary.setdefault("cache_dir", _abs(args.cache_dir or default_cache_dir()))
+    if not isinstance(summary, dict):
+        summary = {}
+    for field in ("hypothesis_ids", "observed_max", "rc_p_value", "spa_p_values", "spa_unstudentized_p_values",
+                  "romano_wolf_p_values", "null_max_distribution", "n_sim", "null_centering", "rng",
+                  "cache_key", "cache_hit", "elapsed_s"):
+        if field not in summary and hasattr(res, field):
+            summary[field] = _jsonable(getattr(res, field))
+    summary.setdefault("cache_dir", _abs(args.cache_dir or default_cache_dir()))
     if args.save_summary:
         out = Path(args.save_summary)
         out.parent.mkdir(parents=True, exist_ok=True)

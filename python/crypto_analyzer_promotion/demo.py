@@ -92,26 +92,26 @@ def build(out: Path, fixtures: Path, n_sim: int) -> dict:
     print("== 3. Candidates from the validation bundles\n")
     common = ["--dataset-id", ds, "--config-hash", "cfg_fixture_0001", "--git-commit", "fixture",
               "--evidence-base-path", _show(fixtures)]
-    ids: dict[str, str] = {}
+    noise_stem = family["bundle_stems"]["best_noise"]
+    n_signal, n_h = noise_stem.rsplit("_h", 1)
+    ids: dict[str, str] = {}  # created oldest first: the page opens on the newest (the real edge)
+    ids["untouched"] = _cli([*dbarg, "create", "--from-run", family["run_id"], "--signal", "funding_carry",
+                             "--horizon", "4", *common, "--bundle-path", f("bundles/funding_carry_h4.json")],
+                            env).strip()
+    ids["no_capacity"] = _cli([*dbarg, "create", "--from-run", "fixture_run_002", "--signal", "momentum_24h",
+                               "--horizon", "1", *common, "--bundle-path", f("bundles/momentum_24h_h1.json"),
+                               "--execution-evidence-path", f("execution/incomplete_execution_evidence.json")],
+                              env).strip()
+    ids["lucky"] = _cli([*dbarg, "create", "--from-run", family["run_id"], "--signal", n_signal, "--horizon", n_h,
+                         *common, "--bundle-path", f(f"bundles/{noise_stem}.json"), "--family-id", fam,
+                         "--rc-summary-path", _show(rc_summary),
+                         "--regime-summary-path", f(f"regimes/{noise_stem}_regime_summary.csv")], env).strip()
     ids["edge"] = _cli([*dbarg, "create", "--from-run", family["run_id"], "--signal", "momentum_24h", "--horizon", "1",
                         *common, "--bundle-path", f("bundles/momentum_24h_h1.json"), "--family-id", fam,
                         "--rc-summary-path", _show(rc_summary),
                         "--regime-summary-path", f("regimes/momentum_24h_h1_regime_summary.csv"),
                         "--execution-evidence-path", f("execution/momentum_24h_h1_execution_evidence.json")],
                        env).strip()
-    noise_stem = family["bundle_stems"]["best_noise"]
-    n_signal, n_h = noise_stem.rsplit("_h", 1)
-    ids["lucky"] = _cli([*dbarg, "create", "--from-run", family["run_id"], "--signal", n_signal, "--horizon", n_h,
-                         *common, "--bundle-path", f(f"bundles/{noise_stem}.json"), "--family-id", fam,
-                         "--rc-summary-path", _show(rc_summary),
-                         "--regime-summary-path", f(f"regimes/{noise_stem}_regime_summary.csv")], env).strip()
-    ids["no_capacity"] = _cli([*dbarg, "create", "--from-run", "fixture_run_002", "--signal", "momentum_24h",
-                               "--horizon", "1", *common, "--bundle-path", f("bundles/momentum_24h_h1.json"),
-                               "--execution-evidence-path", f("execution/incomplete_execution_evidence.json")],
-                              env).strip()
-    ids["untouched"] = _cli([*dbarg, "create", "--from-run", family["run_id"], "--signal", "funding_carry",
-                             "--horizon", "4", *common, "--bundle-path", f("bundles/funding_carry_h4.json")],
-                            env).strip()
 
     print("== 4. Evaluate: exploratory -> candidate -> accepted (exit 0 only when accepted)\n")
     _cli([*dbarg, "evaluate", "--id", ids["edge"], "--require-rc", "--require-exec", "--max-participation", "0.1"], env)

@@ -26,6 +26,15 @@ _STATUS_ICON = {"exploratory": "🔍", "candidate": "🟡", "accepted": "✅", "
 _ERRORS = (ValueError, RuntimeError, OSError, LookupError)
 
 
+def _wide() -> dict[str, Any]:
+    """Full-width keyword for dataframes/charts on old and new Streamlit versions."""
+    try:
+        major, minor = (int(x) for x in st.__version__.split(".")[:2])
+    except ValueError:
+        return {"use_container_width": True}
+    return {"width": "stretch"} if (major, minor) >= (1, 46) else {"use_container_width": True}
+
+
 def _sidebar(db_path: str | None) -> dict[str, Any]:
     sb = st.sidebar
     sb.header("Promotion")
@@ -76,7 +85,7 @@ def _candidates_table(rows: list[dict]) -> None:
     cols = ["candidate_id", "status", "signal_name", "horizon", "dataset_id", "run_id", "family_id",
             "created_at_utc"]
     df = pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
-    st.dataframe(df, hide_index=True, use_container_width=True)
+    st.dataframe(df, hide_index=True, **_wide())
 
 
 def _timeline(events: list[dict]) -> None:
@@ -116,7 +125,7 @@ def _rc_chart(null: dict) -> None:
     if obs is not None:
         rule_df = pd.DataFrame({"observed_max": [float(obs)]})
         layers.append(alt.Chart(rule_df).mark_rule(color="red", size=2).encode(x="observed_max:Q"))
-    st.altair_chart(alt.layer(*layers).properties(title=title, height=220), use_container_width=True)
+    st.altair_chart(alt.layer(*layers).properties(title=title, height=220), **_wide())
     st.caption(f"{len(df)} simulations from {null['source']}; red line: observed max"
                + (f" = {float(obs):.6f}" if obs is not None else ""))
 
@@ -258,7 +267,7 @@ def render_promotion_page(db_path: str | None = None) -> None:
             st.subheader("Candidate")
             st.dataframe(pd.DataFrame({"field": [k for k in row if k != "evidence_json"],
                                        "value": [str(row[k]) for k in row if k != "evidence_json"]}),
-                         hide_index=True, use_container_width=True)
+                         hide_index=True, **_wide())
         with c2:
             st.subheader("Metrics snapshot")
             st.json(details["metrics_snapshot"] or {})
@@ -271,7 +280,7 @@ def render_promotion_page(db_path: str | None = None) -> None:
             st.dataframe(pd.DataFrame([{"evidence": f["key"], "path": f["path"],
                                         "exists": "✅ yes" if f["exists"] else "❌ missing",
                                         "resolved": f["resolved"]} for f in files]),
-                         hide_index=True, use_container_width=True)
+                         hide_index=True, **_wide())
         else:
             st.caption("No evidence paths recorded.")
         null = None

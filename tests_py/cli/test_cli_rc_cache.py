@@ -1,0 +1,97 @@
+"""`rc` and `cache` commands on the fixture family, in subprocesses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+N_SIM = "199"
+
+
+def _rc(cli, h, cache: Path, *extra: str, series: Path | None = None):
+    return cli("rc", str(series or h.FIXTURES / "family" / "ic_series.csv"), "--family-id", "fam_t",
+               "--dataset-id", "ds_t", "--git-commit", "c0", "--n-sim", N_SIM, "--cache-dir", str(cache), *extra,
+               db=False)
+
+
+def test_rc_json_finds_the_real_edge_and_caches_the_null(cli, h, tmp_path):
+    cache = tmp_path / "cache"
+    proc = _rc(cli, h, cache, "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    df = pd.read_csv(h.FIXTURES / "family" / "ic_series.csv", index_col=0)
+    assert sorted(out["hypothesis_ids"]) == sorted(df.columns)
+    # independent reference: nanmean per column, max
+    means = df.mean()
+    assert out["observed_max"] == pytest.approx(float(means.max()), rel=1e-9)
+    assert out["rc_p_value"] < 0.05
+    assert len(out["null_max_distribution"]) == int(N_SIM)
+    assert out["romano_wolf_p_values"]["momentum_24h|1"] < 0.05
+    assert proc.stderr == ""  # no progress bar when stderr is not a terminal
+
+    again = json.loads(_rc(cli, h, cache, "--json").stdout)
+    assert again["cache_hit"] is True and again["cache_key"] == out["cache_key"]
+    assert again["null_max_distribution"] == out["null_max_distribution"]
+    assert again["rc_p_value"] == out["rc_p_value"]
+    nocache = json.loads(_rc(cli, h, cache, "--json", "--no-cache").stdout)
+    assert nocache["cache_hit"] is False
+
+    entries = [json.loads(l) for l in cli("cache", "ls", "--cache-dir", str(cache), db=False).stdout.splitlines()]
+    assert [e["key"] for e in entries] == [out["cache_key"]] and entries[0]["exists"]
+    ok = cli("cache", "verify", "--cache-dir", str(cache), db=False)
+    assert ok.returncode == 0 and json.loads(ok.stdout) == {"key": out["cache_key"], "ok": True}
+
+    # corrupt the artifact: verify fails, and the RC recomputes instead of serving it
+    artifact = cache / entries[0]["path"]
+    raw = bytearray(artifact.read_bytes())
+    raw[-1] ^= 0xFF
+    artifact.write_bytes(bytes(raw))
+    bad = cli("cache", "verify", "--cache-dir", str(cache), db=False)
+    assert bad.returncode == 1 and json.loads(bad.stdout)["ok"] is False
+
+    cleared = cli("cache", "clear", "--cache-dir", str(cache), db=False)
+    assert cleared.returncode == 0 and json.loads(cleared.stdout) == {"removed": 1}
+    assert cli("cache", "ls", "--cache-dir", str(cache), db=False).stdout == ""
+    assert not artifact.exists()
+
+
+def test_rc_text_output_and_saved_summary(cli, h, tmp_path):
+    summary = tmp_path / "s" / "rc.json"
+    proc = _rc(cli, h, tmp_path / "c", "--save-summary", str(summary), "--top", "3")
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    for label in ("RC p-value", "SPA p-values", "lower", "consistent", "upper", "Romano-Wolf", "momentum_24h|1"):
+        assert label in text
+    saved = json.loads(summary.read_text())
+    assert saved["rc_p_value"] < 0.05 and "null_max_distribution" in saved
+
+
+def test_rc_reads_parquet(cli, h, tmp_path):
+    pytest.importorskip("pyarrow")
+    df = pd.read_csv(h.FIXTURES / "family" / "ic_series.csv")
+    pq = tmp_path / "fam.parquet"
+    df.to_parquet(pq, index=False)
+    a = json.loads(_rc(cli, h, tmp_path / "c1", "--json", "--no-cache", series=pq).stdout)
+    b = json.loads(_rc(cli, h, tmp_path / "c2", "--json", "--no-cache").stdout)
+    assert a["rc_p_value"] == b["rc_p_value"] and a["hypothesis_ids"] == b["hypothesis_ids"]
+
+
+def test_rc_bad_inputs_are_one_line_errors(cli, h, tmp_path):
+    missing = _rc(cli, h, tmp_path / "c", series=tmp_path / "nope.csv")
+    assert missing.returncode == 1 and missing.stderr.strip().endswith("nope.csv")
+    text = tmp_path / "text.csv"
+    text.write_text("ts,a,b\n1,0.1,x\n2,0.2,y\n")
+    bad = _rc(cli, h, tmp_path / "c", series=text)
+    assert bad.returncode == 1 and "non-numeric" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_cache_commands_on_a_missing_dir(cli, tmp_path):
+    for action in ("ls", "verify"):
+        proc = cli("cache", action, "--cache-dir", str(tmp_path / "none"), db=False)
+        assert proc.returncode == 1 and proc.stderr.strip() == f"cache dir not found: {tmp_path / 'none'}"
+    proc = cli("cache", "clear", "--cache-dir", str(tmp_path / "none"), db=False)
+    assert proc.returncode == 0
