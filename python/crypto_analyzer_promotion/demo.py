@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -74,8 +75,8 @@ def build(out: Path, fixtures: Path, n_sim: int) -> dict:
     cache_dir = out / "rc_cache"
     family = json.loads((fixtures / "family" / "family.json").read_text(encoding="utf-8"))
     fam, ds = family["family_id"], family["dataset_id"]
-    env = dict(os.environ, CRYPTO_ANALYZER_DB_PATH=str(db.resolve()),
-               CRYPTO_ANALYZER_RC_CACHE_DIR=str(cache_dir.resolve()))
+    # Relative to the current folder when inside it: the CLI and the page run from here.
+    env = dict(os.environ, CRYPTO_ANALYZER_DB_PATH=_show(db), CRYPTO_ANALYZER_RC_CACHE_DIR=_show(cache_dir))
     env.pop("CRYPTO_ANALYZER_NO_CACHE", None)
     f = lambda rel: _show(fixtures / rel)  # noqa: E731
     dbarg = ["--db", _show(db)]
@@ -145,9 +146,14 @@ def serve(info: dict, port: int) -> int:
     url = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "streamlit", "run", str(PKG_DIR / "app.py"),
            "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
-           "--browser.gatherUsageStats", "false"]
+           "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
     print(f"Serving the Promotion page at {url}  (Ctrl-C to stop)", flush=True)
     proc = subprocess.Popen(cmd, env=info["env"])
+
+    def _stop(signum, frame):  # SIGTERM stops the page too, like Ctrl-C
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
     try:
         return proc.wait()
     except KeyboardInterrupt:

@@ -69,7 +69,7 @@ def test_select_shows_details_evidence_history_and_rc_null(monkeypatch, promo_db
     frames = [d.value for d in at.dataframe]
     evidence = next(f for f in frames if "evidence" in f.columns)
     assert set(evidence["evidence"]) >= {"bundle_path", "rc_summary_path", "execution_evidence_path"}
-    assert all(v.startswith("✅") for v in evidence["exists"])
+    assert set(evidence["exists"]) == {"yes"}
     fields = next(f for f in frames if "field" in f.columns)
     assert dict(zip(fields["field"], fields["value"]))["candidate_id"] == promo_db.edge
     text = _texts(at)

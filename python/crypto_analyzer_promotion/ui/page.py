@@ -21,8 +21,6 @@ from .details import (
 )
 
 _ALL = "(all)"
-_EVENT_ICON = {"created": "🆕", "evaluated": "🧪", "status_change": "🔀"}
-_STATUS_ICON = {"exploratory": "🔍", "candidate": "🟡", "accepted": "✅", "rejected": "❌"}
 _ERRORS = (ValueError, RuntimeError, OSError, LookupError)
 
 
@@ -104,7 +102,7 @@ def _timeline(events: list[dict]) -> None:
                 detail = f"decision **{payload.get('status')}**"
                 if payload.get("reasons"):
                     detail += ": " + "; ".join(str(r) for r in payload["reasons"])
-        lines.append(f"- `{ev.get('ts_utc')}` {_EVENT_ICON.get(kind, '•')} **{kind}** {detail}")
+        lines.append(f"- `{ev.get('ts_utc')}` **{kind}** {detail}")
     st.markdown("\n".join(lines) if lines else "_no events_")
     with st.expander("Raw events"):
         st.json([{**ev, "payload_json": parse_payload(ev.get("payload_json"))} for ev in events])
@@ -117,8 +115,13 @@ def _rc_chart(null: dict) -> None:
     p = null.get("rc_p_value")
     obs = null.get("observed_max")
     title = "Reality Check null maxima" + (f" (p = {float(p):.4f})" if p is not None else "")
-    hist = alt.Chart(df).mark_bar(opacity=0.7).encode(
-        x=alt.X("null_max:Q", bin=alt.Bin(maxbins=40), title="max_k (m*_k − m_k)"),
+    values = [v for v in null["null_max"]] + ([float(obs)] if obs is not None else [])
+    lo, hi = min(values), max(values)
+    pad = (hi - lo) * 0.05 or 1e-6
+    # Bins span the null AND the observed max, so the bars stay visible next to a far-away line.
+    hist = alt.Chart(df).mark_bar(opacity=0.75).encode(
+        x=alt.X("null_max:Q", bin=alt.Bin(maxbins=60, extent=[lo - pad, hi + pad]),
+                title="null max_k (m*_k − m_k) per simulation", axis=alt.Axis(format=".3f")),
         y=alt.Y("count()", title="simulations"),
     )
     layers = [hist]
@@ -156,7 +159,7 @@ def _evaluate_section(db: str, row: dict) -> None:
                                key="promo_max_part", disabled=not use_part)
     override = st.checkbox("Override: allow missing execution evidence", key="promo_override")
     if override:
-        st.warning("⚠️ Override on: execution evidence will NOT be checked. The decision records "
+        st.warning("Override on: execution evidence will NOT be checked. The decision records "
                    "the warning 'allow_missing_execution_evidence' in the audit trail.")
     if st.button("Evaluate", key="promo_evaluate", type="primary"):
         thresholds = ThresholdConfig(
@@ -210,8 +213,7 @@ def _flash() -> None:
         return
     kind, payload = flash
     if kind == "decision":
-        icon = _STATUS_ICON.get(payload["status"], "")
-        text = f"{icon} Decision for {payload['candidate_id']}: **{payload['status']}**"
+        text = f"Decision for {payload['candidate_id']}: **{payload['status']}**"
         (st.success if payload["status"] in ("accepted", "candidate") else st.error)(text)
         for r in payload["reasons"]:
             st.markdown(f"- {r}")
@@ -247,7 +249,7 @@ def render_promotion_page(db_path: str | None = None) -> None:
     _candidates_table(rows)
 
     labels = {r["candidate_id"]: f"{r['candidate_id']} · {r.get('signal_name')} h{r.get('horizon')} · "
-                                 f"{_STATUS_ICON.get(r.get('status'), '')} {r.get('status')}" for r in rows}
+                                 f"{r.get('status')}" for r in rows}
     cid = st.selectbox("Candidate", list(labels), format_func=labels.get, key="promo_selected")
     try:
         details = candidate_details(db, cid)
@@ -278,7 +280,7 @@ def render_promotion_page(db_path: str | None = None) -> None:
         files = details["evidence_files"]
         if files:
             st.dataframe(pd.DataFrame([{"evidence": f["key"], "path": f["path"],
-                                        "exists": "✅ yes" if f["exists"] else "❌ missing",
+                                        "exists": "yes" if f["exists"] else "MISSING",
                                         "resolved": f["resolved"]} for f in files]),
                          hide_index=True, **_wide())
         else:
