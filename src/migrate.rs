@@ -1,1 +1,254 @@
-//! TODO(owner issue): migrate
+//! Phase 3 migrations: the SQL files of `migrations/`, embedded, applied in order.
+//!
+//! Each pending migration: the database file is copied aside (SQLite backup, consistent even in
+//! WAL mode), the SQL and its row in `schema_migrations_phase3` run in one transaction, and if
+//! anything fails the copy is restored into the database and the error returned (the copy is
+//! kept next to the database for inspection). After the versions, the append-only triggers of
+//! `promotion_events` are ensured on every run, so databases migrated by older code get them too.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior, MAIN_DB};
+
+use crate::error::{Error, Result};
+use crate::store::{now_utc_iso, open_connection, sql_err};
+
+/// One migration: its version, its name (`2026_02_<table>`) and its SQL.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Migration {
+    pub version: i64,
+    pub name: String,
+    pub sql: String,
+}
+
+/// (version, name, SQL) of the embedded Phase 3 migrations, in order.
+pub const MIGRATIONS_PHASE3: [(i64, &str, &str); 7] = [
+    (1, "2026_02_schema_migrations_phase3", include_str!("../migrations/001_schema_migrations_phase3.sql")),
+    (2, "2026_02_regime_runs", include_str!("../migrations/002_regime_runs.sql")),
+    (3, "2026_02_regime_states", include_str!("../migrations/003_regime_states.sql")),
+    (4, "2026_02_promotion_candidates", include_str!("../migrations/004_promotion_candidates.sql")),
+    (5, "2026_02_promotion_events", include_str!("../migrations/005_promotion_events.sql")),
+    (6, "2026_02_sweep_families", include_str!("../migrations/006_sweep_families.sql")),
+    (7, "2026_02_sweep_hypotheses", include_str!("../migrations/007_sweep_hypotheses.sql")),
+];
+
+/// Append-only triggers of promotion_events (idempotent).
+pub const PROMOTION_EVENTS_GUARDS_SQL: &str = include_str!("../migrations/promotion_events_guards.sql");
+
+/// The tables the Phase 3 migrations create (besides schema_migrations_phase3).
+pub const PHASE3_TABLES: [&str; 6] = [
+    "regime_runs",
+    "regime_states",
+    "promotion_candidates",
+    "promotion_events",
+    "sweep_families",
+    "sweep_hypotheses",
+];
+
+/// The embedded migrations as owned values.
+pub fn phase3_migrations() -> Vec<Migration> {
+    MIGRATIONS_PHASE3
+        .iter()
+        .map(|(v, n, s)| Migration { version: *v, name: (*n).to_string(), sql: (*s).to_string() })
+        .collect()
+}
+
+/// The SQL of one embedded version (the guards included for version 5).
+pub fn migration_sql(version: i64) -> Option<String> {
+    let (_, _, sql) = MIGRATIONS_PHASE3.iter().find(|(v, _, _)| *v == version)?;
+    let mut sql = (*sql).to_string();
+    if version == 5 {
+        sql.push('\n');
+        sql.push_str(PROMOTION_EVENTS_GUARDS_SQL);
+    }
+    Some(sql)
+}
+
+fn table_exists(conn: &Connection, name: &str) -> Result<bool> {
+    let found: Option<i64> = conn
+        .query_row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", [name], |r| r.get(0))
+        .optional()
+        .map_err(sql_err)?;
+    Ok(found.is_some())
+}
+
+fn applied_versions_conn(conn: &Connection) -> Result<Vec<i64>> {
+    if !table_exists(conn, "schema_migrations_phase3")? {
+        return Ok(Vec::new());
+    }
+    let mut st = conn.prepare("SELECT version FROM schema_migrations_phase3 ORDER BY version").map_err(sql_err)?;
+    let rows = st
+        .query_map([], |r| r.get::<_, i64>(0))
+        .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(sql_err)?;
+    Ok(rows)
+}
+
+/// Open an existing database for reading the migration state; None when the file is absent
+/// (nothing is created by a read).
+fn open_existing(db_path: &Path) -> Result<Option<Connection>> {
+    if !db_path.exists() {
+        return Ok(None);
+    }
+    open_connection(db_path, true).map(Some)
+}
+
+/// Whether `schema_migrations_phase3` exists.
+pub fn schema_migrations_phase3_exists(db_path: &Path) -> Result<bool> {
+    match open_existing(db_path)? {
+        Some(conn) => table_exists(&conn, "schema_migrations_phase3"),
+        None => Ok(false),
+    }
+}
+
+/// Applied versions, ascending (empty when none).
+pub fn get_applied_versions_phase3(db_path: &Path) -> Result<Vec<i64>> {
+    match open_existing(db_path)? {
+        Some(conn) => applied_versions_conn(&conn),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Highest applied version, 0 when nothing is applied.
+pub fn max_applied_version_phase3(db_path: &Path) -> Result<i64> {
+    Ok(get_applied_versions_phase3(db_path)?.into_iter().max().unwrap_or(0))
+}
+
+/// Whether every Phase 3 table exists.
+pub fn phase3_tables_exist(db_path: &Path) -> Result<bool> {
+    let Some(conn) = open_existing(db_path)? else { return Ok(false) };
+    for t in PHASE3_TABLES {
+        if !table_exists(&conn, t)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// The commit of the code running the migration: env `CRYPTO_ANALYZER_GIT_COMMIT`, else
+/// `git rev-parse HEAD` in the current folder, else "unknown".
+pub fn current_git_commit() -> String {
+    if let Ok(c) = std::env::var("CRYPTO_ANALYZER_GIT_COMMIT") {
+        if !c.trim().is_empty() {
+            return c.trim().to_string();
+        }
+    }
+    std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// Where the copy of the database is put before migration `version`.
+pub fn backup_path(db_path: &Path, version: i64) -> PathBuf {
+    let mut name = db_path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(format!(".phase3_v{version:03}.bak"));
+    db_path.with_file_name(name)
+}
+
+/// Apply the embedded Phase 3 migrations; returns the versions applied by this call.
+pub fn run_migrations_phase3(db_path: &Path, git_commit: Option<&str>) -> Result<Vec<i64>> {
+    run_migrations(db_path, &phase3_migrations(), git_commit)
+}
+
+/// Apply `migrations` (sorted by version) that are not yet recorded, then ensure the
+/// promotion_events guards. Idempotent. Returns the versions applied by this call.
+pub fn run_migrations(db_path: &Path, migrations: &[Migration], git_commit: Option<&str>) -> Result<Vec<i64>> {
+    let mut conn = open_connection(db_path, true)?;
+    let mut sorted: Vec<&Migration> = migrations.iter().collect();
+    sorted.sort_by_key(|m| m.version);
+    let applied: BTreeSet<i64> = applied_versions_conn(&conn)?.into_iter().collect();
+    let mut commit: Option<String> = git_commit.map(str::to_string);
+    let mut done = Vec::new();
+    for m in sorted {
+        if applied.contains(&m.version) {
+            continue;
+        }
+        let commit = commit.get_or_insert_with(current_git_commit).clone();
+        if apply_one(&mut conn, db_path, m, &commit)? {
+            done.push(m.version);
+        }
+    }
+    ensure_guards(&mut conn)?;
+    Ok(done)
+}
+
+/// Ensure the append-only triggers of promotion_events (when the table exists).
+pub fn ensure_guards(conn: &mut Connection) -> Result<()> {
+    if !table_exists(conn, "promotion_events")? || !table_exists(conn, "promotion_candidates")? {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
+    tx.execute_batch(PROMOTION_EVENTS_GUARDS_SQL).map_err(sql_err)?;
+    tx.commit().map_err(sql_err)
+}
+
+/// Apply one migration with copy-aside and restore. Returns false if another process applied
+/// it while we waited for the write lock.
+fn apply_one(conn: &mut Connection, db_path: &Path, m: &Migration, git_commit: &str) -> Result<bool> {
+    let backup = backup_path(db_path, m.version);
+    let _ = std::fs::remove_file(&backup);
+    conn.backup(MAIN_DB, &backup, None::<fn(rusqlite::backup::Progress)>)
+        .map_err(|e| Error::Runtime(format!("could not copy the database aside to {} before migration {} ({}): {e}", backup.display(), m.version, m.name)))?;
+    let sql = if m.version == 5 && m.name == "2026_02_promotion_events" {
+        format!("{}\n{}", m.sql, PROMOTION_EVENTS_GUARDS_SQL)
+    } else {
+        m.sql.clone()
+    };
+    let result = apply_in_transaction(conn, m, &sql, git_commit);
+    match result {
+        Ok(applied) => {
+            let _ = std::fs::remove_file(&backup);
+            Ok(applied)
+        }
+        Err(err) => {
+            // The transaction is rolled back when dropped; the copy undoes whatever the SQL
+            // committed on its own (e.g. an explicit COMMIT inside the file).
+            let _ = conn.execute_batch("ROLLBACK");
+            let restored = conn.restore(MAIN_DB, &backup, None::<fn(rusqlite::backup::Progress)>);
+            let how = match restored {
+                Ok(()) => format!("the database was restored from {}", backup.display()),
+                Err(e) => format!("restoring from {} FAILED ({e}); the copy is still there", backup.display()),
+            };
+            Err(Error::Runtime(format!("migration {} ({}) failed: {err}; {how}", m.version, m.name)))
+        }
+    }
+}
+
+fn apply_in_transaction(conn: &mut Connection, m: &Migration, sql: &str, git_commit: &str) -> Result<bool> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
+    // Another process may have applied it while we waited for the lock.
+    if table_exists(&tx, "schema_migrations_phase3")? {
+        let already: Option<i64> = tx
+            .query_row("SELECT 1 FROM schema_migrations_phase3 WHERE version = ?1", [m.version], |r| r.get(0))
+            .optional()
+            .map_err(sql_err)?;
+        if already.is_some() {
+            return Ok(false);
+        }
+    }
+    tx.execute_batch(sql).map_err(sql_err)?;
+    tx.execute(
+        "INSERT OR REPLACE INTO schema_migrations_phase3 (version, name, applied_at_utc, git_commit) VALUES (?1, ?2, ?3, ?4)",
+        params![m.version, m.name, now_utc_iso(), git_commit],
+    )
+    .map_err(sql_err)?;
+    tx.commit().map_err(sql_err)?;
+    Ok(true)
+}
+
+/// Execute the SQL of one embedded version on the database (no bookkeeping row). Idempotent.
+pub fn apply_migration_sql(db_path: &Path, version: i64) -> Result<()> {
+    let sql = migration_sql(version).ok_or_else(|| Error::invalid(format!("unknown Phase 3 migration version: {version}")))?;
+    let mut conn = open_connection(db_path, true)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
+    tx.execute_batch(&sql).map_err(sql_err)?;
+    tx.commit().map_err(sql_err)
+}

@@ -1,1 +1,691 @@
-//! TODO(owner issue): store
+//! The promotion store: candidates and their append-only event log in SQLite.
+//!
+//! Every write that the contract calls atomic (a candidate and its `created` event, a status and
+//! its `status_change` / `evaluated` event) runs in one `BEGIN IMMEDIATE` transaction, so a
+//! second writer waits (busy timeout) instead of failing half-way. Connections use WAL mode, so
+//! readers never block writers and several processes can write the same file.
+//!
+//! Python callers reach the store through [`with_cached_store`], which keeps one connection per
+//! database path per process (reopened after a fork or when the file is replaced).
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::json::to_canonical_string;
+
+/// The statuses a candidate may have.
+pub const VALID_STATUSES: [&str; 4] = ["exploratory", "candidate", "accepted", "rejected"];
+
+/// Raised (as RuntimeError) when the promotion tables are missing. Literal text of the contract.
+pub const PROMOTION_TABLES_REQUIRED_MSG: &str = "Promotion tables not found. Run Phase 3 migrations to create them: run_migrations_phase3(conn, db_path). From CLI: python cli/promotion.py init --db <path>";
+
+/// How long a writer waits for another writer before reporting [`Error::Busy`].
+pub const BUSY_TIMEOUT_MS: u64 = 10_000;
+
+const CANDIDATE_COLUMNS: &str = "candidate_id, created_at_utc, status, dataset_id, run_id, \
+    family_id, signal_name, horizon, estimator, config_hash, git_commit, notes, evidence_json";
+
+/// One row of `promotion_candidates`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub candidate_id: String,
+    pub created_at_utc: String,
+    pub status: String,
+    pub dataset_id: String,
+    pub run_id: String,
+    pub family_id: Option<String>,
+    pub signal_name: String,
+    pub horizon: i64,
+    pub estimator: Option<String>,
+    pub config_hash: String,
+    pub git_commit: String,
+    pub notes: Option<String>,
+    pub evidence_json: Option<String>,
+}
+
+/// One row of `promotion_events`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub event_id: i64,
+    pub candidate_id: String,
+    pub ts_utc: String,
+    pub event_type: String,
+    pub payload_json: Option<String>,
+}
+
+/// What `create_candidate` needs. Build with [`NewCandidate::new`] and set the optional fields.
+#[derive(Debug, Clone)]
+pub struct NewCandidate {
+    pub dataset_id: String,
+    pub run_id: String,
+    pub signal_name: String,
+    pub horizon: i64,
+    pub config_hash: String,
+    pub git_commit: String,
+    pub family_id: Option<String>,
+    pub estimator: Option<String>,
+    pub notes: Option<String>,
+    /// A JSON object (or None). Floats are rounded and keys sorted when stored.
+    pub evidence: Option<Value>,
+    pub status: String,
+    pub candidate_id: Option<String>,
+    pub evidence_base_path: Option<PathBuf>,
+}
+
+impl NewCandidate {
+    pub fn new(
+        dataset_id: impl Into<String>,
+        run_id: impl Into<String>,
+        signal_name: impl Into<String>,
+        horizon: i64,
+        config_hash: impl Into<String>,
+        git_commit: impl Into<String>,
+    ) -> Self {
+        NewCandidate {
+            dataset_id: dataset_id.into(),
+            run_id: run_id.into(),
+            signal_name: signal_name.into(),
+            horizon,
+            config_hash: config_hash.into(),
+            git_commit: git_commit.into(),
+            family_id: None,
+            estimator: None,
+            notes: None,
+            evidence: None,
+            status: "exploratory".to_string(),
+            candidate_id: None,
+            evidence_base_path: None,
+        }
+    }
+}
+
+/// Filters of `list_candidates`. `limit` None or negative means no limit.
+#[derive(Debug, Clone, Default)]
+pub struct CandidateFilter {
+    pub status: Option<String>,
+    pub dataset_id: Option<String>,
+    pub signal_name: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// Current time as an ISO-8601 UTC string with microseconds, like Python's
+/// `datetime.now(timezone.utc).isoformat()`.
+pub fn now_utc_iso() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string()
+}
+
+/// The default candidate id: `"prom_"` + first 16 hex digits of
+/// sha256(`"{run_id}|{signal_name}|{horizon}|{created_at_utc}"`).
+pub fn candidate_id_for(run_id: &str, signal_name: &str, horizon: i64, created_at_utc: &str) -> String {
+    let digest = Sha256::digest(format!("{run_id}|{signal_name}|{horizon}|{created_at_utc}").as_bytes());
+    let hex = hex::encode(digest);
+    format!("prom_{}", hex.get(..16).unwrap_or(&hex))
+}
+
+/// Check that `status` is one of [`VALID_STATUSES`].
+pub fn validate_status(status: &str) -> Result<()> {
+    if VALID_STATUSES.contains(&status) {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "unknown status {status:?}: must be one of exploratory, candidate, accepted, rejected"
+        )))
+    }
+}
+
+/// Map a SQLite error onto the core error: busy/locked → Busy, missing promotion tables →
+/// the contract's RuntimeError, "not a database" → InvalidInput.
+pub fn sql_err(e: rusqlite::Error) -> Error {
+    if let rusqlite::Error::SqliteFailure(ref failure, ref detail) = e {
+        match failure.code {
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+                return Error::Busy {
+                    waited_ms: BUSY_TIMEOUT_MS,
+                    detail: detail.clone().unwrap_or_else(|| failure.to_string()),
+                }
+            }
+            ErrorCode::NotADatabase => {
+                return Error::invalid("the database file is not a SQLite database (file is not a database)")
+            }
+            _ => {}
+        }
+    }
+    let text = e.to_string();
+    if text.contains("no such table: promotion_candidates") || text.contains("no such table: promotion_events") {
+        return Error::Runtime(PROMOTION_TABLES_REQUIRED_MSG.to_string());
+    }
+    Error::Sqlite(e)
+}
+
+/// Lexically normalise an absolute path (drop `.`, resolve `..`); relative paths are first made
+/// absolute against the current directory.
+pub fn normalize_path(p: &Path) -> PathBuf {
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut out = PathBuf::new();
+    for comp in abs.components() {
+        match comp {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// Open a connection with the store's settings (WAL, busy timeout, synchronous=NORMAL).
+/// With `create` false a missing file is reported as the contract's missing-tables error and
+/// no file is created.
+pub fn open_connection(db_path: &Path, create: bool) -> Result<Connection> {
+    if !create && !db_path.exists() {
+        return Err(Error::Runtime(PROMOTION_TABLES_REQUIRED_MSG.to_string()));
+    }
+    if db_path.is_dir() {
+        return Err(Error::invalid(format!("database path is a directory: {}", db_path.display())));
+    }
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(db_path, flags).map_err(|e| open_err(db_path, e))?;
+    conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS)).map_err(sql_err)?;
+    // The first statement reads the header: a file that is not SQLite fails here.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(|e| open_err(db_path, e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        // Another process holds the file in a mode we cannot change now; still usable.
+    }
+    conn.execute_batch("PRAGMA synchronous=NORMAL;").map_err(sql_err)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+fn open_err(db_path: &Path, e: rusqlite::Error) -> Error {
+    if let rusqlite::Error::SqliteFailure(ref failure, _) = e {
+        if failure.code == ErrorCode::NotADatabase {
+            return Error::invalid(format!(
+                "{} is not a SQLite database (file is not a database)",
+                db_path.display()
+            ));
+        }
+    }
+    sql_err(e)
+}
+
+fn table_exists(conn: &Connection, name: &str) -> Result<bool> {
+    let found: Option<i64> = conn
+        .prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")
+        .and_then(|mut st| st.query_row([name], |r| r.get(0)).optional())
+        .map_err(sql_err)?;
+    Ok(found.is_some())
+}
+
+/// Whether both promotion tables exist in the database at `conn`.
+pub fn promotion_tables_exist_conn(conn: &Connection) -> Result<bool> {
+    Ok(table_exists(conn, "promotion_candidates")? && table_exists(conn, "promotion_events")?)
+}
+
+/// Turn absolute paths under `base` into relative ones (forward slashes), recursively.
+/// Returns the new value and whether any path was relativized.
+pub fn relativize_evidence(v: &Value, base: &Path) -> (Value, bool) {
+    let base = normalize_path(base);
+    let canonical_base = base.canonicalize().ok();
+    let mut changed = false;
+    let out = relativize_value(v, &base, canonical_base.as_deref(), &mut changed);
+    (out, changed)
+}
+
+fn relativize_value(v: &Value, base: &Path, canonical_base: Option<&Path>, changed: &mut bool) -> Value {
+    match v {
+        Value::String(s) => match relative_under(s, base, canonical_base) {
+            Some(rel) => {
+                *changed = true;
+                Value::String(rel)
+            }
+            None => v.clone(),
+        },
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|x| relativize_value(x, base, canonical_base, changed)).collect())
+        }
+        Value::Object(map) => {
+            let mut out = Map::new();
+            for (k, x) in map {
+                let val = if k == "evidence_base_path" {
+                    x.clone()
+                } else {
+                    relativize_value(x, base, canonical_base, changed)
+                };
+                out.insert(k.clone(), val);
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
+    }
+}
+
+fn relative_under(s: &str, base: &Path, canonical_base: Option<&Path>) -> Option<String> {
+    let p = Path::new(s);
+    if !p.is_absolute() {
+        return None;
+    }
+    let norm = normalize_path(p);
+    let rel = match norm.strip_prefix(base) {
+        Ok(rel) => rel.to_path_buf(),
+        Err(_) => {
+            // Same file through a symlinked folder (e.g. /tmp vs /private/tmp).
+            let cb = canonical_base?;
+            let cp = norm.canonicalize().ok()?;
+            cp.strip_prefix(cb).ok()?.to_path_buf()
+        }
+    };
+    let parts: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    if parts.is_empty() {
+        Some(".".to_string())
+    } else {
+        Some(parts.join("/"))
+    }
+}
+
+/// The evidence as it is stored: relativized under `base` (recording the base), canonical text.
+/// None stays None (NULL column).
+pub fn evidence_to_json(evidence: Option<&Value>, base: Option<&Path>) -> Result<Option<String>> {
+    let Some(ev) = evidence else { return Ok(None) };
+    if ev.is_null() {
+        return Ok(None);
+    }
+    if !ev.is_object() {
+        return Err(Error::invalid("evidence must be a dict (JSON object) or None"));
+    }
+    let stored = match base {
+        Some(base) => {
+            let (mut rel, changed) = relativize_evidence(ev, base);
+            if changed {
+                if let Value::Object(ref mut map) = rel {
+                    let abs = normalize_path(base).to_string_lossy().into_owned();
+                    map.insert("evidence_base_path".to_string(), Value::String(abs));
+                }
+            }
+            rel
+        }
+        None => ev.clone(),
+    };
+    Ok(Some(to_canonical_string(&stored)))
+}
+
+fn payload_to_json(payload: Option<&Value>) -> Option<String> {
+    match payload {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) if m.is_empty() => None,
+        Some(Value::Array(a)) if a.is_empty() => None,
+        Some(v) => Some(to_canonical_string(v)),
+    }
+}
+
+fn row_to_candidate(r: &rusqlite::Row<'_>) -> rusqlite::Result<Candidate> {
+    Ok(Candidate {
+        candidate_id: r.get(0)?,
+        created_at_utc: r.get(1)?,
+        status: r.get(2)?,
+        dataset_id: r.get(3)?,
+        run_id: r.get(4)?,
+        family_id: r.get(5)?,
+        signal_name: r.get(6)?,
+        horizon: r.get(7)?,
+        estimator: r.get(8)?,
+        config_hash: r.get(9)?,
+        git_commit: r.get(10)?,
+        notes: r.get(11)?,
+        evidence_json: r.get(12)?,
+    })
+}
+
+fn not_found(candidate_id: &str) -> Error {
+    Error::invalid(format!("candidate_id not found: {candidate_id}"))
+}
+
+/// A connection to one promotion database.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    tables_checked: Cell<bool>,
+}
+
+impl Store {
+    /// Open an existing database file (WAL mode, busy timeout). A missing file is reported as
+    /// missing promotion tables; a file that is not SQLite as InvalidInput.
+    pub fn open(db_path: &Path) -> Result<Store> {
+        let conn = open_connection(db_path, false)?;
+        Ok(Store { conn, path: db_path.to_path_buf(), tables_checked: Cell::new(false) })
+    }
+
+    /// The database file this store writes.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The underlying connection (for reads the store has no method for).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn promotion_tables_exist(&self) -> Result<bool> {
+        promotion_tables_exist_conn(&self.conn)
+    }
+
+    /// Error::Runtime with [`PROMOTION_TABLES_REQUIRED_MSG`] unless both tables exist.
+    pub fn require_promotion_tables(&self) -> Result<()> {
+        if self.tables_checked.get() {
+            return Ok(());
+        }
+        if !self.promotion_tables_exist()? {
+            return Err(Error::Runtime(PROMOTION_TABLES_REQUIRED_MSG.to_string()));
+        }
+        self.tables_checked.set(true);
+        Ok(())
+    }
+
+    /// Insert a candidate and its `created` event in one transaction; returns the id.
+    pub fn create_candidate(&mut self, new: &NewCandidate) -> Result<String> {
+        let mut ids = self.create_candidates_many(std::slice::from_ref(new))?;
+        ids.pop().ok_or_else(|| Error::Internal("create_candidate returned no id".into()))
+    }
+
+    /// Insert many candidates (each with its `created` event) in ONE transaction; all or nothing.
+    pub fn create_candidates_many(&mut self, items: &[NewCandidate]) -> Result<Vec<String>> {
+        self.require_promotion_tables()?;
+        // Validate and serialise everything before touching the database.
+        let mut prepared = Vec::with_capacity(items.len());
+        for new in items {
+            validate_status(&new.status)?;
+            let evidence_json = evidence_to_json(new.evidence.as_ref(), new.evidence_base_path.as_deref())?;
+            prepared.push((new, evidence_json));
+        }
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
+        let mut ids = Vec::with_capacity(items.len());
+        {
+            let mut ins = tx
+                .prepare_cached(
+                    "INSERT INTO promotion_candidates (candidate_id, created_at_utc, status, dataset_id, \
+                     run_id, family_id, signal_name, horizon, estimator, config_hash, git_commit, notes, \
+                     evidence_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                )
+                .map_err(sql_err)?;
+            let mut ev = tx
+                .prepare_cached(
+                    "INSERT INTO promotion_events (candidate_id, ts_utc, event_type, payload_json) \
+                     VALUES (?1, ?2, 'created', ?3)",
+                )
+                .map_err(sql_err)?;
+            for (new, evidence_json) in &prepared {
+                let created_at = now_utc_iso();
+                let id = match &new.candidate_id {
+                    Some(id) if !id.is_empty() => id.clone(),
+                    _ => candidate_id_for(&new.run_id, &new.signal_name, new.horizon, &created_at),
+                };
+                let inserted = ins.execute(params![
+                    id,
+                    created_at,
+                    new.status,
+                    new.dataset_id,
+                    new.run_id,
+                    new.family_id,
+                    new.signal_name,
+                    new.horizon,
+                    new.estimator,
+                    new.config_hash,
+                    new.git_commit,
+                    new.notes,
+                    evidence_json,
+                ]);
+                if let Err(e) = inserted {
+                    if let rusqlite::Error::SqliteFailure(ref f, _) = e {
+                        if f.code == ErrorCode::ConstraintViolation {
+                            return Err(Error::invalid(format!("candidate_id already exists: {id}")));
+                        }
+                    }
+                    return Err(sql_err(e));
+                }
+                let payload = to_canonical_string(&serde_json::json!({ "created_at_utc": created_at }));
+                ev.execute(params![id, created_at, payload]).map_err(sql_err)?;
+                ids.push(id);
+            }
+        }
+        tx.commit().map_err(sql_err)?;
+        Ok(ids)
+    }
+
+    fn current_status(tx: &rusqlite::Transaction<'_>, candidate_id: &str) -> Result<Option<String>> {
+        tx.prepare_cached("SELECT status FROM promotion_candidates WHERE candidate_id = ?1")
+            .and_then(|mut st| st.query_row([candidate_id], |r| r.get(0)).optional())
+            .map_err(sql_err)
+    }
+
+    /// Set the status and write a `status_change` event (old and new status) in one transaction.
+    /// Returns the event id.
+    pub fn update_status(&mut self, candidate_id: &str, status: &str, reason: Option<&str>) -> Result<i64> {
+        self.require_promotion_tables()?;
+        validate_status(status)?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
+        let old = Self::current_status(&tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
+        let ts = now_utc_iso();
+        let mut payload = Map::new();
+        payload.insert("new_status".into(), Value::String(status.to_string()));
+        payload.insert("old_status".into(), Value::String(old));
+        payload.insert("ts_utc".into(), Value::String(ts.clone()));
+        if let Some(r) = reason.filter(|r| !r.is_empty()) {
+            payload.insert("reason".into(), Value::String(r.to_string()));
+        }
+        let event_id = Self::write_status_and_event(&tx, candidate_id, status, &ts, "status_change", &Value::Object(payload))?;
+        tx.commit().map_err(sql_err)?;
+        Ok(event_id)
+    }
+
+    /// Set the status and write an `evaluated` event with `event_payload` (canonical JSON) in
+    /// ONE transaction. Returns the event id. Unknown id or status → InvalidInput, nothing written.
+    pub fn record_evaluation(&mut self, candidate_id: &str, new_status: &str, event_payload: &Value) -> Result<i64> {
+        self.require_promotion_tables()?;
+        validate_status(new_status)?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
+        Self::current_status(&tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
+        let ts = now_utc_iso();
+        let event_id = Self::write_status_and_event(&tx, candidate_id, new_status, &ts, "evaluated", event_payload)?;
+        tx.commit().map_err(sql_err)?;
+        Ok(event_id)
+    }
+
+    fn write_status_and_event(
+        tx: &rusqlite::Transaction<'_>,
+        candidate_id: &str,
+        status: &str,
+        ts: &str,
+        event_type: &str,
+        payload: &Value,
+    ) -> Result<i64> {
+        tx.prepare_cached("UPDATE promotion_candidates SET status = ?1 WHERE candidate_id = ?2")
+            .and_then(|mut st| st.execute(params![status, candidate_id]))
+            .map_err(sql_err)?;
+        tx.prepare_cached(
+            "INSERT INTO promotion_events (candidate_id, ts_utc, event_type, payload_json) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .and_then(|mut st| st.execute(params![candidate_id, ts, event_type, payload_to_json(Some(payload))]))
+        .map_err(sql_err)?;
+        Ok(tx.last_insert_rowid())
+    }
+
+    /// Append an event; payload_json is canonical JSON, NULL when the payload is empty.
+    pub fn record_event(&mut self, candidate_id: &str, event_type: &str, payload: Option<&Value>) -> Result<i64> {
+        self.require_promotion_tables()?;
+        if event_type.is_empty() {
+            return Err(Error::invalid("event_type must be a non-empty string"));
+        }
+        let payload_json = payload_to_json(payload);
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
+        Self::current_status(&tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
+        tx.prepare_cached(
+            "INSERT INTO promotion_events (candidate_id, ts_utc, event_type, payload_json) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .and_then(|mut st| st.execute(params![candidate_id, now_utc_iso(), event_type, payload_json]))
+        .map_err(sql_err)?;
+        let event_id = tx.last_insert_rowid();
+        tx.commit().map_err(sql_err)?;
+        Ok(event_id)
+    }
+
+    /// Candidates matching the filters, newest `created_at_utc` first (ties: newest insert first).
+    pub fn list_candidates(&self, filter: &CandidateFilter) -> Result<Vec<Candidate>> {
+        self.require_promotion_tables()?;
+        let mut sql = format!("SELECT {CANDIDATE_COLUMNS} FROM promotion_candidates");
+        let mut args: Vec<&dyn rusqlite::ToSql> = Vec::new();
+        let mut clauses: Vec<String> = Vec::new();
+        for (col, val) in [
+            ("status", &filter.status),
+            ("dataset_id", &filter.dataset_id),
+            ("signal_name", &filter.signal_name),
+        ] {
+            if let Some(v) = val {
+                args.push(v);
+                clauses.push(format!("{col} = ?{}", args.len()));
+            }
+        }
+        if !clauses.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&clauses.join(" AND "));
+        }
+        let limit = filter.limit.unwrap_or(-1);
+        args.push(&limit);
+        sql.push_str(&format!(" ORDER BY created_at_utc DESC, rowid DESC LIMIT ?{}", args.len()));
+        let mut st = self.conn.prepare_cached(&sql).map_err(sql_err)?;
+        let rows = st
+            .query_map(args.as_slice(), row_to_candidate)
+            .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(sql_err)?;
+        Ok(rows)
+    }
+
+    /// The candidate with this id (all columns), or None.
+    pub fn get_candidate(&self, candidate_id: &str) -> Result<Option<Candidate>> {
+        self.require_promotion_tables()?;
+        self.conn
+            .prepare_cached(&format!("SELECT {CANDIDATE_COLUMNS} FROM promotion_candidates WHERE candidate_id = ?1"))
+            .and_then(|mut st| st.query_row([candidate_id], row_to_candidate).optional())
+            .map_err(sql_err)
+    }
+
+    /// The events of a candidate, ascending event_id.
+    pub fn get_events(&self, candidate_id: &str) -> Result<Vec<Event>> {
+        self.require_promotion_tables()?;
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT event_id, candidate_id, ts_utc, event_type, payload_json FROM promotion_events \
+                 WHERE candidate_id = ?1 ORDER BY event_id ASC",
+            )
+            .map_err(sql_err)?;
+        let rows = st
+            .query_map([candidate_id], |r| {
+                Ok(Event {
+                    event_id: r.get(0)?,
+                    candidate_id: r.get(1)?,
+                    ts_utc: r.get(2)?,
+                    event_type: r.get(3)?,
+                    payload_json: r.get(4)?,
+                })
+            })
+            .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(sql_err)?;
+        Ok(rows)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One cached connection per database path per process.
+// ---------------------------------------------------------------------------------------------
+
+#[derive(PartialEq, Clone, Copy)]
+struct FileId(u64, u64);
+
+fn file_id(path: &Path) -> Option<FileId> {
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some(FileId(meta.dev(), meta.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        Some(FileId(0, 0))
+    }
+}
+
+struct Cached {
+    pid: u32,
+    file: Option<FileId>,
+    store: Option<Store>,
+}
+
+type Slot = Arc<Mutex<Cached>>;
+
+fn cache() -> &'static Mutex<HashMap<PathBuf, Slot>> {
+    static CACHE: OnceLock<Mutex<HashMap<PathBuf, Slot>>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Run `f` with this process's cached [`Store`] for `db_path` (opened on first use; reopened
+/// after a fork or when the file at the path was replaced). Calls on the same path are serialised
+/// by a mutex; different paths proceed in parallel.
+pub fn with_cached_store<T>(db_path: &Path, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
+    let key = normalize_path(db_path);
+    let slot = {
+        let mut map = cache().lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(key.clone())
+            .or_insert_with(|| Arc::new(Mutex::new(Cached { pid: 0, file: None, store: None })))
+            .clone()
+    };
+    let mut guard = match slot.lock() {
+        Ok(g) => g,
+        Err(poisoned) => {
+            // A previous call panicked mid-way: do not trust its connection.
+            let mut g = poisoned.into_inner();
+            g.store = None;
+            g
+        }
+    };
+    let pid = std::process::id();
+    let current = file_id(&key);
+    if guard.pid != pid {
+        // Inherited across fork: SQLite connections must not be used (or closed) in the child.
+        if let Some(old) = guard.store.take() {
+            std::mem::forget(old);
+        }
+    } else if guard.store.is_some() && (current.is_none() || guard.file != current) {
+        guard.store = None;
+    }
+    if guard.store.is_none() {
+        let store = Store::open(&key)?;
+        guard.store = Some(store);
+        guard.pid = pid;
+        guard.file = file_id(&key);
+    }
+    match guard.store.as_mut() {
+        Some(store) => f(store),
+        None => Err(Error::Internal("cached store missing after open".into())),
+    }
+}
+
+/// Drop the cached connection of `db_path` (e.g. before deleting the file).
+pub fn forget_cached_store(db_path: &Path) {
+    let key = normalize_path(db_path);
+    let mut map = cache().lock().unwrap_or_else(|p| p.into_inner());
+    map.remove(&key);
+}

@@ -3,6 +3,7 @@
 
 use pyo3::prelude::*;
 
+mod convert;
 mod errors;
 mod gil;
 mod store_bindings;
@@ -10,6 +11,8 @@ mod gating_bindings;
 mod rc_bindings;
 mod cache_bindings;
 
+#[allow(unused_imports)]
+pub(crate) use convert::{json_to_py, py_to_json};
 pub(crate) use errors::to_pyerr;
 pub(crate) use gil::detach;
 

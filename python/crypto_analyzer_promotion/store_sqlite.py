@@ -1,0 +1,158 @@
+"""Promotion store: candidates and their append-only event log (SQLite, written from Rust).
+
+Drop-in for ``crypto_analyzer.promotion.store_sqlite``. Every function takes ``conn`` first: a
+``sqlite3.Connection`` to a file database (its open transaction is committed first) or a path.
+Rows come back as dicts keyed by column name.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
+
+from . import _core
+from ._conn import ConnLike, resolve_db_path
+from .migrations_phase3 import run_migrations_phase3
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+PROMOTION_TABLES_REQUIRED_MSG: str = _core.PROMOTION_TABLES_REQUIRED_MSG
+#: The statuses a candidate may have.
+VALID_STATUSES = tuple(_core.VALID_STATUSES)
+
+
+def _opt_path(p: Optional[PathLike]) -> Optional[str]:
+    return None if p is None else os.fsdecode(os.fspath(p))
+
+
+def promotion_tables_exist(conn: ConnLike) -> bool:
+    """True when promotion_candidates and promotion_events exist."""
+    return bool(_core.store_promotion_tables_exist(resolve_db_path(conn)))
+
+
+def require_promotion_tables(conn: ConnLike) -> None:
+    """Raise RuntimeError(PROMOTION_TABLES_REQUIRED_MSG) unless the promotion tables exist."""
+    _core.store_require_promotion_tables(resolve_db_path(conn))
+
+
+def init_promotion_tables(db_path: ConnLike) -> None:
+    """Create the promotion tables (runs the Phase 3 migrations; idempotent)."""
+    run_migrations_phase3(db_path)
+
+
+def create_candidate(
+    conn: ConnLike,
+    *,
+    dataset_id: str,
+    run_id: str,
+    signal_name: str,
+    horizon: int,
+    config_hash: str,
+    git_commit: str,
+    family_id: Optional[str] = None,
+    estimator: Optional[str] = None,
+    notes: Optional[str] = None,
+    evidence: Optional[Mapping[str, Any]] = None,
+    status: str = "exploratory",
+    candidate_id: Optional[str] = None,
+    evidence_base_path: Optional[PathLike] = None,
+) -> str:
+    """Insert a candidate and its ``created`` event in one transaction; return its id.
+
+    The default id is ``"prom_"`` + the first 16 hex digits of
+    sha256(f"{run_id}|{signal_name}|{horizon}|{created_at_utc}"). evidence_json is canonical JSON
+    (sorted keys, floats rounded to 10 digits, NaN → null); absolute paths under
+    ``evidence_base_path`` are stored relative to it and the base is kept under the key
+    ``evidence_base_path``.
+    """
+    return _core.store_create_candidate(
+        resolve_db_path(conn),
+        dataset_id=dataset_id,
+        run_id=run_id,
+        signal_name=signal_name,
+        horizon=horizon,
+        config_hash=config_hash,
+        git_commit=git_commit,
+        family_id=family_id,
+        estimator=estimator,
+        notes=notes,
+        evidence=evidence,
+        status=status,
+        candidate_id=candidate_id,
+        evidence_base_path=_opt_path(evidence_base_path),
+    )
+
+
+def create_candidates_many(
+    conn: ConnLike,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    evidence_base_path: Optional[PathLike] = None,
+) -> List[str]:
+    """Create many candidates (each a dict of create_candidate's keyword arguments) and their
+    ``created`` events in ONE transaction: all or nothing. Returns the ids in order."""
+    return list(
+        _core.store_create_candidates_many(
+            resolve_db_path(conn), [dict(r) for r in rows], _opt_path(evidence_base_path)
+        )
+    )
+
+
+def update_status(conn: ConnLike, candidate_id: str, status: str, reason: Optional[str] = None) -> None:
+    """Set the status and write a ``status_change`` event
+    ``{new_status, old_status, ts_utc, reason?}`` in one transaction.
+    Unknown status or candidate id → ValueError (nothing written)."""
+    _core.store_update_status(resolve_db_path(conn), candidate_id, status, reason)
+
+
+def record_event(
+    conn: ConnLike, candidate_id: str, event_type: str, payload: Optional[Mapping[str, Any]] = None
+) -> int:
+    """Append an event (payload_json canonical JSON, NULL when the payload is empty).
+    Returns the new event_id. Unknown candidate id → ValueError."""
+    return int(_core.store_record_event(resolve_db_path(conn), candidate_id, event_type, payload))
+
+
+def list_candidates(
+    conn: ConnLike,
+    status: Optional[str] = None,
+    dataset_id: Optional[str] = None,
+    signal_name: Optional[str] = None,
+    limit: Optional[int] = 100,
+) -> List[Dict[str, Any]]:
+    """Candidates matching every given filter, newest ``created_at_utc`` first, at most ``limit``."""
+    return _core.store_list_candidates(resolve_db_path(conn), status, dataset_id, signal_name, limit)
+
+
+def get_candidate(conn: ConnLike, candidate_id: str) -> Optional[Dict[str, Any]]:
+    """The candidate row (all columns) or None."""
+    return _core.store_get_candidate(resolve_db_path(conn), candidate_id)
+
+
+def get_events(conn: ConnLike, candidate_id: str) -> List[Dict[str, Any]]:
+    """Events of a candidate (event_id, candidate_id, ts_utc, event_type, payload_json),
+    ascending event_id."""
+    return _core.store_get_events(resolve_db_path(conn), candidate_id)
+
+
+def canonical_json(obj: Any) -> str:
+    """The canonical JSON text the store writes for ``obj`` (equal to
+    ``json.dumps(round_floats(obj), sort_keys=True, separators=(",", ":"))``)."""
+    return _core.store_canonical_json(obj)
+
+
+__all__ = [
+    "PROMOTION_TABLES_REQUIRED_MSG",
+    "VALID_STATUSES",
+    "promotion_tables_exist",
+    "require_promotion_tables",
+    "init_promotion_tables",
+    "create_candidate",
+    "create_candidates_many",
+    "update_status",
+    "record_event",
+    "list_candidates",
+    "get_candidate",
+    "get_events",
+    "canonical_json",
+]

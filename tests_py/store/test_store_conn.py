@@ -1,0 +1,141 @@
+"""Connections: sqlite3.Connection or path, caller's transaction kept, bad connections and
+files refused clearly, horizons checked, several threads and processes writing at once."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import sqlite3
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from crypto_analyzer_promotion import exceptions, store_sqlite as st
+
+BASE = dict(dataset_id="ds1", run_id="run1", signal_name="s", horizon=5, config_hash="c", git_commit="g")
+
+
+def test_sqlite3_connection_and_path_see_the_same_rows(db):
+    conn = sqlite3.connect(str(db))
+    cid = st.create_candidate(conn, **BASE)
+    assert st.get_candidate(str(db), cid) == st.get_candidate(conn, cid) == st.get_candidate(db, cid)
+    # The caller's own connection reads what the Rust side wrote.
+    assert conn.execute("SELECT status FROM promotion_candidates WHERE candidate_id=?", (cid,)).fetchone() == (
+        "exploratory",)
+    conn.close()
+
+
+def test_callers_uncommitted_rows_are_committed_not_lost(db, ref):
+    conn = sqlite3.connect(str(db))
+    conn.execute("CREATE TABLE notes_of_caller (x)")
+    conn.commit()
+    conn.execute("INSERT INTO notes_of_caller VALUES ('mine')")
+    assert conn.in_transaction
+    cid = st.create_candidate(conn, **BASE)  # would wait 10 s (busy) if the caller's lock were kept
+    assert not conn.in_transaction
+    conn.close()
+    assert ref.rows(db, "SELECT x FROM notes_of_caller") == [{"x": "mine"}]
+    assert st.get_candidate(db, cid) is not None
+
+
+def test_memory_and_closed_connections_are_value_errors(db):
+    mem = sqlite3.connect(":memory:")
+    for call in (lambda c: st.list_candidates(c), lambda c: st.create_candidate(c, **BASE),
+                 lambda c: st.promotion_tables_exist(c)):
+        with pytest.raises(ValueError, match="in-memory"):
+            call(mem)
+    with pytest.raises(ValueError, match="in-memory"):
+        st.list_candidates(":memory:")
+    closed = sqlite3.connect(str(db))
+    closed.close()
+    with pytest.raises(ValueError, match="closed"):
+        st.list_candidates(closed)
+    with pytest.raises(ValueError, match="sqlite3.Connection or a database path"):
+        st.list_candidates(42)
+
+
+def test_a_file_that_is_not_sqlite(tmp_path):
+    junk = tmp_path / "notes.txt"
+    junk.write_text("hello " * 2000)
+    with pytest.raises(ValueError, match="not a SQLite database"):
+        st.list_candidates(junk)
+    with pytest.raises(ValueError, match="not a SQLite database"):
+        st.create_candidate(junk, **BASE)
+    assert junk.read_text() == "hello " * 2000
+
+
+@pytest.mark.parametrize("horizon", ["5", 5.0, 5.5, None, True, [5]])
+def test_horizon_must_be_an_integer(db, ref, horizon):
+    with pytest.raises(ValueError, match="horizon must be an integer"):
+        st.create_candidate(db, **dict(BASE, horizon=horizon))
+    assert ref.rows(db, "SELECT COUNT(*) AS n FROM promotion_candidates")[0]["n"] == 0
+
+
+def test_numpy_integer_horizon_is_accepted(db, ref):
+    cid = st.create_candidate(db, **dict(BASE, horizon=np.int64(12)))
+    row = st.get_candidate(db, cid)
+    assert row["horizon"] == 12 and cid == ref.expected_id("run1", "s", 12, row["created_at_utc"])
+
+
+def test_threads_write_at_once_without_losing_events(db):
+    ids, errors = [], []
+
+    def work(k):
+        try:
+            for i in range(20):
+                cid = st.create_candidate(db, **dict(BASE, signal_name=f"t{k}_{i}"))
+                st.update_status(db, cid, "candidate", reason=f"thread {k}")
+                ids.append(cid)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(set(ids)) == 120
+    assert all(len(st.get_events(db, cid)) == 2 for cid in ids)
+
+
+def _child_writes(db_path, tag, n, queue):
+    try:
+        for i in range(n):
+            cid = st.create_candidate(db_path, **dict(BASE, signal_name=f"{tag}_{i}"))
+            st.record_event(db_path, cid, "child", {"i": i})
+        queue.put("ok")
+    except Exception as exc:  # reported to the parent
+        queue.put(repr(exc))
+
+
+@pytest.mark.parametrize("method", ["spawn", "fork"])
+def test_second_process_writes_while_the_first_holds_a_connection(db, ref, method):
+    if method not in mp.get_all_start_methods():
+        pytest.skip(f"{method} not available")
+    ctx = mp.get_context(method)
+    held = sqlite3.connect(str(db))  # the first process keeps its own connection open ...
+    st.create_candidate(held, **dict(BASE, signal_name="parent_first"))  # ... and the cached Rust one
+    queue = ctx.Queue()
+    child = ctx.Process(target=_child_writes, args=(str(db), f"child_{method}", 30, queue))
+    child.start()
+    for i in range(30):
+        cid = st.create_candidate(held, **dict(BASE, signal_name=f"parent_{i}"))
+        st.record_event(held, cid, "parent", {"i": i})
+    # Hold the write lock for a moment: the child must wait (busy timeout), not fail.
+    held.execute("BEGIN IMMEDIATE")
+    time.sleep(0.3)
+    held.commit()
+    assert queue.get(timeout=120) == "ok"
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    n_cand = ref.rows(db, "SELECT COUNT(*) AS n FROM promotion_candidates")[0]["n"]
+    n_ev = ref.rows(db, "SELECT COUNT(*) AS n FROM promotion_events")[0]["n"]
+    assert (n_cand, n_ev) == (61, 121)
+    assert ref.rows(db, "PRAGMA journal_mode")[0]["journal_mode"] == "wal"
+    held.close()
+
+
+def test_busy_error_class_is_a_runtime_error():
+    assert issubclass(exceptions.DatabaseBusyError, RuntimeError)
