@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,7 +20,7 @@ def promo_db(tmp_path: Path) -> SimpleNamespace:
     from crypto_analyzer_promotion.store_sqlite import create_candidate, init_promotion_tables
 
     db = tmp_path / "promo.db"
-    sqlite3.connect(db).close()
+    db.touch()  # an empty file is an empty SQLite database
     init_promotion_tables(str(db))
     fam = json.loads((FIXTURES / "family" / "family.json").read_text())
     noise = fam["bundle_stems"]["best_noise"]
@@ -39,18 +40,37 @@ def promo_db(tmp_path: Path) -> SimpleNamespace:
     return SimpleNamespace(db=db, edge=edge, lucky=lucky, fixtures=FIXTURES, app=APP)
 
 
+# Plain-sqlite3 reads run in a separate process: Python's sqlite3 and the engine's own SQLite in
+# ONE process do not see each other's POSIX locks (closing the Python connection may drop the
+# engine's WAL), so the independent check must not share the page's process.
+_READER = """
+import json, sqlite3, sys
+with sqlite3.connect(sys.argv[1]) as c:
+    rows = c.execute(sys.argv[2], json.loads(sys.argv[3])).fetchall()
+print(json.dumps(rows))
+"""
+
+
+def _query(db: Path, sql: str, params: list) -> list:
+    out = subprocess.run([sys.executable, "-c", _READER, str(db), sql, json.dumps(params)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
 def status_of(db: Path, cid: str) -> str:
-    with sqlite3.connect(db) as c:
-        return c.execute("SELECT status FROM promotion_candidates WHERE candidate_id=?", (cid,)).fetchone()[0]
+    return _query(db, "SELECT status FROM promotion_candidates WHERE candidate_id=?", [cid])[0][0]
 
 
 def events_of(db: Path, cid: str) -> list[tuple[str, dict]]:
-    with sqlite3.connect(db) as c:
-        rows = c.execute("SELECT event_type, payload_json FROM promotion_events WHERE candidate_id=? "
-                         "ORDER BY event_id", (cid,)).fetchall()
+    rows = _query(db, "SELECT event_type, payload_json FROM promotion_events WHERE candidate_id=? "
+                      "ORDER BY event_id", [cid])
     return [(t, json.loads(p) if p else {}) for t, p in rows]
+
+
+def table_names(db: Path) -> set[str]:
+    return {r[0] for r in _query(db, "SELECT name FROM sqlite_master WHERE type='table'", [])}
 
 
 @pytest.fixture
 def sql():
-    return SimpleNamespace(status_of=status_of, events_of=events_of)
+    return SimpleNamespace(status_of=status_of, events_of=events_of, table_names=table_names)

@@ -48,7 +48,8 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 90.0) -> None:
 
 @pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
                     reason="chromium/chromedriver not installed (run `make browser`, which uses apt-get)")
-def test_demo_page_in_headless_chromium(tmp_path):
+def test_demo_page_in_headless_chromium(tmp_path, monkeypatch):
+    monkeypatch.setenv("SE_OFFLINE", "true")  # the drivers are local: Selenium Manager must not download
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC

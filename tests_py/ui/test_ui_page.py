@@ -126,7 +126,7 @@ def test_manual_status_change_needs_a_reason(monkeypatch, promo_db, sql):
     assert payload["new_status"] == "candidate"
 
 
-def test_missing_database_offers_initialize(monkeypatch, tmp_path, promo_db):
+def test_missing_database_offers_initialize(monkeypatch, tmp_path, promo_db, sql):
     db = tmp_path / "sub" / "fresh.db"
     at = _app(monkeypatch, db, promo_db.app)
     assert any(w.value == TABLES_MSG for w in at.warning)
@@ -134,19 +134,13 @@ def test_missing_database_offers_initialize(monkeypatch, tmp_path, promo_db):
     at.button(key="promo_init").click().run()
     assert not at.exception
     assert db.is_file()
-    import sqlite3
-
-    with sqlite3.connect(db) as c:
-        names = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"promotion_candidates", "promotion_events"} <= names
+    assert {"promotion_candidates", "promotion_events"} <= sql.table_names(db)
     assert "No candidates match" in _texts(at)
 
 
 def test_existing_file_without_tables(monkeypatch, tmp_path, promo_db):
-    import sqlite3
-
     db = tmp_path / "empty.db"
-    sqlite3.connect(db).close()
+    db.touch()
     at = _app(monkeypatch, db, promo_db.app)
     assert any(w.value == TABLES_MSG for w in at.warning)
     assert at.button(key="promo_init")
