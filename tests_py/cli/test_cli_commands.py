@@ -237,3 +237,16 @@ def test_set_status_requires_a_reason_and_records_it(ready_cli, h):
     assert t == "status_change" and payload["new_status"] == "candidate" and payload["reason"] == "reviewed by hand"
     proc = ready_cli("set-status", "prom_nope", "candidate", "--reason", "x")
     assert proc.returncode == 1 and proc.stderr.strip() == "Candidate not found: prom_nope"
+
+
+def test_evaluate_regime_robustness(ready_cli, h):
+    cid = h.create_edge(ready_cli)
+    regimes = pd.read_csv(h.FIXTURES / "regimes" / "momentum_24h_h1_regime_summary.csv")
+    worst = float(regimes.loc[regimes["regime"] != "unknown", "mean_ic"].min())
+    bar = round(worst + 0.005, 4)
+    proc = ready_cli("evaluate", "--id", cid, "--require-regime", "--worst-regime-ic-min", str(bar),
+                     "--allow-missing-exec")
+    assert proc.returncode == 1
+    assert f"worst regime mean_ic {worst:.4f} < {bar}" in json.loads(proc.stdout)["reasons"]
+    proc = ready_cli("evaluate", "--id", cid, "--require-regime")
+    assert proc.returncode == 1 and "--worst-regime-ic-min" in proc.stderr

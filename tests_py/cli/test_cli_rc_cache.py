@@ -95,3 +95,34 @@ def test_cache_commands_on_a_missing_dir(cli, tmp_path):
         assert proc.returncode == 1 and proc.stderr.strip() == f"cache dir not found: {tmp_path / 'none'}"
     proc = cli("cache", "clear", "--cache-dir", str(tmp_path / "none"), db=False)
     assert proc.returncode == 0
+
+
+def test_rc_progress_bar_only_on_a_terminal(h, tmp_path):
+    import os
+    import pty
+    import subprocess
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [str(h.SCRIPT), "rc", str(h.FIXTURES / "family" / "ic_series.csv"), "--n-sim", N_SIM, "--no-cache"],
+            stdout=subprocess.PIPE, stderr=slave, text=True, timeout=120)
+        os.close(slave)
+        slave = -1
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        if slave >= 0:
+            os.close(slave)
+        os.close(master)
+    assert proc.returncode == 0
+    err = b"".join(chunks).decode(errors="replace")
+    assert "Reality Check [" in err and f"{N_SIM}/{N_SIM}" in err
+    assert "RC p-value" in proc.stdout  # results on stdout, the bar on stderr only
