@@ -1,1 +1,922 @@
-//! TODO(owner issue): evidence
+//! Evidence the gate reads: the validation bundle, execution evidence, the regime summary CSV and
+//! the Reality Check summary JSON.
+//!
+//! Values coming from Python or from files are kept as [`Val`], a JSON-like value that (unlike
+//! `serde_json::Value`) can hold NaN and ±inf, so the gate can say "mean_ic is not a finite
+//! number (got nan)" instead of silently reading a null. Writing a `Val` to JSON turns non-finite
+//! floats into null, as the analyzer's own writers do.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+
+use serde_json::{Map, Number, Value};
+
+use crate::error::{Error, Result};
+
+/// A JSON-like value that may hold non-finite floats. Maps keep their insertion order.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub enum Val {
+    #[default]
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+    List(Vec<Val>),
+    Map(Vec<(String, Val)>),
+}
+
+impl Val {
+    pub fn from_json(v: &Value) -> Val {
+        match v {
+            Value::Null => Val::Null,
+            Value::Bool(b) => Val::Bool(*b),
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => Val::Int(i),
+                None => Val::Float(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            Value::String(s) => Val::Text(s.clone()),
+            Value::Array(items) => Val::List(items.iter().map(Val::from_json).collect()),
+            Value::Object(map) => {
+                Val::Map(map.iter().map(|(k, x)| (k.clone(), Val::from_json(x))).collect())
+            }
+        }
+    }
+
+    /// JSON form; non-finite floats become null.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Val::Null => Value::Null,
+            Val::Bool(b) => Value::Bool(*b),
+            Val::Int(i) => Value::from(*i),
+            Val::Float(f) => Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
+            Val::Text(s) => Value::String(s.clone()),
+            Val::List(items) => Value::Array(items.iter().map(Val::to_json).collect()),
+            Val::Map(entries) => {
+                let mut m = Map::new();
+                for (k, x) in entries {
+                    m.insert(k.clone(), x.to_json());
+                }
+                Value::Object(m)
+            }
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Val::Null)
+    }
+
+    /// The value as a number when it is an int or a float (possibly non-finite); bools are not numbers.
+    pub fn as_number(&self) -> Option<f64> {
+        match self {
+            Val::Int(i) => Some(*i as f64),
+            Val::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    /// The value when it is a finite int or float.
+    pub fn as_finite(&self) -> Option<f64> {
+        self.as_number().filter(|x| x.is_finite())
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Val::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_map(&self) -> Option<&[(String, Val)]> {
+        match self {
+            Val::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Look a key up in a map value.
+    pub fn get(&self, key: &str) -> Option<&Val> {
+        self.as_map().and_then(|m| map_get(m, key))
+    }
+
+    /// How Python's `str(x)` / `f"{x}"` prints the value (for scalars).
+    pub fn python_str(&self) -> String {
+        match self {
+            Val::Null => "None".to_string(),
+            Val::Bool(true) => "True".to_string(),
+            Val::Bool(false) => "False".to_string(),
+            Val::Int(i) => i.to_string(),
+            Val::Float(f) => python_float_repr(*f),
+            Val::Text(s) => s.clone(),
+            other => other.to_json().to_string(),
+        }
+    }
+
+    /// A short description for error messages: `nan`, `string "0.05"`, `null`, `list [1,2]`.
+    pub fn describe(&self) -> String {
+        match self {
+            Val::Null => "null".to_string(),
+            Val::Bool(b) => format!("boolean {b}"),
+            Val::Int(i) => i.to_string(),
+            Val::Float(f) => python_float_repr(*f),
+            Val::Text(s) => format!("string {}", Value::String(s.clone())),
+            Val::List(_) => format!("list {}", self.to_json()),
+            Val::Map(_) => format!("object {}", self.to_json()),
+        }
+    }
+
+    /// Canonical form: map keys sorted, floats rounded to 10 decimals, non-finite floats → null.
+    pub fn canonical(&self) -> Val {
+        match self {
+            Val::Float(f) if !f.is_finite() => Val::Null,
+            Val::Float(f) => Val::Float(round_decimals(*f, 10)),
+            Val::List(items) => Val::List(items.iter().map(Val::canonical).collect()),
+            Val::Map(entries) => {
+                let sorted: BTreeMap<&String, Val> =
+                    entries.iter().map(|(k, x)| (k, x.canonical())).collect();
+                Val::Map(sorted.into_iter().map(|(k, x)| (k.clone(), x)).collect())
+            }
+            other => other.clone(),
+        }
+    }
+}
+
+pub fn map_get<'a>(map: &'a [(String, Val)], key: &str) -> Option<&'a Val> {
+    map.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
+}
+
+/// Python's `round(x, ndigits)` for finite floats: the nearest decimal with `ndigits` places
+/// (exact binary value, ties to even), read back as the nearest float.
+pub fn round_decimals(x: f64, ndigits: usize) -> f64 {
+    if !x.is_finite() {
+        return x;
+    }
+    format!("{:.*}", ndigits, x).parse::<f64>().unwrap_or(x)
+}
+
+/// Python's `repr(float)`: shortest round-trip digits, exponent form when the decimal point is
+/// more than 16 places right or 4 places left (`1e-05`, `1e+16`), `.0` added to whole numbers.
+pub fn python_float_repr(x: f64) -> String {
+    if x.is_nan() {
+        return "nan".to_string();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf".to_string() } else { "-inf".to_string() };
+    }
+    let sign = if x.is_sign_negative() { "-" } else { "" };
+    if x == 0.0 {
+        return format!("{sign}0.0");
+    }
+    // Rust's `{:e}` without precision prints the shortest round-trip digits ("1.2345e-5"), but on
+    // an exact tie between two shortest candidates it may pick the upper one where Python picks
+    // the even one. The correctly rounded decimal with the same number of digits (exact mode,
+    // ties to even) also round-trips and is what Python prints.
+    let shortest = format!("{:e}", x.abs());
+    let n_digits = shortest.split('e').next().map_or(1, |m| m.chars().filter(|c| c.is_ascii_digit()).count());
+    let sci = format!("{:.*e}", n_digits.saturating_sub(1), x.abs());
+    let (mantissa, exp) = match sci.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (sci.as_str(), 0),
+    };
+    let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
+    let n = digits.len() as i32;
+    let decpt = exp + 1; // value = 0.DIGITS × 10^decpt
+    if decpt > -4 && decpt <= 16 {
+        let body = if decpt <= 0 {
+            format!("0.{}{}", "0".repeat((-decpt) as usize), digits)
+        } else if decpt >= n {
+            format!("{}{}.0", digits, "0".repeat((decpt - n) as usize))
+        } else {
+            let (a, b) = digits.split_at(decpt as usize);
+            format!("{a}.{b}")
+        };
+        format!("{sign}{body}")
+    } else {
+        let (first, rest) = digits.split_at(1);
+        let frac = if rest.is_empty() { String::new() } else { format!(".{rest}") };
+        let esign = if exp < 0 { '-' } else { '+' };
+        format!("{sign}{first}{frac}e{esign}{:02}", exp.abs())
+    }
+}
+
+/// Python's `f"{x:.4f}"`: the exact binary value rounded to 4 decimals (ties to even).
+pub fn python_format_4f(x: f64) -> String {
+    if x.is_nan() {
+        return "nan".to_string();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf".to_string() } else { "-inf".to_string() };
+    }
+    format!("{:.4}", x)
+}
+
+// Marks a non-finite number while parsing; a NUL never appears in a real JSON string we read.
+const NONFINITE_MARK: &str = "\u{0}nonfinite:";
+
+/// Parse JSON as Python's `json` module writes it: the non-standard tokens `NaN`, `Infinity` and
+/// `-Infinity` (Python's default `allow_nan=True`) are read as non-finite floats instead of making
+/// the whole file "malformed".
+pub fn parse_json_allow_nan(text: &str) -> std::result::Result<Val, serde_json::Error> {
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        if c == '"' {
+            in_string = true;
+            out.push(c);
+            rest = &rest[1..];
+            continue;
+        }
+        let token = ["-Infinity", "Infinity", "NaN"].into_iter().find(|t| rest.starts_with(t));
+        match token {
+            Some(t) => {
+                out.push_str(&format!("\"\\u0000nonfinite:{t}\""));
+                rest = &rest[t.len()..];
+            }
+            None => {
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    let v: Value = serde_json::from_str(&out)?;
+    Ok(restore_nonfinite(Val::from_json(&v)))
+}
+
+fn restore_nonfinite(v: Val) -> Val {
+    match v {
+        Val::Text(s) => match s.strip_prefix(NONFINITE_MARK) {
+            Some("NaN") => Val::Float(f64::NAN),
+            Some("Infinity") => Val::Float(f64::INFINITY),
+            Some("-Infinity") => Val::Float(f64::NEG_INFINITY),
+            _ => Val::Text(s),
+        },
+        Val::List(items) => Val::List(items.into_iter().map(restore_nonfinite).collect()),
+        Val::Map(entries) => Val::Map(entries.into_iter().map(|(k, x)| (k, restore_nonfinite(x))).collect()),
+        other => other,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Paths
+// ---------------------------------------------------------------------------------------------
+
+/// True when a relative path climbs above its base (`../x`, `a/../../x`). Absolute paths are the
+/// user's own choice and never "escape".
+pub fn escapes_base(rel: &Path) -> bool {
+    if rel.is_absolute() {
+        return false;
+    }
+    let mut depth: i64 = 0;
+    for c in rel.components() {
+        match c {
+            Component::ParentDir => {
+                depth -= 1;
+                if depth < 0 {
+                    return true;
+                }
+            }
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    false
+}
+
+/// Where an evidence path points: absolute paths as stored; relative ones under the first base
+/// where the file exists (else under the first base). `Err` when a relative path climbs out.
+pub fn resolve_evidence_path(name: &str, raw: &str, bases: &[PathBuf]) -> std::result::Result<PathBuf, String> {
+    let p = Path::new(raw);
+    if p.is_absolute() {
+        return Ok(p.to_path_buf());
+    }
+    if escapes_base(p) {
+        return Err(format!(
+            "{name} {} climbs out of evidence_base_path; refused (not read)",
+            Value::String(raw.to_string())
+        ));
+    }
+    for base in bases {
+        let cand = base.join(p);
+        if cand.exists() {
+            return Ok(cand);
+        }
+    }
+    Ok(bases.first().map(|b| b.join(p)).unwrap_or_else(|| p.to_path_buf()))
+}
+
+fn read_text(name: &str, path: &Path) -> std::result::Result<String, String> {
+    if !path.exists() {
+        return Err(format!("{name} file not found: {}", path.display()));
+    }
+    fs::read_to_string(path).map_err(|e| format!("{name} could not be read from {}: {e}", path.display()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation bundle
+// ---------------------------------------------------------------------------------------------
+
+/// The analyzer's ValidationBundle: horizon keys are ints in memory and strings in JSON; keys we
+/// do not know are kept in `extra` and written back.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct ValidationBundle {
+    pub run_id: Val,
+    pub dataset_id: Val,
+    pub signal_name: Val,
+    pub freq: Val,
+    pub horizons: Vec<i64>,
+    pub ic_summary_by_horizon: BTreeMap<i64, Val>,
+    pub ic_decay_table: Vec<Val>,
+    pub meta: Val,
+    pub ic_series_path_by_horizon: BTreeMap<i64, Val>,
+    pub ic_decay_path: Val,
+    pub turnover_path: Val,
+    pub gross_returns_path: Val,
+    pub net_returns_path: Val,
+    pub extra: Vec<(String, Val)>,
+}
+
+const BUNDLE_KEYS: [&str; 13] = [
+    "run_id",
+    "dataset_id",
+    "signal_name",
+    "freq",
+    "horizons",
+    "ic_summary_by_horizon",
+    "ic_decay_table",
+    "meta",
+    "ic_series_path_by_horizon",
+    "ic_decay_path",
+    "turnover_path",
+    "gross_returns_path",
+    "net_returns_path",
+];
+
+fn horizon_key(field: &str, v: &Val) -> Result<i64> {
+    let bad = || Error::invalid(format!("ValidationBundle: {field} must hold integer horizons, got {}", v.describe()));
+    match v {
+        Val::Int(i) => Ok(*i),
+        Val::Float(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(*f as i64),
+        Val::Text(s) => s.trim().parse::<i64>().map_err(|_| bad()),
+        _ => Err(bad()),
+    }
+}
+
+fn horizon_map(field: &str, v: Option<&Val>) -> Result<BTreeMap<i64, Val>> {
+    let mut out = BTreeMap::new();
+    match v {
+        None | Some(Val::Null) => {}
+        Some(Val::Map(entries)) => {
+            for (k, x) in entries {
+                out.insert(horizon_key(field, &Val::Text(k.clone()))?, x.clone());
+            }
+        }
+        Some(other) => {
+            return Err(Error::invalid(format!(
+                "ValidationBundle: {field} must be an object keyed by horizon, got {}",
+                other.describe()
+            )))
+        }
+    }
+    Ok(out)
+}
+
+impl ValidationBundle {
+    /// Build from a map (parsed JSON, or a Python object's attributes). Keys of horizon maps may be
+    /// ints (Python) or strings (JSON); the bindings pass int keys as their decimal text.
+    pub fn from_val(v: &Val) -> Result<ValidationBundle> {
+        ValidationBundle::from_val_checked(v, true)
+    }
+
+    /// Like [`from_val`](Self::from_val) but, as the analyzer's `getattr(bundle, name, default)`,
+    /// missing attributes take their defaults (for duck-typed Python objects).
+    pub fn from_val_lenient(v: &Val) -> Result<ValidationBundle> {
+        ValidationBundle::from_val_checked(v, false)
+    }
+
+    fn from_val_checked(v: &Val, strict: bool) -> Result<ValidationBundle> {
+        let entries = v.as_map().ok_or_else(|| {
+            Error::invalid(format!("ValidationBundle must be a JSON object, got {}", v.describe()))
+        })?;
+        let get = |k: &str| map_get(entries, k);
+        for required in ["run_id", "dataset_id", "signal_name", "horizons", "ic_summary_by_horizon"] {
+            if strict && get(required).is_none() {
+                return Err(Error::invalid(format!("ValidationBundle: missing required key {required}")));
+            }
+        }
+        let horizons = match get("horizons") {
+            Some(Val::List(items)) => {
+                items.iter().map(|h| horizon_key("horizons", h)).collect::<Result<Vec<_>>>()?
+            }
+            Some(Val::Null) | None => Vec::new(),
+            Some(other) => {
+                return Err(Error::invalid(format!(
+                    "ValidationBundle: horizons must be a list of integers, got {}",
+                    other.describe()
+                )))
+            }
+        };
+        let ic_decay_table = match get("ic_decay_table") {
+            Some(Val::List(items)) => items.clone(),
+            Some(Val::Null) | None => Vec::new(),
+            Some(other) => {
+                return Err(Error::invalid(format!(
+                    "ValidationBundle: ic_decay_table must be a list, got {}",
+                    other.describe()
+                )))
+            }
+        };
+        let meta = match get("meta") {
+            Some(m @ Val::Map(_)) => m.clone(),
+            Some(Val::Null) | None => Val::Map(Vec::new()),
+            Some(other) => {
+                return Err(Error::invalid(format!(
+                    "ValidationBundle: meta must be an object, got {}",
+                    other.describe()
+                )))
+            }
+        };
+        let scalar = |k: &str| get(k).cloned().unwrap_or(Val::Null);
+        Ok(ValidationBundle {
+            run_id: scalar("run_id"),
+            dataset_id: scalar("dataset_id"),
+            signal_name: scalar("signal_name"),
+            freq: scalar("freq"),
+            horizons,
+            ic_summary_by_horizon: horizon_map("ic_summary_by_horizon", get("ic_summary_by_horizon"))?,
+            ic_decay_table,
+            meta,
+            ic_series_path_by_horizon: horizon_map("ic_series_path_by_horizon", get("ic_series_path_by_horizon"))?,
+            ic_decay_path: scalar("ic_decay_path"),
+            turnover_path: scalar("turnover_path"),
+            gross_returns_path: scalar("gross_returns_path"),
+            net_returns_path: scalar("net_returns_path"),
+            extra: entries
+                .iter()
+                .filter(|(k, _)| !BUNDLE_KEYS.contains(&k.as_str()))
+                .cloned()
+                .collect(),
+        })
+    }
+
+    pub fn from_json_str(text: &str) -> Result<ValidationBundle> {
+        let v = parse_json_allow_nan(text)
+            .map_err(|e| Error::invalid(format!("ValidationBundle JSON is malformed: {e}")))?;
+        ValidationBundle::from_val(&v)
+    }
+
+    pub fn load(path: &Path) -> Result<ValidationBundle> {
+        let text = fs::read_to_string(path).map_err(|e| Error::io("could not read ValidationBundle", path, e))?;
+        ValidationBundle::from_json_str(&text)
+    }
+
+    /// Map form with int horizon keys written as strings (the JSON shape), unknown keys kept.
+    pub fn to_val(&self) -> Val {
+        let hmap = |m: &BTreeMap<i64, Val>| Val::Map(m.iter().map(|(k, v)| (k.to_string(), v.clone())).collect());
+        let mut out = vec![
+            ("run_id".to_string(), self.run_id.clone()),
+            ("dataset_id".to_string(), self.dataset_id.clone()),
+            ("signal_name".to_string(), self.signal_name.clone()),
+            ("freq".to_string(), self.freq.clone()),
+            ("horizons".to_string(), Val::List(self.horizons.iter().map(|h| Val::Int(*h)).collect())),
+            ("ic_summary_by_horizon".to_string(), hmap(&self.ic_summary_by_horizon)),
+            ("ic_decay_table".to_string(), Val::List(self.ic_decay_table.clone())),
+            ("meta".to_string(), self.meta.clone()),
+            ("ic_series_path_by_horizon".to_string(), hmap(&self.ic_series_path_by_horizon)),
+            ("ic_decay_path".to_string(), self.ic_decay_path.clone()),
+            ("turnover_path".to_string(), self.turnover_path.clone()),
+            ("gross_returns_path".to_string(), self.gross_returns_path.clone()),
+            ("net_returns_path".to_string(), self.net_returns_path.clone()),
+        ];
+        out.extend(self.extra.iter().cloned());
+        Val::Map(out)
+    }
+
+    /// Deterministic JSON text: sorted keys, 2-space indent, NaN written as null.
+    pub fn to_json_string(&self) -> String {
+        let v = self.to_val().to_json();
+        // serde_json's Map is a BTreeMap (no preserve_order feature), so keys come out sorted.
+        serde_json::to_string_pretty(&v).unwrap_or_else(|_| "{}".to_string())
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let mut text = self.to_json_string();
+        text.push('\n');
+        fs::write(path, text).map_err(|e| Error::io("could not write ValidationBundle", path, e))
+    }
+
+    /// The first horizon's IC summary (`{}` when there is none).
+    pub fn first_horizon_summary(&self) -> Val {
+        self.horizons
+            .first()
+            .and_then(|h| self.ic_summary_by_horizon.get(h))
+            .cloned()
+            .unwrap_or(Val::Map(Vec::new()))
+    }
+
+    pub fn meta_get(&self, key: &str) -> Option<&Val> {
+        self.meta.get(key)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Execution evidence
+// ---------------------------------------------------------------------------------------------
+
+pub const EXECUTION_EVIDENCE_FIELDS: [&str; 7] = [
+    "min_liquidity_usd",
+    "max_participation_rate",
+    "spread_model",
+    "impact_model",
+    "capacity_curve_path",
+    "cost_config",
+    "notes",
+];
+
+/// Evidence for the execution-realism gate. Every field is optional (`Val::Null` when unset).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExecutionEvidence {
+    pub min_liquidity_usd: Val,
+    pub max_participation_rate: Val,
+    pub spread_model: Val,
+    pub impact_model: Val,
+    pub capacity_curve_path: Val,
+    pub cost_config: Val,
+    pub notes: Val,
+}
+
+impl Default for ExecutionEvidence {
+    fn default() -> Self {
+        ExecutionEvidence {
+            min_liquidity_usd: Val::Null,
+            max_participation_rate: Val::Null,
+            spread_model: Val::Null,
+            impact_model: Val::Null,
+            capacity_curve_path: Val::Null,
+            cost_config: Val::Null,
+            notes: Val::Null,
+        }
+    }
+}
+
+/// Python's `float(x)` for the tolerant reader; non-finite and unparsable values become None.
+fn float_or_null(v: Option<&Val>) -> Val {
+    let x = match v {
+        Some(Val::Int(i)) => Some(*i as f64),
+        Some(Val::Float(f)) => Some(*f),
+        Some(Val::Bool(b)) => Some(if *b { 1.0 } else { 0.0 }),
+        Some(Val::Text(s)) => s.trim().replace('_', "").parse::<f64>().ok(),
+        _ => None,
+    };
+    match x {
+        Some(f) if f.is_finite() => Val::Float(f),
+        _ => Val::Null,
+    }
+}
+
+impl ExecutionEvidence {
+    /// Exactly the given field values (the Python dataclass's attributes); unknown keys ignored.
+    pub fn from_fields(v: &Val) -> ExecutionEvidence {
+        let get = |k: &str| v.get(k).cloned().unwrap_or(Val::Null);
+        ExecutionEvidence {
+            min_liquidity_usd: get("min_liquidity_usd"),
+            max_participation_rate: get("max_participation_rate"),
+            spread_model: get("spread_model"),
+            impact_model: get("impact_model"),
+            capacity_curve_path: get("capacity_curve_path"),
+            cost_config: get("cost_config"),
+            notes: get("notes"),
+        }
+    }
+
+    /// Tolerant reader: extra keys ignored, bad numbers → None, non-dict models → None.
+    pub fn from_dict(v: &Val) -> ExecutionEvidence {
+        let dict_or_null = |k: &str| match v.get(k) {
+            Some(m @ Val::Map(_)) => m.clone(),
+            _ => Val::Null,
+        };
+        let str_or_null = |k: &str| match v.get(k) {
+            None | Some(Val::Null) => Val::Null,
+            Some(x) => Val::Text(x.python_str()),
+        };
+        ExecutionEvidence {
+            min_liquidity_usd: float_or_null(v.get("min_liquidity_usd")),
+            max_participation_rate: float_or_null(v.get("max_participation_rate")),
+            spread_model: dict_or_null("spread_model"),
+            impact_model: dict_or_null("impact_model"),
+            capacity_curve_path: str_or_null("capacity_curve_path"),
+            cost_config: dict_or_null("cost_config"),
+            notes: str_or_null("notes"),
+        }
+    }
+
+    pub fn from_json_str(text: &str) -> Result<ExecutionEvidence> {
+        let val = parse_json_allow_nan(text)
+            .map_err(|e| Error::invalid(format!("execution evidence JSON is malformed: {e}")))?;
+        if val.as_map().is_none() {
+            return Err(Error::invalid(format!(
+                "execution evidence JSON must be an object, got {}",
+                val.describe()
+            )));
+        }
+        Ok(ExecutionEvidence::from_dict(&val))
+    }
+
+    fn fields(&self) -> [(&'static str, &Val); 7] {
+        [
+            ("min_liquidity_usd", &self.min_liquidity_usd),
+            ("max_participation_rate", &self.max_participation_rate),
+            ("spread_model", &self.spread_model),
+            ("impact_model", &self.impact_model),
+            ("capacity_curve_path", &self.capacity_curve_path),
+            ("cost_config", &self.cost_config),
+            ("notes", &self.notes),
+        ]
+    }
+
+    /// Canonical dict: keys sorted, None omitted, floats rounded to 10 decimals.
+    pub fn to_dict(&self) -> Val {
+        let mut out: Vec<(String, Val)> = self
+            .fields()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.canonical()))
+            .filter(|(_, v)| !v.is_null())
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Val::Map(out)
+    }
+
+    /// Names of missing required items (capacity_curve_path, max_participation_rate, cost_config)
+    /// plus, for each, why when it is not plain absence (for warnings).
+    pub fn check_required(&self, base_path: Option<&Path>) -> (Vec<String>, Vec<String>) {
+        let mut missing = Vec::new();
+        let mut notes = Vec::new();
+        let cap = match &self.capacity_curve_path {
+            Val::Null => None,
+            other => Some(other.python_str()),
+        };
+        match cap.as_deref().map(str::trim) {
+            None | Some("") => missing.push("capacity_curve_path".to_string()),
+            Some(p) => {
+                if let Some(base) = base_path {
+                    let rel = Path::new(p);
+                    if escapes_base(rel) {
+                        missing.push("capacity_curve_path".to_string());
+                        notes.push(format!(
+                            "capacity_curve_path {} climbs out of the execution evidence base path; refused (not read)",
+                            Value::String(p.to_string())
+                        ));
+                    } else {
+                        let full = base.join(rel);
+                        let readable = full.is_file() && fs::File::open(&full).is_ok();
+                        if !readable {
+                            missing.push("capacity_curve_path".to_string());
+                            notes.push(format!("capacity_curve_path is not a readable file: {}", full.display()));
+                        }
+                    }
+                }
+            }
+        }
+        if self.max_participation_rate.is_null() {
+            missing.push("max_participation_rate".to_string());
+        }
+        let cost_ok = match &self.cost_config {
+            Val::Map(m) if !m.is_empty() => map_get(m, "fee_bps").is_some() && map_get(m, "slippage_bps").is_some(),
+            _ => false,
+        };
+        if !cost_ok {
+            missing.push("cost_config".to_string());
+        }
+        (missing, notes)
+    }
+
+    pub fn validate_required(&self, base_path: Option<&Path>) -> Vec<String> {
+        self.check_required(base_path).0
+    }
+}
+
+/// Load execution evidence JSON from a file; `Err` is a message for the decision.
+pub fn load_execution_evidence(path: &Path) -> std::result::Result<ExecutionEvidence, String> {
+    let text = read_text("execution_evidence_path", path)?;
+    ExecutionEvidence::from_json_str(&text).map_err(|e| format!("execution_evidence_path {}: {e}", path.display()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Regime summary (CSV: regime, mean_ic, optional n_bars)
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct RegimeSummary {
+    pub columns: Vec<String>,
+    /// One map per row, column name → value.
+    pub rows: Vec<Vec<(String, Val)>>,
+}
+
+fn parse_csv_cell(s: &str) -> Val {
+    let t = s.trim();
+    if t.is_empty() {
+        return Val::Null;
+    }
+    if let Ok(i) = t.parse::<i64>() {
+        return Val::Int(i);
+    }
+    if let Ok(f) = t.parse::<f64>() {
+        return Val::Float(f);
+    }
+    Val::Text(s.to_string())
+}
+
+impl RegimeSummary {
+    pub fn has_column(&self, name: &str) -> bool {
+        self.columns.iter().any(|c| c == name)
+    }
+
+    pub fn from_csv_str(text: &str) -> Result<RegimeSummary> {
+        let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(text.as_bytes());
+        let headers = rdr
+            .headers()
+            .map_err(|e| Error::invalid(format!("regime summary CSV: {e}")))?
+            .iter()
+            .map(|h| h.trim().to_string())
+            .collect::<Vec<_>>();
+        let mut rows = Vec::new();
+        for rec in rdr.records() {
+            let rec = rec.map_err(|e| Error::invalid(format!("regime summary CSV: {e}")))?;
+            let row = headers
+                .iter()
+                .zip(rec.iter())
+                .map(|(h, cell)| {
+                    // Regime labels stay text ("1" and "1.0" are different labels).
+                    let v = if h == "regime" { Val::Text(cell.to_string()) } else { parse_csv_cell(cell) };
+                    (h.clone(), v)
+                })
+                .collect();
+            rows.push(row);
+        }
+        Ok(RegimeSummary { columns: headers, rows })
+    }
+}
+
+pub fn load_regime_summary(path: &Path) -> std::result::Result<RegimeSummary, String> {
+    let text = read_text("ic_summary_by_regime_path", path)?;
+    if text.trim().is_empty() {
+        return Err(format!("ic_summary_by_regime_path file is empty: {}", path.display()));
+    }
+    RegimeSummary::from_csv_str(&text).map_err(|e| format!("ic_summary_by_regime_path {}: {e}", path.display()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reality Check summary (JSON object with rc_p_value)
+// ---------------------------------------------------------------------------------------------
+
+pub fn load_rc_summary(path: &Path) -> std::result::Result<Val, String> {
+    let text = read_text("rc_summary_path", path)?;
+    let val = parse_json_allow_nan(&text)
+        .map_err(|e| format!("rc_summary_path {}: RC summary JSON is malformed: {e}", path.display()))?;
+    if val.as_map().is_none() {
+        return Err(format!(
+            "rc_summary_path {}: RC summary JSON must be an object, got {}",
+            path.display(),
+            val.describe()
+        ));
+    }
+    Ok(val)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_repr_matches_python_literals() {
+        // Expected strings are what CPython's repr() prints for the same values.
+        let cases: [(f64, &str); 17] = [
+            (0.02, "0.02"),
+            (2.5, "2.5"),
+            (1.0, "1.0"),
+            (1e-5, "1e-05"),
+            (0.0001, "0.0001"),
+            (1e16, "1e+16"),
+            (1e15, "1000000000000000.0"),
+            (123456789012345680.0, "1.2345678901234568e+17"),
+            (-0.0, "-0.0"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (f64::NAN, "nan"),
+            (f64::NEG_INFINITY, "-inf"),
+            (5e-324, "5e-324"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (-2.5e-7, "-2.5e-07"),
+            (1234.5, "1234.5"),
+            (14.868423461914062, "14.868423461914062"), // exact tie between 17-digit candidates
+        ];
+        for (x, want) in cases {
+            assert_eq!(python_float_repr(x), want, "repr of {x:?}");
+        }
+    }
+
+    #[test]
+    fn fixed4_matches_python_literals() {
+        let cases: [(f64, &str); 8] = [
+            (0.015, "0.0150"),
+            (0.03125, "0.0312"),   // exact tie, rounds to even
+            (0.09375, "0.0938"),   // exact tie, rounds to even
+            (0.00005, "0.0001"),   // binary value is slightly above the tie
+            (-0.00001, "-0.0000"),
+            (2.00005, "2.0000"),   // binary value is slightly below the tie
+            (1e20, "100000000000000000000.0000"),
+            (f64::INFINITY, "inf"),
+        ];
+        for (x, want) in cases {
+            assert_eq!(python_format_4f(x), want, "{x:?}");
+        }
+    }
+
+    #[test]
+    fn json_with_python_nan_tokens() {
+        let v = parse_json_allow_nan(r#"{"a": NaN, "b": [-Infinity, Infinity], "c": "NaN \" x", "d": 1}"#).unwrap();
+        assert!(matches!(v.get("a"), Some(Val::Float(f)) if f.is_nan()));
+        assert_eq!(v.get("b"), Some(&Val::List(vec![Val::Float(f64::NEG_INFINITY), Val::Float(f64::INFINITY)])));
+        assert_eq!(v.get("c"), Some(&Val::Text("NaN \" x".into())));
+        assert_eq!(v.get("d"), Some(&Val::Int(1)));
+        assert!(parse_json_allow_nan("{\"a\": nan}").is_err());
+    }
+
+    #[test]
+    fn escape_detection() {
+        assert!(escapes_base(Path::new("../../etc/passwd")));
+        assert!(escapes_base(Path::new("a/../../b")));
+        assert!(!escapes_base(Path::new("a/../b")));
+        assert!(!escapes_base(Path::new("./a/b.json")));
+        assert!(!escapes_base(Path::new("/etc/passwd")));
+    }
+
+    #[test]
+    fn bundle_round_trip_keeps_unknown_keys_and_int_horizons() {
+        let text = r#"{"run_id":"r","dataset_id":"d","signal_name":"s","freq":"1h","horizons":[4,1],
+            "ic_summary_by_horizon":{"4":{"mean_ic":0.05,"t_stat":3.1,"n_obs":200},"1":{"mean_ic":0.01}},
+            "ic_decay_table":[],"meta":{"rc_p_value":0.01},"custom":{"a":1}}"#;
+        let b = ValidationBundle::from_json_str(text).unwrap();
+        assert_eq!(b.horizons, vec![4, 1]);
+        assert!(b.ic_summary_by_horizon.contains_key(&4));
+        assert_eq!(b.extra.len(), 1);
+        let again = ValidationBundle::from_json_str(&b.to_json_string()).unwrap();
+        assert_eq!(again, b);
+        assert_eq!(b.first_horizon_summary().get("t_stat"), Some(&Val::Float(3.1)));
+    }
+
+    #[test]
+    fn bundle_errors_name_the_problem() {
+        let e = ValidationBundle::from_json_str("{").unwrap_err().to_string();
+        assert!(e.contains("malformed"), "{e}");
+        let e = ValidationBundle::from_json_str(r#"{"run_id":"r","dataset_id":"d","signal_name":"s","horizons":"x","ic_summary_by_horizon":{}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("horizons"), "{e}");
+        let e = ValidationBundle::from_json_str(r#"{"run_id":"r"}"#).unwrap_err().to_string();
+        assert!(e.contains("missing required key dataset_id"), "{e}");
+    }
+
+    #[test]
+    fn execution_evidence_tolerant_reader_and_canonical_dict() {
+        let v = Val::from_json(&serde_json::json!({
+            "min_liquidity_usd": "abc", "max_participation_rate": "0.05", "extra": 1,
+            "cost_config": {"slippage_bps": 2, "fee_bps": 1.123456789012345}, "capacity_curve_path": "cap.csv"
+        }));
+        let ev = ExecutionEvidence::from_dict(&v);
+        assert_eq!(ev.min_liquidity_usd, Val::Null);
+        assert_eq!(ev.max_participation_rate, Val::Float(0.05));
+        let d = ev.to_dict().to_json();
+        assert_eq!(
+            d.to_string(),
+            r#"{"capacity_curve_path":"cap.csv","cost_config":{"fee_bps":1.1234567890,"slippage_bps":2},"max_participation_rate":0.05}"#
+                .replace("1.1234567890", "1.123456789")
+        );
+        assert!(ev.validate_required(None).is_empty());
+        let missing = ExecutionEvidence::default().validate_required(None);
+        assert_eq!(missing, vec!["capacity_curve_path", "max_participation_rate", "cost_config"]);
+    }
+
+    #[test]
+    fn regime_csv_reads_rows() {
+        let r = RegimeSummary::from_csv_str("regime,mean_ic,n_bars\nbull,0.05,10\nbear,,3\nunknown,nan,1\n").unwrap();
+        assert!(r.has_column("mean_ic"));
+        assert_eq!(r.rows.len(), 3);
+        assert_eq!(map_get(&r.rows[1], "mean_ic"), Some(&Val::Null));
+        assert!(matches!(map_get(&r.rows[2], "mean_ic"), Some(Val::Float(f)) if f.is_nan()));
+    }
+}

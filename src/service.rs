@@ -1,1 +1,247 @@
-//! TODO(owner issue): service
+//! evaluate_and_record: load the candidate and its evidence, run the gate, then update the status
+//! and write the `evaluated` event in one transaction.
+//!
+//! Evidence paths in the candidate's evidence_json are resolved against `evidence_base_path`
+//! (default: the current folder) and, when not found there, against the absolute
+//! `evidence_base_path` the store kept in evidence_json, so the same call works from any folder.
+//! A relative path climbing out of its base (`../../etc/passwd`) is refused and never read.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::error::Result;
+use crate::evidence::{self, escapes_base, ExecutionEvidence, RegimeSummary, Val, ValidationBundle};
+use crate::gating::{self, GateInputs, Input, PromotionDecision, ThresholdConfig};
+use crate::store;
+
+pub const BUNDLE_LOAD_REASON: &str = "could not load ValidationBundle from path";
+
+/// Evidence keys copied into the event's `artifact_pointers` when set.
+const POINTER_KEYS: [&str; 5] = [
+    "rc_summary_path",
+    "ic_summary_by_regime_path",
+    "ic_decay_by_regime_path",
+    "regime_coverage_path",
+    "execution_evidence_path",
+];
+
+/// The bundle argument of evaluate_and_record.
+#[derive(Clone, Debug)]
+pub enum BundleArg {
+    /// A path to the bundle JSON, as the caller gave it.
+    Path(String),
+    /// The bundle's attributes (an object or dict on the Python side).
+    Fields(Val),
+    /// None given: use `bundle_path` / `validation_bundle_path` from evidence_json.
+    FromEvidence,
+}
+
+#[derive(Clone, Debug)]
+pub struct EvaluateRequest {
+    pub candidate_id: String,
+    pub thresholds: ThresholdConfig,
+    pub bundle: BundleArg,
+    pub regime_summary: Input<RegimeSummary>,
+    pub rc_summary: Input<Val>,
+    pub evidence_base_path: Option<PathBuf>,
+    pub target_status: String,
+    pub allow_missing_execution_evidence: bool,
+}
+
+/// The folders relative evidence paths are looked up in, in order.
+fn bases(req_base: Option<&Path>, evidence: &Val) -> Vec<PathBuf> {
+    let mut out = vec![req_base.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))];
+    if let Some(stored) = evidence.get("evidence_base_path").and_then(Val::as_str) {
+        let stored = PathBuf::from(stored);
+        if !stored.as_os_str().is_empty() && !out.contains(&stored) {
+            out.push(stored);
+        }
+    }
+    out
+}
+
+fn evidence_str<'a>(evidence: &'a Val, key: &str) -> Option<&'a str> {
+    evidence.get(key).and_then(Val::as_str).filter(|s| !s.trim().is_empty())
+}
+
+/// Load an optional input named by `key` in evidence_json.
+fn load_from_evidence<T>(
+    evidence: &Val,
+    key: &str,
+    bases: &[PathBuf],
+    load: impl Fn(&Path) -> std::result::Result<T, String>,
+) -> Input<T> {
+    let Some(raw) = evidence_str(evidence, key) else { return Input::NotProvided };
+    match evidence::resolve_evidence_path(key, raw, bases) {
+        Err(msg) => Input::Unusable(msg),
+        Ok(path) => match load(&path) {
+            Ok(v) => Input::Provided(v),
+            Err(msg) => Input::Unusable(msg),
+        },
+    }
+}
+
+/// The bundle, or the detail of why it could not be loaded.
+fn load_bundle(arg: &BundleArg, evidence: &Val, bases: &[PathBuf]) -> std::result::Result<ValidationBundle, String> {
+    match arg {
+        BundleArg::Fields(v) => ValidationBundle::from_val_lenient(v).map_err(|e| e.to_string()),
+        BundleArg::Path(raw) => {
+            let p = Path::new(raw);
+            let path = if p.is_absolute() {
+                p.to_path_buf()
+            } else if escapes_base(p) {
+                // Callers such as the CLI pass the bundle_path stored in evidence_json: the same
+                // rule as for every evidence path. An absolute path is used as given.
+                return Err(format!(
+                    "bundle path {} climbs out of evidence_base_path; refused (not read); pass an absolute path to use a file outside it",
+                    Value::String(raw.clone())
+                ));
+            } else {
+                // The caller's own path: tried under each base, then as given (current folder).
+                bases.iter().map(|b| b.join(p)).find(|c| c.exists()).unwrap_or_else(|| p.to_path_buf())
+            };
+            ValidationBundle::load(&path).map_err(|e| e.to_string())
+        }
+        BundleArg::FromEvidence => {
+            let key = ["bundle_path", "validation_bundle_path"]
+                .into_iter()
+                .find(|k| evidence_str(evidence, k).is_some())
+                .ok_or_else(|| "no bundle given and evidence_json has no bundle_path".to_string())?;
+            let raw = evidence_str(evidence, key).unwrap_or_default();
+            let path = evidence::resolve_evidence_path(key, raw, bases)?;
+            ValidationBundle::load(&path).map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// The base under which the execution evidence's relative capacity_curve_path exists (the first
+/// base when none has it, so the gate reports it missing there).
+fn capacity_base(ev: &Input<ExecutionEvidence>, bases: &[PathBuf]) -> Option<PathBuf> {
+    let first = bases.first().cloned();
+    let Input::Provided(ev) = ev else { return first };
+    let Some(cap) = ev.capacity_curve_path.as_str().map(str::trim) else { return first };
+    let rel = Path::new(cap);
+    if cap.is_empty() || rel.is_absolute() || escapes_base(rel) {
+        return first;
+    }
+    bases.iter().find(|b| b.join(rel).is_file()).cloned().or(first)
+}
+
+fn artifact_pointers(arg: &BundleArg, evidence: &Val) -> Value {
+    let mut out = Map::new();
+    let bundle_ptr = match arg {
+        BundleArg::Path(p) => Some(p.clone()),
+        _ => evidence_str(evidence, "bundle_path")
+            .or_else(|| evidence_str(evidence, "validation_bundle_path"))
+            .map(str::to_string),
+    };
+    if let Some(p) = bundle_ptr {
+        out.insert("bundle_path".into(), Value::String(p));
+    }
+    for key in POINTER_KEYS {
+        if let Some(v) = evidence.get(key) {
+            let truthy = match v {
+                Val::Null | Val::Bool(false) => false,
+                Val::Text(s) => !s.is_empty(),
+                _ => true,
+            };
+            if truthy {
+                out.insert(key.into(), v.to_json());
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+/// What evaluate_and_record decides and would record, without touching the database.
+/// Returns the decision and, when something is to be written, (status, event payload).
+pub fn decide(candidate: Option<&store::Candidate>, req: &EvaluateRequest) -> (PromotionDecision, Option<Value>) {
+    let Some(row) = candidate else {
+        return (PromotionDecision::rejected(format!("candidate_id not found: {}", req.candidate_id)), None);
+    };
+    let mut warnings = Vec::new();
+    let evidence = match row.evidence_json.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => Val::Map(Vec::new()),
+        Some(text) => match serde_json::from_str::<Value>(text) {
+            Ok(v @ Value::Object(_)) => Val::from_json(&v),
+            Ok(_) | Err(_) => {
+                warnings.push("evidence_json of the candidate is not a JSON object; ignored".to_string());
+                Val::Map(Vec::new())
+            }
+        },
+    };
+    let bases = bases(req.evidence_base_path.as_deref(), &evidence);
+
+    let bundle = match load_bundle(&req.bundle, &evidence, &bases) {
+        Ok(b) => b,
+        Err(detail) => {
+            let mut d = PromotionDecision::rejected(BUNDLE_LOAD_REASON);
+            d.warnings.push(detail);
+            return (d, None);
+        }
+    };
+    let regime_summary = match &req.regime_summary {
+        Input::NotProvided => load_from_evidence(&evidence, "ic_summary_by_regime_path", &bases, evidence::load_regime_summary),
+        given => given.clone(),
+    };
+    let rc_summary = match &req.rc_summary {
+        Input::NotProvided => load_from_evidence(&evidence, "rc_summary_path", &bases, evidence::load_rc_summary),
+        given => given.clone(),
+    };
+    let execution_evidence =
+        load_from_evidence(&evidence, "execution_evidence_path", &bases, evidence::load_execution_evidence);
+
+    let mut thresholds = req.thresholds.clone();
+    if row.family_id.as_deref().map(str::trim).is_some_and(|f| !f.is_empty()) {
+        thresholds.require_reality_check = true;
+    }
+    let exec_base = capacity_base(&execution_evidence, &bases);
+    let inputs = GateInputs {
+        ic_summary: bundle.first_horizon_summary(),
+        meta: bundle.meta.clone(),
+        regime_summary,
+        rc_summary,
+        execution_evidence,
+    };
+    let mut decision = gating::evaluate_candidate(
+        &inputs,
+        &thresholds,
+        &req.target_status,
+        req.allow_missing_execution_evidence,
+        exec_base.as_deref(),
+    );
+    warnings.append(&mut decision.warnings);
+    decision.warnings = warnings;
+
+    let mut thresholds_used = thresholds.to_json_map();
+    thresholds_used.insert(
+        "allow_missing_execution_evidence".into(),
+        Value::Bool(req.allow_missing_execution_evidence),
+    );
+    let mut payload = Map::new();
+    payload.insert("status".into(), Value::String(decision.status.clone()));
+    payload.insert("reasons".into(), Value::from(decision.reasons.clone()));
+    payload.insert("metrics_snapshot".into(), decision.metrics_snapshot_json());
+    payload.insert("thresholds_used".into(), Value::Object(thresholds_used));
+    payload.insert("artifact_pointers".into(), artifact_pointers(&req.bundle, &evidence));
+    if !decision.warnings.is_empty() {
+        payload.insert("warnings".into(), Value::from(decision.warnings.clone()));
+    }
+    (decision, Some(Value::Object(payload)))
+}
+
+/// Evaluate a stored candidate and record the decision. Unknown id or unreadable bundle: a
+/// "rejected" decision and nothing written.
+pub fn evaluate_and_record(db_path: &Path, req: &EvaluateRequest) -> Result<PromotionDecision> {
+    let candidate = store::with_cached_store(db_path, |s| {
+        s.require_promotion_tables()?;
+        s.get_candidate(&req.candidate_id)
+    })?;
+    // Evidence files are read outside the store's lock.
+    let (decision, payload) = decide(candidate.as_ref(), req);
+    if let Some(payload) = payload {
+        store::with_cached_store(db_path, |s| s.record_evaluation(&req.candidate_id, &decision.status, &payload))?;
+    }
+    Ok(decision)
+}

@@ -7,7 +7,8 @@ Public modules mirror the analyzer's own (see README): ``store_sqlite``, ``migra
 from __future__ import annotations
 
 from . import _core
+from .gating import PromotionDecision, ThresholdConfig, evaluate_candidate
 
 __version__ = _core.__version__
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "ThresholdConfig", "PromotionDecision", "evaluate_candidate"]

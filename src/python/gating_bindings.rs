@@ -1,7 +1,371 @@
-//! Bindings for the gating part (owned by its issue). Thin wrappers only.
+//! Bindings for gating, evidence and the service. Thin wrappers: convert Python values to the
+//! core's [`Val`] (which, unlike JSON, keeps NaN/±inf so the gate can name them), call the core,
+//! convert back.
+
+use std::path::{Path, PathBuf};
 
 use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
-pub(crate) fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use crate::error::Error;
+use crate::evidence::{self, ExecutionEvidence, RegimeSummary, Val, ValidationBundle};
+use crate::gating::{self, GateInputs, Input, PromotionDecision, ThresholdConfig};
+use crate::service;
+
+const MAX_DEPTH: usize = 64;
+
+fn invalid(msg: String) -> PyErr {
+    super::to_pyerr(Error::InvalidInput(msg))
+}
+
+/// Python value → [`Val`]. Non-finite floats are kept; `where_` names the value in errors.
+fn py_to_val(obj: &Bound<'_, PyAny>, where_: &str, depth: usize) -> PyResult<Val> {
+    if depth > MAX_DEPTH {
+        return Err(invalid(format!("{where_}: nested more than {MAX_DEPTH} levels")));
+    }
+    if obj.is_none() {
+        return Ok(Val::Null);
+    }
+    if obj.is_instance_of::<PyBool>() {
+        return Ok(Val::Bool(obj.extract::<bool>()?));
+    }
+    if obj.is_instance_of::<PyInt>() {
+        return Ok(match obj.extract::<i64>() {
+            Ok(i) => Val::Int(i),
+            Err(_) => Val::Float(obj.extract::<f64>()?),
+        });
+    }
+    if obj.is_instance_of::<PyFloat>() {
+        return Ok(Val::Float(obj.extract::<f64>()?));
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(Val::Text(s.to_str()?.to_string()));
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        let mut out = Vec::with_capacity(d.len());
+        for (k, v) in d.iter() {
+            let key = if let Ok(s) = k.cast::<PyString>() { s.to_str()?.to_string() } else { k.str()?.to_str()?.to_string() };
+            let child = py_to_val(&v, &format!("{where_}[{key:?}]"), depth + 1)?;
+            out.push((key, child));
+        }
+        return Ok(Val::Map(out));
+    }
+    if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
+        let mut out = Vec::new();
+        for (i, item) in obj.try_iter()?.enumerate() {
+            out.push(py_to_val(&item?, &format!("{where_}[{i}]"), depth + 1)?);
+        }
+        return Ok(Val::List(out));
+    }
+    // numpy scalars and arrays: `.item()` / `.tolist()` give plain Python values.
+    if obj.hasattr("dtype")? {
+        if obj.hasattr("tolist")? {
+            return py_to_val(&obj.call_method0("tolist")?, where_, depth + 1);
+        }
+        if obj.hasattr("item")? {
+            return py_to_val(&obj.call_method0("item")?, where_, depth + 1);
+        }
+    }
+    if obj.hasattr("__fspath__")? {
+        return py_to_val(&obj.call_method0("__fspath__")?, where_, depth + 1);
+    }
+    if obj.hasattr("__index__")? {
+        if let Ok(i) = obj.extract::<i64>() {
+            return Ok(Val::Int(i));
+        }
+    }
+    if obj.hasattr("__float__")? {
+        if let Ok(f) = obj.call_method0("__float__").and_then(|f| f.extract::<f64>()) {
+            return Ok(Val::Float(f));
+        }
+    }
+    let tname = obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into());
+    Err(invalid(format!("{where_}: value of type {tname} is not JSON-serializable")))
+}
+
+fn val_to_py<'py>(py: Python<'py>, v: &Val) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match v {
+        Val::Null => py.None().into_bound(py),
+        Val::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Val::Int(i) => i.into_pyobject(py)?.into_any(),
+        Val::Float(f) => PyFloat::new(py, *f).into_any(),
+        Val::Text(s) => PyString::new(py, s).into_any(),
+        Val::List(items) => {
+            let l = PyList::empty(py);
+            for x in items {
+                l.append(val_to_py(py, x)?)?;
+            }
+            l.into_any()
+        }
+        Val::Map(entries) => {
+            let d = PyDict::new(py);
+            for (k, x) in entries {
+                d.set_item(k, val_to_py(py, x)?)?;
+            }
+            d.into_any()
+        }
+    })
+}
+
+fn decision_to_py<'py>(py: Python<'py>, d: &PromotionDecision) -> PyResult<Bound<'py, PyAny>> {
+    let out = PyDict::new(py);
+    out.set_item("status", &d.status)?;
+    out.set_item("reasons", PyList::new(py, &d.reasons)?)?;
+    out.set_item("metrics_snapshot", val_to_py(py, &Val::Map(d.metrics_snapshot.clone()))?)?;
+    out.set_item("warnings", PyList::new(py, &d.warnings)?)?;
+    Ok(out.into_any())
+}
+
+fn opt_path(p: Option<String>) -> Option<PathBuf> {
+    p.map(PathBuf::from)
+}
+
+/// Regime summary from `{"columns": [...], "rows": [{...}, ...]}` (the Python side's DataFrame form).
+fn regime_from_val(v: &Val) -> PyResult<RegimeSummary> {
+    let columns = match v.get("columns") {
+        Some(Val::List(c)) => c.iter().map(Val::python_str).collect(),
+        _ => return Err(invalid("regime_summary_df: expected columns".into())),
+    };
+    let rows = match v.get("rows") {
+        Some(Val::List(rows)) => rows
+            .iter()
+            .map(|r| r.as_map().map(|m| m.to_vec()).unwrap_or_default())
+            .collect(),
+        _ => return Err(invalid("regime_summary_df: expected rows".into())),
+    };
+    Ok(RegimeSummary { columns, rows })
+}
+
+/// Optional inputs as passed from Python: the regime summary (DataFrame form or a CSV path),
+/// the RC summary dict, the execution evidence fields.
+struct PyInputs {
+    regime: Input<RegimeSummary>,
+    rc: Input<Val>,
+    exec: Input<ExecutionEvidence>,
+}
+
+fn extract_inputs(
+    regime_summary: Option<&Bound<'_, PyAny>>,
+    rc_summary: Option<&Bound<'_, PyAny>>,
+    execution_evidence: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyInputs> {
+    let regime = match regime_summary {
+        None => Input::NotProvided,
+        Some(o) if o.is_none() => Input::NotProvided,
+        Some(o) if o.cast::<PyString>().is_ok() => {
+            let p: String = o.extract()?;
+            match evidence::load_regime_summary(Path::new(&p)) {
+                Ok(r) => Input::Provided(r),
+                Err(msg) => Input::Unusable(msg),
+            }
+        }
+        Some(o) => Input::Provided(regime_from_val(&py_to_val(o, "regime_summary_df", 0)?)?),
+    };
+    let rc = match rc_summary {
+        None => Input::NotProvided,
+        Some(o) if o.is_none() => Input::NotProvided,
+        Some(o) => {
+            let v = py_to_val(o, "rc_summary", 0)?;
+            if v.as_map().is_none() {
+                return Err(invalid(format!("rc_summary must be a dict, got {}", v.describe())));
+            }
+            Input::Provided(v)
+        }
+    };
+    let exec = match execution_evidence {
+        None => Input::NotProvided,
+        Some(o) if o.is_none() => Input::NotProvided,
+        Some(o) => Input::Provided(ExecutionEvidence::from_fields(&py_to_val(o, "execution_evidence", 0)?)),
+    };
+    Ok(PyInputs { regime, rc, exec })
+}
+
+/// Gate one candidate. `bundle` is a dict of the bundle's attributes or a path to its JSON.
+#[pyfunction]
+#[pyo3(signature = (bundle, thresholds, regime_summary=None, rc_summary=None, execution_evidence=None,
+                    target_status="exploratory", allow_missing_execution_evidence=false,
+                    execution_evidence_base_path=None))]
+#[allow(clippy::too_many_arguments)]
+fn gating_evaluate_candidate<'py>(
+    py: Python<'py>,
+    bundle: &Bound<'py, PyAny>,
+    thresholds: &Bound<'py, PyAny>,
+    regime_summary: Option<&Bound<'py, PyAny>>,
+    rc_summary: Option<&Bound<'py, PyAny>>,
+    execution_evidence: Option<&Bound<'py, PyAny>>,
+    target_status: &str,
+    allow_missing_execution_evidence: bool,
+    execution_evidence_base_path: Option<String>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let thr = ThresholdConfig::from_val(&py_to_val(thresholds, "thresholds", 0)?).map_err(super::to_pyerr)?;
+    let bundle = if bundle.cast::<PyString>().is_ok() {
+        let p: String = bundle.extract()?;
+        match ValidationBundle::load(Path::new(&p)) {
+            Ok(b) => b,
+            Err(e) => {
+                let mut d = PromotionDecision::rejected(service::BUNDLE_LOAD_REASON);
+                d.warnings.push(e.to_string());
+                return decision_to_py(py, &d);
+            }
+        }
+    } else {
+        ValidationBundle::from_val_lenient(&py_to_val(bundle, "bundle", 0)?).map_err(super::to_pyerr)?
+    };
+    let extra = extract_inputs(regime_summary, rc_summary, execution_evidence)?;
+    let inputs = GateInputs {
+        ic_summary: bundle.first_horizon_summary(),
+        meta: bundle.meta.clone(),
+        regime_summary: extra.regime,
+        rc_summary: extra.rc,
+        execution_evidence: extra.exec,
+    };
+    let base = opt_path(execution_evidence_base_path);
+    let d = gating::evaluate_candidate(&inputs, &thr, target_status, allow_missing_execution_evidence, base.as_deref());
+    decision_to_py(py, &d)
+}
+
+/// Read a bundle JSON text into the in-memory dict (int horizon keys; unknown keys under "extra").
+#[pyfunction]
+fn validation_bundle_from_json<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+    let b = ValidationBundle::from_json_str(text).map_err(super::to_pyerr)?;
+    bundle_to_py(py, &b)
+}
+
+/// Normalise a dict of bundle attributes (int horizon keys, unknown keys under "extra").
+#[pyfunction]
+fn validation_bundle_normalize<'py>(py: Python<'py>, fields: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let b = ValidationBundle::from_val_lenient(&py_to_val(fields, "bundle", 0)?).map_err(super::to_pyerr)?;
+    bundle_to_py(py, &b)
+}
+
+/// The bundle's JSON text (sorted keys, 2-space indent, horizon keys as strings, NaN → null).
+#[pyfunction]
+fn validation_bundle_to_json(fields: &Bound<'_, PyAny>) -> PyResult<String> {
+    let b = ValidationBundle::from_val_lenient(&py_to_val(fields, "bundle", 0)?).map_err(super::to_pyerr)?;
+    Ok(b.to_json_string())
+}
+
+fn bundle_to_py<'py>(py: Python<'py>, b: &ValidationBundle) -> PyResult<Bound<'py, PyAny>> {
+    let d = PyDict::new(py);
+    d.set_item("run_id", val_to_py(py, &b.run_id)?)?;
+    d.set_item("dataset_id", val_to_py(py, &b.dataset_id)?)?;
+    d.set_item("signal_name", val_to_py(py, &b.signal_name)?)?;
+    d.set_item("freq", val_to_py(py, &b.freq)?)?;
+    d.set_item("horizons", PyList::new(py, &b.horizons)?)?;
+    let hmap = |m: &std::collections::BTreeMap<i64, Val>| -> PyResult<Bound<'py, PyDict>> {
+        let out = PyDict::new(py);
+        for (k, v) in m {
+            out.set_item(*k, val_to_py(py, v)?)?;
+        }
+        Ok(out)
+    };
+    d.set_item("ic_summary_by_horizon", hmap(&b.ic_summary_by_horizon)?)?;
+    d.set_item("ic_decay_table", val_to_py(py, &Val::List(b.ic_decay_table.clone()))?)?;
+    d.set_item("meta", val_to_py(py, &b.meta)?)?;
+    d.set_item("ic_series_path_by_horizon", hmap(&b.ic_series_path_by_horizon)?)?;
+    d.set_item("ic_decay_path", val_to_py(py, &b.ic_decay_path)?)?;
+    d.set_item("turnover_path", val_to_py(py, &b.turnover_path)?)?;
+    d.set_item("gross_returns_path", val_to_py(py, &b.gross_returns_path)?)?;
+    d.set_item("net_returns_path", val_to_py(py, &b.net_returns_path)?)?;
+    d.set_item("extra", val_to_py(py, &Val::Map(b.extra.clone()))?)?;
+    Ok(d.into_any())
+}
+
+#[pyfunction]
+#[pyo3(signature = (fields, base_path=None))]
+fn execution_evidence_validate_required(fields: &Bound<'_, PyAny>, base_path: Option<String>) -> PyResult<Vec<String>> {
+    let ev = ExecutionEvidence::from_fields(&py_to_val(fields, "execution_evidence", 0)?);
+    Ok(ev.validate_required(base_path.as_deref().map(Path::new)))
+}
+
+#[pyfunction]
+fn execution_evidence_to_dict<'py>(py: Python<'py>, fields: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let ev = ExecutionEvidence::from_fields(&py_to_val(fields, "execution_evidence", 0)?);
+    val_to_py(py, &ev.to_dict())
+}
+
+/// Tolerant reader: the field values `ExecutionEvidence.from_dict` builds from a loose dict.
+#[pyfunction]
+fn execution_evidence_from_dict<'py>(py: Python<'py>, d: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let v = py_to_val(d, "execution evidence dict", 0)?;
+    if v.as_map().is_none() {
+        return Err(invalid(format!("ExecutionEvidence.from_dict expects a dict, got {}", v.describe())));
+    }
+    let ev = ExecutionEvidence::from_dict(&v);
+    let out = PyDict::new(py);
+    out.set_item("min_liquidity_usd", val_to_py(py, &ev.min_liquidity_usd)?)?;
+    out.set_item("max_participation_rate", val_to_py(py, &ev.max_participation_rate)?)?;
+    out.set_item("spread_model", val_to_py(py, &ev.spread_model)?)?;
+    out.set_item("impact_model", val_to_py(py, &ev.impact_model)?)?;
+    out.set_item("capacity_curve_path", val_to_py(py, &ev.capacity_curve_path)?)?;
+    out.set_item("cost_config", val_to_py(py, &ev.cost_config)?)?;
+    out.set_item("notes", val_to_py(py, &ev.notes)?)?;
+    Ok(out.into_any())
+}
+
+/// Python's `repr(float)`, as the gate prints thresholds (exposed for tests).
+#[pyfunction]
+fn _python_float_repr(x: f64) -> String {
+    evidence::python_float_repr(x)
+}
+
+/// Python's `f"{x:.4f}"`, as the gate prints metrics (exposed for tests).
+#[pyfunction]
+fn _python_format_4f(x: f64) -> String {
+    evidence::python_format_4f(x)
+}
+
+/// Evaluate a stored candidate and record the decision (status + `evaluated` event, one transaction).
+#[pyfunction]
+#[pyo3(signature = (db_path, candidate_id, thresholds, bundle=None, regime_summary=None, rc_summary=None,
+                    evidence_base_path=None, target_status="exploratory", allow_missing_execution_evidence=false))]
+#[allow(clippy::too_many_arguments)]
+fn service_evaluate_and_record<'py>(
+    py: Python<'py>,
+    db_path: String,
+    candidate_id: String,
+    thresholds: &Bound<'py, PyAny>,
+    bundle: Option<&Bound<'py, PyAny>>,
+    regime_summary: Option<&Bound<'py, PyAny>>,
+    rc_summary: Option<&Bound<'py, PyAny>>,
+    evidence_base_path: Option<String>,
+    target_status: &str,
+    allow_missing_execution_evidence: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let thr = ThresholdConfig::from_val(&py_to_val(thresholds, "thresholds", 0)?).map_err(super::to_pyerr)?;
+    let bundle_arg = match bundle {
+        None => service::BundleArg::FromEvidence,
+        Some(o) if o.is_none() => service::BundleArg::FromEvidence,
+        Some(o) if o.cast::<PyString>().is_ok() => service::BundleArg::Path(o.extract::<String>()?),
+        Some(o) => service::BundleArg::Fields(py_to_val(o, "bundle", 0)?),
+    };
+    let extra = extract_inputs(regime_summary, rc_summary, None)?;
+    let req = service::EvaluateRequest {
+        candidate_id,
+        thresholds: thr,
+        bundle: bundle_arg,
+        regime_summary: extra.regime,
+        rc_summary: extra.rc,
+        evidence_base_path: opt_path(evidence_base_path),
+        target_status: target_status.to_string(),
+        allow_missing_execution_evidence,
+    };
+    let db = PathBuf::from(db_path);
+    let d = super::detach(py, move || service::evaluate_and_record(&db, &req))?;
+    decision_to_py(py, &d)
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("MIN_REGIMES_WITH_SAMPLES", gating::MIN_REGIMES_WITH_SAMPLES)?;
+    m.add_function(wrap_pyfunction!(gating_evaluate_candidate, m)?)?;
+    m.add_function(wrap_pyfunction!(validation_bundle_from_json, m)?)?;
+    m.add_function(wrap_pyfunction!(validation_bundle_normalize, m)?)?;
+    m.add_function(wrap_pyfunction!(validation_bundle_to_json, m)?)?;
+    m.add_function(wrap_pyfunction!(execution_evidence_validate_required, m)?)?;
+    m.add_function(wrap_pyfunction!(execution_evidence_to_dict, m)?)?;
+    m.add_function(wrap_pyfunction!(execution_evidence_from_dict, m)?)?;
+    m.add_function(wrap_pyfunction!(_python_float_repr, m)?)?;
+    m.add_function(wrap_pyfunction!(_python_format_4f, m)?)?;
+    m.add_function(wrap_pyfunction!(service_evaluate_and_record, m)?)?;
     Ok(())
 }

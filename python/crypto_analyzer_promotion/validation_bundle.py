@@ -1,0 +1,74 @@
+"""ValidationBundle: the analyzer's per-signal validation output, read and written as JSON.
+
+Horizon keys are ints in memory and strings in the JSON file; keys this class does not know are
+kept in ``extra`` and written back. Parsing and writing are done by the Rust core.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any, Dict, List, Mapping, Optional, Union
+
+from . import _core
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+@dataclass
+class ValidationBundle:
+    """Per-signal validation output (IC summaries by horizon, decay table, meta, artifact paths)."""
+
+    run_id: str
+    dataset_id: str
+    signal_name: str
+    freq: str
+    horizons: List[int]
+    ic_summary_by_horizon: Dict[int, Dict[str, Any]]
+    ic_decay_table: List[Dict[str, Any]] = field(default_factory=list)
+    meta: Dict[str, Any] = field(default_factory=dict)
+    ic_series_path_by_horizon: Dict[int, str] = field(default_factory=dict)
+    ic_decay_path: Optional[str] = None
+    turnover_path: Optional[str] = None
+    gross_returns_path: Optional[str] = None
+    net_returns_path: Optional[str] = None
+    #: Keys of the JSON this class does not know (kept and written back).
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    # -- conversions ---------------------------------------------------------------------------
+    def _fields(self) -> Dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        for k, v in (self.extra or {}).items():
+            out.setdefault(k, v)
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ValidationBundle":
+        """From a dict shaped like the JSON (string or int horizon keys; unknown keys → extra)."""
+        return cls(**_core.validation_bundle_normalize(dict(d)))
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON-shaped dict (horizon keys as strings, NaN as None)."""
+        return json.loads(self.to_json())
+
+    @classmethod
+    def from_json(cls, text: str) -> "ValidationBundle":
+        """Parse bundle JSON text. Malformed JSON or wrong types raise ValueError naming the problem."""
+        return cls(**_core.validation_bundle_from_json(text))
+
+    def to_json(self) -> str:
+        """Deterministic JSON text: sorted keys, 2-space indent."""
+        return str(_core.validation_bundle_to_json(self._fields()))
+
+    @classmethod
+    def load(cls, path: PathLike) -> "ValidationBundle":
+        with open(os.fspath(path), "r", encoding="utf-8") as fh:
+            return cls.from_json(fh.read())
+
+    def save(self, path: PathLike) -> None:
+        with open(os.fspath(path), "w", encoding="utf-8") as fh:
+            fh.write(self.to_json() + "\n")
+
+
+__all__ = ["ValidationBundle"]
