@@ -28,8 +28,11 @@ def test_regenerating_gives_identical_bytes(tmp_path: Path) -> None:
     )
     committed = _files(FIXTURES)
     fresh = _files(tmp_path)
-    assert sorted(fresh) == sorted(k for k in committed if k != "README.md")
+    assert len(fresh) >= 15
+    # Every generated file is committed with the same bytes (other parts may add hand-made files
+    # in their own subfolders, e.g. bundles/momentum_24h/ from the gating tests).
     for name, data in fresh.items():
+        assert name in committed, f"{name} is generated but not committed"
         assert committed[name] == data, f"{name} differs from a fresh generation"
 
 

@@ -87,7 +87,7 @@ def test_evaluate_records_the_decision(monkeypatch, promo_db, sql):
     at.button(key="promo_evaluate").click().run()
     assert not at.exception
     assert any("accepted" in s.value for s in at.success), _texts(at)
-    assert sql.status_of(promo_db.db, promo_db.edge) == "candidate"
+    assert sql.status_of(promo_db.db, promo_db.edge) == "accepted"
     kind, payload = sql.events_of(promo_db.db, promo_db.edge)[-1]
     assert kind == "evaluated" and payload["status"] == "accepted"
     assert payload["thresholds_used"]["require_reality_check"] is True
