@@ -1,1 +1,997 @@
-//! TODO(owner issue): reality_check
+//! White's Reality Check, Hansen's SPA and Romano–Wolf stepdown over a block bootstrap.
+//!
+//! Data are a T×K matrix (rows = periods, columns = hypotheses), NaN = no observation. The
+//! observed statistic is the column nanmean `m_k`. Each simulation `b` resamples the periods with
+//! [`crate::bootstrap`] and yields the centred draws `d_k = m*_{b,k} − m_k`.
+//!
+//! Kernel: the columns are centred (`x − m_k`) and prefix-summed once, with a prefix count of
+//! observations when there are NaNs; a block `[a, b)` then adds `P[b] − P[a]` to every column, so a
+//! simulation costs (number of blocks)·K instead of T·K gathers. A plain gather kernel is kept as
+//! a reference. Simulations run in parallel on one lazily built rayon pool; each worker keeps its
+//! buffers; only the per-simulation maxima (B values) and integer exceedance counts (K + 6) are
+//! kept, so memory is O(B + K) beyond the prefix sums, unless the caller asks for the B×K matrix.
+//! Every output is a function of (data, seed, b) only: identical on any number of threads.
+
+use std::sync::{Arc, Mutex};
+
+use rayon::prelude::*;
+use rustfft::num_complex::Complex;
+use rustfft::FftPlanner;
+
+use crate::bootstrap::{blocks_to_segments, indices_to_segments, BootstrapSpec};
+use crate::control::RunControl;
+use crate::error::{Error, Result};
+
+/// Memory layout of the input matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// `values[t * k_cols + k]` (C order).
+    RowMajor,
+    /// `values[k * t_rows + t]` (Fortran order, e.g. a DataFrame's block).
+    ColMajor,
+}
+
+/// A borrowed T×K matrix.
+#[derive(Debug, Clone, Copy)]
+pub struct Matrix<'a> {
+    pub values: &'a [f64],
+    pub t: usize,
+    pub k: usize,
+    pub layout: Layout,
+}
+
+impl Matrix<'_> {
+    #[inline]
+    fn get(&self, t: usize, k: usize) -> f64 {
+        let i = match self.layout {
+            Layout::RowMajor => t * self.k + k,
+            Layout::ColMajor => k * self.t + t,
+        };
+        self.values.get(i).copied().unwrap_or(f64::NAN)
+    }
+}
+
+/// Which null the Reality Check compares against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NullCentering {
+    /// White's recentred null `max_k (m*_k − m_k)` (correct; the default).
+    Recentred,
+    /// The analyzer's old un-centred `max_k m*_k` (only to reproduce old reports).
+    None,
+}
+
+impl NullCentering {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "recentred" | "recentered" => Ok(NullCentering::Recentred),
+            "none" => Ok(NullCentering::None),
+            other => Err(Error::invalid(format!(
+                "unknown null_centering {other:?}: expected \"recentred\" or \"none\""
+            ))),
+        }
+    }
+    pub fn name(&self) -> &'static str {
+        match self {
+            NullCentering::Recentred => "recentred",
+            NullCentering::None => "none",
+        }
+    }
+}
+
+/// Simulation kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// Prefix sums per block (fast).
+    PrefixSum,
+    /// Gather every index (reference; needs `Prepared::new(.., keep_values = true)`).
+    Gather,
+}
+
+/// The data prepared once for any number of simulations (owns its buffers: `Send + Sync`).
+#[derive(Debug)]
+pub struct Prepared {
+    pub t: usize,
+    pub k: usize,
+    /// Observed statistics `m_k` (NaN: no observation, or T < 2).
+    pub observed: Vec<f64>,
+    /// Observations per column.
+    pub n_obs: Vec<usize>,
+    /// Hansen's ω_k (stationary-bootstrap kernel estimate); NaN when undefined.
+    pub omega: Vec<f64>,
+    /// Block length used for ω (1/q).
+    pub omega_block_length: f64,
+    prefix: Vec<f64>,
+    prefix_cnt: Option<Vec<u32>>,
+    centred: Option<Vec<f64>>,
+}
+
+impl Prepared {
+    /// Validate `x`, compute `m_k`, ω_k and the centred prefix sums. `omega_block_length` is the
+    /// average block length L of the stationary-bootstrap kernel (q = 1/L).
+    pub fn new(x: Matrix<'_>, omega_block_length: f64, keep_values: bool) -> Result<Prepared> {
+        let (t, k) = (x.t, x.k);
+        if k == 0 {
+            return Err(Error::invalid("empty family: the Reality Check needs at least one hypothesis"));
+        }
+        if t.checked_mul(k) != Some(x.values.len()) {
+            return Err(Error::invalid(format!(
+                "data has {} values, expected T*K = {t}*{k}",
+                x.values.len()
+            )));
+        }
+        if t > u32::MAX as usize - 1 {
+            return Err(Error::invalid("too many periods (T must be < 2**32)"));
+        }
+        if !(omega_block_length.is_finite() && omega_block_length >= 1.0) {
+            return Err(Error::invalid(format!(
+                "block length (avg_block_length for stationary, block_size for block_fixed) must be a \
+                 finite number >= 1 (got {omega_block_length})"
+            )));
+        }
+        if let Some(pos) = x.values.iter().position(|v| v.is_infinite()) {
+            let (row, col) = match x.layout {
+                Layout::RowMajor => (pos / k, pos % k),
+                Layout::ColMajor => (pos % t.max(1), pos / t.max(1)),
+            };
+            return Err(Error::invalid(format!(
+                "data contains an infinite value (row {row}, hypothesis column {col}); \
+                 replace it with NaN (no observation) or a finite value"
+            )));
+        }
+        let mut sums = vec![0.0f64; k];
+        let mut n_obs = vec![0usize; k];
+        for tt in 0..t {
+            for c in 0..k {
+                let v = x.get(tt, c);
+                if !v.is_nan() {
+                    sums[c] += v;
+                    n_obs[c] += 1;
+                }
+            }
+        }
+        let observed: Vec<f64> = if t < 2 {
+            vec![f64::NAN; k]
+        } else {
+            sums.iter().zip(&n_obs).map(|(s, &n)| if n > 0 { s / n as f64 } else { f64::NAN }).collect()
+        };
+        let has_nan = n_obs.iter().any(|&n| n != t);
+        let mut prefix = vec![0.0f64; (t + 1) * k];
+        let mut prefix_cnt = if has_nan { Some(vec![0u32; (t + 1) * k]) } else { None };
+        let mut centred = if keep_values { Some(vec![f64::NAN; t * k]) } else { None };
+        for tt in 0..t {
+            let (head, tail) = prefix.split_at_mut((tt + 1) * k);
+            let prev = &head[tt * k..];
+            let next = &mut tail[..k];
+            for c in 0..k {
+                let v = x.get(tt, c);
+                let m = observed[c];
+                let dv = if v.is_nan() || m.is_nan() { f64::NAN } else { v - m };
+                next[c] = prev[c] + if dv.is_nan() { 0.0 } else { dv };
+                if let Some(cv) = centred.as_mut() {
+                    cv[tt * k + c] = dv;
+                }
+            }
+            if let Some(pc) = prefix_cnt.as_mut() {
+                let (head, tail) = pc.split_at_mut((tt + 1) * k);
+                let prev = &head[tt * k..];
+                let next = &mut tail[..k];
+                for c in 0..k {
+                    let v = x.get(tt, c);
+                    next[c] = prev[c] + u32::from(!(v.is_nan() || observed[c].is_nan()));
+                }
+            }
+        }
+        let omega = thread_pool()?.install(|| omega_all(&x, &observed, omega_block_length));
+        Ok(Prepared { t, k, observed, n_obs, omega, omega_block_length, prefix, prefix_cnt, centred })
+    }
+
+    fn has_nan(&self) -> bool {
+        self.prefix_cnt.is_some()
+    }
+}
+
+/// γ_i, i = 0..n−1, of the (already centred) series `d`, via FFT: O(n log n).
+pub fn autocovariances_fft(d: &[f64], planner: &mut FftPlanner<f64>) -> Vec<f64> {
+    let n = d.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let size = (2 * n).next_power_of_two();
+    let mut buf: Vec<Complex<f64>> = d.iter().map(|&v| Complex::new(v, 0.0)).collect();
+    buf.resize(size, Complex::new(0.0, 0.0));
+    planner.plan_fft_forward(size).process(&mut buf);
+    for z in buf.iter_mut() {
+        *z = Complex::new(z.norm_sqr(), 0.0);
+    }
+    planner.plan_fft_inverse(size).process(&mut buf);
+    let scale = 1.0 / (size as f64 * n as f64);
+    buf.iter().take(n).map(|z| z.re * scale).collect()
+}
+
+/// ω² = γ_0 + 2 Σ_{i=1}^{n−1} κ(n,i) γ_i with the stationary-bootstrap kernel
+/// κ(n,i) = ((n−i)/n)(1−q)^i + (i/n)(1−q)^{n−i}.
+pub fn omega_squared(gamma: &[f64], q: f64) -> f64 {
+    let n = gamma.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    let nf = n as f64;
+    let one_q = 1.0 - q;
+    let mut s = gamma[0];
+    for (i, g) in gamma.iter().enumerate().skip(1) {
+        let fi = i as f64;
+        let kappa = ((nf - fi) / nf) * one_q.powf(fi) + (fi / nf) * one_q.powf(nf - fi);
+        s += 2.0 * kappa * g;
+    }
+    s
+}
+
+fn omega_all(x: &Matrix<'_>, observed: &[f64], block_length: f64) -> Vec<f64> {
+    let q = 1.0 / block_length;
+    (0..x.k)
+        .into_par_iter()
+        .map_init(FftPlanner::<f64>::new, |planner, c| {
+            let m = observed[c];
+            if m.is_nan() {
+                return f64::NAN;
+            }
+            let d: Vec<f64> = (0..x.t).map(|t| x.get(t, c)).filter(|v| !v.is_nan()).map(|v| v - m).collect();
+            if d.len() < 2 {
+                return f64::NAN;
+            }
+            let w2 = omega_squared(&autocovariances_fft(&d, planner), q);
+            if w2 > 0.0 { w2.sqrt() } else { f64::NAN }
+        })
+        .collect()
+}
+
+/// Options of one batch.
+#[derive(Debug, Clone)]
+pub struct RcOptions {
+    pub spec: BootstrapSpec,
+    pub n_sim: usize,
+    pub centering: NullCentering,
+    pub kernel: Kernel,
+    /// Keep the B×K null matrix (row b = the K null statistics of simulation b).
+    pub keep_matrix: bool,
+    /// Statistics to compare the null against for RC and Romano–Wolf (default: `m_k`).
+    pub compare_to: Option<Vec<f64>>,
+}
+
+/// SPA p-values in the order lower, consistent, upper.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpaPValues {
+    pub lower: f64,
+    pub consistent: f64,
+    pub upper: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct RcResult {
+    pub t: usize,
+    pub k: usize,
+    pub n_sim: usize,
+    pub centering: NullCentering,
+    /// Observed statistics the null was compared against (m_k unless `compare_to`).
+    pub observed: Vec<f64>,
+    pub observed_max: f64,
+    pub rc_p_value: f64,
+    /// V*_b for every simulation (NaN when no column had an observation).
+    pub null_max: Vec<f64>,
+    /// Romano–Wolf stepdown adjusted p-values, in column order (1.0 for a NaN statistic).
+    pub romano_wolf: Vec<f64>,
+    pub spa_studentized: SpaPValues,
+    pub spa_unstudentized: SpaPValues,
+    pub spa_stat_studentized: f64,
+    pub spa_stat_unstudentized: f64,
+    pub omega: Vec<f64>,
+    pub null_matrix: Option<Vec<f64>>,
+}
+
+/// `(1 + #{v ≥ observed}) / (B + 1)`; NaN draws never count; NaN observed → 1.
+pub fn exceedance_pvalue(null: &[f64], observed: f64) -> f64 {
+    if observed.is_nan() {
+        return 1.0;
+    }
+    let c = null.iter().filter(|&&v| v >= observed).count();
+    (1 + c) as f64 / (null.len() + 1) as f64
+}
+
+/// Max over non-NaN values (NaN when none).
+fn nanmax(v: impl Iterator<Item = f64>) -> f64 {
+    let mut best = f64::NAN;
+    for x in v {
+        if !x.is_nan() && (best.is_nan() || x > best) {
+            best = x;
+        }
+    }
+    best
+}
+
+/// Hypotheses with a statistic, sorted by statistic descending (ties: column order).
+fn stepdown_order(stats: &[f64]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..stats.len()).filter(|&i| !stats[i].is_nan()).collect();
+    order.sort_by(|&a, &b| stats[b].total_cmp(&stats[a]).then(a.cmp(&b)));
+    order
+}
+
+/// Turn stepdown exceedance counts into monotone adjusted p-values in column order.
+fn stepdown_pvalues(order: &[usize], counts: &[u64], k: usize, n_sim: usize) -> Vec<f64> {
+    let mut p = vec![1.0; k];
+    let mut running = 0.0f64;
+    for (j, &col) in order.iter().enumerate() {
+        let raw = (1 + counts.get(j).copied().unwrap_or(0)) as f64 / (n_sim + 1) as f64;
+        running = running.max(raw);
+        p[col] = running;
+    }
+    p
+}
+
+/// Add one simulation's null values (in column order) to the stepdown counts.
+#[inline]
+fn stepdown_accumulate(null_vals: &[f64], order: &[usize], stats: &[f64], counts: &mut [u64]) {
+    let mut suffix = f64::NEG_INFINITY;
+    for j in (0..order.len()).rev() {
+        let col = order[j];
+        let v = null_vals[col];
+        if v > suffix {
+            suffix = v;
+        }
+        if suffix >= stats[col] {
+            counts[j] += 1;
+        }
+    }
+}
+
+/// Per-worker state: reusable buffers and integer counts.
+struct Worker {
+    blocks: Vec<(usize, usize)>,
+    segs: Vec<(usize, usize)>,
+    acc: Vec<f64>,
+    cnt: Vec<u64>,
+    d: Vec<f64>,
+    nullv: Vec<f64>,
+    rw: Vec<u64>,
+    spa: [u64; 6],
+    err: Option<Error>,
+    /// Segments of each simulation of the current chunk.
+    seg_lists: Vec<Vec<(usize, usize)>>,
+    /// Centred means of each simulation of the chunk (CHUNK × K), and counts when there are NaNs.
+    dall: Vec<f64>,
+    call: Vec<u64>,
+    /// Counting sort of segment endpoints by row: bucket starts, fill cursors, events
+    /// (`sim << 1 | is_start`).
+    row_start: Vec<usize>,
+    cursor: Vec<usize>,
+    events: Vec<u32>,
+}
+
+impl Worker {
+    fn new(k: usize, n_order: usize) -> Self {
+        Worker {
+            blocks: Vec::new(),
+            segs: Vec::new(),
+            acc: vec![0.0; k],
+            cnt: vec![0; k],
+            d: vec![0.0; k],
+            nullv: vec![0.0; k],
+            rw: vec![0; n_order],
+            spa: [0; 6],
+            err: None,
+            seg_lists: Vec::new(),
+            dall: Vec::new(),
+            call: Vec::new(),
+            row_start: Vec::new(),
+            cursor: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    fn ensure_chunk(&mut self, k: usize, has_nan: bool) {
+        if self.seg_lists.len() < CHUNK {
+            self.seg_lists.resize_with(CHUNK, Vec::new);
+            self.dall = vec![0.0; CHUNK * k];
+            if has_nan {
+                self.call = vec![0; CHUNK * k];
+            }
+        }
+    }
+    fn merge(mut self, other: Worker) -> Worker {
+        for (a, b) in self.rw.iter_mut().zip(&other.rw) {
+            *a += b;
+        }
+        for (a, b) in self.spa.iter_mut().zip(&other.spa) {
+            *a += b;
+        }
+        if self.err.is_none() {
+            self.err = other.err;
+        }
+        self
+    }
+}
+
+/// Columns per tile of the sweep kernel: the accumulators of the chunk's simulations for one
+/// tile (n × width doubles) should stay in a core's L2 cache (~512 KiB budget).
+fn tile_width(n: usize, k: usize) -> usize {
+    let w = 512 * 1024 / (8 * n.max(1));
+    w.max(64).min(k.max(1))
+}
+
+/// Prefix kernel over the `n` simulations of a chunk. Every segment `[a, b)` of simulation `j`
+/// is the pair of events (+P[b], −P[a]) on its accumulator; the events of the chunk are sorted by
+/// row (counting sort), so the prefix rows are read once per chunk in memory order instead of
+/// once per segment in random order. Each simulation's own events are applied in an order that
+/// depends only on its own segments (row, then segment order), so results do not depend on how
+/// simulations are grouped into chunks or on the number of threads.
+/// Fills `w.dall[j*K..(j+1)*K]` with m*_{j,k} − m_k.
+fn kernel_sweep(p: &Prepared, w: &mut Worker, n: usize) -> Result<()> {
+    let (k, t) = (p.k, p.t);
+    let has_nan = p.has_nan();
+    // Counting sort of the endpoints by row.
+    w.row_start.clear();
+    w.row_start.resize(t + 2, 0);
+    for segs in &w.seg_lists[..n] {
+        for &(a, b) in segs {
+            if a >= b || b > t {
+                return Err(Error::Internal(format!("segment [{a}, {b}) outside 0..{t}")));
+            }
+            w.row_start[a + 1] += 1;
+            w.row_start[b + 1] += 1;
+        }
+    }
+    for r in 1..w.row_start.len() {
+        w.row_start[r] += w.row_start[r - 1];
+    }
+    let total = w.row_start[t + 1];
+    w.events.clear();
+    w.events.resize(total, 0);
+    w.cursor.clear();
+    w.cursor.extend_from_slice(&w.row_start[..t + 1]);
+    for (j, segs) in w.seg_lists[..n].iter().enumerate() {
+        let tag = (j as u32) << 1;
+        for &(a, b) in segs {
+            let cb = &mut w.cursor[b];
+            w.events[*cb] = tag;
+            *cb += 1;
+            let ca = &mut w.cursor[a];
+            w.events[*ca] = tag | 1;
+            *ca += 1;
+        }
+    }
+    let tile = tile_width(n, k);
+    w.dall[..n * k].fill(0.0);
+    if has_nan {
+        w.call[..n * k].fill(0);
+    }
+    let mut c0 = 0;
+    while c0 < k {
+        let wd = tile.min(k - c0);
+        let args = SweepArgs { p, row_start: &w.row_start, events: &w.events, k, c0, wd };
+        sweep_tile_dispatch(&args, &mut w.dall, &mut w.call)?;
+        c0 += wd;
+    }
+    for j in 0..n {
+        let total: usize = w.seg_lists[j].iter().map(|(a, b)| b - a).sum();
+        let row = &mut w.dall[j * k..(j + 1) * k];
+        if has_nan {
+            for (d, c) in row.iter_mut().zip(&w.call[j * k..(j + 1) * k]) {
+                *d = if *c == 0 { f64::NAN } else { *d / *c as f64 };
+            }
+        } else {
+            let inv = 1.0 / total as f64;
+            for (d, m) in row.iter_mut().zip(&p.observed) {
+                *d = if m.is_nan() || total == 0 { f64::NAN } else { *d * inv };
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Inputs of one column tile of the sweep.
+struct SweepArgs<'a> {
+    p: &'a Prepared,
+    row_start: &'a [usize],
+    events: &'a [u32],
+    k: usize,
+    c0: usize,
+    wd: usize,
+}
+
+/// Apply every event of the chunk to columns `c0..c0+wd` (sums, and counts when there are NaNs).
+/// Plain element-wise adds: vectorizing them (SSE2 or AVX2) changes no rounding.
+#[inline(always)]
+fn sweep_tile_body(a: &SweepArgs<'_>, dall: &mut [f64], call: &mut [u64]) -> Result<()> {
+    let (p, k, c0, wd) = (a.p, a.k, a.c0, a.wd);
+    for r in 0..=p.t {
+        let (lo, hi) = (a.row_start[r], a.row_start[r + 1]);
+        if lo == hi {
+            continue;
+        }
+        let Some(prow) = p.prefix.get(r * k + c0..r * k + c0 + wd) else {
+            return Err(Error::Internal("row outside the prefix sums".into()));
+        };
+        for &e in &a.events[lo..hi] {
+            let j = (e >> 1) as usize;
+            let Some(acc) = dall.get_mut(j * k + c0..j * k + c0 + wd) else {
+                return Err(Error::Internal("accumulator outside the chunk".into()));
+            };
+            if e & 1 == 0 {
+                for (s, v) in acc.iter_mut().zip(prow) {
+                    *s += v;
+                }
+            } else {
+                for (s, v) in acc.iter_mut().zip(prow) {
+                    *s -= v;
+                }
+            }
+        }
+        if let Some(pc) = &p.prefix_cnt {
+            let Some(crow) = pc.get(r * k + c0..r * k + c0 + wd) else {
+                return Err(Error::Internal("row outside the count prefix".into()));
+            };
+            for &e in &a.events[lo..hi] {
+                let j = (e >> 1) as usize;
+                let Some(cacc) = call.get_mut(j * k + c0..j * k + c0 + wd) else {
+                    return Err(Error::Internal("count accumulator outside the chunk".into()));
+                };
+                if e & 1 == 0 {
+                    for (s, v) in cacc.iter_mut().zip(crow) {
+                        *s = s.wrapping_add(u64::from(*v));
+                    }
+                } else {
+                    for (s, v) in cacc.iter_mut().zip(crow) {
+                        *s = s.wrapping_sub(u64::from(*v));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn sweep_tile_avx2(a: &SweepArgs<'_>, dall: &mut [f64], call: &mut [u64]) -> Result<()> {
+    sweep_tile_body(a, dall, call)
+}
+
+/// The same code compiled for AVX2 when the CPU has it (detected at run time), else baseline.
+fn sweep_tile_dispatch(a: &SweepArgs<'_>, dall: &mut [f64], call: &mut [u64]) -> Result<()> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { sweep_tile_avx2(a, dall, call) };
+        }
+    }
+    sweep_tile_body(a, dall, call)
+}
+
+/// Reference kernel: gather every index of the segments.
+fn kernel_gather(p: &Prepared, w: &mut Worker) -> Result<()> {
+    let k = p.k;
+    let Some(values) = &p.centred else {
+        return Err(Error::Internal("gather kernel needs Prepared::new(.., keep_values=true)".into()));
+    };
+    w.acc.fill(0.0);
+    w.cnt.fill(0);
+    for &(a, b) in &w.segs {
+        for t in a..b {
+            let Some(row) = values.get(t * k..t * k + k) else {
+                return Err(Error::Internal("index outside the data".into()));
+            };
+            for ((s, c), v) in w.acc.iter_mut().zip(w.cnt.iter_mut()).zip(row) {
+                if !v.is_nan() {
+                    *s += v;
+                    *c += 1;
+                }
+            }
+        }
+    }
+    if !p.has_nan() {
+        // Same convention as the prefix kernel: counts are implied.
+        let total: usize = w.segs.iter().map(|(a, b)| b - a).sum();
+        w.cnt.fill(total as u64);
+    }
+    finish_means_with_counts(w);
+    Ok(())
+}
+
+fn finish_means_with_counts(w: &mut Worker) {
+    for ((d, s), c) in w.d.iter_mut().zip(&w.acc).zip(&w.cnt) {
+        *d = if *c == 0 { f64::NAN } else { s / *c as f64 };
+    }
+}
+
+/// Everything the per-simulation reduction needs, computed once from the observed data.
+struct Targets {
+    cmp: Vec<f64>,
+    order: Vec<usize>,
+    /// shift_k = m_k − μ_k per SPA variant (lower, consistent, upper).
+    shift: [Vec<f64>; 3],
+    /// sqrt(n_k)/ω_k, 0 when ω is undefined (column excluded from the studentized max).
+    scale: Vec<f64>,
+    stud_valid: Vec<bool>,
+    spa_obs_u: f64,
+    spa_obs_s: f64,
+}
+
+fn targets(p: &Prepared, compare_to: Option<&[f64]>) -> Result<Targets> {
+    let k = p.k;
+    let cmp: Vec<f64> = match compare_to {
+        Some(c) if c.len() != k => {
+            return Err(Error::invalid(format!("observed statistics have {} values for {k} hypotheses", c.len())))
+        }
+        Some(c) => c.iter().zip(&p.observed).map(|(&v, m)| if m.is_nan() { f64::NAN } else { v }).collect(),
+        None => p.observed.clone(),
+    };
+    if cmp.iter().any(|v| v.is_infinite()) {
+        return Err(Error::invalid("observed statistics contain an infinite value"));
+    }
+    let order = stepdown_order(&cmp);
+    let mut shift = [vec![0.0; k], vec![0.0; k], vec![0.0; k]];
+    let mut scale = vec![0.0; k];
+    let mut stud_valid = vec![false; k];
+    let mut spa_obs_u = 0.0f64;
+    let mut spa_obs_s = 0.0f64;
+    for c in 0..k {
+        let m = p.observed[c];
+        if m.is_nan() {
+            continue;
+        }
+        let n = p.n_obs[c] as f64;
+        let w = p.omega[c];
+        shift[0][c] = m.min(0.0);
+        let loglog = if n > 1.0 { n.ln().ln().max(0.0) } else { 0.0 };
+        let thr = if w.is_nan() { 0.0 } else { -((w * w / n) * 2.0 * loglog).sqrt() };
+        shift[1][c] = if m >= thr { 0.0 } else { m };
+        shift[2][c] = 0.0;
+        spa_obs_u = spa_obs_u.max(m);
+        if w.is_finite() && w > 0.0 {
+            scale[c] = n.sqrt() / w;
+            stud_valid[c] = true;
+            spa_obs_s = spa_obs_s.max(m * scale[c]);
+        }
+    }
+    Ok(Targets { cmp, order, shift, scale, stud_valid, spa_obs_u, spa_obs_s })
+}
+
+/// Reduce one simulation (w.d filled) into its null max, matrix row, and counts.
+fn reduce_sim(p: &Prepared, tg: &Targets, centering: NullCentering, w: &mut Worker, row: Option<&mut [f64]>) -> f64 {
+    for ((nv, d), m) in w.nullv.iter_mut().zip(&w.d).zip(&p.observed) {
+        *nv = match centering {
+            NullCentering::Recentred => *d,
+            NullCentering::None => d + m,
+        };
+    }
+    if let Some(row) = row {
+        row.copy_from_slice(&w.nullv);
+    }
+    let vmax = nanmax(w.nullv.iter().copied());
+    stepdown_accumulate(&w.nullv, &tg.order, &tg.cmp, &mut w.rw);
+    for v in 0..3 {
+        let mut mu = 0.0f64;
+        let mut ms = 0.0f64;
+        for c in 0..p.k {
+            let d = w.d[c];
+            if d.is_nan() {
+                continue;
+            }
+            let e = d + tg.shift[v][c];
+            mu = mu.max(e);
+            if tg.stud_valid[c] {
+                ms = ms.max(e * tg.scale[c]);
+            }
+        }
+        if mu >= tg.spa_obs_u {
+            w.spa[v] += 1;
+        }
+        if ms >= tg.spa_obs_s {
+            w.spa[3 + v] += 1;
+        }
+    }
+    vmax
+}
+
+// ---------------------------------------------------------------------------------------------
+// The thread pool
+
+struct PoolSlot {
+    pid: u32,
+    threads: usize,
+    pool: Arc<rayon::ThreadPool>,
+}
+
+static POOL: Mutex<Option<PoolSlot>> = Mutex::new(None);
+
+/// Threads to use: env `CRYPTO_ANALYZER_THREADS` (a positive integer), default all cores.
+pub fn configured_threads() -> usize {
+    std::env::var("CRYPTO_ANALYZER_THREADS")
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+}
+
+/// The one pool of the engine, built on first use and rebuilt in a forked child (its threads do
+/// not exist there) or when the configured thread count changed.
+pub fn thread_pool() -> Result<Arc<rayon::ThreadPool>> {
+    let pid = std::process::id();
+    let threads = configured_threads();
+    let mut slot = POOL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(s) = slot.as_ref() {
+        if s.pid == pid && s.threads == threads {
+            return Ok(s.pool.clone());
+        }
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("cap-rc-{i}"))
+        .build()
+        .map_err(|e| Error::Runtime(format!("could not start the thread pool: {e}")))?;
+    let old = slot.replace(PoolSlot { pid, threads, pool: Arc::new(pool) });
+    if let Some(old) = old {
+        if old.pid != pid {
+            // After fork the parent's worker threads do not exist here: never touch that pool.
+            std::mem::forget(old);
+        }
+    }
+    slot.as_ref().map(|s| s.pool.clone()).ok_or_else(|| Error::Internal("thread pool slot empty".into()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry points
+
+/// Simulations per work item: the tiled kernel reuses each column tile across them.
+const CHUNK: usize = 64;
+
+/// Where the indices of the simulations come from.
+pub enum IndexSource<'a> {
+    /// Generated by the bootstrap spec in `RcOptions`.
+    Generated,
+    /// Explicit indices, `n_sim` rows of `T` each (row-major); any values in `0..T`.
+    Explicit(&'a [i64]),
+}
+
+fn validate(p: &Prepared, opts: &RcOptions) -> Result<()> {
+    if opts.n_sim == 0 {
+        return Err(Error::invalid("n_sim must be a positive integer"));
+    }
+    if opts.spec.t != p.t {
+        return Err(Error::Internal(format!("bootstrap T {} != data T {}", opts.spec.t, p.t)));
+    }
+    if opts.kernel == Kernel::Gather && p.centred.is_none() {
+        return Err(Error::Internal("gather kernel needs the values kept".into()));
+    }
+    if opts.keep_matrix && opts.n_sim.checked_mul(p.k).is_none() {
+        return Err(Error::invalid("n_sim * K overflows"));
+    }
+    Ok(())
+}
+
+/// Run the whole batch. Returns `Error::Interrupted` when `control` is cancelled.
+pub fn run(p: &Prepared, opts: &RcOptions, source: IndexSource<'_>, control: &RunControl) -> Result<RcResult> {
+    validate(p, opts)?;
+    let (k, t, n_sim) = (p.k, p.t, opts.n_sim);
+    if let IndexSource::Explicit(idx) = &source {
+        if Some(idx.len()) != n_sim.checked_mul(t) {
+            return Err(Error::invalid(format!(
+                "explicit indices must be n_sim x T = {n_sim} x {t} (got {} values)",
+                idx.len()
+            )));
+        }
+    }
+    if t >= 2 && matches!(source, IndexSource::Generated) {
+        opts.spec.check(n_sim as u64)?;
+    }
+    let tg = targets(p, opts.compare_to.as_deref())?;
+    control.set_total(n_sim as u64);
+    let mut null_max = vec![f64::NAN; n_sim];
+    let mut matrix = if opts.keep_matrix { Some(vec![f64::NAN; n_sim * k]) } else { None };
+
+    let finish = |null_max: Vec<f64>, matrix: Option<Vec<f64>>, rw: Vec<u64>, spa: [u64; 6]| {
+        let observed_max = nanmax(tg.cmp.iter().copied());
+        let rc_p = exceedance_pvalue(&null_max, observed_max);
+        let romano_wolf = stepdown_pvalues(&tg.order, &rw, k, n_sim);
+        let pv = |c: u64| (1 + c) as f64 / (n_sim + 1) as f64;
+        RcResult {
+            t,
+            k,
+            n_sim,
+            centering: opts.centering,
+            observed: tg.cmp.clone(),
+            observed_max,
+            rc_p_value: rc_p,
+            null_max,
+            romano_wolf,
+            spa_unstudentized: SpaPValues { lower: pv(spa[0]), consistent: pv(spa[1]), upper: pv(spa[2]) },
+            spa_studentized: SpaPValues { lower: pv(spa[3]), consistent: pv(spa[4]), upper: pv(spa[5]) },
+            spa_stat_unstudentized: tg.spa_obs_u,
+            spa_stat_studentized: tg.spa_obs_s,
+            omega: p.omega.clone(),
+            null_matrix: matrix,
+        }
+    };
+
+    if t < 2 {
+        // No statistic can be computed: every p-value is 1 (statistics.md).
+        control.add_done(n_sim as u64);
+        let mut r = finish(null_max, matrix, vec![0; tg.order.len()], [0; 6]);
+        r.rc_p_value = 1.0;
+        r.romano_wolf = vec![1.0; k];
+        let one = SpaPValues { lower: 1.0, consistent: 1.0, upper: 1.0 };
+        r.spa_studentized = one;
+        r.spa_unstudentized = one;
+        return Ok(r);
+    }
+
+    let n_order = tg.order.len();
+    let mut mat_chunks: Vec<Option<&mut [f64]>> = match matrix.as_mut() {
+        Some(m) => m.chunks_mut(CHUNK * k).map(Some).collect(),
+        None => (0..n_sim.div_ceil(CHUNK)).map(|_| None).collect(),
+    };
+    let pool = thread_pool()?;
+    let source = &source;
+    let tg_ref = &tg;
+    let merged = pool.install(|| {
+        null_max
+            .par_chunks_mut(CHUNK)
+            .zip(mat_chunks.par_iter_mut())
+            .enumerate()
+            .fold(
+                || Worker::new(k, n_order),
+                |mut w, (ci, (out, mat))| {
+                    if w.err.is_some() || control.is_cancelled() {
+                        return w;
+                    }
+                    w.ensure_chunk(k, p.has_nan());
+                    let n = out.len();
+                    let r = (|| -> Result<()> {
+                        // Phase 1: the segments of every simulation of the chunk.
+                        for j in 0..n {
+                            let b = ci * CHUNK + j;
+                            let mut segs = std::mem::take(&mut w.seg_lists[j]);
+                            match source {
+                                IndexSource::Generated => {
+                                    opts.spec.blocks(b as u64, &mut w.blocks)?;
+                                    blocks_to_segments(&w.blocks, t, &mut segs);
+                                }
+                                IndexSource::Explicit(idx) => {
+                                    let row = idx.get(b * t..(b + 1) * t).ok_or_else(|| {
+                                        Error::Internal("explicit index row out of range".into())
+                                    })?;
+                                    indices_to_segments(row, t, &mut segs)?;
+                                }
+                            }
+                            w.seg_lists[j] = segs;
+                        }
+                        // Phase 2: the centred means of every simulation.
+                        match opts.kernel {
+                            Kernel::PrefixSum => kernel_sweep(p, &mut w, n),
+                            Kernel::Gather => {
+                                for j in 0..n {
+                                    w.segs = std::mem::take(&mut w.seg_lists[j]);
+                                    kernel_gather(p, &mut w)?;
+                                    w.seg_lists[j] = std::mem::take(&mut w.segs);
+                                    w.dall[j * k..(j + 1) * k].copy_from_slice(&w.d);
+                                }
+                                Ok(())
+                            }
+                        }
+                    })();
+                    if let Err(e) = r {
+                        w.err = Some(e);
+                        return w;
+                    }
+                    // Phase 3: per-simulation maxima and counts.
+                    for (j, slot) in out.iter_mut().enumerate() {
+                        let (dall, d) = (&w.dall, &mut w.d);
+                        d.copy_from_slice(&dall[j * k..(j + 1) * k]);
+                        let row = mat.as_deref_mut().and_then(|m| m.get_mut(j * k..(j + 1) * k));
+                        *slot = reduce_sim(p, tg_ref, opts.centering, &mut w, row);
+                    }
+                    control.add_done(out.len() as u64);
+                    w
+                },
+            )
+            .reduce(|| Worker::new(k, n_order), Worker::merge)
+    });
+    drop(mat_chunks);
+    if let Some(e) = merged.err {
+        return Err(e);
+    }
+    if control.is_cancelled() {
+        return Err(Error::Interrupted);
+    }
+    Ok(finish(null_max, matrix, merged.rw, merged.spa))
+}
+
+/// The K null statistics of simulation `b` alone (what `null(b)` returns).
+pub fn null_stats_one(p: &Prepared, spec: &BootstrapSpec, centering: NullCentering, b: u64) -> Result<Vec<f64>> {
+    if p.t < 2 {
+        return Ok(vec![f64::NAN; p.k]);
+    }
+    spec.check(b.saturating_add(1))?;
+    let mut w = Worker::new(p.k, 0);
+    w.ensure_chunk(p.k, p.has_nan());
+    spec.blocks(b, &mut w.blocks)?;
+    let mut segs = std::mem::take(&mut w.seg_lists[0]);
+    blocks_to_segments(&w.blocks, p.t, &mut segs);
+    w.seg_lists[0] = segs;
+    kernel_sweep(p, &mut w, 1)?;
+    w.d.copy_from_slice(&w.dall[..p.k]);
+    Ok(w
+        .d
+        .iter()
+        .zip(&p.observed)
+        .map(|(d, m)| match centering {
+            NullCentering::Recentred => *d,
+            NullCentering::None => d + m,
+        })
+        .collect())
+}
+
+/// RC and Romano–Wolf from a caller-supplied null matrix (rows = simulations), used as-is.
+pub struct MatrixPValues {
+    pub observed_max: f64,
+    pub rc_p_value: f64,
+    pub null_max: Vec<f64>,
+    pub romano_wolf: Vec<f64>,
+}
+
+pub fn pvalues_from_null_matrix(observed: &[f64], matrix: &[f64], n_sim: usize) -> Result<MatrixPValues> {
+    let k = observed.len();
+    if n_sim.checked_mul(k) != Some(matrix.len()) {
+        return Err(Error::invalid(format!(
+            "null matrix has {} values, expected n_sim x K = {n_sim} x {k}",
+            matrix.len()
+        )));
+    }
+    if observed.iter().chain(matrix).any(|v| v.is_infinite()) {
+        return Err(Error::invalid("statistics contain an infinite value"));
+    }
+    let order = stepdown_order(observed);
+    let mut counts = vec![0u64; order.len()];
+    let mut null_max = Vec::with_capacity(n_sim);
+    if k > 0 {
+        for row in matrix.chunks(k) {
+            null_max.push(nanmax(row.iter().copied()));
+            stepdown_accumulate(row, &order, observed, &mut counts);
+        }
+    }
+    let observed_max = nanmax(observed.iter().copied());
+    let rc_p_value = if k == 0 { 1.0 } else { exceedance_pvalue(&null_max, observed_max) };
+    Ok(MatrixPValues {
+        observed_max,
+        rc_p_value,
+        null_max,
+        romano_wolf: stepdown_pvalues(&order, &counts, k, n_sim),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fft_autocov_matches_direct() {
+        let n = 300;
+        let d: Vec<f64> = (0..n).map(|i| ((i * 37 % 101) as f64 - 50.0) / 7.0).collect();
+        let m = d.iter().sum::<f64>() / n as f64;
+        let d: Vec<f64> = d.iter().map(|v| v - m).collect();
+        let g = autocovariances_fft(&d, &mut FftPlanner::new());
+        for i in [0usize, 1, 5, 150, 299] {
+            let direct: f64 = (0..n - i).map(|j| d[j] * d[j + i]).sum::<f64>() / n as f64;
+            assert!((g[i] - direct).abs() <= 1e-10 * g[0].abs(), "lag {i}: {} vs {direct}", g[i]);
+        }
+    }
+
+    #[test]
+    fn stepdown_is_monotone() {
+        let order = vec![2, 0, 1];
+        let p = stepdown_pvalues(&order, &[5, 1, 9], 3, 99);
+        assert_eq!(p[2], 0.06);
+        assert_eq!(p[0], 0.06);
+        assert_eq!(p[1], 0.1);
+    }
+}

@@ -58,4 +58,64 @@ def service_evaluate_and_record(
 # section: reality check and cache (issue 5)
 # ---------------------------------------------------------------------------
 
+from pathlib import Path
+from typing import final
+
+@final
+class RcEngine:
+    """A T×K family prepared once (observed means, Hansen's ω, centred prefix sums)."""
+
+    def __new__(cls, values: npt.NDArray[np.float64], omega_block_length: float, keep_values: bool = False) -> "RcEngine": ...
+    @property
+    def t(self) -> int: ...
+    @property
+    def k(self) -> int: ...
+    @property
+    def observed(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def omega(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def n_obs(self) -> npt.NDArray[np.uint64]: ...
+    def null_stats(
+        self,
+        b: int,
+        *,
+        method: str,
+        avg_block_length: float,
+        block_size: float,
+        seed: int,
+        rng: str,
+        null_centering: str,
+    ) -> npt.NDArray[np.float64]: ...
+    def run(
+        self,
+        *,
+        method: str,
+        avg_block_length: float,
+        block_size: float,
+        seed: int,
+        rng: str,
+        null_centering: str,
+        n_sim: int,
+        return_null_matrix: bool = False,
+        compare_to: Optional[npt.NDArray[np.float64]] = None,
+        indices: Optional[npt.NDArray[np.int64]] = None,
+        kernel: str = "prefix",
+        progress: Optional[Callable[[int, int], Any]] = None,
+    ) -> dict[str, Any]: ...
+
+def rc_bootstrap_indices(
+    t: int, b: int, *, method: str, avg_block_length: float, block_size: float, seed: int, rng: str
+) -> npt.NDArray[np.int64]: ...
+def rc_pvalues_from_null_matrix(
+    observed: npt.NDArray[np.float64], null_matrix: npt.NDArray[np.float64]
+) -> dict[str, Any]: ...
+def rc_threads() -> int: ...
+def rc_cache_algorithm_version(null_centering: str = "recentred", rng: str = "default") -> str: ...
+def rc_cache_key(version: str, fields: Sequence[str]) -> str: ...
+def rc_cache_is_disabled(no_cache_flag: bool = False) -> bool: ...
+def rc_cache_save(cache_dir: str, key: str, values: npt.NDArray[np.float64]) -> Path: ...
+def rc_cache_load(cache_dir: str, key: str) -> tuple[Optional[npt.NDArray[np.float64]], Optional[str]]: ...
+def rc_cache_manifest(cache_dir: str) -> dict[str, dict[str, str]]: ...
+
 # end section: rc

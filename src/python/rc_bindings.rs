@@ -1,7 +1,327 @@
-//! Bindings for the rc part (owned by its issue). Thin wrappers only.
+//! Bindings for the Reality Check: argument extraction, the GIL, conversion. No statistics here.
+//!
+//! A batch runs on a worker thread with the GIL released; the calling thread waits in 100 ms
+//! slices (GIL released), and between slices checks for signals (Ctrl-C → cancel the run, raise
+//! KeyboardInterrupt) and calls the optional progress callback at most 4 times per second.
 
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use numpy::{IntoPyArray, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
-pub(crate) fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use crate::bootstrap::{BootstrapSpec, Method, RngKind};
+use crate::control::RunControl;
+use crate::error::{Error, Result};
+use crate::python::{detach, to_pyerr};
+use crate::reality_check::{
+    self, IndexSource, Kernel, Layout, Matrix, NullCentering, Prepared, RcOptions, RcResult, SpaPValues,
+};
+
+fn matrix_of<'a>(arr: &'a PyReadonlyArray2<'_, f64>) -> Result<Matrix<'a>> {
+    let shape = arr.shape();
+    let (t, k) = (shape[0], shape[1]);
+    let layout = if arr.is_c_contiguous() {
+        Layout::RowMajor
+    } else if arr.is_fortran_contiguous() {
+        Layout::ColMajor
+    } else {
+        return Err(Error::invalid("values must be a contiguous float64 array"));
+    };
+    let values = arr.as_slice().map_err(|e| Error::invalid(format!("values: {e}")))?;
+    Ok(Matrix { values, t, k, layout })
+}
+
+/// Data prepared once (observed statistics, ω, prefix sums); runs any number of batches.
+#[pyclass(frozen, module = "crypto_analyzer_promotion._core")]
+pub struct RcEngine {
+    inner: Arc<Prepared>,
+}
+
+fn spec_of(t: usize, method: &str, avg_block_length: f64, block_size: f64, seed: u64, rng: &str) -> Result<BootstrapSpec> {
+    Ok(BootstrapSpec {
+        t,
+        method: Method::parse(method, avg_block_length, block_size)?,
+        rng: RngKind::parse(rng)?,
+        seed,
+    })
+}
+
+fn spa_dict<'py>(py: Python<'py>, p: &SpaPValues) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("lower", p.lower)?;
+    d.set_item("consistent", p.consistent)?;
+    d.set_item("upper", p.upper)?;
+    Ok(d)
+}
+
+fn result_dict<'py>(py: Python<'py>, r: RcResult) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("observed", r.observed.into_pyarray(py))?;
+    d.set_item("observed_max", r.observed_max)?;
+    d.set_item("rc_p_value", r.rc_p_value)?;
+    d.set_item("null_max", r.null_max.into_pyarray(py))?;
+    d.set_item("romano_wolf", r.romano_wolf.into_pyarray(py))?;
+    d.set_item("spa_studentized", spa_dict(py, &r.spa_studentized)?)?;
+    d.set_item("spa_unstudentized", spa_dict(py, &r.spa_unstudentized)?)?;
+    d.set_item("spa_stat_studentized", r.spa_stat_studentized)?;
+    d.set_item("spa_stat_unstudentized", r.spa_stat_unstudentized)?;
+    d.set_item("omega", r.omega.into_pyarray(py))?;
+    d.set_item("n_sim", r.n_sim)?;
+    d.set_item("null_centering", r.centering.name())?;
+    match r.null_matrix {
+        Some(m) => d.set_item("null_matrix", m.into_pyarray(py).reshape([r.n_sim, r.k])?)?,
+        None => d.set_item("null_matrix", py.None())?,
+    }
+    Ok(d)
+}
+
+/// Run the batch on a worker thread; poll signals and report progress from this one.
+fn run_interruptible(
+    py: Python<'_>,
+    prep: Arc<Prepared>,
+    opts: RcOptions,
+    indices: Option<Vec<i64>>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<RcResult> {
+    let control = Arc::new(RunControl::new());
+    let (tx, rx) = mpsc::channel::<Result<RcResult>>();
+    let worker_control = control.clone();
+    std::thread::Builder::new()
+        .name("cap-rc-batch".into())
+        .spawn(move || {
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let source = match &indices {
+                    Some(v) => IndexSource::Explicit(v),
+                    None => IndexSource::Generated,
+                };
+                reality_check::run(&prep, &opts, source, &worker_control)
+            }))
+            .unwrap_or_else(|_| Err(Error::Internal("the Reality Check worker panicked".into())));
+            let _ = tx.send(out);
+        })
+        .map_err(|e| to_pyerr(Error::Runtime(format!("could not start the worker thread: {e}"))))?;
+    let rx = Mutex::new(rx);
+    let wait = |timeout: Duration| {
+        let guard = rx.lock().unwrap_or_else(|p| p.into_inner());
+        guard.recv_timeout(timeout)
+    };
+    let mut last_report = Instant::now();
+    let mut interrupt: Option<PyErr> = None;
+    loop {
+        match py.detach(|| wait(Duration::from_millis(100))) {
+            Ok(out) => {
+                if let Some(e) = interrupt {
+                    return Err(e);
+                }
+                let r = out.map_err(to_pyerr)?;
+                if let Some(cb) = &progress {
+                    cb.call1(py, (r.n_sim as u64, r.n_sim as u64))?;
+                }
+                return Ok(r);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if interrupt.is_some() {
+                    continue; // cancelled: wait for the worker to stop
+                }
+                if let Err(e) = py.check_signals() {
+                    control.cancel();
+                    interrupt = Some(e);
+                    continue;
+                }
+                if let Some(cb) = &progress {
+                    if last_report.elapsed() >= Duration::from_millis(250) {
+                        last_report = Instant::now();
+                        let (done, total) = control.progress();
+                        if let Err(e) = cb.call1(py, (done, total)) {
+                            control.cancel();
+                            interrupt = Some(e);
+                        }
+                    }
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(to_pyerr(Error::Internal("the Reality Check worker stopped without a result".into())));
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl RcEngine {
+    /// `values`: T×K float64 (C or Fortran contiguous), NaN = no observation.
+    /// `omega_block_length`: L of the stationary-bootstrap kernel for Hansen's ω.
+    #[new]
+    #[pyo3(signature = (values, omega_block_length, keep_values=false))]
+    fn new(py: Python<'_>, values: PyReadonlyArray2<'_, f64>, omega_block_length: f64, keep_values: bool) -> PyResult<Self> {
+        let m = matrix_of(&values).map_err(to_pyerr)?;
+        let prep = detach(py, || Prepared::new(m, omega_block_length, keep_values))?;
+        Ok(RcEngine { inner: Arc::new(prep) })
+    }
+
+    #[getter]
+    fn t(&self) -> usize {
+        self.inner.t
+    }
+
+    #[getter]
+    fn k(&self) -> usize {
+        self.inner.k
+    }
+
+    #[getter]
+    fn observed<'py>(&self, py: Python<'py>) -> Bound<'py, numpy::PyArray1<f64>> {
+        self.inner.observed.clone().into_pyarray(py)
+    }
+
+    #[getter]
+    fn omega<'py>(&self, py: Python<'py>) -> Bound<'py, numpy::PyArray1<f64>> {
+        self.inner.omega.clone().into_pyarray(py)
+    }
+
+    #[getter]
+    fn n_obs<'py>(&self, py: Python<'py>) -> Bound<'py, numpy::PyArray1<u64>> {
+        self.inner.n_obs.iter().map(|&n| n as u64).collect::<Vec<u64>>().into_pyarray(py)
+    }
+
+    /// The K null statistics of simulation `b`.
+    #[pyo3(signature = (b, *, method, avg_block_length, block_size, seed, rng, null_centering))]
+    #[allow(clippy::too_many_arguments)]
+    fn null_stats<'py>(
+        &self,
+        py: Python<'py>,
+        b: u64,
+        method: &str,
+        avg_block_length: f64,
+        block_size: f64,
+        seed: u64,
+        rng: &str,
+        null_centering: &str,
+    ) -> PyResult<Bound<'py, numpy::PyArray1<f64>>> {
+        let spec = spec_of(self.inner.t, method, avg_block_length, block_size, seed, rng).map_err(to_pyerr)?;
+        let centering = NullCentering::parse(null_centering).map_err(to_pyerr)?;
+        let prep = self.inner.clone();
+        let v = detach(py, move || reality_check::null_stats_one(&prep, &spec, centering, b))?;
+        Ok(v.into_pyarray(py))
+    }
+
+    /// Run a whole batch (parallel, GIL released, interruptible). Returns a dict.
+    #[pyo3(signature = (*, method, avg_block_length, block_size, seed, rng, null_centering, n_sim,
+                        return_null_matrix=false, compare_to=None, indices=None, kernel="prefix",
+                        progress=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn run<'py>(
+        &self,
+        py: Python<'py>,
+        method: &str,
+        avg_block_length: f64,
+        block_size: f64,
+        seed: u64,
+        rng: &str,
+        null_centering: &str,
+        n_sim: i64,
+        return_null_matrix: bool,
+        compare_to: Option<PyReadonlyArray1<'py, f64>>,
+        indices: Option<PyReadonlyArray2<'py, i64>>,
+        kernel: &str,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        if n_sim <= 0 {
+            return Err(to_pyerr(Error::invalid(format!("n_sim must be a positive integer (got {n_sim})"))));
+        }
+        let spec = spec_of(self.inner.t, method, avg_block_length, block_size, seed, rng).map_err(to_pyerr)?;
+        let centering = NullCentering::parse(null_centering).map_err(to_pyerr)?;
+        let kernel = match kernel {
+            "prefix" => Kernel::PrefixSum,
+            "gather" => Kernel::Gather,
+            other => return Err(to_pyerr(Error::invalid(format!("unknown kernel {other:?}")))),
+        };
+        let compare_to = compare_to.map(|c| c.as_array().iter().copied().collect::<Vec<f64>>());
+        let indices = match indices {
+            Some(ix) => {
+                let shape = ix.shape();
+                if shape[0] as i64 != n_sim || shape[1] != self.inner.t {
+                    return Err(to_pyerr(Error::invalid(format!(
+                        "indices must have shape (n_sim, T) = ({n_sim}, {}), got ({}, {})",
+                        self.inner.t, shape[0], shape[1]
+                    ))));
+                }
+                Some(ix.as_array().iter().copied().collect::<Vec<i64>>())
+            }
+            None => None,
+        };
+        let opts = RcOptions {
+            spec,
+            n_sim: n_sim as usize,
+            centering,
+            kernel,
+            keep_matrix: return_null_matrix,
+            compare_to,
+        };
+        let r = run_interruptible(py, self.inner.clone(), opts, indices, progress)?;
+        result_dict(py, r)
+    }
+}
+
+/// Indices of simulation `b` (int64 array of length T).
+#[pyfunction]
+#[pyo3(signature = (t, b, *, method, avg_block_length, block_size, seed, rng))]
+#[allow(clippy::too_many_arguments)]
+fn rc_bootstrap_indices<'py>(
+    py: Python<'py>,
+    t: usize,
+    b: u64,
+    method: &str,
+    avg_block_length: f64,
+    block_size: f64,
+    seed: u64,
+    rng: &str,
+) -> PyResult<Bound<'py, numpy::PyArray1<i64>>> {
+    let spec = spec_of(t, method, avg_block_length, block_size, seed, rng).map_err(to_pyerr)?;
+    spec.check(b.saturating_add(1)).map_err(to_pyerr)?;
+    let idx = spec.indices(b).map_err(to_pyerr)?;
+    Ok(idx.into_iter().map(|v| v as i64).collect::<Vec<i64>>().into_pyarray(py))
+}
+
+/// RC p-value, null maxima and Romano–Wolf p-values from a caller's null matrix (used as-is).
+#[pyfunction]
+fn rc_pvalues_from_null_matrix<'py>(
+    py: Python<'py>,
+    observed: PyReadonlyArray1<'py, f64>,
+    null_matrix: PyReadonlyArray2<'py, f64>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let obs: Vec<f64> = observed.as_array().iter().copied().collect();
+    let shape = null_matrix.shape();
+    if shape[1] != obs.len() && shape[0] > 0 {
+        return Err(to_pyerr(Error::invalid(format!(
+            "null matrix has {} columns for {} hypotheses",
+            shape[1],
+            obs.len()
+        ))));
+    }
+    let n_sim = shape[0];
+    let mat: Vec<f64> = null_matrix.as_array().iter().copied().collect();
+    let r = detach(py, move || reality_check::pvalues_from_null_matrix(&obs, &mat, n_sim))?;
+    let d = PyDict::new(py);
+    d.set_item("observed_max", r.observed_max)?;
+    d.set_item("rc_p_value", r.rc_p_value)?;
+    d.set_item("null_max", r.null_max.into_pyarray(py))?;
+    d.set_item("romano_wolf", r.romano_wolf.into_pyarray(py))?;
+    Ok(d)
+}
+
+/// Threads the engine uses (env `CRYPTO_ANALYZER_THREADS`, default all cores).
+#[pyfunction]
+fn rc_threads() -> usize {
+    reality_check::configured_threads()
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<RcEngine>()?;
+    m.add_function(wrap_pyfunction!(rc_bootstrap_indices, m)?)?;
+    m.add_function(wrap_pyfunction!(rc_pvalues_from_null_matrix, m)?)?;
+    m.add_function(wrap_pyfunction!(rc_threads, m)?)?;
     Ok(())
 }

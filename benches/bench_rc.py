@@ -1,0 +1,213 @@
+"""Reality Check null simulation: this engine against the old per-simulation Python generator,
+a vectorised numpy recentred bootstrap and arch's SPA, on workload W (T=5,000, K=200,
+stationary bootstrap L=12, B=10,000). Also how time grows with T, K and B, and peak memory.
+
+Run: ``python benches/bench_rc.py`` (about 2-3 minutes) or ``--quick`` (smaller, ~30 s).
+Slow references are timed on a subset of simulations and extrapolated linearly to B (they do
+the same work for every simulation); the table says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+
+from crypto_analyzer_promotion.reality_check import RealityCheckConfig, make_null_generator_stationary
+
+
+def engine_seconds(x: np.ndarray, n_sim: int, threads: int, repeat: int = 2) -> float:
+    """Best of `repeat` batch times (data preparation excluded; reported separately)."""
+    os.environ["CRYPTO_ANALYZER_THREADS"] = str(threads)
+    gen = make_null_generator_stationary(x, RealityCheckConfig(avg_block_length=12, n_sim=n_sim))
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        gen.run(n_sim)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def prepare_seconds(x: np.ndarray) -> float:
+    t0 = time.perf_counter()
+    make_null_generator_stationary(x, RealityCheckConfig(avg_block_length=12))
+    return time.perf_counter() - t0
+
+
+def python_reference_per_sim(x: np.ndarray, sims: int, seed: int = 42, avg_block_length: float = 12) -> float:
+    """The old generator as statistics.md describes it: legacy seeding per simulation, a Python
+    loop of geometric + randint per block, one gather of T×K values, nanmean, max (un-centred)."""
+    t, _ = x.shape
+    p = 1.0 / avg_block_length
+    t0 = time.perf_counter()
+    for b in range(sims):
+        np.random.seed(seed + b)
+        idx: list[int] = []
+        while len(idx) < t:
+            length = np.random.geometric(p)
+            start = np.random.randint(0, t)
+            idx.extend(((start + np.arange(min(length, t - len(idx)))) % t).tolist())
+        stats = np.nanmean(x[np.asarray(idx)], axis=0)
+        float(np.max(stats))
+    return (time.perf_counter() - t0) / sims
+
+
+def numpy_vectorised_per_sim(x: np.ndarray, sims: int, chunk: int = 8, seed: int = 42, avg_block_length: float = 12) -> float:
+    """A vectorised numpy recentred stationary bootstrap: indices for `chunk` simulations at once
+    (a new block starts at each t with probability 1/L), one fancy-index gather, mean, − m, max."""
+    t, _ = x.shape
+    p = 1.0 / avg_block_length
+    rng = np.random.default_rng(seed)
+    m = x.mean(axis=0)  # the data have no NaN: plain mean, numpy's fastest path
+    pos = np.arange(t)
+    done = 0
+    t0 = time.perf_counter()
+    while done < sims:
+        c = min(chunk, sims - done)
+        new = rng.random((c, t)) < p
+        new[:, 0] = True
+        starts = rng.integers(0, t, size=(c, t))
+        block_t0 = np.maximum.accumulate(np.where(new, pos, 0), axis=1)
+        idx = (np.take_along_axis(starts, block_t0, axis=1) + pos - block_t0) % t
+        means = x[idx].mean(axis=1)  # c × K
+        np.max(means - m, axis=1)
+        done += c
+    return (time.perf_counter() - t0) / sims
+
+
+def arch_times(x: np.ndarray, reps: int) -> tuple[float, float] | None:
+    """(fixed seconds, seconds per bootstrap) of arch.bootstrap.SPA (unstudentized, stationary).
+    arch's variance step (a Python loop over T lags) is a fixed cost; the per-replication cost is
+    measured on `reps` replications."""
+    try:
+        from arch.bootstrap import SPA
+    except ImportError:
+        return None
+    t = x.shape[0]
+    spa = SPA(np.zeros(t), -x, block_size=12, reps=reps, bootstrap="stationary", studentize=False, seed=1)
+    t0 = time.perf_counter()
+    spa._compute_variance()  # the fixed part, timed alone
+    fixed = time.perf_counter() - t0
+    spa2 = SPA(np.zeros(t), -x, block_size=12, reps=reps, bootstrap="stationary", studentize=False, seed=1)
+    t0 = time.perf_counter()
+    spa2.compute()
+    total = time.perf_counter() - t0
+    return fixed, max(total - fixed, 0.0) / reps
+
+
+MEM_SCRIPT = textwrap.dedent(
+    """
+    import resource, sys, numpy as np
+    from crypto_analyzer_promotion.reality_check import RealityCheckConfig, make_null_generator_stationary
+    t, k, b = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    x = np.random.default_rng(0).normal(size=(t, k))
+    def current_kib():
+        try:
+            with open("/proc/self/status") as fh:
+                for line in fh:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1])
+        except OSError:
+            pass
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    def peak_kib():
+        try:
+            with open("/proc/self/status") as fh:
+                for line in fh:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1])
+        except OSError:
+            pass
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:  # reset the peak so that import-time peaks do not hide the run's (Linux)
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+    before = current_kib()  # resident now: interpreter, numpy, pandas, the input
+    gen = make_null_generator_stationary(x, RealityCheckConfig())
+    gen.run(b)
+    print(before, peak_kib())
+    """
+)
+
+
+def peak_memory_mb(t: int, k: int, b: int) -> tuple[float, float]:
+    out = subprocess.run([sys.executable, "-c", MEM_SCRIPT, str(t), str(k), str(b)], capture_output=True, text=True, check=True)
+    before, after = (int(v) for v in out.stdout.split())
+    return before / 1024.0, after / 1024.0  # KiB -> MiB (Linux)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="smaller B and subsets (about 30 s)")
+    args = ap.parse_args()
+    quick = args.quick
+    T, K, L = 5000, 200, 12
+    B = 2000 if quick else 10_000
+    ref_sims = 5 if quick else 20
+    vec_sims = 24 if quick else 96
+    arch_reps = 10 if quick else 40
+    cores = os.cpu_count() or 1
+    x = np.random.default_rng(0).normal(size=(T, K)) * 0.05
+
+    print(f"Workload W: T={T}, K={K}, stationary L={L}, B={B}{' (--quick)' if quick else ''}")
+    print(f"machine: {platform.machine()}, {cores} cores, Python {platform.python_version()}, numpy {np.__version__}")
+    prep = prepare_seconds(x)
+    e1 = engine_seconds(x, B, 1)
+    en = engine_seconds(x, B, cores)
+    py_ref = python_reference_per_sim(x, ref_sims)
+    vec = numpy_vectorised_per_sim(x, vec_sims)
+    arch = None if quick and os.environ.get("BENCH_RC_NO_ARCH") else arch_times(x, arch_reps)
+
+    rows = [
+        ("this engine, 1 thread", e1 / B, "measured, all B"),
+        (f"this engine, {cores} threads", en / B, "measured, all B"),
+        ("Python reference (old generator)", py_ref, f"{ref_sims} sims timed, x B extrapolated"),
+        ("vectorised numpy, recentred", vec, f"{vec_sims} sims timed, x B extrapolated"),
+    ]
+    if arch is not None:
+        fixed, per = arch
+        rows.append(("arch.bootstrap.SPA (unstudentized)", per + fixed / B, f"{arch_reps} reps timed + fixed {fixed:.2f} s, extrapolated"))
+    print()
+    print(f"| implementation | ms / simulation | total for B={B} (s) | engine 1 thread is faster by | engine {cores} threads is faster by | how |")
+    print("|---|---:|---:|---:|---:|---|")
+    for name, per_sim, how in rows:
+        print(f"| {name} | {per_sim * 1e3:.4f} | {per_sim * B:.2f} | {per_sim / (e1 / B):.1f}x | {per_sim / (en / B):.1f}x | {how} |")
+    print(f"\nData preparation (centring, prefix sums, FFT omega), once per family: {prep * 1e3:.1f} ms")
+
+    print("\nScaling (all cores; seconds for the batch, ms per simulation):")
+    print("| T | K | B | seconds | ms / sim |")
+    print("|---:|---:|---:|---:|---:|")
+    grid_t = [1250, 2500, 5000, 10_000]
+    grid_k = [50, 100, 200, 400]
+    grid_b = [B // 4, B // 2, B]
+    rng = np.random.default_rng(1)
+    for t in grid_t:
+        s = engine_seconds(rng.normal(size=(t, K)), B // 2, cores, repeat=1)
+        print(f"| {t} | {K} | {B // 2} | {s:.3f} | {s / (B // 2) * 1e3:.4f} |")
+    for k in grid_k:
+        s = engine_seconds(rng.normal(size=(T, k)), B // 2, cores, repeat=1)
+        print(f"| {T} | {k} | {B // 2} | {s:.3f} | {s / (B // 2) * 1e3:.4f} |")
+    for b in grid_b:
+        s = engine_seconds(x, b, cores, repeat=1)
+        print(f"| {T} | {K} | {b} | {s:.3f} | {s / b * 1e3:.4f} |")
+
+    print("\nPeak memory (fresh process; peak RSS = VmHWM reset before the run, else ru_maxrss; input T×K float64 = "
+          f"{T * K * 8 / 1e6:.0f} MB; a B×K null matrix would be B*K*8 bytes):")
+    print("| T | K | B | RSS before (MiB) | peak (MiB) | peak − before (MiB) | B×K matrix would be (MiB) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for b in ([1000, 10_000] if quick else [1000, 10_000, 100_000]):
+        before, after = peak_memory_mb(T, K, b)
+        print(f"| {T} | {K} | {b} | {before:.0f} | {after:.0f} | {after - before:.0f} | {b * K * 8 / 2**20:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

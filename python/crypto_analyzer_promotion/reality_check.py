@@ -1,0 +1,554 @@
+"""White's Reality Check for a family of signal hypotheses (replaces
+``crypto_analyzer.stats.reality_check``), with Hansen's SPA and Romano–Wolf stepdown.
+
+The null simulator is the Rust engine: it resamples periods with a stationary (or fixed-block)
+bootstrap and, by default, **recentres** the bootstrap means (``max_k (m*_k - m_k)``), which is what
+White's test requires. ``null_centering="none"`` reproduces the old un-centred null for old reports
+only. See statistics.md for every definition.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional, Union
+
+import numpy as np
+import pandas as pd
+
+from . import _core
+from . import rc_cache
+from .exceptions import InvalidInputError
+
+__all__ = [
+    "RealityCheckConfig",
+    "FamilyRealityCheckResult",
+    "NullGenerator",
+    "compute_sweep_statistic",
+    "reality_check_pvalue",
+    "make_null_generator_stationary",
+    "run_reality_check",
+    "run_family_reality_check",
+    "bootstrap_indices",
+    "rc_threads",
+]
+
+_METHODS = ("stationary", "block_fixed")
+
+
+@dataclass
+class RealityCheckConfig:
+    """Configuration of a Reality Check (names and defaults as in the analyzer)."""
+
+    metric: str = "mean_ic"
+    horizon: Optional[int] = None
+    n_sim: int = 200
+    method: str = "stationary"
+    avg_block_length: int = 12
+    block_size: int = 12
+    seed: int = 42
+
+
+def _block_length(cfg: RealityCheckConfig) -> float:
+    """L of the method in use: avg_block_length (stationary) or block_size (block_fixed)."""
+    if cfg.method not in _METHODS:
+        raise InvalidInputError(f"unknown method {cfg.method!r}: expected 'stationary' or 'block_fixed'")
+    return float(cfg.avg_block_length if cfg.method == "stationary" else cfg.block_size)
+
+
+def _check_seed(seed: Any) -> int:
+    try:
+        s = int(seed)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"seed must be a non-negative integer (got {seed!r})") from None
+    if s < 0 or s >= 2**64 or s != seed:
+        raise InvalidInputError(f"seed must be a non-negative integer below 2**64 (got {seed!r})")
+    return s
+
+
+def _spec_kwargs(cfg: RealityCheckConfig, rng: str) -> dict:
+    _block_length(cfg)
+    return dict(
+        method=cfg.method,
+        avg_block_length=float(cfg.avg_block_length),
+        block_size=float(cfg.block_size),
+        seed=_check_seed(cfg.seed),
+        rng=rng,
+    )
+
+
+def bootstrap_indices(t: int, b: int, cfg: Optional[RealityCheckConfig] = None, *, rng: str = "default") -> np.ndarray:
+    """The T period indices of simulation ``b`` (int64), as the engine draws them."""
+    cfg = cfg or RealityCheckConfig()
+    return _core.rc_bootstrap_indices(int(t), int(b), **_spec_kwargs(cfg, rng))
+
+
+def rc_threads() -> int:
+    """Threads the engine uses (env ``CRYPTO_ANALYZER_THREADS``, default all cores)."""
+    return int(_core.rc_threads())
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+
+
+def _as_float_frame_values(df: pd.DataFrame) -> np.ndarray:
+    bad = [str(c) for c in df.columns if not pd.api.types.is_numeric_dtype(df[c].dtype)]
+    if bad:
+        raise InvalidInputError(f"non-numeric series for hypotheses: {', '.join(bad[:5])}")
+    try:
+        values = df.to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"series could not be converted to float64: {exc}") from None
+    return values
+
+
+def _family_matrix(series: Any) -> tuple[list[str], np.ndarray]:
+    """(sorted hypothesis ids, T×K float64 contiguous array) from a dict of Series, a DataFrame
+    (columns = hypotheses) or a T×K array. Dict entries are aligned on the intersection of their
+    indexes. The array is passed to Rust without a copy when already float64 and contiguous."""
+    if isinstance(series, Mapping):
+        if len(series) == 0:
+            raise InvalidInputError("empty family: no hypotheses")
+        items = {str(k): (v if isinstance(v, pd.Series) else pd.Series(v)) for k, v in series.items()}
+        if len(items) != len(series):
+            raise InvalidInputError("hypothesis ids collide after conversion to str")
+        ids = sorted(items)
+        frame = pd.concat([items[i] for i in ids], axis=1, join="inner", keys=ids)
+        frame.columns = ids
+        values = _as_float_frame_values(frame)
+    elif isinstance(series, pd.DataFrame):
+        if series.shape[1] == 0:
+            raise InvalidInputError("empty family: no hypotheses")
+        ids_raw = [str(c) for c in series.columns]
+        if len(set(ids_raw)) != len(ids_raw):
+            raise InvalidInputError("duplicate hypothesis ids in the DataFrame columns")
+        if ids_raw != sorted(ids_raw):
+            order = np.argsort(np.array(ids_raw, dtype=object), kind="stable")
+            series = series.iloc[:, order]
+        ids = sorted(ids_raw)
+        values = _as_float_frame_values(series)
+    else:
+        arr = np.asarray(series)
+        if arr.ndim != 2:
+            raise InvalidInputError(f"expected a T x K array, got shape {arr.shape}")
+        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+            raise InvalidInputError(f"non-numeric array dtype {arr.dtype}")
+        if arr.shape[1] == 0:
+            raise InvalidInputError("empty family: no hypotheses")
+        width = len(str(arr.shape[1] - 1))
+        ids = [f"h{i:0{width}d}" for i in range(arr.shape[1])]
+        values = arr.astype(np.float64, copy=False)
+    if not (values.flags.c_contiguous or values.flags.f_contiguous):
+        values = np.ascontiguousarray(values)
+    return ids, values
+
+
+# ---------------------------------------------------------------------------------------------
+# The analyzer's API
+
+
+def compute_sweep_statistic(results_df: pd.DataFrame, metric: str = "mean_ic", horizon: Optional[int] = None) -> pd.Series:
+    """Mean of ``metric`` per hypothesis, keyed by hypothesis_id (``signal|horizon`` when those
+    columns exist), sorted by id. ``horizon`` keeps only rows of that horizon."""
+    if metric not in results_df.columns:
+        raise InvalidInputError(f"metric column {metric!r} not in results")
+    df = results_df
+    if horizon is not None and "horizon" in df.columns:
+        df = df[df["horizon"] == horizon]
+    if "hypothesis_id" in df.columns:
+        ids = df["hypothesis_id"].astype(str)
+    elif "signal" in df.columns and "horizon" in df.columns:
+        ids = df["signal"].astype(str) + "|" + df["horizon"].astype(str)
+    elif "signal_name" in df.columns and "horizon" in df.columns:
+        ids = df["signal_name"].astype(str) + "|" + df["horizon"].astype(str)
+    else:
+        ids = pd.Series(df.index.astype(str), index=df.index)
+    values = pd.to_numeric(df[metric], errors="coerce")
+    out = values.groupby(ids.values).mean().sort_index()
+    out.index.name = "hypothesis_id"
+    out.name = metric
+    return out
+
+
+def _stats_array(stat_by_hypothesis: Any) -> tuple[list[str], np.ndarray]:
+    if isinstance(stat_by_hypothesis, pd.Series):
+        return [str(i) for i in stat_by_hypothesis.index], stat_by_hypothesis.to_numpy(dtype=np.float64, na_value=np.nan)
+    if isinstance(stat_by_hypothesis, Mapping):
+        keys = list(stat_by_hypothesis)
+        return [str(k) for k in keys], np.array([float(stat_by_hypothesis[k]) for k in keys], dtype=np.float64)
+    arr = np.asarray(stat_by_hypothesis, dtype=np.float64).reshape(-1)
+    return [str(i) for i in range(arr.size)], arr
+
+
+def reality_check_pvalue(stat_by_hypothesis: Any, null_stats_matrix: Any) -> float:
+    """``(1 + #{b: max_k null[b,k] >= max_k observed}) / (B + 1)``; empty -> 1.0."""
+    _, obs = _stats_array(stat_by_hypothesis)
+    null = np.asarray(null_stats_matrix, dtype=np.float64)
+    if obs.size == 0 or null.size == 0:
+        return 1.0
+    if null.ndim == 1:
+        null = null.reshape(-1, 1) if obs.size == 1 else null.reshape(1, -1)
+    out = _core.rc_pvalues_from_null_matrix(np.ascontiguousarray(obs), np.ascontiguousarray(null))
+    return float(out["rc_p_value"])
+
+
+class NullGenerator:
+    """Rust-backed null generator: ``null(b)`` gives the K null statistics of simulation ``b``
+    (recentred ``m*_b - m`` by default). :func:`run_reality_check` runs it as one parallel batch."""
+
+    def __init__(
+        self,
+        engine: Any,
+        hypothesis_ids: list[str],
+        cfg: RealityCheckConfig,
+        null_centering: str,
+        rng: str,
+        n_periods: int,
+    ) -> None:
+        self._engine = engine
+        self.hypothesis_ids = list(hypothesis_ids)
+        self.cfg = cfg
+        self.null_centering = null_centering
+        self.rng = rng
+        self.n_periods = n_periods
+
+    @property
+    def observed_stats(self) -> pd.Series:
+        """m_k, the nanmean of each hypothesis (NaN for no observation or T < 2)."""
+        return pd.Series(self._engine.observed, index=pd.Index(self.hypothesis_ids, name="hypothesis_id"))
+
+    @property
+    def omega(self) -> np.ndarray:
+        return self._engine.omega
+
+    def __call__(self, b: int) -> np.ndarray:
+        return self._engine.null_stats(
+            int(b), null_centering=self.null_centering, **_spec_kwargs(self.cfg, self.rng)
+        )
+
+    def run(
+        self,
+        n_sim: int,
+        *,
+        compare_to: Optional[np.ndarray] = None,
+        return_null_matrix: bool = False,
+        progress: Optional[Callable[[int, int], Any]] = None,
+        indices: Optional[np.ndarray] = None,
+        kernel: str = "prefix",
+    ) -> dict:
+        """The whole batch in Rust (parallel, GIL released, Ctrl-C stops it). ``indices``: an
+        explicit (n_sim, T) int64 array of period indices replacing the bootstrap draws."""
+        if isinstance(n_sim, bool) or not isinstance(n_sim, (int, np.integer)) or n_sim <= 0:
+            raise InvalidInputError(f"n_sim must be a positive integer (got {n_sim!r})")
+        if indices is not None:
+            indices = np.ascontiguousarray(np.asarray(indices, dtype=np.int64))
+        if compare_to is not None:
+            compare_to = np.ascontiguousarray(np.asarray(compare_to, dtype=np.float64))
+        return self._engine.run(
+            null_centering=self.null_centering,
+            n_sim=int(n_sim),
+            return_null_matrix=bool(return_null_matrix),
+            compare_to=compare_to,
+            indices=indices,
+            kernel=kernel,
+            progress=progress,
+            **_spec_kwargs(self.cfg, self.rng),
+        )
+
+
+def _check_centering(null_centering: str) -> str:
+    if null_centering not in ("recentred", "none"):
+        raise InvalidInputError(f"unknown null_centering {null_centering!r}: expected 'recentred' or 'none'")
+    return null_centering
+
+
+def _check_rng(rng: str) -> str:
+    if rng not in ("default", "numpy_legacy"):
+        raise InvalidInputError(f"unknown rng {rng!r}: expected 'default' or 'numpy_legacy'")
+    return rng
+
+
+def make_null_generator_stationary(
+    series_by_hypothesis: Any,
+    cfg: Optional[RealityCheckConfig] = None,
+    *,
+    null_centering: str = "recentred",
+    rng: str = "default",
+    keep_values: bool = False,
+) -> NullGenerator:
+    """A Rust-backed ``null(b)`` over a dict of Series (aligned on the intersection of their
+    indexes), a DataFrame (columns = hypotheses) or a T×K array; hypotheses sorted by id.
+    ``cfg.method`` picks stationary or fixed blocks."""
+    cfg = cfg or RealityCheckConfig()
+    _check_centering(null_centering)
+    _check_rng(rng)
+    block_length = _block_length(cfg)
+    ids, values = _family_matrix(series_by_hypothesis)
+    engine = _core.RcEngine(values, block_length, keep_values)
+    return NullGenerator(engine, ids, cfg, null_centering, rng, values.shape[0])
+
+
+def _p_or_none(x: float) -> Optional[float]:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+def run_reality_check(
+    observed_stats: Any,
+    null_generator: Callable[[int], Any],
+    cfg: Optional[RealityCheckConfig] = None,
+    cached_null_max: Optional[Any] = None,
+    *,
+    return_null_matrix: bool = False,
+    progress: Optional[Callable[[int, int], Any]] = None,
+) -> dict:
+    """Reality Check of ``observed_stats`` (Series keyed by hypothesis id) against the null.
+
+    Returns a dict with rc_p_value, observed_max, null_max_distribution, n_sim, hypothesis_ids,
+    rc_metric, rc_horizon, rc_seed, rc_method, rc_avg_block_length and romano_wolf_p_values
+    (id -> adjusted p; ``None`` when only ``cached_null_max`` was available). With our
+    :class:`NullGenerator` the batch runs in Rust and the dict also has null_centering, rng,
+    spa_p_values and spa_unstudentized_p_values. Any other callable is called once per
+    simulation and its K values are used as the null statistics as they are.
+    """
+    cfg = cfg or RealityCheckConfig()
+    ids, obs = _stats_array(observed_stats)
+    base = {
+        "hypothesis_ids": ids,
+        "rc_metric": cfg.metric,
+        "rc_horizon": cfg.horizon,
+        "rc_seed": cfg.seed,
+        "rc_method": cfg.method,
+        "rc_avg_block_length": cfg.avg_block_length,
+    }
+    if len(ids) == 0:
+        return {**base, "rc_p_value": 1.0, "observed_max": None, "null_max_distribution": np.empty(0),
+                "n_sim": 0, "romano_wolf_p_values": {}}
+    if cached_null_max is not None:
+        null_max = np.ascontiguousarray(np.asarray(cached_null_max, dtype=np.float64).reshape(-1))
+        out = _core.rc_pvalues_from_null_matrix(
+            np.array([np.nanmax(obs) if np.any(~np.isnan(obs)) else np.nan]), null_max.reshape(-1, 1)
+        )
+        return {**base, "rc_p_value": float(out["rc_p_value"]), "observed_max": _p_or_none(float(out["observed_max"])),
+                "null_max_distribution": null_max, "n_sim": int(null_max.size), "romano_wolf_p_values": None}
+    n_sim = cfg.n_sim
+    if isinstance(n_sim, bool) or not isinstance(n_sim, (int, np.integer)) or n_sim <= 0:
+        raise InvalidInputError(f"n_sim must be a positive integer (got {n_sim!r})")
+    if isinstance(null_generator, NullGenerator):
+        pos = {h: i for i, h in enumerate(null_generator.hypothesis_ids)}
+        missing = [h for h in ids if h not in pos]
+        if missing or len(ids) != len(pos):
+            raise InvalidInputError(
+                "observed_stats and the null generator cover different hypotheses"
+                + (f" (e.g. {missing[0]!r})" if missing else "")
+            )
+        compare = np.full(len(pos), np.nan)
+        for h, v in zip(ids, obs):
+            compare[pos[h]] = v
+        r = null_generator.run(int(n_sim), compare_to=compare, return_null_matrix=return_null_matrix, progress=progress)
+        gen_ids = null_generator.hypothesis_ids
+        gcfg = null_generator.cfg  # the null was drawn with the generator's bootstrap settings
+        out = {
+            **base,
+            "rc_seed": gcfg.seed,
+            "rc_method": gcfg.method,
+            "rc_avg_block_length": gcfg.avg_block_length,
+            "hypothesis_ids": gen_ids,
+            "rc_p_value": float(r["rc_p_value"]),
+            "observed_max": _p_or_none(float(r["observed_max"])),
+            "null_max_distribution": r["null_max"],
+            "n_sim": int(r["n_sim"]),
+            "romano_wolf_p_values": dict(zip(gen_ids, map(float, r["romano_wolf"]))),
+            "spa_p_values": dict(r["spa_studentized"]),
+            "spa_unstudentized_p_values": dict(r["spa_unstudentized"]),
+            "null_centering": r["null_centering"],
+            "rng": null_generator.rng,
+        }
+        if return_null_matrix:
+            out["null_matrix"] = r["null_matrix"]
+        return out
+    rows = []
+    for b in range(int(n_sim)):
+        v = null_generator(b)
+        if isinstance(v, pd.Series):
+            v = v.reindex(ids).to_numpy(dtype=np.float64, na_value=np.nan)
+        rows.append(np.asarray(v, dtype=np.float64).reshape(-1))
+    matrix = np.ascontiguousarray(np.vstack(rows))
+    if matrix.shape[1] != len(ids):
+        raise InvalidInputError(f"null generator returned {matrix.shape[1]} values for {len(ids)} hypotheses")
+    r = _core.rc_pvalues_from_null_matrix(np.ascontiguousarray(obs), matrix)
+    out = {
+        **base,
+        "rc_p_value": float(r["rc_p_value"]),
+        "observed_max": _p_or_none(float(r["observed_max"])),
+        "null_max_distribution": r["null_max"],
+        "n_sim": int(n_sim),
+        "romano_wolf_p_values": dict(zip(ids, map(float, r["romano_wolf"]))),
+    }
+    if return_null_matrix:
+        out["null_matrix"] = matrix
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# One call for the CLI / UI
+
+
+@dataclass
+class FamilyRealityCheckResult:
+    """Everything a Reality Check of one family produced. ``to_dict()`` is JSON-able and usable
+    as an ``rc_summary`` (key ``rc_p_value``)."""
+
+    hypothesis_ids: list
+    observed_stats: np.ndarray
+    observed_max: float
+    rc_p_value: float
+    spa_p_values: dict
+    spa_unstudentized_p_values: dict
+    romano_wolf_p_values: dict
+    null_max_distribution: np.ndarray
+    n_sim: int
+    config: RealityCheckConfig
+    null_centering: str
+    rng: str
+    cache_key: Optional[str]
+    cache_hit: bool
+    elapsed_s: float
+    n_periods: int = 0
+    omega: Optional[np.ndarray] = None
+    null_matrix: Optional[np.ndarray] = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        def num(x: Any) -> Optional[float]:
+            x = float(x)
+            return None if math.isnan(x) else x
+
+        cfg = self.config
+        return {
+            "rc_p_value": num(self.rc_p_value),
+            "observed_max": num(self.observed_max),
+            "hypothesis_ids": list(self.hypothesis_ids),
+            "observed_stats": {h: num(v) for h, v in zip(self.hypothesis_ids, self.observed_stats)},
+            "spa_p_values": {k: num(v) for k, v in self.spa_p_values.items()},
+            "spa_unstudentized_p_values": {k: num(v) for k, v in self.spa_unstudentized_p_values.items()},
+            "romano_wolf_p_values": {k: num(v) for k, v in self.romano_wolf_p_values.items()},
+            "n_sim": int(self.n_sim),
+            "n_periods": int(self.n_periods),
+            "rc_metric": cfg.metric,
+            "rc_horizon": cfg.horizon,
+            "rc_seed": cfg.seed,
+            "rc_method": cfg.method,
+            "rc_avg_block_length": cfg.avg_block_length,
+            "rc_block_size": cfg.block_size,
+            "null_centering": self.null_centering,
+            "rng": self.rng,
+            "cache_key": self.cache_key,
+            "cache_hit": bool(self.cache_hit),
+            "elapsed_s": float(self.elapsed_s),
+        }
+
+
+_SUMMARY_SUFFIX = "-summary"
+
+
+def _summary_array(r: dict, k: int) -> np.ndarray:
+    s, u = r["spa_studentized"], r["spa_unstudentized"]
+    head = [float(k), float(r["n_sim"]), s["lower"], s["consistent"], s["upper"], u["lower"], u["consistent"], u["upper"]]
+    return np.concatenate([np.array(head, dtype=np.float64), np.asarray(r["romano_wolf"], dtype=np.float64)])
+
+
+def _from_summary(arr: Optional[np.ndarray], k: int, n_sim: int) -> Optional[tuple[dict, dict, np.ndarray]]:
+    if arr is None or arr.size != 8 + k or int(arr[0]) != k or int(arr[1]) != n_sim:
+        return None
+    s = dict(zip(("lower", "consistent", "upper"), map(float, arr[2:5])))
+    u = dict(zip(("lower", "consistent", "upper"), map(float, arr[5:8])))
+    return s, u, arr[8:]
+
+
+def run_family_reality_check(
+    series: Any,
+    cfg: Optional[RealityCheckConfig] = None,
+    *,
+    family_id: Optional[str] = None,
+    dataset_id: Optional[str] = None,
+    git_commit: Optional[str] = None,
+    cache_dir: Optional[Union[str, "os.PathLike[str]"]] = None,
+    no_cache: bool = False,
+    null_centering: str = "recentred",
+    rng: str = "default",
+    progress: Optional[Callable[[int, int], Any]] = None,
+    return_null_matrix: bool = False,
+) -> FamilyRealityCheckResult:
+    """Reality Check, SPA and Romano–Wolf of a whole family in one parallel Rust batch.
+
+    ``series``: dict of pd.Series keyed by hypothesis id (aligned on the intersection of their
+    indexes), a DataFrame (columns = hypotheses) or a T×K array. The cache is used when
+    ``cache_dir`` and ``family_id`` are given and caching is not disabled (``no_cache`` or env
+    ``CRYPTO_ANALYZER_NO_CACHE=1``); a corrupt or missing artifact is recomputed; a cache dir that
+    cannot be written gives a ``RuntimeWarning`` and the computed result.
+    """
+    t0 = time.perf_counter()
+    cfg = cfg or RealityCheckConfig()
+    _check_centering(null_centering)
+    _check_rng(rng)
+    gen = make_null_generator_stationary(series, cfg, null_centering=null_centering, rng=rng)
+    ids = gen.hypothesis_ids
+    k = len(ids)
+    n_sim = cfg.n_sim
+    if isinstance(n_sim, bool) or not isinstance(n_sim, (int, np.integer)) or n_sim <= 0:
+        raise InvalidInputError(f"n_sim must be a positive integer (got {n_sim!r})")
+    n_sim = int(n_sim)
+    observed = gen._engine.observed
+    cache_key = None
+    cdir = cache_dir if family_id is not None and not rc_cache.is_cache_disabled(no_cache) else None
+    if cdir is not None:
+        cache_key = rc_cache.get_rc_cache_key(
+            family_id, dataset_id, git_commit, cfg.metric, cfg.horizon, n_sim, cfg.seed, cfg.method,
+            cfg.avg_block_length if cfg.method == "stationary" else cfg.block_size,
+            null_centering=null_centering, rng=rng,
+        )
+        if not return_null_matrix:
+            null_max = rc_cache.load_cached_null_max(cdir, cache_key)
+            summary = _from_summary(rc_cache.load_cached_null_max(cdir, cache_key + _SUMMARY_SUFFIX), k, n_sim)
+            if null_max is not None and null_max.size == n_sim and summary is not None:
+                spa_s, spa_u, rw = summary
+                obs_max = float(np.nanmax(observed)) if np.any(~np.isnan(observed)) else float("nan")
+                rc_p = reality_check_pvalue(np.array([obs_max]), null_max.reshape(-1, 1)) if not math.isnan(obs_max) else 1.0
+                return FamilyRealityCheckResult(
+                    hypothesis_ids=ids, observed_stats=observed, observed_max=obs_max, rc_p_value=rc_p,
+                    spa_p_values=spa_s, spa_unstudentized_p_values=spa_u,
+                    romano_wolf_p_values=dict(zip(ids, map(float, rw))), null_max_distribution=null_max,
+                    n_sim=n_sim, config=cfg, null_centering=null_centering, rng=rng, cache_key=cache_key,
+                    cache_hit=True, elapsed_s=time.perf_counter() - t0, n_periods=gen.n_periods,
+                    omega=gen.omega,
+                )
+    r = gen.run(n_sim, return_null_matrix=return_null_matrix, progress=progress)
+    if cdir is not None and cache_key is not None:
+        try:
+            rc_cache.save_cached_null_max(cdir, cache_key, r["null_max"])
+            rc_cache.save_cached_null_max(cdir, cache_key + _SUMMARY_SUFFIX, _summary_array(r, k))
+        except OSError as exc:
+            warnings.warn(f"Reality Check cache not written ({exc})", RuntimeWarning, stacklevel=2)
+    return FamilyRealityCheckResult(
+        hypothesis_ids=ids,
+        observed_stats=r["observed"],
+        observed_max=float(r["observed_max"]),
+        rc_p_value=float(r["rc_p_value"]),
+        spa_p_values=dict(r["spa_studentized"]),
+        spa_unstudentized_p_values=dict(r["spa_unstudentized"]),
+        romano_wolf_p_values=dict(zip(ids, map(float, r["romano_wolf"]))),
+        null_max_distribution=r["null_max"],
+        n_sim=int(r["n_sim"]),
+        config=cfg,
+        null_centering=r["null_centering"],
+        rng=rng,
+        cache_key=cache_key,
+        cache_hit=False,
+        elapsed_s=time.perf_counter() - t0,
+        n_periods=gen.n_periods,
+        omega=r["omega"],
+        null_matrix=r["null_matrix"],
+    )

@@ -1,0 +1,142 @@
+//! The prefix-sum kernel equals the gather reference; results do not depend on the thread count;
+//! NaN columns and T < 2 behave as statistics.md says.
+
+use crypto_analyzer_promotion::bootstrap::{BootstrapSpec, Method, RngKind};
+use crypto_analyzer_promotion::control::RunControl;
+use crypto_analyzer_promotion::reality_check::{
+    run, IndexSource, Kernel, Layout, Matrix, NullCentering, Prepared, RcOptions,
+};
+
+fn data(t: usize, k: usize, nan_every: usize) -> Vec<f64> {
+    let mut state = 12345u64;
+    let mut v = Vec::with_capacity(t * k);
+    for i in 0..t * k {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let x = ((state >> 11) as f64 / (1u64 << 53) as f64) - 0.45;
+        v.push(if nan_every > 0 && i % nan_every == 3 { f64::NAN } else { x });
+    }
+    v
+}
+
+fn opts(t: usize, method: Method, kernel: Kernel) -> RcOptions {
+    RcOptions {
+        spec: BootstrapSpec { t, method, rng: RngKind::Default, seed: 7 },
+        n_sim: 150,
+        centering: NullCentering::Recentred,
+        kernel,
+        keep_matrix: true,
+        compare_to: None,
+    }
+}
+
+#[test]
+fn prefix_kernel_equals_gather_reference() {
+    for nan_every in [0usize, 7] {
+        let (t, k) = (97, 6);
+        let x = data(t, k, nan_every);
+        let p = Prepared::new(Matrix { values: &x, t, k, layout: Layout::RowMajor }, 5.0, true).unwrap();
+        for method in [Method::Stationary { avg_block_length: 5.0 }, Method::BlockFixed { block_size: 4 }] {
+            let a = run(&p, &opts(t, method, Kernel::PrefixSum), IndexSource::Generated, &RunControl::new()).unwrap();
+            let b = run(&p, &opts(t, method, Kernel::Gather), IndexSource::Generated, &RunControl::new()).unwrap();
+            let (ma, mb) = (a.null_matrix.unwrap(), b.null_matrix.unwrap());
+            for (x, y) in ma.iter().zip(&mb) {
+                assert!((x - y).abs() <= 1e-12, "{x} vs {y}");
+            }
+            assert_eq!(a.rc_p_value, b.rc_p_value);
+        }
+    }
+}
+
+#[test]
+fn tiled_kernel_on_data_larger_than_a_tile_equals_gather_and_single_simulation() {
+    // (T+1)·K·8 bytes > 768 KiB: the prefix kernel splits the columns into several tiles.
+    for nan_every in [0usize, 11] {
+        let (t, k) = (2000, 70);
+        let x = data(t, k, nan_every);
+        let p = Prepared::new(Matrix { values: &x, t, k, layout: Layout::RowMajor }, 9.0, true).unwrap();
+        let mut o = opts(t, Method::Stationary { avg_block_length: 9.0 }, Kernel::PrefixSum);
+        o.n_sim = 70; // more than one chunk, the last one partial
+        let a = run(&p, &o, IndexSource::Generated, &RunControl::new()).unwrap();
+        o.kernel = Kernel::Gather;
+        let b = run(&p, &o, IndexSource::Generated, &RunControl::new()).unwrap();
+        let (ma, mb) = (a.null_matrix.unwrap(), b.null_matrix.unwrap());
+        for (x, y) in ma.iter().zip(&mb) {
+            assert!((x - y).abs() <= 1e-12 || (x.is_nan() && y.is_nan()), "{x} vs {y}");
+        }
+        let one = crypto_analyzer_promotion::reality_check::null_stats_one(&p, &o.spec, NullCentering::Recentred, 66).unwrap();
+        for (c, v) in one.iter().enumerate() {
+            let m = ma[66 * k + c];
+            assert!(v.to_bits() == m.to_bits() || (v.is_nan() && m.is_nan()));
+        }
+    }
+}
+
+#[test]
+fn column_major_equals_row_major() {
+    let (t, k) = (50, 4);
+    let x = data(t, k, 5);
+    let mut xf = vec![0.0; t * k];
+    for r in 0..t {
+        for c in 0..k {
+            xf[c * t + r] = x[r * k + c];
+        }
+    }
+    let pr = Prepared::new(Matrix { values: &x, t, k, layout: Layout::RowMajor }, 3.0, false).unwrap();
+    let pc = Prepared::new(Matrix { values: &xf, t, k, layout: Layout::ColMajor }, 3.0, false).unwrap();
+    let o = opts(t, Method::Stationary { avg_block_length: 3.0 }, Kernel::PrefixSum);
+    let a = run(&pr, &o, IndexSource::Generated, &RunControl::new()).unwrap();
+    let b = run(&pc, &o, IndexSource::Generated, &RunControl::new()).unwrap();
+    assert_eq!(a.null_max.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), b.null_max.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+    assert_eq!(pr.omega.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), pc.omega.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+}
+
+#[test]
+fn all_nan_column_and_short_series() {
+    let (t, k) = (40, 3);
+    let mut x = data(t, k, 0);
+    for r in 0..t {
+        x[r * k + 1] = f64::NAN;
+        x[r * k] += 10.0; // the best column by far, so an all-NaN column could only hurt
+    }
+    let p = Prepared::new(Matrix { values: &x, t, k, layout: Layout::RowMajor }, 4.0, false).unwrap();
+    assert!(p.observed[1].is_nan());
+    let r = run(&p, &opts(t, Method::Stationary { avg_block_length: 4.0 }, Kernel::PrefixSum), IndexSource::Generated, &RunControl::new()).unwrap();
+    let m = r.null_matrix.unwrap();
+    assert!((0..150).all(|b| m[b * k + 1].is_nan()));
+    assert!(r.null_max.iter().all(|v| v.is_finite()));
+    assert_eq!(r.romano_wolf[1], 1.0);
+
+    let one = [0.5, 0.2];
+    let p1 = Prepared::new(Matrix { values: &one, t: 1, k: 2, layout: Layout::RowMajor }, 4.0, false).unwrap();
+    let r1 = run(&p1, &opts(1, Method::Stationary { avg_block_length: 4.0 }, Kernel::PrefixSum), IndexSource::Generated, &RunControl::new()).unwrap();
+    assert!(r1.observed.iter().all(|v| v.is_nan()));
+    assert_eq!(r1.rc_p_value, 1.0);
+    assert_eq!(r1.spa_studentized.lower, 1.0);
+}
+
+#[test]
+fn bad_input_is_an_error_not_a_panic() {
+    let x = [1.0, f64::INFINITY, 0.0, 0.0];
+    assert!(Prepared::new(Matrix { values: &x, t: 2, k: 2, layout: Layout::RowMajor }, 2.0, false).is_err());
+    assert!(Prepared::new(Matrix { values: &[], t: 5, k: 0, layout: Layout::RowMajor }, 2.0, false).is_err());
+    assert!(Prepared::new(Matrix { values: &[1.0; 3], t: 2, k: 2, layout: Layout::RowMajor }, 2.0, false).is_err());
+    let ok = [1.0, 2.0, 3.0, 4.0];
+    let p = Prepared::new(Matrix { values: &ok, t: 2, k: 2, layout: Layout::RowMajor }, 2.0, false).unwrap();
+    let mut o = opts(2, Method::Stationary { avg_block_length: 2.0 }, Kernel::PrefixSum);
+    o.n_sim = 0;
+    assert!(run(&p, &o, IndexSource::Generated, &RunControl::new()).is_err());
+    o.n_sim = 2;
+    let bad_idx = [0i64, 1, 2, 0];
+    assert!(run(&p, &o, IndexSource::Explicit(&bad_idx), &RunControl::new()).is_err());
+}
+
+#[test]
+fn cancelled_run_reports_interrupted() {
+    let (t, k) = (60, 3);
+    let x = data(t, k, 0);
+    let p = Prepared::new(Matrix { values: &x, t, k, layout: Layout::RowMajor }, 4.0, false).unwrap();
+    let c = RunControl::new();
+    c.cancel();
+    let r = run(&p, &opts(t, Method::Stationary { avg_block_length: 4.0 }, Kernel::PrefixSum), IndexSource::Generated, &c);
+    assert!(matches!(r, Err(crypto_analyzer_promotion::Error::Interrupted)));
+}
