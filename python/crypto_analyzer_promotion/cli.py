@@ -274,10 +274,17 @@ def _read_series(path: str):
             if isinstance(df.index, pd.RangeIndex) and df.shape[1] > 0:
                 df = df.set_index(df.columns[0])
         else:
+            import csv
+
+            with open(p, newline="", encoding="utf-8") as fh:
+                header = next(csv.reader(fh), [])
+            dup = sorted({c for c in header[1:] if header[1:].count(c) > 1})
+            if dup:  # pandas would silently rename them ("a.1")
+                raise CliError(f"{path}: duplicate hypothesis column(s): {', '.join(dup[:5])}")
             df = pd.read_csv(p, index_col=0)
     except ImportError as e:
         raise CliError(f"cannot read {path}: {e}") from None
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, UnicodeDecodeError) as e:
         raise CliError(f"cannot read {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     if df.shape[1] == 0 or df.shape[0] == 0:
         raise CliError(f"{path}: expected a time column and one column per hypothesis")
@@ -372,7 +379,7 @@ def _print_rc_text(res: Any, args: argparse.Namespace) -> None:
         print("  Romano-Wolf adjusted p-values (smallest first):")
         for hid, p in sorted(rw.items(), key=lambda kv: (float(kv[1]), kv[0]))[: args.top]:
             print(f"    {hid:<28} {_fmt_p(p)}")
-    cache = "disabled" if not res.cache_key else ("hit" if res.cache_hit else "miss, saved")
+    cache = "disabled" if not res.cache_key else ("hit" if res.cache_hit else "miss (computed)")
     print(f"  cache             {cache}" + (f" (key {res.cache_key})" if res.cache_key else ""))
     print(f"  elapsed           {float(res.elapsed_s):.2f} s")
 
@@ -566,7 +573,15 @@ def _one_line(e: BaseException) -> str:
     return " ".join(text.split())
 
 
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings (e.g. "cache not written") as one line on stderr, without a source excerpt."""
+    print(f"{PROG}: warning: {_one_line(Exception(str(message)))}", file=sys.stderr if file is None else file)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import warnings
+
+    warnings.showwarning = _warning_line
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))

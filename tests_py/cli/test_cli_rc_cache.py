@@ -90,6 +90,10 @@ def test_rc_bad_inputs_are_one_line_errors(cli, h, tmp_path):
     text.write_text("ts,a,b\n1,0.1,x\n2,0.2,y\n")
     bad = _rc(cli, h, tmp_path / "c", series=text)
     assert bad.returncode == 1 and "non-numeric" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    dup = tmp_path / "dup.csv"
+    dup.write_text("ts,a,a\n1,0.1,0.2\n2,0.2,0.1\n")
+    proc = _rc(cli, h, tmp_path / "c", series=dup)
+    assert proc.returncode == 1 and "duplicate hypothesis column(s): a" in proc.stderr
 
 
 def test_cache_commands_on_a_missing_dir(cli, tmp_path):
