@@ -158,3 +158,34 @@ def test_render_promotion_page_embeds_with_a_db_path(monkeypatch, promo_db):
     at.run()
     assert not at.exception
     assert set(_table(at)["candidate_id"]) == {promo_db.edge, promo_db.lucky}
+
+
+def test_rc_null_from_the_cache_when_the_summary_has_only_a_key(monkeypatch, promo_db, tmp_path):
+    import json
+
+    import numpy as np
+
+    from crypto_analyzer_promotion.rc_cache import get_rc_cache_key, save_cached_null_max
+    from crypto_analyzer_promotion.store_sqlite import create_candidate
+
+    cache = tmp_path / "rc_cache"
+    key = get_rc_cache_key("fam_x", "ds", "c0", "mean_ic", None, 50, 42, "stationary", 12)
+    save_cached_null_max(str(cache), key, np.linspace(0.001, 0.01, 50))
+    summary = tmp_path / "rc_summary.json"
+    summary.write_text(json.dumps({"rc_p_value": 0.0196, "observed_max": 0.029, "cache_key": key}))
+    create_candidate(str(promo_db.db), dataset_id="ds", run_id="r9", signal_name="s9", horizon=1,
+                     config_hash="c", git_commit="g", candidate_id="prom_cached",
+                     evidence={"rc_summary_path": str(summary)})
+    at = _app(monkeypatch, promo_db.db, promo_db.app)
+    at.selectbox(key="promo_selected").set_value("prom_cached").run()
+    assert not at.get("vega_lite_chart"), "no null without the cache folder"
+    at.sidebar.text_input(key="promo_cache_dir").set_value(str(cache)).run()
+    assert not at.exception
+    assert len(at.get("vega_lite_chart")) == 1
+    assert f"50 simulations from cache {cache}" in _texts(at)
+
+
+def test_no_rc_chart_without_an_rc_summary(monkeypatch, promo_db):
+    at = _app(monkeypatch, promo_db.db, promo_db.app)
+    at.selectbox(key="promo_selected").set_value(promo_db.lucky).run()
+    assert not at.exception and not at.get("vega_lite_chart")
