@@ -73,4 +73,10 @@ def table_names(db: Path) -> set[str]:
 
 @pytest.fixture
 def sql():
-    return SimpleNamespace(status_of=status_of, events_of=events_of, table_names=table_names)
+    def best_noise() -> tuple[str, int]:
+        stem = json.loads((FIXTURES / "family" / "family.json").read_text())["bundle_stems"]["best_noise"]
+        signal, h = stem.rsplit("_h", 1)
+        return signal, int(h)
+
+    return SimpleNamespace(status_of=status_of, events_of=events_of, table_names=table_names, query=_query,
+                           best_noise=best_noise)
