@@ -75,7 +75,7 @@ def test_select_shows_details_evidence_history_and_rc_null(monkeypatch, promo_db
     text = _texts(at)
     assert "**created**" in text  # the timeline
     charts = at.get("vega_lite_chart")
-    assert len(charts) == 1, "the RC null chart is drawn when the rc_summary has null maxima"
+    assert len(charts) == 2, "the event timeline, and the RC null chart when the rc_summary has null maxima"
     assert "red line: observed max" in text
 
 
@@ -178,14 +178,14 @@ def test_rc_null_from_the_cache_when_the_summary_has_only_a_key(monkeypatch, pro
                      evidence={"rc_summary_path": str(summary)})
     at = _app(monkeypatch, promo_db.db, promo_db.app)
     at.selectbox(key="promo_selected").set_value("prom_cached").run()
-    assert not at.get("vega_lite_chart"), "no null without the cache folder"
+    assert len(at.get("vega_lite_chart")) == 1, "only the timeline: no null without the cache folder"
     at.sidebar.text_input(key="promo_cache_dir").set_value(str(cache)).run()
     assert not at.exception
-    assert len(at.get("vega_lite_chart")) == 1
+    assert len(at.get("vega_lite_chart")) == 2
     assert f"50 simulations from cache {cache}" in _texts(at)
 
 
 def test_no_rc_chart_without_an_rc_summary(monkeypatch, promo_db):
     at = _app(monkeypatch, promo_db.db, promo_db.app)
     at.selectbox(key="promo_selected").set_value(promo_db.lucky).run()
-    assert not at.exception and not at.get("vega_lite_chart")
+    assert not at.exception and len(at.get("vega_lite_chart")) == 1  # the timeline only

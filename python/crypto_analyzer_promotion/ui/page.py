@@ -86,7 +86,35 @@ def _candidates_table(rows: list[dict]) -> None:
     st.dataframe(df, hide_index=True, **_wide())
 
 
+def _timeline_chart(events: list[dict]) -> None:
+    """Events as points on a time axis (one row per event type), with tooltips."""
+    import altair as alt
+
+    rows = []
+    for ev in events:
+        payload = parse_payload(ev.get("payload_json"))
+        detail = ""
+        if isinstance(payload, dict):
+            detail = str(payload.get("new_status") or payload.get("status") or "")
+        rows.append({"ts": ev.get("ts_utc"), "event": ev.get("event_type", ""), "detail": detail,
+                     "event_id": ev.get("event_id")})
+    df = pd.DataFrame(rows)
+    df["ts"] = pd.to_datetime(df["ts"], utc=True, errors="coerce", format="ISO8601")
+    df = df.dropna(subset=["ts"])
+    if df.empty:
+        return
+    chart = alt.Chart(df).mark_circle(size=120).encode(
+        x=alt.X("ts:T", title="time (UTC)"),
+        y=alt.Y("event:N", title=None),
+        color=alt.Color("event:N", legend=None),
+        tooltip=["event_id:Q", "event:N", "detail:N", alt.Tooltip("ts:T", format="%Y-%m-%d %H:%M:%S")],
+    )
+    st.altair_chart(chart.properties(height=40 + 30 * df["event"].nunique()), **_wide())
+
+
 def _timeline(events: list[dict]) -> None:
+    if events:
+        _timeline_chart(events)
     lines = []
     for ev in events:
         payload = parse_payload(ev.get("payload_json"))
