@@ -367,7 +367,7 @@ def _print_rc_text(res: Any, args: argparse.Namespace) -> None:
     ids = list(res.hypothesis_ids)
     obs = [float(x) for x in res.observed_stats]
     best = max(range(len(obs)), key=lambda i: obs[i] if math.isfinite(obs[i]) else -math.inf) if obs else None
-    print(f"Reality Check: {len(ids)} hypotheses, n_sim={res.n_sim}, method={args.method}, "
+    print(f"Reality Check ({args.metric}): {len(ids)} hypotheses, n_sim={res.n_sim}, method={args.method}, "
           f"seed={args.seed}, null={res.null_centering}, rng={res.rng}")
     if best is not None:
         print(f"  observed max      {float(res.observed_max):.6f}  ({ids[best]})")
@@ -529,8 +529,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("rc", help="Run a Reality Check (RC, SPA, Romano-Wolf) on per-period series")
     p.add_argument("series", help="CSV or Parquet: first column (or index) = time, one column per hypothesis")
-    p.add_argument("--metric", default="mean_ic", choices=["mean_ic", "deflated_sharpe"])
-    p.add_argument("--horizon", type=int, default=None)
+    p.add_argument("--metric", default="mean_ic", choices=["mean_ic", "deflated_sharpe"],
+                   help="label of the per-period series (the statistic is their mean either way); "
+                        "recorded in the summary and the cache key")
+    p.add_argument("--horizon", type=int, default=None,
+                   help="recorded in the summary and the cache key (the series are already per hypothesis)")
     p.add_argument("--n-sim", type=_positive_int, default=200)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--method", choices=["stationary", "block_fixed"], default="stationary")
