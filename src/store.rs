@@ -10,6 +10,7 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::mem::ManuallyDrop;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -205,7 +206,14 @@ pub fn open_connection(db_path: &Path, create: bool) -> Result<Connection> {
     if !mode.eq_ignore_ascii_case("wal") {
         // Another process holds the file in a mode we cannot change now; still usable.
     }
-    conn.execute_batch("PRAGMA synchronous=NORMAL;").map_err(sql_err)?;
+    conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16384;").map_err(sql_err)?;
+    // Closing one of our connections must never checkpoint and delete the -wal/-shm files under
+    // a sqlite3 connection of the caller (another SQLite library in this process, whose locks
+    // ours cannot see).
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+        .map_err(sql_err)?;
+    // Open the WAL now (first read), so the cache can tell later whether it is still the file on disk.
+    conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).map_err(sql_err)?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
 }
@@ -354,8 +362,17 @@ fn not_found(candidate_id: &str) -> Error {
 }
 
 /// A connection to one promotion database.
+///
+/// Dropping a `Store` does not close its connection: it goes back to a per-process pool for its
+/// file and the next [`Store::open`] of that file reuses it. Closing any descriptor of the file
+/// would drop every POSIX lock this process holds on it (including those of the caller's own
+/// `sqlite3` connections), after which another process may delete the WAL or reset the -shm file
+/// under them.
 pub struct Store {
-    conn: Connection,
+    conn: ManuallyDrop<Connection>,
+    /// Process that opened the connection, and the database/WAL files it opened.
+    pid: u32,
+    files: (Option<FileId>, Option<FileId>),
     path: PathBuf,
     tables_checked: Cell<bool>,
 }
@@ -364,8 +381,25 @@ impl Store {
     /// Open an existing database file (WAL mode, busy timeout). A missing file is reported as
     /// missing promotion tables; a file that is not SQLite as InvalidInput.
     pub fn open(db_path: &Path) -> Result<Store> {
-        let conn = open_connection(db_path, false)?;
-        Ok(Store { conn, path: db_path.to_path_buf(), tables_checked: Cell::new(false) })
+        Self::open_with(db_path, false)
+    }
+
+    /// Like [`Store::open`]; with `create` a missing file is created (migrations, init).
+    pub fn open_with(db_path: &Path, create: bool) -> Result<Store> {
+        let (conn, files) = match pool_take(db_path) {
+            Some(idle) => (idle.conn, idle.files),
+            None => {
+                let conn = open_connection(db_path, create)?;
+                (conn, files_of(&normalize_path(db_path)))
+            }
+        };
+        Ok(Store {
+            conn: ManuallyDrop::new(conn),
+            pid: std::process::id(),
+            files,
+            path: db_path.to_path_buf(),
+            tables_checked: Cell::new(false),
+        })
     }
 
     /// The database file this store writes.
@@ -376,6 +410,13 @@ impl Store {
     /// The underlying connection (for reads the store has no method for).
     pub fn connection(&self) -> &Connection {
         &self.conn
+    }
+
+
+    /// Mutable access to the connection (the migration runner needs transactions on it).
+    pub fn connection_mut(&mut self) -> &mut Connection {
+        self.tables_checked.set(false);
+        &mut self.conn
     }
 
     pub fn promotion_tables_exist(&self) -> Result<bool> {
@@ -607,6 +648,60 @@ impl Store {
     }
 }
 
+impl Drop for Store {
+    fn drop(&mut self) {
+        // SAFETY: `conn` is taken exactly once, here, and never touched afterwards.
+        let conn = unsafe { ManuallyDrop::take(&mut self.conn) };
+        let key = normalize_path(&self.path);
+        let current = files_of(&key);
+        if self.pid == std::process::id() && current.0.is_some() && current.1.is_some() && current == self.files {
+            pool_put(key, Idle { pid: self.pid, files: self.files, conn });
+        }
+        // Otherwise it is closed here: inherited across fork (the child must not keep the
+        // parent's lock bookkeeping) or its file/WAL was replaced (stale).
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Idle connections per database file, so that no connection of ours is ever closed while the
+// file is in use (see `Store`).
+// ---------------------------------------------------------------------------------------------
+
+struct Idle {
+    pid: u32,
+    files: (Option<FileId>, Option<FileId>),
+    conn: Connection,
+}
+
+fn pool() -> &'static Mutex<HashMap<PathBuf, Vec<Idle>>> {
+    static POOL: OnceLock<Mutex<HashMap<PathBuf, Vec<Idle>>>> = OnceLock::new();
+    POOL.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn pool_take(db_path: &Path) -> Option<Idle> {
+    let key = normalize_path(db_path);
+    let pid = std::process::id();
+    let now = files_of(&key);
+    let mut map = pool().lock().unwrap_or_else(|p| p.into_inner());
+    let idle = map.get_mut(&key)?;
+    while let Some(entry) = idle.pop() {
+        // Inherited across fork or stale (file or WAL replaced): close it (see with_cached_store).
+        if entry.pid == pid && now.0.is_some() && now.1.is_some() && entry.files == now {
+            return Some(entry);
+        }
+    }
+    None
+}
+
+fn pool_put(key: PathBuf, idle: Idle) {
+    // A transaction left open by an error path must not leak into the next user.
+    if !idle.conn.is_autocommit() {
+        let _ = idle.conn.execute_batch("ROLLBACK");
+    }
+    let mut map = pool().lock().unwrap_or_else(|p| p.into_inner());
+    map.entry(key).or_default().push(idle);
+}
+
 // ---------------------------------------------------------------------------------------------
 // One cached connection per database path per process.
 // ---------------------------------------------------------------------------------------------
@@ -628,9 +723,20 @@ fn file_id(path: &Path) -> Option<FileId> {
     }
 }
 
+fn wal_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_os_string();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+/// Identity of the database file and of its WAL, as seen when the connection was opened.
+fn files_of(db: &Path) -> (Option<FileId>, Option<FileId>) {
+    (file_id(db), file_id(&wal_path(db)))
+}
+
 struct Cached {
     pid: u32,
-    file: Option<FileId>,
+    files: (Option<FileId>, Option<FileId>),
     store: Option<Store>,
 }
 
@@ -644,12 +750,21 @@ fn cache() -> &'static Mutex<HashMap<PathBuf, Slot>> {
 /// Run `f` with this process's cached [`Store`] for `db_path` (opened on first use; reopened
 /// after a fork or when the file at the path was replaced). Calls on the same path are serialised
 /// by a mutex; different paths proceed in parallel.
+///
+/// The connection is kept open for the life of the process on purpose: POSIX file locks belong
+/// to the process, so closing any descriptor of the database file would also drop the locks of
+/// the caller's own `sqlite3` connection (a separate SQLite library in the same process).
 pub fn with_cached_store<T>(db_path: &Path, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
+    with_cached_store_opts(db_path, false, f)
+}
+
+/// [`with_cached_store`], creating the file when `create` is true.
+pub fn with_cached_store_opts<T>(db_path: &Path, create: bool, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
     let key = normalize_path(db_path);
     let slot = {
         let mut map = cache().lock().unwrap_or_else(|p| p.into_inner());
         map.entry(key.clone())
-            .or_insert_with(|| Arc::new(Mutex::new(Cached { pid: 0, file: None, store: None })))
+            .or_insert_with(|| Arc::new(Mutex::new(Cached { pid: 0, files: (None, None), store: None })))
             .clone()
     };
     let mut guard = match slot.lock() {
@@ -662,20 +777,28 @@ pub fn with_cached_store<T>(db_path: &Path, f: impl FnOnce(&mut Store) -> Result
         }
     };
     let pid = std::process::id();
-    let current = file_id(&key);
     if guard.pid != pid {
-        // Inherited across fork: SQLite connections must not be used (or closed) in the child.
-        if let Some(old) = guard.store.take() {
-            std::mem::forget(old);
+        // Inherited across fork: never use it. Close it (our connections never checkpoint or
+        // delete on close, and the parent's locks are its own), because while it stays open the
+        // child's SQLite keeps the parent's lock bookkeeping for this file and a new connection
+        // would skip taking its own locks; the parent's sqlite3 could then reset the -shm file
+        // under the child's mapping (SIGBUS).
+        drop(guard.store.take());
+    } else if guard.store.is_some() {
+        // Reopen when the file was replaced, or when its WAL was deleted under us: the caller's
+        // own sqlite3 library checkpoints and deletes the WAL when it closes what it believes is
+        // the last connection (it cannot see our locks: POSIX locks belong to the process).
+        // Writing on through the stale WAL would lose those writes.
+        let now = files_of(&key);
+        if now.0.is_none() || now.1.is_none() || now != guard.files {
+            guard.store = None;
         }
-    } else if guard.store.is_some() && (current.is_none() || guard.file != current) {
-        guard.store = None;
     }
     if guard.store.is_none() {
-        let store = Store::open(&key)?;
+        let store = Store::open_with(&key, create)?;
+        guard.files = store.files;
         guard.store = Some(store);
         guard.pid = pid;
-        guard.file = file_id(&key);
     }
     match guard.store.as_mut() {
         Some(store) => f(store),

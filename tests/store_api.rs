@@ -210,3 +210,41 @@ fn cached_store_is_reopened_when_the_file_is_replaced() {
     let found = store::with_cached_store(&db, |s| s.get_candidate(&id)).unwrap();
     assert!(found.is_none(), "a fresh file must not show rows of the deleted one");
 }
+
+#[test]
+fn dropping_a_store_keeps_its_connection_for_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_db(&dir);
+    {
+        let s = Store::open(&db).unwrap();
+        s.connection().execute_batch("CREATE TEMP TABLE only_in_this_connection (x)").unwrap();
+    }
+    // Not closed (closing would drop this process's file locks): the next open reuses it.
+    let s = Store::open(&db).unwrap();
+    let n: i64 = s
+        .connection()
+        .query_row("SELECT COUNT(*) FROM temp.sqlite_master WHERE name = 'only_in_this_connection'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1);
+    // Two at once: the second is a different connection.
+    let s2 = Store::open(&db).unwrap();
+    let n2: i64 = s2
+        .connection()
+        .query_row("SELECT COUNT(*) FROM temp.sqlite_master WHERE name = 'only_in_this_connection'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n2, 0);
+}
+
+#[test]
+fn busy_and_locked_sqlite_errors_become_busy() {
+    for code in [rusqlite::ffi::SQLITE_BUSY, rusqlite::ffi::SQLITE_LOCKED] {
+        let e = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), Some("database is locked".into()));
+        match store::sql_err(e) {
+            Error::Busy { waited_ms, detail } => {
+                assert_eq!(waited_ms, store::BUSY_TIMEOUT_MS);
+                assert_eq!(detail, "database is locked");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

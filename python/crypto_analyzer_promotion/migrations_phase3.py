@@ -13,7 +13,7 @@ import os
 from typing import Callable, List, Optional, Tuple, Union
 
 from . import _core
-from ._conn import ConnLike, resolve_db_path
+from ._conn import ConnLike, keep_library_connection, resolve_db_path
 
 
 def _make_apply(version: int, name: str) -> Callable[[ConnLike], None]:
@@ -40,7 +40,9 @@ def run_migrations_phase3(
     Idempotent. Returns the versions applied by this call (empty when up to date).
     """
     path = resolve_db_path(conn if conn is not None else db_path)  # type: ignore[arg-type]
-    return list(_core.store_run_migrations(path))
+    applied = list(_core.store_run_migrations(path))
+    keep_library_connection(os.path.abspath(path))  # the file may have just been created
+    return applied
 
 
 def _schema_migrations_phase3_exists(conn: ConnLike) -> bool:
