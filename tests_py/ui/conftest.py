@@ -40,9 +40,8 @@ def promo_db(tmp_path: Path) -> SimpleNamespace:
     return SimpleNamespace(db=db, edge=edge, lucky=lucky, fixtures=FIXTURES, app=APP)
 
 
-# Plain-sqlite3 reads run in a separate process: Python's sqlite3 and the engine's own SQLite in
-# ONE process do not see each other's POSIX locks (closing the Python connection may drop the
-# engine's WAL), so the independent check must not share the page's process.
+# Plain-sqlite3 reads run in a separate process, so the independent check shares nothing with
+# the engine's SQLite (a second copy of SQLite in this process, with its own connection pool).
 _READER = """
 import json, sqlite3, sys
 with sqlite3.connect(sys.argv[1]) as c:
