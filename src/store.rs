@@ -10,7 +10,6 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::mem::ManuallyDrop;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -207,13 +206,10 @@ pub fn open_connection(db_path: &Path, create: bool) -> Result<Connection> {
         // Another process holds the file in a mode we cannot change now; still usable.
     }
     conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16384;").map_err(sql_err)?;
-    // Closing one of our connections must never checkpoint and delete the -wal/-shm files under
-    // a sqlite3 connection of the caller (another SQLite library in this process, whose locks
-    // ours cannot see).
+    // A connection inherited across fork is closed in the child (see `with_cached_store_opts`);
+    // that close must not checkpoint or delete the WAL that the parent is still using.
     conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
         .map_err(sql_err)?;
-    // Open the WAL now (first read), so the cache can tell later whether it is still the file on disk.
-    conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).map_err(sql_err)?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
 }
@@ -363,16 +359,11 @@ fn not_found(candidate_id: &str) -> Error {
 
 /// A connection to one promotion database.
 ///
-/// Dropping a `Store` does not close its connection: it goes back to a per-process pool for its
-/// file and the next [`Store::open`] of that file reuses it. Closing any descriptor of the file
-/// would drop every POSIX lock this process holds on it (including those of the caller's own
-/// `sqlite3` connections), after which another process may delete the WAL or reset the -shm file
-/// under them.
+/// The extension links the same SQLite library as Python's `sqlite3` module (see Cargo.toml), so
+/// this connection and the caller's are ordinary connections of one library: SQLite itself keeps
+/// their POSIX locks consistent, and dropping a `Store` simply closes its connection.
 pub struct Store {
-    conn: ManuallyDrop<Connection>,
-    /// Process that opened the connection, and the database/WAL files it opened.
-    pid: u32,
-    files: (Option<FileId>, Option<FileId>),
+    conn: Connection,
     path: PathBuf,
     tables_checked: Cell<bool>,
 }
@@ -386,17 +377,8 @@ impl Store {
 
     /// Like [`Store::open`]; with `create` a missing file is created (migrations, init).
     pub fn open_with(db_path: &Path, create: bool) -> Result<Store> {
-        let (conn, files) = match pool_take(db_path) {
-            Some(idle) => (idle.conn, idle.files),
-            None => {
-                let conn = open_connection(db_path, create)?;
-                (conn, files_of(&normalize_path(db_path)))
-            }
-        };
         Ok(Store {
-            conn: ManuallyDrop::new(conn),
-            pid: std::process::id(),
-            files,
+            conn: open_connection(db_path, create)?,
             path: db_path.to_path_buf(),
             tables_checked: Cell::new(false),
         })
@@ -648,60 +630,6 @@ impl Store {
     }
 }
 
-impl Drop for Store {
-    fn drop(&mut self) {
-        // SAFETY: `conn` is taken exactly once, here, and never touched afterwards.
-        let conn = unsafe { ManuallyDrop::take(&mut self.conn) };
-        let key = normalize_path(&self.path);
-        let current = files_of(&key);
-        if self.pid == std::process::id() && current.0.is_some() && current.1.is_some() && current == self.files {
-            pool_put(key, Idle { pid: self.pid, files: self.files, conn });
-        }
-        // Otherwise it is closed here: inherited across fork (the child must not keep the
-        // parent's lock bookkeeping) or its file/WAL was replaced (stale).
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Idle connections per database file, so that no connection of ours is ever closed while the
-// file is in use (see `Store`).
-// ---------------------------------------------------------------------------------------------
-
-struct Idle {
-    pid: u32,
-    files: (Option<FileId>, Option<FileId>),
-    conn: Connection,
-}
-
-fn pool() -> &'static Mutex<HashMap<PathBuf, Vec<Idle>>> {
-    static POOL: OnceLock<Mutex<HashMap<PathBuf, Vec<Idle>>>> = OnceLock::new();
-    POOL.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
-fn pool_take(db_path: &Path) -> Option<Idle> {
-    let key = normalize_path(db_path);
-    let pid = std::process::id();
-    let now = files_of(&key);
-    let mut map = pool().lock().unwrap_or_else(|p| p.into_inner());
-    let idle = map.get_mut(&key)?;
-    while let Some(entry) = idle.pop() {
-        // Inherited across fork or stale (file or WAL replaced): close it (see with_cached_store).
-        if entry.pid == pid && now.0.is_some() && now.1.is_some() && entry.files == now {
-            return Some(entry);
-        }
-    }
-    None
-}
-
-fn pool_put(key: PathBuf, idle: Idle) {
-    // A transaction left open by an error path must not leak into the next user.
-    if !idle.conn.is_autocommit() {
-        let _ = idle.conn.execute_batch("ROLLBACK");
-    }
-    let mut map = pool().lock().unwrap_or_else(|p| p.into_inner());
-    map.entry(key).or_default().push(idle);
-}
-
 // ---------------------------------------------------------------------------------------------
 // One cached connection per database path per process.
 // ---------------------------------------------------------------------------------------------
@@ -723,20 +651,10 @@ fn file_id(path: &Path) -> Option<FileId> {
     }
 }
 
-fn wal_path(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_os_string();
-    name.push("-wal");
-    PathBuf::from(name)
-}
-
-/// Identity of the database file and of its WAL, as seen when the connection was opened.
-fn files_of(db: &Path) -> (Option<FileId>, Option<FileId>) {
-    (file_id(db), file_id(&wal_path(db)))
-}
-
 struct Cached {
     pid: u32,
-    files: (Option<FileId>, Option<FileId>),
+    /// Identity (device, inode) of the database file when the connection was opened.
+    file: Option<FileId>,
     store: Option<Store>,
 }
 
@@ -751,9 +669,8 @@ fn cache() -> &'static Mutex<HashMap<PathBuf, Slot>> {
 /// after a fork or when the file at the path was replaced). Calls on the same path are serialised
 /// by a mutex; different paths proceed in parallel.
 ///
-/// The connection is kept open for the life of the process on purpose: POSIX file locks belong
-/// to the process, so closing any descriptor of the database file would also drop the locks of
-/// the caller's own `sqlite3` connection (a separate SQLite library in the same process).
+/// Keeping the connection open saves the open, the WAL setup and the prepared statements on
+/// every call (most of the cost of a small write).
 pub fn with_cached_store<T>(db_path: &Path, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
     with_cached_store_opts(db_path, false, f)
 }
@@ -764,7 +681,7 @@ pub fn with_cached_store_opts<T>(db_path: &Path, create: bool, f: impl FnOnce(&m
     let slot = {
         let mut map = cache().lock().unwrap_or_else(|p| p.into_inner());
         map.entry(key.clone())
-            .or_insert_with(|| Arc::new(Mutex::new(Cached { pid: 0, files: (None, None), store: None })))
+            .or_insert_with(|| Arc::new(Mutex::new(Cached { pid: 0, file: None, store: None })))
             .clone()
     };
     let mut guard = match slot.lock() {
@@ -778,25 +695,18 @@ pub fn with_cached_store_opts<T>(db_path: &Path, create: bool, f: impl FnOnce(&m
     };
     let pid = std::process::id();
     if guard.pid != pid {
-        // Inherited across fork: never use it. Close it (our connections never checkpoint or
-        // delete on close, and the parent's locks are its own), because while it stays open the
-        // child's SQLite keeps the parent's lock bookkeeping for this file and a new connection
-        // would skip taking its own locks; the parent's sqlite3 could then reset the -shm file
-        // under the child's mapping (SIGBUS).
+        // Inherited across fork: SQLite connections must not be used in the child. Close it
+        // (it never checkpoints on close, so the parent's WAL is left alone) rather than keep
+        // it, because while it stays open the child's SQLite keeps the parent's lock
+        // bookkeeping for this file and a new connection would skip taking its own locks.
         drop(guard.store.take());
-    } else if guard.store.is_some() {
-        // Reopen when the file was replaced, or when its WAL was deleted under us: the caller's
-        // own sqlite3 library checkpoints and deletes the WAL when it closes what it believes is
-        // the last connection (it cannot see our locks: POSIX locks belong to the process).
-        // Writing on through the stale WAL would lose those writes.
-        let now = files_of(&key);
-        if now.0.is_none() || now.1.is_none() || now != guard.files {
-            guard.store = None;
-        }
+    } else if guard.store.is_some() && (file_id(&key).is_none() || file_id(&key) != guard.file) {
+        // The file at the path was deleted or replaced: writing on would go to the old inode.
+        guard.store = None;
     }
     if guard.store.is_none() {
         let store = Store::open_with(&key, create)?;
-        guard.files = store.files;
+        guard.file = file_id(&key); // `create` may have just made it
         guard.store = Some(store);
         guard.pid = pid;
     }

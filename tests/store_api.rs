@@ -212,27 +212,31 @@ fn cached_store_is_reopened_when_the_file_is_replaced() {
 }
 
 #[test]
-fn dropping_a_store_keeps_its_connection_for_the_next_open() {
+fn cached_store_reuses_its_connection_until_the_file_is_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let db = fresh_db(&dir);
-    {
-        let s = Store::open(&db).unwrap();
+    let marker_count = |s: &mut Store| -> crypto_analyzer_promotion::Result<i64> {
+        Ok(s.connection()
+            .query_row("SELECT COUNT(*) FROM temp.sqlite_master WHERE name = 'only_in_this_connection'", [], |r| r.get(0))
+            .unwrap())
+    };
+    store::with_cached_store(&db, |s| {
         s.connection().execute_batch("CREATE TEMP TABLE only_in_this_connection (x)").unwrap();
-    }
-    // Not closed (closing would drop this process's file locks): the next open reuses it.
-    let s = Store::open(&db).unwrap();
-    let n: i64 = s
-        .connection()
-        .query_row("SELECT COUNT(*) FROM temp.sqlite_master WHERE name = 'only_in_this_connection'", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(n, 1);
-    // Two at once: the second is a different connection.
-    let s2 = Store::open(&db).unwrap();
-    let n2: i64 = s2
-        .connection()
-        .query_row("SELECT COUNT(*) FROM temp.sqlite_master WHERE name = 'only_in_this_connection'", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(n2, 0);
+        Ok(())
+    })
+    .unwrap();
+    // Same connection on the next call (the temp table lives only in that connection).
+    assert_eq!(store::with_cached_store(&db, marker_count).unwrap(), 1);
+    // A plain `Store::open` is a connection of its own.
+    assert_eq!(marker_count(&mut Store::open(&db).unwrap()).unwrap(), 0);
+    // Replace the file at the path: the cache must not write on into the old inode.
+    std::fs::remove_file(&db).unwrap();
+    let _ = std::fs::remove_file(db.with_extension("db-wal"));
+    let _ = std::fs::remove_file(db.with_extension("db-shm"));
+    let db2 = fresh_db(&dir);
+    assert_eq!(db2, db);
+    assert_eq!(store::with_cached_store(&db, marker_count).unwrap(), 0);
+    assert!(store::with_cached_store(&db, |s| s.promotion_tables_exist()).unwrap());
 }
 
 #[test]
