@@ -9,7 +9,7 @@ export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 
 # Python packages the tests, benchmarks, demo and page need (installed from PyPI into .venv).
 DEV_DEPS := "maturin>=1.7,<2" "numpy>=1.26" "pandas>=2.0" "pytest>=7" "arch>=6" "scipy>=1.10" \
-            "streamlit>=1.30" "altair>=5" "pyarrow>=14" "selenium>=4"
+            "streamlit>=1.30" "altair>=5" "pyarrow>=14" "selenium>=4" "mypy>=1.8"
 
 .PHONY: venv build browser test test-rust test-py demo bench stress fuzz clean
 
