@@ -9,9 +9,9 @@ export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 
 # Python packages the tests, benchmarks, demo and page need (installed from PyPI into .venv).
 DEV_DEPS := "maturin>=1.7,<2" "numpy>=1.26" "pandas>=2.0" "pytest>=7" "arch>=6" "scipy>=1.10" \
-            "streamlit>=1.30" "altair>=5" "pyarrow>=14" "selenium>=4"
+            "streamlit>=1.30" "altair>=5" "pyarrow>=14" "selenium>=4" "mypy>=1.8"
 
-.PHONY: venv build test test-rust test-py demo bench stress fuzz clean
+.PHONY: venv build browser test test-rust test-py demo bench stress fuzz clean
 
 $(VENV)/.deps-stamp: Makefile pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,17 @@ build: venv
 test-rust:
 	cargo test --release
 
-test-py: build
+# Headless Chromium + chromedriver for the page's browser test (Debian packages). Installed with
+# apt-get when missing; never fails the build: without them that one test is skipped and says why.
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; else \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo "sudo -n" ); \
+	  echo "browser: installing chromium and chromium-driver with apt-get"; \
+	  ( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver ) \
+	    >/dev/null 2>&1 || echo "browser: could not install them; the browser test will be skipped"; \
+	fi
+
+test-py: build browser
 	$(PY) -m pytest tests_py -q
 
 test: build test-rust test-py

@@ -14,7 +14,9 @@ CREATE TABLE IF NOT EXISTS promotion_candidates (
     notes TEXT,
     evidence_json TEXT
 );
-CREATE INDEX IF NOT EXISTS idx_promotion_candidates_status ON promotion_candidates (status);
-CREATE INDEX IF NOT EXISTS idx_promotion_candidates_dataset_id ON promotion_candidates (dataset_id);
-CREATE INDEX IF NOT EXISTS idx_promotion_candidates_signal_name ON promotion_candidates (signal_name);
+-- Each filter index also carries created_at_utc (and, implicitly, rowid), so a filtered list
+-- "newest first, limit N" reads N index entries in order instead of sorting every match.
+CREATE INDEX IF NOT EXISTS idx_promotion_candidates_status ON promotion_candidates (status, created_at_utc);
+CREATE INDEX IF NOT EXISTS idx_promotion_candidates_dataset_id ON promotion_candidates (dataset_id, created_at_utc);
+CREATE INDEX IF NOT EXISTS idx_promotion_candidates_signal_name ON promotion_candidates (signal_name, created_at_utc);
 CREATE INDEX IF NOT EXISTS idx_promotion_candidates_created_at_utc ON promotion_candidates (created_at_utc);

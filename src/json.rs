@@ -210,6 +210,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::excessive_precision)] // exact binary values on purpose
     fn floats_follow_python_repr() {
         assert_eq!(repr(3.0), "3.0");
         assert_eq!(repr(-0.0), "-0.0");

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior, MAIN_DB};
 
 use crate::error::{Error, Result};
-use crate::store::{now_utc_iso, open_connection, sql_err};
+use crate::store::{now_utc_iso, sql_err, with_cached_store_opts};
 
 /// One migration: its version, its name (`2026_02_<table>`) and its SQL.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,29 +85,23 @@ fn applied_versions_conn(conn: &Connection) -> Result<Vec<i64>> {
     Ok(rows)
 }
 
-/// Open an existing database for reading the migration state; None when the file is absent
-/// (nothing is created by a read).
-fn open_existing(db_path: &Path) -> Result<Option<Connection>> {
+/// Run `f` on this process's cached connection to an existing database; None when the file is
+/// absent (a read creates nothing).
+fn with_existing<T>(db_path: &Path, f: impl FnOnce(&Connection) -> Result<T>) -> Result<Option<T>> {
     if !db_path.exists() {
         return Ok(None);
     }
-    open_connection(db_path, true).map(Some)
+    with_cached_store_opts(db_path, true, |s| f(s.connection())).map(Some)
 }
 
 /// Whether `schema_migrations_phase3` exists.
 pub fn schema_migrations_phase3_exists(db_path: &Path) -> Result<bool> {
-    match open_existing(db_path)? {
-        Some(conn) => table_exists(&conn, "schema_migrations_phase3"),
-        None => Ok(false),
-    }
+    Ok(with_existing(db_path, |c| table_exists(c, "schema_migrations_phase3"))?.unwrap_or(false))
 }
 
 /// Applied versions, ascending (empty when none).
 pub fn get_applied_versions_phase3(db_path: &Path) -> Result<Vec<i64>> {
-    match open_existing(db_path)? {
-        Some(conn) => applied_versions_conn(&conn),
-        None => Ok(Vec::new()),
-    }
+    Ok(with_existing(db_path, applied_versions_conn)?.unwrap_or_default())
 }
 
 /// Highest applied version, 0 when nothing is applied.
@@ -117,13 +111,15 @@ pub fn max_applied_version_phase3(db_path: &Path) -> Result<i64> {
 
 /// Whether every Phase 3 table exists.
 pub fn phase3_tables_exist(db_path: &Path) -> Result<bool> {
-    let Some(conn) = open_existing(db_path)? else { return Ok(false) };
-    for t in PHASE3_TABLES {
-        if !table_exists(&conn, t)? {
-            return Ok(false);
+    let all = with_existing(db_path, |c| {
+        for t in PHASE3_TABLES {
+            if !table_exists(c, t)? {
+                return Ok(false);
+            }
         }
-    }
-    Ok(true)
+        Ok(true)
+    })?;
+    Ok(all.unwrap_or(false))
 }
 
 /// The commit of the code running the migration: env `CRYPTO_ANALYZER_GIT_COMMIT`, else
@@ -161,10 +157,19 @@ pub fn run_migrations_phase3(db_path: &Path, git_commit: Option<&str>) -> Result
 /// Apply `migrations` (sorted by version) that are not yet recorded, then ensure the
 /// promotion_events guards. Idempotent. Returns the versions applied by this call.
 pub fn run_migrations(db_path: &Path, migrations: &[Migration], git_commit: Option<&str>) -> Result<Vec<i64>> {
-    let mut conn = open_connection(db_path, true)?;
+    with_cached_store_opts(db_path, true, |s| run_migrations_on(s.connection_mut(), db_path, migrations, git_commit))
+}
+
+/// [`run_migrations`] on a connection the caller opened (to the file at `db_path`).
+pub fn run_migrations_on(
+    conn: &mut Connection,
+    db_path: &Path,
+    migrations: &[Migration],
+    git_commit: Option<&str>,
+) -> Result<Vec<i64>> {
     let mut sorted: Vec<&Migration> = migrations.iter().collect();
     sorted.sort_by_key(|m| m.version);
-    let applied: BTreeSet<i64> = applied_versions_conn(&conn)?.into_iter().collect();
+    let applied: BTreeSet<i64> = applied_versions_conn(conn)?.into_iter().collect();
     let mut commit: Option<String> = git_commit.map(str::to_string);
     let mut done = Vec::new();
     for m in sorted {
@@ -172,11 +177,11 @@ pub fn run_migrations(db_path: &Path, migrations: &[Migration], git_commit: Opti
             continue;
         }
         let commit = commit.get_or_insert_with(current_git_commit).clone();
-        if apply_one(&mut conn, db_path, m, &commit)? {
+        if apply_one(conn, db_path, m, &commit)? {
             done.push(m.version);
         }
     }
-    ensure_guards(&mut conn)?;
+    ensure_guards(conn)?;
     Ok(done)
 }
 
@@ -247,8 +252,9 @@ fn apply_in_transaction(conn: &mut Connection, m: &Migration, sql: &str, git_com
 /// Execute the SQL of one embedded version on the database (no bookkeeping row). Idempotent.
 pub fn apply_migration_sql(db_path: &Path, version: i64) -> Result<()> {
     let sql = migration_sql(version).ok_or_else(|| Error::invalid(format!("unknown Phase 3 migration version: {version}")))?;
-    let mut conn = open_connection(db_path, true)?;
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
-    tx.execute_batch(&sql).map_err(sql_err)?;
-    tx.commit().map_err(sql_err)
+    with_cached_store_opts(db_path, true, |s| {
+        let tx = s.connection_mut().transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
+        tx.execute_batch(&sql).map_err(sql_err)?;
+        tx.commit().map_err(sql_err)
+    })
 }

@@ -221,7 +221,11 @@ pub fn open_connection(db_path: &Path, create: bool) -> Result<Connection> {
     if !mode.eq_ignore_ascii_case("wal") {
         // Another process holds the file in a mode we cannot change now; still usable.
     }
-    conn.execute_batch("PRAGMA synchronous=NORMAL;").map_err(sql_err)?;
+    conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16384;").map_err(sql_err)?;
+    // A connection inherited across fork is closed in the child (see `with_cached_store_opts`);
+    // that close must not checkpoint or delete the WAL that the parent is still using.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+        .map_err(sql_err)?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
 }
@@ -370,6 +374,10 @@ fn not_found(candidate_id: &str) -> Error {
 }
 
 /// A connection to one promotion database.
+///
+/// The extension links the same SQLite library as Python's `sqlite3` module (see Cargo.toml), so
+/// this connection and the caller's are ordinary connections of one library: SQLite itself keeps
+/// their POSIX locks consistent, and dropping a `Store` simply closes its connection.
 pub struct Store {
     conn: Connection,
     path: PathBuf,
@@ -380,8 +388,16 @@ impl Store {
     /// Open an existing database file (WAL mode, busy timeout). A missing file is reported as
     /// missing promotion tables; a file that is not SQLite as InvalidInput.
     pub fn open(db_path: &Path) -> Result<Store> {
-        let conn = open_connection(db_path, false)?;
-        Ok(Store { conn, path: db_path.to_path_buf(), tables_checked: Cell::new(false) })
+        Self::open_with(db_path, false)
+    }
+
+    /// Like [`Store::open`]; with `create` a missing file is created (migrations, init).
+    pub fn open_with(db_path: &Path, create: bool) -> Result<Store> {
+        Ok(Store {
+            conn: open_connection(db_path, create)?,
+            path: db_path.to_path_buf(),
+            tables_checked: Cell::new(false),
+        })
     }
 
     /// The database file this store writes.
@@ -392,6 +408,13 @@ impl Store {
     /// The underlying connection (for reads the store has no method for).
     pub fn connection(&self) -> &Connection {
         &self.conn
+    }
+
+
+    /// Mutable access to the connection (the migration runner needs transactions on it).
+    pub fn connection_mut(&mut self) -> &mut Connection {
+        self.tables_checked.set(false);
+        &mut self.conn
     }
 
     pub fn promotion_tables_exist(&self) -> Result<bool> {
@@ -646,6 +669,7 @@ fn file_id(path: &Path) -> Option<FileId> {
 
 struct Cached {
     pid: u32,
+    /// Identity (device, inode) of the database file when the connection was opened.
     file: Option<FileId>,
     store: Option<Store>,
 }
@@ -660,7 +684,15 @@ fn cache() -> &'static Mutex<HashMap<PathBuf, Slot>> {
 /// Run `f` with this process's cached [`Store`] for `db_path` (opened on first use; reopened
 /// after a fork or when the file at the path was replaced). Calls on the same path are serialised
 /// by a mutex; different paths proceed in parallel.
+///
+/// Keeping the connection open saves the open, the WAL setup and the prepared statements on
+/// every call (most of the cost of a small write).
 pub fn with_cached_store<T>(db_path: &Path, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
+    with_cached_store_opts(db_path, false, f)
+}
+
+/// [`with_cached_store`], creating the file when `create` is true.
+pub fn with_cached_store_opts<T>(db_path: &Path, create: bool, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
     let key = normalize_path(db_path);
     let slot = {
         let mut map = cache().lock().unwrap_or_else(|p| p.into_inner());
@@ -678,20 +710,21 @@ pub fn with_cached_store<T>(db_path: &Path, f: impl FnOnce(&mut Store) -> Result
         }
     };
     let pid = std::process::id();
-    let current = file_id(&key);
     if guard.pid != pid {
-        // Inherited across fork: SQLite connections must not be used (or closed) in the child.
-        if let Some(old) = guard.store.take() {
-            std::mem::forget(old);
-        }
-    } else if guard.store.is_some() && (current.is_none() || guard.file != current) {
+        // Inherited across fork: SQLite connections must not be used in the child. Close it
+        // (it never checkpoints on close, so the parent's WAL is left alone) rather than keep
+        // it, because while it stays open the child's SQLite keeps the parent's lock
+        // bookkeeping for this file and a new connection would skip taking its own locks.
+        drop(guard.store.take());
+    } else if guard.store.is_some() && (file_id(&key).is_none() || file_id(&key) != guard.file) {
+        // The file at the path was deleted or replaced: writing on would go to the old inode.
         guard.store = None;
     }
     if guard.store.is_none() {
-        let store = Store::open(&key)?;
+        let store = Store::open_with(&key, create)?;
+        guard.file = file_id(&key); // `create` may have just made it
         guard.store = Some(store);
         guard.pid = pid;
-        guard.file = file_id(&key);
     }
     match guard.store.as_mut() {
         Some(store) => f(store).map_err(|e| readonly_as_permission(e, &key)),

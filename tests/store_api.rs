@@ -210,3 +210,45 @@ fn cached_store_is_reopened_when_the_file_is_replaced() {
     let found = store::with_cached_store(&db, |s| s.get_candidate(&id)).unwrap();
     assert!(found.is_none(), "a fresh file must not show rows of the deleted one");
 }
+
+#[test]
+fn cached_store_reuses_its_connection_until_the_file_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_db(&dir);
+    let marker_count = |s: &mut Store| -> crypto_analyzer_promotion::Result<i64> {
+        Ok(s.connection()
+            .query_row("SELECT COUNT(*) FROM temp.sqlite_master WHERE name = 'only_in_this_connection'", [], |r| r.get(0))
+            .unwrap())
+    };
+    store::with_cached_store(&db, |s| {
+        s.connection().execute_batch("CREATE TEMP TABLE only_in_this_connection (x)").unwrap();
+        Ok(())
+    })
+    .unwrap();
+    // Same connection on the next call (the temp table lives only in that connection).
+    assert_eq!(store::with_cached_store(&db, marker_count).unwrap(), 1);
+    // A plain `Store::open` is a connection of its own.
+    assert_eq!(marker_count(&mut Store::open(&db).unwrap()).unwrap(), 0);
+    // Replace the file at the path: the cache must not write on into the old inode.
+    std::fs::remove_file(&db).unwrap();
+    let _ = std::fs::remove_file(db.with_extension("db-wal"));
+    let _ = std::fs::remove_file(db.with_extension("db-shm"));
+    let db2 = fresh_db(&dir);
+    assert_eq!(db2, db);
+    assert_eq!(store::with_cached_store(&db, marker_count).unwrap(), 0);
+    assert!(store::with_cached_store(&db, |s| s.promotion_tables_exist()).unwrap());
+}
+
+#[test]
+fn busy_and_locked_sqlite_errors_become_busy() {
+    for code in [rusqlite::ffi::SQLITE_BUSY, rusqlite::ffi::SQLITE_LOCKED] {
+        let e = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), Some("database is locked".into()));
+        match store::sql_err(e) {
+            Error::Busy { waited_ms, detail } => {
+                assert_eq!(waited_ms, store::BUSY_TIMEOUT_MS);
+                assert_eq!(detail, "database is locked");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -40,7 +40,8 @@ def run_migrations_phase3(
     Idempotent. Returns the versions applied by this call (empty when up to date).
     """
     path = resolve_db_path(conn if conn is not None else db_path)  # type: ignore[arg-type]
-    return list(_core.store_run_migrations(path))
+    applied = list(_core.store_run_migrations(path))
+    return applied
 
 
 def _schema_migrations_phase3_exists(conn: ConnLike) -> bool:

@@ -5,106 +5,22 @@
 use std::path::{Path, PathBuf};
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyDict, PyList, PyString};
 
 use crate::error::Error;
 use crate::evidence::{self, ExecutionEvidence, RegimeSummary, Val, ValidationBundle};
 use crate::gating::{self, GateInputs, Input, PromotionDecision, ThresholdConfig};
 use crate::service;
 
-const MAX_DEPTH: usize = 64;
+use super::convert::{self, val_to_py, Keys};
 
 fn invalid(msg: String) -> PyErr {
     super::to_pyerr(Error::InvalidInput(msg))
 }
 
-/// Python value → [`Val`]. Non-finite floats are kept; `where_` names the value in errors.
-fn py_to_val(obj: &Bound<'_, PyAny>, where_: &str, depth: usize) -> PyResult<Val> {
-    if depth > MAX_DEPTH {
-        return Err(invalid(format!("{where_}: nested more than {MAX_DEPTH} levels")));
-    }
-    if obj.is_none() {
-        return Ok(Val::Null);
-    }
-    if obj.is_instance_of::<PyBool>() {
-        return Ok(Val::Bool(obj.extract::<bool>()?));
-    }
-    if obj.is_instance_of::<PyInt>() {
-        return Ok(match obj.extract::<i64>() {
-            Ok(i) => Val::Int(i),
-            Err(_) => Val::Float(obj.extract::<f64>()?),
-        });
-    }
-    if obj.is_instance_of::<PyFloat>() {
-        return Ok(Val::Float(obj.extract::<f64>()?));
-    }
-    if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(Val::Text(s.to_str()?.to_string()));
-    }
-    if let Ok(d) = obj.cast::<PyDict>() {
-        let mut out = Vec::with_capacity(d.len());
-        for (k, v) in d.iter() {
-            let key = if let Ok(s) = k.cast::<PyString>() { s.to_str()?.to_string() } else { k.str()?.to_str()?.to_string() };
-            let child = py_to_val(&v, &format!("{where_}[{key:?}]"), depth + 1)?;
-            out.push((key, child));
-        }
-        return Ok(Val::Map(out));
-    }
-    if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
-        let mut out = Vec::new();
-        for (i, item) in obj.try_iter()?.enumerate() {
-            out.push(py_to_val(&item?, &format!("{where_}[{i}]"), depth + 1)?);
-        }
-        return Ok(Val::List(out));
-    }
-    // numpy scalars and arrays: `.item()` / `.tolist()` give plain Python values.
-    if obj.hasattr("dtype")? {
-        if obj.hasattr("tolist")? {
-            return py_to_val(&obj.call_method0("tolist")?, where_, depth + 1);
-        }
-        if obj.hasattr("item")? {
-            return py_to_val(&obj.call_method0("item")?, where_, depth + 1);
-        }
-    }
-    if obj.hasattr("__fspath__")? {
-        return py_to_val(&obj.call_method0("__fspath__")?, where_, depth + 1);
-    }
-    if obj.hasattr("__index__")? {
-        if let Ok(i) = obj.extract::<i64>() {
-            return Ok(Val::Int(i));
-        }
-    }
-    if obj.hasattr("__float__")? {
-        if let Ok(f) = obj.call_method0("__float__").and_then(|f| f.extract::<f64>()) {
-            return Ok(Val::Float(f));
-        }
-    }
-    let tname = obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into());
-    Err(invalid(format!("{where_}: value of type {tname} is not JSON-serializable")))
-}
-
-fn val_to_py<'py>(py: Python<'py>, v: &Val) -> PyResult<Bound<'py, PyAny>> {
-    Ok(match v {
-        Val::Null => py.None().into_bound(py),
-        Val::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
-        Val::Int(i) => i.into_pyobject(py)?.into_any(),
-        Val::Float(f) => PyFloat::new(py, *f).into_any(),
-        Val::Text(s) => PyString::new(py, s).into_any(),
-        Val::List(items) => {
-            let l = PyList::empty(py);
-            for x in items {
-                l.append(val_to_py(py, x)?)?;
-            }
-            l.into_any()
-        }
-        Val::Map(entries) => {
-            let d = PyDict::new(py);
-            for (k, x) in entries {
-                d.set_item(k, val_to_py(py, x)?)?;
-            }
-            d.into_any()
-        }
-    })
+/// Python value → [`Val`] (non-finite floats kept; int dict keys such as horizons become str).
+fn py_to_val(obj: &Bound<'_, PyAny>, root: &str) -> PyResult<Val> {
+    convert::py_to_val(obj, root, Keys::Stringify)
 }
 
 fn decision_to_py<'py>(py: Python<'py>, d: &PromotionDecision) -> PyResult<Bound<'py, PyAny>> {
@@ -159,13 +75,13 @@ fn extract_inputs(
                 Err(msg) => Input::Unusable(msg),
             }
         }
-        Some(o) => Input::Provided(regime_from_val(&py_to_val(o, "regime_summary_df", 0)?)?),
+        Some(o) => Input::Provided(regime_from_val(&py_to_val(o, "regime_summary_df")?)?),
     };
     let rc = match rc_summary {
         None => Input::NotProvided,
         Some(o) if o.is_none() => Input::NotProvided,
         Some(o) => {
-            let v = py_to_val(o, "rc_summary", 0)?;
+            let v = py_to_val(o, "rc_summary")?;
             if v.as_map().is_none() {
                 return Err(invalid(format!("rc_summary must be a dict, got {}", v.describe())));
             }
@@ -175,7 +91,7 @@ fn extract_inputs(
     let exec = match execution_evidence {
         None => Input::NotProvided,
         Some(o) if o.is_none() => Input::NotProvided,
-        Some(o) => Input::Provided(ExecutionEvidence::from_fields(&py_to_val(o, "execution_evidence", 0)?)),
+        Some(o) => Input::Provided(ExecutionEvidence::from_fields(&py_to_val(o, "execution_evidence")?)),
     };
     Ok(PyInputs { regime, rc, exec })
 }
@@ -209,7 +125,7 @@ fn gating_evaluate_candidate<'py>(
     execution_evidence_base_path: Option<String>,
 ) -> PyResult<Bound<'py, PyAny>> {
     check_target_status(target_status)?;
-    let thr = ThresholdConfig::from_val(&py_to_val(thresholds, "thresholds", 0)?).map_err(super::to_pyerr)?;
+    let thr = ThresholdConfig::from_val(&py_to_val(thresholds, "thresholds")?).map_err(super::to_pyerr)?;
     let bundle = if bundle.cast::<PyString>().is_ok() {
         let p: String = bundle.extract()?;
         match ValidationBundle::load(Path::new(&p)) {
@@ -221,7 +137,7 @@ fn gating_evaluate_candidate<'py>(
             }
         }
     } else {
-        ValidationBundle::from_val_lenient(&py_to_val(bundle, "bundle", 0)?).map_err(super::to_pyerr)?
+        ValidationBundle::from_val_lenient(&py_to_val(bundle, "bundle")?).map_err(super::to_pyerr)?
     };
     let extra = extract_inputs(regime_summary, rc_summary, execution_evidence)?;
     let inputs = GateInputs {
@@ -246,14 +162,14 @@ fn validation_bundle_from_json<'py>(py: Python<'py>, text: &str) -> PyResult<Bou
 /// Normalise a dict of bundle attributes (int horizon keys, unknown keys under "extra").
 #[pyfunction]
 fn validation_bundle_normalize<'py>(py: Python<'py>, fields: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    let b = ValidationBundle::from_val_lenient(&py_to_val(fields, "bundle", 0)?).map_err(super::to_pyerr)?;
+    let b = ValidationBundle::from_val_lenient(&py_to_val(fields, "bundle")?).map_err(super::to_pyerr)?;
     bundle_to_py(py, &b)
 }
 
 /// The bundle's JSON text (sorted keys, 2-space indent, horizon keys as strings, NaN → null).
 #[pyfunction]
 fn validation_bundle_to_json(fields: &Bound<'_, PyAny>) -> PyResult<String> {
-    let b = ValidationBundle::from_val_lenient(&py_to_val(fields, "bundle", 0)?).map_err(super::to_pyerr)?;
+    let b = ValidationBundle::from_val_lenient(&py_to_val(fields, "bundle")?).map_err(super::to_pyerr)?;
     Ok(b.to_json_string())
 }
 
@@ -286,20 +202,20 @@ fn bundle_to_py<'py>(py: Python<'py>, b: &ValidationBundle) -> PyResult<Bound<'p
 #[pyfunction]
 #[pyo3(signature = (fields, base_path=None))]
 fn execution_evidence_validate_required(fields: &Bound<'_, PyAny>, base_path: Option<String>) -> PyResult<Vec<String>> {
-    let ev = ExecutionEvidence::from_fields(&py_to_val(fields, "execution_evidence", 0)?);
+    let ev = ExecutionEvidence::from_fields(&py_to_val(fields, "execution_evidence")?);
     Ok(ev.validate_required(base_path.as_deref().map(Path::new)))
 }
 
 #[pyfunction]
 fn execution_evidence_to_dict<'py>(py: Python<'py>, fields: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    let ev = ExecutionEvidence::from_fields(&py_to_val(fields, "execution_evidence", 0)?);
+    let ev = ExecutionEvidence::from_fields(&py_to_val(fields, "execution_evidence")?);
     val_to_py(py, &ev.to_dict())
 }
 
 /// Tolerant reader: the field values `ExecutionEvidence.from_dict` builds from a loose dict.
 #[pyfunction]
 fn execution_evidence_from_dict<'py>(py: Python<'py>, d: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    let v = py_to_val(d, "execution evidence dict", 0)?;
+    let v = py_to_val(d, "execution evidence dict")?;
     if v.as_map().is_none() {
         return Err(invalid(format!("ExecutionEvidence.from_dict expects a dict, got {}", v.describe())));
     }
@@ -345,12 +261,12 @@ fn service_evaluate_and_record<'py>(
     allow_missing_execution_evidence: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     check_target_status(target_status)?;
-    let thr = ThresholdConfig::from_val(&py_to_val(thresholds, "thresholds", 0)?).map_err(super::to_pyerr)?;
+    let thr = ThresholdConfig::from_val(&py_to_val(thresholds, "thresholds")?).map_err(super::to_pyerr)?;
     let bundle_arg = match bundle {
         None => service::BundleArg::FromEvidence,
         Some(o) if o.is_none() => service::BundleArg::FromEvidence,
         Some(o) if o.cast::<PyString>().is_ok() => service::BundleArg::Path(o.extract::<String>()?),
-        Some(o) => service::BundleArg::Fields(py_to_val(o, "bundle", 0)?),
+        Some(o) => service::BundleArg::Fields(py_to_val(o, "bundle")?),
     };
     let extra = extract_inputs(regime_summary, rc_summary, None)?;
     let req = service::EvaluateRequest {

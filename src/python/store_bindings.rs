@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString};
+use pyo3::intern;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
 
 use super::convert::{json_to_py, py_to_json, py_to_json_named};
 use crate::error::{Error, Result};
@@ -32,6 +33,9 @@ fn extract_horizon(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
     if obj.is_instance_of::<PyBool>() || obj.is_instance_of::<PyFloat>() || obj.is_instance_of::<PyString>() {
         return Err(bad());
     }
+    if obj.is_exact_instance_of::<PyInt>() {
+        return obj.extract::<i64>().map_err(|_| bad());
+    }
     let index = obj.py().import("operator")?.getattr("index")?;
     match index.call1((obj,)) {
         Ok(i) => i.extract::<i64>().map_err(|_| bad()),
@@ -41,29 +45,29 @@ fn extract_horizon(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
 
 fn candidate_to_dict<'py>(py: Python<'py>, c: &Candidate) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item("candidate_id", &c.candidate_id)?;
-    d.set_item("created_at_utc", &c.created_at_utc)?;
-    d.set_item("status", &c.status)?;
-    d.set_item("dataset_id", &c.dataset_id)?;
-    d.set_item("run_id", &c.run_id)?;
-    d.set_item("family_id", &c.family_id)?;
-    d.set_item("signal_name", &c.signal_name)?;
-    d.set_item("horizon", c.horizon)?;
-    d.set_item("estimator", &c.estimator)?;
-    d.set_item("config_hash", &c.config_hash)?;
-    d.set_item("git_commit", &c.git_commit)?;
-    d.set_item("notes", &c.notes)?;
-    d.set_item("evidence_json", &c.evidence_json)?;
+    d.set_item(intern!(py, "candidate_id"), &c.candidate_id)?;
+    d.set_item(intern!(py, "created_at_utc"), &c.created_at_utc)?;
+    d.set_item(intern!(py, "status"), &c.status)?;
+    d.set_item(intern!(py, "dataset_id"), &c.dataset_id)?;
+    d.set_item(intern!(py, "run_id"), &c.run_id)?;
+    d.set_item(intern!(py, "family_id"), &c.family_id)?;
+    d.set_item(intern!(py, "signal_name"), &c.signal_name)?;
+    d.set_item(intern!(py, "horizon"), c.horizon)?;
+    d.set_item(intern!(py, "estimator"), &c.estimator)?;
+    d.set_item(intern!(py, "config_hash"), &c.config_hash)?;
+    d.set_item(intern!(py, "git_commit"), &c.git_commit)?;
+    d.set_item(intern!(py, "notes"), &c.notes)?;
+    d.set_item(intern!(py, "evidence_json"), &c.evidence_json)?;
     Ok(d)
 }
 
 fn event_to_dict<'py>(py: Python<'py>, e: &Event) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item("event_id", e.event_id)?;
-    d.set_item("candidate_id", &e.candidate_id)?;
-    d.set_item("ts_utc", &e.ts_utc)?;
-    d.set_item("event_type", &e.event_type)?;
-    d.set_item("payload_json", &e.payload_json)?;
+    d.set_item(intern!(py, "event_id"), e.event_id)?;
+    d.set_item(intern!(py, "candidate_id"), &e.candidate_id)?;
+    d.set_item(intern!(py, "ts_utc"), &e.ts_utc)?;
+    d.set_item(intern!(py, "event_type"), &e.event_type)?;
+    d.set_item(intern!(py, "payload_json"), &e.payload_json)?;
     Ok(d)
 }
 

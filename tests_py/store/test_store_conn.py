@@ -7,6 +7,7 @@ import multiprocessing as mp
 import sqlite3
 import threading
 import time
+from queue import Empty
 
 import numpy as np
 import pytest
@@ -127,7 +128,12 @@ def test_second_process_writes_while_the_first_holds_a_connection(db, ref, metho
     held.execute("BEGIN IMMEDIATE")
     time.sleep(0.3)
     held.commit()
-    assert queue.get(timeout=120) == "ok"
+    try:
+        got = queue.get(timeout=60)
+    except Empty:
+        child.join(timeout=5)
+        pytest.fail(f"the child process reported nothing (exit code {child.exitcode}; -7 is SIGBUS)")
+    assert got == "ok"
     child.join(timeout=60)
     assert child.exitcode == 0
     n_cand = ref.rows(db, "SELECT COUNT(*) AS n FROM promotion_candidates")[0]["n"]
@@ -139,3 +145,72 @@ def test_second_process_writes_while_the_first_holds_a_connection(db, ref, metho
 
 def test_busy_error_class_is_a_runtime_error():
     assert issubclass(exceptions.DatabaseBusyError, RuntimeError)
+
+
+def test_nothing_is_lost_when_callers_open_and_close_their_own_connections(db, ref):
+    """The caller's sqlite3 (a separate SQLite library in this process) checkpoints and deletes
+    the WAL when it closes its last connection; the store must notice and not write into the
+    deleted file."""
+    created = []
+    for i in range(25):
+        conn = sqlite3.connect(str(db))
+        conn.execute("CREATE TABLE IF NOT EXISTS caller_rows (i INTEGER)")
+        conn.execute("INSERT INTO caller_rows VALUES (?)", (i,))  # left uncommitted on purpose
+        created.append(st.create_candidate(conn, **dict(BASE, signal_name=f"round{i}")))
+        st.update_status(db, created[-1], "candidate", reason="by path")
+        assert conn.execute("SELECT COUNT(*) FROM promotion_candidates").fetchone()[0] == 2 * i + 1
+        conn.close()  # may delete -wal/-shm under the store's cached connection
+        created.append(st.create_candidate(str(db), **dict(BASE, signal_name=f"after_close{i}")))
+    fresh = ref.rows(db, "SELECT candidate_id, status FROM promotion_candidates")
+    assert sorted(r["candidate_id"] for r in fresh) == sorted(created)
+    assert ref.rows(db, "SELECT COUNT(*) AS n FROM caller_rows")[0]["n"] == 25
+    assert ref.rows(db, "SELECT COUNT(*) AS n FROM promotion_events")[0]["n"] == 75
+
+
+_RACE_SCRIPT = r"""
+import sqlite3, sys, threading, time
+from crypto_analyzer_promotion import store_sqlite as st, migrations_phase3 as mig
+db = sys.argv[1]
+mig.run_migrations_phase3(None, db)
+base = dict(dataset_id="d", run_id="r", signal_name="s", horizon=1, config_hash="c", git_commit="g")
+stop, errors, made = False, [], []
+def writer():
+    i = 0
+    while not stop:
+        try:
+            made.append(st.create_candidate(db, **dict(base, signal_name=f"w{i}")))
+            st.list_candidates(db, limit=5)
+            i += 1
+        except Exception as exc:
+            errors.append(repr(exc))
+            return
+def opener():  # like a UI thread that opens and closes its own sqlite3 connection per action
+    while not stop:
+        c = sqlite3.connect(db)
+        c.execute("SELECT COUNT(*) FROM promotion_candidates").fetchone()
+        c.close()
+threads = [threading.Thread(target=writer), threading.Thread(target=opener)]
+for t in threads: t.start()
+time.sleep(float(sys.argv[2]))
+stop = True
+for t in threads: t.join()
+c = sqlite3.connect(db)
+assert c.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+assert c.execute("SELECT COUNT(*) FROM promotion_candidates").fetchone()[0] == len(made)
+assert c.execute("SELECT COUNT(*) FROM promotion_events").fetchone()[0] == len(made)
+assert not errors, errors
+print("OK", len(made))
+"""
+
+
+def test_callers_opening_and_closing_connections_in_another_thread_do_not_corrupt(tmp_path):
+    """Without the package's idle sqlite3 connection per file this crashed (SIGBUS) or corrupted
+    the file within seconds; run in a child interpreter so a crash fails the test, not pytest."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _RACE_SCRIPT, str(tmp_path / "race.db"), "3"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0 and out.stdout.startswith("OK"), (out.returncode, out.stdout, out.stderr[-2000:])

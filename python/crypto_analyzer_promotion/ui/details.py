@@ -1,0 +1,138 @@
+"""Read-only views of a candidate shared by the CLI (``show``, ``events``, ``evaluate``) and the
+Streamlit page. No Streamlit import here, no business rules: these only read the store, parse
+JSON the store wrote and look at files on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+STATUSES = ["exploratory", "candidate", "accepted", "rejected"]
+
+
+def parse_payload(raw: Any) -> Any:
+    """An event's payload_json as a dict ({} when NULL; the raw text if it is not JSON)."""
+    if raw is None or raw == "":
+        return {}
+    if isinstance(raw, (dict, list)):
+        return raw
+    try:
+        return json.loads(raw)
+    except (TypeError, ValueError):
+        return raw
+
+
+def evidence_of(row: dict) -> dict:
+    """The candidate's evidence_json as a dict ({} when missing or not an object)."""
+    ev = parse_payload(row.get("evidence_json"))
+    return ev if isinstance(ev, dict) else {}
+
+
+def resolve_evidence_path(path: str, evidence: dict) -> Path:
+    """Where an evidence path points: absolute as is, else relative to the stored base."""
+    p = Path(path)
+    if p.is_absolute():
+        return p
+    base = evidence.get("evidence_base_path")
+    return Path(base) / p if base else p
+
+
+def evidence_files(evidence: dict) -> list[dict]:
+    """Every ``*_path`` entry of the evidence with its resolved path and whether the file exists."""
+    out = []
+    for key in sorted(evidence):
+        value = evidence[key]
+        if not key.endswith("_path") or key == "evidence_base_path" or not isinstance(value, str) or not value:
+            continue
+        resolved = resolve_evidence_path(value, evidence)
+        out.append({"key": key, "path": value, "resolved": str(resolved), "exists": resolved.is_file()})
+    return out
+
+
+def evaluation_inputs(row: dict) -> tuple[str, str | None, str]:
+    """(bundle path, evidence base path, target status) for evaluating a stored candidate.
+
+    The same choice as the analyzer's CLI: the bundle from evidence ``bundle_path`` (or
+    ``validation_bundle_path``); target "candidate" from exploratory, else "accepted". The base is
+    the one stored in evidence_json when there is one, else the bundle's folder.
+    """
+    evidence = evidence_of(row)
+    bundle = evidence.get("bundle_path") or evidence.get("validation_bundle_path") or ""
+    base = evidence.get("evidence_base_path") or (str(Path(bundle).parent) if bundle else None)
+    current = (row.get("status") or "exploratory").strip()
+    target = "candidate" if current == "exploratory" else "accepted"
+    return str(bundle), base, target
+
+
+def last_decision(events: list[dict]) -> dict | None:
+    """The payload of the newest ``evaluated`` event (with its ts_utc), or None."""
+    for ev in reversed(events):
+        if ev.get("event_type") == "evaluated":
+            payload = parse_payload(ev.get("payload_json"))
+            out = dict(payload) if isinstance(payload, dict) else {"payload": payload}
+            out["ts_utc"] = ev.get("ts_utc")
+            return out
+    return None
+
+
+def candidate_details(db: Any, candidate_id: str) -> dict | None:
+    """Row, evidence (with file existence), metrics snapshot, last decision; None if unknown."""
+    from ..store_sqlite import get_candidate, get_events
+
+    row = get_candidate(db, candidate_id)
+    if row is None:
+        return None
+    evidence = evidence_of(row)
+    events = list(get_events(db, candidate_id))
+    decision = last_decision(events)
+    snapshot = (decision or {}).get("metrics_snapshot") or evidence.get("metrics_snapshot") or {}
+    return {
+        "candidate": dict(row),
+        "evidence": evidence,
+        "evidence_files": evidence_files(evidence),
+        "metrics_snapshot": snapshot,
+        "last_decision": decision,
+        "n_events": len(events),
+    }
+
+
+def rc_null(evidence: dict, cache_dir: str | os.PathLike | None = None) -> dict | None:
+    """The RC null maxima for a candidate, when available.
+
+    From the rc_summary file named in the evidence: its ``null_max_distribution`` if present,
+    else the cached null of its ``cache_key`` (in its ``cache_dir`` or the given one). Returns
+    {null_max, observed_max, rc_p_value, source} or None.
+    """
+    path = evidence.get("rc_summary_path")
+    if not isinstance(path, str) or not path:
+        return None
+    f = resolve_evidence_path(path, evidence)
+    try:
+        summary = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(summary, dict):
+        return None
+    null = summary.get("null_max_distribution")
+    source = str(f)
+    if not null and summary.get("cache_key"):
+        from ..rc_cache import load_cached_null_max
+
+        for d in (summary.get("cache_dir"), cache_dir):
+            if d and Path(d).is_dir():
+                arr = load_cached_null_max(str(d), str(summary["cache_key"]))
+                if arr is not None:
+                    null, source = [float(x) for x in arr], f"cache {d}"
+                    break
+    if not null:
+        return None
+    values = [float(x) for x in null if x is not None]
+    return {
+        "null_max": values,
+        "observed_max": summary.get("observed_max"),
+        "rc_p_value": summary.get("rc_p_value"),
+        "source": source,
+    }

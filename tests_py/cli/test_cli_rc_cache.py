@@ -1,0 +1,134 @@
+"""`rc` and `cache` commands on the fixture family, in subprocesses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+N_SIM = "199"
+
+
+def _rc(cli, h, cache: Path, *extra: str, series: Path | None = None):
+    return cli("rc", str(series or h.FIXTURES / "family" / "ic_series.csv"), "--family-id", "fam_t",
+               "--dataset-id", "ds_t", "--git-commit", "c0", "--n-sim", N_SIM, "--cache-dir", str(cache), *extra,
+               db=False)
+
+
+def test_rc_json_finds_the_real_edge_and_caches_the_null(cli, h, tmp_path):
+    cache = tmp_path / "cache"
+    proc = _rc(cli, h, cache, "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    df = pd.read_csv(h.FIXTURES / "family" / "ic_series.csv", index_col=0)
+    assert sorted(out["hypothesis_ids"]) == sorted(df.columns)
+    # independent reference: nanmean per column, max
+    means = df.mean()
+    assert out["observed_max"] == pytest.approx(float(means.max()), rel=1e-9)
+    assert out["rc_p_value"] < 0.05
+    assert len(out["null_max_distribution"]) == int(N_SIM)
+    assert out["romano_wolf_p_values"]["momentum_24h|1"] < 0.05
+    assert proc.stderr == ""  # no progress bar when stderr is not a terminal
+
+    again = json.loads(_rc(cli, h, cache, "--json").stdout)
+    assert again["cache_hit"] is True and again["cache_key"] == out["cache_key"]
+    assert again["null_max_distribution"] == out["null_max_distribution"]
+    assert again["rc_p_value"] == out["rc_p_value"]
+    nocache = json.loads(_rc(cli, h, cache, "--json", "--no-cache").stdout)
+    assert nocache["cache_hit"] is False
+
+    entries = [json.loads(l) for l in cli("cache", "ls", "--cache-dir", str(cache), db=False).stdout.splitlines()]
+    by_key = {e["key"]: e for e in entries}
+    assert out["cache_key"] in by_key and all(e["exists"] for e in entries)
+    ok = cli("cache", "verify", "--cache-dir", str(cache), db=False)
+    assert ok.returncode == 0
+    assert [json.loads(l) for l in ok.stdout.splitlines()] == [{"key": k, "ok": True} for k in sorted(by_key)]
+
+    # corrupt the null artifact: verify names it and fails
+    artifact = cache / by_key[out["cache_key"]]["path"]
+    raw = bytearray(artifact.read_bytes())
+    raw[-1] ^= 0xFF
+    artifact.write_bytes(bytes(raw))
+    bad = cli("cache", "verify", "--cache-dir", str(cache), db=False)
+    assert bad.returncode == 1
+    assert {"key": out["cache_key"], "ok": False} in [json.loads(l) for l in bad.stdout.splitlines()]
+
+    cleared = cli("cache", "clear", "--cache-dir", str(cache), db=False)
+    assert cleared.returncode == 0 and json.loads(cleared.stdout) == {"removed": len(entries)}
+    assert cli("cache", "ls", "--cache-dir", str(cache), db=False).stdout == ""
+    assert not artifact.exists()
+
+
+def test_rc_text_output_and_saved_summary(cli, h, tmp_path):
+    summary = tmp_path / "s" / "rc.json"
+    proc = _rc(cli, h, tmp_path / "c", "--save-summary", str(summary), "--top", "3")
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    for label in ("RC p-value", "SPA p-values", "lower", "consistent", "upper", "Romano-Wolf", "momentum_24h|1"):
+        assert label in text
+    saved = json.loads(summary.read_text())
+    assert saved["rc_p_value"] < 0.05 and "null_max_distribution" in saved
+
+
+def test_rc_reads_parquet(cli, h, tmp_path):
+    pytest.importorskip("pyarrow")
+    df = pd.read_csv(h.FIXTURES / "family" / "ic_series.csv")
+    pq = tmp_path / "fam.parquet"
+    df.to_parquet(pq, index=False)
+    a = json.loads(_rc(cli, h, tmp_path / "c1", "--json", "--no-cache", series=pq).stdout)
+    b = json.loads(_rc(cli, h, tmp_path / "c2", "--json", "--no-cache").stdout)
+    assert a["rc_p_value"] == b["rc_p_value"] and a["hypothesis_ids"] == b["hypothesis_ids"]
+
+
+def test_rc_bad_inputs_are_one_line_errors(cli, h, tmp_path):
+    missing = _rc(cli, h, tmp_path / "c", series=tmp_path / "nope.csv")
+    assert missing.returncode == 1 and missing.stderr.strip().endswith("nope.csv")
+    text = tmp_path / "text.csv"
+    text.write_text("ts,a,b\n1,0.1,x\n2,0.2,y\n")
+    bad = _rc(cli, h, tmp_path / "c", series=text)
+    assert bad.returncode == 1 and "non-numeric" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    dup = tmp_path / "dup.csv"
+    dup.write_text("ts,a,a\n1,0.1,0.2\n2,0.2,0.1\n")
+    proc = _rc(cli, h, tmp_path / "c", series=dup)
+    assert proc.returncode == 1 and "duplicate hypothesis column(s): a" in proc.stderr
+
+
+def test_cache_commands_on_a_missing_dir(cli, tmp_path):
+    for action in ("ls", "verify"):
+        proc = cli("cache", action, "--cache-dir", str(tmp_path / "none"), db=False)
+        assert proc.returncode == 1 and proc.stderr.strip() == f"cache dir not found: {tmp_path / 'none'}"
+    proc = cli("cache", "clear", "--cache-dir", str(tmp_path / "none"), db=False)
+    assert proc.returncode == 0
+
+
+def test_rc_progress_bar_only_on_a_terminal(h, tmp_path):
+    import os
+    import pty
+    import subprocess
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [str(h.SCRIPT), "rc", str(h.FIXTURES / "family" / "ic_series.csv"), "--n-sim", N_SIM, "--no-cache"],
+            stdout=subprocess.PIPE, stderr=slave, text=True, timeout=120)
+        os.close(slave)
+        slave = -1
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        if slave >= 0:
+            os.close(slave)
+        os.close(master)
+    assert proc.returncode == 0
+    err = b"".join(chunks).decode(errors="replace")
+    assert "Reality Check [" in err and f"{N_SIM}/{N_SIM}" in err
+    assert "RC p-value" in proc.stdout  # results on stdout, the bar on stderr only

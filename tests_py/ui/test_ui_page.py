@@ -1,0 +1,191 @@
+"""The Streamlit Promotion page through streamlit.testing.v1.AppTest: load, filter, select,
+evaluate, manual status change, missing database. Results are checked with plain sqlite3."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+st_testing = pytest.importorskip("streamlit.testing.v1")
+AppTest = st_testing.AppTest
+
+TABLES_MSG = (
+    "Promotion tables not found. Run Phase 3 migrations to create them: run_migrations_phase3(conn, "
+    "db_path). From CLI: python cli/promotion.py init --db <path>"
+)
+
+
+def _app(monkeypatch, db: Path, app: Path) -> "AppTest":
+    monkeypatch.setenv("CRYPTO_ANALYZER_DB_PATH", str(db))
+    monkeypatch.delenv("CRYPTO_ANALYZER_RC_CACHE_DIR", raising=False)
+    at = AppTest.from_file(str(app), default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _texts(at) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    parts += [x.value for x in at.success] + [x.value for x in at.error] + [x.value for x in at.warning]
+    parts += [x.value for x in at.info]
+    return "\n".join(str(p) for p in parts)
+
+
+def _table(at):
+    """The candidates table (the first dataframe on the page)."""
+    return at.dataframe[0].value
+
+
+def test_load_shows_the_candidates_table(monkeypatch, promo_db):
+    at = _app(monkeypatch, promo_db.db, promo_db.app)
+    assert at.title[0].value == "Promotion candidates"
+    df = _table(at)
+    assert set(df["candidate_id"]) == {promo_db.edge, promo_db.lucky}
+    assert set(df["status"]) == {"exploratory"}
+    assert at.sidebar.text_input(key="promo_db_path").value == str(promo_db.db)
+
+
+def test_filters(monkeypatch, promo_db):
+    from crypto_analyzer_promotion.store_sqlite import update_status
+
+    update_status(str(promo_db.db), promo_db.edge, "rejected", "for the test")
+    at = _app(monkeypatch, promo_db.db, promo_db.app)
+    at.sidebar.selectbox(key="promo_filter_status").set_value("rejected").run()
+    assert list(_table(at)["candidate_id"]) == [promo_db.edge]
+    at.sidebar.selectbox(key="promo_filter_status").set_value("(all)").run()
+    at.sidebar.text_input(key="promo_filter_signal").set_value("momentum_24h").run()
+    assert list(_table(at)["candidate_id"]) == [promo_db.edge]
+    at.sidebar.text_input(key="promo_filter_signal").set_value("").run()
+    at.sidebar.text_input(key="promo_filter_dataset").set_value("no_such_dataset").run()
+    assert not at.exception
+    assert "No candidates match these filters" in _texts(at)
+
+
+def test_select_shows_details_evidence_history_and_rc_null(monkeypatch, promo_db):
+    at = _app(monkeypatch, promo_db.db, promo_db.app)
+    at.selectbox(key="promo_selected").set_value(promo_db.edge).run()
+    assert not at.exception
+    frames = [d.value for d in at.dataframe]
+    evidence = next(f for f in frames if "evidence" in f.columns)
+    assert set(evidence["evidence"]) >= {"bundle_path", "rc_summary_path", "execution_evidence_path"}
+    assert set(evidence["exists"]) == {"yes"}
+    fields = next(f for f in frames if "field" in f.columns)
+    assert dict(zip(fields["field"], fields["value"]))["candidate_id"] == promo_db.edge
+    text = _texts(at)
+    assert "**created**" in text  # the timeline
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 2, "the event timeline, and the RC null chart when the rc_summary has null maxima"
+    assert "red line: observed max" in text
+
+
+def test_evaluate_records_the_decision(monkeypatch, promo_db, sql):
+    at = _app(monkeypatch, promo_db.db, promo_db.app)
+    at.selectbox(key="promo_selected").set_value(promo_db.edge).run()
+    at.checkbox(key="promo_req_rc").check()
+    at.checkbox(key="promo_req_exec").check()
+    at.button(key="promo_evaluate").click().run()
+    assert not at.exception
+    assert any("accepted" in s.value for s in at.success), _texts(at)
+    assert sql.status_of(promo_db.db, promo_db.edge) == "accepted"
+    kind, payload = sql.events_of(promo_db.db, promo_db.edge)[-1]
+    assert kind == "evaluated" and payload["status"] == "accepted"
+    assert payload["thresholds_used"]["require_reality_check"] is True
+    assert payload["thresholds_used"]["require_execution_evidence"] is True
+
+
+def test_evaluate_rejection_shows_reasons_and_override_warning(monkeypatch, promo_db, sql):
+    at = _app(monkeypatch, promo_db.db, promo_db.app)
+    at.selectbox(key="promo_selected").set_value(promo_db.lucky).run()
+    assert not any("Override on" in w.value for w in at.warning)
+    at.checkbox(key="promo_override").check().run()
+    assert any("Override on" in w.value for w in at.warning)
+    at.button(key="promo_evaluate").click().run()
+    assert any("rejected" in e.value for e in at.error), _texts(at)
+    assert "mean_ic" in _texts(at)
+    assert any("allow_missing_execution_evidence" in w.value for w in at.warning)
+    assert sql.status_of(promo_db.db, promo_db.lucky) == "rejected"
+    _, payload = sql.events_of(promo_db.db, promo_db.lucky)[-1]
+    assert payload["warnings"] == ["allow_missing_execution_evidence: execution evidence not checked"]
+
+
+def test_manual_status_change_needs_a_reason(monkeypatch, promo_db, sql):
+    at = _app(monkeypatch, promo_db.db, promo_db.app)
+    at.selectbox(key="promo_selected").set_value(promo_db.lucky).run()
+    at.selectbox(key="promo_new_status").set_value("candidate")
+    at.button(key="promo_set_status").click().run()
+    assert any("reason is required" in e.value for e in at.error)
+    assert sql.status_of(promo_db.db, promo_db.lucky) == "exploratory"
+    at.selectbox(key="promo_new_status").set_value("candidate")
+    at.text_input(key="promo_reason").set_value("looked at it by hand")
+    at.button(key="promo_set_status").click().run()
+    assert not at.exception
+    assert sql.status_of(promo_db.db, promo_db.lucky) == "candidate"
+    kind, payload = sql.events_of(promo_db.db, promo_db.lucky)[-1]
+    assert kind == "status_change" and payload["reason"] == "looked at it by hand"
+    assert payload["new_status"] == "candidate"
+
+
+def test_missing_database_offers_initialize(monkeypatch, tmp_path, promo_db, sql):
+    db = tmp_path / "sub" / "fresh.db"
+    at = _app(monkeypatch, db, promo_db.app)
+    assert any(w.value == TABLES_MSG for w in at.warning)
+    assert not at.dataframe
+    at.button(key="promo_init").click().run()
+    assert not at.exception
+    assert db.is_file()
+    assert {"promotion_candidates", "promotion_events"} <= sql.table_names(db)
+    assert "No candidates match" in _texts(at)
+
+
+def test_existing_file_without_tables(monkeypatch, tmp_path, promo_db):
+    db = tmp_path / "empty.db"
+    db.touch()
+    at = _app(monkeypatch, db, promo_db.app)
+    assert any(w.value == TABLES_MSG for w in at.warning)
+    assert at.button(key="promo_init")
+
+
+def _embedded(db_path: str) -> None:
+    from crypto_analyzer_promotion.ui import render_promotion_page
+
+    render_promotion_page(db_path=db_path)
+
+
+def test_render_promotion_page_embeds_with_a_db_path(monkeypatch, promo_db):
+    monkeypatch.delenv("CRYPTO_ANALYZER_DB_PATH", raising=False)
+    at = AppTest.from_function(_embedded, args=(str(promo_db.db),), default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert set(_table(at)["candidate_id"]) == {promo_db.edge, promo_db.lucky}
+
+
+def test_rc_null_from_the_cache_when_the_summary_has_only_a_key(monkeypatch, promo_db, tmp_path):
+    import json
+
+    import numpy as np
+
+    from crypto_analyzer_promotion.rc_cache import get_rc_cache_key, save_cached_null_max
+    from crypto_analyzer_promotion.store_sqlite import create_candidate
+
+    cache = tmp_path / "rc_cache"
+    key = get_rc_cache_key("fam_x", "ds", "c0", "mean_ic", None, 50, 42, "stationary", 12)
+    save_cached_null_max(str(cache), key, np.linspace(0.001, 0.01, 50))
+    summary = tmp_path / "rc_summary.json"
+    summary.write_text(json.dumps({"rc_p_value": 0.0196, "observed_max": 0.029, "cache_key": key}))
+    create_candidate(str(promo_db.db), dataset_id="ds", run_id="r9", signal_name="s9", horizon=1,
+                     config_hash="c", git_commit="g", candidate_id="prom_cached",
+                     evidence={"rc_summary_path": str(summary)})
+    at = _app(monkeypatch, promo_db.db, promo_db.app)
+    at.selectbox(key="promo_selected").set_value("prom_cached").run()
+    assert len(at.get("vega_lite_chart")) == 1, "only the timeline: no null without the cache folder"
+    at.sidebar.text_input(key="promo_cache_dir").set_value(str(cache)).run()
+    assert not at.exception
+    assert len(at.get("vega_lite_chart")) == 2
+    assert f"50 simulations from cache {cache}" in _texts(at)
+
+
+def test_no_rc_chart_without_an_rc_summary(monkeypatch, promo_db):
+    at = _app(monkeypatch, promo_db.db, promo_db.app)
+    at.selectbox(key="promo_selected").set_value(promo_db.lucky).run()
+    assert not at.exception and len(at.get("vega_lite_chart")) == 1  # the timeline only
