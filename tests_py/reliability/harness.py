@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -339,13 +340,20 @@ class InvariantError(AssertionError):
     pass
 
 
+_TAG = re.compile(r"w[0-9]+-[0-9]+")
+
+
+def _is_tag(v: Any) -> bool:
+    return isinstance(v, str) and _TAG.fullmatch(v) is not None
+
+
 def _tag_of_event(event_type: str, payload: Optional[dict]) -> Optional[str]:
     if not payload:
         return None
     if event_type == "status_change":
-        return payload.get("reason")
+        return payload.get("reason") if _is_tag(payload.get("reason")) else None
     if event_type == NOTE_EVENT:
-        return payload.get("tag")
+        return payload.get("tag") if _is_tag(payload.get("tag")) else None
     if event_type == "evaluated":
         used = payload.get("thresholds_used") or {}
         v = used.get("min_liquidity_usd_min")
@@ -392,7 +400,7 @@ def check_db(db: Path, logs: Dict[int, Sequence[Dict[str, Any]]], killed: Option
     # Tags found in the database: tag -> list of (where, candidate_id, detail)
     found: Dict[str, List[Tuple[str, str, Any]]] = defaultdict(list)
     for cid, c in cands.items():
-        if c["run_id"] and c["run_id"].startswith("w") and c["run_id"] == c["notes"]:
+        if _is_tag(c["run_id"]) and c["run_id"] == c["notes"]:
             found[c["run_id"]].append(("create", cid, None))
     for cid, evs in by_cand.items():
         if cid not in cands:
