@@ -95,7 +95,7 @@ class ApiDriver:
             git_commit="rel",
             notes=tag,
             status=status,
-            evidence={"tag": tag, "x": self.rng.random()},
+            evidence=_evidence(tag, self.rng.random()),
         )
         return {"id": cid}
 
@@ -113,13 +113,113 @@ class ApiDriver:
         return {"status": decision.status}
 
 
+def _evidence(tag: str, x: float) -> Dict[str, Any]:
+    ev: Dict[str, Any] = {"tag": tag, "x": x}
+    if BUNDLE.exists():  # so that the CLI and the page, which read the bundle from evidence, can evaluate
+        ev["bundle_path"] = str(BUNDLE)
+    return ev
+
+
+class CliError(Exception):
+    pass
+
+
+class CliDriver:
+    """``python -m crypto_analyzer_promotion`` (one process per operation), as a shell user would."""
+
+    ops = ["create", "status", "evaluate"]
+
+    def __init__(self, db: str, rng: random.Random):
+        self.db = db
+        self.rng = rng
+
+    def _run(self, *args: str, ok_codes=(0,)) -> str:
+        r = subprocess.run([sys.executable, "-m", "crypto_analyzer_promotion", "--db", self.db, *args],
+                           capture_output=True, text=True, timeout=600)
+        if r.returncode not in ok_codes or (r.returncode != 0 and not r.stdout.strip()):
+            raise CliError(f"exit {r.returncode}: {r.stderr.strip()[-400:]}")
+        return r.stdout
+
+    def create(self, tag: str, status: str) -> Dict[str, Any]:
+        out = self._run("create", "--from-run", tag, "--signal", f"sig_{self.rng.randrange(5)}",
+                        "--horizon", str(self.rng.choice([1, 5, 10])), "--dataset-id", f"ds{self.rng.randrange(3)}",
+                        "--config-hash", "cfg", "--git-commit", "rel", "--bundle-path", str(BUNDLE), "--notes", tag)
+        return {"id": out.strip().splitlines()[-1].strip(), "status": "exploratory"}
+
+    def status(self, cid: str, status: str, tag: str) -> Dict[str, Any]:
+        self._run("set-status", cid, status, "--reason", tag)
+        return {}
+
+    def evaluate(self, cid: str, tag: str, bundle: str) -> Dict[str, Any]:
+        out = self._run("evaluate", "--id", cid, "--min-liquidity-usd", str(tag_number(tag)), ok_codes=(0, 1))
+        decision = json.loads(out.strip().splitlines()[-1])
+        for r in decision.get("reasons", []):
+            if r.startswith(("could not load ValidationBundle", "candidate_id not found")):
+                raise CliError(f"nothing recorded: {r}")
+        return {"status": decision["status"]}
+
+
+class UiDriver:
+    """One Streamlit AppTest session of the page (app.py), clicking like a user: pick a candidate,
+    change its status with a reason, or evaluate it with a min-liquidity threshold."""
+
+    ops = ["status", "evaluate"]
+
+    def __init__(self, db: str, rng: random.Random):
+        from streamlit.testing.v1 import AppTest
+
+        os.environ["CRYPTO_ANALYZER_DB_PATH"] = db
+        app = Path(__import__("crypto_analyzer_promotion").__file__).with_name("app.py")
+        self.at = AppTest.from_file(str(app), default_timeout=120)
+        self.at.run()
+        # Only the shared candidates: they are the ones every process fights over.
+        self.at.sidebar.text_input(key="promo_filter_dataset").set_value("ds_shared").run()
+        self._raise_if_exception()
+
+    def _raise_if_exception(self) -> None:
+        if self.at.exception:
+            raise CliError(f"page exception: {[e.value for e in self.at.exception][:1]}")
+
+    def _texts(self) -> str:
+        at = self.at
+        parts = [x.value for x in at.success] + [x.value for x in at.error] + [x.value for x in at.info]
+        parts += [x.value for x in at.warning]
+        return "\n".join(str(p) for p in parts)
+
+    def _select(self, cid: str) -> None:
+        self.at.selectbox(key="promo_selected").set_value(cid).run()
+        self._raise_if_exception()
+
+    def status(self, cid: str, status: str, tag: str) -> Dict[str, Any]:
+        self._select(cid)
+        self.at.selectbox(key="promo_new_status").set_value(status)
+        self.at.text_input(key="promo_reason").set_value(tag)
+        self.at.button(key="promo_set_status").click().run()
+        self._raise_if_exception()
+        if f"{cid}: status set to {status} ({tag})" not in self._texts():
+            raise CliError(f"no confirmation on the page: {self._texts()[-300:]}")
+        return {}
+
+    def evaluate(self, cid: str, tag: str, bundle: str) -> Dict[str, Any]:
+        self._select(cid)
+        if not self.at.checkbox(key="promo_use_liq").value:
+            self.at.checkbox(key="promo_use_liq").check().run()  # enables the number input
+        self.at.number_input(key="promo_min_liq").set_value(float(tag_number(tag)))
+        self.at.button(key="promo_evaluate").click().run()
+        self._raise_if_exception()
+        text = self._texts()
+        if f"Decision for {cid}:" not in text:
+            raise CliError(f"no decision on the page: {text[-300:]}")
+        return {}
+
+
 def tag_number(tag: str) -> int:
     """A unique integer per tag (w<wid>-<j> -> wid * 10**7 + j), used as an exact float."""
     wid, j = tag[1:].split("-")
     return int(wid) * 10**7 + int(j)
 
 
-DRIVERS = {"api": ApiDriver}
+DRIVERS = {"api": ApiDriver, "cli": CliDriver, "ui": UiDriver}
 
 
 def register_driver(kind: str, cls) -> None:
@@ -150,6 +250,7 @@ def worker(db: str, kind: str, wid: int, n_ops: int, seed: int, log: str, shared
                 rec["status"] = status
                 out = driver.create(tag, status)
                 own.append(out["id"])
+                rec["status"] = out.get("status", status)
             else:
                 pool = own if (own and (not shared or rng.random() < 0.5)) else list(shared)
                 cid = rng.choice(pool)
@@ -186,7 +287,7 @@ def init_db(db: Path, n_shared: int = 6) -> List[str]:
         ids.append(
             store_sqlite.create_candidate(
                 db, dataset_id="ds_shared", run_id=f"shared-{i}", signal_name=f"shared_{i}", horizon=1,
-                config_hash="cfg", git_commit="rel", candidate_id=f"shared_{i}",
+                config_hash="cfg", git_commit="rel", candidate_id=f"shared_{i}", evidence=_evidence(f"shared-{i}", 0.0),
             )
         )
     return ids
@@ -283,7 +384,7 @@ def run_crashes(workdir: Path, kinds: Sequence[str], n_kills: int, seed: int = 7
         res.kinds[wid] = kind
         p = subprocess.Popen(
             _worker_cmd(db, kind, wid, 10**7, seed, log, shared_file, bundle, ready=True), env=_env(),
-            stdout=subprocess.PIPE, stderr=open(workdir / f"w{wid}.err", "wb"),
+            stdout=subprocess.PIPE, stderr=open(workdir / f"w{wid}.err", "wb"), start_new_session=True,
         )
         # Wait until it is past its imports, so the kill lands among database writes.
         line = p.stdout.readline() if p.stdout else b""
@@ -312,7 +413,11 @@ def run_crashes(workdir: Path, kinds: Sequence[str], n_kills: int, seed: int = 7
 
 
 def _kill(p: subprocess.Popen) -> None:
-    p.send_signal(signal.SIGKILL)
+    """SIGKILL the worker and everything it started (a CLI call in flight dies with it)."""
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
     p.wait()
 
 
@@ -586,7 +691,7 @@ def run_cache_crashes(workdir: Path, n_writers: int, n_kills: int, seed: int = 9
         p = subprocess.Popen(
             [sys.executable, str(HERE / "harness.py"), "cache-worker", "--cache", str(cache_dir), "--wid", str(wid),
              "--ops", str(10**7), "--seed", str(seed), "--log", str(logs[wid]), "--ready"],
-            env=_env(), stdout=subprocess.PIPE, stderr=open(workdir / f"c{wid}.err", "wb"),
+            env=_env(), stdout=subprocess.PIPE, stderr=open(workdir / f"c{wid}.err", "wb"), start_new_session=True,
         )
         if (p.stdout.readline() if p.stdout else b"").strip() != b"ready":
             raise RuntimeError((workdir / f"c{wid}.err").read_text()[-2000:])
