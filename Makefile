@@ -49,5 +49,18 @@ demo: build
 bench: build
 	$(PY) benches/run_all.py
 
+# Reliability, full size (minutes): 8 processes x 500 operations (API, CLI, Streamlit mixed), 40
+# SIGKILLed registry writers, 30 SIGKILLed cache writers; every invariant checked. A smaller run of
+# the same harness is part of `make test` (tests_py/reliability).
+STRESS_ARGS ?= --workers 8 --ops 500
+stress: build
+	$(PY) scripts/stress.py $(STRESS_ARGS)
+
+# True libFuzzer runs of every fuzz/ target (installs cargo-fuzz when missing; ~7 min to build).
+# CI runs the same target bodies as plain cargo tests (tests/reliability_fuzz.rs) instead.
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
 clean:
 	rm -rf $(VENV) target
