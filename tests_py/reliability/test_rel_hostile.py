@@ -205,6 +205,24 @@ def _rc_cfg(**kw):
     return rc.run_reality_check(pd.Series({k: float(v.mean()) for k, v in series.items()}), gen, cfg)
 
 
+def _cli(env: Env, *args: str) -> subprocess.CompletedProcess:
+    """The console entry point, run from the work folder (nothing may appear there)."""
+    return subprocess.run([sys.executable, "-m", "crypto_analyzer_promotion", *args], capture_output=True,
+                          text=True, timeout=120, cwd=env.root, errors="surrogateescape")
+
+
+def _cli_fails(code: int, fragment: str):
+    """The CLI's error contract: exit 2 for a usage error, 1 for any other; one line on stderr."""
+
+    def check(r: subprocess.CompletedProcess) -> str:
+        assert r.returncode == code, (r.returncode, r.stdout[-300:], r.stderr[-500:])
+        assert fragment in r.stderr, r.stderr[-500:]
+        assert "Traceback" not in r.stderr, r.stderr[-2000:]
+        return fragment
+
+    return check
+
+
 def _core_load(env: Env):
     """The public loader's value (must be None) with the reason the core gives for the miss."""
     from crypto_analyzer_promotion import _core
@@ -342,6 +360,38 @@ CASES = [
          returns=_none_with_reason("manifest path points outside the cache dir (refused)")),
     Case("manifest_garbage", "file", _core_load, None, "", prep=prep_manifest_garbage,
          returns=_none_with_reason("not in manifest")),
+    # ---- CLI ----------------------------------------------------------------------------------
+    Case("cli_horizon_not_an_int", "cli",
+         lambda e: _cli(e, "--db", str(e.db), "create", "--from-run", "r", "--signal", "s", "--horizon", "abc"),
+         None, "", returns=_cli_fails(2, "argument --horizon: invalid int value: 'abc'")),
+    Case("cli_horizon_nan", "cli",
+         lambda e: _cli(e, "--db", str(e.db), "create", "--from-run", "r", "--signal", "s", "--horizon", "nan"),
+         None, "", returns=_cli_fails(2, "argument --horizon: invalid int value: 'nan'")),
+    Case("cli_horizon_beyond_64_bits", "cli",
+         lambda e: _cli(e, "--db", str(e.db), "create", "--from-run", "r", "--signal", "s", "--horizon", "9" * 20),
+         None, "", returns=_cli_fails(1, "horizon must be an integer, got int: 99999999999999999999")),
+    Case("cli_signal_invalid_utf8", "cli",
+         lambda e: _cli(e, "--db", str(e.db), "create", "--from-run", "r", "--signal", "\udced\udca0\udc80", "--horizon", "1"),
+         None, "", returns=_cli_fails(1, "surrogates not allowed")),
+    Case("cli_unknown_status", "cli", lambda e: _cli(e, "--db", str(e.db), "set-status", e.cid, "promoted", "--reason", "r"),
+         None, "", returns=_cli_fails(2, "argument status: invalid choice: 'promoted'")),
+    Case("cli_empty_reason", "cli", lambda e: _cli(e, "--db", str(e.db), "set-status", e.cid, "accepted", "--reason", ""),
+         None, "", returns=_cli_fails(1, "--reason must not be empty")),
+    Case("cli_sql_metacharacters", "cli", lambda e: _cli(e, "--db", str(e.db), "set-status", META, "accepted", "--reason", META),
+         None, "", returns=_cli_fails(1, "Candidate not found: x'); DROP TABLE promotion_events;")),
+    Case("cli_evaluate_unknown_id", "cli", lambda e: _cli(e, "--db", str(e.db), "evaluate", "--id", "prom_missing"),
+         None, "", returns=_cli_fails(1, "Candidate not found: prom_missing")),
+    Case("cli_limit_not_an_int", "cli", lambda e: _cli(e, "--db", str(e.db), "list", "--limit", "1e9"),
+         None, "", returns=_cli_fails(2, "argument --limit: invalid int value: '1e9'")),
+    Case("cli_non_sqlite_db", "cli", lambda e: _cli(e, "--db", str(e.root / "junk.db"), "list"),
+         None, "", prep=prep_junk_db, returns=_cli_fails(1, "is not a SQLite database (file is not a database)")),
+    Case("cli_db_is_a_directory", "cli", lambda e: _cli(e, "--db", str(e.root), "list"),
+         None, "", returns=_cli_fails(1, "DB not found: ")),
+    Case("cli_db_without_tables", "cli", lambda e: _cli(e, "--db", str(e.root / "empty.db"), "list"),
+         None, "", prep=prep_empty_db, returns=_cli_fails(1, TABLES_MSG)),
+    Case("cli_cache_dir_missing", "cli",
+         lambda e: _cli(e, "--db", str(e.db), "cache", "verify", "--cache-dir", str(e.root / "no_cache")),
+         None, "", returns=_cli_fails(1, "cache dir not found")),
     # ---- Reality Check configuration ----------------------------------------------------------
     Case("rc_block_length_nan", "api", lambda e: _rc_cfg(avg_block_length=float("nan")),
          X.InvalidInputError, "must be a finite number >= 1 (got NaN)"),
@@ -392,7 +442,7 @@ def test_hostile_input(case: Case, env: Env, snap):
 
 def test_catalogue_size_and_surfaces():
     assert len(CASES) >= 30
-    assert {c.surface for c in CASES} >= {"api", "file"}
+    assert {c.surface for c in CASES} == {"api", "file", "cli"}
     assert len({c.id for c in CASES}) == len(CASES)
 
 
