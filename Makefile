@@ -11,7 +11,13 @@ export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 DEV_DEPS := "maturin>=1.7,<2" "numpy>=1.26" "pandas>=2.0" "pytest>=7" "arch>=6" "scipy>=1.10" \
             "streamlit>=1.30" "altair>=5" "pyarrow>=14" "selenium>=4" "mypy>=1.8"
 
-.PHONY: venv build browser test test-rust test-py demo bench stress fuzz clean
+# The oldest versions the analyzer may pin: the whole pytest suite runs again against them in a
+# second venv (same abi3 extension). pyarrow < 20 because newer wheels need numpy 2.
+COMPAT_VENV := .venv-compat
+COMPAT_DEPS := "maturin>=1.7,<2" "numpy==1.26.*" "pandas==2.2.*" "pyarrow>=14,<20" "pytest>=7" \
+               "arch>=6" "scipy>=1.10" "streamlit>=1.30" "altair>=5" "selenium>=4" "mypy>=1.8"
+
+.PHONY: venv build browser test test-rust test-py test-compat demo bench stress fuzz clean
 
 $(VENV)/.deps-stamp: Makefile pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +47,18 @@ browser:
 test-py: build browser
 	$(PY) -m pytest tests_py -q
 
-test: build test-rust test-py
+$(COMPAT_VENV)/.deps-stamp: Makefile pyproject.toml
+	$(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_VENV)/bin/python -m pip install -q --upgrade pip
+	$(COMPAT_VENV)/bin/python -m pip install -q $(COMPAT_DEPS)
+	touch $@
+
+test-compat: build browser $(COMPAT_VENV)/.deps-stamp
+	VIRTUAL_ENV=$(abspath $(COMPAT_VENV)) PATH=$(abspath $(COMPAT_VENV))/bin:$$PATH maturin develop --release --quiet
+	$(COMPAT_VENV)/bin/python -c "import numpy, pandas; print('compat: numpy', numpy.__version__, 'pandas', pandas.__version__)"
+	$(COMPAT_VENV)/bin/python -m pytest tests_py -q
+
+test: build test-rust test-py test-compat
 
 demo: build
 	$(PY) -m crypto_analyzer_promotion.demo
@@ -63,4 +80,4 @@ fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
 clean:
-	rm -rf $(VENV) target
+	rm -rf $(VENV) $(COMPAT_VENV) target
