@@ -56,7 +56,10 @@ fn not_serializable(path: &str, obj: &Bound<'_, PyAny>) -> PyErr {
 fn is_numpy(obj: &Bound<'_, PyAny>) -> bool {
     obj.get_type()
         .module()
-        .map(|m| m.to_string() == "numpy" || m.to_string().starts_with("numpy."))
+        .map(|m| {
+            let name = m.to_string();
+            name == "numpy" || name.starts_with("numpy.")
+        })
         .unwrap_or(false)
 }
 

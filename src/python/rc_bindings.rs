@@ -92,14 +92,13 @@ fn run_interruptible(
     std::thread::Builder::new()
         .name("cap-rc-batch".into())
         .spawn(move || {
-            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let out = super::gil::guard(|| {
                 let source = match &indices {
                     Some(v) => IndexSource::Explicit(v),
                     None => IndexSource::Generated,
                 };
                 reality_check::run(&prep, &opts, source, &worker_control)
-            }))
-            .unwrap_or_else(|_| Err(Error::Internal("the Reality Check worker panicked".into())));
+            });
             let _ = tx.send(out);
         })
         .map_err(|e| to_pyerr(Error::Runtime(format!("could not start the worker thread: {e}"))))?;

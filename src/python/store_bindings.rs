@@ -2,7 +2,6 @@
 //! core with the GIL released (panics caught and reported as InternalError), convert results.
 //! The public Python API is `crypto_analyzer_promotion.store_sqlite` / `.migrations_phase3`.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 
 use pyo3::exceptions::PyValueError;
@@ -10,19 +9,12 @@ use pyo3::prelude::*;
 use pyo3::intern;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
 
+use super::detach;
 use super::convert::{json_to_py, py_to_json, py_to_json_named};
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::json::to_canonical_string;
 use crate::migrate::{self, Migration};
 use crate::store::{self, Candidate, CandidateFilter, Event, NewCandidate};
-
-/// Run `work` without the GIL; a panic becomes Error::Internal instead of reaching Python.
-fn run<T: Send>(py: Python<'_>, work: impl FnOnce() -> Result<T> + Send) -> PyResult<T> {
-    super::detach(py, move || {
-        catch_unwind(AssertUnwindSafe(work))
-            .unwrap_or_else(|_| Err(Error::Internal("panic inside the store (reported, not propagated)".into())))
-    })
-}
 
 fn extract_horizon(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
     let bad = || {
@@ -81,7 +73,7 @@ fn optional_json(obj: Option<&Bound<'_, PyAny>>, root: &str) -> PyResult<Option<
 
 #[pyfunction]
 fn store_promotion_tables_exist(py: Python<'_>, db_path: PathBuf) -> PyResult<bool> {
-    run(py, move || {
+    detach(py, move || {
         if !db_path.exists() {
             return Ok(false);
         }
@@ -91,7 +83,7 @@ fn store_promotion_tables_exist(py: Python<'_>, db_path: PathBuf) -> PyResult<bo
 
 #[pyfunction]
 fn store_require_promotion_tables(py: Python<'_>, db_path: PathBuf) -> PyResult<()> {
-    run(py, move || store::with_cached_store(&db_path, |s| s.require_promotion_tables()))
+    detach(py, move || store::with_cached_store(&db_path, |s| s.require_promotion_tables()))
 }
 
 #[pyfunction]
@@ -126,7 +118,7 @@ fn store_create_candidate(
     }
     new.candidate_id = candidate_id;
     new.evidence_base_path = evidence_base_path;
-    run(py, move || store::with_cached_store(&db_path, |s| s.create_candidate(&new)))
+    detach(py, move || store::with_cached_store(&db_path, |s| s.create_candidate(&new)))
 }
 
 fn get_opt_str(d: &Bound<'_, PyDict>, key: &str, at: usize) -> PyResult<Option<String>> {
@@ -195,7 +187,7 @@ fn store_create_candidates_many(
         };
         items.push(new);
     }
-    run(py, move || store::with_cached_store(&db_path, |s| s.create_candidates_many(&items)))
+    detach(py, move || store::with_cached_store(&db_path, |s| s.create_candidates_many(&items)))
 }
 
 #[pyfunction]
@@ -207,7 +199,7 @@ fn store_update_status(
     status: String,
     reason: Option<String>,
 ) -> PyResult<i64> {
-    run(py, move || {
+    detach(py, move || {
         store::with_cached_store(&db_path, |s| s.update_status(&candidate_id, &status, reason.as_deref()))
     })
 }
@@ -222,7 +214,7 @@ fn store_record_event(
     payload: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<i64> {
     let payload = optional_json(payload, "payload")?;
-    run(py, move || {
+    detach(py, move || {
         store::with_cached_store(&db_path, |s| s.record_event(&candidate_id, &event_type, payload.as_ref()))
     })
 }
@@ -238,7 +230,7 @@ fn store_list_candidates<'py>(
     limit: Option<i64>,
 ) -> PyResult<Bound<'py, PyList>> {
     let filter = CandidateFilter { status, dataset_id, signal_name, limit };
-    let rows = run(py, move || store::with_cached_store(&db_path, |s| s.list_candidates(&filter)))?;
+    let rows = detach(py, move || store::with_cached_store(&db_path, |s| s.list_candidates(&filter)))?;
     let out = PyList::empty(py);
     for c in &rows {
         out.append(candidate_to_dict(py, c)?)?;
@@ -248,13 +240,13 @@ fn store_list_candidates<'py>(
 
 #[pyfunction]
 fn store_get_candidate<'py>(py: Python<'py>, db_path: PathBuf, candidate_id: String) -> PyResult<Option<Bound<'py, PyDict>>> {
-    let row = run(py, move || store::with_cached_store(&db_path, |s| s.get_candidate(&candidate_id)))?;
+    let row = detach(py, move || store::with_cached_store(&db_path, |s| s.get_candidate(&candidate_id)))?;
     row.map(|c| candidate_to_dict(py, &c)).transpose()
 }
 
 #[pyfunction]
 fn store_get_events<'py>(py: Python<'py>, db_path: PathBuf, candidate_id: String) -> PyResult<Bound<'py, PyList>> {
-    let rows = run(py, move || store::with_cached_store(&db_path, |s| s.get_events(&candidate_id)))?;
+    let rows = detach(py, move || store::with_cached_store(&db_path, |s| s.get_events(&candidate_id)))?;
     let out = PyList::empty(py);
     for e in &rows {
         out.append(event_to_dict(py, e)?)?;
@@ -305,27 +297,27 @@ fn store_run_migrations(
     for (version, name, sql) in extra.unwrap_or_default() {
         migrations.push(Migration { version, name, sql });
     }
-    run(py, move || migrate::run_migrations(&db_path, &migrations, git_commit.as_deref()))
+    detach(py, move || migrate::run_migrations(&db_path, &migrations, git_commit.as_deref()))
 }
 
 #[pyfunction]
 fn store_apply_migration_sql(py: Python<'_>, db_path: PathBuf, version: i64) -> PyResult<()> {
-    run(py, move || migrate::apply_migration_sql(&db_path, version))
+    detach(py, move || migrate::apply_migration_sql(&db_path, version))
 }
 
 #[pyfunction]
 fn store_schema_migrations_exists(py: Python<'_>, db_path: PathBuf) -> PyResult<bool> {
-    run(py, move || migrate::schema_migrations_phase3_exists(&db_path))
+    detach(py, move || migrate::schema_migrations_phase3_exists(&db_path))
 }
 
 #[pyfunction]
 fn store_applied_versions(py: Python<'_>, db_path: PathBuf) -> PyResult<Vec<i64>> {
-    run(py, move || migrate::get_applied_versions_phase3(&db_path))
+    detach(py, move || migrate::get_applied_versions_phase3(&db_path))
 }
 
 #[pyfunction]
 fn store_phase3_tables_exist(py: Python<'_>, db_path: PathBuf) -> PyResult<bool> {
-    run(py, move || migrate::phase3_tables_exist(&db_path))
+    detach(py, move || migrate::phase3_tables_exist(&db_path))
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
