@@ -128,9 +128,12 @@ def test_result_dataclass_fields_and_json_summary():
 
 INTERRUPT_SCRIPT = textwrap.dedent(
     """
-    import sys, time
+    import signal, sys, time
     import numpy as np
     from crypto_analyzer_promotion.reality_check import RealityCheckConfig, make_null_generator_stationary
+    # A shell that starts a job in the background without job control (as CI runners may) makes
+    # it ignore SIGINT, and Python then keeps ignoring it; a terminal user has the default handler.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     x = np.random.default_rng(0).normal(size=(5000, 200))
     gen = make_null_generator_stationary(x, RealityCheckConfig())
     print("ready", flush=True)
