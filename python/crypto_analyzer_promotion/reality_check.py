@@ -155,16 +155,20 @@ def compute_sweep_statistic(results_df: pd.DataFrame, metric: str = "mean_ic", h
     """Mean of ``metric`` per hypothesis, keyed by hypothesis_id (``signal|horizon`` when those
     columns exist), sorted by id. ``horizon`` keeps only rows of that horizon."""
     if metric not in results_df.columns:
+        if results_df.empty:
+            # A sweep that produced no rows: an empty family (run_reality_check gives p = 1).
+            return pd.Series(dtype=np.float64, name=metric, index=pd.Index([], name="hypothesis_id"))
         raise InvalidInputError(f"metric column {metric!r} not in results")
     df = results_df
     if horizon is not None and "horizon" in df.columns:
         df = df[df["horizon"] == horizon]
-    if "hypothesis_id" in df.columns:
-        ids = df["hypothesis_id"].astype(str)
-    elif "signal" in df.columns and "horizon" in df.columns:
+    # The contract: `signal|horizon` when those columns exist, whatever else the frame has.
+    if "signal" in df.columns and "horizon" in df.columns:
         ids = df["signal"].astype(str) + "|" + df["horizon"].astype(str)
     elif "signal_name" in df.columns and "horizon" in df.columns:
         ids = df["signal_name"].astype(str) + "|" + df["horizon"].astype(str)
+    elif "hypothesis_id" in df.columns:
+        ids = df["hypothesis_id"].astype(str)
     else:
         ids = pd.Series(df.index.astype(str), index=df.index)
     values = pd.to_numeric(df[metric], errors="coerce")
@@ -191,7 +195,12 @@ def reality_check_pvalue(stat_by_hypothesis: Any, null_stats_matrix: Any) -> flo
     if obs.size == 0 or null.size == 0:
         return 1.0
     if null.ndim == 1:
-        null = null.reshape(-1, 1) if obs.size == 1 else null.reshape(1, -1)
+        null = null.reshape(-1, 1)  # a vector is B null maxima (one per simulation)
+    if null.shape[1] != obs.size:
+        # Only each row's maximum enters the RC p-value, so a B x K' matrix (or B maxima) is
+        # compared with the observed maximum. fmax ignores NaN; an all-NaN row stays NaN.
+        obs = np.array([np.fmax.reduce(obs)])
+        null = np.fmax.reduce(null, axis=1).reshape(-1, 1)
     out = _core.rc_pvalues_from_null_matrix(np.ascontiguousarray(obs), np.ascontiguousarray(null))
     return float(out["rc_p_value"])
 
@@ -308,14 +317,33 @@ def run_reality_check(
     """Reality Check of ``observed_stats`` (Series keyed by hypothesis id) against the null.
 
     Returns a dict with rc_p_value, observed_max, null_max_distribution, n_sim, hypothesis_ids,
-    rc_metric, rc_horizon, rc_seed, rc_method, rc_avg_block_length and romano_wolf_p_values
-    (id -> adjusted p; ``None`` when only ``cached_null_max`` was available). With our
+    rc_metric, rc_horizon, rc_seed, rc_method, rc_avg_block_length, romano_wolf_p_values
+    (id -> adjusted p; ``None`` when only ``cached_null_max`` was available) and, under the
+    analyzer's key, ``rw_adjusted_p_values`` (the same as a Series; empty when unavailable). With our
     :class:`NullGenerator` the batch runs in Rust and the dict also has null_centering, rng,
     spa_p_values and spa_unstudentized_p_values. Any other callable is called once per
     simulation and its K values are used as the null statistics as they are.
     """
+    out = _run_reality_check(observed_stats, null_generator, cfg, cached_null_max, return_null_matrix, progress)
+    out["rw_adjusted_p_values"] = pd.Series(out["romano_wolf_p_values"] or {}, dtype=np.float64)
+    return out
+
+
+def _run_reality_check(
+    observed_stats: Any,
+    null_generator: Callable[[int], Any],
+    cfg: Optional[RealityCheckConfig],
+    cached_null_max: Optional[Any],
+    return_null_matrix: bool,
+    progress: Optional[Callable[[int, int], Any]],
+) -> dict:
     cfg = cfg or RealityCheckConfig()
     ids, obs = _stats_array(observed_stats)
+    if isinstance(observed_stats, (pd.Series, Mapping)):
+        # Hypotheses are sorted by id (statistics.md); a null generator returns its K values in
+        # that order, so labelled observations are put in the same order before pairing.
+        order = sorted(range(len(ids)), key=ids.__getitem__)
+        ids, obs = [ids[i] for i in order], obs[order]
     base = {
         "hypothesis_ids": ids,
         "rc_metric": cfg.metric,
