@@ -16,6 +16,7 @@ from .gating import (
     ThresholdConfig,
     _bundle_arg,
     _decision,
+    _rc_arg,
     _regime_arg,
     _thresholds_arg,
     evaluate_candidate,
@@ -41,6 +42,12 @@ def evaluate_and_record(
 ) -> PromotionDecision:
     """Gate candidate ``candidate_id`` and record the decision.
 
+    For ``target_status`` candidate/accepted a gate pass is followed by
+    :func:`~crypto_analyzer_promotion.gating.evaluate_eligibility` at that level: a passed report
+    is stored, linked, and the status set to the target together with the ``evaluated`` event (one
+    transaction); a failed one writes nothing and returns "rejected" with the blockers as reasons.
+    For target exploratory the status written is exploratory (gate passed) or rejected.
+
     Inputs not given are loaded from the candidate's evidence_json (``ic_summary_by_regime_path``
     CSV, ``rc_summary_path`` JSON, ``execution_evidence_path`` JSON), relative paths under
     ``evidence_base_path`` (default: the current folder) and then under the base stored in
@@ -58,7 +65,7 @@ def evaluate_and_record(
         _thresholds_arg(thresholds),
         bundle,
         _regime_arg(regime_summary_df),
-        rc_summary,
+        _rc_arg(rc_summary),
         base,
         target_status,
         bool(allow_missing_execution_evidence),

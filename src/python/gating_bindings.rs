@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
+use crate::eligibility::{self, BundleView};
 use crate::error::Error;
 use crate::evidence::{self, ExecutionEvidence, RegimeSummary, Val, ValidationBundle};
 use crate::gating::{self, GateInputs, Input, PromotionDecision, ThresholdConfig};
@@ -152,6 +153,64 @@ fn gating_evaluate_candidate<'py>(
     decision_to_py(py, &d)
 }
 
+/// Eligibility of a bundle for a level. `bundle` is `{"meta", "run_id", "attrs"}` (the Python
+/// side reads them off the object) or a path to the bundle JSON.
+#[pyfunction]
+#[pyo3(signature = (bundle, level, rc_summary=None))]
+fn gating_evaluate_eligibility<'py>(
+    py: Python<'py>,
+    bundle: &Bound<'py, PyAny>,
+    level: &str,
+    rc_summary: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let view = if bundle.cast::<PyString>().is_ok() {
+        let p: String = bundle.extract()?;
+        let b = ValidationBundle::load(Path::new(&p)).map_err(super::to_pyerr)?;
+        BundleView::from_bundle(&b)
+    } else {
+        let v = py_to_val(bundle, "bundle")?;
+        let meta = match v.get("meta") {
+            None | Some(Val::Null) => Val::Map(Vec::new()),
+            Some(m @ Val::Map(_)) => m.clone(),
+            Some(other) => return Err(invalid(format!("bundle.meta must be a dict, got {}", other.describe()))),
+        };
+        let attrs = match v.get("attrs") {
+            Some(Val::Map(a)) => a.clone(),
+            _ => Vec::new(),
+        };
+        BundleView { meta, run_id: v.get("run_id").cloned().unwrap_or(Val::Null), attrs }
+    };
+    let rc = match rc_summary {
+        None => None,
+        Some(o) if o.is_none() => None,
+        Some(o) => {
+            let v = py_to_val(o, "rc_summary")?;
+            if v.as_map().is_none() {
+                return Err(invalid(format!("rc_summary must be a dict, got {}", v.describe())));
+            }
+            Some(v)
+        }
+    };
+    let r = eligibility::evaluate_eligibility(&view, level, rc.as_ref()).map_err(super::to_pyerr)?;
+    let out = PyDict::new(py);
+    out.set_item("passed", r.passed)?;
+    out.set_item("level", &r.level)?;
+    out.set_item("blockers", PyList::new(py, &r.blockers)?)?;
+    out.set_item("warnings", PyList::new(py, &r.warnings)?)?;
+    out.set_item("run_key", &r.run_key)?;
+    out.set_item("run_instance_id", &r.run_instance_id)?;
+    out.set_item("dataset_id_v2", &r.dataset_id_v2)?;
+    out.set_item("engine_version", &r.engine_version)?;
+    out.set_item("config_version", &r.config_version)?;
+    Ok(out.into_any())
+}
+
+/// Python's `json.dumps(list_of_str)` as the analyzer stores blockers/warnings (for tests).
+#[pyfunction]
+fn _json_dumps_str_list(items: Vec<String>) -> String {
+    eligibility::json_dumps_str_list(&items)
+}
+
 /// Read a bundle JSON text into the in-memory dict (int horizon keys; unknown keys under "extra").
 #[pyfunction]
 fn validation_bundle_from_json<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
@@ -287,6 +346,12 @@ fn service_evaluate_and_record<'py>(
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MIN_REGIMES_WITH_SAMPLES", gating::MIN_REGIMES_WITH_SAMPLES)?;
     m.add_function(wrap_pyfunction!(gating_evaluate_candidate, m)?)?;
+    m.add_function(wrap_pyfunction!(gating_evaluate_eligibility, m)?)?;
+    m.add_function(wrap_pyfunction!(_json_dumps_str_list, m)?)?;
+    m.add("VALIDATION_BUNDLE_SCHEMA_VERSION", eligibility::VALIDATION_BUNDLE_SCHEMA_VERSION)?;
+    m.add("RC_SUMMARY_SCHEMA_VERSION", eligibility::RC_SUMMARY_SCHEMA_VERSION)?;
+    m.add("SEED_DERIVATION_SCHEMA_VERSION", eligibility::SEED_DERIVATION_SCHEMA_VERSION)?;
+    m.add("FOLD_CAUSALITY_ATTESTATION_SCHEMA_VERSION", eligibility::FOLD_CAUSALITY_ATTESTATION_SCHEMA_VERSION)?;
     m.add_function(wrap_pyfunction!(validation_bundle_from_json, m)?)?;
     m.add_function(wrap_pyfunction!(validation_bundle_normalize, m)?)?;
     m.add_function(wrap_pyfunction!(validation_bundle_to_json, m)?)?;
