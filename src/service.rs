@@ -57,6 +57,36 @@ pub struct EvaluateRequest {
     pub evidence_base_path: Option<PathBuf>,
     pub target_status: String,
     pub allow_missing_execution_evidence: bool,
+    /// Execution evidence already resolved by the caller (None: load `execution_evidence_path`
+    /// from evidence_json).
+    pub execution_evidence: Option<Input<ExecutionEvidence>>,
+}
+
+/// The evidence of a candidate, loaded (the analyzer's `resolve_evidence`).
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    /// The bundle, or why it could not be loaded.
+    pub bundle: std::result::Result<ValidationBundle, String>,
+    pub regime_summary: Input<RegimeSummary>,
+    pub rc_summary: Input<Val>,
+    pub execution_evidence: Input<ExecutionEvidence>,
+}
+
+/// Load the bundle and the evidence files named in `evidence` (the candidate's evidence_json),
+/// relative paths looked up under `base`, the current folder, then the base kept in evidence.
+pub fn resolve_evidence(evidence: &Val, base: Option<&Path>, bundle: &BundleArg) -> Resolved {
+    let bases = bases(base, evidence);
+    Resolved {
+        bundle: load_bundle(bundle, evidence, &bases),
+        regime_summary: load_from_evidence(evidence, "ic_summary_by_regime_path", &bases, evidence::load_regime_summary),
+        rc_summary: load_from_evidence(evidence, "rc_summary_path", &bases, evidence::load_rc_summary),
+        execution_evidence: load_from_evidence(
+            evidence,
+            "execution_evidence_path",
+            &bases,
+            evidence::load_execution_evidence,
+        ),
+    }
 }
 
 /// The folders relative evidence paths are looked up in, in order: the caller's base, the
@@ -221,8 +251,10 @@ pub fn decide(candidate: Option<&store::Candidate>, req: &EvaluateRequest) -> (P
         Input::NotProvided => load_from_evidence(&evidence, "rc_summary_path", &bases, evidence::load_rc_summary),
         given => given.clone(),
     };
-    let execution_evidence =
-        load_from_evidence(&evidence, "execution_evidence_path", &bases, evidence::load_execution_evidence);
+    let execution_evidence = match &req.execution_evidence {
+        Some(given) => given.clone(),
+        None => load_from_evidence(&evidence, "execution_evidence_path", &bases, evidence::load_execution_evidence),
+    };
 
     let mut thresholds = req.thresholds.clone();
     if row.family_id.as_deref().map(str::trim).is_some_and(|f| !f.is_empty()) {

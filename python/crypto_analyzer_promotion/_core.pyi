@@ -133,7 +133,12 @@ def service_evaluate_and_record(
     evidence_base_path: Optional[str] = None,
     target_status: str = "exploratory",
     allow_missing_execution_evidence: bool = False,
+    execution_evidence: Optional[dict[str, Any]] = None,
+    execution_evidence_resolved: bool = False,
 ) -> dict[str, Any]: ...
+def service_resolve_evidence(
+    evidence: dict[str, Any], evidence_base_path: Optional[str] = None, bundle: Optional[str | dict[str, Any]] = None
+) -> tuple[Optional[dict[str, Any]], Optional[dict[str, Any]], Optional[dict[str, Any]], Optional[dict[str, Any]]]: ...
 
 # end section: gating
 

@@ -305,7 +305,8 @@ fn _python_format_4f(x: f64) -> String {
 /// Evaluate a stored candidate and record the decision (status + `evaluated` event, one transaction).
 #[pyfunction]
 #[pyo3(signature = (db_path, candidate_id, thresholds, bundle=None, regime_summary=None, rc_summary=None,
-                    evidence_base_path=None, target_status="exploratory", allow_missing_execution_evidence=false))]
+                    evidence_base_path=None, target_status="exploratory", allow_missing_execution_evidence=false,
+                    execution_evidence=None, execution_evidence_resolved=false))]
 #[allow(clippy::too_many_arguments)]
 fn service_evaluate_and_record<'py>(
     py: Python<'py>,
@@ -318,6 +319,8 @@ fn service_evaluate_and_record<'py>(
     evidence_base_path: Option<String>,
     target_status: &str,
     allow_missing_execution_evidence: bool,
+    execution_evidence: Option<&Bound<'py, PyAny>>,
+    execution_evidence_resolved: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     check_target_status(target_status)?;
     let thr = ThresholdConfig::from_val(&py_to_val(thresholds, "thresholds")?).map_err(super::to_pyerr)?;
@@ -327,7 +330,7 @@ fn service_evaluate_and_record<'py>(
         Some(o) if o.cast::<PyString>().is_ok() => service::BundleArg::Path(o.extract::<String>()?),
         Some(o) => service::BundleArg::Fields(py_to_val(o, "bundle")?),
     };
-    let extra = extract_inputs(regime_summary, rc_summary, None)?;
+    let extra = extract_inputs(regime_summary, rc_summary, execution_evidence)?;
     let req = service::EvaluateRequest {
         candidate_id,
         thresholds: thr,
@@ -337,10 +340,71 @@ fn service_evaluate_and_record<'py>(
         evidence_base_path: opt_path(evidence_base_path),
         target_status: target_status.to_string(),
         allow_missing_execution_evidence,
+        execution_evidence: execution_evidence_resolved.then_some(extra.exec),
     };
     let db = PathBuf::from(db_path);
     let d = super::detach(py, move || service::evaluate_and_record(&db, &req))?;
     decision_to_py(py, &d)
+}
+
+/// The analyzer's `resolve_evidence`: (bundle fields or None, regime summary as
+/// `{"columns", "rows"}` or None, RC summary or None, execution evidence fields or None). An input
+/// that is absent or cannot be used is None (the analyzer's loaders return None too).
+#[pyfunction]
+#[pyo3(signature = (evidence, evidence_base_path=None, bundle=None))]
+fn service_resolve_evidence<'py>(
+    py: Python<'py>,
+    evidence: &Bound<'py, PyAny>,
+    evidence_base_path: Option<String>,
+    bundle: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let ev = py_to_val(evidence, "evidence_json")?;
+    let ev = if ev.as_map().is_some() { ev } else { Val::Map(Vec::new()) };
+    let arg = match bundle {
+        None => service::BundleArg::Path(String::new()),
+        Some(o) if o.is_none() => service::BundleArg::Path(String::new()),
+        Some(o) if o.cast::<PyString>().is_ok() => service::BundleArg::Path(o.extract::<String>()?),
+        Some(o) => service::BundleArg::Fields(py_to_val(o, "bundle")?),
+    };
+    let base = opt_path(evidence_base_path);
+    let r = super::detach(py, move || Ok(service::resolve_evidence(&ev, base.as_deref(), &arg)))?;
+    let none = || py.None().into_bound(py);
+    let b = match &r.bundle {
+        Ok(b) => bundle_to_py(py, b)?,
+        Err(_) => none(),
+    };
+    let regime = match &r.regime_summary {
+        Input::Provided(rs) => {
+            let d = PyDict::new(py);
+            d.set_item("columns", PyList::new(py, &rs.columns)?)?;
+            let rows = PyList::empty(py);
+            for row in &rs.rows {
+                rows.append(val_to_py(py, &Val::Map(row.clone()))?)?;
+            }
+            d.set_item("rows", rows)?;
+            d.into_any()
+        }
+        _ => none(),
+    };
+    let rc = match &r.rc_summary {
+        Input::Provided(v) => val_to_py(py, v)?,
+        _ => none(),
+    };
+    let ex = match &r.execution_evidence {
+        Input::Provided(e) => {
+            let d = PyDict::new(py);
+            d.set_item("min_liquidity_usd", val_to_py(py, &e.min_liquidity_usd)?)?;
+            d.set_item("max_participation_rate", val_to_py(py, &e.max_participation_rate)?)?;
+            d.set_item("spread_model", val_to_py(py, &e.spread_model)?)?;
+            d.set_item("impact_model", val_to_py(py, &e.impact_model)?)?;
+            d.set_item("capacity_curve_path", val_to_py(py, &e.capacity_curve_path)?)?;
+            d.set_item("cost_config", val_to_py(py, &e.cost_config)?)?;
+            d.set_item("notes", val_to_py(py, &e.notes)?)?;
+            d.into_any()
+        }
+        _ => none(),
+    };
+    Ok(pyo3::types::PyTuple::new(py, [b, regime, rc, ex])?.into_any())
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -361,5 +425,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_python_float_repr, m)?)?;
     m.add_function(wrap_pyfunction!(_python_format_4f, m)?)?;
     m.add_function(wrap_pyfunction!(service_evaluate_and_record, m)?)?;
+    m.add_function(wrap_pyfunction!(service_resolve_evidence, m)?)?;
     Ok(())
 }

@@ -238,3 +238,50 @@ def test_plain_sqlite3_tampering_after_service_promotion(db_path, tmp_path):
     after = state(db_path)
     assert after == before
     assert b
+
+
+# ------------------------------------------------------------------ resolve_evidence and a replaced resolver
+
+
+def test_resolve_evidence_loads_what_evidence_json_names(tmp_path, monkeypatch, evidence_dir):
+    from crypto_analyzer_promotion.execution_evidence import ExecutionEvidence
+    from crypto_analyzer_promotion.service import resolve_evidence
+
+    monkeypatch.chdir(tmp_path)
+    evidence = {"ic_summary_by_regime_path": "ic_summary_by_regime.csv", "rc_summary_path": "rc_summary.json",
+                "execution_evidence_path": "execution_evidence.json"}
+    bundle, regime, rc, ex = resolve_evidence(evidence, evidence_dir, "validation_bundle.json")
+    assert isinstance(bundle, ValidationBundle) and bundle.run_id == "run_fixture_001"
+    assert list(regime.columns[:2]) == ["regime", "mean_ic"] and len(regime) >= 2
+    assert rc == json.loads((evidence_dir / "rc_summary.json").read_text())
+    assert isinstance(ex, ExecutionEvidence) and ex.max_participation_rate == 0.05
+    # A bundle object is returned as is; absent, unreadable and escaping paths give None.
+    obj = ValidationBundle(run_id="x", dataset_id="d", signal_name="s", freq="1h", horizons=[1], ic_summary_by_horizon={})
+    got = resolve_evidence({"rc_summary_path": "../../x.json", "execution_evidence_path": "nope.json"}, evidence_dir, obj)
+    assert got[0] is obj and got[1:] == (None, None, None)
+    assert resolve_evidence({}, evidence_dir, "")[0] is None
+
+
+def test_a_replaced_resolver_is_used(db_path, tmp_path, monkeypatch):
+    """Callers (the analyzer's tests) replace resolve_evidence on the module and expect the
+    service to use it: a resolver returning no bundle gives the analyzer's rejection, nothing written."""
+    from unittest import mock
+
+    from crypto_analyzer_promotion import service
+
+    path = write_bundle(tmp_path / "run", PROVENANCE)
+    cid = create(db_path, {"bundle_path": "/nonexistent/bundle.json"})
+    before = state(db_path)
+    with mock.patch.object(service, "resolve_evidence", return_value=(None, None, None, None)) as m:
+        d = service.evaluate_and_record(db_path, cid, THR, str(path))
+    m.assert_called_once()
+    assert m.call_args[0][0] == {"bundle_path": "/nonexistent/bundle.json"}
+    assert (d.status, d.reasons) == ("rejected", ["could not load ValidationBundle from path"])
+    assert state(db_path) == before
+    # A resolver that loads: its objects are what the gate sees (here: no execution evidence).
+    loaded = ValidationBundle.load(path)
+    with mock.patch.object(service, "resolve_evidence", return_value=(loaded, None, None, None)):
+        d = service.evaluate_and_record(db_path, cid, THR, "ignored.json", target_status="candidate")
+    assert d.reasons == [
+        "execution evidence required (target beyond exploratory or require_execution_evidence) but none provided"]
+    assert st.get_candidate(db_path, cid)["status"] == "rejected"
