@@ -208,7 +208,7 @@ pub enum Record {
     Status { status: String, payload: Value },
     /// A passed eligibility report, the promotion to its level (`status_change`), and the
     /// `evaluated` event.
-    Promotion { report: EligibilityRow, reason: Option<String>, payload: Value },
+    Promotion { report: Box<EligibilityRow>, reason: Option<String>, payload: Value },
 }
 
 /// The analyzer's report id: `elig_` + 16 hex of sha256(candidate_id + level + computed_at_utc).
@@ -330,7 +330,7 @@ pub fn decide(candidate: Option<&store::Candidate>, req: &EvaluateRequest) -> (P
             engine_version: opt(&report.engine_version),
             config_version: opt(&report.config_version),
         };
-        return (decision, Record::Promotion { report: row, reason, payload });
+        return (decision, Record::Promotion { report: Box::new(row), reason, payload });
     }
     let status = if decision.status == "rejected" { "rejected" } else { "exploratory" };
     (decision, Record::Status { status: status.to_string(), payload })
