@@ -1,11 +1,14 @@
 //! evaluate_and_record: load the candidate and its evidence, run the gate and (for a target of
 //! candidate/accepted) the eligibility gate, then write everything in one transaction.
 //!
-//! One rung per call, as in the analyzer: the written status is the target's (`candidate` or
-//! `accepted`) only when the gate accepts AND the eligibility report passes; the report is then
-//! stored and linked, the status changed and the `evaluated` event written together. A failed
-//! eligibility writes nothing (as in the analyzer) and returns "rejected" with the blockers. For
-//! target exploratory a passing gate leaves the candidate exploratory; a failing one rejects it.
+//! Each call writes at most its target, as in the analyzer: the status becomes the target
+//! (`candidate` or `accepted`) only when the gate accepts AND the eligibility report at that level
+//! passes; the report is then stored and linked, the status changed and the `evaluated` event
+//! written together. A failed eligibility writes nothing (as in the analyzer) and returns
+//! "rejected" with the blockers. For target exploratory a passing gate leaves the candidate
+//! exploratory; a failing one rejects it. The analyzer's CLI and page pick the next rung from the
+//! current status; the target itself is not restricted here (the analyzer's own tests evaluate
+//! straight from exploratory to accepted).
 //!
 //! Evidence paths in the candidate's evidence_json are resolved against `evidence_base_path`
 //! (default: the current folder), then the current folder, then the absolute
