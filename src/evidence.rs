@@ -691,9 +691,13 @@ impl ExecutionEvidence {
                             Value::String(p.to_string())
                         ));
                     } else {
+                        // Under the base, then under its parent: reportv2 writes the path
+                        // relative to its out_dir (reports/) while the base is often the bundle's
+                        // folder (reports/csv), as the analyzer's fallback does.
                         let full = base.join(rel);
-                        let readable = full.is_file() && fs::File::open(&full).is_ok();
-                        if !readable {
+                        let parent = base.parent().map(|p| p.join(rel));
+                        let readable = |p: &Path| p.is_file() && fs::File::open(p).is_ok();
+                        if !readable(&full) && !parent.as_deref().is_some_and(readable) {
                             missing.push("capacity_curve_path".to_string());
                             notes.push(format!("capacity_curve_path is not a readable file: {}", full.display()));
                         }

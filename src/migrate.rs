@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior, MAIN_DB};
 
 use crate::error::{Error, Result};
+use crate::guards;
 use crate::store::{now_utc_iso, sql_err, with_cached_store_opts};
 
 /// One migration: its version, its name (`2026_02_<table>`) and its SQL.
@@ -23,7 +24,7 @@ pub struct Migration {
 }
 
 /// (version, name, SQL) of the embedded Phase 3 migrations, in order.
-pub const MIGRATIONS_PHASE3: [(i64, &str, &str); 7] = [
+pub const MIGRATIONS_PHASE3: [(i64, &str, &str); 13] = [
     (1, "2026_02_schema_migrations_phase3", include_str!("../migrations/001_schema_migrations_phase3.sql")),
     (2, "2026_02_regime_runs", include_str!("../migrations/002_regime_runs.sql")),
     (3, "2026_02_regime_states", include_str!("../migrations/003_regime_states.sql")),
@@ -31,12 +32,22 @@ pub const MIGRATIONS_PHASE3: [(i64, &str, &str); 7] = [
     (5, "2026_02_promotion_events", include_str!("../migrations/005_promotion_events.sql")),
     (6, "2026_02_sweep_families", include_str!("../migrations/006_sweep_families.sql")),
     (7, "2026_02_sweep_hypotheses", include_str!("../migrations/007_sweep_hypotheses.sql")),
+    (8, "2026_02_eligibility_reports", include_str!("../migrations/008_eligibility_reports.sql")),
+    (9, "2026_02_promotion_eligibility_trigger", include_str!("../migrations/009_promotion_eligibility_trigger.sql")),
+    (10, "2026_02_eligibility_reports_immutability", include_str!("../migrations/010_eligibility_reports_immutability.sql")),
+    (11, "2026_02_governance_events", include_str!("../migrations/011_governance_events.sql")),
+    (12, "2026_02_artifact_lineage", include_str!("../migrations/012_artifact_lineage.sql")),
+    (13, "2026_02_artifact_edges", include_str!("../migrations/013_artifact_edges.sql")),
 ];
+
+/// The migration that adds `promotion_candidates.eligibility_report_id` (before its SQL runs).
+const ELIGIBILITY_COLUMN_MIGRATION: &str = "2026_02_promotion_eligibility_trigger";
 
 /// Append-only triggers of promotion_events (idempotent).
 pub const PROMOTION_EVENTS_GUARDS_SQL: &str = include_str!("../migrations/promotion_events_guards.sql");
 
-/// The tables the Phase 3 migrations create (besides schema_migrations_phase3).
+/// The tables the Phase 3 migrations 2–7 create (besides schema_migrations_phase3); the
+/// analyzer's `phase3_tables_exist` checks these.
 pub const PHASE3_TABLES: [&str; 6] = [
     "regime_runs",
     "regime_states",
@@ -186,13 +197,21 @@ pub fn run_migrations_on(
 }
 
 /// Ensure the append-only triggers of promotion_events (when the table exists).
+/// Also ensures the governance triggers of migrations 009–013 (see [`crate::guards`]).
 pub fn ensure_guards(conn: &mut Connection) -> Result<()> {
-    if !table_exists(conn, "promotion_events")? || !table_exists(conn, "promotion_candidates")? {
-        return Ok(());
+    if table_exists(conn, "promotion_events")? && table_exists(conn, "promotion_candidates")? {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
+        tx.execute_batch(PROMOTION_EVENTS_GUARDS_SQL).map_err(sql_err)?;
+        tx.commit().map_err(sql_err)?;
     }
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
-    tx.execute_batch(PROMOTION_EVENTS_GUARDS_SQL).map_err(sql_err)?;
-    tx.commit().map_err(sql_err)
+    if !guards::pending_guards(conn)?.is_empty() {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
+        // Re-read under the write lock: another process may have just done it.
+        let pending = guards::pending_guards(&tx)?;
+        guards::apply_guards(&tx, &pending)?;
+        tx.commit().map_err(sql_err)?;
+    }
+    Ok(())
 }
 
 /// Apply one migration with copy-aside and restore. Returns false if another process applied
@@ -239,7 +258,7 @@ fn apply_in_transaction(conn: &mut Connection, m: &Migration, sql: &str, git_com
             return Ok(false);
         }
     }
-    tx.execute_batch(sql).map_err(sql_err)?;
+    apply_sql(&tx, &m.name, sql)?;
     tx.execute(
         "INSERT OR REPLACE INTO schema_migrations_phase3 (version, name, applied_at_utc, git_commit) VALUES (?1, ?2, ?3, ?4)",
         params![m.version, m.name, now_utc_iso(), git_commit],
@@ -249,12 +268,25 @@ fn apply_in_transaction(conn: &mut Connection, m: &Migration, sql: &str, git_com
     Ok(true)
 }
 
+/// Run one migration's SQL inside the caller's transaction: the eligibility column first for
+/// migration 9 (only when missing, so a half-migrated database is fine), then the file, then
+/// the governance triggers whose tables now exist.
+fn apply_sql(conn: &Connection, name: &str, sql: &str) -> Result<()> {
+    if name == ELIGIBILITY_COLUMN_MIGRATION {
+        guards::ensure_eligibility_column(conn)?;
+    }
+    conn.execute_batch(sql).map_err(sql_err)?;
+    let pending = guards::pending_guards(conn)?;
+    guards::apply_guards(conn, &pending)
+}
+
 /// Execute the SQL of one embedded version on the database (no bookkeeping row). Idempotent.
 pub fn apply_migration_sql(db_path: &Path, version: i64) -> Result<()> {
     let sql = migration_sql(version).ok_or_else(|| Error::invalid(format!("unknown Phase 3 migration version: {version}")))?;
+    let name = MIGRATIONS_PHASE3.iter().find(|(v, _, _)| *v == version).map(|(_, n, _)| *n).unwrap_or_default();
     with_cached_store_opts(db_path, true, |s| {
         let tx = s.connection_mut().transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
-        tx.execute_batch(&sql).map_err(sql_err)?;
+        apply_sql(&tx, name, &sql)?;
         tx.commit().map_err(sql_err)
     })
 }

@@ -1,8 +1,17 @@
-//! evaluate_and_record: load the candidate and its evidence, run the gate, then update the status
-//! and write the `evaluated` event in one transaction.
+//! evaluate_and_record: load the candidate and its evidence, run the gate and (for a target of
+//! candidate/accepted) the eligibility gate, then write everything in one transaction.
+//!
+//! Each call writes at most its target, as in the analyzer: the status becomes the target
+//! (`candidate` or `accepted`) only when the gate accepts AND the eligibility report at that level
+//! passes; the report is then stored and linked, the status changed and the `evaluated` event
+//! written together. A failed eligibility writes nothing (as in the analyzer) and returns
+//! "rejected" with the blockers. For target exploratory a passing gate leaves the candidate
+//! exploratory; a failing one rejects it. The analyzer's CLI and page pick the next rung from the
+//! current status; the target itself is not restricted here (the analyzer's own tests evaluate
+//! straight from exploratory to accepted).
 //!
 //! Evidence paths in the candidate's evidence_json are resolved against `evidence_base_path`
-//! (default: the current folder) and, when not found there, against the absolute
+//! (default: the current folder), then the current folder, then the absolute
 //! `evidence_base_path` the store kept in evidence_json, so the same call works from any folder.
 //! A relative path climbing out of its base (`../../etc/passwd`) is refused and never read.
 
@@ -10,9 +19,13 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use sha2::{Digest, Sha256};
+
+use crate::eligibility::{self, json_dumps_str_list, BundleView};
 use crate::error::Result;
 use crate::evidence::{self, escapes_base, ExecutionEvidence, RegimeSummary, Val, ValidationBundle};
 use crate::gating::{self, GateInputs, Input, PromotionDecision, ThresholdConfig};
+use crate::promotion::EligibilityRow;
 use crate::store;
 
 pub const BUNDLE_LOAD_REASON: &str = "could not load ValidationBundle from path";
@@ -47,11 +60,46 @@ pub struct EvaluateRequest {
     pub evidence_base_path: Option<PathBuf>,
     pub target_status: String,
     pub allow_missing_execution_evidence: bool,
+    /// Execution evidence already resolved by the caller (None: load `execution_evidence_path`
+    /// from evidence_json).
+    pub execution_evidence: Option<Input<ExecutionEvidence>>,
 }
 
-/// The folders relative evidence paths are looked up in, in order.
+/// The evidence of a candidate, loaded (the analyzer's `resolve_evidence`).
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    /// The bundle, or why it could not be loaded.
+    pub bundle: std::result::Result<ValidationBundle, String>,
+    pub regime_summary: Input<RegimeSummary>,
+    pub rc_summary: Input<Val>,
+    pub execution_evidence: Input<ExecutionEvidence>,
+}
+
+/// Load the bundle and the evidence files named in `evidence` (the candidate's evidence_json),
+/// relative paths looked up under `base`, the current folder, then the base kept in evidence.
+pub fn resolve_evidence(evidence: &Val, base: Option<&Path>, bundle: &BundleArg) -> Resolved {
+    let bases = bases(base, evidence);
+    Resolved {
+        bundle: load_bundle(bundle, evidence, &bases),
+        regime_summary: load_from_evidence(evidence, "ic_summary_by_regime_path", &bases, evidence::load_regime_summary),
+        rc_summary: load_from_evidence(evidence, "rc_summary_path", &bases, evidence::load_rc_summary),
+        execution_evidence: load_from_evidence(
+            evidence,
+            "execution_evidence_path",
+            &bases,
+            evidence::load_execution_evidence,
+        ),
+    }
+}
+
+/// The folders relative evidence paths are looked up in, in order: the caller's base, the
+/// current folder (the analyzer's order), then the base the store kept.
 fn bases(req_base: Option<&Path>, evidence: &Val) -> Vec<PathBuf> {
     let mut out = vec![req_base.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))];
+    let cwd = PathBuf::from(".");
+    if !out.contains(&cwd) {
+        out.push(cwd);
+    }
     if let Some(stored) = evidence.get("evidence_base_path").and_then(Val::as_str) {
         let stored = PathBuf::from(stored);
         if !stored.as_os_str().is_empty() && !out.contains(&stored) {
@@ -154,11 +202,28 @@ fn artifact_pointers(arg: &BundleArg, evidence: &Val) -> Value {
     Value::Object(out)
 }
 
+/// What evaluate_and_record writes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Record {
+    /// Nothing (unknown id, unreadable bundle, failed eligibility).
+    Nothing,
+    /// Status exploratory/rejected and the `evaluated` event.
+    Status { status: String, payload: Value },
+    /// A passed eligibility report, the promotion to its level (`status_change`), and the
+    /// `evaluated` event.
+    Promotion { report: Box<EligibilityRow>, reason: Option<String>, payload: Value },
+}
+
+/// The analyzer's report id: `elig_` + 16 hex of sha256(candidate_id + level + computed_at_utc).
+pub fn eligibility_report_id(candidate_id: &str, level: &str, computed_at_utc: &str) -> String {
+    let hex = hex::encode(Sha256::digest(format!("{candidate_id}{level}{computed_at_utc}").as_bytes()));
+    format!("elig_{}", hex.get(..16).unwrap_or(&hex))
+}
+
 /// What evaluate_and_record decides and would record, without touching the database.
-/// Returns the decision and, when something is to be written, (status, event payload).
-pub fn decide(candidate: Option<&store::Candidate>, req: &EvaluateRequest) -> (PromotionDecision, Option<Value>) {
+pub fn decide(candidate: Option<&store::Candidate>, req: &EvaluateRequest) -> (PromotionDecision, Record) {
     let Some(row) = candidate else {
-        return (PromotionDecision::rejected(format!("candidate_id not found: {}", req.candidate_id)), None);
+        return (PromotionDecision::rejected(format!("candidate_id not found: {}", req.candidate_id)), Record::Nothing);
     };
     let mut warnings = Vec::new();
     let evidence = match row.evidence_json.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -178,7 +243,7 @@ pub fn decide(candidate: Option<&store::Candidate>, req: &EvaluateRequest) -> (P
         Err(detail) => {
             let mut d = PromotionDecision::rejected(BUNDLE_LOAD_REASON);
             d.warnings.push(detail);
-            return (d, None);
+            return (d, Record::Nothing);
         }
     };
     let regime_summary = match &req.regime_summary {
@@ -189,14 +254,20 @@ pub fn decide(candidate: Option<&store::Candidate>, req: &EvaluateRequest) -> (P
         Input::NotProvided => load_from_evidence(&evidence, "rc_summary_path", &bases, evidence::load_rc_summary),
         given => given.clone(),
     };
-    let execution_evidence =
-        load_from_evidence(&evidence, "execution_evidence_path", &bases, evidence::load_execution_evidence);
+    let execution_evidence = match &req.execution_evidence {
+        Some(given) => given.clone(),
+        None => load_from_evidence(&evidence, "execution_evidence_path", &bases, evidence::load_execution_evidence),
+    };
 
     let mut thresholds = req.thresholds.clone();
     if row.family_id.as_deref().map(str::trim).is_some_and(|f| !f.is_empty()) {
         thresholds.require_reality_check = true;
     }
     let exec_base = capacity_base(&execution_evidence, &bases);
+    let rc_for_eligibility = match &rc_summary {
+        Input::Provided(v) => Some(v.clone()),
+        _ => None,
+    };
     let inputs = GateInputs {
         ic_summary: bundle.first_horizon_summary(),
         meta: bundle.meta.clone(),
@@ -228,7 +299,44 @@ pub fn decide(candidate: Option<&store::Candidate>, req: &EvaluateRequest) -> (P
     if !decision.warnings.is_empty() {
         payload.insert("warnings".into(), Value::from(decision.warnings.clone()));
     }
-    (decision, Some(Value::Object(payload)))
+    let payload = Value::Object(payload);
+    let reason = (!decision.reasons.is_empty()).then(|| decision.reasons.join("; "));
+    let target = req.target_status.as_str();
+    if (target == "candidate" || target == "accepted") && decision.status == "accepted" {
+        let view = BundleView::from_bundle(&bundle);
+        let report = match eligibility::evaluate_eligibility(&view, target, rc_for_eligibility.as_ref()) {
+            Ok(r) => r,
+            Err(e) => return (PromotionDecision::rejected(e.to_string()), Record::Nothing),
+        };
+        if !report.passed {
+            let d = PromotionDecision {
+                status: "rejected".into(),
+                reasons: report.blockers,
+                metrics_snapshot: decision.metrics_snapshot,
+                warnings: report.warnings,
+            };
+            return (d, Record::Nothing);
+        }
+        let computed_at = store::now_utc_iso();
+        let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        let row = EligibilityRow {
+            eligibility_report_id: eligibility_report_id(&req.candidate_id, target, &computed_at),
+            candidate_id: req.candidate_id.clone(),
+            level: target.to_string(),
+            passed: true,
+            blockers_json: json_dumps_str_list(&report.blockers),
+            warnings_json: json_dumps_str_list(&report.warnings),
+            computed_at_utc: computed_at,
+            run_key: opt(&report.run_key),
+            run_instance_id: opt(&report.run_instance_id),
+            dataset_id_v2: opt(&report.dataset_id_v2),
+            engine_version: opt(&report.engine_version),
+            config_version: opt(&report.config_version),
+        };
+        return (decision, Record::Promotion { report: Box::new(row), reason, payload });
+    }
+    let status = if decision.status == "rejected" { "rejected" } else { "exploratory" };
+    (decision, Record::Status { status: status.to_string(), payload })
 }
 
 /// Evaluate a stored candidate and record the decision. Unknown id or unreadable bundle: a
@@ -239,9 +347,15 @@ pub fn evaluate_and_record(db_path: &Path, req: &EvaluateRequest) -> Result<Prom
         s.get_candidate(&req.candidate_id)
     })?;
     // Evidence files are read outside the store's lock.
-    let (decision, payload) = decide(candidate.as_ref(), req);
-    if let Some(payload) = payload {
-        store::with_cached_store(db_path, |s| s.record_evaluation(&req.candidate_id, &decision.status, &payload))?;
+    let (decision, record) = decide(candidate.as_ref(), req);
+    match record {
+        Record::Nothing => {}
+        Record::Status { status, payload } => {
+            store::with_cached_store(db_path, |s| s.record_evaluation(&req.candidate_id, &status, &payload))?;
+        }
+        Record::Promotion { report, reason, payload } => {
+            store::with_cached_store(db_path, |s| s.record_promotion(&report, reason.as_deref(), &payload))?;
+        }
     }
     Ok(decision)
 }

@@ -43,8 +43,8 @@ pub fn busy_timeout_ms() -> u64 {
         .unwrap_or(BUSY_TIMEOUT_MS)
 }
 
-const CANDIDATE_COLUMNS: &str = "candidate_id, created_at_utc, status, dataset_id, run_id, \
-    family_id, signal_name, horizon, estimator, config_hash, git_commit, notes, evidence_json";
+/// Every column (`*`): databases before migration 9 have no eligibility_report_id.
+const CANDIDATE_COLUMNS: &str = "*";
 
 /// One row of `promotion_candidates`.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +62,8 @@ pub struct Candidate {
     pub git_commit: String,
     pub notes: Option<String>,
     pub evidence_json: Option<String>,
+    /// The eligibility report that promoted it (None before migration 9 or when never promoted).
+    pub eligibility_report_id: Option<String>,
 }
 
 /// One row of `promotion_events`.
@@ -91,6 +93,9 @@ pub struct NewCandidate {
     pub status: String,
     pub candidate_id: Option<String>,
     pub evidence_base_path: Option<PathBuf>,
+    /// Status candidate/accepted needs a passed report of that level computed for this candidate
+    /// (the triggers of migration 9 check it).
+    pub eligibility_report_id: Option<String>,
 }
 
 impl NewCandidate {
@@ -116,6 +121,7 @@ impl NewCandidate {
             status: "exploratory".to_string(),
             candidate_id: None,
             evidence_base_path: None,
+            eligibility_report_id: None,
         }
     }
 }
@@ -152,6 +158,40 @@ pub fn validate_status(status: &str) -> Result<()> {
             "unknown status {status:?}: must be one of exploratory, candidate, accepted, rejected"
         )))
     }
+}
+
+/// The analyzer's message when update_status is asked for candidate/accepted.
+pub const PROMOTE_WITH_REPORT_MSG: &str =
+    "Use promote_to_candidate() or promote_to_accepted() with an eligibility report for status candidate/accepted";
+
+/// [`PROMOTE_WITH_REPORT_MSG`] as InvalidInput for status candidate/accepted.
+pub fn refuse_promotion_status(status: &str) -> Result<()> {
+    if status == "candidate" || status == "accepted" {
+        return Err(Error::invalid(PROMOTE_WITH_REPORT_MSG));
+    }
+    Ok(())
+}
+
+/// The message of a `RAISE(ABORT, ...)` in one of our triggers, if `e` is one.
+pub fn trigger_message(e: &rusqlite::Error) -> Option<String> {
+    if let rusqlite::Error::SqliteFailure(f, Some(msg)) = e {
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_TRIGGER {
+            return Some(msg.clone());
+        }
+    }
+    None
+}
+
+/// A "no such column" error on a database before migration 9, said plainly.
+pub fn missing_column(e: rusqlite::Error, column: &str) -> Error {
+    if e.to_string().contains(&format!("no such column: {column}"))
+        || e.to_string().contains(&format!("has no column named {column}"))
+    {
+        return Error::Runtime(format!(
+            "promotion_candidates has no {column} column; run the Phase 3 migrations (008+): run_migrations_phase3(conn, db_path)"
+        ));
+    }
+    sql_err(e)
 }
 
 /// Map a SQLite error onto the core error: busy/locked → Busy, missing promotion tables →
@@ -352,24 +392,29 @@ fn payload_to_json(payload: Option<&Value>) -> Option<String> {
 }
 
 fn row_to_candidate(r: &rusqlite::Row<'_>) -> rusqlite::Result<Candidate> {
+    let eligibility_report_id = match r.as_ref().column_index("eligibility_report_id") {
+        Ok(i) => r.get(i)?,
+        Err(_) => None,
+    };
     Ok(Candidate {
-        candidate_id: r.get(0)?,
-        created_at_utc: r.get(1)?,
-        status: r.get(2)?,
-        dataset_id: r.get(3)?,
-        run_id: r.get(4)?,
-        family_id: r.get(5)?,
-        signal_name: r.get(6)?,
-        horizon: r.get(7)?,
-        estimator: r.get(8)?,
-        config_hash: r.get(9)?,
-        git_commit: r.get(10)?,
-        notes: r.get(11)?,
-        evidence_json: r.get(12)?,
+        candidate_id: r.get("candidate_id")?,
+        created_at_utc: r.get("created_at_utc")?,
+        status: r.get("status")?,
+        dataset_id: r.get("dataset_id")?,
+        run_id: r.get("run_id")?,
+        family_id: r.get("family_id")?,
+        signal_name: r.get("signal_name")?,
+        horizon: r.get("horizon")?,
+        estimator: r.get("estimator")?,
+        config_hash: r.get("config_hash")?,
+        git_commit: r.get("git_commit")?,
+        notes: r.get("notes")?,
+        evidence_json: r.get("evidence_json")?,
+        eligibility_report_id,
     })
 }
 
-fn not_found(candidate_id: &str) -> Error {
+pub(crate) fn not_found(candidate_id: &str) -> Error {
     Error::invalid(format!("candidate_id not found: {candidate_id}"))
 }
 
@@ -452,13 +497,19 @@ impl Store {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
         let mut ids = Vec::with_capacity(items.len());
         {
+            let with_report = prepared.iter().any(|(n, _)| n.eligibility_report_id.is_some());
             let mut ins = tx
-                .prepare_cached(
+                .prepare_cached(if with_report {
                     "INSERT INTO promotion_candidates (candidate_id, created_at_utc, status, dataset_id, \
                      run_id, family_id, signal_name, horizon, estimator, config_hash, git_commit, notes, \
-                     evidence_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                )
-                .map_err(sql_err)?;
+                     evidence_json, eligibility_report_id) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+                } else {
+                    "INSERT INTO promotion_candidates (candidate_id, created_at_utc, status, dataset_id, \
+                     run_id, family_id, signal_name, horizon, estimator, config_hash, git_commit, notes, \
+                     evidence_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                })
+                .map_err(|e| missing_column(e, "eligibility_report_id"))?;
             let mut ev = tx
                 .prepare_cached(
                     "INSERT INTO promotion_events (candidate_id, ts_utc, event_type, payload_json) \
@@ -471,22 +522,29 @@ impl Store {
                     Some(id) if !id.is_empty() => id.clone(),
                     _ => candidate_id_for(&new.run_id, &new.signal_name, new.horizon, &created_at),
                 };
-                let inserted = ins.execute(params![
-                    id,
-                    created_at,
-                    new.status,
-                    new.dataset_id,
-                    new.run_id,
-                    new.family_id,
-                    new.signal_name,
-                    new.horizon,
-                    new.estimator,
-                    new.config_hash,
-                    new.git_commit,
-                    new.notes,
+                let mut values: Vec<&dyn rusqlite::ToSql> = vec![
+                    &id,
+                    &created_at,
+                    &new.status,
+                    &new.dataset_id,
+                    &new.run_id,
+                    &new.family_id,
+                    &new.signal_name,
+                    &new.horizon,
+                    &new.estimator,
+                    &new.config_hash,
+                    &new.git_commit,
+                    &new.notes,
                     evidence_json,
-                ]);
+                ];
+                if with_report {
+                    values.push(&new.eligibility_report_id);
+                }
+                let inserted = ins.execute(values.as_slice());
                 if let Err(e) = inserted {
+                    if let Some(msg) = trigger_message(&e) {
+                        return Err(Error::invalid(format!("create_candidate {id}: {msg}")));
+                    }
                     if let rusqlite::Error::SqliteFailure(ref f, _) = e {
                         if f.code == ErrorCode::ConstraintViolation {
                             return Err(Error::invalid(format!("candidate_id already exists: {id}")));
@@ -511,9 +569,12 @@ impl Store {
 
     /// Set the status and write a `status_change` event (old and new status) in one transaction.
     /// Returns the event id.
+    /// Status candidate/accepted is refused (the analyzer's message): those go through
+    /// [`Store::promote`] with an eligibility report.
     pub fn update_status(&mut self, candidate_id: &str, status: &str, reason: Option<&str>) -> Result<i64> {
         self.require_promotion_tables()?;
         validate_status(status)?;
+        refuse_promotion_status(status)?;
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
         let old = Self::current_status(&tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
         let ts = now_utc_iso();
@@ -534,6 +595,7 @@ impl Store {
     pub fn record_evaluation(&mut self, candidate_id: &str, new_status: &str, event_payload: &Value) -> Result<i64> {
         self.require_promotion_tables()?;
         validate_status(new_status)?;
+        refuse_promotion_status(new_status)?;
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
         Self::current_status(&tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
         let ts = now_utc_iso();

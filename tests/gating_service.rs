@@ -36,6 +36,7 @@ fn request(id: &str, base: &Path, bundle: BundleArg) -> EvaluateRequest {
         evidence_base_path: Some(base.to_path_buf()),
         target_status: "exploratory".into(),
         allow_missing_execution_evidence: false,
+        execution_evidence: None,
     }
 }
 

@@ -78,7 +78,12 @@ fn bad_status_and_unknown_ids_write_nothing() {
     assert!(matches!(s.create_candidate(&n), Err(Error::InvalidInput(_))));
     let id = s.create_candidate(&new("s", "d")).unwrap();
     assert!(matches!(s.update_status(&id, "great", None), Err(Error::InvalidInput(_))));
-    assert!(matches!(s.update_status("ghost", "accepted", None), Err(Error::InvalidInput(m)) if m == "candidate_id not found: ghost"));
+    assert!(matches!(s.update_status("ghost", "rejected", None), Err(Error::InvalidInput(m)) if m == "candidate_id not found: ghost"));
+    // c79684b: candidate/accepted only through promote_to_* with an eligibility report.
+    for promoted in ["candidate", "accepted"] {
+        assert!(matches!(s.update_status(&id, promoted, None), Err(Error::InvalidInput(m)) if m == store::PROMOTE_WITH_REPORT_MSG));
+        assert!(matches!(s.record_evaluation(&id, promoted, &json!({})), Err(Error::InvalidInput(m)) if m == store::PROMOTE_WITH_REPORT_MSG));
+    }
     assert!(matches!(s.record_event("ghost", "note", None), Err(Error::InvalidInput(_))));
     assert!(matches!(s.record_evaluation("ghost", "accepted", &json!({})), Err(Error::InvalidInput(_))));
     assert!(matches!(s.record_evaluation(&id, "bogus", &json!({})), Err(Error::InvalidInput(_))));
@@ -93,8 +98,8 @@ fn status_changes_and_evaluations_are_recorded_with_their_event() {
     let db = fresh_db(&dir);
     let mut s = Store::open(&db).unwrap();
     let id = s.create_candidate(&new("s", "d")).unwrap();
-    s.update_status(&id, "candidate", Some("looks good")).unwrap();
-    let eid = s.record_evaluation(&id, "accepted", &json!({"status": "accepted", "reasons": [], "x": 1.0 / 3.0})).unwrap();
+    s.update_status(&id, "rejected", Some("looks bad")).unwrap();
+    let eid = s.record_evaluation(&id, "exploratory", &json!({"status": "accepted", "reasons": [], "x": 1.0 / 3.0})).unwrap();
     let e2 = s.record_event(&id, "note", Some(&json!({"k": [1, 2]}))).unwrap();
     let e3 = s.record_event(&id, "empty", Some(&json!({}))).unwrap();
     assert!(e2 > eid && e3 > e2);
@@ -104,14 +109,14 @@ fn status_changes_and_evaluations_are_recorded_with_their_event() {
     assert!(ev.windows(2).all(|w| w[0].event_id < w[1].event_id));
     let sc: serde_json::Value = serde_json::from_str(ev[1].payload_json.as_deref().unwrap()).unwrap();
     assert_eq!(sc["old_status"], "exploratory");
-    assert_eq!(sc["new_status"], "candidate");
-    assert_eq!(sc["reason"], "looks good");
+    assert_eq!(sc["new_status"], "rejected");
+    assert_eq!(sc["reason"], "looks bad");
     assert_eq!(sc["ts_utc"], ev[1].ts_utc.as_str());
     assert_eq!(ev[2].event_id, eid);
     assert_eq!(ev[2].payload_json.as_deref(), Some(r#"{"reasons":[],"status":"accepted","x":0.3333333333}"#));
     assert_eq!(ev[3].payload_json.as_deref(), Some(r#"{"k":[1,2]}"#));
     assert_eq!(ev[4].payload_json, None);
-    assert_eq!(s.get_candidate(&id).unwrap().unwrap().status, "accepted");
+    assert_eq!(s.get_candidate(&id).unwrap().unwrap().status, "exploratory");
 }
 
 #[test]
@@ -123,7 +128,7 @@ fn list_filters_limit_and_newest_first() {
     for i in 0..12 {
         let mut n = new(&format!("sig{}", i % 3), if i % 2 == 0 { "even" } else { "odd" });
         if i % 4 == 0 {
-            n.status = "candidate".into();
+            n.status = "rejected".into();
         }
         ids.push(s.create_candidate(&n).unwrap());
     }
@@ -133,7 +138,7 @@ fn list_filters_limit_and_newest_first() {
     let want: Vec<&str> = ids.iter().rev().map(|s| s.as_str()).collect();
     assert_eq!(got, want);
     assert!(all.windows(2).all(|w| w[0].created_at_utc >= w[1].created_at_utc));
-    let f = CandidateFilter { status: Some("candidate".into()), dataset_id: Some("even".into()), ..Default::default() };
+    let f = CandidateFilter { status: Some("rejected".into()), dataset_id: Some("even".into()), ..Default::default() };
     let got: Vec<String> = s.list_candidates(&f).unwrap().into_iter().map(|c| c.candidate_id).collect();
     let want: Vec<String> = (0..12).rev().filter(|i| i % 4 == 0).map(|i| ids[i].clone()).collect();
     assert_eq!(got, want);

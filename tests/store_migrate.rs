@@ -22,11 +22,11 @@ fn columns(conn: &Connection, table: &str) -> Vec<String> {
 }
 
 #[test]
-fn applies_seven_versions_once_with_contract_names_and_columns() {
+fn applies_thirteen_versions_once_with_contract_names_and_columns() {
     let dir = tempfile::tempdir().unwrap();
     let db = temp_db(&dir, "a.db");
     let applied = migrate::run_migrations_phase3(&db, Some("abc123")).unwrap();
-    assert_eq!(applied, vec![1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(applied, (1..=13).collect::<Vec<i64>>());
     assert_eq!(migrate::run_migrations_phase3(&db, Some("abc123")).unwrap(), Vec::<i64>::new());
 
     let conn = Connection::open(&db).unwrap();
@@ -45,8 +45,14 @@ fn applies_seven_versions_once_with_contract_names_and_columns() {
         "2026_02_promotion_events",
         "2026_02_sweep_families",
         "2026_02_sweep_hypotheses",
+        "2026_02_eligibility_reports",
+        "2026_02_promotion_eligibility_trigger",
+        "2026_02_eligibility_reports_immutability",
+        "2026_02_governance_events",
+        "2026_02_artifact_lineage",
+        "2026_02_artifact_edges",
     ];
-    assert_eq!(rows.len(), 7);
+    assert_eq!(rows.len(), 13);
     for (i, (v, n, ts, commit)) in rows.iter().enumerate() {
         assert_eq!(*v, i as i64 + 1);
         assert_eq!(n, expected_names[i]);
@@ -57,7 +63,7 @@ fn applies_seven_versions_once_with_contract_names_and_columns() {
         columns(&conn, "promotion_candidates"),
         [
             "candidate_id", "created_at_utc", "status", "dataset_id", "run_id", "family_id", "signal_name",
-            "horizon", "estimator", "config_hash", "git_commit", "notes", "evidence_json"
+            "horizon", "estimator", "config_hash", "git_commit", "notes", "evidence_json", "eligibility_report_id"
         ]
     );
     assert_eq!(columns(&conn, "promotion_events"), ["event_id", "candidate_id", "ts_utc", "event_type", "payload_json"]);
@@ -95,7 +101,7 @@ fn applies_seven_versions_once_with_contract_names_and_columns() {
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().contains(".bak")).collect();
     assert!(leftovers.is_empty());
-    assert_eq!(migrate::max_applied_version_phase3(&db).unwrap(), 7);
+    assert_eq!(migrate::max_applied_version_phase3(&db).unwrap(), 13);
     assert!(migrate::phase3_tables_exist(&db).unwrap());
 }
 
@@ -122,19 +128,19 @@ fn failing_migration_is_restored_from_the_copy() {
     // The SQL commits half of its work on its own, then fails: only the copy can undo it.
     let mut ms = migrate::phase3_migrations();
     ms.push(Migration {
-        version: 8,
+        version: 14,
         name: "2026_02_broken".into(),
         sql: "CREATE TABLE half_done (x); DELETE FROM regime_runs; COMMIT; BEGIN; INSERT INTO no_such_table VALUES (1);".into(),
     });
     let err = migrate::run_migrations(&db, &ms, Some("x")).unwrap_err().to_string();
-    assert!(err.contains("migration 8 (2026_02_broken) failed"), "{err}");
+    assert!(err.contains("migration 14 (2026_02_broken) failed"), "{err}");
     assert!(err.contains("restored from"), "{err}");
     let conn = Connection::open(&db).unwrap();
     assert!(!names(&conn, "table").contains(&"half_done".to_string()));
     let n: i64 = conn.query_row("SELECT COUNT(*) FROM regime_runs", [], |r| r.get(0)).unwrap();
     assert_eq!(n, 1, "the row deleted by the failed migration is back");
-    assert_eq!(migrate::get_applied_versions_phase3(&db).unwrap(), vec![1, 2, 3, 4, 5, 6, 7]);
-    assert!(migrate::backup_path(&db, 8).exists(), "the copy is kept after a failure");
+    assert_eq!(migrate::get_applied_versions_phase3(&db).unwrap(), (1..=13).collect::<Vec<i64>>());
+    assert!(migrate::backup_path(&db, 14).exists(), "the copy is kept after a failure");
 }
 
 #[test]
@@ -159,14 +165,14 @@ fn guards_reach_databases_migrated_by_older_code() {
             conn.execute("INSERT INTO schema_migrations_phase3 VALUES (?1, 'old', 't', 'g')", [v]).unwrap();
         }
     }
-    assert!(migrate::run_migrations_phase3(&db, Some("x")).unwrap().is_empty());
-    assert!(migrate::run_migrations_phase3(&db, Some("x")).unwrap().is_empty(), "second run is a no-op too");
+    // Versions 1-7 are recorded: only the governance migrations 8-13 run.
+    assert_eq!(migrate::run_migrations_phase3(&db, Some("x")).unwrap(), (8..=13).collect::<Vec<i64>>());
+    assert!(migrate::run_migrations_phase3(&db, Some("x")).unwrap().is_empty(), "second run is a no-op");
     let conn = Connection::open(&db).unwrap();
     let triggers = names(&conn, "trigger");
-    assert_eq!(
-        triggers,
-        ["promotion_events_candidate_exists", "promotion_events_no_delete", "promotion_events_no_update"]
-    );
+    for want in ["promotion_events_candidate_exists", "promotion_events_no_delete", "promotion_events_no_update"] {
+        assert!(triggers.contains(&want.to_string()), "{want} missing: {triggers:?}");
+    }
     let upd = conn.execute("UPDATE promotion_events SET event_type = 'x'", []).unwrap_err().to_string();
     assert!(upd.contains("append-only"), "{upd}");
     let del = conn.execute("DELETE FROM promotion_events", []).unwrap_err().to_string();

@@ -7,8 +7,21 @@ Public modules mirror the analyzer's own (see README): ``store_sqlite``, ``migra
 from __future__ import annotations
 
 from . import _core
-from .gating import PromotionDecision, ThresholdConfig, evaluate_candidate
+from .gating import (
+    EligibilityReport,
+    PromotionDecision,
+    ThresholdConfig,
+    evaluate_candidate,
+    evaluate_eligibility,
+)
 
 __version__ = _core.__version__
 
-__all__ = ["__version__", "ThresholdConfig", "PromotionDecision", "evaluate_candidate"]
+__all__ = [
+    "__version__",
+    "ThresholdConfig",
+    "PromotionDecision",
+    "EligibilityReport",
+    "evaluate_candidate",
+    "evaluate_eligibility",
+]

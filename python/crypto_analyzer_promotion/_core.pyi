@@ -36,6 +36,7 @@ def store_create_candidate(
     status: Optional[str] = None,
     candidate_id: Optional[str] = None,
     evidence_base_path: Optional[str] = None,
+    eligibility_report_id: Optional[str] = None,
 ) -> str: ...
 def store_create_candidates_many(
     db_path: str, rows: Sequence[dict[str, Any]], evidence_base_path: Optional[str] = None
@@ -52,6 +53,28 @@ def store_list_candidates(
 def store_get_candidate(db_path: str, candidate_id: str) -> Optional[dict[str, Any]]: ...
 def store_get_events(db_path: str, candidate_id: str) -> list[dict[str, Any]]: ...
 def store_forget_connection(db_path: str) -> None: ...
+def store_insert_eligibility_report(
+    db_path: str,
+    eligibility_report_id: str,
+    candidate_id: str,
+    level: str,
+    passed: Any,
+    blockers_json: Any,
+    warnings_json: Any,
+    computed_at_utc: str,
+    run_key: Any = None,
+    run_instance_id: Any = None,
+    dataset_id_v2: Any = None,
+    engine_version: Any = None,
+    config_version: Any = None,
+) -> None: ...
+def store_promote(
+    db_path: str, candidate_id: str, level: str, eligibility_report_id: str, reason: Optional[str] = None
+) -> int: ...
+def store_get_eligibility_reports(db_path: str, candidate_id: str) -> list[dict[str, Any]]: ...
+
+PROMOTE_WITH_REPORT_MSG: str
+ELIGIBILITY_TABLE_REQUIRED_MSG: str
 def store_canonical_json(obj: Any) -> str: ...
 def store_json_loads(text: str) -> Any: ...
 def store_candidate_id(run_id: str, signal_name: str, horizon: int, created_at_utc: str) -> str: ...
@@ -82,6 +105,16 @@ def gating_evaluate_candidate(
     allow_missing_execution_evidence: bool = False,
     execution_evidence_base_path: Optional[str] = None,
 ) -> dict[str, Any]: ...
+def gating_evaluate_eligibility(
+    bundle: str | dict[str, Any], level: str, rc_summary: Optional[dict[str, Any]] = None
+) -> dict[str, Any]: ...
+def _json_dumps_str_list(items: Sequence[str]) -> str: ...
+
+VALIDATION_BUNDLE_SCHEMA_VERSION: int
+RC_SUMMARY_SCHEMA_VERSION: int
+SEED_DERIVATION_SCHEMA_VERSION: int
+FOLD_CAUSALITY_ATTESTATION_SCHEMA_VERSION: int
+
 def validation_bundle_from_json(text: str) -> dict[str, Any]: ...
 def validation_bundle_normalize(fields: dict[str, Any]) -> dict[str, Any]: ...
 def validation_bundle_to_json(fields: dict[str, Any]) -> str: ...
@@ -100,7 +133,12 @@ def service_evaluate_and_record(
     evidence_base_path: Optional[str] = None,
     target_status: str = "exploratory",
     allow_missing_execution_evidence: bool = False,
+    execution_evidence: Optional[dict[str, Any]] = None,
+    execution_evidence_resolved: bool = False,
 ) -> dict[str, Any]: ...
+def service_resolve_evidence(
+    evidence: dict[str, Any], evidence_base_path: Optional[str] = None, bundle: Optional[str | dict[str, Any]] = None
+) -> tuple[Optional[dict[str, Any]], Optional[dict[str, Any]], Optional[dict[str, Any]], Optional[dict[str, Any]]]: ...
 
 # end section: gating
 

@@ -345,6 +345,11 @@ def cmd_rc(args: argparse.Namespace) -> int:
         if field not in summary and hasattr(res, field):
             summary[field] = _jsonable(getattr(res, field))
     summary.setdefault("cache_dir", _abs(args.cache_dir or default_cache_dir()))
+    # The eligibility gate (analyzer c79684b) requires the RC summary schema version for
+    # candidate/accepted; kept when the result already carries it.
+    from . import _core
+
+    summary.setdefault("rc_summary_schema_version", _core.RC_SUMMARY_SCHEMA_VERSION)
     if args.save_summary:
         out = Path(args.save_summary)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,8 +4,9 @@ then the Promotion page served on 127.0.0.1.
 1. a fresh demo database under ``demo_out/`` (the null cache there is kept between runs);
 2. a real Reality Check on the fixture family (20 hypotheses x 2,000 hourly periods), cached in
    ``demo_out/rc_cache``;
-3. four candidates created from the fixture bundles: the real edge is evaluated and accepted,
-   two are rejected for different reasons, one is moved to "candidate" by hand;
+3. four candidates created from the fixture bundles: the real edge is evaluated twice and climbs
+   exploratory → candidate → accepted (each rung through a stored eligibility report), two are
+   rejected for different reasons, one is set aside ("rejected") by hand;
 4. a short report, then ``streamlit run app.py`` (skipped with ``--no-serve``).
 
 Every step is a ``crypto-analyzer-promotion`` command run in a subprocess, printed as typed.
@@ -114,13 +115,16 @@ def build(out: Path, fixtures: Path, n_sim: int) -> dict:
                         "--execution-evidence-path", f("execution/momentum_24h_h1_execution_evidence.json")],
                        env).strip()
 
-    print("== 4. Evaluate (the decision's status is stored; exit 0 only when accepted)\n")
-    _cli([*dbarg, "evaluate", "--id", ids["edge"], "--require-rc", "--require-exec", "--max-participation", "0.1"], env)
+    print("== 4. Evaluate (one rung per passing evaluation; exit 0 only when accepted)\n")
+    for _rung in ("candidate", "accepted"):
+        _cli([*dbarg, "evaluate", "--id", ids["edge"], "--require-rc", "--require-exec", "--max-participation", "0.1"],
+             env)
     _cli([*dbarg, "evaluate", "--id", ids["lucky"], "--require-rc"], env, expect=(1,))
     _cli([*dbarg, "evaluate", "--id", ids["no_capacity"], "--require-exec"], env, expect=(1,))
 
-    print("== 5. A manual status change (a reason is required), the audit trail, the list\n")
-    _cli([*dbarg, "set-status", ids["untouched"], "candidate", "--reason", "queued for a second look"], env)
+    print("== 5. A manual status change (a reason is required; candidate/accepted only by evaluation),"
+          " the audit trail, the list\n")
+    _cli([*dbarg, "set-status", ids["untouched"], "rejected", "--reason", "set aside by hand"], env)
     _cli([*dbarg, "events", ids["edge"]], env)
     _cli([*dbarg, "list"], env)
     _cli(["cache", "ls", "--cache-dir", _show(cache_dir)], env)

@@ -38,8 +38,10 @@ class ExecutionEvidence:
 
     def validate_required(self, base_path: Optional[PathLike] = None) -> List[str]:
         """Names of missing required items, in the order capacity_curve_path,
-        max_participation_rate, cost_config. Empty list = complete. A relative
-        capacity_curve_path climbing out of ``base_path`` counts as missing and is not read."""
+        max_participation_rate, cost_config. Empty list = complete. With ``base_path`` a
+        relative capacity_curve_path must be a readable file under it or under its parent
+        (reportv2 writes it relative to its out_dir); one climbing out of ``base_path``
+        counts as missing and is not read."""
         base = None if base_path is None else os.fsdecode(os.fspath(base_path))
         return list(_core.execution_evidence_validate_required(self._fields(), base))
 

@@ -51,6 +51,27 @@ class PromotionDecision:
     warnings: List[str] = field(default_factory=list)
 
 
+@dataclass
+class EligibilityReport:
+    """Result of :func:`evaluate_eligibility`; persisted before a promotion to candidate/accepted."""
+
+    passed: bool
+    level: Literal["exploratory", "candidate", "accepted"]
+    blockers: List[str] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)
+    run_key: str = ""
+    run_instance_id: str = ""
+    dataset_id_v2: str = ""
+    engine_version: str = ""
+    config_version: str = ""
+
+
+#: Bundle attributes read when ``meta`` lacks the key (as the analyzer's getattr fallback).
+_ELIGIBILITY_ATTRS = (
+    "dataset_id_v2", "dataset_hash_algo", "dataset_hash_mode", "run_key", "engine_version",
+    "config_version", "research_spec_version",
+)
+
 _THRESHOLD_FIELDS = tuple(f.name for f in dataclasses.fields(ThresholdConfig))
 _BUNDLE_ATTRS = (
     "run_id", "dataset_id", "signal_name", "freq", "horizons", "ic_summary_by_horizon",
@@ -87,10 +108,39 @@ def _bundle_arg(bundle: Any) -> Union[str, Dict[str, Any]]:
     extra = getattr(bundle, "extra", None)
     if isinstance(extra, Mapping):
         out.update(extra)
-    for name in _BUNDLE_ATTRS:
+    for name in _BUNDLE_ATTRS + _ELIGIBILITY_ATTRS:
         if hasattr(bundle, name):
             out[name] = getattr(bundle, name)
     return out
+
+
+def _plain_mapping(value: Any) -> Any:
+    """A pandas Series (the analyzer's ``rw_adjusted_p_values``) as the dict it stands for."""
+    if hasattr(value, "to_dict") and hasattr(value, "index") and not isinstance(value, Mapping):
+        return value.to_dict()
+    return value
+
+
+def _rc_arg(rc_summary: Any) -> Any:
+    if isinstance(rc_summary, Mapping):
+        return {k: _plain_mapping(v) for k, v in rc_summary.items()}
+    return rc_summary
+
+
+def _eligibility_bundle_arg(bundle: Any) -> Union[str, Dict[str, Any]]:
+    """A path, or ``{"meta", "run_id", "attrs"}`` read off a bundle object or dict."""
+    if isinstance(bundle, (str, os.PathLike)):
+        return os.fsdecode(os.fspath(bundle))
+    if isinstance(bundle, Mapping):
+        get = bundle.get
+    else:
+        def get(name: str, default: Any = None) -> Any:
+            return getattr(bundle, name, default)
+    meta = get("meta", None) or {}
+    if isinstance(meta, Mapping):
+        meta = {k: _plain_mapping(v) for k, v in meta.items()}
+    attrs = {name: get(name) for name in _ELIGIBILITY_ATTRS if get(name, None) is not None}
+    return {"meta": meta, "run_id": get("run_id", "") or "", "attrs": attrs}
 
 
 def _regime_arg(regime_summary_df: Any) -> Union[None, str, Dict[str, Any]]:
@@ -154,7 +204,7 @@ def evaluate_candidate(
         _bundle_arg(bundle),
         _thresholds_arg(thresholds),
         _regime_arg(regime_summary_df),
-        rc_summary,
+        _rc_arg(rc_summary),
         _evidence_arg(execution_evidence),
         target_status,
         bool(allow_missing_execution_evidence),
@@ -163,4 +213,39 @@ def evaluate_candidate(
     return _decision(d)
 
 
-__all__ = ["MIN_REGIMES_WITH_SAMPLES", "ThresholdConfig", "PromotionDecision", "evaluate_candidate"]
+def evaluate_eligibility(
+    bundle: Any,
+    level: Literal["exploratory", "candidate", "accepted"],
+    rc_summary: Optional[Dict[str, Any]] = None,
+) -> EligibilityReport:
+    """Eligibility of ``bundle`` for promotion ``level`` (rules and messages: see the README).
+
+    Exploratory only warns; candidate/accepted fail closed on missing provenance (dataset_id_v2,
+    STRICT sqlite_logical_v2 dataset hash, run_key, engine_version, config_version), schema
+    versions (bundle, seed, RC summary), null-simulation shortfall, Romano–Wolf integrity and,
+    when walk-forward was used, the fold-causality attestation. ``bundle`` is a ValidationBundle,
+    any object with its attributes, a dict, or a path to the bundle JSON. An unknown level is a
+    ValueError.
+    """
+    d = _core.gating_evaluate_eligibility(_eligibility_bundle_arg(bundle), level, _rc_arg(rc_summary))
+    return EligibilityReport(
+        passed=bool(d["passed"]),
+        level=d["level"],
+        blockers=list(d["blockers"]),
+        warnings=list(d["warnings"]),
+        run_key=d["run_key"],
+        run_instance_id=d["run_instance_id"],
+        dataset_id_v2=d["dataset_id_v2"],
+        engine_version=d["engine_version"],
+        config_version=d["config_version"],
+    )
+
+
+__all__ = [
+    "MIN_REGIMES_WITH_SAMPLES",
+    "ThresholdConfig",
+    "PromotionDecision",
+    "EligibilityReport",
+    "evaluate_candidate",
+    "evaluate_eligibility",
+]

@@ -17,6 +17,8 @@ from .migrations_phase3 import run_migrations_phase3
 PathLike = Union[str, "os.PathLike[str]"]
 
 PROMOTION_TABLES_REQUIRED_MSG: str = _core.PROMOTION_TABLES_REQUIRED_MSG
+#: ValueError text of update_status for status candidate/accepted (the analyzer's).
+PROMOTE_WITH_REPORT_MSG: str = _core.PROMOTE_WITH_REPORT_MSG
 #: The statuses a candidate may have.
 VALID_STATUSES = tuple(_core.VALID_STATUSES)
 
@@ -56,6 +58,7 @@ def create_candidate(
     status: str = "exploratory",
     candidate_id: Optional[str] = None,
     evidence_base_path: Optional[PathLike] = None,
+    eligibility_report_id: Optional[str] = None,
 ) -> str:
     """Insert a candidate and its ``created`` event in one transaction; return its id.
 
@@ -63,7 +66,10 @@ def create_candidate(
     sha256(f"{run_id}|{signal_name}|{horizon}|{created_at_utc}"). evidence_json is canonical JSON
     (sorted keys, floats rounded to 10 digits, NaN → null); absolute paths under
     ``evidence_base_path`` are stored relative to it and the base is kept under the key
-    ``evidence_base_path``.
+    ``evidence_base_path``. Status candidate/accepted needs ``eligibility_report_id`` naming a
+    passed report of that level computed for this candidate (the database's triggers refuse
+    anything else), so new candidates are normally created exploratory and promoted with
+    :func:`promote_to_candidate` / :func:`promote_to_accepted`.
     """
     return _core.store_create_candidate(
         resolve_db_path(conn),
@@ -80,6 +86,7 @@ def create_candidate(
         status=status,
         candidate_id=candidate_id,
         evidence_base_path=_opt_path(evidence_base_path),
+        eligibility_report_id=eligibility_report_id,
     )
 
 
@@ -98,11 +105,90 @@ def create_candidates_many(
     )
 
 
-def update_status(conn: ConnLike, candidate_id: str, status: str, reason: Optional[str] = None) -> None:
+def update_status(
+    conn: ConnLike,
+    candidate_id: str,
+    status: str,
+    reason: Optional[str] = None,
+    *,
+    eligibility_report_id: Optional[str] = None,
+) -> None:
     """Set the status and write a ``status_change`` event
     ``{new_status, old_status, ts_utc, reason?}`` in one transaction.
-    Unknown status or candidate id → ValueError (nothing written)."""
+
+    Only exploratory and rejected: candidate/accepted → ValueError(PROMOTE_WITH_REPORT_MSG); use
+    :func:`promote_to_candidate` / :func:`promote_to_accepted`. Unknown status or candidate id →
+    ValueError. Nothing is written when an error is raised. ``eligibility_report_id`` is accepted
+    for the analyzer's signature and not used (as there).
+    """
+    del eligibility_report_id
     _core.store_update_status(resolve_db_path(conn), candidate_id, status, reason)
+
+
+def insert_eligibility_report(
+    conn: ConnLike,
+    eligibility_report_id: str,
+    candidate_id: str,
+    level: str,
+    passed: bool,
+    blockers_json: str,
+    warnings_json: str,
+    computed_at_utc: str,
+    *,
+    run_key: Optional[str] = None,
+    run_instance_id: Optional[str] = None,
+    dataset_id_v2: Optional[str] = None,
+    engine_version: Optional[str] = None,
+    config_version: Optional[str] = None,
+) -> None:
+    """Store one eligibility report (one transaction; the row is immutable afterwards).
+
+    ``blockers_json`` / ``warnings_json`` are JSON texts of lists of strings; a passed report has
+    no blockers and a failed one at least one. Unknown level (exploratory, candidate, accepted),
+    unknown candidate id, duplicate report id or malformed JSON → ValueError; table missing
+    (migrations 008+ not run) → RuntimeError. Nothing is written when an error is raised.
+    """
+    _core.store_insert_eligibility_report(
+        resolve_db_path(conn),
+        eligibility_report_id,
+        candidate_id,
+        level,
+        passed,
+        blockers_json,
+        warnings_json,
+        computed_at_utc,
+        run_key,
+        run_instance_id,
+        dataset_id_v2,
+        engine_version,
+        config_version,
+    )
+
+
+def promote_to_candidate(
+    conn: ConnLike, candidate_id: str, eligibility_report_id: str, reason: Optional[str] = None
+) -> None:
+    """Set status candidate and link the report, with the ``status_change`` event
+    ``{new_status, old_status, eligibility_report_id, ts_utc, reason?}``, in one transaction.
+
+    The report must exist, have passed, be of level candidate and have been computed for THIS
+    candidate; otherwise, or for an unknown candidate id, ValueError and nothing written.
+    """
+    _core.store_promote(resolve_db_path(conn), candidate_id, "candidate", eligibility_report_id, reason)
+
+
+def promote_to_accepted(
+    conn: ConnLike, candidate_id: str, eligibility_report_id: str, reason: Optional[str] = None
+) -> None:
+    """Like :func:`promote_to_candidate` for status accepted (a passed report of level accepted).
+    Possible from any status (the one-rung rule lives in the service)."""
+    _core.store_promote(resolve_db_path(conn), candidate_id, "accepted", eligibility_report_id, reason)
+
+
+def get_eligibility_reports(conn: ConnLike, candidate_id: str) -> List[Dict[str, Any]]:
+    """The eligibility reports stored for a candidate (all columns), oldest first; [] before
+    migration 008."""
+    return _core.store_get_eligibility_reports(resolve_db_path(conn), candidate_id)
 
 
 def record_event(
@@ -150,6 +236,11 @@ __all__ = [
     "create_candidate",
     "create_candidates_many",
     "update_status",
+    "insert_eligibility_report",
+    "promote_to_candidate",
+    "promote_to_accepted",
+    "get_eligibility_reports",
+    "PROMOTE_WITH_REPORT_MSG",
     "record_event",
     "list_candidates",
     "get_candidate",

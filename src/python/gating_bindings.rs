@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
+use crate::eligibility::{self, BundleView};
 use crate::error::Error;
 use crate::evidence::{self, ExecutionEvidence, RegimeSummary, Val, ValidationBundle};
 use crate::gating::{self, GateInputs, Input, PromotionDecision, ThresholdConfig};
@@ -152,6 +153,64 @@ fn gating_evaluate_candidate<'py>(
     decision_to_py(py, &d)
 }
 
+/// Eligibility of a bundle for a level. `bundle` is `{"meta", "run_id", "attrs"}` (the Python
+/// side reads them off the object) or a path to the bundle JSON.
+#[pyfunction]
+#[pyo3(signature = (bundle, level, rc_summary=None))]
+fn gating_evaluate_eligibility<'py>(
+    py: Python<'py>,
+    bundle: &Bound<'py, PyAny>,
+    level: &str,
+    rc_summary: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let view = if bundle.cast::<PyString>().is_ok() {
+        let p: String = bundle.extract()?;
+        let b = ValidationBundle::load(Path::new(&p)).map_err(super::to_pyerr)?;
+        BundleView::from_bundle(&b)
+    } else {
+        let v = py_to_val(bundle, "bundle")?;
+        let meta = match v.get("meta") {
+            None | Some(Val::Null) => Val::Map(Vec::new()),
+            Some(m @ Val::Map(_)) => m.clone(),
+            Some(other) => return Err(invalid(format!("bundle.meta must be a dict, got {}", other.describe()))),
+        };
+        let attrs = match v.get("attrs") {
+            Some(Val::Map(a)) => a.clone(),
+            _ => Vec::new(),
+        };
+        BundleView { meta, run_id: v.get("run_id").cloned().unwrap_or(Val::Null), attrs }
+    };
+    let rc = match rc_summary {
+        None => None,
+        Some(o) if o.is_none() => None,
+        Some(o) => {
+            let v = py_to_val(o, "rc_summary")?;
+            if v.as_map().is_none() {
+                return Err(invalid(format!("rc_summary must be a dict, got {}", v.describe())));
+            }
+            Some(v)
+        }
+    };
+    let r = eligibility::evaluate_eligibility(&view, level, rc.as_ref()).map_err(super::to_pyerr)?;
+    let out = PyDict::new(py);
+    out.set_item("passed", r.passed)?;
+    out.set_item("level", &r.level)?;
+    out.set_item("blockers", PyList::new(py, &r.blockers)?)?;
+    out.set_item("warnings", PyList::new(py, &r.warnings)?)?;
+    out.set_item("run_key", &r.run_key)?;
+    out.set_item("run_instance_id", &r.run_instance_id)?;
+    out.set_item("dataset_id_v2", &r.dataset_id_v2)?;
+    out.set_item("engine_version", &r.engine_version)?;
+    out.set_item("config_version", &r.config_version)?;
+    Ok(out.into_any())
+}
+
+/// Python's `json.dumps(list_of_str)` as the analyzer stores blockers/warnings (for tests).
+#[pyfunction]
+fn _json_dumps_str_list(items: Vec<String>) -> String {
+    eligibility::json_dumps_str_list(&items)
+}
+
 /// Read a bundle JSON text into the in-memory dict (int horizon keys; unknown keys under "extra").
 #[pyfunction]
 fn validation_bundle_from_json<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
@@ -246,7 +305,8 @@ fn _python_format_4f(x: f64) -> String {
 /// Evaluate a stored candidate and record the decision (status + `evaluated` event, one transaction).
 #[pyfunction]
 #[pyo3(signature = (db_path, candidate_id, thresholds, bundle=None, regime_summary=None, rc_summary=None,
-                    evidence_base_path=None, target_status="exploratory", allow_missing_execution_evidence=false))]
+                    evidence_base_path=None, target_status="exploratory", allow_missing_execution_evidence=false,
+                    execution_evidence=None, execution_evidence_resolved=false))]
 #[allow(clippy::too_many_arguments)]
 fn service_evaluate_and_record<'py>(
     py: Python<'py>,
@@ -259,6 +319,8 @@ fn service_evaluate_and_record<'py>(
     evidence_base_path: Option<String>,
     target_status: &str,
     allow_missing_execution_evidence: bool,
+    execution_evidence: Option<&Bound<'py, PyAny>>,
+    execution_evidence_resolved: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     check_target_status(target_status)?;
     let thr = ThresholdConfig::from_val(&py_to_val(thresholds, "thresholds")?).map_err(super::to_pyerr)?;
@@ -268,7 +330,7 @@ fn service_evaluate_and_record<'py>(
         Some(o) if o.cast::<PyString>().is_ok() => service::BundleArg::Path(o.extract::<String>()?),
         Some(o) => service::BundleArg::Fields(py_to_val(o, "bundle")?),
     };
-    let extra = extract_inputs(regime_summary, rc_summary, None)?;
+    let extra = extract_inputs(regime_summary, rc_summary, execution_evidence)?;
     let req = service::EvaluateRequest {
         candidate_id,
         thresholds: thr,
@@ -278,15 +340,82 @@ fn service_evaluate_and_record<'py>(
         evidence_base_path: opt_path(evidence_base_path),
         target_status: target_status.to_string(),
         allow_missing_execution_evidence,
+        execution_evidence: execution_evidence_resolved.then_some(extra.exec),
     };
     let db = PathBuf::from(db_path);
     let d = super::detach(py, move || service::evaluate_and_record(&db, &req))?;
     decision_to_py(py, &d)
 }
 
+/// The analyzer's `resolve_evidence`: (bundle fields or None, regime summary as
+/// `{"columns", "rows"}` or None, RC summary or None, execution evidence fields or None). An input
+/// that is absent or cannot be used is None (the analyzer's loaders return None too).
+#[pyfunction]
+#[pyo3(signature = (evidence, evidence_base_path=None, bundle=None))]
+fn service_resolve_evidence<'py>(
+    py: Python<'py>,
+    evidence: &Bound<'py, PyAny>,
+    evidence_base_path: Option<String>,
+    bundle: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let ev = py_to_val(evidence, "evidence_json")?;
+    let ev = if ev.as_map().is_some() { ev } else { Val::Map(Vec::new()) };
+    let arg = match bundle {
+        None => service::BundleArg::Path(String::new()),
+        Some(o) if o.is_none() => service::BundleArg::Path(String::new()),
+        Some(o) if o.cast::<PyString>().is_ok() => service::BundleArg::Path(o.extract::<String>()?),
+        Some(o) => service::BundleArg::Fields(py_to_val(o, "bundle")?),
+    };
+    let base = opt_path(evidence_base_path);
+    let r = super::detach(py, move || Ok(service::resolve_evidence(&ev, base.as_deref(), &arg)))?;
+    let none = || py.None().into_bound(py);
+    let b = match &r.bundle {
+        Ok(b) => bundle_to_py(py, b)?,
+        Err(_) => none(),
+    };
+    let regime = match &r.regime_summary {
+        Input::Provided(rs) => {
+            let d = PyDict::new(py);
+            d.set_item("columns", PyList::new(py, &rs.columns)?)?;
+            let rows = PyList::empty(py);
+            for row in &rs.rows {
+                rows.append(val_to_py(py, &Val::Map(row.clone()))?)?;
+            }
+            d.set_item("rows", rows)?;
+            d.into_any()
+        }
+        _ => none(),
+    };
+    let rc = match &r.rc_summary {
+        Input::Provided(v) => val_to_py(py, v)?,
+        _ => none(),
+    };
+    let ex = match &r.execution_evidence {
+        Input::Provided(e) => {
+            let d = PyDict::new(py);
+            d.set_item("min_liquidity_usd", val_to_py(py, &e.min_liquidity_usd)?)?;
+            d.set_item("max_participation_rate", val_to_py(py, &e.max_participation_rate)?)?;
+            d.set_item("spread_model", val_to_py(py, &e.spread_model)?)?;
+            d.set_item("impact_model", val_to_py(py, &e.impact_model)?)?;
+            d.set_item("capacity_curve_path", val_to_py(py, &e.capacity_curve_path)?)?;
+            d.set_item("cost_config", val_to_py(py, &e.cost_config)?)?;
+            d.set_item("notes", val_to_py(py, &e.notes)?)?;
+            d.into_any()
+        }
+        _ => none(),
+    };
+    Ok(pyo3::types::PyTuple::new(py, [b, regime, rc, ex])?.into_any())
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MIN_REGIMES_WITH_SAMPLES", gating::MIN_REGIMES_WITH_SAMPLES)?;
     m.add_function(wrap_pyfunction!(gating_evaluate_candidate, m)?)?;
+    m.add_function(wrap_pyfunction!(gating_evaluate_eligibility, m)?)?;
+    m.add_function(wrap_pyfunction!(_json_dumps_str_list, m)?)?;
+    m.add("VALIDATION_BUNDLE_SCHEMA_VERSION", eligibility::VALIDATION_BUNDLE_SCHEMA_VERSION)?;
+    m.add("RC_SUMMARY_SCHEMA_VERSION", eligibility::RC_SUMMARY_SCHEMA_VERSION)?;
+    m.add("SEED_DERIVATION_SCHEMA_VERSION", eligibility::SEED_DERIVATION_SCHEMA_VERSION)?;
+    m.add("FOLD_CAUSALITY_ATTESTATION_SCHEMA_VERSION", eligibility::FOLD_CAUSALITY_ATTESTATION_SCHEMA_VERSION)?;
     m.add_function(wrap_pyfunction!(validation_bundle_from_json, m)?)?;
     m.add_function(wrap_pyfunction!(validation_bundle_normalize, m)?)?;
     m.add_function(wrap_pyfunction!(validation_bundle_to_json, m)?)?;
@@ -296,5 +425,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_python_float_repr, m)?)?;
     m.add_function(wrap_pyfunction!(_python_format_4f, m)?)?;
     m.add_function(wrap_pyfunction!(service_evaluate_and_record, m)?)?;
+    m.add_function(wrap_pyfunction!(service_resolve_evidence, m)?)?;
     Ok(())
 }

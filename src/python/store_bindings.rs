@@ -14,6 +14,7 @@ use super::convert::{json_to_py, py_to_json, py_to_json_named};
 use crate::error::Error;
 use crate::json::to_canonical_string;
 use crate::migrate::{self, Migration};
+use crate::promotion::EligibilityRow;
 use crate::store::{self, Candidate, CandidateFilter, Event, NewCandidate};
 
 fn extract_horizon(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
@@ -50,6 +51,7 @@ fn candidate_to_dict<'py>(py: Python<'py>, c: &Candidate) -> PyResult<Bound<'py,
     d.set_item(intern!(py, "git_commit"), &c.git_commit)?;
     d.set_item(intern!(py, "notes"), &c.notes)?;
     d.set_item(intern!(py, "evidence_json"), &c.evidence_json)?;
+    d.set_item(intern!(py, "eligibility_report_id"), &c.eligibility_report_id)?;
     Ok(d)
 }
 
@@ -89,7 +91,7 @@ fn store_require_promotion_tables(py: Python<'_>, db_path: PathBuf) -> PyResult<
 #[pyfunction]
 #[pyo3(signature = (db_path, *, dataset_id, run_id, signal_name, horizon, config_hash, git_commit,
     family_id=None, estimator=None, notes=None, evidence=None, status=None, candidate_id=None,
-    evidence_base_path=None))]
+    evidence_base_path=None, eligibility_report_id=None))]
 #[allow(clippy::too_many_arguments)]
 fn store_create_candidate(
     py: Python<'_>,
@@ -107,6 +109,7 @@ fn store_create_candidate(
     status: Option<String>,
     candidate_id: Option<String>,
     evidence_base_path: Option<PathBuf>,
+    eligibility_report_id: Option<String>,
 ) -> PyResult<String> {
     let mut new = NewCandidate::new(dataset_id, run_id, signal_name, extract_horizon(horizon)?, config_hash, git_commit);
     new.family_id = family_id;
@@ -118,6 +121,7 @@ fn store_create_candidate(
     }
     new.candidate_id = candidate_id;
     new.evidence_base_path = evidence_base_path;
+    new.eligibility_report_id = eligibility_report_id;
     detach(py, move || store::with_cached_store(&db_path, |s| s.create_candidate(&new)))
 }
 
@@ -136,9 +140,10 @@ fn get_str(d: &Bound<'_, PyDict>, key: &str, at: usize) -> PyResult<String> {
     get_opt_str(d, key, at)?.ok_or_else(|| PyValueError::new_err(format!("rows[{at}] is missing '{key}'")))
 }
 
-const ROW_KEYS: [&str; 13] = [
+const ROW_KEYS: [&str; 14] = [
     "dataset_id", "run_id", "signal_name", "horizon", "config_hash", "git_commit", "family_id",
     "estimator", "notes", "evidence", "status", "candidate_id", "evidence_base_path",
+    "eligibility_report_id",
 ];
 
 #[pyfunction]
@@ -181,6 +186,7 @@ fn store_create_candidates_many(
             new.status = s;
         }
         new.candidate_id = get_opt_str(d, "candidate_id", at)?;
+        new.eligibility_report_id = get_opt_str(d, "eligibility_report_id", at)?;
         new.evidence_base_path = match d.get_item("evidence_base_path")? {
             Some(v) if !v.is_none() => Some(v.extract::<PathBuf>()?),
             _ => evidence_base_path.clone(),
@@ -250,6 +256,100 @@ fn store_get_events<'py>(py: Python<'py>, db_path: PathBuf, candidate_id: String
     let out = PyList::empty(py);
     for e in &rows {
         out.append(event_to_dict(py, e)?)?;
+    }
+    Ok(out)
+}
+
+fn json_text_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<String> {
+    obj.extract::<String>().map_err(|_| {
+        let tn = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+        super::to_pyerr(Error::invalid(format!("{name} must be a str holding a JSON list of strings, got {tn}")))
+    })
+}
+
+fn opt_text_arg(obj: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<String>> {
+    match obj {
+        None => Ok(None),
+        Some(o) if o.is_none() => Ok(None),
+        Some(o) => o.extract::<String>().map(Some).map_err(|_| {
+            let tn = o.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+            super::to_pyerr(Error::invalid(format!("{name} must be a str or None, got {tn}")))
+        }),
+    }
+}
+
+#[pyfunction]
+#[pyo3(signature = (db_path, eligibility_report_id, candidate_id, level, passed, blockers_json, warnings_json,
+    computed_at_utc, run_key=None, run_instance_id=None, dataset_id_v2=None, engine_version=None,
+    config_version=None))]
+#[allow(clippy::too_many_arguments)]
+fn store_insert_eligibility_report(
+    py: Python<'_>,
+    db_path: PathBuf,
+    eligibility_report_id: String,
+    candidate_id: String,
+    level: String,
+    passed: &Bound<'_, PyAny>,
+    blockers_json: &Bound<'_, PyAny>,
+    warnings_json: &Bound<'_, PyAny>,
+    computed_at_utc: String,
+    run_key: Option<&Bound<'_, PyAny>>,
+    run_instance_id: Option<&Bound<'_, PyAny>>,
+    dataset_id_v2: Option<&Bound<'_, PyAny>>,
+    engine_version: Option<&Bound<'_, PyAny>>,
+    config_version: Option<&Bound<'_, PyAny>>,
+) -> PyResult<()> {
+    let row = EligibilityRow {
+        eligibility_report_id,
+        candidate_id,
+        level,
+        passed: passed.is_truthy()?,
+        blockers_json: json_text_arg(blockers_json, "blockers_json")?,
+        warnings_json: json_text_arg(warnings_json, "warnings_json")?,
+        computed_at_utc,
+        run_key: opt_text_arg(run_key, "run_key")?,
+        run_instance_id: opt_text_arg(run_instance_id, "run_instance_id")?,
+        dataset_id_v2: opt_text_arg(dataset_id_v2, "dataset_id_v2")?,
+        engine_version: opt_text_arg(engine_version, "engine_version")?,
+        config_version: opt_text_arg(config_version, "config_version")?,
+    };
+    detach(py, move || store::with_cached_store(&db_path, |s| s.insert_eligibility_report(&row)))
+}
+
+#[pyfunction]
+#[pyo3(signature = (db_path, candidate_id, level, eligibility_report_id, reason=None))]
+fn store_promote(
+    py: Python<'_>,
+    db_path: PathBuf,
+    candidate_id: String,
+    level: String,
+    eligibility_report_id: String,
+    reason: Option<String>,
+) -> PyResult<i64> {
+    detach(py, move || {
+        store::with_cached_store(&db_path, |s| s.promote(&candidate_id, &level, &eligibility_report_id, reason.as_deref()))
+    })
+}
+
+#[pyfunction]
+fn store_get_eligibility_reports<'py>(py: Python<'py>, db_path: PathBuf, candidate_id: String) -> PyResult<Bound<'py, PyList>> {
+    let rows = detach(py, move || store::with_cached_store(&db_path, |s| s.get_eligibility_reports(&candidate_id)))?;
+    let out = PyList::empty(py);
+    for r in &rows {
+        let d = PyDict::new(py);
+        d.set_item("eligibility_report_id", &r.eligibility_report_id)?;
+        d.set_item("candidate_id", &r.candidate_id)?;
+        d.set_item("level", &r.level)?;
+        d.set_item("passed", i64::from(r.passed))?;
+        d.set_item("blockers_json", &r.blockers_json)?;
+        d.set_item("warnings_json", &r.warnings_json)?;
+        d.set_item("computed_at_utc", &r.computed_at_utc)?;
+        d.set_item("run_key", &r.run_key)?;
+        d.set_item("run_instance_id", &r.run_instance_id)?;
+        d.set_item("dataset_id_v2", &r.dataset_id_v2)?;
+        d.set_item("engine_version", &r.engine_version)?;
+        d.set_item("config_version", &r.config_version)?;
+        out.append(d)?;
     }
     Ok(out)
 }
@@ -334,6 +434,11 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(store_get_candidate, m)?)?;
     m.add_function(wrap_pyfunction!(store_get_events, m)?)?;
     m.add_function(wrap_pyfunction!(store_forget_connection, m)?)?;
+    m.add_function(wrap_pyfunction!(store_insert_eligibility_report, m)?)?;
+    m.add_function(wrap_pyfunction!(store_promote, m)?)?;
+    m.add_function(wrap_pyfunction!(store_get_eligibility_reports, m)?)?;
+    m.add("PROMOTE_WITH_REPORT_MSG", store::PROMOTE_WITH_REPORT_MSG)?;
+    m.add("ELIGIBILITY_TABLE_REQUIRED_MSG", crate::promotion::ELIGIBILITY_TABLE_REQUIRED_MSG)?;
     m.add_function(wrap_pyfunction!(store_canonical_json, m)?)?;
     m.add_function(wrap_pyfunction!(store_json_loads, m)?)?;
     m.add_function(wrap_pyfunction!(store_candidate_id, m)?)?;

@@ -143,7 +143,8 @@ def test_evaluate_accepts_and_works_from_any_folder(ready_cli, h, tmp_path):
     s = h.bundle_summary("momentum_24h_h1")
     # exploratory (target "candidate"), then accepted (target "accepted"): the gate passes both
     # times and the service stores the decision's status.
-    for _ in range(2):
+    # c79684b: each passing evaluation climbs one rung through a stored eligibility report.
+    for rung in ("candidate", "accepted"):
         proc = ready_cli("evaluate", "--id", cid, "--require-rc", "--require-exec", "--max-participation", "0.1",
                          cwd=elsewhere)
         assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -151,9 +152,9 @@ def test_evaluate_accepts_and_works_from_any_folder(ready_cli, h, tmp_path):
         assert out["status"] == "accepted" and out["reasons"] == []
         assert out["metrics_snapshot"]["mean_ic"] == pytest.approx(s["mean_ic"])
         assert out["metrics_snapshot"]["t_stat"] == pytest.approx(s["t_stat"])
-        assert h.status_of(ready_cli.db, cid) == "accepted"
+        assert h.status_of(ready_cli.db, cid) == rung
     types = [t for t, _ in h.events_of(ready_cli.db, cid)]
-    assert types == ["created", "evaluated", "evaluated"]
+    assert types == ["created", "status_change", "evaluated", "status_change", "evaluated"]
 
 
 def test_evaluate_rejection_exit_1_with_reasons(ready_cli, h):
@@ -206,9 +207,11 @@ def test_show_and_events(ready_cli, h):
     assert d["last_decision"]["status"] == "accepted"
     assert d["metrics_snapshot"]["n_obs"] == h.bundle_summary("momentum_24h_h1")["n_obs"]
     evs = ready_cli.json_lines("events", cid)
-    assert [e["event_type"] for e in evs] == ["created", "evaluated"]
-    assert evs[0]["event_id"] < evs[1]["event_id"]
-    assert evs[1]["payload"]["status"] == "accepted"
+    # c79684b: the passing evaluation promoted it to candidate through an eligibility report.
+    assert [e["event_type"] for e in evs] == ["created", "status_change", "evaluated"]
+    assert evs[0]["event_id"] < evs[1]["event_id"] < evs[2]["event_id"]
+    assert evs[1]["payload"]["new_status"] == "candidate" and evs[1]["payload"]["eligibility_report_id"]
+    assert evs[2]["payload"]["status"] == "accepted"
     for cmd in ("show", "events"):
         proc = ready_cli(cmd, "prom_nope")
         assert proc.returncode == 1 and proc.stderr.strip() == "Candidate not found: prom_nope"
@@ -226,18 +229,25 @@ def test_show_reports_missing_evidence_files(ready_cli, h, tmp_path):
 
 def test_set_status_requires_a_reason_and_records_it(ready_cli, h):
     cid = h.create_edge(ready_cli)
-    proc = ready_cli("set-status", cid, "candidate", "--reason", "   ")
+    proc = ready_cli("set-status", cid, "rejected", "--reason", "   ")
     assert proc.returncode == 1 and proc.stderr.strip()
     assert h.status_of(ready_cli.db, cid) == "exploratory"
-    proc = ready_cli("set-status", cid, "candidate", "--reason", "reviewed by hand")
+    proc = ready_cli("set-status", cid, "rejected", "--reason", "reviewed by hand")
     assert proc.returncode == 0
     out = json.loads(proc.stdout)
-    assert (out["old_status"], out["new_status"]) == ("exploratory", "candidate")
-    assert h.status_of(ready_cli.db, cid) == "candidate"
+    assert (out["old_status"], out["new_status"]) == ("exploratory", "rejected")
+    assert h.status_of(ready_cli.db, cid) == "rejected"
     t, payload = h.events_of(ready_cli.db, cid)[-1]
-    assert t == "status_change" and payload["new_status"] == "candidate" and payload["reason"] == "reviewed by hand"
-    proc = ready_cli("set-status", "prom_nope", "candidate", "--reason", "x")
+    assert t == "status_change" and payload["new_status"] == "rejected" and payload["reason"] == "reviewed by hand"
+    proc = ready_cli("set-status", "prom_nope", "rejected", "--reason", "x")
     assert proc.returncode == 1 and proc.stderr.strip() == "Candidate not found: prom_nope"
+    # c79684b: candidate/accepted only through evaluation (an eligibility report); nothing written.
+    n_events = len(h.events_of(ready_cli.db, cid))
+    for status in ("candidate", "accepted"):
+        proc = ready_cli("set-status", cid, status, "--reason", "by hand")
+        assert proc.returncode == 1
+        assert "Use promote_to_candidate() or promote_to_accepted() with an eligibility report" in proc.stderr
+    assert h.status_of(ready_cli.db, cid) == "rejected" and len(h.events_of(ready_cli.db, cid)) == n_events
 
 
 def test_evaluate_regime_robustness(ready_cli, h):

@@ -36,6 +36,12 @@ def test_fixture_candidate_through_the_workflow(tmp_path, evidence_dir, monkeypa
     )
     d1 = evaluate_and_record(db, cid, thr, None, target_status="candidate")
     assert (d1.status, d1.reasons, d1.warnings) == ("accepted", [], [])
+    # c79684b: the fixture's provenance passes eligibility; the report is stored and linked.
+    row = store_sqlite.get_candidate(db, cid)
+    (report,) = store_sqlite.get_eligibility_reports(db, cid)
+    assert row["status"] == "candidate" and row["eligibility_report_id"] == report["eligibility_report_id"]
+    assert (report["level"], report["passed"], report["blockers_json"], report["run_key"]) == (
+        "candidate", 1, "[]", "rk_fixture_001")
 
     # 2) stricter thresholds: every rule fails with the contract's text.
     strict = ThresholdConfig(
@@ -60,9 +66,9 @@ def test_fixture_candidate_through_the_workflow(tmp_path, evidence_dir, monkeypa
             (cid,),
         ).fetchall()
     assert status == "rejected"
-    assert [e[1] for e in events] == ["created", "evaluated", "evaluated"]
-    assert events[0][0] < events[1][0] < events[2][0]
-    p1, p2 = json.loads(events[1][2]), json.loads(events[2][2])
+    assert [e[1] for e in events] == ["created", "status_change", "evaluated", "evaluated"]
+    assert events[0][0] < events[1][0] < events[2][0] < events[3][0]
+    p1, p2 = json.loads(events[2][2]), json.loads(events[3][2])
     assert p1["status"] == "accepted" and p1["reasons"] == []
     assert p2["status"] == "rejected" and p2["reasons"] == d2.reasons
     assert p2["thresholds_used"]["require_reality_check"] is True  # forced by family_id
@@ -74,4 +80,5 @@ def test_fixture_candidate_through_the_workflow(tmp_path, evidence_dir, monkeypa
     }
     assert p2["metrics_snapshot"] == {"mean_ic": 0.0412, "t_stat": 3.87, "n_obs": 1320}
     # The store's own reader agrees.
-    assert [e["event_type"] for e in store_sqlite.get_events(db, cid)] == ["created", "evaluated", "evaluated"]
+    assert [e["event_type"] for e in store_sqlite.get_events(db, cid)] == [
+        "created", "status_change", "evaluated", "evaluated"]

@@ -86,7 +86,8 @@ def test_loads_evidence_relative_to_base_and_records_event(db_path, evidence_dir
     )
     assert (d.status, d.reasons, d.warnings) == ("accepted", [], [])
     assert d.metrics_snapshot == {"mean_ic": 0.0412, "t_stat": 3.87, "n_obs": 1320}
-    assert raw_status(db_path, cid) == "accepted"
+    assert raw_status(db_path, cid) == "candidate"  # c79684b: the target, through an eligibility report
+    assert [e[0] for e in raw_events(db_path, cid)] == ["created", "status_change", "evaluated"]
     kind, payload_json = raw_events(db_path, cid)[-1]
     assert kind == "evaluated"
     payload = json.loads(payload_json)
@@ -205,7 +206,8 @@ def test_accepts_sqlite_connection_and_bundle_objects(db_path, evidence_dir):
     bundle = ValidationBundle.load(evidence_dir / "validation_bundle.json")
     d = evaluate_and_record(conn, cid, ThresholdConfig(), bundle)
     assert d.status == "accepted"
-    assert conn.execute("SELECT status FROM promotion_candidates WHERE candidate_id=?", (cid,)).fetchone()[0] == "accepted"
+    # c79684b: a passing gate at target exploratory leaves the candidate exploratory.
+    assert conn.execute("SELECT status FROM promotion_candidates WHERE candidate_id=?", (cid,)).fetchone()[0] == "exploratory"
     conn.close()
 
 

@@ -46,7 +46,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-STATUSES = ("exploratory", "candidate", "accepted", "rejected")
+#: Statuses a create or a manual status change may set: candidate/accepted only come from an
+#: evaluation with a passed eligibility report (analyzer c79684b).
+STATUSES = ("exploratory", "rejected")
 NOTE_EVENT = "rel_note"
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -517,6 +519,7 @@ def check_db(db: Path, logs: Dict[int, Sequence[Dict[str, Any]]], killed: Option
             if not (a[0] < b[0] and a[2] <= b[2]):
                 problems.append(f"{cid}: event {a[0]} at {a[2]} then {b[0]} at {b[2]}: ids do not increase with time")
         state = None
+        promoted = False
         for e in evs:
             payload = json.loads(e[4]) if e[4] else None
             if e[3] == "status_change":
@@ -526,8 +529,15 @@ def check_db(db: Path, logs: Dict[int, Sequence[Dict[str, Any]]], killed: Option
                     )
                 state = payload.get("new_status")
             elif e[3] == "evaluated":
-                # The service stores the decision's status with the event, in one transaction.
-                state = (payload or {}).get("status")
+                # The service writes, in one transaction: "rejected" for a failing gate; for a
+                # promotion the status_change (with its eligibility report) just before; else
+                # "exploratory" (c79684b).
+                status = (payload or {}).get("status")
+                if status == "rejected":
+                    state = "rejected"
+                elif not promoted:
+                    state = "exploratory"
+            promoted = e[3] == "status_change" and bool((payload or {}).get("eligibility_report_id"))
             tag = _tag_of_event(e[3], payload)
             if tag:
                 found[tag].append((e[3], cid, payload))

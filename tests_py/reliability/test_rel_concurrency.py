@@ -50,7 +50,7 @@ def test_sigkilled_writers_leave_a_consistent_registry(tmp_path, harness):
     cid = store_sqlite.create_candidate(
         res.db, dataset_id="after", run_id="after", signal_name="s", horizon=1, config_hash="c", git_commit="g"
     )
-    store_sqlite.update_status(res.db, cid, "candidate", reason="after crash")
+    store_sqlite.update_status(res.db, cid, "rejected", reason="after crash")
     assert [e["event_type"] for e in store_sqlite.get_events(res.db, cid)] == ["created", "status_change"]
     harness.check_run(res)
 
@@ -67,7 +67,7 @@ print("done", flush=True)
 
 def test_sigkill_during_migrations_then_rerun(tmp_path):
     """Kill the migration runner at random moments on fresh databases: a rerun always completes
-    the schema, versions 1-7 are each recorded once and the file is intact."""
+    the schema, versions 1-13 are each recorded once and the file is intact."""
     from crypto_analyzer_promotion import migrations_phase3
 
     rng = random.Random(3)
@@ -89,7 +89,7 @@ def test_sigkill_during_migrations_then_rerun(tmp_path):
             versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations_phase3 ORDER BY version")]
         finally:
             conn.close()
-        assert versions == [1, 2, 3, 4, 5, 6, 7]
+        assert versions == list(range(1, 14))
         assert migrations_phase3.phase3_tables_exist(db)
     assert interrupted >= 1
 

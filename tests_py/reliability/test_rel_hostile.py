@@ -237,7 +237,7 @@ CASES = [
          X.InvalidInputError, 'unknown status "promoted": must be one of exploratory, candidate, accepted, rejected'),
     Case("unknown_status_on_update", "api", lambda e: store_sqlite.update_status(e.db, e.cid, "Accepted"),
          X.InvalidInputError, 'unknown status "Accepted"'),
-    Case("unknown_candidate_id", "api", lambda e: store_sqlite.update_status(e.db, "prom_0000000000000000", "accepted"),
+    Case("unknown_candidate_id", "api", lambda e: store_sqlite.update_status(e.db, "prom_0000000000000000", "rejected"),
          X.InvalidInputError, "candidate_id not found: prom_0000000000000000"),
     Case("duplicate_candidate_id", "api", lambda e: store_sqlite.create_candidate(e.db, **BASE, candidate_id=e.cid),
          X.InvalidInputError, "candidate_id already exists: "),
@@ -279,7 +279,7 @@ CASES = [
              e.db, dataset_id=META, run_id=META, signal_name=META, horizon=1, config_hash=META, git_commit=META,
              family_id=META, estimator=META, notes=META, evidence={META: META}, status=META, candidate_id=META),
          X.InvalidInputError, "unknown status \"x'); DROP TABLE promotion_events;"),
-    Case("sql_metacharacters_update", "api", lambda e: store_sqlite.update_status(e.db, META, "accepted", reason=META),
+    Case("sql_metacharacters_update", "api", lambda e: store_sqlite.update_status(e.db, META, "rejected", reason=META),
          X.InvalidInputError, "candidate_id not found: x'); DROP TABLE promotion_events; --"),
     Case("sql_metacharacters_event", "api", lambda e: store_sqlite.record_event(e.db, META, META, {META: META}),
          X.InvalidInputError, "candidate_id not found: x');"),
@@ -413,7 +413,7 @@ def env(tmp_path) -> Env:
     shutil.copytree(FIXTURE, root / "b")
     bundle = root / "b" / "validation_bundle.json"
     cid = store_sqlite.create_candidate(db, **BASE, evidence={"bundle_path": str(bundle)}, evidence_base_path=root / "b")
-    store_sqlite.update_status(db, cid, "candidate", reason="setup")
+    store_sqlite.update_status(db, cid, "rejected", reason="setup")
     cache = root / "cache"
     key = rc_cache.get_rc_cache_key("fam", "ds", "g", "mean_ic", None, 20, 42, "stationary", 12)
     rc_cache.save_cached_null_max(cache, key, np.linspace(0.0, 1.0, 20))
@@ -478,7 +478,7 @@ _CHILD = textwrap.dedent(
     what, arg = sys.argv[1], sys.argv[2]
     try:
         if what == "update":
-            store_sqlite.update_status(arg, "c_ro", "accepted", reason="x")
+            store_sqlite.update_status(arg, "c_ro", "rejected", reason="x")
         elif what == "create":
             store_sqlite.create_candidate(arg, dataset_id="d", run_id="r", signal_name="s", horizon=1,
                                           config_hash="c", git_commit="g")

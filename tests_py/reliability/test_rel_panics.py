@@ -83,7 +83,7 @@ def test_panics_never_kill_the_interpreter(tmp_path):
         migrations_phase3.run_migrations_phase3(None, db)
         cid = store_sqlite.create_candidate(db, dataset_id="d", run_id="r", signal_name="s", horizon=1,
                                             config_hash="c", git_commit="g")
-        store_sqlite.update_status(db, cid, "accepted")
+        store_sqlite.update_status(db, cid, "rejected")
         print(",".join(seen), len(store_sqlite.get_events(db, cid)))
         """
     )

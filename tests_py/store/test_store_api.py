@@ -16,7 +16,7 @@ CONTRACT_MSG = (
 )
 CANDIDATE_COLUMNS = [
     "candidate_id", "created_at_utc", "status", "dataset_id", "run_id", "family_id", "signal_name",
-    "horizon", "estimator", "config_hash", "git_commit", "notes", "evidence_json",
+    "horizon", "estimator", "config_hash", "git_commit", "notes", "evidence_json", "eligibility_report_id",
 ]
 
 
@@ -24,7 +24,8 @@ def test_every_contract_name_exists():
     for name in [
         "PROMOTION_TABLES_REQUIRED_MSG", "promotion_tables_exist", "require_promotion_tables",
         "init_promotion_tables", "create_candidate", "update_status", "record_event",
-        "list_candidates", "get_candidate", "get_events",
+        "list_candidates", "get_candidate", "get_events", "insert_eligibility_report",
+        "promote_to_candidate", "promote_to_accepted",
     ]:
         assert hasattr(st, name), name
     assert st.PROMOTION_TABLES_REQUIRED_MSG == CONTRACT_MSG
@@ -83,9 +84,9 @@ def test_create_candidate_row_id_and_created_event(db, make, ref):
 
 
 def test_explicit_id_status_and_no_evidence(db, make):
-    cid = make(candidate_id="my_own_id", status="candidate")
+    cid = make(candidate_id="my_own_id", status="rejected")
     row = st.get_candidate(db, cid)
-    assert cid == "my_own_id" and row["status"] == "candidate" and row["evidence_json"] is None
+    assert cid == "my_own_id" and row["status"] == "rejected" and row["evidence_json"] is None
     with pytest.raises(ValueError, match="already exists"):
         make(candidate_id="my_own_id")
     assert st.get_candidate(db, "nope") is None
@@ -93,15 +94,16 @@ def test_explicit_id_status_and_no_evidence(db, make):
 
 def test_update_status_writes_old_and_new_status(db, make):
     cid = make()
-    assert st.update_status(db, cid, "candidate", reason="passed gates") is None
-    st.update_status(db, cid, "rejected")
-    assert st.get_candidate(db, cid)["status"] == "rejected"
+    # c79684b: candidate/accepted only with an eligibility report (promote_to_*).
+    assert st.update_status(db, cid, "rejected", reason="failed gates") is None
+    st.update_status(db, cid, "exploratory")
+    assert st.get_candidate(db, cid)["status"] == "exploratory"
     ev = st.get_events(db, cid)
     assert [e["event_type"] for e in ev] == ["created", "status_change", "status_change"]
     p1, p2 = json.loads(ev[1]["payload_json"]), json.loads(ev[2]["payload_json"])
-    assert p1 == {"new_status": "candidate", "old_status": "exploratory", "reason": "passed gates",
+    assert p1 == {"new_status": "rejected", "old_status": "exploratory", "reason": "failed gates",
                   "ts_utc": ev[1]["ts_utc"]}
-    assert p2 == {"new_status": "rejected", "old_status": "candidate", "ts_utc": ev[2]["ts_utc"]}
+    assert p2 == {"new_status": "exploratory", "old_status": "rejected", "ts_utc": ev[2]["ts_utc"]}
 
 
 @pytest.mark.parametrize("bad", ["promoted", "Accepted", "", "exploratory "])
@@ -119,7 +121,7 @@ def test_unknown_status_is_refused_and_nothing_written(db, make, ref, bad):
 def test_unknown_candidate_is_a_value_error(db, make, ref):
     make()
     with pytest.raises(ValueError, match="candidate_id not found: ghost"):
-        st.update_status(db, "ghost", "accepted")
+        st.update_status(db, "ghost", "rejected")
     with pytest.raises(ValueError, match="candidate_id not found: ghost"):
         st.record_event(db, "ghost", "note", {"a": 1})
     assert ref.rows(db, "SELECT COUNT(*) AS n FROM promotion_events")[0]["n"] == 1
@@ -152,7 +154,7 @@ def test_list_candidates_filters_limit_and_order(db, make, ref):
     ids = []
     for i in range(30):
         ids.append(make(signal_name=f"sig{i % 3}", dataset_id=f"ds{i % 2}",
-                        status=["exploratory", "candidate", "accepted", "rejected"][i % 4]))
+                        status=["exploratory", "rejected"][i % 2]))
     everything = ref.rows(db, "SELECT * FROM promotion_candidates")
 
     def expected(status=None, dataset_id=None, signal_name=None, limit=100):
@@ -165,8 +167,8 @@ def test_list_candidates_filters_limit_and_order(db, make, ref):
         return sel[:limit] if limit is not None and limit >= 0 else sel
 
     for kwargs in [
-        {}, {"status": "candidate"}, {"dataset_id": "ds1"}, {"signal_name": "sig2"},
-        {"status": "accepted", "dataset_id": "ds0"}, {"status": "rejected", "signal_name": "sig0", "dataset_id": "ds1"},
+        {}, {"status": "rejected"}, {"dataset_id": "ds1"}, {"signal_name": "sig2"},
+        {"status": "exploratory", "dataset_id": "ds0"}, {"status": "rejected", "signal_name": "sig0", "dataset_id": "ds1"},
         {"limit": 7}, {"signal_name": "sig1", "limit": 3}, {"status": "nope"}, {"limit": None},
     ]:
         assert st.list_candidates(db, **kwargs) == expected(**kwargs), kwargs

@@ -86,7 +86,7 @@ def test_threads_write_at_once_without_losing_events(db):
         try:
             for i in range(20):
                 cid = st.create_candidate(db, **dict(BASE, signal_name=f"t{k}_{i}"))
-                st.update_status(db, cid, "candidate", reason=f"thread {k}")
+                st.update_status(db, cid, "rejected", reason=f"thread {k}")
                 ids.append(cid)
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
@@ -157,7 +157,7 @@ def test_nothing_is_lost_when_callers_open_and_close_their_own_connections(db, r
         conn.execute("CREATE TABLE IF NOT EXISTS caller_rows (i INTEGER)")
         conn.execute("INSERT INTO caller_rows VALUES (?)", (i,))  # left uncommitted on purpose
         created.append(st.create_candidate(conn, **dict(BASE, signal_name=f"round{i}")))
-        st.update_status(db, created[-1], "candidate", reason="by path")
+        st.update_status(db, created[-1], "rejected", reason="by path")
         assert conn.execute("SELECT COUNT(*) FROM promotion_candidates").fetchone()[0] == 2 * i + 1
         conn.close()  # may delete -wal/-shm under the store's cached connection
         created.append(st.create_candidate(str(db), **dict(BASE, signal_name=f"after_close{i}")))

@@ -26,7 +26,14 @@ NAMES = [
     "2026_02_promotion_events",
     "2026_02_sweep_families",
     "2026_02_sweep_hypotheses",
+    "2026_02_eligibility_reports",
+    "2026_02_promotion_eligibility_trigger",
+    "2026_02_eligibility_reports_immutability",
+    "2026_02_governance_events",
+    "2026_02_artifact_lineage",
+    "2026_02_artifact_edges",
 ]
+ALL = list(range(1, 14))
 
 
 def columns(db: Path, table: str):
@@ -54,11 +61,11 @@ def test_fresh_database_then_idempotent_rerun(tmp_path):
     assert mig._max_applied_version_phase3(conn) == 0
     assert mig.get_applied_versions_phase3(conn) == []
     assert mig.phase3_tables_exist(conn) is False
-    assert mig.run_migrations_phase3(conn, str(db)) == [1, 2, 3, 4, 5, 6, 7]
+    assert mig.run_migrations_phase3(conn, str(db)) == ALL
     assert mig.run_migrations_phase3(conn, str(db)) == []
     assert mig._schema_migrations_phase3_exists(conn) is True
-    assert mig._max_applied_version_phase3(conn) == 7
-    assert mig.get_applied_versions_phase3(conn) == [1, 2, 3, 4, 5, 6, 7]
+    assert mig._max_applied_version_phase3(conn) == 13
+    assert mig.get_applied_versions_phase3(conn) == ALL
     assert mig.phase3_tables_exist(conn) is True
     recorded = conn.execute(
         "SELECT version, name, applied_at_utc, git_commit FROM schema_migrations_phase3 ORDER BY version"
@@ -84,6 +91,22 @@ def test_columns_and_indexes_match_the_contract(db):
         ("git_commit", "TEXT", 1, 0),
         ("notes", "TEXT", 0, 0),
         ("evidence_json", "TEXT", 0, 0),
+        ("eligibility_report_id", "TEXT", 0, 0),
+    ]
+    assert [c[0] for c in columns(db, "eligibility_reports")] == [
+        "eligibility_report_id", "candidate_id", "level", "passed", "blockers_json", "warnings_json",
+        "computed_at_utc", "run_key", "run_instance_id", "dataset_id_v2", "engine_version", "config_version",
+    ]
+    assert [c[0] for c in columns(db, "governance_events")] == [
+        "event_id", "timestamp", "actor", "action", "candidate_id", "eligibility_report_id", "run_key",
+        "dataset_id_v2", "artifact_refs_json",
+    ]
+    assert [c[0] for c in columns(db, "artifact_lineage")] == [
+        "artifact_id", "run_instance_id", "run_key", "dataset_id_v2", "artifact_type", "relative_path", "sha256",
+        "created_utc", "engine_version", "config_version", "schema_versions_json", "plugin_manifest_json",
+    ]
+    assert [(c[0], c[3]) for c in columns(db, "artifact_edges")] == [
+        ("child_artifact_id", 1), ("parent_artifact_id", 2), ("relation", 3)
     ]
     assert [c[0] for c in columns(db, "promotion_events")] == [
         "event_id", "candidate_id", "ts_utc", "event_type", "payload_json"
@@ -121,6 +144,14 @@ def test_columns_and_indexes_match_the_contract(db):
         ("sweep_families", "created_at_utc"),
         ("sweep_hypotheses", "signal_name"),
         ("sweep_hypotheses", "horizon"),
+        ("eligibility_reports", "candidate_id"),
+        ("governance_events", "candidate_id"),
+        ("governance_events", "timestamp"),
+        ("artifact_lineage", "run_key"),
+        ("artifact_lineage", "dataset_id_v2"),
+        ("artifact_lineage", "created_utc"),
+        ("artifact_edges", "child_artifact_id"),
+        ("artifact_edges", "parent_artifact_id"),
     ]:
         assert want in indexed, want
     sql = rows(db, "SELECT sql FROM sqlite_master WHERE name='promotion_events'")[0]["sql"]
@@ -130,10 +161,13 @@ def test_columns_and_indexes_match_the_contract(db):
 def test_apply_callables_create_their_table(tmp_path):
     db = tmp_path / "apply.db"
     sqlite3.connect(str(db)).close()
+    # Versions 9 and 10 create triggers (and the column), not tables.
+    made_by = {9: ("trigger", "promotion_candidates_require_eligibility"),
+               10: ("trigger", "eligibility_reports_prevent_update_when_referenced")}
     for version, name, apply in mig.MIGRATIONS_PHASE3:
         apply(str(db))
-        table = name.removeprefix("2026_02_")
-        assert rows(db, "SELECT name FROM sqlite_master WHERE type='table' AND name=?", (table,)), table
+        kind, thing = made_by.get(version, ("table", name.removeprefix("2026_02_")))
+        assert rows(db, "SELECT name FROM sqlite_master WHERE type=? AND name=?", (kind, thing)), thing
     assert mig._max_applied_version_phase3(db) == 0  # apply() alone records nothing
 
 
@@ -171,19 +205,19 @@ def test_triggers_reach_a_database_migrated_by_the_old_python_code(tmp_path):
     )
     conn.executemany(
         "INSERT INTO schema_migrations_phase3 VALUES (?, ?, 't', 'old')",
-        list(enumerate(NAMES, start=1)),
+        list(enumerate(NAMES[:7], start=1)),
     )
     conn.commit()
     with conn:  # still mutable before our runner saw it
         conn.execute("UPDATE promotion_events SET ts_utc = 't2'")
-    assert mig.run_migrations_phase3(conn, db) == []
+    # Versions 1-7 recorded by the old code: the governance migrations 8-13 run.
+    assert mig.run_migrations_phase3(conn, db) == list(range(8, 14))
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         conn.execute("DELETE FROM promotion_events")
     assert mig.run_migrations_phase3(conn, db) == []  # and again: idempotent
-    triggers = rows(db, "SELECT name FROM sqlite_master WHERE type='trigger' ORDER BY name")
-    assert [t["name"] for t in triggers] == [
-        "promotion_events_candidate_exists", "promotion_events_no_delete", "promotion_events_no_update"
-    ]
+    triggers = {t["name"] for t in rows(db, "SELECT name FROM sqlite_master WHERE type='trigger'")}
+    assert {"promotion_events_candidate_exists", "promotion_events_no_delete", "promotion_events_no_update",
+            "promotion_candidates_require_eligibility", "governance_events_prevent_delete"} <= triggers
     conn.close()
 
 
@@ -195,12 +229,12 @@ def test_failed_migration_restores_the_copy(db):
     before = rows(db, "SELECT * FROM regime_runs")
     # Commits part of its work itself, then fails: a transaction rollback alone cannot undo it.
     bad_sql = "CREATE TABLE half (x); DELETE FROM regime_runs; COMMIT; BEGIN; INSERT INTO nowhere VALUES (1);"
-    with pytest.raises(RuntimeError, match=r"migration 8 \(2026_02_broken\) failed.*restored from"):
-        _core.store_run_migrations(str(db), "test", [(8, "2026_02_broken", bad_sql)])
+    with pytest.raises(RuntimeError, match=r"migration 14 \(2026_02_broken\) failed.*restored from"):
+        _core.store_run_migrations(str(db), "test", [(14, "2026_02_broken", bad_sql)])
     assert rows(db, "SELECT * FROM regime_runs") == before
     assert not rows(db, "SELECT name FROM sqlite_master WHERE name='half'")
-    assert mig.get_applied_versions_phase3(db) == [1, 2, 3, 4, 5, 6, 7]
-    assert (db.parent / (db.name + ".phase3_v008.bak")).exists()
+    assert mig.get_applied_versions_phase3(db) == ALL
+    assert (db.parent / (db.name + ".phase3_v014.bak")).exists()
 
 
 def test_callers_open_transaction_is_committed_first(tmp_path):

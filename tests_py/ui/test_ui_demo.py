@@ -24,7 +24,7 @@ def test_demo_builds_the_database_and_reuses_the_rc_cache(tmp_path, sql):
     rows = sql.query(db, "SELECT signal_name, horizon, status FROM promotion_candidates", [])
     assert sorted(map(tuple, rows)) == sorted([
         ("momentum_24h", 1, "accepted"), ("momentum_24h", 1, "rejected"),
-        ("funding_carry", 4, "candidate"), (sql.best_noise()[0], sql.best_noise()[1], "rejected")])
+        ("funding_carry", 4, "rejected"), (sql.best_noise()[0], sql.best_noise()[1], "rejected")])
     report = out[out.index("== Report"):]
     for sig, h, status in rows:
         assert any(sig in line and status in line for line in report.splitlines())

@@ -87,7 +87,9 @@ def test_evaluate_records_the_decision(monkeypatch, promo_db, sql):
     at.button(key="promo_evaluate").click().run()
     assert not at.exception
     assert any("accepted" in s.value for s in at.success), _texts(at)
-    assert sql.status_of(promo_db.db, promo_db.edge) == "accepted"
+    # c79684b: one rung, through a stored eligibility report.
+    assert sql.status_of(promo_db.db, promo_db.edge) == "candidate"
+    assert [k for k, _ in sql.events_of(promo_db.db, promo_db.edge)][-2:] == ["status_change", "evaluated"]
     kind, payload = sql.events_of(promo_db.db, promo_db.edge)[-1]
     assert kind == "evaluated" and payload["status"] == "accepted"
     assert payload["thresholds_used"]["require_reality_check"] is True
@@ -112,18 +114,26 @@ def test_evaluate_rejection_shows_reasons_and_override_warning(monkeypatch, prom
 def test_manual_status_change_needs_a_reason(monkeypatch, promo_db, sql):
     at = _app(monkeypatch, promo_db.db, promo_db.app)
     at.selectbox(key="promo_selected").set_value(promo_db.lucky).run()
-    at.selectbox(key="promo_new_status").set_value("candidate")
+    at.selectbox(key="promo_new_status").set_value("rejected")
     at.button(key="promo_set_status").click().run()
     assert any("reason is required" in e.value for e in at.error)
     assert sql.status_of(promo_db.db, promo_db.lucky) == "exploratory"
-    at.selectbox(key="promo_new_status").set_value("candidate")
+    at.selectbox(key="promo_new_status").set_value("rejected")
     at.text_input(key="promo_reason").set_value("looked at it by hand")
     at.button(key="promo_set_status").click().run()
     assert not at.exception
-    assert sql.status_of(promo_db.db, promo_db.lucky) == "candidate"
+    assert sql.status_of(promo_db.db, promo_db.lucky) == "rejected"
     kind, payload = sql.events_of(promo_db.db, promo_db.lucky)[-1]
     assert kind == "status_change" and payload["reason"] == "looked at it by hand"
-    assert payload["new_status"] == "candidate"
+    assert payload["new_status"] == "rejected"
+    # c79684b: candidate/accepted only through an evaluation; refused by hand, nothing written.
+    n = len(sql.events_of(promo_db.db, promo_db.lucky))
+    at.selectbox(key="promo_new_status").set_value("candidate")
+    at.text_input(key="promo_reason").set_value("by hand")
+    at.button(key="promo_set_status").click().run()
+    assert any("promote_to_candidate() or promote_to_accepted()" in e.value for e in at.error), _texts(at)
+    assert sql.status_of(promo_db.db, promo_db.lucky) == "rejected"
+    assert len(sql.events_of(promo_db.db, promo_db.lucky)) == n
 
 
 def test_missing_database_offers_initialize(monkeypatch, tmp_path, promo_db, sql):

@@ -168,8 +168,9 @@ def _evaluate_section(db: str, row: dict) -> None:
     cid = row["candidate_id"]
     bundle_path, base, target = evaluation_inputs(row)
     st.markdown(f"Current status **{row.get('status')}**, evaluated as a move to **{target}** (so execution "
-                "evidence is required unless overridden). The decision's status is stored with an "
-                "`evaluated` event.")
+                "evidence is required unless overridden). A passing decision whose eligibility report "
+                f"passes moves it to **{target}** (report stored and linked); a failing gate rejects it; "
+                "a failing eligibility report changes nothing. Every write has an `evaluated` event.")
     c1, c2, c3 = st.columns(3)
     ic_min = c1.number_input("min mean IC", value=0.02, step=0.005, format="%.4f", key="promo_ic_min")
     t_min = c2.number_input("min t-stat", value=2.5, step=0.1, key="promo_t_min")

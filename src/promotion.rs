@@ -1,0 +1,283 @@
+//! Eligibility reports and promotions in the store: `insert_eligibility_report`,
+//! `promote_to_candidate` / `promote_to_accepted`, and the service's promotion write.
+//!
+//! Each call is ONE transaction (the analyzer commits the status and its event separately).
+//! Beyond the analyzer's rules: a report promotes only the candidate it was computed for, a report
+//! for an unknown candidate is refused, and an unknown candidate id writes nothing. The triggers
+//! of migration 9/10 enforce the same rules for plain SQL. Promotion straight from exploratory to
+//! accepted stays possible here (the analyzer's tests use it); the service moves one rung.
+
+use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::store::{not_found, now_utc_iso, sql_err, trigger_message, validate_status, Store};
+
+/// The levels a report may have.
+pub const LEVELS: [&str; 3] = ["exploratory", "candidate", "accepted"];
+
+/// Raised (RuntimeError) when migration 8 has not run. The analyzer's text.
+pub const ELIGIBILITY_TABLE_REQUIRED_MSG: &str = "eligibility_reports table not found; run Phase 3 migrations 008+";
+
+/// One row of `eligibility_reports`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EligibilityRow {
+    pub eligibility_report_id: String,
+    pub candidate_id: String,
+    pub level: String,
+    pub passed: bool,
+    /// JSON text of a list of strings.
+    pub blockers_json: String,
+    /// JSON text of a list of strings.
+    pub warnings_json: String,
+    pub computed_at_utc: String,
+    pub run_key: Option<String>,
+    pub run_instance_id: Option<String>,
+    pub dataset_id_v2: Option<String>,
+    pub engine_version: Option<String>,
+    pub config_version: Option<String>,
+}
+
+/// An unknown level is an error naming the three.
+pub fn validate_level(level: &str) -> Result<()> {
+    if LEVELS.contains(&level) {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "unknown eligibility level {level:?}: must be one of exploratory, candidate, accepted"
+    )))
+}
+
+fn string_list(name: &str, text: &str) -> Result<usize> {
+    let bad = || Error::invalid(format!("{name} must be the JSON text of a list of strings, got {text:?}"));
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Array(items)) if items.iter().all(Value::is_string) => Ok(items.len()),
+        _ => Err(bad()),
+    }
+}
+
+impl EligibilityRow {
+    /// Everything that can be checked without the database.
+    pub fn validate(&self) -> Result<()> {
+        if self.eligibility_report_id.trim().is_empty() {
+            return Err(Error::invalid("eligibility_report_id must be a non-empty string"));
+        }
+        validate_level(&self.level)?;
+        let n_blockers = string_list("blockers_json", &self.blockers_json)?;
+        string_list("warnings_json", &self.warnings_json)?;
+        if self.passed && n_blockers > 0 {
+            return Err(Error::invalid(format!(
+                "a passed eligibility report cannot list blockers (blockers_json has {n_blockers})"
+            )));
+        }
+        if !self.passed && n_blockers == 0 {
+            return Err(Error::invalid("a failed eligibility report must list its blockers (blockers_json is empty)"));
+        }
+        Ok(())
+    }
+}
+
+fn table_exists(tx: &Transaction<'_>, name: &str) -> Result<bool> {
+    tx.query_row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", [name], |_| Ok(()))
+        .optional()
+        .map(|o| o.is_some())
+        .map_err(sql_err)
+}
+
+fn candidate_status(tx: &Transaction<'_>, candidate_id: &str) -> Result<Option<String>> {
+    tx.query_row("SELECT status FROM promotion_candidates WHERE candidate_id = ?1", [candidate_id], |r| r.get(0))
+        .optional()
+        .map_err(sql_err)
+}
+
+/// A write refused by one of our triggers becomes InvalidInput with the trigger's message.
+fn write_err(e: rusqlite::Error) -> Error {
+    match trigger_message(&e) {
+        Some(msg) => Error::invalid(msg),
+        None => sql_err(e),
+    }
+}
+
+fn insert_report(tx: &Transaction<'_>, r: &EligibilityRow) -> Result<()> {
+    r.validate()?;
+    if !table_exists(tx, "eligibility_reports")? {
+        return Err(Error::Runtime(ELIGIBILITY_TABLE_REQUIRED_MSG.to_string()));
+    }
+    candidate_status(tx, &r.candidate_id)?.ok_or_else(|| not_found(&r.candidate_id))?;
+    let exists: Option<i64> = tx
+        .query_row(
+            "SELECT 1 FROM eligibility_reports WHERE eligibility_report_id = ?1",
+            [&r.eligibility_report_id],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(sql_err)?;
+    if exists.is_some() {
+        return Err(Error::invalid(format!("eligibility_report_id already exists: {}", r.eligibility_report_id)));
+    }
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    tx.execute(
+        "INSERT INTO eligibility_reports (eligibility_report_id, candidate_id, level, passed, blockers_json, \
+         warnings_json, computed_at_utc, run_key, run_instance_id, dataset_id_v2, engine_version, config_version) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            r.eligibility_report_id,
+            r.candidate_id,
+            r.level,
+            i64::from(r.passed),
+            r.blockers_json,
+            r.warnings_json,
+            r.computed_at_utc,
+            text(&r.run_key),
+            text(&r.run_instance_id),
+            text(&r.dataset_id_v2),
+            text(&r.engine_version),
+            text(&r.config_version),
+        ],
+    )
+    .map_err(write_err)?;
+    Ok(())
+}
+
+/// Check that report `report_id` may promote `candidate_id` to `level`; clear messages for each
+/// reason (the trigger would refuse the same with one message).
+fn check_report(tx: &Transaction<'_>, candidate_id: &str, level: &str, report_id: &str) -> Result<()> {
+    if !table_exists(tx, "eligibility_reports")? {
+        return Err(Error::Runtime(ELIGIBILITY_TABLE_REQUIRED_MSG.to_string()));
+    }
+    let row: Option<(String, String, i64)> = tx
+        .query_row(
+            "SELECT candidate_id, level, passed FROM eligibility_reports WHERE eligibility_report_id = ?1",
+            [report_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .map_err(sql_err)?;
+    let Some((for_candidate, report_level, passed)) = row else {
+        return Err(Error::invalid(format!("eligibility report not found: {report_id}")));
+    };
+    if for_candidate != candidate_id {
+        return Err(Error::invalid(format!(
+            "eligibility report {report_id} was computed for candidate {for_candidate}, not {candidate_id}; \
+             a report promotes only the candidate it was computed for"
+        )));
+    }
+    if passed != 1 {
+        return Err(Error::invalid(format!("eligibility report {report_id} did not pass; cannot promote to {level}")));
+    }
+    if report_level != level {
+        return Err(Error::invalid(format!(
+            "eligibility report {report_id} is for level {report_level}, not {level}; cannot promote to {level}"
+        )));
+    }
+    Ok(())
+}
+
+/// Link the report, set the status and write the `status_change` event (inside `tx`).
+fn promote_in(tx: &Transaction<'_>, candidate_id: &str, level: &str, report_id: &str, reason: Option<&str>) -> Result<i64> {
+    if level != "candidate" && level != "accepted" {
+        return Err(Error::invalid(format!("promotion target must be candidate or accepted, got {level:?}")));
+    }
+    let old = candidate_status(tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
+    check_report(tx, candidate_id, level, report_id)?;
+    let ts = now_utc_iso();
+    tx.execute(
+        "UPDATE promotion_candidates SET status = ?1, eligibility_report_id = ?2 WHERE candidate_id = ?3",
+        params![level, report_id, candidate_id],
+    )
+    .map_err(write_err)?;
+    let mut payload = Map::new();
+    payload.insert("new_status".into(), Value::String(level.to_string()));
+    payload.insert("old_status".into(), Value::String(old));
+    payload.insert("eligibility_report_id".into(), Value::String(report_id.to_string()));
+    payload.insert("ts_utc".into(), Value::String(ts.clone()));
+    if let Some(r) = reason.filter(|r| !r.is_empty()) {
+        payload.insert("reason".into(), Value::String(r.to_string()));
+    }
+    insert_event(tx, candidate_id, &ts, "status_change", &Value::Object(payload))
+}
+
+fn insert_event(tx: &Transaction<'_>, candidate_id: &str, ts: &str, event_type: &str, payload: &Value) -> Result<i64> {
+    tx.execute(
+        "INSERT INTO promotion_events (candidate_id, ts_utc, event_type, payload_json) VALUES (?1, ?2, ?3, ?4)",
+        params![candidate_id, ts, event_type, crate::json::to_canonical_string(payload)],
+    )
+    .map_err(write_err)?;
+    Ok(tx.last_insert_rowid())
+}
+
+impl Store {
+    /// Insert one eligibility report (one transaction). Unknown level, malformed JSON lists, a
+    /// passed report with blockers, an unknown candidate or a duplicate id → InvalidInput, nothing
+    /// written; table missing → Runtime.
+    pub fn insert_eligibility_report(&mut self, report: &EligibilityRow) -> Result<()> {
+        self.require_promotion_tables()?;
+        report.validate()?;
+        let tx = self.connection_mut().transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
+        insert_report(&tx, report)?;
+        tx.commit().map_err(sql_err)
+    }
+
+    /// `promote_to_candidate` / `promote_to_accepted`: link a passed report of `level` computed
+    /// for this candidate, set the status, write the `status_change` event — one transaction.
+    /// Returns the event id.
+    pub fn promote(&mut self, candidate_id: &str, level: &str, report_id: &str, reason: Option<&str>) -> Result<i64> {
+        self.require_promotion_tables()?;
+        validate_status(level)?;
+        let tx = self.connection_mut().transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
+        let id = promote_in(&tx, candidate_id, level, report_id, reason)?;
+        tx.commit().map_err(sql_err)?;
+        Ok(id)
+    }
+
+    /// The service's promotion: insert the (passed) report, promote to its level, and write the
+    /// `evaluated` event, all in ONE transaction.
+    pub fn record_promotion(&mut self, report: &EligibilityRow, reason: Option<&str>, evaluated: &Value) -> Result<()> {
+        self.require_promotion_tables()?;
+        report.validate()?;
+        let tx = self.connection_mut().transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
+        insert_report(&tx, report)?;
+        promote_in(&tx, &report.candidate_id, &report.level, &report.eligibility_report_id, reason)?;
+        insert_event(&tx, &report.candidate_id, &now_utc_iso(), "evaluated", evaluated)?;
+        tx.commit().map_err(sql_err)
+    }
+
+    /// The eligibility reports of a candidate, in insertion order (empty before migration 8).
+    pub fn get_eligibility_reports(&self, candidate_id: &str) -> Result<Vec<EligibilityRow>> {
+        let conn = self.connection();
+        let exists: Option<i64> = conn
+            .query_row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'eligibility_reports'", [], |r| r.get(0))
+            .optional()
+            .map_err(sql_err)?;
+        if exists.is_none() {
+            return Ok(Vec::new());
+        }
+        let mut st = conn
+            .prepare(
+                "SELECT eligibility_report_id, candidate_id, level, passed, blockers_json, warnings_json, \
+                 computed_at_utc, run_key, run_instance_id, dataset_id_v2, engine_version, config_version \
+                 FROM eligibility_reports WHERE candidate_id = ?1 ORDER BY rowid",
+            )
+            .map_err(sql_err)?;
+        let rows = st
+            .query_map([candidate_id], |r| {
+                Ok(EligibilityRow {
+                    eligibility_report_id: r.get(0)?,
+                    candidate_id: r.get(1)?,
+                    level: r.get(2)?,
+                    passed: r.get::<_, i64>(3)? == 1,
+                    blockers_json: r.get(4)?,
+                    warnings_json: r.get(5)?,
+                    computed_at_utc: r.get(6)?,
+                    run_key: r.get(7)?,
+                    run_instance_id: r.get(8)?,
+                    dataset_id_v2: r.get(9)?,
+                    engine_version: r.get(10)?,
+                    config_version: r.get(11)?,
+                })
+            })
+            .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(sql_err)?;
+        Ok(rows)
+    }
+}
