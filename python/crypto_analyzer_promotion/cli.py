@@ -541,7 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--block-size", type=_positive_int, default=12)
     p.add_argument("--null-centering", choices=["recentred", "none"], default="recentred",
                    help="'none' reproduces the analyzer's old (non-recentred) null, for old reports only")
-    p.add_argument("--rng", choices=["default", "numpy_legacy"], default="default")
+    p.add_argument("--rng", choices=["default", "numpy_legacy", "numpy_pcg64"], default="default")
     p.add_argument("--family-id", default=None, help="part of the cache key")
     p.add_argument("--dataset-id", default=None, help="part of the cache key")
     p.add_argument("--git-commit", default=None, help="part of the cache key")
