@@ -10,7 +10,7 @@ use crate::seeding;
 
 /// The analyzer's `seed_root(run_key, salt=..., fold_id=..., version=...)`.
 #[pyfunction]
-#[pyo3(signature = (run_key, salt, fold_id=None, version=seeding::SEED_ROOT_VERSION))]
+#[pyo3(signature = (run_key, salt, fold_id=None, version=1))]
 fn seed_root(run_key: &str, salt: &str, fold_id: Option<&str>, version: i64) -> u64 {
     seeding::seed_root(run_key, salt, fold_id, version)
 }
