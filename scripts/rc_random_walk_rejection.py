@@ -59,6 +59,7 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--n-obs", type=int, default=80)
+    ap.add_argument("--only", default="", help="run only the variants whose label contains this text")
     ap.add_argument("--test-only", action="store_true",
                     help="one line: the default RC on the analyzer test's own 50 trials")
     a = ap.parse_args()
@@ -67,17 +68,22 @@ def main() -> None:
         print(f"  P(p <= 0.05) = {r['rate']:.2f} ({r['rejections']}/50); the test requires <= 0.15")
         return
     variants = [
-        ("random walk, recentred (default), n_sim=25", True, 25, "recentred", "default"),
-        ("random walk, recentred, n_sim=999", True, 999, "recentred", "default"),
-        ("random walk, analyzer c79684b null (numpy_pcg64, un-centred), n_sim=25", True, 25, "none", "numpy_pcg64"),
-        ("i.i.d. normal (true null), recentred (default), n_sim=25", False, 25, "recentred", "default"),
-        ("i.i.d. normal (true null), recentred, n_sim=999", False, 999, "recentred", "default"),
+        ("random walk, recentred (default), n_sim=25", True, 25, "recentred", "default", a.n_obs),
+        ("random walk, recentred, n_sim=999", True, 999, "recentred", "default", a.n_obs),
+        ("random walk, analyzer c79684b null (numpy_pcg64, un-centred), n_sim=25", True, 25, "none", "numpy_pcg64",
+         a.n_obs),
+        ("i.i.d. normal (true null), recentred (default), n_sim=25", False, 25, "recentred", "default", a.n_obs),
+        ("i.i.d. normal (true null), recentred, n_sim=999", False, 999, "recentred", "default", a.n_obs),
+        ("i.i.d. normal (true null), recentred, n_sim=999, T=1000", False, 999, "recentred", "default", 1000),
+        ("random walk, recentred, n_sim=999, T=1000", True, 999, "recentred", "default", 1000),
     ]
-    for label, walk, n_sim, centering, rng in variants:
+    for label, walk, n_sim, centering, rng, n_obs in variants:
+        if a.only and a.only not in label:
+            continue
         row = {"variant": label,
-               "test_trials_0_49": rejection_rate(range(50), a.seed, a.n_obs, n_sim, walk, centering, rng),
-               f"trials_0_{a.trials - 1}": rejection_rate(range(a.trials), a.seed, a.n_obs, n_sim, walk, centering, rng)}
-        print(json.dumps(row))
+               "test_trials_0_49": rejection_rate(range(50), a.seed, n_obs, n_sim, walk, centering, rng),
+               f"trials_0_{a.trials - 1}": rejection_rate(range(a.trials), a.seed, n_obs, n_sim, walk, centering, rng)}
+        print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":
