@@ -16,11 +16,15 @@
 //! - [`RngKind::NumpyLegacy`]: reproduces, element for element, numpy's legacy global generator
 //!   after `np.random.seed(seed + b)` (MT19937 seeded the way numpy seeds it from one integer,
 //!   legacy `geometric`, masked-rejection `randint`).
+//! - [`RngKind::NumpyPcg64`] / [`RngKind::NumpyPcg64Base`]: reproduce the analyzer's current
+//!   release (c79684b), `np.random.default_rng(seed + b)` or the b-th seed drawn from a base
+//!   generator (run key), with its own bootstrap procedures ([`crate::numpy_pcg`]).
 
 use rand_core::{RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::error::{Error, Result};
+use crate::numpy_pcg::{self, SeedSource};
 
 /// How the bootstrap resamples periods.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -70,6 +74,11 @@ impl Method {
 pub enum RngKind {
     Default,
     NumpyLegacy,
+    /// `np.random.default_rng(seed + b)` (c79684b without a run key).
+    NumpyPcg64,
+    /// `np.random.default_rng(base.integers(0, 2**63 - 1))`, the b-th draw of a base PCG64 in this
+    /// raw state (c79684b with a run key or an explicit Generator).
+    NumpyPcg64Base { state: u128, inc: u128 },
 }
 
 impl RngKind {
@@ -77,8 +86,9 @@ impl RngKind {
         match name {
             "default" => Ok(RngKind::Default),
             "numpy_legacy" => Ok(RngKind::NumpyLegacy),
+            "numpy_pcg64" => Ok(RngKind::NumpyPcg64),
             other => Err(Error::invalid(format!(
-                "unknown rng {other:?}: expected \"default\" or \"numpy_legacy\""
+                "unknown rng {other:?}: expected \"default\", \"numpy_legacy\" or \"numpy_pcg64\""
             ))),
         }
     }
@@ -86,6 +96,7 @@ impl RngKind {
         match self {
             RngKind::Default => "default",
             RngKind::NumpyLegacy => "numpy_legacy",
+            RngKind::NumpyPcg64 | RngKind::NumpyPcg64Base { .. } => "numpy_pcg64",
         }
     }
     /// Stable name of the stream, used in cache keys.
@@ -93,6 +104,8 @@ impl RngKind {
         match self {
             RngKind::Default => "xoshiro256pp-splitmix-v1",
             RngKind::NumpyLegacy => "numpy-legacy-mt19937",
+            RngKind::NumpyPcg64 => "numpy-pcg64-seed-plus-b",
+            RngKind::NumpyPcg64Base { .. } => "numpy-pcg64-base-draws",
         }
     }
 }
@@ -187,6 +200,19 @@ impl BootstrapSpec {
                             }
                         }
                     }
+                }
+            }
+            RngKind::NumpyPcg64 | RngKind::NumpyPcg64Base { .. } => {
+                let source = match self.rng {
+                    RngKind::NumpyPcg64Base { state, inc } => SeedSource::Base { state, inc },
+                    _ => SeedSource::SeedPlusB { seed: self.seed },
+                };
+                let mut g = source.sim_rng(b);
+                match self.method {
+                    Method::Stationary { avg_block_length } => {
+                        numpy_pcg::stationary_blocks(&mut g, t, avg_block_length, out)?
+                    }
+                    Method::BlockFixed { block_size } => numpy_pcg::block_fixed_blocks(&mut g, t, block_size, out),
                 }
             }
             RngKind::NumpyLegacy => {
@@ -519,7 +545,12 @@ mod tests {
 
     #[test]
     fn blocks_cover_t() {
-        for rng in [RngKind::Default, RngKind::NumpyLegacy] {
+        for rng in [
+            RngKind::Default,
+            RngKind::NumpyLegacy,
+            RngKind::NumpyPcg64,
+            RngKind::NumpyPcg64Base { state: 12345, inc: 6789 },
+        ] {
             for method in [
                 Method::Stationary { avg_block_length: 1.0 },
                 Method::Stationary { avg_block_length: 7.5 },

@@ -15,6 +15,9 @@ pub mod promotion;
 pub mod evidence;
 pub mod service;
 pub mod bootstrap;
+pub mod numpy_pcg;
+mod numpy_zig_tables;
+pub mod seeding;
 pub mod reality_check;
 pub mod cache;
 

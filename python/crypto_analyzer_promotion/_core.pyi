@@ -174,6 +174,7 @@ class RcEngine:
         seed: int,
         rng: str,
         null_centering: str,
+        base_state: Optional[tuple[int, int]] = None,
     ) -> npt.NDArray[np.float64]: ...
     def run(
         self,
@@ -190,21 +191,48 @@ class RcEngine:
         indices: Optional[npt.NDArray[np.int64]] = None,
         kernel: str = "prefix",
         progress: Optional[Callable[[int, int], Any]] = None,
+        base_state: Optional[tuple[int, int]] = None,
     ) -> dict[str, Any]: ...
 
 def rc_bootstrap_indices(
-    t: int, b: int, *, method: str, avg_block_length: float, block_size: float, seed: int, rng: str
+    t: int,
+    b: int,
+    *,
+    method: str,
+    avg_block_length: float,
+    block_size: float,
+    seed: int,
+    rng: str,
+    base_state: Optional[tuple[int, int]] = None,
 ) -> npt.NDArray[np.int64]: ...
 def rc_pvalues_from_null_matrix(
     observed: npt.NDArray[np.float64], null_matrix: npt.NDArray[np.float64]
 ) -> dict[str, Any]: ...
 def rc_threads() -> int: ...
-def rc_cache_algorithm_version(null_centering: str = "recentred", rng: str = "default") -> str: ...
+def rc_cache_algorithm_version(
+    null_centering: str = "recentred", rng: str = "default", seeded_by_base: bool = False
+) -> str: ...
 def rc_cache_key(version: str, fields: Sequence[str]) -> str: ...
 def rc_cache_is_disabled(no_cache_flag: bool = False) -> bool: ...
 def rc_cache_save(cache_dir: str, key: str, values: npt.NDArray[np.float64]) -> Path: ...
 def rc_cache_load(cache_dir: str, key: str) -> tuple[Optional[npt.NDArray[np.float64]], Optional[str]]: ...
 def rc_cache_manifest(cache_dir: str) -> dict[str, dict[str, str]]: ...
+
+# numpy-compatible PCG64 stream (rng="numpy_pcg64") and the analyzer's run-key seeding
+def seed_root(run_key: str, salt: str, fold_id: Optional[str] = None, version: int = 1) -> int: ...
+def numpy_pcg64_state(seed: int) -> tuple[int, int]: ...
+def numpy_pcg64_draws(
+    state: int,
+    inc: int,
+    has_uint32: bool,
+    uinteger: int,
+    kind: str,
+    n: int,
+    p: float = 1.0,
+    bound: int = 1,
+) -> tuple[list[Any], tuple[int, int, bool, int]]: ...
+def numpy_pcg64_base_seeds(state: int, inc: int, n: int) -> list[int]: ...
+def numpy_zig_tables() -> tuple[list[int], list[float]]: ...
 
 # end section: rc
 

@@ -452,6 +452,19 @@ def cmd_cache_clear(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_adopt(args: argparse.Namespace) -> int:
+    from . import adopt as _adopt
+
+    if args.status:
+        st = _adopt.status(args.analyzer_dir)
+    elif args.restore:
+        st = _adopt.restore(args.analyzer_dir)
+    else:
+        st = _adopt.adopt(args.analyzer_dir)
+    print(json.dumps(st.to_dict(), sort_keys=True))
+    return 0
+
+
 # --------------------------------------------------------------------------------------------
 # parser
 # --------------------------------------------------------------------------------------------
@@ -546,7 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--block-size", type=_positive_int, default=12)
     p.add_argument("--null-centering", choices=["recentred", "none"], default="recentred",
                    help="'none' reproduces the analyzer's old (non-recentred) null, for old reports only")
-    p.add_argument("--rng", choices=["default", "numpy_legacy"], default="default")
+    p.add_argument("--rng", choices=["default", "numpy_legacy", "numpy_pcg64"], default="default")
     p.add_argument("--family-id", default=None, help="part of the cache key")
     p.add_argument("--dataset-id", default=None, help="part of the cache key")
     p.add_argument("--git-commit", default=None, help="part of the cache key")
@@ -559,6 +572,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=10, help="how many Romano-Wolf p-values to print")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(run=cmd_rc)
+
+    p = sub.add_parser("adopt", help="Make an analyzer checkout use this package (its seven replaced modules "
+                                     "become re-exports; originals kept), or --restore the originals")
+    p.add_argument("--analyzer-dir", required=True, help="the analyzer tree (the folder holding crypto_analyzer/)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--restore", action="store_true", help="put the original modules back")
+    g.add_argument("--status", action="store_true", help="only report which modules are re-exports")
+    p.set_defaults(run=cmd_adopt)
 
     p = sub.add_parser("cache", help="Inspect the Reality Check null cache")
     csub = p.add_subparsers(dest="cache_command", required=True, metavar="ACTION", parser_class=_Parser)

@@ -28,9 +28,13 @@ __all__ = [
 ]
 
 
-def rc_cache_algorithm_version(null_centering: str = "recentred", rng: str = "default") -> str:
-    """The algorithm version that prefixes every key (differs per null centering and stream)."""
-    return _core.rc_cache_algorithm_version(null_centering, rng)
+def rc_cache_algorithm_version(
+    null_centering: str = "recentred", rng: str = "default", seeded_by_base: bool = False
+) -> str:
+    """The algorithm version that prefixes every key (differs per null centering and stream;
+    ``seeded_by_base``: ``rng="numpy_pcg64"`` with per-simulation seeds drawn from a run key's base
+    generator instead of ``seed + b``)."""
+    return _core.rc_cache_algorithm_version(null_centering, rng, seeded_by_base)
 
 
 def get_rc_cache_key(
@@ -46,6 +50,7 @@ def get_rc_cache_key(
     *,
     null_centering: str = "recentred",
     rng: str = "default",
+    seeded_by_base: bool = False,
 ) -> str:
     """24 hex characters of sha256 over ``version|family_id|dataset_id|...|rc_avg_block_length``.
 
@@ -64,7 +69,8 @@ def get_rc_cache_key(
         rc_method,
         rc_avg_block_length,
     ]
-    return _core.rc_cache_key(rc_cache_algorithm_version(null_centering, rng), [str(f) for f in fields])
+    version = rc_cache_algorithm_version(null_centering, rng, seeded_by_base)
+    return _core.rc_cache_key(version, [str(f) for f in fields])
 
 
 def save_cached_null_max(cache_dir: PathLike, key: str, arr: Any) -> Path:

@@ -34,14 +34,35 @@ __all__ = [
     "run_family_reality_check",
     "bootstrap_indices",
     "rc_threads",
+    "romano_wolf_enabled",
+    "RC_SUMMARY_SCHEMA_VERSION",
+    "SEED_ROOT_VERSION",
+    "SALT_RC_NULL",
 ]
 
 _METHODS = ("stationary", "block_fixed")
 
 
+# The analyzer's RC summary contract (c79684b): schema and seed-derivation versions, and the salt
+# of the Reality Check null in its run-key seeding.
+RC_SUMMARY_SCHEMA_VERSION = 1
+SEED_ROOT_VERSION = 1
+SALT_RC_NULL = "rc_null"
+_RW_ENV = "CRYPTO_ANALYZER_ENABLE_ROMANOWOLF"
+_PER_SIM_SEED_BOUND = 2**63 - 1
+
+
 @dataclass
 class RealityCheckConfig:
-    """Configuration of a Reality Check (names and defaults as in the analyzer)."""
+    """Configuration of a Reality Check (names and defaults as in the analyzer).
+
+    ``run_key``: derive the null's seed from the run key (``seed_root(run_key, "rc_null",
+    fold_id=horizon)``) instead of ``seed``. ``seed_root``: reported as given when there is no run key.
+    ``rng``: the random stream, ``"default"`` (ours, fast), ``"numpy_legacy"`` (the analyzer before
+    c79684b) or ``"numpy_pcg64"`` (the analyzer's c79684b release, element for element); a
+    ``np.random.Generator`` (PCG64) selects ``"numpy_pcg64"`` with that generator as the base that
+    draws each simulation's seed, and is advanced by one draw per simulation as the analyzer does.
+    """
 
     metric: str = "mean_ic"
     horizon: Optional[int] = None
@@ -50,6 +71,9 @@ class RealityCheckConfig:
     avg_block_length: int = 12
     block_size: int = 12
     seed: int = 42
+    run_key: Optional[str] = None
+    seed_root: Optional[int] = None
+    rng: Any = None
 
 
 def _block_length(cfg: RealityCheckConfig) -> float:
@@ -69,21 +93,92 @@ def _check_seed(seed: Any) -> int:
     return s
 
 
-def _spec_kwargs(cfg: RealityCheckConfig, rng: str) -> dict:
-    _block_length(cfg)
-    return dict(
-        method=cfg.method,
-        avg_block_length=float(cfg.avg_block_length),
-        block_size=float(cfg.block_size),
-        seed=_check_seed(cfg.seed),
-        rng=rng,
-    )
+_RNG_NAMES = ("default", "numpy_legacy", "numpy_pcg64")
 
 
-def bootstrap_indices(t: int, b: int, cfg: Optional[RealityCheckConfig] = None, *, rng: str = "default") -> np.ndarray:
-    """The T period indices of simulation ``b`` (int64), as the engine draws them."""
+@dataclass(frozen=True)
+class _Stream:
+    """The random stream a null is drawn from, resolved from the config (see RealityCheckConfig)."""
+
+    rng: str  # "default" | "numpy_legacy" | "numpy_pcg64"
+    seed: int  # the stream's seed (cfg.seed, or the run key's seed for the default stream)
+    base_state: Optional[tuple[int, int]] = None  # numpy_pcg64 seeded by base draws
+    generator: Any = None  # the caller's np.random.Generator (advanced after a batch)
+    seed_derivation: str = "explicit"  # "explicit" | "run_key" | "generator"
+
+    def kwargs(self, cfg: RealityCheckConfig) -> dict:
+        _block_length(cfg)
+        out = dict(
+            method=cfg.method,
+            avg_block_length=float(cfg.avg_block_length),
+            block_size=float(cfg.block_size),
+            seed=self.seed,
+            rng=self.rng,
+        )
+        if self.base_state is not None:
+            out["base_state"] = self.base_state
+        return out
+
+    def refresh(self) -> "_Stream":
+        """With a caller's Generator: the stream from the generator's current state."""
+        if self.generator is None:
+            return self
+        return _generator_stream(self.generator, self.seed)
+
+    def advance(self, n_sim: int) -> None:
+        """Consume the caller's Generator as the analyzer does (one seed per simulation)."""
+        if self.generator is not None and n_sim > 0:
+            self.generator.integers(0, _PER_SIM_SEED_BOUND, size=int(n_sim))
+
+
+def _generator_stream(gen: Any, seed: int) -> _Stream:
+    bitgen = gen.bit_generator
+    if type(bitgen).__name__ != "PCG64":
+        raise InvalidInputError(
+            f"rng: a np.random.Generator over PCG64 (np.random.default_rng) is required to reproduce the "
+            f"analyzer's stream (got {type(bitgen).__name__})"
+        )
+    st = bitgen.state["state"]
+    return _Stream("numpy_pcg64", seed, (int(st["state"]), int(st["inc"])), gen, "generator")
+
+
+def _fold_id(cfg: RealityCheckConfig) -> Optional[str]:
+    return None if cfg.horizon is None else str(cfg.horizon)
+
+
+def _resolve_stream(cfg: RealityCheckConfig, rng: Any = None) -> _Stream:
+    """The stream of ``cfg`` (``rng`` overrides ``cfg.rng``)."""
+    choice = cfg.rng if rng is None else rng
+    if isinstance(choice, _Stream):
+        return choice
+    seed = _check_seed(cfg.seed)
+    if isinstance(choice, np.random.Generator):
+        return _generator_stream(choice, seed)
+    name = "default" if choice is None else choice
+    if not isinstance(name, str) or name not in _RNG_NAMES:
+        raise InvalidInputError(
+            f"unknown rng {name!r}: expected 'default', 'numpy_legacy', 'numpy_pcg64' or a np.random.Generator"
+        )
+    if cfg.run_key is not None and not isinstance(cfg.run_key, str):
+        raise InvalidInputError(f"run_key must be a string (got {type(cfg.run_key).__name__})")
+    if not cfg.run_key or name == "numpy_legacy":
+        # The legacy stream reproduces the analyzer before run keys existed: seed + b only.
+        return _Stream(name, seed)
+    root = int(_core.seed_root(cfg.run_key, SALT_RC_NULL, _fold_id(cfg), SEED_ROOT_VERSION))
+    if name == "numpy_pcg64":
+        return _Stream(name, root, tuple(_core.numpy_pcg64_state(root)), None, "run_key")
+    return _Stream(name, root, None, None, "run_key")
+
+
+def _spec_kwargs(cfg: RealityCheckConfig, rng: Any = None) -> dict:
+    return _resolve_stream(cfg, rng).kwargs(cfg)
+
+
+def bootstrap_indices(t: int, b: int, cfg: Optional[RealityCheckConfig] = None, *, rng: Any = None) -> np.ndarray:
+    """The T period indices of simulation ``b`` (int64), as the engine draws them (``rng``
+    overrides ``cfg.rng``; with a Generator, its current state is the base and it is not advanced)."""
     cfg = cfg or RealityCheckConfig()
-    return _core.rc_bootstrap_indices(int(t), int(b), **_spec_kwargs(cfg, rng))
+    return _core.rc_bootstrap_indices(int(t), int(b), **_resolve_stream(cfg, rng).kwargs(cfg))
 
 
 def rc_threads() -> int:
@@ -215,14 +310,15 @@ class NullGenerator:
         hypothesis_ids: list[str],
         cfg: RealityCheckConfig,
         null_centering: str,
-        rng: str,
+        rng: Any,
         n_periods: int,
     ) -> None:
         self._engine = engine
         self.hypothesis_ids = list(hypothesis_ids)
         self.cfg = cfg
         self.null_centering = null_centering
-        self.rng = rng
+        self._stream = rng if isinstance(rng, _Stream) else _resolve_stream(cfg, rng)
+        self.rng = self._stream.rng
         self.n_periods = n_periods
 
     @property
@@ -234,10 +330,19 @@ class NullGenerator:
     def omega(self) -> np.ndarray:
         return self._engine.omega
 
+    @property
+    def seed_derivation(self) -> str:
+        return self._stream.seed_derivation
+
     def __call__(self, b: int) -> np.ndarray:
-        return self._engine.null_stats(
-            int(b), null_centering=self.null_centering, **_spec_kwargs(self.cfg, self.rng)
-        )
+        stream = self._stream
+        if stream.generator is not None:
+            # The analyzer's semantics for an explicit Generator: each call draws the next seed.
+            seed = int(stream.generator.integers(0, _PER_SIM_SEED_BOUND))
+            return self._engine.null_stats(
+                0, null_centering=self.null_centering, **_Stream("numpy_pcg64", seed).kwargs(self.cfg)
+            )
+        return self._engine.null_stats(int(b), null_centering=self.null_centering, **stream.kwargs(self.cfg))
 
     def run(
         self,
@@ -257,7 +362,8 @@ class NullGenerator:
             indices = np.ascontiguousarray(np.asarray(indices, dtype=np.int64))
         if compare_to is not None:
             compare_to = np.ascontiguousarray(np.asarray(compare_to, dtype=np.float64))
-        return self._engine.run(
+        stream = self._stream.refresh()
+        out = self._engine.run(
             null_centering=self.null_centering,
             n_sim=int(n_sim),
             return_null_matrix=bool(return_null_matrix),
@@ -265,8 +371,11 @@ class NullGenerator:
             indices=indices,
             kernel=kernel,
             progress=progress,
-            **_spec_kwargs(self.cfg, self.rng),
+            **stream.kwargs(self.cfg),
         )
+        if indices is None:
+            stream.advance(int(n_sim))
+        return out
 
 
 def _check_centering(null_centering: str) -> str:
@@ -275,34 +384,92 @@ def _check_centering(null_centering: str) -> str:
     return null_centering
 
 
-def _check_rng(rng: str) -> str:
-    if rng not in ("default", "numpy_legacy"):
-        raise InvalidInputError(f"unknown rng {rng!r}: expected 'default' or 'numpy_legacy'")
-    return rng
-
-
 def make_null_generator_stationary(
     series_by_hypothesis: Any,
     cfg: Optional[RealityCheckConfig] = None,
     *,
     null_centering: str = "recentred",
-    rng: str = "default",
+    rng: Any = None,
     keep_values: bool = False,
 ) -> NullGenerator:
     """A Rust-backed ``null(b)`` over a dict of Series (aligned on the intersection of their
     indexes), a DataFrame (columns = hypotheses) or a T×K array; hypotheses sorted by id.
-    ``cfg.method`` picks stationary or fixed blocks."""
+    ``cfg.method`` picks stationary or fixed blocks; ``rng`` (default ``cfg.rng``, else
+    ``"default"``) the random stream, ``cfg.run_key`` its seed (see :class:`RealityCheckConfig`)."""
     cfg = cfg or RealityCheckConfig()
     _check_centering(null_centering)
-    _check_rng(rng)
+    stream = _resolve_stream(cfg, rng)
     block_length = _block_length(cfg)
     ids, values = _family_matrix(series_by_hypothesis)
     engine = _core.RcEngine(values, block_length, keep_values)
-    return NullGenerator(engine, ids, cfg, null_centering, rng, values.shape[0])
+    return NullGenerator(engine, ids, cfg, null_centering, stream, values.shape[0])
 
 
 def _p_or_none(x: float) -> Optional[float]:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+def romano_wolf_enabled() -> bool:
+    """The analyzer's switch: env ``CRYPTO_ANALYZER_ENABLE_ROMANOWOLF`` is ``1``."""
+    return os.environ.get(_RW_ENV, "").strip() == "1"
+
+
+def _provenance(cfg: RealityCheckConfig, seed_derivation: str, extra: Optional[dict] = None) -> dict:
+    """The analyzer's seed provenance keys (c79684b): ``seed_root`` is the run key's root without
+    fold (as the analyzer reports it), else ``cfg.seed_root``."""
+    run_key = cfg.run_key if isinstance(cfg.run_key, str) and cfg.run_key else None
+    if run_key is not None:
+        seed_root_val: Optional[int] = int(_core.seed_root(run_key, SALT_RC_NULL, None, SEED_ROOT_VERSION))
+        salt: Optional[str] = SALT_RC_NULL
+    else:
+        seed_root_val, salt = cfg.seed_root, None
+    spec = {
+        "method": cfg.method,
+        "avg_block_length": cfg.avg_block_length,
+        "block_size": cfg.block_size,
+        "seed_derivation": seed_derivation,
+        "seed_version": SEED_ROOT_VERSION,
+    }
+    spec.update(extra or {})
+    return {
+        "rc_summary_schema_version": RC_SUMMARY_SCHEMA_VERSION,
+        "seed_root": seed_root_val,
+        "seed_version": SEED_ROOT_VERSION,
+        "component_salt": salt,
+        "null_construction_spec": spec,
+    }
+
+
+def _add_romano_wolf(out: dict, cfg: RealityCheckConfig, obs: np.ndarray, have_null: bool) -> None:
+    """The analyzer's Romano–Wolf keys: computed only with env ``CRYPTO_ANALYZER_ENABLE_ROMANOWOLF=1``,
+    from a full null (not from cached maxima), and skipped with a reason when an observed
+    statistic is NaN/inf. ``rw_adjusted_p_values`` is a Series in ``hypothesis_ids`` order."""
+    enabled = romano_wolf_enabled()
+    out["rw_enabled"] = enabled
+    out["rw_adjusted_p_values"] = pd.Series(dtype=np.float64)
+    if not enabled:
+        return
+    rw = out.get("romano_wolf_p_values")
+    if not have_null or out["actual_n_sim"] == 0 or rw is None:
+        out["rw_skipped_reason"] = "no null simulations produced; RW requires full null matrix"
+        return
+    if obs.size and not np.all(np.isfinite(obs)):
+        out["rw_skipped_reason"] = "observed stats contain NaN/inf; RW requires finite values"
+        return
+    ids = out["hypothesis_ids"]
+    out["rw_adjusted_p_values"] = pd.Series([float(rw[h]) for h in ids], index=list(ids), dtype=np.float64)
+    out["rw_method"] = "romano_wolf_stepdown"
+    out["rw_null_params"] = {
+        "rc_method": out["rc_method"],
+        "rc_seed": out["rc_seed"],
+        "rc_avg_block_length": out["rc_avg_block_length"],
+        "requested_n_sim": out["requested_n_sim"],
+        "actual_n_sim": out["actual_n_sim"],
+        "seed_root": out["seed_root"],
+        "seed_version": out["seed_version"],
+        "component_salt": out["component_salt"],
+        "null_construction_spec": out["null_construction_spec"],
+    }
 
 
 def run_reality_check(
@@ -316,28 +483,42 @@ def run_reality_check(
 ) -> dict:
     """Reality Check of ``observed_stats`` (Series keyed by hypothesis id) against the null.
 
-    Returns a dict with rc_p_value, observed_max, null_max_distribution, n_sim, hypothesis_ids,
-    rc_metric, rc_horizon, rc_seed, rc_method, rc_avg_block_length, romano_wolf_p_values
-    (id -> adjusted p; ``None`` when only ``cached_null_max`` was available) and, under the
-    analyzer's key, ``rw_adjusted_p_values`` (the same as a Series; empty when unavailable). With our
-    :class:`NullGenerator` the batch runs in Rust and the dict also has null_centering, rng,
-    spa_p_values and spa_unstudentized_p_values. Any other callable is called once per
-    simulation and its K values are used as the null statistics as they are.
+    Returns a dict with rc_p_value, observed_max, null_max_distribution, hypothesis_ids (sorted),
+    rc_metric, rc_horizon, rc_seed, rc_method, rc_avg_block_length, romano_wolf_p_values (id ->
+    adjusted p, always computed from a full null; ``None`` from cached maxima) and the analyzer's
+    (c79684b) summary keys: rc_summary_schema_version, requested_n_sim, actual_n_sim, n_sim,
+    seed_root, seed_version, component_salt, null_construction_spec, n_sim_shortfall_warning (when
+    fewer simulations than requested were usable), rw_enabled, rw_adjusted_p_values (a Series in
+    hypothesis_ids order when env ``CRYPTO_ANALYZER_ENABLE_ROMANOWOLF=1``, else empty), rw_method,
+    rw_null_params, rw_skipped_reason. With our :class:`NullGenerator` the batch runs in Rust and
+    the dict also has null_centering, rng, spa_p_values and spa_unstudentized_p_values. Any other
+    callable is called once per simulation and its K values are used as the null statistics as
+    they are; a call returning ``None`` or the wrong number of values is dropped (shortfall).
+    ``cached_null_max`` (n_sim null maxima) is used for the RC p-value when it has n_sim values and
+    Romano–Wolf is not enabled, as in the analyzer.
     """
+    cfg = cfg or RealityCheckConfig()
     out = _run_reality_check(observed_stats, null_generator, cfg, cached_null_max, return_null_matrix, progress)
-    out["rw_adjusted_p_values"] = pd.Series(out["romano_wolf_p_values"] or {}, dtype=np.float64)
+    derivation = null_generator.seed_derivation if isinstance(null_generator, NullGenerator) else (
+        "run_key" if cfg.run_key else "explicit"
+    )
+    extra = {}
+    if "rng" in out:
+        extra = {"rng": out["rng"], "null_centering": out["null_centering"]}
+    gen_cfg = null_generator.cfg if isinstance(null_generator, NullGenerator) else cfg
+    out.update(_provenance(gen_cfg, derivation, extra))
+    _add_romano_wolf(out, cfg, out.pop("_obs"), out.pop("_have_null"))
     return out
 
 
 def _run_reality_check(
     observed_stats: Any,
     null_generator: Callable[[int], Any],
-    cfg: Optional[RealityCheckConfig],
+    cfg: RealityCheckConfig,
     cached_null_max: Optional[Any],
     return_null_matrix: bool,
     progress: Optional[Callable[[int, int], Any]],
 ) -> dict:
-    cfg = cfg or RealityCheckConfig()
     ids, obs = _stats_array(observed_stats)
     if isinstance(observed_stats, (pd.Series, Mapping)):
         # Hypotheses are sorted by id (statistics.md); a null generator returns its K values in
@@ -351,20 +532,26 @@ def _run_reality_check(
         "rc_seed": cfg.seed,
         "rc_method": cfg.method,
         "rc_avg_block_length": cfg.avg_block_length,
+        "_obs": obs,
+        "_have_null": False,
     }
     if len(ids) == 0:
         return {**base, "rc_p_value": 1.0, "observed_max": None, "null_max_distribution": np.empty(0),
-                "n_sim": 0, "romano_wolf_p_values": {}}
-    if cached_null_max is not None:
-        null_max = np.ascontiguousarray(np.asarray(cached_null_max, dtype=np.float64).reshape(-1))
-        out = _core.rc_pvalues_from_null_matrix(
-            np.array([np.nanmax(obs) if np.any(~np.isnan(obs)) else np.nan]), null_max.reshape(-1, 1)
-        )
-        return {**base, "rc_p_value": float(out["rc_p_value"]), "observed_max": _p_or_none(float(out["observed_max"])),
-                "null_max_distribution": null_max, "n_sim": int(null_max.size), "romano_wolf_p_values": None}
+                "requested_n_sim": 0, "actual_n_sim": 0, "n_sim": 0, "romano_wolf_p_values": {}}
     n_sim = cfg.n_sim
     if isinstance(n_sim, bool) or not isinstance(n_sim, (int, np.integer)) or n_sim <= 0:
         raise InvalidInputError(f"n_sim must be a positive integer (got {n_sim!r})")
+    n_sim = int(n_sim)
+    base["requested_n_sim"] = n_sim
+    if cached_null_max is not None:
+        null_max = np.ascontiguousarray(np.asarray(cached_null_max, dtype=np.float64).reshape(-1))
+        if null_max.size == n_sim and not romano_wolf_enabled():
+            out = _core.rc_pvalues_from_null_matrix(
+                np.array([np.nanmax(obs) if np.any(~np.isnan(obs)) else np.nan]), null_max.reshape(-1, 1)
+            )
+            return {**base, "rc_p_value": float(out["rc_p_value"]),
+                    "observed_max": _p_or_none(float(out["observed_max"])), "null_max_distribution": null_max,
+                    "actual_n_sim": int(null_max.size), "n_sim": int(null_max.size), "romano_wolf_p_values": None}
     if isinstance(null_generator, NullGenerator):
         pos = {h: i for i, h in enumerate(null_generator.hypothesis_ids)}
         missing = [h for h in ids if h not in pos]
@@ -376,7 +563,7 @@ def _run_reality_check(
         compare = np.full(len(pos), np.nan)
         for h, v in zip(ids, obs):
             compare[pos[h]] = v
-        r = null_generator.run(int(n_sim), compare_to=compare, return_null_matrix=return_null_matrix, progress=progress)
+        r = null_generator.run(n_sim, compare_to=compare, return_null_matrix=return_null_matrix, progress=progress)
         gen_ids = null_generator.hypothesis_ids
         gcfg = null_generator.cfg  # the null was drawn with the generator's bootstrap settings
         out = {
@@ -385,9 +572,12 @@ def _run_reality_check(
             "rc_method": gcfg.method,
             "rc_avg_block_length": gcfg.avg_block_length,
             "hypothesis_ids": gen_ids,
+            "_obs": compare,
+            "_have_null": True,
             "rc_p_value": float(r["rc_p_value"]),
             "observed_max": _p_or_none(float(r["observed_max"])),
             "null_max_distribution": r["null_max"],
+            "actual_n_sim": int(r["n_sim"]),
             "n_sim": int(r["n_sim"]),
             "romano_wolf_p_values": dict(zip(gen_ids, map(float, r["romano_wolf"]))),
             "spa_p_values": dict(r["spa_studentized"]),
@@ -399,27 +589,40 @@ def _run_reality_check(
             out["null_matrix"] = r["null_matrix"]
         return out
     rows = []
-    for b in range(int(n_sim)):
+    dropped = 0
+    for b in range(n_sim):
         v = null_generator(b)
+        if v is None:
+            dropped += 1
+            continue
         if isinstance(v, pd.Series):
             v = v.reindex(ids).to_numpy(dtype=np.float64, na_value=np.nan)
-        rows.append(np.asarray(v, dtype=np.float64).reshape(-1))
+        row = np.asarray(v, dtype=np.float64).reshape(-1)
+        if row.size != len(ids):
+            dropped += 1  # the analyzer drops a row of the wrong length and reports the shortfall
+            continue
+        rows.append(row)
+    actual = len(rows)
+    out = {**base, "actual_n_sim": actual, "n_sim": actual, "_have_null": actual > 0}
+    if dropped:
+        out["n_sim_shortfall_warning"] = (
+            f"actual_n_sim={actual} < requested_n_sim={n_sim} ({dropped} null rows dropped due to length mismatch)"
+        )
+    if actual == 0:
+        out.update({"rc_p_value": 1.0, "observed_max": _p_or_none(float(np.nanmax(obs))) if np.any(~np.isnan(obs)) else None,
+                    "null_max_distribution": np.empty(0), "romano_wolf_p_values": None})
+        return out
     matrix = np.ascontiguousarray(np.vstack(rows))
-    if matrix.shape[1] != len(ids):
-        raise InvalidInputError(f"null generator returned {matrix.shape[1]} values for {len(ids)} hypotheses")
     r = _core.rc_pvalues_from_null_matrix(np.ascontiguousarray(obs), matrix)
-    out = {
-        **base,
+    out.update({
         "rc_p_value": float(r["rc_p_value"]),
         "observed_max": _p_or_none(float(r["observed_max"])),
         "null_max_distribution": r["null_max"],
-        "n_sim": int(n_sim),
         "romano_wolf_p_values": dict(zip(ids, map(float, r["romano_wolf"]))),
-    }
+    })
     if return_null_matrix:
         out["null_matrix"] = matrix
     return out
-
 
 # ---------------------------------------------------------------------------------------------
 # One call for the CLI / UI
@@ -448,6 +651,7 @@ class FamilyRealityCheckResult:
     n_periods: int = 0
     omega: Optional[np.ndarray] = None
     null_matrix: Optional[np.ndarray] = field(default=None, repr=False)
+    seed_derivation: str = "explicit"
 
     def to_dict(self) -> dict:
         def num(x: Any) -> Optional[float]:
@@ -476,7 +680,28 @@ class FamilyRealityCheckResult:
             "cache_key": self.cache_key,
             "cache_hit": bool(self.cache_hit),
             "elapsed_s": float(self.elapsed_s),
+            **self.analyzer_summary(),
         }
+
+    def analyzer_summary(self) -> dict:
+        """The analyzer's (c79684b) RC summary keys, JSON-able: what its eligibility gate reads."""
+        cfg = self.config
+        out: dict = {
+            "hypothesis_ids": list(self.hypothesis_ids),
+            "requested_n_sim": int(self.n_sim),
+            "actual_n_sim": int(self.n_sim),
+            "rc_method": cfg.method,
+            "rc_seed": cfg.seed,
+            "rc_avg_block_length": cfg.avg_block_length,
+            **_provenance(cfg, self.seed_derivation, {"rng": self.rng, "null_centering": self.null_centering}),
+        }
+        obs = np.asarray(self.observed_stats, dtype=np.float64)
+        res = out | {"romano_wolf_p_values": self.romano_wolf_p_values}
+        _add_romano_wolf(res, cfg, obs, True)
+        res.pop("romano_wolf_p_values")
+        series = res.pop("rw_adjusted_p_values")
+        res["rw_adjusted_p_values"] = {str(k): float(v) for k, v in series.items()}
+        return res
 
 
 _SUMMARY_SUFFIX = "-summary"
@@ -506,7 +731,7 @@ def run_family_reality_check(
     cache_dir: Optional[Union[str, "os.PathLike[str]"]] = None,
     no_cache: bool = False,
     null_centering: str = "recentred",
-    rng: str = "default",
+    rng: Any = None,
     progress: Optional[Callable[[int, int], Any]] = None,
     return_null_matrix: bool = False,
 ) -> FamilyRealityCheckResult:
@@ -516,13 +741,16 @@ def run_family_reality_check(
     indexes), a DataFrame (columns = hypotheses) or a T×K array. The cache is used when
     ``cache_dir`` and ``family_id`` are given and caching is not disabled (``no_cache`` or env
     ``CRYPTO_ANALYZER_NO_CACHE=1``); a corrupt or missing artifact is recomputed; a cache dir that
-    cannot be written gives a ``RuntimeWarning`` and the computed result.
+    cannot be written gives a ``RuntimeWarning`` and the computed result. ``rng`` (default
+    ``cfg.rng``) and ``cfg.run_key`` choose the stream (see :class:`RealityCheckConfig`); a null drawn
+    from a caller's Generator is never cached (it depends on the generator's state).
     """
     t0 = time.perf_counter()
     cfg = cfg or RealityCheckConfig()
     _check_centering(null_centering)
-    _check_rng(rng)
-    gen = make_null_generator_stationary(series, cfg, null_centering=null_centering, rng=rng)
+    stream = _resolve_stream(cfg, rng)
+    gen = make_null_generator_stationary(series, cfg, null_centering=null_centering, rng=stream)
+    rng = stream.rng
     ids = gen.hypothesis_ids
     k = len(ids)
     n_sim = cfg.n_sim
@@ -531,12 +759,14 @@ def run_family_reality_check(
     n_sim = int(n_sim)
     observed = gen._engine.observed
     cache_key = None
-    cdir = cache_dir if family_id is not None and not rc_cache.is_cache_disabled(no_cache) else None
+    cacheable = family_id is not None and stream.generator is None and not rc_cache.is_cache_disabled(no_cache)
+    cdir = cache_dir if cacheable else None
     if cdir is not None:
+        # The stream's own seed (the run key's root when there is one) and version name the null.
         cache_key = rc_cache.get_rc_cache_key(
-            family_id, dataset_id, git_commit, cfg.metric, cfg.horizon, n_sim, cfg.seed, cfg.method,
+            family_id, dataset_id, git_commit, cfg.metric, cfg.horizon, n_sim, stream.seed, cfg.method,
             cfg.avg_block_length if cfg.method == "stationary" else cfg.block_size,
-            null_centering=null_centering, rng=rng,
+            null_centering=null_centering, rng=rng, seeded_by_base=stream.base_state is not None,
         )
         if not return_null_matrix:
             null_max = rc_cache.load_cached_null_max(cdir, cache_key)
@@ -551,7 +781,7 @@ def run_family_reality_check(
                     romano_wolf_p_values=dict(zip(ids, map(float, rw))), null_max_distribution=null_max,
                     n_sim=n_sim, config=cfg, null_centering=null_centering, rng=rng, cache_key=cache_key,
                     cache_hit=True, elapsed_s=time.perf_counter() - t0, n_periods=gen.n_periods,
-                    omega=gen.omega,
+                    omega=gen.omega, seed_derivation=stream.seed_derivation,
                 )
     r = gen.run(n_sim, return_null_matrix=return_null_matrix, progress=progress)
     if cdir is not None and cache_key is not None:
@@ -579,4 +809,5 @@ def run_family_reality_check(
         n_periods=gen.n_periods,
         omega=r["omega"],
         null_matrix=r["null_matrix"],
+        seed_derivation=stream.seed_derivation,
     )

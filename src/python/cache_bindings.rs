@@ -11,11 +11,16 @@ use crate::cache::{self, Miss};
 use crate::python::{detach, to_pyerr};
 
 /// The algorithm version that prefixes the key payload.
+/// `seeded_by_base`: with `rng="numpy_pcg64"`, the simulations' seeds are drawn from a base
+/// generator (run key) instead of `seed + b`: another stream, another version.
 #[pyfunction]
-#[pyo3(signature = (null_centering="recentred", rng="default"))]
-fn rc_cache_algorithm_version(null_centering: &str, rng: &str) -> PyResult<String> {
+#[pyo3(signature = (null_centering="recentred", rng="default", seeded_by_base=false))]
+fn rc_cache_algorithm_version(null_centering: &str, rng: &str, seeded_by_base: bool) -> PyResult<String> {
     let centering = crate::reality_check::NullCentering::parse(null_centering).map_err(to_pyerr)?;
-    let rng = RngKind::parse(rng).map_err(to_pyerr)?;
+    let rng = match RngKind::parse(rng).map_err(to_pyerr)? {
+        RngKind::NumpyPcg64 if seeded_by_base => RngKind::NumpyPcg64Base { state: 0, inc: 0 },
+        kind => kind,
+    };
     Ok(cache::algorithm_version(
         centering == crate::reality_check::NullCentering::Recentred,
         rng.stream_id(),

@@ -40,13 +40,28 @@ pub struct RcEngine {
     inner: Arc<Prepared>,
 }
 
-fn spec_of(t: usize, method: &str, avg_block_length: f64, block_size: f64, seed: u64, rng: &str) -> Result<BootstrapSpec> {
-    Ok(BootstrapSpec {
-        t,
-        method: Method::parse(method, avg_block_length, block_size)?,
-        rng: RngKind::parse(rng)?,
-        seed,
-    })
+/// `base_state`: the raw PCG64 `(state, inc)` of the base generator whose successive
+/// `integers(0, 2**63 - 1)` seed the simulations (only with `rng="numpy_pcg64"`).
+fn spec_of(
+    t: usize,
+    method: &str,
+    avg_block_length: f64,
+    block_size: f64,
+    seed: u64,
+    rng: &str,
+    base_state: Option<(u128, u128)>,
+) -> Result<BootstrapSpec> {
+    let rng = match (RngKind::parse(rng)?, base_state) {
+        (RngKind::NumpyPcg64, Some((state, inc))) => RngKind::NumpyPcg64Base { state, inc },
+        (kind, None) => kind,
+        (kind, Some(_)) => {
+            return Err(Error::invalid(format!(
+                "base_state is only used with rng=\"numpy_pcg64\" (got rng={:?})",
+                kind.name()
+            )))
+        }
+    };
+    Ok(BootstrapSpec { t, method: Method::parse(method, avg_block_length, block_size)?, rng, seed })
 }
 
 fn spa_dict<'py>(py: Python<'py>, p: &SpaPValues) -> PyResult<Bound<'py, PyDict>> {
@@ -186,7 +201,7 @@ impl RcEngine {
     }
 
     /// The K null statistics of simulation `b`.
-    #[pyo3(signature = (b, *, method, avg_block_length, block_size, seed, rng, null_centering))]
+    #[pyo3(signature = (b, *, method, avg_block_length, block_size, seed, rng, null_centering, base_state=None))]
     #[allow(clippy::too_many_arguments)]
     fn null_stats<'py>(
         &self,
@@ -198,8 +213,10 @@ impl RcEngine {
         seed: u64,
         rng: &str,
         null_centering: &str,
+        base_state: Option<(u128, u128)>,
     ) -> PyResult<Bound<'py, numpy::PyArray1<f64>>> {
-        let spec = spec_of(self.inner.t, method, avg_block_length, block_size, seed, rng).map_err(to_pyerr)?;
+        let spec =
+            spec_of(self.inner.t, method, avg_block_length, block_size, seed, rng, base_state).map_err(to_pyerr)?;
         let centering = NullCentering::parse(null_centering).map_err(to_pyerr)?;
         let prep = self.inner.clone();
         let v = detach(py, move || reality_check::null_stats_one(&prep, &spec, centering, b))?;
@@ -209,7 +226,7 @@ impl RcEngine {
     /// Run a whole batch (parallel, GIL released, interruptible). Returns a dict.
     #[pyo3(signature = (*, method, avg_block_length, block_size, seed, rng, null_centering, n_sim,
                         return_null_matrix=false, compare_to=None, indices=None, kernel="prefix",
-                        progress=None))]
+                        progress=None, base_state=None))]
     #[allow(clippy::too_many_arguments)]
     fn run<'py>(
         &self,
@@ -226,11 +243,13 @@ impl RcEngine {
         indices: Option<PyReadonlyArray2<'py, i64>>,
         kernel: &str,
         progress: Option<Py<PyAny>>,
+        base_state: Option<(u128, u128)>,
     ) -> PyResult<Bound<'py, PyDict>> {
         if n_sim <= 0 {
             return Err(to_pyerr(Error::invalid(format!("n_sim must be a positive integer (got {n_sim})"))));
         }
-        let spec = spec_of(self.inner.t, method, avg_block_length, block_size, seed, rng).map_err(to_pyerr)?;
+        let spec =
+            spec_of(self.inner.t, method, avg_block_length, block_size, seed, rng, base_state).map_err(to_pyerr)?;
         let centering = NullCentering::parse(null_centering).map_err(to_pyerr)?;
         let kernel = match kernel {
             "prefix" => Kernel::PrefixSum,
@@ -266,7 +285,7 @@ impl RcEngine {
 
 /// Indices of simulation `b` (int64 array of length T).
 #[pyfunction]
-#[pyo3(signature = (t, b, *, method, avg_block_length, block_size, seed, rng))]
+#[pyo3(signature = (t, b, *, method, avg_block_length, block_size, seed, rng, base_state=None))]
 #[allow(clippy::too_many_arguments)]
 fn rc_bootstrap_indices<'py>(
     py: Python<'py>,
@@ -277,8 +296,9 @@ fn rc_bootstrap_indices<'py>(
     block_size: f64,
     seed: u64,
     rng: &str,
+    base_state: Option<(u128, u128)>,
 ) -> PyResult<Bound<'py, numpy::PyArray1<i64>>> {
-    let spec = spec_of(t, method, avg_block_length, block_size, seed, rng).map_err(to_pyerr)?;
+    let spec = spec_of(t, method, avg_block_length, block_size, seed, rng, base_state).map_err(to_pyerr)?;
     spec.check(b.saturating_add(1)).map_err(to_pyerr)?;
     let idx = spec.indices(b).map_err(to_pyerr)?;
     Ok(idx.into_iter().map(|v| v as i64).collect::<Vec<i64>>().into_pyarray(py))

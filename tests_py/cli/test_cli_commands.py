@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 COMMANDS = ["init", "list", "create", "evaluate", "show", "events", "set-status", "rc", "cache",
-            "cache ls", "cache verify", "cache clear"]
+            "cache ls", "cache verify", "cache clear", "adopt"]
 
 
 @pytest.mark.parametrize("command", ["", *COMMANDS])

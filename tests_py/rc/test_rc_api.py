@@ -36,7 +36,8 @@ CONTRACT_KEYS = {
 def test_config_defaults_match_the_contract():
     cfg = RealityCheckConfig()
     assert dataclasses.asdict(cfg) == dict(
-        metric="mean_ic", horizon=None, n_sim=200, method="stationary", avg_block_length=12, block_size=12, seed=42
+        metric="mean_ic", horizon=None, n_sim=200, method="stationary", avg_block_length=12, block_size=12, seed=42,
+        run_key=None, seed_root=None, rng=None,  # c79684b's additions
     )
 
 
@@ -82,9 +83,24 @@ def test_run_reality_check_rust_batch_equals_python_callable_loop():
 def test_run_reality_check_with_cached_null_max():
     obs = pd.Series([0.2, 0.5], index=["a", "b"])
     cached = np.array([0.1, 0.6, 0.4, 0.5])
-    out = run_reality_check(obs, lambda b: pytest.fail("must not simulate"), RealityCheckConfig(), cached_null_max=cached)
+    out = run_reality_check(obs, lambda b: pytest.fail("must not simulate"), RealityCheckConfig(n_sim=4),
+                            cached_null_max=cached)
     assert out["rc_p_value"] == pytest.approx((1 + 2) / 5)
     assert out["n_sim"] == 4 and out["romano_wolf_p_values"] is None
+    # As in the analyzer: maxima of another size than n_sim are not used; the null is simulated.
+    calls = []
+    out = run_reality_check(obs, lambda b: calls.append(b) or [0.0, 0.0], RealityCheckConfig(n_sim=5),
+                            cached_null_max=cached)
+    assert calls == [0, 1, 2, 3, 4] and out["actual_n_sim"] == 5
+
+
+def test_cached_null_max_is_not_used_when_romano_wolf_is_enabled(monkeypatch):
+    monkeypatch.setenv("CRYPTO_ANALYZER_ENABLE_ROMANOWOLF", "1")
+    obs = pd.Series([0.2, 0.5], index=["a", "b"])
+    null = np.array([[0.1, 0.0], [0.6, 0.2], [0.4, 0.1], [0.3, 0.5]])
+    out = run_reality_check(obs, lambda b: null[b], RealityCheckConfig(n_sim=4), cached_null_max=np.zeros(4))
+    assert out["rc_p_value"] == pytest.approx((1 + 2) / 5)  # from the simulated null, not the zeros
+    assert list(out["rw_adjusted_p_values"].index) == ["a", "b"]
 
 
 def test_romano_wolf_is_monotone_and_at_least_the_rc_p():

@@ -25,7 +25,8 @@ def _romano_wolf(obs: np.ndarray, null: np.ndarray) -> np.ndarray:
     return p
 
 
-def test_labelled_observations_are_paired_with_the_generator_in_id_order():
+def test_labelled_observations_are_paired_with_the_generator_in_id_order(monkeypatch):
+    monkeypatch.setenv("CRYPTO_ANALYZER_ENABLE_ROMANOWOLF", "1")
     rng = np.random.default_rng(3)
     ids_sorted = ["a", "b", "c", "d"]
     obs_sorted = np.array([0.02, 0.30, 0.05, 0.12])
