@@ -14,6 +14,7 @@ pub mod service;
 pub mod bootstrap;
 pub mod reality_check;
 pub mod cache;
+pub mod sqlite_host;
 
 #[cfg(feature = "python")]
 mod python;

@@ -43,6 +43,85 @@ pub fn busy_timeout_ms() -> u64 {
         .unwrap_or(BUSY_TIMEOUT_MS)
 }
 
+/// Environment variable choosing how durable every store connection is: `FULL` (default) or
+/// `NORMAL` (read when a connection is opened; case-insensitive; anything else is refused).
+pub const SYNCHRONOUS_ENV: &str = "CRYPTO_ANALYZER_SQLITE_SYNCHRONOUS";
+
+/// SQLite's `synchronous` setting of the store's connections (always in WAL mode).
+///
+/// * `Full` (default): the WAL is synced on every commit, so a committed transaction survives a
+///   power cut or OS crash.
+/// * `Normal` (opt-in via [`SYNCHRONOUS_ENV`]): the WAL is synced only at checkpoints; the last
+///   transactions committed before a power cut or OS crash may roll back (an application crash
+///   loses nothing). Faster per commit; for bulk loads that can be redone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synchronous {
+    Full,
+    Normal,
+}
+
+impl Synchronous {
+    /// The PRAGMA keyword (`"FULL"` / `"NORMAL"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        }
+    }
+
+    /// Parse the environment value: empty → Full; `FULL` / `NORMAL` in any case.
+    pub fn parse(value: &str) -> Result<Synchronous> {
+        match value.trim().to_ascii_uppercase().as_str() {
+            "" | "FULL" => Ok(Synchronous::Full),
+            "NORMAL" => Ok(Synchronous::Normal),
+            _ => Err(Error::invalid(format!(
+                "{SYNCHRONOUS_ENV} must be FULL (default) or NORMAL, got {value:?}"
+            ))),
+        }
+    }
+}
+
+/// The durability the store opens connections with: env [`SYNCHRONOUS_ENV`], default Full.
+pub fn synchronous_mode() -> Result<Synchronous> {
+    match std::env::var(SYNCHRONOUS_ENV) {
+        Ok(v) => Synchronous::parse(&v),
+        Err(std::env::VarError::NotPresent) => Ok(Synchronous::Full),
+        Err(std::env::VarError::NotUnicode(_)) => Err(Error::invalid(format!(
+            "{SYNCHRONOUS_ENV} must be FULL (default) or NORMAL, got a non-UTF-8 value"
+        ))),
+    }
+}
+
+/// The settings in force on one connection, read back from SQLite (diagnostics and tests).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionSettings {
+    /// `PRAGMA synchronous` as a keyword: OFF, NORMAL, FULL or EXTRA.
+    pub synchronous: String,
+    /// `PRAGMA journal_mode` (lower case, e.g. "wal").
+    pub journal_mode: String,
+    /// `PRAGMA busy_timeout` in milliseconds.
+    pub busy_timeout_ms: i64,
+}
+
+/// Read [`ConnectionSettings`] from `conn`.
+pub fn connection_settings(conn: &Connection) -> Result<ConnectionSettings> {
+    let sync: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).map_err(sql_err)?;
+    let journal_mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(sql_err)?;
+    let busy_timeout_ms: i64 = conn.query_row("PRAGMA busy_timeout", [], |r| r.get(0)).map_err(sql_err)?;
+    let synchronous = match sync {
+        0 => "OFF",
+        1 => "NORMAL",
+        2 => "FULL",
+        3 => "EXTRA",
+        _ => "UNKNOWN",
+    };
+    Ok(ConnectionSettings {
+        synchronous: synchronous.to_string(),
+        journal_mode: journal_mode.to_ascii_lowercase(),
+        busy_timeout_ms,
+    })
+}
+
 const CANDIDATE_COLUMNS: &str = "candidate_id, created_at_utc, status, dataset_id, run_id, \
     family_id, signal_name, horizon, estimator, config_hash, git_commit, notes, evidence_json";
 
@@ -195,10 +274,13 @@ pub fn normalize_path(p: &Path) -> PathBuf {
     out
 }
 
-/// Open a connection with the store's settings (WAL, busy timeout, synchronous=NORMAL).
+/// Open a connection with the store's settings (WAL, busy timeout, `synchronous` from
+/// [`synchronous_mode`]: FULL unless the user opted into NORMAL).
 /// With `create` false a missing file is reported as the contract's missing-tables error and
 /// no file is created.
 pub fn open_connection(db_path: &Path, create: bool) -> Result<Connection> {
+    crate::sqlite_host::ensure_ready()?;
+    let synchronous = synchronous_mode()?;
     if db_path.as_os_str().to_string_lossy().contains('\0') {
         return Err(Error::invalid("database path contains a NUL byte"));
     }
@@ -221,7 +303,8 @@ pub fn open_connection(db_path: &Path, create: bool) -> Result<Connection> {
     if !mode.eq_ignore_ascii_case("wal") {
         // Another process holds the file in a mode we cannot change now; still usable.
     }
-    conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16384;").map_err(sql_err)?;
+    conn.execute_batch(&format!("PRAGMA synchronous={}; PRAGMA cache_size=-16384;", synchronous.as_str()))
+        .map_err(sql_err)?;
     // A connection inherited across fork is closed in the child (see `with_cached_store_opts`);
     // that close must not checkpoint or delete the WAL that the parent is still using.
     conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
@@ -375,9 +458,10 @@ fn not_found(candidate_id: &str) -> Error {
 
 /// A connection to one promotion database.
 ///
-/// The extension links the same SQLite library as Python's `sqlite3` module (see Cargo.toml), so
-/// this connection and the caller's are ordinary connections of one library: SQLite itself keeps
-/// their POSIX locks consistent, and dropping a `Store` simply closes its connection.
+/// The extension runs on the same SQLite library as Python's `sqlite3` module (see
+/// `sqlite_host`), so this connection and the caller's are ordinary connections of one library:
+/// SQLite itself keeps their POSIX locks consistent, and dropping a `Store` simply closes its
+/// connection.
 pub struct Store {
     conn: Connection,
     path: PathBuf,
