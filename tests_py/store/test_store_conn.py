@@ -230,14 +230,19 @@ def test_the_store_and_the_caller_share_one_sqlite_library(db, monkeypatch):
     the SQLite library itself can tell the store that the caller holds the write lock. With one
     library the store waits (busy) for the caller's open write transaction; a second library
     would take the lock too and write beside it."""
+    from crypto_analyzer_promotion import _core
+
     monkeypatch.setenv("CRYPTO_ANALYZER_BUSY_TIMEOUT_MS", "200")
-    st.list_candidates(db)  # nothing cached for this fresh file before: opened with 200 ms now
+    _core.store_forget_connection(str(db))  # reopened below with the 200 ms busy timeout
+    st.list_candidates(db)
     holder = sqlite3.connect(str(db), isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     holder.execute("CREATE TABLE caller_scratch (x)")
     try:
+        t0 = time.monotonic()
         with pytest.raises(exceptions.DatabaseBusyError):
             st.create_candidate(str(db), **BASE)
+        assert time.monotonic() - t0 < 5
     finally:
         holder.execute("ROLLBACK")
         holder.close()
