@@ -835,3 +835,30 @@ pub fn forget_cached_store(db_path: &Path) {
     let mut map = cache().lock().unwrap_or_else(|p| p.into_inner());
     map.remove(&key);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synchronous_values_parse_strictly() {
+        assert_eq!(Synchronous::parse("").unwrap(), Synchronous::Full);
+        assert_eq!(Synchronous::parse(" full ").unwrap(), Synchronous::Full);
+        assert_eq!(Synchronous::parse("Normal").unwrap(), Synchronous::Normal);
+        for bad in ["OFF", "0", "1", "EXTRA", "fast"] {
+            assert!(matches!(Synchronous::parse(bad), Err(Error::InvalidInput(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_new_connection_runs_wal_and_the_default_synchronous_full() {
+        // The process environment is shared by the tests: only assert the default when unset.
+        if std::env::var_os(SYNCHRONOUS_ENV).is_some() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_connection(&dir.path().join("s.db"), true).unwrap();
+        let s = connection_settings(&conn).unwrap();
+        assert_eq!((s.synchronous.as_str(), s.journal_mode.as_str()), ("FULL", "wal"));
+    }
+}
