@@ -104,3 +104,39 @@ def test_the_extension_links_no_sqlite_library():
     with open(_core.__file__, "rb") as f:
         data = f.read()
     assert b"libsqlite3.so" not in data, "the extension must not depend on a SQLite library"
+
+
+# Child: a `sqlite3` whose SQLite cannot be shared (no enable_load_extension, and its connect never
+# reaches a SQLite we could bind to), installed before the package is imported.
+_UNSHAREABLE = r"""
+import sqlite3 as real, sys, types
+fake = types.ModuleType("sqlite3")
+class Connection:
+    def close(self):
+        pass
+fake.Connection, fake.Error, fake.sqlite_version = Connection, real.Error, "3.99.0"
+fake.connect = lambda *a, **k: Connection()
+sys.modules["sqlite3"] = fake
+import crypto_analyzer_promotion as pkg
+from crypto_analyzer_promotion import exceptions, migrations_phase3, gating
+info = pkg.sqlite_info()
+assert info["source"] == "unbound", info
+print("REASON", info["unavailable_reason"])
+try:
+    migrations_phase3.run_migrations_phase3(None, sys.argv[1])
+except exceptions.PromotionRuntimeError as exc:
+    print("REFUSED", exc)
+else:
+    print("NOT REFUSED")
+"""
+
+
+def test_without_a_shareable_sqlite_the_store_refuses_and_names_the_cause(tmp_path):
+    db = tmp_path / "never.db"
+    out = subprocess.run([sys.executable, "-c", _UNSHAREABLE, str(db)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "REASON Python's sqlite3 module 'sqlite3' (SQLite 3.99.0) cannot share its SQLite" in out.stdout
+    assert "no enable_load_extension" in out.stdout
+    assert "REFUSED the promotion store cannot open a database" in out.stdout
+    assert "two SQLite libraries in one process" in out.stdout
+    assert not db.exists()
