@@ -17,7 +17,8 @@ COMPAT_VENV := .venv-compat
 COMPAT_DEPS := "maturin>=1.7,<2" "numpy==1.26.*" "pandas==2.2.*" "pyarrow>=14,<20" "pytest>=7" \
                "arch>=6" "scipy>=1.10" "streamlit>=1.30" "altair>=5" "selenium>=4" "mypy>=1.8"
 
-.PHONY: venv build browser test test-rust test-py test-compat test-analyzer demo bench stress fuzz clean
+.PHONY: venv build browser test test-rust test-py test-compat test-analyzer demo bench stress fuzz clean wheel \
+        test-wheel test-pip-pysqlite3
 
 $(VENV)/.deps-stamp: Makefile pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +71,46 @@ test-analyzer: build
 	@[ -n "$(ANALYZER_DIR)" ] || { echo "usage: make test-analyzer ANALYZER_DIR=path/to/analyzer"; exit 2; }
 	scripts/test_analyzer.sh "$(ANALYZER_DIR)" $(PY)
 
+# Release wheel as users get it: abi3, manylinux tag (maturin's auditwheel check/repair). The
+# extension links no SQLite (docs/sqlite.md); check_wheel.py fails if one was packed or linked.
+WHEEL_DIR := target/wheels
+wheel: venv
+	rm -f $(WHEEL_DIR)/crypto_analyzer_promotion-*.whl
+	maturin build --release --quiet --out $(WHEEL_DIR)
+	$(PY) scripts/check_wheel.py $(WHEEL_DIR)/crypto_analyzer_promotion-*.whl
+
+# The store, connection, concurrency and crash tests against an INSTALLED package, run from a
+# temporary folder (the source tree's python/ is not importable; the session asserts where the
+# package came from), with 20 rounds of the caller open/close test. Each venv also gets
+# pysqlite3-binary and a .pth hook that swaps it in as `sqlite3` when
+# CRYPTO_ANALYZER_TEST_SQLITE3=pysqlite3: a caller whose sqlite3 carries its own SQLite copy.
+TEST_REPEAT ?= 20
+INSTALLED_DEPS := "pytest>=7" "streamlit>=1.30" "altair>=5" pysqlite3-binary
+define prepare_test_venv
+	rm -rf $(1)
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install -q --upgrade pip
+	cp scripts/pysqlite3_as_sqlite3.py $$($(1)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/
+	echo "import pysqlite3_as_sqlite3" > $$($(1)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/pysqlite3_as_sqlite3.pth
+endef
+define run_installed_tests
+	cd $$(mktemp -d) && env -u VIRTUAL_ENV $(2) $(abspath $(1))/bin/python $(CURDIR)/scripts/test_installed.py --repeat $(TEST_REPEAT) $(3)
+endef
+
+WHEEL_VENV := .venv-wheel
+test-wheel: wheel
+	$(call prepare_test_venv,$(WHEEL_VENV))
+	$(WHEEL_VENV)/bin/python -m pip install -q $(WHEEL_DIR)/crypto_analyzer_promotion-*.whl $(INSTALLED_DEPS)
+	$(call run_installed_tests,$(WHEEL_VENV),,--sqlite3 stdlib)
+	$(call run_installed_tests,$(WHEEL_VENV),CRYPTO_ANALYZER_TEST_SQLITE3=pysqlite3,--sqlite3 pysqlite3)
+
+# `pip install .` (maturin builds from source) with pysqlite3 as sqlite3.
+PIP_VENV := .venv-pip-pysqlite3
+test-pip-pysqlite3: venv
+	$(call prepare_test_venv,$(PIP_VENV))
+	env -u VIRTUAL_ENV $(PIP_VENV)/bin/python -m pip install -q . $(INSTALLED_DEPS)
+	$(call run_installed_tests,$(PIP_VENV),CRYPTO_ANALYZER_TEST_SQLITE3=pysqlite3,--sqlite3 pysqlite3)
+
 demo: build
 	$(PY) -m crypto_analyzer_promotion.demo
 
@@ -90,4 +131,4 @@ fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
 clean:
-	rm -rf $(VENV) $(COMPAT_VENV) target
+	rm -rf $(VENV) $(COMPAT_VENV) $(WHEEL_VENV) $(PIP_VENV) target

@@ -20,6 +20,7 @@ mod numpy_zig_tables;
 pub mod seeding;
 pub mod reality_check;
 pub mod cache;
+pub mod sqlite_host;
 
 #[cfg(feature = "python")]
 mod python;

@@ -43,6 +43,85 @@ pub fn busy_timeout_ms() -> u64 {
         .unwrap_or(BUSY_TIMEOUT_MS)
 }
 
+/// Environment variable choosing how durable every store connection is: `FULL` (default) or
+/// `NORMAL` (read when a connection is opened; case-insensitive; anything else is refused).
+pub const SYNCHRONOUS_ENV: &str = "CRYPTO_ANALYZER_SQLITE_SYNCHRONOUS";
+
+/// SQLite's `synchronous` setting of the store's connections (always in WAL mode).
+///
+/// * `Full` (default): the WAL is synced on every commit, so a committed transaction survives a
+///   power cut or OS crash.
+/// * `Normal` (opt-in via [`SYNCHRONOUS_ENV`]): the WAL is synced only at checkpoints; the last
+///   transactions committed before a power cut or OS crash may roll back (an application crash
+///   loses nothing). Faster per commit; for bulk loads that can be redone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synchronous {
+    Full,
+    Normal,
+}
+
+impl Synchronous {
+    /// The PRAGMA keyword (`"FULL"` / `"NORMAL"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        }
+    }
+
+    /// Parse the environment value: empty → Full; `FULL` / `NORMAL` in any case.
+    pub fn parse(value: &str) -> Result<Synchronous> {
+        match value.trim().to_ascii_uppercase().as_str() {
+            "" | "FULL" => Ok(Synchronous::Full),
+            "NORMAL" => Ok(Synchronous::Normal),
+            _ => Err(Error::invalid(format!(
+                "{SYNCHRONOUS_ENV} must be FULL (default) or NORMAL, got {value:?}"
+            ))),
+        }
+    }
+}
+
+/// The durability the store opens connections with: env [`SYNCHRONOUS_ENV`], default Full.
+pub fn synchronous_mode() -> Result<Synchronous> {
+    match std::env::var(SYNCHRONOUS_ENV) {
+        Ok(v) => Synchronous::parse(&v),
+        Err(std::env::VarError::NotPresent) => Ok(Synchronous::Full),
+        Err(std::env::VarError::NotUnicode(_)) => Err(Error::invalid(format!(
+            "{SYNCHRONOUS_ENV} must be FULL (default) or NORMAL, got a non-UTF-8 value"
+        ))),
+    }
+}
+
+/// The settings in force on one connection, read back from SQLite (diagnostics and tests).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionSettings {
+    /// `PRAGMA synchronous` as a keyword: OFF, NORMAL, FULL or EXTRA.
+    pub synchronous: String,
+    /// `PRAGMA journal_mode` (lower case, e.g. "wal").
+    pub journal_mode: String,
+    /// `PRAGMA busy_timeout` in milliseconds.
+    pub busy_timeout_ms: i64,
+}
+
+/// Read [`ConnectionSettings`] from `conn`.
+pub fn connection_settings(conn: &Connection) -> Result<ConnectionSettings> {
+    let sync: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).map_err(sql_err)?;
+    let journal_mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(sql_err)?;
+    let busy_timeout_ms: i64 = conn.query_row("PRAGMA busy_timeout", [], |r| r.get(0)).map_err(sql_err)?;
+    let synchronous = match sync {
+        0 => "OFF",
+        1 => "NORMAL",
+        2 => "FULL",
+        3 => "EXTRA",
+        _ => "UNKNOWN",
+    };
+    Ok(ConnectionSettings {
+        synchronous: synchronous.to_string(),
+        journal_mode: journal_mode.to_ascii_lowercase(),
+        busy_timeout_ms,
+    })
+}
+
 /// Every column (`*`): databases before migration 9 have no eligibility_report_id.
 const CANDIDATE_COLUMNS: &str = "*";
 
@@ -235,10 +314,13 @@ pub fn normalize_path(p: &Path) -> PathBuf {
     out
 }
 
-/// Open a connection with the store's settings (WAL, busy timeout, synchronous=NORMAL).
+/// Open a connection with the store's settings (WAL, busy timeout, `synchronous` from
+/// [`synchronous_mode`]: FULL unless the user opted into NORMAL).
 /// With `create` false a missing file is reported as the contract's missing-tables error and
 /// no file is created.
 pub fn open_connection(db_path: &Path, create: bool) -> Result<Connection> {
+    crate::sqlite_host::ensure_ready()?;
+    let synchronous = synchronous_mode()?;
     if db_path.as_os_str().to_string_lossy().contains('\0') {
         return Err(Error::invalid("database path contains a NUL byte"));
     }
@@ -261,7 +343,8 @@ pub fn open_connection(db_path: &Path, create: bool) -> Result<Connection> {
     if !mode.eq_ignore_ascii_case("wal") {
         // Another process holds the file in a mode we cannot change now; still usable.
     }
-    conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16384;").map_err(sql_err)?;
+    conn.execute_batch(&format!("PRAGMA synchronous={}; PRAGMA cache_size=-16384;", synchronous.as_str()))
+        .map_err(sql_err)?;
     // A connection inherited across fork is closed in the child (see `with_cached_store_opts`);
     // that close must not checkpoint or delete the WAL that the parent is still using.
     conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
@@ -420,9 +503,10 @@ pub(crate) fn not_found(candidate_id: &str) -> Error {
 
 /// A connection to one promotion database.
 ///
-/// The extension links the same SQLite library as Python's `sqlite3` module (see Cargo.toml), so
-/// this connection and the caller's are ordinary connections of one library: SQLite itself keeps
-/// their POSIX locks consistent, and dropping a `Store` simply closes its connection.
+/// The extension runs on the same SQLite library as Python's `sqlite3` module (see
+/// `sqlite_host`), so this connection and the caller's are ordinary connections of one library:
+/// SQLite itself keeps their POSIX locks consistent, and dropping a `Store` simply closes its
+/// connection.
 pub struct Store {
     conn: Connection,
     path: PathBuf,
@@ -812,4 +896,31 @@ pub fn forget_cached_store(db_path: &Path) {
     let key = normalize_path(db_path);
     let mut map = cache().lock().unwrap_or_else(|p| p.into_inner());
     map.remove(&key);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synchronous_values_parse_strictly() {
+        assert_eq!(Synchronous::parse("").unwrap(), Synchronous::Full);
+        assert_eq!(Synchronous::parse(" full ").unwrap(), Synchronous::Full);
+        assert_eq!(Synchronous::parse("Normal").unwrap(), Synchronous::Normal);
+        for bad in ["OFF", "0", "1", "EXTRA", "fast"] {
+            assert!(matches!(Synchronous::parse(bad), Err(Error::InvalidInput(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_new_connection_runs_wal_and_the_default_synchronous_full() {
+        // The process environment is shared by the tests: only assert the default when unset.
+        if std::env::var_os(SYNCHRONOUS_ENV).is_some() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_connection(&dir.path().join("s.db"), true).unwrap();
+        let s = connection_settings(&conn).unwrap();
+        assert_eq!((s.synchronous.as_str(), s.journal_mode.as_str()), ("FULL", "wal"));
+    }
 }

@@ -6,8 +6,13 @@ Public modules mirror the analyzer's own (see README): ``store_sqlite``, ``migra
 
 from __future__ import annotations
 
-from . import _core
-from .gating import (
+from . import _core, _sqlite
+
+# Before any store use: run the store on the SQLite of Python's own sqlite3 (docs/sqlite.md).
+_sqlite.bind()
+
+from ._sqlite import sqlite_info  # noqa: E402
+from .gating import (  # noqa: E402
     EligibilityReport,
     PromotionDecision,
     ThresholdConfig,
@@ -19,6 +24,7 @@ __version__ = _core.__version__
 
 __all__ = [
     "__version__",
+    "sqlite_info",
     "ThresholdConfig",
     "PromotionDecision",
     "EligibilityReport",

@@ -480,8 +480,26 @@ def _positive_int(text: str) -> int:
     return v
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: package version, then the SQLite in use and its durability (unwrapped)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                 default: Any = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        from . import _core, _sqlite
+
+        print(f"{PROG} {_core.__version__}")
+        print(_sqlite.describe())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = _Parser(prog=PROG, description="Promotion workflow: candidates, evaluation, Reality Check, cache.")
+    ap.add_argument("--version", action=_VersionAction,
+                    help="print the version, the SQLite library the store runs on and its durability")
     ap.add_argument("--db", default=None,
                     help="SQLite DB path (default: CRYPTO_ANALYZER_DB_PATH or reports/crypto_analyzer.db)")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)

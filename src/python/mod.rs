@@ -12,6 +12,7 @@ mod rc_bindings;
 mod cache_bindings;
 mod rel_bindings;
 mod numpy_pcg_bindings;
+mod sqlite_bindings;
 
 #[allow(unused_imports)]
 pub(crate) use convert::{json_to_py, py_to_json};
@@ -28,5 +29,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     cache_bindings::register(m)?;
     rel_bindings::register(m)?;
     numpy_pcg_bindings::register(m)?;
+    sqlite_bindings::register(m)?;
     Ok(())
 }

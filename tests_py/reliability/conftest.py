@@ -31,6 +31,20 @@ def harness():
     return _load("harness")
 
 
+def _iterdump(conn):
+    """conn.iterdump(); pysqlite3 (swapped in as sqlite3 by `make test-wheel`) has none, so its
+    connections get the same pure-Python dump code from the standard library."""
+    if hasattr(conn, "iterdump"):
+        return conn.iterdump()
+    import sysconfig
+
+    path = Path(sysconfig.get_paths()["stdlib"]) / "sqlite3" / "dump.py"
+    spec = importlib.util.spec_from_file_location("_stdlib_sqlite3_dump", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod._iterdump(conn)
+
+
 def db_digest(db: Path) -> str:
     """sha256 of the logical content (schema + every row, via iterdump) of a SQLite file, or of
     the raw bytes when it is not a database. Independent of WAL checkpoints."""
@@ -40,7 +54,7 @@ def db_digest(db: Path) -> str:
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
         try:
             h = hashlib.sha256()
-            for line in conn.iterdump():
+            for line in _iterdump(conn):
                 h.update(line.encode("utf-8", "surrogatepass"))
                 h.update(b"\n")
             return "sql:" + h.hexdigest()

@@ -1,0 +1,142 @@
+"""Durability and the SQLite the store runs on: synchronous=FULL by default on every store
+connection, NORMAL only by explicit opt-in (CRYPTO_ANALYZER_SQLITE_SYNCHRONOUS), both reported
+by diagnostics; the store's SQLite is the one Python's sqlite3 module uses."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+import crypto_analyzer_promotion as pkg
+from crypto_analyzer_promotion import _core, exceptions, migrations_phase3, store_sqlite as st
+
+ENV = "CRYPTO_ANALYZER_SQLITE_SYNCHRONOUS"
+BASE = dict(dataset_id="d", run_id="r", signal_name="s", horizon=1, config_hash="c", git_commit="g")
+
+# Child: read back what SQLite reports on the store's own connection after real writes.
+_CHILD = r"""
+import json, sys
+import crypto_analyzer_promotion as pkg
+from crypto_analyzer_promotion import migrations_phase3, store_sqlite as st
+db = sys.argv[1]
+migrations_phase3.run_migrations_phase3(None, db)
+st.create_candidate(db, dataset_id="d", run_id="r", signal_name="s", horizon=1, config_hash="c", git_commit="g")
+print(json.dumps(pkg.sqlite_info(db)))
+"""
+
+
+def _child(tmp_path, value):
+    env = {k: v for k, v in os.environ.items() if k != ENV}
+    if value is not None:
+        env[ENV] = value
+    out = subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path / "d.db")], env=env,
+                         capture_output=True, text=True, timeout=120)
+    return out
+
+
+def test_default_store_connections_run_wal_with_synchronous_full(db):
+    assert os.environ.get(ENV) is None, "the suite must run with the default durability"
+    st.create_candidate(db, **BASE)
+    info = pkg.sqlite_info(db)
+    assert info["synchronous"] == "FULL"
+    # Read back from SQLite on the store's own connection, not from our configuration.
+    assert info["connection"] == {"synchronous": "FULL", "journal_mode": "wal", "busy_timeout_ms": 10_000}
+
+
+@pytest.mark.parametrize("value", ["NORMAL", "normal"])
+def test_normal_is_an_explicit_opt_in_and_is_reported(tmp_path, value):
+    out = _child(tmp_path, value)
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    assert info["synchronous"] == "NORMAL"
+    assert info["connection"]["synchronous"] == "NORMAL"
+    assert info["connection"]["journal_mode"] == "wal"
+
+
+def test_unset_and_full_give_full_in_a_fresh_process(tmp_path):
+    for value in (None, "FULL", ""):
+        out = _child(tmp_path, value)
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)["connection"]["synchronous"] == "FULL", value
+
+
+def test_an_invalid_value_is_refused_not_ignored(tmp_path, monkeypatch):
+    db = tmp_path / "bad.db"
+    monkeypatch.setenv(ENV, "OFF")
+    with pytest.raises(exceptions.InvalidInputError, match=f"{ENV} must be FULL .default. or NORMAL, got \"OFF\""):
+        migrations_phase3.run_migrations_phase3(None, db)
+    assert not db.exists()
+    assert pkg.sqlite_info()["synchronous"] is None
+    assert "OFF" in pkg.sqlite_info()["synchronous_error"]
+
+
+@pytest.mark.parametrize("value, words", [(None, "synchronous=FULL"), ("NORMAL", "synchronous=NORMAL (opted in")])
+def test_cli_version_reports_the_sqlite_and_the_durability(value, words):
+    env = {k: v for k, v in os.environ.items() if k != ENV}
+    if value is not None:
+        env[ENV] = value
+    out = subprocess.run([sys.executable, "-m", "crypto_analyzer_promotion", "--version"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == f"crypto-analyzer-promotion {pkg.__version__}"
+    assert f"SQLite {sqlite3.sqlite_version} (shared with Python's" in lines[1]
+    assert words in lines[1]
+
+
+def test_the_store_runs_on_the_sqlite_of_pythons_sqlite3_module():
+    info = pkg.sqlite_info()
+    assert info["source"] == "python-sqlite3", info
+    assert info["route"] in ("load_extension", "auto_extension")
+    assert info["version"] == sqlite3.sqlite_version
+    assert info["version_number"] == sqlite3.sqlite_version_info[0] * 1_000_000 + \
+        sqlite3.sqlite_version_info[1] * 1000 + sqlite3.sqlite_version_info[2]
+
+
+def test_the_extension_links_no_sqlite_library():
+    if not sys.platform.startswith("linux"):
+        pytest.skip("checks the ELF dynamic section (Linux only)")
+    with open(_core.__file__, "rb") as f:
+        data = f.read()
+    assert b"libsqlite3.so" not in data, "the extension must not depend on a SQLite library"
+
+
+# Child: a `sqlite3` whose SQLite cannot be shared (no enable_load_extension, and its connect never
+# reaches a SQLite we could bind to), installed before the package is imported.
+_UNSHAREABLE = r"""
+import sqlite3 as real, sys, types
+fake = types.ModuleType("sqlite3")
+class Connection:
+    def close(self):
+        pass
+fake.Connection, fake.Error, fake.sqlite_version = Connection, real.Error, "3.99.0"
+fake.connect = lambda *a, **k: Connection()
+sys.modules["sqlite3"] = fake
+import crypto_analyzer_promotion as pkg
+from crypto_analyzer_promotion import exceptions, migrations_phase3, gating
+info = pkg.sqlite_info()
+assert info["source"] == "unbound", info
+print("REASON", info["unavailable_reason"])
+try:
+    migrations_phase3.run_migrations_phase3(None, sys.argv[1])
+except exceptions.PromotionRuntimeError as exc:
+    print("REFUSED", exc)
+else:
+    print("NOT REFUSED")
+"""
+
+
+def test_without_a_shareable_sqlite_the_store_refuses_and_names_the_cause(tmp_path):
+    db = tmp_path / "never.db"
+    out = subprocess.run([sys.executable, "-c", _UNSHAREABLE, str(db)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "REASON Python's sqlite3 module 'sqlite3' (SQLite 3.99.0) cannot share its SQLite" in out.stdout
+    assert "no enable_load_extension" in out.stdout
+    assert "REFUSED the promotion store cannot open a database" in out.stdout
+    assert "two SQLite libraries in one process" in out.stdout
+    assert not db.exists()
