@@ -13,6 +13,7 @@ pub mod evidence;
 pub mod service;
 pub mod bootstrap;
 pub mod reality_check;
+pub mod draw_omega;
 pub mod cache;
 
 #[cfg(feature = "python")]
