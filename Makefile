@@ -17,7 +17,7 @@ COMPAT_VENV := .venv-compat
 COMPAT_DEPS := "maturin>=1.7,<2" "numpy==1.26.*" "pandas==2.2.*" "pyarrow>=14,<20" "pytest>=7" \
                "arch>=6" "scipy>=1.10" "streamlit>=1.30" "altair>=5" "selenium>=4" "mypy>=1.8"
 
-.PHONY: venv build browser test test-rust test-py test-compat demo bench stress fuzz clean
+.PHONY: venv build browser test test-rust test-py test-compat demo bench stress calibrate fuzz clean
 
 $(VENV)/.deps-stamp: Makefile pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,12 @@ bench: build
 STRESS_ARGS ?= --workers 8 --ops 500
 stress: build
 	$(PY) scripts/stress.py $(STRESS_ARGS)
+
+# Size study (about 10 min on 2 cores): RC, studentized/unstudentized SPA and Romano–Wolf FWER on
+# AR(1) null panels, 20 data seeds x 200 replications, with Monte-Carlo errors (docs/size_study.md).
+CALIBRATE_ARGS ?= --seeds 20 --reps 200
+calibrate: build
+	$(PY) scripts/calibrate.py $(CALIBRATE_ARGS)
 
 # True libFuzzer runs of every fuzz/ target (installs cargo-fuzz when missing; ~7 min to build).
 # CI runs the same target bodies as plain cargo tests (tests/reliability_fuzz.rs) instead.
