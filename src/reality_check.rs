@@ -359,6 +359,7 @@ struct Worker {
     nullv: Vec<f64>,
     /// Per-draw studentization sqrt(n*_k)/ω*_{b,k} of the current simulation (draw_omega.rs).
     dscale: Vec<f64>,
+    dscale_all: Vec<f64>,
     domega: DrawOmega,
     rw: Vec<u64>,
     spa: [u64; 6],
@@ -385,6 +386,7 @@ impl Worker {
             d: vec![0.0; k],
             nullv: vec![0.0; k],
             dscale: vec![0.0; k],
+            dscale_all: Vec::new(),
             domega: DrawOmega::default(),
             rw: vec![0; n_order],
             spa: [0; 6],
@@ -895,15 +897,28 @@ pub fn run(p: &Prepared, opts: &RcOptions, source: IndexSource<'_>, control: &Ru
                         w.err = Some(e);
                         return w;
                     }
-                    // Phase 3: per-simulation maxima and counts.
-                    for (j, slot) in out.iter_mut().enumerate() {
-                        let (dall, d) = (&w.dall, &mut w.d);
-                        d.copy_from_slice(&dall[j * k..(j + 1) * k]);
-                        let (segs, d, dscale) = (&w.seg_lists[j], &w.d, &mut w.dscale);
-                        if let Err(e) = w.domega.scales(p, segs, d, &tg_ref.scale, dscale) {
+                    // Phase 3: the draws' own ω* for the studentized SPA (when the observed
+                    // statistic is 0 every draw counts whatever its scale), then per-simulation
+                    // maxima and counts.
+                    if w.dscale_all.len() < n * k {
+                        w.dscale_all.resize(CHUNK * k, 0.0);
+                    }
+                    if tg_ref.spa_obs_s > 0.0 {
+                        let (segs, dall, out_s) = (&w.seg_lists[..n], &w.dall[..n * k], &mut w.dscale_all[..n * k]);
+                        if let Err(e) = w.domega.chunk_scales(p, segs, dall, &tg_ref.scale, out_s) {
                             w.err = Some(e);
                             return w;
                         }
+                    } else {
+                        for row in w.dscale_all[..n * k].chunks_mut(k) {
+                            row.copy_from_slice(&tg_ref.scale);
+                        }
+                    }
+                    for (j, slot) in out.iter_mut().enumerate() {
+                        let (dall, d) = (&w.dall, &mut w.d);
+                        d.copy_from_slice(&dall[j * k..(j + 1) * k]);
+                        let scales = &w.dscale_all[j * k..(j + 1) * k];
+                        w.dscale.copy_from_slice(scales);
                         let row = mat.as_deref_mut().and_then(|m| m.get_mut(j * k..(j + 1) * k));
                         *slot = reduce_sim(p, tg_ref, opts.centering, &mut w, row);
                     }
