@@ -68,18 +68,14 @@ class ApiDriver:
         self.db = db
         self.rng = rng
         self.conn = sqlite3.connect(db, timeout=30)
-        self.ops = ["create", "status", "event"]
-        self.service = None
-        self.thresholds = None
-        try:  # evaluations need the service part (issue 4)
-            from crypto_analyzer_promotion import service
-            from crypto_analyzer_promotion.gating import ThresholdConfig
+        # Evaluations are part of every API worker: a missing service module fails the run
+        # (ImportError), it does not quietly shrink it.
+        from crypto_analyzer_promotion import service
+        from crypto_analyzer_promotion.gating import ThresholdConfig
 
-            self.service = service
-            self.thresholds = ThresholdConfig
-            self.ops.append("evaluate")
-        except ImportError:
-            pass
+        self.ops = ["create", "status", "event", "evaluate"]
+        self.service = service
+        self.thresholds = ThresholdConfig
 
     def _conn(self):
         return self.conn if self.rng.random() < 0.5 else self.db
@@ -232,7 +228,10 @@ def register_driver(kind: str, cls) -> None:
 
 
 def worker(db: str, kind: str, wid: int, n_ops: int, seed: int, log: str, shared: Sequence[str],
-           bundle: Optional[str], ready: bool = False) -> int:
+           bundle: Optional[str], ready: bool = False, go: bool = False) -> int:
+    """``ready``: print "ready" once the driver is set up (imports, page loaded); ``go``: then wait
+    for a line on stdin (the start barrier of :func:`run_workers`). Each record carries the wall
+    clock at the start and end of its operation (``t0``, ``t1``) for the overlap check."""
     rng = random.Random(seed * 1_000_003 + wid)
     driver = DRIVERS[kind](db, rng)
     fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -240,10 +239,12 @@ def worker(db: str, kind: str, wid: int, n_ops: int, seed: int, log: str, shared
     ops = [op for op in driver.ops if op != "evaluate" or bundle]
     if ready:
         print("ready", flush=True)
+    if go and sys.stdin.readline().strip() != "go":
+        return 3
     for j in range(n_ops):
         tag = f"w{wid}-{j}"
         op = "create" if (not own and not shared) else rng.choice(ops)
-        rec: Dict[str, Any] = {"j": j, "op": op, "tag": tag, "kind": kind}
+        rec: Dict[str, Any] = {"j": j, "op": op, "tag": tag, "kind": kind, "t0": time.time()}
         try:
             if op == "create":
                 status = rng.choice(STATUSES)
@@ -267,6 +268,7 @@ def worker(db: str, kind: str, wid: int, n_ops: int, seed: int, log: str, shared
             rec["ok"] = True
         except Exception as exc:  # every failure is reported, never hidden
             rec.update(ok=False, error=type(exc).__name__, msg=str(exc)[:500])
+        rec["t1"] = time.time()
         os.write(fd, (json.dumps(rec, sort_keys=True) + "\n").encode())
     os.close(fd)
     return 0
@@ -294,7 +296,7 @@ def init_db(db: Path, n_shared: int = 6) -> List[str]:
 
 
 def _worker_cmd(db: Path, kind: str, wid: int, n_ops: int, seed: int, log: Path, shared_file: Path,
-                bundle: Optional[Path], ready: bool = False) -> List[str]:
+                bundle: Optional[Path], ready: bool = False, go: bool = False) -> List[str]:
     cmd = [sys.executable, str(HERE / "harness.py"), "worker", "--db", str(db), "--kind", kind,
            "--wid", str(wid), "--ops", str(n_ops), "--seed", str(seed), "--log", str(log),
            "--shared", str(shared_file)]
@@ -302,6 +304,8 @@ def _worker_cmd(db: Path, kind: str, wid: int, n_ops: int, seed: int, log: Path,
         cmd += ["--bundle", str(bundle)]
     if ready:
         cmd.append("--ready")
+    if go:
+        cmd.append("--go")
     return cmd
 
 
@@ -323,15 +327,21 @@ class RunResult:
 
 
 def _auto_bundle(bundle):
+    """``"auto"``: the repository's fixture bundle, which must exist (a missing fixture fails the
+    run instead of silently dropping evaluations); ``None``: no evaluations, explicitly."""
     if bundle == "auto":
-        return BUNDLE if BUNDLE.exists() else None
+        if not BUNDLE.exists():
+            raise FileNotFoundError(f"fixture bundle missing: {BUNDLE} (evaluations need it)")
+        return BUNDLE
     return bundle
 
 
-def run_workers(workdir: Path, kinds: Sequence[str], n_ops: int, seed: int = 1,
+def run_workers(workdir: Path, kinds: Sequence[str], n_ops: Any, seed: int = 1,
                 bundle: Any = "auto", timeout_s: float = 3600) -> RunResult:
-    """Run one worker per entry of ``kinds`` concurrently, wait for all. Evaluations use the
-    fixture bundle (``bundle="auto"``) when the repository has it."""
+    """Run one worker per entry of ``kinds`` concurrently (released together by a start
+    barrier), wait for all. ``n_ops``: operations per worker, or a dict kind -> operations (API
+    calls take milliseconds, a CLI call or a page click a good part of a second). Evaluations use
+    the fixture bundle (``bundle="auto"``)."""
     bundle = _auto_bundle(bundle)
     workdir.mkdir(parents=True, exist_ok=True)
     db = workdir / "stress.db"
@@ -346,9 +356,24 @@ def run_workers(workdir: Path, kinds: Sequence[str], n_ops: int, seed: int = 1,
         res.logs[wid] = log
         res.kinds[wid] = kind
         procs[wid] = subprocess.Popen(
-            _worker_cmd(db, kind, wid, n_ops, seed, log, shared_file, bundle), env=_env(),
-            stdout=subprocess.DEVNULL, stderr=open(workdir / f"w{wid}.err", "wb"),
+            _worker_cmd(db, kind, wid, n_ops[kind] if isinstance(n_ops, dict) else n_ops, seed, log, shared_file,
+                        bundle, ready=True, go=True), env=_env(),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(workdir / f"w{wid}.err", "wb"),
         )
+    # Start barrier: every worker (API, CLI, page) is past its imports and set up before any of
+    # them performs its first operation.
+    for wid, p in procs.items():
+        line = p.stdout.readline() if p.stdout else b""
+        if line.strip() != b"ready":
+            for q in procs.values():
+                q.kill()
+            raise RuntimeError(f"worker {wid} ({kinds[wid]}) did not start: "
+                               f"{(workdir / f'w{wid}.err').read_text()[-2000:]}")
+    for p in procs.values():
+        p.stdin.write(b"go\n")
+        p.stdin.flush()
+    for p in procs.values():
+        p.stdin.close()
     deadline = t0 + timeout_s
     for wid, p in procs.items():
         try:
@@ -594,12 +619,66 @@ def check_db(db: Path, logs: Dict[int, Sequence[Dict[str, Any]]], killed: Option
     }
 
 
+def overlap(db: Path, logs: Dict[int, Sequence[Dict[str, Any]]]) -> Dict[str, Any]:
+    """Were the workers writing at the same time? From the logs: each worker's first operation
+    start and last operation end (wall clock); ``latest_start < earliest_end`` means every worker
+    had started before any had finished. From the database: the workers' tagged events in commit
+    (event_id) order; ``switches`` counts consecutive events from different workers and
+    ``interleaved`` lists, per worker, how many of its events directly follow another worker's."""
+    spans = {}
+    for wid, recs in logs.items():
+        times = [(r["t0"], r["t1"]) for r in recs if "t0" in r and "t1" in r]
+        if times:
+            spans[wid] = (min(t for t, _ in times), max(t for _, t in times))
+    conn = sqlite3.connect(str(db), timeout=60)
+    try:
+        rows = conn.execute("SELECT event_type, payload_json FROM promotion_events ORDER BY event_id").fetchall()
+    finally:
+        conn.close()
+    writers = []
+    for etype, payload in rows:
+        tag = _tag_of_event(etype, json.loads(payload) if payload else None)
+        if tag:
+            writers.append(int(tag[1:].split("-")[0]))
+    switches = 0
+    interleaved: Counter = Counter()
+    for a, b in zip(writers, writers[1:]):
+        if a != b:
+            switches += 1
+            interleaved[b] += 1
+    return {
+        "latest_start": max((s for s, _ in spans.values()), default=None),
+        "earliest_end": min((e for _, e in spans.values()), default=None),
+        "tagged_events": len(writers),
+        "switches": switches,
+        "interleaved": {wid: interleaved.get(wid, 0) for wid in sorted(logs)},
+    }
+
+
 def check_run(res: RunResult) -> Dict[str, Any]:
     logs = {wid: read_log(path) for wid, path in res.logs.items()}
     report = check_db(res.db, logs, res.killed)
     report["elapsed_s"] = round(res.elapsed_s, 2)
     report["workers"] = len(res.logs)
+    report["overlap"] = overlap(res.db, logs)
     return report
+
+
+def assert_overlap(report: Dict[str, Any], min_switches: int) -> None:
+    """Every worker was writing while the others were: the latest first start precedes the
+    earliest last end, at least ``min_switches`` writer switches in commit order, and every
+    worker has events that directly follow another worker's."""
+    ov = report["overlap"]
+    problems = []
+    if ov["latest_start"] is None or not ov["latest_start"] < ov["earliest_end"]:
+        problems.append(f"no common window: latest start {ov['latest_start']}, earliest end {ov['earliest_end']}")
+    if ov["switches"] < min_switches:
+        problems.append(f"only {ov['switches']} writer switches in {ov['tagged_events']} events (< {min_switches})")
+    alone = [wid for wid, n in ov["interleaved"].items() if n == 0]
+    if alone:
+        problems.append(f"workers {alone} never wrote between other workers' events")
+    if problems:
+        raise InvariantError("workers did not overlap: " + "; ".join(problems))
 
 
 # --------------------------------------------------------------------------------------------
@@ -618,6 +697,7 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
     w.add_argument("--shared")
     w.add_argument("--bundle")
     w.add_argument("--ready", action="store_true")
+    w.add_argument("--go", action="store_true", help="after ready, wait for 'go' on stdin")
     c = sub.add_parser("cache-worker")
     c.add_argument("--cache", required=True)
     c.add_argument("--wid", type=int, required=True)
@@ -629,7 +709,7 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
     if args.cmd == "cache-worker":
         return cache_worker(args.cache, args.wid, args.ops, args.seed, args.log, args.ready)
     shared = json.loads(Path(args.shared).read_text()) if args.shared else []
-    return worker(args.db, args.kind, args.wid, args.ops, args.seed, args.log, shared, args.bundle, args.ready)
+    return worker(args.db, args.kind, args.wid, args.ops, args.seed, args.log, shared, args.bundle, args.ready, args.go)
 
 
 
