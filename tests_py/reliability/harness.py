@@ -424,12 +424,12 @@ def run_crashes(workdir: Path, kinds: Sequence[str], n_kills: int, seed: int = 7
         time.sleep(rng.uniform(min_delay, max_delay))
         wid = rng.choice(sorted(live))
         kind = res.kinds[wid]
-        _kill(live.pop(wid))
+        res.returncodes[wid] = _kill(live.pop(wid))
         res.killed[wid] = -1
         spawn(kind)
     time.sleep(rng.uniform(min_delay, max_delay))
     for wid in sorted(live):
-        _kill(live.pop(wid))
+        res.returncodes[wid] = _kill(live.pop(wid))
         res.killed[wid] = -1
     res.elapsed_s = time.monotonic() - t0
     for wid in res.killed:
@@ -437,13 +437,14 @@ def run_crashes(workdir: Path, kinds: Sequence[str], n_kills: int, seed: int = 7
     return res
 
 
-def _kill(p: subprocess.Popen) -> None:
-    """SIGKILL the worker and everything it started (a CLI call in flight dies with it)."""
+def _kill(p: subprocess.Popen) -> int:
+    """SIGKILL the worker and everything it started (a CLI call in flight dies with it). Returns
+    its exit status: ``-SIGKILL`` when it was still running, as it should be."""
     try:
         os.killpg(p.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-    p.wait()
+    return p.wait()
 
 
 # --------------------------------------------------------------------------------------------
@@ -498,6 +499,13 @@ def check_db(db: Path, logs: Dict[int, Sequence[Dict[str, Any]]], killed: Option
     """Check every invariant (see the module docstring). Raises InvariantError listing the
     violations; returns counts for the report."""
     killed = killed or {}
+    # The status each candidate was created with (the created event does not carry it): the shared
+    # candidates of init_db are "exploratory"; a worker's create reports its status.
+    created_status: Dict[str, str] = {}
+    for recs in logs.values():
+        for rec in recs:
+            if rec.get("ok") and rec.get("op") == "create" and rec.get("id"):
+                created_status[rec["id"]] = rec.get("status")
     problems: List[str] = []
     conn = sqlite3.connect(str(db), timeout=60)
     try:
@@ -541,7 +549,7 @@ def check_db(db: Path, logs: Dict[int, Sequence[Dict[str, Any]]], killed: Option
         for a, b in zip(evs, evs[1:]):
             if not (a[0] < b[0] and a[2] <= b[2]):
                 problems.append(f"{cid}: event {a[0]} at {a[2]} then {b[0]} at {b[2]}: ids do not increase with time")
-        state = None
+        state = created_status.get(cid) or ("exploratory" if (cands[cid]["run_id"] or "").startswith("shared-") else None)
         for e in evs:
             payload = json.loads(e[4]) if e[4] else None
             if e[3] == "status_change":
@@ -750,6 +758,8 @@ def cache_worker(cache_dir: str, wid: int, n_ops: int, seed: int, log: str, read
         # Logged BEFORE the save: every content that may appear in the cache is known.
         os.write(fd, (json.dumps({"key": i, "variant": variant}) + "\n").encode())
         rc_cache.save_cached_null_max(cache_dir, cache_key_name(i), np.asarray(cache_values(i, variant)))
+        # Logged AFTER the save returned: this content must now be visible (or a later save's).
+        os.write(fd, (json.dumps({"key": i, "variant": variant, "done": True}) + "\n").encode())
     os.close(fd)
     return 0
 
@@ -778,17 +788,22 @@ def run_cache_crashes(workdir: Path, n_writers: int, n_kills: int, seed: int = 9
         live[wid] = p
 
     t0 = time.monotonic()
+    statuses = []
     for _ in range(n_writers):
         spawn()
     for _ in range(n_kills):
         time.sleep(rng.uniform(min_delay, max_delay))
-        _kill(live.pop(rng.choice(sorted(live))))
+        statuses.append(_kill(live.pop(rng.choice(sorted(live)))))
         spawn()
     time.sleep(rng.uniform(min_delay, max_delay))
     for wid in sorted(live):
-        _kill(live.pop(wid))
+        statuses.append(_kill(live.pop(wid)))
     report = check_cache(cache_dir, logs)
-    report.update(killed_writers=n_kills + n_writers, elapsed_s=round(time.monotonic() - t0, 2))
+    report.update(
+        killed_writers=sum(1 for s in statuses if s == -signal.SIGKILL),
+        exited_before_kill=sum(1 for s in statuses if s != -signal.SIGKILL),
+        elapsed_s=round(time.monotonic() - t0, 2),
+    )
     return report
 
 
@@ -802,9 +817,13 @@ def check_cache(cache_dir: Path, logs: Dict[int, Path]) -> Dict[str, Any]:
 
     problems: List[str] = []
     attempted: Dict[int, set] = defaultdict(set)
+    completed: set = set()
     saves = 0
     for path in logs.values():
         for rec in read_log(path):
+            if rec.get("done"):
+                completed.add(rec["key"])
+                continue
             attempted[rec["key"]].add(rec["variant"])
             saves += 1
     manifest_path = cache_dir / "manifest.json"
@@ -830,15 +849,18 @@ def check_cache(cache_dir: Path, logs: Dict[int, Path]) -> Dict[str, Any]:
             continue
         i = int(key[len("relkey"):])
         arr = np.load(f)
-        if not any(np.array_equal(arr, cache_values(i, v)) for v in attempted[i] | {0}):
+        if not any(np.array_equal(arr, cache_values(i, v)) for v in attempted[i]):
             problems.append(f"{key}: content is none of the arrays saved under it")
         got = rc_cache.load_cached_null_max(cache_dir, key)
         if got is None or not np.array_equal(got, arr):
             problems.append(f"{key}: load_cached_null_max did not serve the verified artifact")
         served += 1
+    for i in sorted(completed):
+        if cache_key_name(i) not in manifest:
+            problems.append(f"{cache_key_name(i)}: a save of it returned, but the manifest has no entry")
     if problems:
         raise InvariantError(f"{len(problems)} cache violations:\n" + "\n".join(problems[:40]))
-    return {"saves_started": saves, "entries": len(manifest), "served_ok": served}
+    return {"saves_started": saves, "keys_completed": len(completed), "entries": len(manifest), "served_ok": served}
 
 
 if __name__ == "__main__":
