@@ -45,7 +45,7 @@ browser:
 	fi
 
 test-py: build browser
-	$(PY) -m pytest tests_py -q
+	$(PY) -m pytest tests_py -q -rs
 
 $(COMPAT_VENV)/.deps-stamp: Makefile pyproject.toml
 	$(PYTHON) -m venv $(COMPAT_VENV)
@@ -56,7 +56,7 @@ $(COMPAT_VENV)/.deps-stamp: Makefile pyproject.toml
 test-compat: build browser $(COMPAT_VENV)/.deps-stamp
 	VIRTUAL_ENV=$(abspath $(COMPAT_VENV)) PATH=$(abspath $(COMPAT_VENV))/bin:$$PATH maturin develop --release --quiet
 	$(COMPAT_VENV)/bin/python -c "import numpy, pandas; print('compat: numpy', numpy.__version__, 'pandas', pandas.__version__)"
-	$(COMPAT_VENV)/bin/python -m pytest tests_py -q
+	$(COMPAT_VENV)/bin/python -m pytest tests_py -q -rs
 
 test: build test-rust test-py test-compat
 
