@@ -17,8 +17,8 @@ COMPAT_VENV := .venv-compat
 COMPAT_DEPS := "maturin>=1.7,<2" "numpy==1.26.*" "pandas==2.2.*" "pyarrow>=14,<20" "pytest>=7" \
                "arch>=6" "scipy>=1.10" "streamlit>=1.30" "altair>=5" "selenium>=4" "mypy>=1.8"
 
-.PHONY: venv build browser test test-rust test-py test-compat test-analyzer demo bench stress fuzz clean wheel \
-        test-wheel test-pip-pysqlite3
+.PHONY: venv build browser test test-rust test-py test-compat test-analyzer demo bench stress calibrate fuzz \
+        clean wheel test-wheel test-pip-pysqlite3
 
 $(VENV)/.deps-stamp: Makefile pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,7 +46,7 @@ browser:
 	fi
 
 test-py: build browser
-	$(PY) -m pytest tests_py -q
+	$(PY) -m pytest tests_py -q -rs
 
 $(COMPAT_VENV)/.deps-stamp: Makefile pyproject.toml
 	$(PYTHON) -m venv $(COMPAT_VENV)
@@ -57,7 +57,7 @@ $(COMPAT_VENV)/.deps-stamp: Makefile pyproject.toml
 test-compat: build browser $(COMPAT_VENV)/.deps-stamp
 	VIRTUAL_ENV=$(abspath $(COMPAT_VENV)) PATH=$(abspath $(COMPAT_VENV))/bin:$$PATH maturin develop --release --quiet
 	$(COMPAT_VENV)/bin/python -c "import numpy, pandas; print('compat: numpy', numpy.__version__, 'pandas', pandas.__version__)"
-	$(COMPAT_VENV)/bin/python -m pytest tests_py -q
+	$(COMPAT_VENV)/bin/python -m pytest tests_py -q -rs
 
 test: build test-rust test-py test-compat
 
@@ -123,6 +123,12 @@ bench: build
 STRESS_ARGS ?= --workers 8 --ops 500
 stress: build
 	$(PY) scripts/stress.py $(STRESS_ARGS)
+
+# Size study (about 10 min on 2 cores): RC, studentized/unstudentized SPA and Romano–Wolf FWER on
+# AR(1) null panels, 20 data seeds x 200 replications, with Monte-Carlo errors (docs/size_study.md).
+CALIBRATE_ARGS ?= --seeds 20 --reps 200
+calibrate: build
+	$(PY) scripts/calibrate.py $(CALIBRATE_ARGS)
 
 # True libFuzzer runs of every fuzz/ target (installs cargo-fuzz when missing; ~7 min to build).
 # CI runs the same target bodies as plain cargo tests (tests/reliability_fuzz.rs) instead.

@@ -2,8 +2,10 @@
 """`make stress`: the full-size reliability run of the promotion registry.
 
 1. Concurrency: N processes (Python API, CLI, Streamlit AppTest sessions mixed) each doing M
-   operations (creates, status changes, events, evaluations) against one database; then every
-   invariant of tests_py/reliability/harness.py is checked.
+   operations (creates, status changes, events, evaluations) against one database, released
+   together by a start barrier; then every invariant of tests_py/reliability/harness.py is
+   checked, and that they overlapped (a common window, >= 2N writer switches in commit order,
+   every process interleaved with the others).
 2. Crash safety: writers (API, CLI, page) are SIGKILLed at random moments K times (each replaced),
    then the rest are killed; reopen and check the same invariants.
 3. Cache crash safety: RC-null cache writers SIGKILLed at random moments; the manifest must stay
@@ -69,6 +71,8 @@ def main(argv=None) -> int:
     try:
         rep = h.check_run(res)
         ok &= rep["reported_failed"] == 0 and rep["reported_ok"] == n * args.ops
+        # All processes were writing at once (start barrier; common window; interleaved commits).
+        h.assert_overlap(rep, min_switches=2 * n)
     except h.InvariantError as e:
         rep = {"violations": str(e)}
         ok = False

@@ -19,6 +19,7 @@ pub mod numpy_pcg;
 mod numpy_zig_tables;
 pub mod seeding;
 pub mod reality_check;
+pub mod draw_omega;
 pub mod cache;
 pub mod sqlite_host;
 

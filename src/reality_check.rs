@@ -20,6 +20,7 @@ use rustfft::FftPlanner;
 
 use crate::bootstrap::{blocks_to_segments, indices_to_segments, BootstrapSpec};
 use crate::control::RunControl;
+use crate::draw_omega::DrawOmega;
 use crate::error::{Error, Result};
 
 /// Memory layout of the input matrix.
@@ -188,6 +189,11 @@ impl Prepared {
     fn has_nan(&self) -> bool {
         self.prefix_cnt.is_some()
     }
+
+    /// The (T+1)×K prefix sums of the centred values and, when there are gaps, of the counts.
+    pub(crate) fn prefix_parts(&self) -> (&[f64], Option<&[u32]>) {
+        (&self.prefix, self.prefix_cnt.as_deref())
+    }
 }
 
 /// γ_i, i = 0..n−1, of the (already centred) series `d`, via FFT: O(n log n).
@@ -351,6 +357,10 @@ struct Worker {
     cnt: Vec<u64>,
     d: Vec<f64>,
     nullv: Vec<f64>,
+    /// Per-draw studentization sqrt(n*_k)/ω*_{b,k} of the current simulation (draw_omega.rs).
+    dscale: Vec<f64>,
+    dscale_all: Vec<f64>,
+    domega: DrawOmega,
     rw: Vec<u64>,
     spa: [u64; 6],
     err: Option<Error>,
@@ -375,6 +385,9 @@ impl Worker {
             cnt: vec![0; k],
             d: vec![0.0; k],
             nullv: vec![0.0; k],
+            dscale: vec![0.0; k],
+            dscale_all: Vec::new(),
+            domega: DrawOmega::default(),
             rw: vec![0; n_order],
             spa: [0; 6],
             err: None,
@@ -609,7 +622,8 @@ struct Targets {
     order: Vec<usize>,
     /// shift_k = m_k − μ_k per SPA variant (lower, consistent, upper).
     shift: [Vec<f64>; 3],
-    /// sqrt(n_k)/ω_k, 0 when ω is undefined (column excluded from the studentized max).
+    /// sqrt(n_k)/ω_k of the observed statistic, 0 when ω is undefined (column excluded from the
+    /// studentized max); the draws use their own ω* (draw_omega.rs), this one where ω* is undefined.
     scale: Vec<f64>,
     stud_valid: Vec<bool>,
     spa_obs_u: f64,
@@ -656,7 +670,7 @@ fn targets(p: &Prepared, compare_to: Option<&[f64]>) -> Result<Targets> {
     Ok(Targets { cmp, order, shift, scale, stud_valid, spa_obs_u, spa_obs_s })
 }
 
-/// Reduce one simulation (w.d filled) into its null max, matrix row, and counts.
+/// Reduce one simulation (w.d and w.dscale filled) into its null max, matrix row, and counts.
 fn reduce_sim(p: &Prepared, tg: &Targets, centering: NullCentering, w: &mut Worker, row: Option<&mut [f64]>) -> f64 {
     for ((nv, d), m) in w.nullv.iter_mut().zip(&w.d).zip(&p.observed) {
         *nv = match centering {
@@ -680,7 +694,7 @@ fn reduce_sim(p: &Prepared, tg: &Targets, centering: NullCentering, w: &mut Work
             let e = d + tg.shift[v][c];
             mu = mu.max(e);
             if tg.stud_valid[c] {
-                ms = ms.max(e * tg.scale[c]);
+                ms = ms.max(e * w.dscale[c]);
             }
         }
         if mu >= tg.spa_obs_u {
@@ -883,10 +897,28 @@ pub fn run(p: &Prepared, opts: &RcOptions, source: IndexSource<'_>, control: &Ru
                         w.err = Some(e);
                         return w;
                     }
-                    // Phase 3: per-simulation maxima and counts.
+                    // Phase 3: the draws' own ω* for the studentized SPA (when the observed
+                    // statistic is 0 every draw counts whatever its scale), then per-simulation
+                    // maxima and counts.
+                    if w.dscale_all.len() < n * k {
+                        w.dscale_all.resize(CHUNK * k, 0.0);
+                    }
+                    if tg_ref.spa_obs_s > 0.0 {
+                        let (segs, dall, out_s) = (&w.seg_lists[..n], &w.dall[..n * k], &mut w.dscale_all[..n * k]);
+                        if let Err(e) = w.domega.chunk_scales(p, segs, dall, &tg_ref.scale, out_s) {
+                            w.err = Some(e);
+                            return w;
+                        }
+                    } else {
+                        for row in w.dscale_all[..n * k].chunks_mut(k) {
+                            row.copy_from_slice(&tg_ref.scale);
+                        }
+                    }
                     for (j, slot) in out.iter_mut().enumerate() {
                         let (dall, d) = (&w.dall, &mut w.d);
                         d.copy_from_slice(&dall[j * k..(j + 1) * k]);
+                        let scales = &w.dscale_all[j * k..(j + 1) * k];
+                        w.dscale.copy_from_slice(scales);
                         let row = mat.as_deref_mut().and_then(|m| m.get_mut(j * k..(j + 1) * k));
                         *slot = reduce_sim(p, tg_ref, opts.centering, &mut w, row);
                     }

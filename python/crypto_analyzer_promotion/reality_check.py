@@ -328,6 +328,8 @@ class NullGenerator:
 
     @property
     def omega(self) -> np.ndarray:
+        """Hansen's ω̂_k (stationary-bootstrap kernel estimate): it studentizes the observed SPA
+        statistic; each bootstrap draw is studentized by its own ω*_{b,k} (docs/size_study.md)."""
         return self._engine.omega
 
     @property
@@ -704,7 +706,9 @@ class FamilyRealityCheckResult:
         return res
 
 
-_SUMMARY_SUFFIX = "-summary"
+# v2: the studentized SPA divides each draw by its own ω* (bootstrap-t); a summary saved before
+# that (plain "-summary") is never served for it. The null maxima themselves did not change.
+_SUMMARY_SUFFIX = "-summary-v2"
 
 
 def _summary_array(r: dict, k: int) -> np.ndarray:

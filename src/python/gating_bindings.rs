@@ -125,6 +125,7 @@ fn gating_evaluate_candidate<'py>(
     allow_missing_execution_evidence: bool,
     execution_evidence_base_path: Option<String>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    super::guard_py(|| {
     check_target_status(target_status)?;
     let thr = ThresholdConfig::from_val(&py_to_val(thresholds, "thresholds")?).map_err(super::to_pyerr)?;
     let bundle = if bundle.cast::<PyString>().is_ok() {
@@ -151,6 +152,7 @@ fn gating_evaluate_candidate<'py>(
     let base = opt_path(execution_evidence_base_path);
     let d = gating::evaluate_candidate(&inputs, &thr, target_status, allow_missing_execution_evidence, base.as_deref());
     decision_to_py(py, &d)
+    })
 }
 
 /// Eligibility of a bundle for a level. `bundle` is `{"meta", "run_id", "attrs"}` (the Python
@@ -214,22 +216,28 @@ fn _json_dumps_str_list(items: Vec<String>) -> String {
 /// Read a bundle JSON text into the in-memory dict (int horizon keys; unknown keys under "extra").
 #[pyfunction]
 fn validation_bundle_from_json<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+    super::guard_py(|| {
     let b = ValidationBundle::from_json_str(text).map_err(super::to_pyerr)?;
     bundle_to_py(py, &b)
+    })
 }
 
 /// Normalise a dict of bundle attributes (int horizon keys, unknown keys under "extra").
 #[pyfunction]
 fn validation_bundle_normalize<'py>(py: Python<'py>, fields: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    super::guard_py(|| {
     let b = ValidationBundle::from_val_lenient(&py_to_val(fields, "bundle")?).map_err(super::to_pyerr)?;
     bundle_to_py(py, &b)
+    })
 }
 
 /// The bundle's JSON text (sorted keys, 2-space indent, horizon keys as strings, NaN → null).
 #[pyfunction]
 fn validation_bundle_to_json(fields: &Bound<'_, PyAny>) -> PyResult<String> {
+    super::guard_py(|| {
     let b = ValidationBundle::from_val_lenient(&py_to_val(fields, "bundle")?).map_err(super::to_pyerr)?;
     Ok(b.to_json_string())
+    })
 }
 
 fn bundle_to_py<'py>(py: Python<'py>, b: &ValidationBundle) -> PyResult<Bound<'py, PyAny>> {
@@ -261,19 +269,24 @@ fn bundle_to_py<'py>(py: Python<'py>, b: &ValidationBundle) -> PyResult<Bound<'p
 #[pyfunction]
 #[pyo3(signature = (fields, base_path=None))]
 fn execution_evidence_validate_required(fields: &Bound<'_, PyAny>, base_path: Option<String>) -> PyResult<Vec<String>> {
+    super::guard_py(|| {
     let ev = ExecutionEvidence::from_fields(&py_to_val(fields, "execution_evidence")?);
     Ok(ev.validate_required(base_path.as_deref().map(Path::new)))
+    })
 }
 
 #[pyfunction]
 fn execution_evidence_to_dict<'py>(py: Python<'py>, fields: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    super::guard_py(|| {
     let ev = ExecutionEvidence::from_fields(&py_to_val(fields, "execution_evidence")?);
     val_to_py(py, &ev.to_dict())
+    })
 }
 
 /// Tolerant reader: the field values `ExecutionEvidence.from_dict` builds from a loose dict.
 #[pyfunction]
 fn execution_evidence_from_dict<'py>(py: Python<'py>, d: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    super::guard_py(|| {
     let v = py_to_val(d, "execution evidence dict")?;
     if v.as_map().is_none() {
         return Err(invalid(format!("ExecutionEvidence.from_dict expects a dict, got {}", v.describe())));
@@ -288,18 +301,19 @@ fn execution_evidence_from_dict<'py>(py: Python<'py>, d: &Bound<'py, PyAny>) -> 
     out.set_item("cost_config", val_to_py(py, &ev.cost_config)?)?;
     out.set_item("notes", val_to_py(py, &ev.notes)?)?;
     Ok(out.into_any())
+    })
 }
 
 /// Python's `repr(float)`, as the gate prints thresholds (exposed for tests).
 #[pyfunction]
-fn _python_float_repr(x: f64) -> String {
-    evidence::python_float_repr(x)
+fn _python_float_repr(x: f64) -> PyResult<String> {
+    super::guard_py(|| Ok(evidence::python_float_repr(x)))
 }
 
 /// Python's `f"{x:.4f}"`, as the gate prints metrics (exposed for tests).
 #[pyfunction]
-fn _python_format_4f(x: f64) -> String {
-    evidence::python_format_4f(x)
+fn _python_format_4f(x: f64) -> PyResult<String> {
+    super::guard_py(|| Ok(evidence::python_format_4f(x)))
 }
 
 /// Evaluate a stored candidate and record the decision (status + `evaluated` event, one transaction).
@@ -322,6 +336,7 @@ fn service_evaluate_and_record<'py>(
     execution_evidence: Option<&Bound<'py, PyAny>>,
     execution_evidence_resolved: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
+    super::guard_py(|| {
     check_target_status(target_status)?;
     let thr = ThresholdConfig::from_val(&py_to_val(thresholds, "thresholds")?).map_err(super::to_pyerr)?;
     let bundle_arg = match bundle {
@@ -345,6 +360,7 @@ fn service_evaluate_and_record<'py>(
     let db = PathBuf::from(db_path);
     let d = super::detach(py, move || service::evaluate_and_record(&db, &req))?;
     decision_to_py(py, &d)
+    })
 }
 
 /// The analyzer's `resolve_evidence`: (bundle fields or None, regime summary as

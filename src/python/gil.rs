@@ -26,6 +26,17 @@ pub(crate) fn guard<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
     })
 }
 
+/// Run a binding body that holds the GIL (it converts Python objects), turning a panic into
+/// `InternalError` as [`guard`] does, instead of PyO3's PanicException (a BaseException).
+pub(crate) fn guard_py<T>(work: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|payload| {
+        Err(super::to_pyerr(Error::Internal(format!(
+            "panic in the engine (caught, not propagated): {}",
+            panic_message(&*payload)
+        ))))
+    })
+}
+
 fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()

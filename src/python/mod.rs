@@ -17,7 +17,7 @@ mod sqlite_bindings;
 #[allow(unused_imports)]
 pub(crate) use convert::{json_to_py, py_to_json};
 pub(crate) use errors::to_pyerr;
-pub(crate) use gil::detach;
+pub(crate) use gil::{detach, guard_py};
 
 #[pymodule]
 #[pyo3(name = "_core")]

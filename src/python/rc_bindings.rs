@@ -170,9 +170,11 @@ impl RcEngine {
     #[new]
     #[pyo3(signature = (values, omega_block_length, keep_values=false))]
     fn new(py: Python<'_>, values: PyReadonlyArray2<'_, f64>, omega_block_length: f64, keep_values: bool) -> PyResult<Self> {
+        crate::python::guard_py(|| {
         let m = matrix_of(&values).map_err(to_pyerr)?;
         let prep = detach(py, || Prepared::new(m, omega_block_length, keep_values))?;
         Ok(RcEngine { inner: Arc::new(prep) })
+        })
     }
 
     #[getter]
@@ -215,12 +217,13 @@ impl RcEngine {
         null_centering: &str,
         base_state: Option<(u128, u128)>,
     ) -> PyResult<Bound<'py, numpy::PyArray1<f64>>> {
-        let spec =
-            spec_of(self.inner.t, method, avg_block_length, block_size, seed, rng, base_state).map_err(to_pyerr)?;
+        crate::python::guard_py(|| {
+        let spec = spec_of(self.inner.t, method, avg_block_length, block_size, seed, rng, base_state).map_err(to_pyerr)?;
         let centering = NullCentering::parse(null_centering).map_err(to_pyerr)?;
         let prep = self.inner.clone();
         let v = detach(py, move || reality_check::null_stats_one(&prep, &spec, centering, b))?;
         Ok(v.into_pyarray(py))
+        })
     }
 
     /// Run a whole batch (parallel, GIL released, interruptible). Returns a dict.
@@ -245,6 +248,7 @@ impl RcEngine {
         progress: Option<Py<PyAny>>,
         base_state: Option<(u128, u128)>,
     ) -> PyResult<Bound<'py, PyDict>> {
+        crate::python::guard_py(|| {
         if n_sim <= 0 {
             return Err(to_pyerr(Error::invalid(format!("n_sim must be a positive integer (got {n_sim})"))));
         }
@@ -280,6 +284,7 @@ impl RcEngine {
         };
         let r = run_interruptible(py, self.inner.clone(), opts, indices, progress)?;
         result_dict(py, r)
+        })
     }
 }
 
@@ -298,10 +303,16 @@ fn rc_bootstrap_indices<'py>(
     rng: &str,
     base_state: Option<(u128, u128)>,
 ) -> PyResult<Bound<'py, numpy::PyArray1<i64>>> {
+    crate::python::guard_py(|| {
+    if t >= u32::MAX as usize {
+        // Same bound as the engine's data; without it T = 2**63 grew the block list until OOM.
+        return Err(to_pyerr(Error::invalid(format!("too many periods (T must be < 2**32, got {t})"))));
+    }
     let spec = spec_of(t, method, avg_block_length, block_size, seed, rng, base_state).map_err(to_pyerr)?;
     spec.check(b.saturating_add(1)).map_err(to_pyerr)?;
     let idx = spec.indices(b).map_err(to_pyerr)?;
     Ok(idx.into_iter().map(|v| v as i64).collect::<Vec<i64>>().into_pyarray(py))
+    })
 }
 
 /// RC p-value, null maxima and Romano–Wolf p-values from a caller's null matrix (used as-is).
@@ -311,6 +322,7 @@ fn rc_pvalues_from_null_matrix<'py>(
     observed: PyReadonlyArray1<'py, f64>,
     null_matrix: PyReadonlyArray2<'py, f64>,
 ) -> PyResult<Bound<'py, PyDict>> {
+    crate::python::guard_py(|| {
     let obs: Vec<f64> = observed.as_array().iter().copied().collect();
     let shape = null_matrix.shape();
     if shape[1] != obs.len() && shape[0] > 0 {
@@ -329,6 +341,7 @@ fn rc_pvalues_from_null_matrix<'py>(
     d.set_item("null_max", r.null_max.into_pyarray(py))?;
     d.set_item("romano_wolf", r.romano_wolf.into_pyarray(py))?;
     Ok(d)
+    })
 }
 
 /// Threads the engine uses (env `CRYPTO_ANALYZER_THREADS`, default all cores).

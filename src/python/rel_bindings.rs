@@ -13,9 +13,9 @@ use rayon::prelude::*;
 use crate::error::Error;
 
 /// The kinds `_debug_raise` accepts.
-const KINDS: [&str; 14] = [
+const KINDS: [&str; 15] = [
     "invalid_input", "json", "file_not_found", "permission_denied", "io", "runtime", "busy", "sqlite",
-    "cache", "interrupted", "internal", "panic", "panic_in_thread", "panic_unguarded",
+    "cache", "interrupted", "internal", "panic", "panic_in_thread", "panic_unguarded", "panic_gil",
 ];
 
 fn error_of(kind: &str) -> Error {
@@ -40,12 +40,17 @@ fn error_of(kind: &str) -> Error {
 
 /// Raise the exception of error variant `kind`, or panic ("panic": on the calling thread inside
 /// the standard guard; "panic_in_thread": in a rayon worker joined inside the guard;
-/// "panic_unguarded": in the binding itself, left to PyO3's PanicException).
+/// "panic_gil": in a binding body holding the GIL, inside `guard_py`; "panic_unguarded": in the
+/// binding itself, left to PyO3's PanicException).
 #[pyfunction]
 #[pyo3(name = "_debug_raise")]
 fn debug_raise(py: Python<'_>, kind: &str) -> PyResult<()> {
     if kind == "panic_unguarded" {
         panic!("_debug_raise: deliberate panic outside the guard");
+    }
+    if kind == "panic_gil" {
+        // The guard every binding body that holds the GIL runs in (gating, RC entry points).
+        return super::guard_py(|| panic!("_debug_raise: deliberate panic holding the GIL"));
     }
     let kind = kind.to_string();
     super::detach(py, move || match kind.as_str() {

@@ -114,15 +114,28 @@ def test_romano_wolf_is_monotone_and_at_least_the_rc_p():
 
 
 def test_progress_callback_is_rate_limited_and_ends_at_total():
+    """A run long enough (asserted) to cross the 250 ms reporting interval several times: the
+    intermediate calls come at least 250 ms apart with non-decreasing counts, the last is
+    (total, total)."""
     calls = []
-    x = np.random.default_rng(9).normal(size=(3000, 100))
+    x = np.random.default_rng(9).normal(size=(4000, 150))
+    total = 20000
     t0 = time.perf_counter()
-    r = run_family_reality_check(x, RealityCheckConfig(n_sim=6000), progress=lambda d, t: calls.append((d, t)))
+    r = run_family_reality_check(
+        x, RealityCheckConfig(n_sim=total), progress=lambda d, t: calls.append((d, t, time.perf_counter()))
+    )
     elapsed = time.perf_counter() - t0
-    assert calls[-1] == (6000, 6000)
-    assert len(calls) <= 4 * elapsed + 2
-    assert all(t == 6000 and 0 <= d <= 6000 for d, t in calls)
-    assert r.n_sim == 6000
+    assert elapsed >= 0.8, f"run too short ({elapsed:.2f} s) to exercise the 250 ms limit: make it longer"
+    assert calls[-1][:2] == (total, total)
+    assert all(t == total and 0 <= d <= total for d, t, _ in calls)
+    middle = calls[:-1]
+    assert len(middle) >= 2, (elapsed, calls)
+    assert all(a[0] <= b[0] for a, b in zip(calls, calls[1:]))
+    gaps = [b[2] - a[2] for a, b in zip(middle, middle[1:])]
+    assert all(g >= 0.2 for g in gaps), gaps  # 250 ms by the engine, less scheduling jitter
+    assert middle[0][2] - t0 >= 0.2  # the first report also waits one interval
+    assert len(calls) <= elapsed / 0.25 + 2
+    assert r.n_sim == total
 
 
 def test_result_dataclass_fields_and_json_summary():

@@ -2,6 +2,8 @@
 
 The reference below is written independently from statistics.md: gather the rows, nanmean,
 subtract m, take maxima; ω from the O(T²) autocovariance sum; SPA and Romano–Wolf by definition.
+The studentized SPA's draws are divided by their own ω*_{b,k} (a bootstrap-t): the block variance
+over the draw's runs of consecutive indices, written here from its definition (loops over rows).
 """
 
 from __future__ import annotations
@@ -35,6 +37,36 @@ def omega_direct(x: np.ndarray, block: float) -> np.ndarray:
     return out
 
 
+def draw_scales(x: np.ndarray, row: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """sqrt(n*)/ω* of one draw: runs = maximal stretches of consecutive indices; per column,
+    ω*² = (1/n*) Σ_runs (Σ_{observed t in run} (x*_t − m̄*))², n* = observations in the draw.
+    Fewer than two runs with an observation, or ω* = 0: the fixed sqrt(n)/ω̂ (``fallback``)."""
+    runs, cur = [], [row[0]]
+    for prev, v in zip(row[:-1], row[1:]):
+        if v == prev + 1:
+            cur.append(v)
+        else:
+            runs.append(cur)
+            cur = [v]
+    runs.append(cur)
+    out = np.full(x.shape[1], np.nan)
+    for k in range(x.shape[1]):
+        col = x[row, k]
+        obs = col[~np.isnan(col)]
+        if obs.size == 0:
+            continue
+        mstar = obs.mean()
+        sums = []
+        for r in runs:
+            v = x[r, k]
+            v = v[~np.isnan(v)]
+            if v.size:
+                sums.append(np.sum(v - mstar))
+        q = float(np.sum(np.square(sums)))
+        out[k] = obs.size / np.sqrt(q) if (len(sums) >= 2 and q > 0) else fallback[k]
+    return out
+
+
 def reference(x: np.ndarray, idx: np.ndarray, block: float) -> dict:
     B = idx.shape[0]
     with warnings.catch_warnings():
@@ -65,12 +97,15 @@ def reference(x: np.ndarray, idx: np.ndarray, block: float) -> dict:
     t_u = max(np.nanmax(m), 0.0)
     t_s = max(np.nanmax(m * scale), 0.0)
     spa_u, spa_s = {}, {}
+    # Bootstrap-t: draw b, column k is divided by its own ω*_{b,k}; columns without ω̂ stay out.
+    dscale = np.stack([draw_scales(x, row, scale) for row in idx])
+    dscale[:, ~(np.isfinite(w) & (w > 0))] = np.nan
     for name, mu in mus.items():
         e = mstar - mu
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             su = np.maximum(np.nanmax(e, axis=1), 0)
-            ss = np.maximum(np.nanmax(e * scale, axis=1), 0)
+            ss = np.maximum(np.nan_to_num(np.nanmax(e * dscale, axis=1), nan=0.0), 0)
         spa_u[name] = (1 + np.sum(su >= t_u)) / (B + 1)
         spa_s[name] = (1 + np.sum(ss >= t_s)) / (B + 1)
     return dict(m=m, d=d, vstar=vstar, rc_p=rc_p, rw=rw, omega=w, spa_u=spa_u, spa_s=spa_s)
@@ -80,8 +115,10 @@ def close(a, b, rel=1e-10):
     np.testing.assert_allclose(a, b, rtol=rel, atol=1e-15, equal_nan=True)
 
 
-@pytest.mark.parametrize("method", ["stationary", "block_fixed"])
-def test_every_statistic_matches_numpy_with_fixed_indices(small_panel, method):
+@pytest.mark.parametrize("method, omega_block", [("stationary", 4.0), ("block_fixed", 7.0)])
+def test_every_statistic_matches_numpy_with_fixed_indices(small_panel, method, omega_block):
+    """avg_block_length (4) and block_size (7) differ, so ω must take the length of the method
+    in use: avg_block_length for stationary, block_size for block_fixed."""
     x = small_panel
     T = x.shape[0]
     B = 60
@@ -89,10 +126,12 @@ def test_every_statistic_matches_numpy_with_fixed_indices(small_panel, method):
     idx = np.random.default_rng(3).integers(0, T, size=(B, T))
     idx[0] = np.arange(T)[::-1]  # a row of descending indices
     idx[1] = (np.arange(T) + 30) % T  # one wrap-around block
-    cfg = RealityCheckConfig(method=method, avg_block_length=4, block_size=4, n_sim=B)
+    cfg = RealityCheckConfig(method=method, avg_block_length=4, block_size=7, n_sim=B)
     gen = make_null_generator_stationary(x, cfg)
     got = gen.run(B, indices=idx, return_null_matrix=True)
-    ref = reference(x, idx, 4.0)
+    ref = reference(x, idx, omega_block)
+    other = omega_direct(x, 11.0 - omega_block)  # the length of the other method
+    assert np.all(np.abs(got["omega"] - other) > 1e-6 * np.abs(other)), "ω took the other method's length"
     close(gen.observed_stats.to_numpy(), ref["m"])
     close(got["null_matrix"], ref["d"])
     close(got["null_max"], ref["vstar"])
@@ -125,6 +164,11 @@ def test_generated_run_equals_its_own_indices(small_panel, rng, method):
     close(batch["null_matrix"], ref["d"])
     assert batch["rc_p_value"] == pytest.approx(ref["rc_p"], rel=1e-12)
     close(batch["romano_wolf"], ref["rw"])
+    # The studentized SPA's per-draw ω* sees the draw's runs, not how the generator cut them into
+    # blocks (adjacent blocks that continue each other are one run): same p-values as the indices.
+    for name in ("lower", "consistent", "upper"):
+        assert batch["spa_studentized"][name] == pytest.approx(ref["spa_s"][name], rel=1e-12)
+        assert batch["spa_unstudentized"][name] == pytest.approx(ref["spa_u"][name], rel=1e-12)
     # null(b) alone gives row b.
     close(gen(7), batch["null_matrix"][7], rel=0)
 

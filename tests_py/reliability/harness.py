@@ -70,18 +70,14 @@ class ApiDriver:
         self.db = db
         self.rng = rng
         self.conn = sqlite3.connect(db, timeout=30)
-        self.ops = ["create", "status", "event"]
-        self.service = None
-        self.thresholds = None
-        try:  # evaluations need the service part (issue 4)
-            from crypto_analyzer_promotion import service
-            from crypto_analyzer_promotion.gating import ThresholdConfig
+        # Evaluations are part of every API worker: a missing service module fails the run
+        # (ImportError), it does not quietly shrink it.
+        from crypto_analyzer_promotion import service
+        from crypto_analyzer_promotion.gating import ThresholdConfig
 
-            self.service = service
-            self.thresholds = ThresholdConfig
-            self.ops.append("evaluate")
-        except ImportError:
-            pass
+        self.ops = ["create", "status", "event", "evaluate"]
+        self.service = service
+        self.thresholds = ThresholdConfig
 
     def _conn(self):
         return self.conn if self.rng.random() < 0.5 else self.db
@@ -234,7 +230,10 @@ def register_driver(kind: str, cls) -> None:
 
 
 def worker(db: str, kind: str, wid: int, n_ops: int, seed: int, log: str, shared: Sequence[str],
-           bundle: Optional[str], ready: bool = False) -> int:
+           bundle: Optional[str], ready: bool = False, go: bool = False) -> int:
+    """``ready``: print "ready" once the driver is set up (imports, page loaded); ``go``: then wait
+    for a line on stdin (the start barrier of :func:`run_workers`). Each record carries the wall
+    clock at the start and end of its operation (``t0``, ``t1``) for the overlap check."""
     rng = random.Random(seed * 1_000_003 + wid)
     driver = DRIVERS[kind](db, rng)
     fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -242,10 +241,12 @@ def worker(db: str, kind: str, wid: int, n_ops: int, seed: int, log: str, shared
     ops = [op for op in driver.ops if op != "evaluate" or bundle]
     if ready:
         print("ready", flush=True)
+    if go and sys.stdin.readline().strip() != "go":
+        return 3
     for j in range(n_ops):
         tag = f"w{wid}-{j}"
         op = "create" if (not own and not shared) else rng.choice(ops)
-        rec: Dict[str, Any] = {"j": j, "op": op, "tag": tag, "kind": kind}
+        rec: Dict[str, Any] = {"j": j, "op": op, "tag": tag, "kind": kind, "t0": time.time()}
         try:
             if op == "create":
                 status = rng.choice(STATUSES)
@@ -269,6 +270,7 @@ def worker(db: str, kind: str, wid: int, n_ops: int, seed: int, log: str, shared
             rec["ok"] = True
         except Exception as exc:  # every failure is reported, never hidden
             rec.update(ok=False, error=type(exc).__name__, msg=str(exc)[:500])
+        rec["t1"] = time.time()
         os.write(fd, (json.dumps(rec, sort_keys=True) + "\n").encode())
     os.close(fd)
     return 0
@@ -296,7 +298,7 @@ def init_db(db: Path, n_shared: int = 6) -> List[str]:
 
 
 def _worker_cmd(db: Path, kind: str, wid: int, n_ops: int, seed: int, log: Path, shared_file: Path,
-                bundle: Optional[Path], ready: bool = False) -> List[str]:
+                bundle: Optional[Path], ready: bool = False, go: bool = False) -> List[str]:
     cmd = [sys.executable, str(HERE / "harness.py"), "worker", "--db", str(db), "--kind", kind,
            "--wid", str(wid), "--ops", str(n_ops), "--seed", str(seed), "--log", str(log),
            "--shared", str(shared_file)]
@@ -304,6 +306,8 @@ def _worker_cmd(db: Path, kind: str, wid: int, n_ops: int, seed: int, log: Path,
         cmd += ["--bundle", str(bundle)]
     if ready:
         cmd.append("--ready")
+    if go:
+        cmd.append("--go")
     return cmd
 
 
@@ -325,15 +329,21 @@ class RunResult:
 
 
 def _auto_bundle(bundle):
+    """``"auto"``: the repository's fixture bundle, which must exist (a missing fixture fails the
+    run instead of silently dropping evaluations); ``None``: no evaluations, explicitly."""
     if bundle == "auto":
-        return BUNDLE if BUNDLE.exists() else None
+        if not BUNDLE.exists():
+            raise FileNotFoundError(f"fixture bundle missing: {BUNDLE} (evaluations need it)")
+        return BUNDLE
     return bundle
 
 
-def run_workers(workdir: Path, kinds: Sequence[str], n_ops: int, seed: int = 1,
+def run_workers(workdir: Path, kinds: Sequence[str], n_ops: Any, seed: int = 1,
                 bundle: Any = "auto", timeout_s: float = 3600) -> RunResult:
-    """Run one worker per entry of ``kinds`` concurrently, wait for all. Evaluations use the
-    fixture bundle (``bundle="auto"``) when the repository has it."""
+    """Run one worker per entry of ``kinds`` concurrently (released together by a start
+    barrier), wait for all. ``n_ops``: operations per worker, or a dict kind -> operations (API
+    calls take milliseconds, a CLI call or a page click a good part of a second). Evaluations use
+    the fixture bundle (``bundle="auto"``)."""
     bundle = _auto_bundle(bundle)
     workdir.mkdir(parents=True, exist_ok=True)
     db = workdir / "stress.db"
@@ -348,9 +358,24 @@ def run_workers(workdir: Path, kinds: Sequence[str], n_ops: int, seed: int = 1,
         res.logs[wid] = log
         res.kinds[wid] = kind
         procs[wid] = subprocess.Popen(
-            _worker_cmd(db, kind, wid, n_ops, seed, log, shared_file, bundle), env=_env(),
-            stdout=subprocess.DEVNULL, stderr=open(workdir / f"w{wid}.err", "wb"),
+            _worker_cmd(db, kind, wid, n_ops[kind] if isinstance(n_ops, dict) else n_ops, seed, log, shared_file,
+                        bundle, ready=True, go=True), env=_env(),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(workdir / f"w{wid}.err", "wb"),
         )
+    # Start barrier: every worker (API, CLI, page) is past its imports and set up before any of
+    # them performs its first operation.
+    for wid, p in procs.items():
+        line = p.stdout.readline() if p.stdout else b""
+        if line.strip() != b"ready":
+            for q in procs.values():
+                q.kill()
+            raise RuntimeError(f"worker {wid} ({kinds[wid]}) did not start: "
+                               f"{(workdir / f'w{wid}.err').read_text()[-2000:]}")
+    for p in procs.values():
+        p.stdin.write(b"go\n")
+        p.stdin.flush()
+    for p in procs.values():
+        p.stdin.close()
     deadline = t0 + timeout_s
     for wid, p in procs.items():
         try:
@@ -401,12 +426,12 @@ def run_crashes(workdir: Path, kinds: Sequence[str], n_kills: int, seed: int = 7
         time.sleep(rng.uniform(min_delay, max_delay))
         wid = rng.choice(sorted(live))
         kind = res.kinds[wid]
-        _kill(live.pop(wid))
+        res.returncodes[wid] = _kill(live.pop(wid))
         res.killed[wid] = -1
         spawn(kind)
     time.sleep(rng.uniform(min_delay, max_delay))
     for wid in sorted(live):
-        _kill(live.pop(wid))
+        res.returncodes[wid] = _kill(live.pop(wid))
         res.killed[wid] = -1
     res.elapsed_s = time.monotonic() - t0
     for wid in res.killed:
@@ -414,13 +439,14 @@ def run_crashes(workdir: Path, kinds: Sequence[str], n_kills: int, seed: int = 7
     return res
 
 
-def _kill(p: subprocess.Popen) -> None:
-    """SIGKILL the worker and everything it started (a CLI call in flight dies with it)."""
+def _kill(p: subprocess.Popen) -> int:
+    """SIGKILL the worker and everything it started (a CLI call in flight dies with it). Returns
+    its exit status: ``-SIGKILL`` when it was still running, as it should be."""
     try:
         os.killpg(p.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-    p.wait()
+    return p.wait()
 
 
 # --------------------------------------------------------------------------------------------
@@ -475,6 +501,13 @@ def check_db(db: Path, logs: Dict[int, Sequence[Dict[str, Any]]], killed: Option
     """Check every invariant (see the module docstring). Raises InvariantError listing the
     violations; returns counts for the report."""
     killed = killed or {}
+    # The status each candidate was created with (the created event does not carry it): the shared
+    # candidates of init_db are "exploratory"; a worker's create reports its status.
+    created_status: Dict[str, str] = {}
+    for recs in logs.values():
+        for rec in recs:
+            if rec.get("ok") and rec.get("op") == "create" and rec.get("id"):
+                created_status[rec["id"]] = rec.get("status")
     problems: List[str] = []
     conn = sqlite3.connect(str(db), timeout=60)
     try:
@@ -518,7 +551,7 @@ def check_db(db: Path, logs: Dict[int, Sequence[Dict[str, Any]]], killed: Option
         for a, b in zip(evs, evs[1:]):
             if not (a[0] < b[0] and a[2] <= b[2]):
                 problems.append(f"{cid}: event {a[0]} at {a[2]} then {b[0]} at {b[2]}: ids do not increase with time")
-        state = None
+        state = created_status.get(cid) or ("exploratory" if (cands[cid]["run_id"] or "").startswith("shared-") else None)
         promoted = False
         for e in evs:
             payload = json.loads(e[4]) if e[4] else None
@@ -604,12 +637,66 @@ def check_db(db: Path, logs: Dict[int, Sequence[Dict[str, Any]]], killed: Option
     }
 
 
+def overlap(db: Path, logs: Dict[int, Sequence[Dict[str, Any]]]) -> Dict[str, Any]:
+    """Were the workers writing at the same time? From the logs: each worker's first operation
+    start and last operation end (wall clock); ``latest_start < earliest_end`` means every worker
+    had started before any had finished. From the database: the workers' tagged events in commit
+    (event_id) order; ``switches`` counts consecutive events from different workers and
+    ``interleaved`` lists, per worker, how many of its events directly follow another worker's."""
+    spans = {}
+    for wid, recs in logs.items():
+        times = [(r["t0"], r["t1"]) for r in recs if "t0" in r and "t1" in r]
+        if times:
+            spans[wid] = (min(t for t, _ in times), max(t for _, t in times))
+    conn = sqlite3.connect(str(db), timeout=60)
+    try:
+        rows = conn.execute("SELECT event_type, payload_json FROM promotion_events ORDER BY event_id").fetchall()
+    finally:
+        conn.close()
+    writers = []
+    for etype, payload in rows:
+        tag = _tag_of_event(etype, json.loads(payload) if payload else None)
+        if tag:
+            writers.append(int(tag[1:].split("-")[0]))
+    switches = 0
+    interleaved: Counter = Counter()
+    for a, b in zip(writers, writers[1:]):
+        if a != b:
+            switches += 1
+            interleaved[b] += 1
+    return {
+        "latest_start": max((s for s, _ in spans.values()), default=None),
+        "earliest_end": min((e for _, e in spans.values()), default=None),
+        "tagged_events": len(writers),
+        "switches": switches,
+        "interleaved": {wid: interleaved.get(wid, 0) for wid in sorted(logs)},
+    }
+
+
 def check_run(res: RunResult) -> Dict[str, Any]:
     logs = {wid: read_log(path) for wid, path in res.logs.items()}
     report = check_db(res.db, logs, res.killed)
     report["elapsed_s"] = round(res.elapsed_s, 2)
     report["workers"] = len(res.logs)
+    report["overlap"] = overlap(res.db, logs)
     return report
+
+
+def assert_overlap(report: Dict[str, Any], min_switches: int) -> None:
+    """Every worker was writing while the others were: the latest first start precedes the
+    earliest last end, at least ``min_switches`` writer switches in commit order, and every
+    worker has events that directly follow another worker's."""
+    ov = report["overlap"]
+    problems = []
+    if ov["latest_start"] is None or not ov["latest_start"] < ov["earliest_end"]:
+        problems.append(f"no common window: latest start {ov['latest_start']}, earliest end {ov['earliest_end']}")
+    if ov["switches"] < min_switches:
+        problems.append(f"only {ov['switches']} writer switches in {ov['tagged_events']} events (< {min_switches})")
+    alone = [wid for wid, n in ov["interleaved"].items() if n == 0]
+    if alone:
+        problems.append(f"workers {alone} never wrote between other workers' events")
+    if problems:
+        raise InvariantError("workers did not overlap: " + "; ".join(problems))
 
 
 # --------------------------------------------------------------------------------------------
@@ -628,6 +715,7 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
     w.add_argument("--shared")
     w.add_argument("--bundle")
     w.add_argument("--ready", action="store_true")
+    w.add_argument("--go", action="store_true", help="after ready, wait for 'go' on stdin")
     c = sub.add_parser("cache-worker")
     c.add_argument("--cache", required=True)
     c.add_argument("--wid", type=int, required=True)
@@ -639,7 +727,7 @@ def _main(argv: Optional[Sequence[str]] = None) -> int:
     if args.cmd == "cache-worker":
         return cache_worker(args.cache, args.wid, args.ops, args.seed, args.log, args.ready)
     shared = json.loads(Path(args.shared).read_text()) if args.shared else []
-    return worker(args.db, args.kind, args.wid, args.ops, args.seed, args.log, shared, args.bundle, args.ready)
+    return worker(args.db, args.kind, args.wid, args.ops, args.seed, args.log, shared, args.bundle, args.ready, args.go)
 
 
 
@@ -680,6 +768,8 @@ def cache_worker(cache_dir: str, wid: int, n_ops: int, seed: int, log: str, read
         # Logged BEFORE the save: every content that may appear in the cache is known.
         os.write(fd, (json.dumps({"key": i, "variant": variant}) + "\n").encode())
         rc_cache.save_cached_null_max(cache_dir, cache_key_name(i), np.asarray(cache_values(i, variant)))
+        # Logged AFTER the save returned: this content must now be visible (or a later save's).
+        os.write(fd, (json.dumps({"key": i, "variant": variant, "done": True}) + "\n").encode())
     os.close(fd)
     return 0
 
@@ -708,17 +798,22 @@ def run_cache_crashes(workdir: Path, n_writers: int, n_kills: int, seed: int = 9
         live[wid] = p
 
     t0 = time.monotonic()
+    statuses = []
     for _ in range(n_writers):
         spawn()
     for _ in range(n_kills):
         time.sleep(rng.uniform(min_delay, max_delay))
-        _kill(live.pop(rng.choice(sorted(live))))
+        statuses.append(_kill(live.pop(rng.choice(sorted(live)))))
         spawn()
     time.sleep(rng.uniform(min_delay, max_delay))
     for wid in sorted(live):
-        _kill(live.pop(wid))
+        statuses.append(_kill(live.pop(wid)))
     report = check_cache(cache_dir, logs)
-    report.update(killed_writers=n_kills + n_writers, elapsed_s=round(time.monotonic() - t0, 2))
+    report.update(
+        killed_writers=sum(1 for s in statuses if s == -signal.SIGKILL),
+        exited_before_kill=sum(1 for s in statuses if s != -signal.SIGKILL),
+        elapsed_s=round(time.monotonic() - t0, 2),
+    )
     return report
 
 
@@ -732,11 +827,20 @@ def check_cache(cache_dir: Path, logs: Dict[int, Path]) -> Dict[str, Any]:
 
     problems: List[str] = []
     attempted: Dict[int, set] = defaultdict(set)
+    done: Dict[int, set] = defaultdict(set)
     saves = 0
     for path in logs.values():
         for rec in read_log(path):
+            if rec.get("done"):
+                done[rec["key"]].add(rec["variant"])
+                continue
             attempted[rec["key"]].add(rec["variant"])
             saves += 1
+    completed = {i for i, vs in done.items() if vs}
+    # A save that never returned (its writer was killed) may have dropped the key's entry on
+    # purpose (replacing content: entry removed first, so a crash leaves the key absent and
+    # recomputed, never a mismatching entry). Only such a key may lack a completed save's entry.
+    unfinished = {i for i, vs in attempted.items() if vs - done[i]}
     manifest_path = cache_dir / "manifest.json"
     try:
         manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
@@ -760,15 +864,20 @@ def check_cache(cache_dir: Path, logs: Dict[int, Path]) -> Dict[str, Any]:
             continue
         i = int(key[len("relkey"):])
         arr = np.load(f)
-        if not any(np.array_equal(arr, cache_values(i, v)) for v in attempted[i] | {0}):
+        if not any(np.array_equal(arr, cache_values(i, v)) for v in attempted[i]):
             problems.append(f"{key}: content is none of the arrays saved under it")
         got = rc_cache.load_cached_null_max(cache_dir, key)
         if got is None or not np.array_equal(got, arr):
             problems.append(f"{key}: load_cached_null_max did not serve the verified artifact")
         served += 1
+    for i in sorted(completed - unfinished):
+        if cache_key_name(i) not in manifest:
+            problems.append(f"{cache_key_name(i)}: a save of it returned, no save of it was cut short, "
+                            "but the manifest has no entry")
     if problems:
         raise InvariantError(f"{len(problems)} cache violations:\n" + "\n".join(problems[:40]))
-    return {"saves_started": saves, "entries": len(manifest), "served_ok": served}
+    return {"saves_started": saves, "keys_completed": len(completed), "keys_cut_short": len(unfinished),
+            "entries": len(manifest), "served_ok": served}
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ EXPECTED = {
     "internal": (X.InternalError, RuntimeError, "internal error: debug: invariant"),
     "panic": (X.InternalError, RuntimeError, "panic in the engine (caught, not propagated): _debug_raise: deliberate panic"),
     "panic_in_thread": (X.InternalError, RuntimeError, "deliberate panic in a worker thread"),
+    "panic_gil": (X.InternalError, RuntimeError, "panic in the engine (caught, not propagated): _debug_raise: deliberate panic holding the GIL"),
 }
 
 
@@ -142,3 +143,124 @@ def test_store_bindings_survive_hostile_arguments_without_panicking(tmp_path):
     n, panics = r.stdout.split()[-2:]
     assert int(panics) == 0, r.stdout[-3000:]
     assert int(n) > 300
+
+
+_SWEEP_PRELUDE = """
+import os, tempfile
+import numpy as np
+n = panics = 0
+def call(f, *a, **k):
+    global n, panics
+    n += 1
+    try:
+        f(*a, **k)
+    except Exception:
+        pass
+    except BaseException as e:
+        panics += 1
+        print("NOT AN EXCEPTION:", getattr(f, "__name__", f), type(e).__name__, str(e)[:200])
+HOSTILE = [None, 0, -1, 2**63, 2**64, float("nan"), float("inf"), -float("inf"), "", "\\x00", "\\ud800",
+           "x" * 100000, b"bytes", [], {}, {"a": {"b": [None]}}, [[1, 2], [3]], object(), np.array([]),
+           np.full((3, 2), np.nan), np.zeros((0, 3)), np.array([[1.0, np.inf]]), np.array(["a"])]
+"""
+
+
+def _run_sweep(tmp_path, body: str) -> tuple:
+    code = textwrap.dedent(_SWEEP_PRELUDE) + textwrap.dedent(body) + "\nprint(n, panics)\n"
+    def limit_memory():  # a runaway allocation aborts the child, not the machine
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
+
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=tmp_path,
+                       preexec_fn=limit_memory)
+    assert r.returncode == 0, (r.returncode, r.stdout[-2000:], r.stderr[-3000:])
+    n, panics = r.stdout.split()[-2:]
+    return int(n), int(panics), r.stdout
+
+
+def test_gating_bindings_survive_hostile_arguments_without_panicking(tmp_path):
+    """Every gating binding (the _core functions and their Python wrappers) with hostile values in
+    every argument: each call returns or raises an Exception subclass, never PanicException."""
+    n, panics, out = _run_sweep(tmp_path, """
+        from crypto_analyzer_promotion import _core, gating, service, validation_bundle as vb, execution_evidence as xe
+        from crypto_analyzer_promotion import migrations_phase3, store_sqlite
+        d = tempfile.mkdtemp()
+        db = os.path.join(d, "p.db")
+        migrations_phase3.run_migrations_phase3(None, db)
+        cid = store_sqlite.create_candidate(db, dataset_id="d", run_id="r", signal_name="s", horizon=1,
+                                            config_hash="c", git_commit="g")
+        good_thr = gating.ThresholdConfig()
+        for v in HOSTILE:
+            call(_core.gating_evaluate_candidate, v, {})
+            call(_core.gating_evaluate_candidate, {}, v)
+            call(_core.gating_evaluate_candidate, {"ic_summary_by_horizon": {1: v}}, {})
+            call(_core.gating_evaluate_candidate, {}, {}, regime_summary=v, rc_summary=v, execution_evidence=v)
+            call(_core.gating_evaluate_candidate, {}, {}, target_status=v)
+            call(_core.gating_evaluate_candidate, {}, {}, execution_evidence_base_path=v)
+            call(_core.validation_bundle_from_json, v)
+            call(_core.validation_bundle_normalize, v)
+            call(_core.validation_bundle_normalize, {"horizons": v, "ic_summary_by_horizon": v, "meta": v})
+            call(_core.validation_bundle_to_json, v)
+            call(_core.validation_bundle_to_json, {"run_id": v, "horizons": [v]})
+            call(_core.execution_evidence_validate_required, v)
+            call(_core.execution_evidence_validate_required, {"min_liquidity_usd": v}, base_path=v)
+            call(_core.execution_evidence_to_dict, v)
+            call(_core.execution_evidence_to_dict, {"cost_config": v})
+            call(_core.execution_evidence_from_dict, v)
+            call(_core._python_float_repr, v)
+            call(_core._python_format_4f, v)
+            call(_core.service_evaluate_and_record, v, cid, {})
+            call(_core.service_evaluate_and_record, db, v, {})
+            call(_core.service_evaluate_and_record, db, cid, v)
+            call(_core.service_evaluate_and_record, db, cid, {}, bundle=v, regime_summary=v, rc_summary=v,
+                 evidence_base_path=v)
+            call(gating.evaluate_candidate, v, good_thr)
+            call(gating.evaluate_candidate, {}, v, regime_summary_df=v, rc_summary=v, execution_evidence=v)
+            call(service.evaluate_and_record, db, cid, good_thr, v)
+            call(vb.ValidationBundle, v)
+            call(xe.execution_evidence_from_json, v)
+        """)
+    assert panics == 0, out[-3000:]
+    assert n > 500
+
+
+def test_reality_check_entry_points_survive_hostile_arguments_without_panicking(tmp_path):
+    """The Reality Check entry points (_core.RcEngine and its methods, rc_bootstrap_indices,
+    rc_pvalues_from_null_matrix, and the Python functions over them) with hostile values."""
+    n, panics, out = _run_sweep(tmp_path, """
+        from crypto_analyzer_promotion import _core
+        from crypto_analyzer_promotion import reality_check as rc
+        x = np.random.default_rng(0).normal(size=(30, 3))
+        eng = _core.RcEngine(x, 4.0)
+        spec = dict(method="stationary", avg_block_length=4.0, block_size=4.0, seed=1, rng="default")
+        for v in HOSTILE:
+            call(_core.RcEngine, v, 4.0)
+            call(_core.RcEngine, x, v)
+            call(_core.RcEngine, x, 4.0, keep_values=v)
+            call(eng.null_stats, v, null_centering="recentred", **spec)
+            for key in spec:
+                call(eng.null_stats, 0, null_centering="recentred", **{**spec, key: v})
+                call(eng.run, null_centering="recentred", n_sim=20, **{**spec, key: v})
+            call(eng.run, null_centering=v, n_sim=20, **spec)
+            call(eng.run, null_centering="recentred", n_sim=v, **spec)
+            call(eng.run, null_centering="recentred", n_sim=20, compare_to=v, **spec)
+            call(eng.run, null_centering="recentred", n_sim=2, indices=v, **spec)
+            call(eng.run, null_centering="recentred", n_sim=20, kernel=v, **spec)
+            call(eng.run, null_centering="recentred", n_sim=20, progress=v, **spec)
+            call(_core.rc_bootstrap_indices, v, 0, **spec)
+            call(_core.rc_bootstrap_indices, 30, v, **spec)
+            call(_core.rc_pvalues_from_null_matrix, v, np.zeros((2, 3)))
+            call(_core.rc_pvalues_from_null_matrix, np.zeros(3), v)
+            call(rc.run_family_reality_check, v, rc.RealityCheckConfig(n_sim=10))
+            call(rc.run_family_reality_check, x, v)
+            call(rc.reality_check_pvalue, v, v)
+            call(rc.make_null_generator_stationary, v)
+            call(rc.bootstrap_indices, v, 0)
+        # Explicit indices out of range and of the wrong shape, a progress callback that raises.
+        call(eng.run, null_centering="recentred", n_sim=2, indices=np.full((2, 30), 99, dtype=np.int64), **spec)
+        call(eng.run, null_centering="recentred", n_sim=2, indices=np.full((2, 30), -1, dtype=np.int64), **spec)
+        call(eng.run, null_centering="recentred", n_sim=200000, progress=lambda d, t: 1 / 0, **spec)
+        """)
+    assert panics == 0, out[-3000:]
+    assert n > 500
