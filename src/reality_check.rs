@@ -83,11 +83,78 @@ impl NullCentering {
 pub enum Kernel {
     /// Prefix sums per block (fast).
     PrefixSum,
+    /// The same prefix kernel without the AVX2 build (to test that dispatch changes no bit).
+    PrefixSumScalar,
     /// Gather every index (reference; needs `Prepared::new(.., keep_values = true)`).
     Gather,
 }
 
-/// The data prepared once for any number of simulations (owns its buffers: `Send + Sync`).
+/// A T×K input kept by its owner (e.g. the caller's numpy array, held alive by the bindings) that
+/// the streamed kernel reads in place instead of storing prefix sums.
+pub trait SharedValues: Send + Sync {
+    /// The T·K values in the layout given to [`Prepared::from_shared`]. They must not change
+    /// while the engine lives; every sweep checks the column totals and reports a change.
+    fn values(&self) -> &[f64];
+}
+
+impl SharedValues for Vec<f64> {
+    fn values(&self) -> &[f64] {
+        self
+    }
+}
+
+/// Where the prefix-sum kernel gets the centred prefix sums `P[r]` from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrefixMode {
+    /// Stored once, (T+1)×K f64 (and u32 counts when there are NaNs): the fastest per
+    /// simulation; memory of about 1× the input (1.5× with NaNs).
+    Stored,
+    /// Rebuilt from the input in every sweep (the same additions in the same order, so the
+    /// same bits): no memory beyond the input, one more addition per row and column per chunk.
+    Streamed,
+    /// Stored when the prefix sums take at most [`STORED_PREFIX_MAX_BYTES`], else streamed.
+    Auto,
+}
+
+impl PrefixMode {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "stored" => Ok(PrefixMode::Stored),
+            "streamed" => Ok(PrefixMode::Streamed),
+            "auto" => Ok(PrefixMode::Auto),
+            other => Err(Error::invalid(format!(
+                "unknown prefix mode {other:?}: expected \"auto\", \"stored\" or \"streamed\""
+            ))),
+        }
+    }
+}
+
+/// Above this size of stored prefix sums, [`PrefixMode::Auto`] streams them from the input.
+pub const STORED_PREFIX_MAX_BYTES: usize = 256 << 20;
+
+/// Columns per task when the data are prepared in parallel.
+const PREP_COLS: usize = 64;
+
+/// The centred prefix sums, stored or read from the input.
+enum Sums {
+    Stored { prefix: Vec<f64>, cnt: Option<Vec<u32>> },
+    Streamed { input: Arc<dyn SharedValues>, layout: Layout, total: Vec<f64>, total_cnt: Vec<u32> },
+}
+
+impl std::fmt::Debug for Sums {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Sums::Stored { prefix, cnt } => f
+                .debug_struct("Stored")
+                .field("prefix_len", &prefix.len())
+                .field("counts", &cnt.is_some())
+                .finish(),
+            Sums::Streamed { layout, .. } => f.debug_struct("Streamed").field("layout", layout).finish(),
+        }
+    }
+}
+
+/// The data prepared once for any number of simulations (`Send + Sync`).
 #[derive(Debug)]
 pub struct Prepared {
     pub t: usize,
@@ -100,15 +167,164 @@ pub struct Prepared {
     pub omega: Vec<f64>,
     /// Block length used for ω (1/q).
     pub omega_block_length: f64,
-    prefix: Vec<f64>,
-    prefix_cnt: Option<Vec<u32>>,
+    sums: Sums,
+    has_nan: bool,
     centred: Option<Vec<f64>>,
 }
 
+/// Per column: sum and count of the observations, in row order (the order defines the bits).
+fn column_sums(x: &Matrix<'_>, cols: std::ops::Range<usize>) -> (Vec<f64>, Vec<usize>) {
+    let w = cols.len();
+    let mut sums = vec![0.0f64; w];
+    let mut n_obs = vec![0usize; w];
+    match x.layout {
+        Layout::ColMajor => {
+            for (i, c) in cols.enumerate() {
+                let col = x.values.get(c * x.t..(c + 1) * x.t).unwrap_or(&[]);
+                for &v in col {
+                    if !v.is_nan() {
+                        sums[i] += v;
+                        n_obs[i] += 1;
+                    }
+                }
+            }
+        }
+        Layout::RowMajor => {
+            for tt in 0..x.t {
+                let row = x.values.get(tt * x.k + cols.start..tt * x.k + cols.end).unwrap_or(&[]);
+                for (i, &v) in row.iter().enumerate() {
+                    if !v.is_nan() {
+                        sums[i] += v;
+                        n_obs[i] += 1;
+                    }
+                }
+            }
+        }
+    }
+    (sums, n_obs)
+}
+
+/// `x − m` (NaN when either is NaN): the centred value every prefix sum adds.
+#[inline(always)]
+fn centred_value(v: f64, m: f64) -> f64 {
+    if v.is_nan() || m.is_nan() {
+        f64::NAN
+    } else {
+        v - m
+    }
+}
+
+/// The column blocks of a row-major (T+1)×K buffer: `out[block][row]` = that row's block slice.
+fn column_blocks<T>(buf: &mut [T], k: usize) -> Vec<Vec<&mut [T]>> {
+    let nb = k.div_ceil(PREP_COLS);
+    let mut blocks: Vec<Vec<&mut [T]>> = (0..nb).map(|_| Vec::with_capacity(buf.len() / k.max(1))).collect();
+    for row in buf.chunks_mut(k.max(1)) {
+        let mut rest = row;
+        for b in blocks.iter_mut() {
+            let w = PREP_COLS.min(rest.len());
+            let (head, tail) = rest.split_at_mut(w);
+            b.push(head);
+            rest = tail;
+        }
+    }
+    blocks
+}
+
+/// Prefix sums of the centred values for columns `c0..c0+rows[0].len()`, written row by row:
+/// `P[t+1] = P[t] + (x[t] − m, or 0 when NaN)`, and the counts when asked.
+fn prefix_block(x: &Matrix<'_>, observed: &[f64], c0: usize, rows: &mut [&mut [f64]], cnt: Option<&mut [&mut [u32]]>) {
+    let w = rows.first().map(|r| r.len()).unwrap_or(0);
+    let mut acc = vec![0.0f64; w];
+    let mut acc_n = vec![0u32; w];
+    let mut dv = vec![0.0f64; w];
+    let mut cnt = cnt;
+    for tt in 0..x.t {
+        for (i, d) in dv.iter_mut().enumerate() {
+            *d = centred_value(x.get(tt, c0 + i), observed[c0 + i]);
+        }
+        for (a, d) in acc.iter_mut().zip(&dv) {
+            *a += if d.is_nan() { 0.0 } else { *d };
+        }
+        if let Some(row) = rows.get_mut(tt + 1) {
+            row.copy_from_slice(&acc);
+        }
+        if let Some(cnt) = cnt.as_deref_mut() {
+            for (a, d) in acc_n.iter_mut().zip(&dv) {
+                *a += u32::from(!d.is_nan());
+            }
+            if let Some(row) = cnt.get_mut(tt + 1) {
+                row.copy_from_slice(&acc_n);
+            }
+        }
+    }
+}
+
+/// `P[T]` and the count of every column: what a streamed sweep must arrive at.
+fn column_totals(x: &Matrix<'_>, observed: &[f64]) -> (Vec<f64>, Vec<u32>) {
+    let parts: Vec<(Vec<f64>, Vec<u32>)> = (0..x.k.div_ceil(PREP_COLS))
+        .into_par_iter()
+        .map(|bi| {
+            let (c0, c1) = (bi * PREP_COLS, ((bi + 1) * PREP_COLS).min(x.k));
+            let mut tot = vec![0.0f64; c1 - c0];
+            let mut n = vec![0u32; c1 - c0];
+            for tt in 0..x.t {
+                for (i, c) in (c0..c1).enumerate() {
+                    let d = centred_value(x.get(tt, c), observed[c]);
+                    tot[i] += if d.is_nan() { 0.0 } else { d };
+                    n[i] += u32::from(!d.is_nan());
+                }
+            }
+            (tot, n)
+        })
+        .collect();
+    let mut total = Vec::with_capacity(x.k);
+    let mut total_cnt = Vec::with_capacity(x.k);
+    for (a, b) in parts {
+        total.extend(a);
+        total_cnt.extend(b);
+    }
+    (total, total_cnt)
+}
+
 impl Prepared {
-    /// Validate `x`, compute `m_k`, ω_k and the centred prefix sums. `omega_block_length` is the
-    /// average block length L of the stationary-bootstrap kernel (q = 1/L).
+    /// Validate `x`, compute `m_k`, ω_k and the centred prefix sums (stored: `x` is not kept).
+    /// `omega_block_length` is the average block length L of the stationary-bootstrap kernel
+    /// (q = 1/L).
     pub fn new(x: Matrix<'_>, omega_block_length: f64, keep_values: bool) -> Result<Prepared> {
+        thread_pool()?.install(|| Self::build(x, omega_block_length, keep_values, None))
+    }
+
+    /// Like [`Prepared::new`] over an input the engine keeps a handle to: with
+    /// [`PrefixMode::Streamed`] (or `Auto` on large data) no prefix sums are stored and every
+    /// sweep reads `input` instead. Results are identical bit for bit in every mode.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_shared(
+        input: Arc<dyn SharedValues>,
+        t: usize,
+        k: usize,
+        layout: Layout,
+        omega_block_length: f64,
+        keep_values: bool,
+        mode: PrefixMode,
+    ) -> Result<Prepared> {
+        let stored_bytes = t.saturating_add(1).saturating_mul(k).saturating_mul(8);
+        let stream = match mode {
+            PrefixMode::Stored => false,
+            PrefixMode::Streamed => true,
+            PrefixMode::Auto => stored_bytes > STORED_PREFIX_MAX_BYTES,
+        };
+        let values = input.values();
+        let x = Matrix { values, t, k, layout };
+        let keep = if stream { Some(input.clone()) } else { None };
+        thread_pool()?.install(|| Self::build(x, omega_block_length, keep_values, keep))
+    }
+
+    fn build(
+        x: Matrix<'_>,
+        omega_block_length: f64,
+        keep_values: bool,
+        stream: Option<Arc<dyn SharedValues>>,
+    ) -> Result<Prepared> {
         let (t, k) = (x.t, x.k);
         if k == 0 {
             return Err(Error::invalid("empty family: the Reality Check needs at least one hypothesis"));
@@ -128,7 +344,7 @@ impl Prepared {
                  finite number >= 1 (got {omega_block_length})"
             )));
         }
-        if let Some(pos) = x.values.iter().position(|v| v.is_infinite()) {
+        if let Some(pos) = x.values.par_iter().position_first(|v| v.is_infinite()) {
             let (row, col) = match x.layout {
                 Layout::RowMajor => (pos / k, pos % k),
                 Layout::ColMajor => (pos % t.max(1), pos / t.max(1)),
@@ -138,16 +354,15 @@ impl Prepared {
                  replace it with NaN (no observation) or a finite value"
             )));
         }
-        let mut sums = vec![0.0f64; k];
-        let mut n_obs = vec![0usize; k];
-        for tt in 0..t {
-            for c in 0..k {
-                let v = x.get(tt, c);
-                if !v.is_nan() {
-                    sums[c] += v;
-                    n_obs[c] += 1;
-                }
-            }
+        let blocks: Vec<(Vec<f64>, Vec<usize>)> = (0..k.div_ceil(PREP_COLS))
+            .into_par_iter()
+            .map(|bi| column_sums(&x, bi * PREP_COLS..((bi + 1) * PREP_COLS).min(k)))
+            .collect();
+        let mut sums = Vec::with_capacity(k);
+        let mut n_obs = Vec::with_capacity(k);
+        for (s, n) in blocks {
+            sums.extend(s);
+            n_obs.extend(n);
         }
         let observed: Vec<f64> = if t < 2 {
             vec![f64::NAN; k]
@@ -155,38 +370,48 @@ impl Prepared {
             sums.iter().zip(&n_obs).map(|(s, &n)| if n > 0 { s / n as f64 } else { f64::NAN }).collect()
         };
         let has_nan = n_obs.iter().any(|&n| n != t);
-        let mut prefix = vec![0.0f64; (t + 1) * k];
-        let mut prefix_cnt = if has_nan { Some(vec![0u32; (t + 1) * k]) } else { None };
-        let mut centred = if keep_values { Some(vec![f64::NAN; t * k]) } else { None };
-        for tt in 0..t {
-            let (head, tail) = prefix.split_at_mut((tt + 1) * k);
-            let prev = &head[tt * k..];
-            let next = &mut tail[..k];
-            for c in 0..k {
-                let v = x.get(tt, c);
-                let m = observed[c];
-                let dv = if v.is_nan() || m.is_nan() { f64::NAN } else { v - m };
-                next[c] = prev[c] + if dv.is_nan() { 0.0 } else { dv };
-                if let Some(cv) = centred.as_mut() {
-                    cv[tt * k + c] = dv;
+        let centred = if keep_values {
+            let mut cv = vec![f64::NAN; t * k];
+            cv.par_chunks_mut(k).enumerate().for_each(|(tt, row)| {
+                for (c, v) in row.iter_mut().enumerate() {
+                    *v = centred_value(x.get(tt, c), observed[c]);
                 }
+            });
+            Some(cv)
+        } else {
+            None
+        };
+        let sums = match stream {
+            Some(input) => {
+                let (total, total_cnt) = column_totals(&x, &observed);
+                Sums::Streamed { input, layout: x.layout, total, total_cnt }
             }
-            if let Some(pc) = prefix_cnt.as_mut() {
-                let (head, tail) = pc.split_at_mut((tt + 1) * k);
-                let prev = &head[tt * k..];
-                let next = &mut tail[..k];
-                for c in 0..k {
-                    let v = x.get(tt, c);
-                    next[c] = prev[c] + u32::from(!(v.is_nan() || observed[c].is_nan()));
-                }
+            None => {
+                let mut prefix = vec![0.0f64; (t + 1) * k];
+                let mut cnt = if has_nan { Some(vec![0u32; (t + 1) * k]) } else { None };
+                let pblocks = column_blocks(&mut prefix, k);
+                let cblocks: Vec<Option<Vec<&mut [u32]>>> = match cnt.as_mut() {
+                    Some(c) => column_blocks(c, k).into_iter().map(Some).collect(),
+                    None => (0..pblocks.len()).map(|_| None).collect(),
+                };
+                pblocks.into_par_iter().zip(cblocks).enumerate().for_each(|(bi, (mut rows, crows))| {
+                    let mut crows = crows;
+                    prefix_block(&x, &observed, bi * PREP_COLS, &mut rows, crows.as_deref_mut());
+                });
+                Sums::Stored { prefix, cnt }
             }
-        }
-        let omega = thread_pool()?.install(|| omega_all(&x, &observed, omega_block_length));
-        Ok(Prepared { t, k, observed, n_obs, omega, omega_block_length, prefix, prefix_cnt, centred })
+        };
+        let omega = omega_all(&x, &observed, omega_block_length);
+        Ok(Prepared { t, k, observed, n_obs, omega, omega_block_length, sums, has_nan, centred })
     }
 
     fn has_nan(&self) -> bool {
-        self.prefix_cnt.is_some()
+        self.has_nan
+    }
+
+    /// True when the prefix sums are rebuilt from the input in every sweep.
+    pub fn is_streamed(&self) -> bool {
+        matches!(self.sums, Sums::Streamed { .. })
     }
 }
 
@@ -364,6 +589,8 @@ struct Worker {
     row_start: Vec<usize>,
     cursor: Vec<usize>,
     events: Vec<u32>,
+    /// Buffers of the streamed sweep.
+    stream: StreamBufs,
 }
 
 impl Worker {
@@ -384,6 +611,7 @@ impl Worker {
             row_start: Vec::new(),
             cursor: Vec::new(),
             events: Vec::new(),
+            stream: StreamBufs::default(),
         }
     }
 
@@ -424,7 +652,7 @@ fn tile_width(n: usize, k: usize) -> usize {
 /// depends only on its own segments (row, then segment order), so results do not depend on how
 /// simulations are grouped into chunks or on the number of threads.
 /// Fills `w.dall[j*K..(j+1)*K]` with m*_{j,k} − m_k.
-fn kernel_sweep(p: &Prepared, w: &mut Worker, n: usize) -> Result<()> {
+fn kernel_sweep(p: &Prepared, w: &mut Worker, n: usize, simd: bool) -> Result<()> {
     let (k, t) = (p.k, p.t);
     let has_nan = p.has_nan();
     // Counting sort of the endpoints by row.
@@ -467,7 +695,7 @@ fn kernel_sweep(p: &Prepared, w: &mut Worker, n: usize) -> Result<()> {
     while c0 < k {
         let wd = tile.min(k - c0);
         let args = SweepArgs { p, row_start: &w.row_start, events: &w.events, k, c0, wd };
-        sweep_tile_dispatch(&args, &mut w.dall, &mut w.call)?;
+        sweep_tile_dispatch(&args, simd, &mut w.stream, &mut w.dall, &mut w.call)?;
         c0 += wd;
     }
     for j in 0..n {
@@ -497,51 +725,59 @@ struct SweepArgs<'a> {
     wd: usize,
 }
 
-/// Apply every event of the chunk to columns `c0..c0+wd` (sums, and counts when there are NaNs).
-/// Plain element-wise adds: vectorizing them (SSE2 or AVX2) changes no rounding.
+/// Rows of the input centred at a time by the streamed sweep (a cache line of one column).
+const STREAM_ROWS: usize = 8;
+
+/// Buffers of the streamed sweep: the running prefix row of the tile (sums and counts) and the
+/// centred values of the next [`STREAM_ROWS`] rows.
+#[derive(Default)]
+struct StreamBufs {
+    run: Vec<f64>,
+    run_cnt: Vec<u32>,
+    rows: Vec<f64>,
+}
+
+/// Add the prefix row (`prow`, and `crow` when there are NaNs) of the row's events to their
+/// simulations' accumulators: `+P[r]` for a segment ending at r, `−P[r]` for one starting at r.
+/// Plain element-wise adds in event order: vectorizing them (SSE2 or AVX2) changes no rounding.
 #[inline(always)]
-fn sweep_tile_body(a: &SweepArgs<'_>, dall: &mut [f64], call: &mut [u64]) -> Result<()> {
-    let (p, k, c0, wd) = (a.p, a.k, a.c0, a.wd);
-    for r in 0..=p.t {
-        let (lo, hi) = (a.row_start[r], a.row_start[r + 1]);
-        if lo == hi {
-            continue;
-        }
-        let Some(prow) = p.prefix.get(r * k + c0..r * k + c0 + wd) else {
-            return Err(Error::Internal("row outside the prefix sums".into()));
+fn apply_row_events(
+    a: &SweepArgs<'_>,
+    events: &[u32],
+    prow: &[f64],
+    crow: Option<&[u32]>,
+    dall: &mut [f64],
+    call: &mut [u64],
+) -> Result<()> {
+    let (k, c0, wd) = (a.k, a.c0, a.wd);
+    for &e in events {
+        let j = (e >> 1) as usize;
+        let Some(acc) = dall.get_mut(j * k + c0..j * k + c0 + wd) else {
+            return Err(Error::Internal("accumulator outside the chunk".into()));
         };
-        for &e in &a.events[lo..hi] {
-            let j = (e >> 1) as usize;
-            let Some(acc) = dall.get_mut(j * k + c0..j * k + c0 + wd) else {
-                return Err(Error::Internal("accumulator outside the chunk".into()));
-            };
-            if e & 1 == 0 {
-                for (s, v) in acc.iter_mut().zip(prow) {
-                    *s += v;
-                }
-            } else {
-                for (s, v) in acc.iter_mut().zip(prow) {
-                    *s -= v;
-                }
+        if e & 1 == 0 {
+            for (s, v) in acc.iter_mut().zip(prow) {
+                *s += v;
+            }
+        } else {
+            for (s, v) in acc.iter_mut().zip(prow) {
+                *s -= v;
             }
         }
-        if let Some(pc) = &p.prefix_cnt {
-            let Some(crow) = pc.get(r * k + c0..r * k + c0 + wd) else {
-                return Err(Error::Internal("row outside the count prefix".into()));
+    }
+    if let Some(crow) = crow {
+        for &e in events {
+            let j = (e >> 1) as usize;
+            let Some(cacc) = call.get_mut(j * k + c0..j * k + c0 + wd) else {
+                return Err(Error::Internal("count accumulator outside the chunk".into()));
             };
-            for &e in &a.events[lo..hi] {
-                let j = (e >> 1) as usize;
-                let Some(cacc) = call.get_mut(j * k + c0..j * k + c0 + wd) else {
-                    return Err(Error::Internal("count accumulator outside the chunk".into()));
-                };
-                if e & 1 == 0 {
-                    for (s, v) in cacc.iter_mut().zip(crow) {
-                        *s = s.wrapping_add(u64::from(*v));
-                    }
-                } else {
-                    for (s, v) in cacc.iter_mut().zip(crow) {
-                        *s = s.wrapping_sub(u64::from(*v));
-                    }
+            if e & 1 == 0 {
+                for (s, v) in cacc.iter_mut().zip(crow) {
+                    *s = s.wrapping_add(u64::from(*v));
+                }
+            } else {
+                for (s, v) in cacc.iter_mut().zip(crow) {
+                    *s = s.wrapping_sub(u64::from(*v));
                 }
             }
         }
@@ -549,22 +785,151 @@ fn sweep_tile_body(a: &SweepArgs<'_>, dall: &mut [f64], call: &mut [u64]) -> Res
     Ok(())
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn sweep_tile_avx2(a: &SweepArgs<'_>, dall: &mut [f64], call: &mut [u64]) -> Result<()> {
-    sweep_tile_body(a, dall, call)
+/// Apply every event of the chunk to columns `c0..c0+wd` (sums, and counts when there are NaNs),
+/// reading the stored prefix rows.
+#[inline(always)]
+fn sweep_tile_stored(
+    a: &SweepArgs<'_>,
+    prefix: &[f64],
+    cnt: Option<&[u32]>,
+    dall: &mut [f64],
+    call: &mut [u64],
+) -> Result<()> {
+    let (k, c0, wd) = (a.k, a.c0, a.wd);
+    for r in 0..=a.p.t {
+        let (lo, hi) = (a.row_start[r], a.row_start[r + 1]);
+        if lo == hi {
+            continue;
+        }
+        let Some(prow) = prefix.get(r * k + c0..r * k + c0 + wd) else {
+            return Err(Error::Internal("row outside the prefix sums".into()));
+        };
+        let crow = match cnt {
+            Some(pc) => match pc.get(r * k + c0..r * k + c0 + wd) {
+                Some(row) => Some(row),
+                None => return Err(Error::Internal("row outside the count prefix".into())),
+            },
+            None => None,
+        };
+        apply_row_events(a, &a.events[lo..hi], prow, crow, dall, call)?;
+    }
+    Ok(())
 }
 
-/// The same code compiled for AVX2 when the CPU has it (detected at run time), else baseline.
-fn sweep_tile_dispatch(a: &SweepArgs<'_>, dall: &mut [f64], call: &mut [u64]) -> Result<()> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            return unsafe { sweep_tile_avx2(a, dall, call) };
+/// The same sweep with `P[r]` rebuilt from the input as the rows go by: `P[r+1] = P[r] + (x[r] −
+/// m, or 0 when NaN)`, exactly the additions that build the stored prefix sums, so the same
+/// bits. At the end the running row must equal the column totals computed when the engine was
+/// built; otherwise the input changed since then.
+#[inline(always)]
+fn sweep_tile_streamed(
+    a: &SweepArgs<'_>,
+    input: &Matrix<'_>,
+    total: (&[f64], &[u32]),
+    sb: &mut StreamBufs,
+    dall: &mut [f64],
+    call: &mut [u64],
+) -> Result<()> {
+    let (t, c0, wd) = (a.p.t, a.c0, a.wd);
+    let has_nan = a.p.has_nan();
+    let m = a.p.observed.get(c0..c0 + wd).ok_or_else(|| Error::Internal("tile outside the columns".into()))?;
+    sb.run.clear();
+    sb.run.resize(wd, 0.0);
+    sb.run_cnt.clear();
+    sb.run_cnt.resize(wd, 0);
+    sb.rows.resize(STREAM_ROWS * wd, 0.0);
+    for r0 in (0..=t).step_by(STREAM_ROWS) {
+        let r1 = (r0 + STREAM_ROWS).min(t);
+        // Centre rows r0..r1 of the tile into `sb.rows` (row-major), reading the input in its order.
+        match input.layout {
+            Layout::ColMajor => {
+                for (c, &mc) in m.iter().enumerate() {
+                    let base = (c0 + c) * t;
+                    let col = input.values.get(base + r0..base + r1).unwrap_or(&[]);
+                    for (i, &v) in col.iter().enumerate() {
+                        sb.rows[i * wd + c] = centred_value(v, mc);
+                    }
+                }
+            }
+            Layout::RowMajor => {
+                for r in r0..r1 {
+                    let base = r * input.k + c0;
+                    let Some(row) = input.values.get(base..base + wd) else {
+                        return Err(Error::Internal("row outside the input".into()));
+                    };
+                    let dst = &mut sb.rows[(r - r0) * wd..(r - r0 + 1) * wd];
+                    for ((d, &v), &mc) in dst.iter_mut().zip(row).zip(m) {
+                        *d = centred_value(v, mc);
+                    }
+                }
+            }
+        }
+        for r in r0..(r0 + STREAM_ROWS).min(t + 1) {
+            let (lo, hi) = (a.row_start[r], a.row_start[r + 1]);
+            if lo < hi {
+                let crow = if has_nan { Some(&sb.run_cnt[..]) } else { None };
+                apply_row_events(a, &a.events[lo..hi], &sb.run, crow, dall, call)?;
+            }
+            if r < t {
+                let dv = &sb.rows[(r - r0) * wd..(r - r0 + 1) * wd];
+                for (s, d) in sb.run.iter_mut().zip(dv) {
+                    *s += if d.is_nan() { 0.0 } else { *d };
+                }
+                if has_nan {
+                    for (n, d) in sb.run_cnt.iter_mut().zip(dv) {
+                        *n += u32::from(!d.is_nan());
+                    }
+                }
+            }
         }
     }
-    sweep_tile_body(a, dall, call)
+    let (tot, tot_n) = total;
+    let same_sums = sb.run.iter().zip(&tot[c0..c0 + wd]).all(|(a, b)| a.to_bits() == b.to_bits());
+    let same_counts = !has_nan || sb.run_cnt.iter().zip(&tot_n[c0..c0 + wd]).all(|(a, b)| a == b);
+    if !(same_sums && same_counts) {
+        return Err(Error::invalid(
+            "the input array was modified after the Reality Check engine was built; build a new \
+             null generator from the changed data",
+        ));
+    }
+    Ok(())
+}
+
+/// One tile, stored or streamed.
+#[inline(always)]
+fn sweep_tile_body(a: &SweepArgs<'_>, sb: &mut StreamBufs, dall: &mut [f64], call: &mut [u64]) -> Result<()> {
+    match &a.p.sums {
+        Sums::Stored { prefix, cnt } => sweep_tile_stored(a, prefix, cnt.as_deref(), dall, call),
+        Sums::Streamed { input, layout, total, total_cnt } => {
+            let x = Matrix { values: input.values(), t: a.p.t, k: a.k, layout: *layout };
+            sweep_tile_streamed(a, &x, (total, total_cnt), sb, dall, call)
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn sweep_tile_avx2(a: &SweepArgs<'_>, sb: &mut StreamBufs, dall: &mut [f64], call: &mut [u64]) -> Result<()> {
+    sweep_tile_body(a, sb, dall, call)
+}
+
+/// The same code compiled for AVX2 when the CPU has it (detected at run time) and `simd`, else
+/// baseline.
+fn sweep_tile_dispatch(
+    a: &SweepArgs<'_>,
+    simd: bool,
+    sb: &mut StreamBufs,
+    dall: &mut [f64],
+    call: &mut [u64],
+) -> Result<()> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if simd && std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { sweep_tile_avx2(a, sb, dall, call) };
+        }
+    }
+    let _ = simd;
+    sweep_tile_body(a, sb, dall, call)
 }
 
 /// Reference kernel: gather every index of the segments.
@@ -867,7 +1232,8 @@ pub fn run(p: &Prepared, opts: &RcOptions, source: IndexSource<'_>, control: &Ru
                         }
                         // Phase 2: the centred means of every simulation.
                         match opts.kernel {
-                            Kernel::PrefixSum => kernel_sweep(p, &mut w, n),
+                            Kernel::PrefixSum => kernel_sweep(p, &mut w, n, true),
+                            Kernel::PrefixSumScalar => kernel_sweep(p, &mut w, n, false),
                             Kernel::Gather => {
                                 for j in 0..n {
                                     w.segs = std::mem::take(&mut w.seg_lists[j]);
@@ -918,7 +1284,7 @@ pub fn null_stats_one(p: &Prepared, spec: &BootstrapSpec, centering: NullCenteri
     let mut segs = std::mem::take(&mut w.seg_lists[0]);
     blocks_to_segments(&w.blocks, p.t, &mut segs);
     w.seg_lists[0] = segs;
-    kernel_sweep(p, &mut w, 1)?;
+    kernel_sweep(p, &mut w, 1, true)?;
     w.d.copy_from_slice(&w.dall[..p.k]);
     Ok(w
         .d
