@@ -78,8 +78,8 @@ def test_the_fixture_can_fail():
 
 def test_auto_mode_streams_only_large_inputs():
     assert not _core.RcEngine(np.zeros((50, 4)), 5.0).streamed
-    # (T+1)·K·8 bytes above 256 MiB: read in place (np.zeros is not touched: no memory used).
-    big = np.zeros((2**15, 1025), order="F")
+    # (T+1)·K·8 bytes above 256 MiB: read in place. All NaN, so no column needs ω's FFT.
+    big = np.full((2**15, 1025), np.nan, order="F")
     assert _core.RcEngine(big, 5.0).streamed
 
 
