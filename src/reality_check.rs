@@ -4,10 +4,13 @@
 //! observed statistic is the column nanmean `m_k`. Each simulation `b` resamples the periods with
 //! [`crate::bootstrap`] and yields the centred draws `d_k = m*_{b,k} − m_k`.
 //!
-//! Kernel: the columns are centred (`x − m_k`) and prefix-summed once, with a prefix count of
+//! Kernel: the columns are centred (`x − m_k`) and prefix-summed, with a prefix count of
 //! observations when there are NaNs; a block `[a, b)` then adds `P[b] − P[a]` to every column, so a
-//! simulation costs (number of blocks)·K instead of T·K gathers. A plain gather kernel is kept as
-//! a reference. Simulations run in parallel on one lazily built rayon pool; each worker keeps its
+//! simulation costs (number of blocks)·K instead of T·K gathers. The prefix sums are stored once
+//! ((T+1)×K, about 1× the input) or, for large inputs, rebuilt from the caller's array in every
+//! sweep with the same additions in the same order ([`PrefixMode`]: same bits, no memory beyond
+//! the input). A plain gather kernel is kept as a reference. The data are prepared in parallel by
+//! column blocks. Simulations run in parallel on one lazily built rayon pool; each worker keeps its
 //! buffers; only the per-simulation maxima (B values) and integer exceedance counts (K + 6) are
 //! kept, so memory is O(B + K) beyond the prefix sums, unless the caller asks for the B×K matrix.
 //! Every output is a function of (data, seed, b) only: identical on any number of threads.
@@ -343,8 +346,6 @@ impl Prepared {
         stream: Option<Arc<dyn SharedValues>>,
     ) -> Result<Prepared> {
         let (t, k) = (x.t, x.k);
-        let prof = std::env::var("CAP_RC_PROFILE").is_ok();
-        let t0 = std::time::Instant::now();
         if k == 0 {
             return Err(Error::invalid("empty family: the Reality Check needs at least one hypothesis"));
         }
@@ -396,7 +397,6 @@ impl Prepared {
             sums.iter().zip(&n_obs).map(|(s, &n)| if n > 0 { s / n as f64 } else { f64::NAN }).collect()
         };
         let has_nan = n_obs.iter().any(|&n| n != t);
-        if prof { eprintln!("PROF sums {:?}", t0.elapsed()); }
         let centred = if keep_values {
             let mut cv = vec![f64::NAN; t * k];
             cv.par_chunks_mut(k).enumerate().for_each(|(tt, row)| {
@@ -428,9 +428,7 @@ impl Prepared {
                 Sums::Stored { prefix, cnt }
             }
         };
-        if prof { eprintln!("PROF prefix {:?}", t0.elapsed()); }
         let omega = omega_all(&x, &observed, omega_block_length);
-        if prof { eprintln!("PROF omega {:?}", t0.elapsed()); }
         Ok(Prepared { t, k, observed, n_obs, omega, omega_block_length, sums, has_nan, centred })
     }
 
