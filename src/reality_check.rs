@@ -287,11 +287,25 @@ fn column_totals(x: &Matrix<'_>, observed: &[f64]) -> (Vec<f64>, Vec<u32>) {
             let (c0, c1) = (bi * PREP_COLS, ((bi + 1) * PREP_COLS).min(x.k));
             let mut tot = vec![0.0f64; c1 - c0];
             let mut n = vec![0u32; c1 - c0];
-            for tt in 0..x.t {
-                for (i, c) in (c0..c1).enumerate() {
-                    let d = centred_value(x.get(tt, c), observed[c]);
-                    tot[i] += if d.is_nan() { 0.0 } else { d };
-                    n[i] += u32::from(!d.is_nan());
+            let mut add = |i: usize, v: f64, m: f64| {
+                let d = centred_value(v, m);
+                tot[i] += if d.is_nan() { 0.0 } else { d };
+                n[i] += u32::from(!d.is_nan());
+            };
+            match x.layout {
+                Layout::ColMajor => {
+                    for (i, c) in (c0..c1).enumerate() {
+                        for &v in x.values.get(c * x.t..(c + 1) * x.t).unwrap_or(&[]) {
+                            add(i, v, observed[c]);
+                        }
+                    }
+                }
+                Layout::RowMajor => {
+                    for tt in 0..x.t {
+                        for (i, c) in (c0..c1).enumerate() {
+                            add(i, x.get(tt, c), observed[c]);
+                        }
+                    }
                 }
             }
             (tot, n)
@@ -526,7 +540,18 @@ fn omega_all(x: &Matrix<'_>, observed: &[f64], block_length: f64) -> Vec<f64> {
                 if m.is_nan() {
                     return f64::NAN;
                 }
-                let d: Vec<f64> = (0..x.t).map(|t| x.get(t, c)).filter(|v| !v.is_nan()).map(|v| v - m).collect();
+                let d: Vec<f64> = match x.layout {
+                    // A column of a Fortran-ordered input is contiguous: read it as a slice.
+                    Layout::ColMajor => x
+                        .values
+                        .get(c * x.t..(c + 1) * x.t)
+                        .unwrap_or(&[])
+                        .iter()
+                        .filter(|v| !v.is_nan())
+                        .map(|v| v - m)
+                        .collect(),
+                    Layout::RowMajor => (0..x.t).map(|t| x.get(t, c)).filter(|v| !v.is_nan()).map(|v| v - m).collect(),
+                };
                 if d.len() < 2 {
                     return f64::NAN;
                 }
