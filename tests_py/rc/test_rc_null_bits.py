@@ -5,8 +5,8 @@ gather reference, explicit indices, null(b), 1 or 2 threads, C or Fortran order.
 
 from __future__ import annotations
 
+import gc
 import importlib.util
-import os
 import pathlib
 
 import numpy as np
@@ -102,7 +102,7 @@ def test_streamed_engine_keeps_the_array_alive():
     want = e.run(n_sim=20, method="stationary", avg_block_length=5.0, block_size=5.0, seed=9, rng="default",
                  null_centering="recentred")["null_max"].copy()
     del x
-    import gc
+
 
     gc.collect()
     got = e.run(n_sim=20, method="stationary", avg_block_length=5.0, block_size=5.0, seed=9, rng="default",
