@@ -102,8 +102,6 @@ def test_streamed_engine_keeps_the_array_alive():
     want = e.run(n_sim=20, method="stationary", avg_block_length=5.0, block_size=5.0, seed=9, rng="default",
                  null_centering="recentred")["null_max"].copy()
     del x
-
-
     gc.collect()
     got = e.run(n_sim=20, method="stationary", avg_block_length=5.0, block_size=5.0, seed=9, rng="default",
                 null_centering="recentred")["null_max"]
