@@ -1,8 +1,13 @@
 """Reality Check null simulation: this engine against the old per-simulation Python generator,
 a vectorised numpy recentred bootstrap and arch's SPA, on workload W (T=5,000, K=200,
 stationary bootstrap L=12, B=10,000). Also how time grows with T, K and B, and peak memory.
+Then W2, the published scale (T=25,000, K=8,000, B=1,000, a float64 DataFrame, 1.49 GiB) end to
+end through ``run_family_reality_check``: setup (input → engine: conversion, means, prefix sums
+or none, ω) and simulations timed apart, peak RSS and the engine's extra memory over the input,
+min/median of 3 fresh processes (``--w2-repeat``), each measured alone.
 
-Run: ``python benches/bench_rc.py`` (about 2-3 minutes) or ``--quick`` (smaller, ~30 s).
+Run: ``python benches/bench_rc.py`` (about 4-5 minutes) or ``--quick`` (smaller, ~1 min; W2
+at B=200 once). ``--no-w2`` skips W2 (it needs about 3.5 GB of free memory).
 Slow references are timed on a subset of simulations and extrapolated linearly to B (they do
 the same work for every simulation); the table says so.
 """
@@ -144,9 +149,102 @@ def peak_memory_mb(t: int, k: int, b: int) -> tuple[float, float]:
     return before / 1024.0, after / 1024.0  # KiB -> MiB (Linux)
 
 
+W2_SCRIPT = textwrap.dedent(
+    """
+    import sys, threading, time, json
+    import numpy as np, pandas as pd
+    from crypto_analyzer_promotion import reality_check as rc
+    t, k, b = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    # The family as users hold it: a float64 DataFrame, one column per hypothesis (sorted ids).
+    # Filled column by column so that building it never holds two copies.
+    block = np.empty((k, t))
+    rng = np.random.default_rng(0)
+    for i in range(0, k, 500):
+        block[i:i + 500] = rng.normal(size=(min(500, k - i), t)) * 0.05
+    df = pd.DataFrame(block.T, columns=[f"h{i:05d}" for i in range(k)], copy=False)
+    del block
+    def rss_kib(field="VmRSS:"):
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field):
+                    return int(line.split()[1])
+        return 0
+    peak = [0]
+    stop = threading.Event()
+    def sample():  # the engine releases the GIL: sample RSS every 2 ms
+        while not stop.is_set():
+            peak[0] = max(peak[0], rss_kib())
+            time.sleep(0.002)
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+    before = rss_kib()
+    built = []
+    engine_cls = rc._core.RcEngine
+    def timed_engine(*a, **kw):  # records when the engine is ready (= the first simulation)
+        e = engine_cls(*a, **kw)
+        built.append((time.perf_counter(), time.process_time()))
+        return e
+    rc._core.RcEngine = timed_engine
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    t0, c0 = time.perf_counter(), time.process_time()
+    res = rc.run_family_reality_check(df, rc.RealityCheckConfig(n_sim=b, avg_block_length=12, seed=42))
+    t1, c1 = time.perf_counter(), time.process_time()
+    stop.set()
+    th.join()
+    peak_kib = max(peak[0], rss_kib("VmHWM:"))
+    if len(sys.argv) > 4:  # optional: keep the null maxima (to compare builds bit for bit)
+        np.save(sys.argv[4], res.null_max_distribution)
+    print(json.dumps(dict(setup=built[0][0] - t0, sims=t1 - built[0][0], total=t1 - t0, before_kib=before,
+                          cpu_setup=built[0][1] - c0, cpu_sims=c1 - built[0][1],
+                          peak_kib=peak_kib, input_bytes=df.shape[0] * df.shape[1] * 8,
+                          null_max_head=[float(v) for v in res.null_max_distribution[:3]])))
+    """
+)
+
+
+def w2_once(t: int, k: int, b: int) -> dict:
+    import json
+
+    out = subprocess.run([sys.executable, "-c", W2_SCRIPT, str(t), str(k), str(b)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def w2_report(t: int, k: int, b: int, repeat: int) -> None:
+    runs = [w2_once(t, k, b) for _ in range(repeat)]
+
+    def mm(key: str) -> str:
+        vals = sorted(r[key] for r in runs)
+        return f"{vals[0]:.2f} / {vals[len(vals) // 2]:.2f}"
+
+    gib = 2**30
+    inp = runs[0]["input_bytes"]
+    extra = sorted((r["peak_kib"] - r["before_kib"]) * 1024 for r in runs)
+    peak = sorted(r["peak_kib"] * 1024 for r in runs)
+    print(f"\nWorkload W2 (published scale): T={t}, K={k}, stationary L=12, B={b}, float64 DataFrame "
+          f"({inp / gib:.2f} GiB), run_family_reality_check end to end, {os.cpu_count()} cores, "
+          f"min / median of {repeat} fresh processes:")
+    print("| setup s (input → engine) | simulations s | total s | ms / simulation | peak RSS GiB | extra over input GiB | extra / input |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    per = sorted(r["sims"] / b * 1e3 for r in runs)
+    print(f"| {mm('setup')} | {mm('sims')} | {mm('total')} | {per[0]:.2f} / {per[len(per) // 2]:.2f} | "
+          f"{peak[0] / gib:.2f} / {peak[len(peak) // 2] / gib:.2f} | {extra[0] / gib:.2f} / {extra[len(extra) // 2] / gib:.2f} | "
+          f"{extra[0] / inp:.2f} / {extra[len(extra) // 2] / inp:.2f} |")
+    cpu_s = sorted(r["cpu_setup"] for r in runs)
+    cpu_b = sorted(r["cpu_sims"] for r in runs)
+    print(f"CPU seconds (all threads; on a shared machine, CPU / cores approximates the wall time the run "
+          f"would take alone): setup {cpu_s[0]:.2f} / {cpu_s[len(cpu_s) // 2]:.2f}, simulations "
+          f"{cpu_b[0]:.2f} / {cpu_b[len(cpu_b) // 2]:.2f}; load average before W2: {os.getloadavg()[0]:.1f}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="smaller B and subsets (about 30 s)")
+    ap.add_argument("--quick", action="store_true", help="smaller B and subsets (about 1 min)")
+    ap.add_argument("--no-w2", action="store_true", help="skip W2 (needs about 3.5 GB of free memory)")
+    ap.add_argument("--w2-repeat", type=int, default=3, help="fresh processes for W2 (min/median)")
     args = ap.parse_args()
     quick = args.quick
     T, K, L = 5000, 200, 12
@@ -206,6 +304,9 @@ def main() -> int:
     for b in ([1000, 10_000] if quick else [1000, 10_000, 100_000]):
         before, after = peak_memory_mb(T, K, b)
         print(f"| {T} | {K} | {b} | {before:.0f} | {after:.0f} | {after - before:.0f} | {b * K * 8 / 2**20:.0f} |")
+
+    if not args.no_w2:
+        w2_report(25_000, 8_000, 200 if quick else 1_000, 1 if quick else args.w2_repeat)
     return 0
 
 

@@ -25,7 +25,7 @@
 //! in (first row, run order) order: results do not depend on chunking or threads.
 
 use crate::error::{Error, Result};
-use crate::reality_check::Prepared;
+use crate::reality_check::{tile_prefix, Prepared, PrefixSource};
 
 /// Reusable buffers of one worker.
 #[derive(Debug, Default)]
@@ -39,6 +39,9 @@ pub struct DrawOmega {
     q: Vec<f64>,
     n: Vec<u64>,
     nruns: Vec<u32>,
+    /// A column tile's prefix sums (and counts) rebuilt from the input in streamed mode.
+    tile_prefix: Vec<f64>,
+    tile_cnt: Vec<u32>,
 }
 
 /// Merge segments `[a, b)` that continue each other into maximal runs (order kept).
@@ -76,7 +79,7 @@ impl DrawOmega {
         if d.len() < n * k || scale.len() < n * k || fallback.len() < k {
             return Err(Error::Internal("draw ω*: buffers shorter than the chunk".into()));
         }
-        let (prefix, prefix_cnt) = p.prefix_parts();
+        let source = p.prefix_source();
         // Runs of every draw, counting-sorted by first row (stable: per draw, run order kept).
         self.all.clear();
         for (j, segs) in seg_lists.iter().enumerate() {
@@ -113,10 +116,21 @@ impl DrawOmega {
             self.n.resize(n * wd, 0);
             self.nruns.clear();
             self.nruns.resize(n * wd, 0);
+            // Stored: rows of width K, the tile at column c0. Streamed: this tile's own prefix
+            // sums, rows of width wd (same additions, same bits).
+            let (prefix, prefix_cnt, stride, off): (&[f64], Option<&[u32]>, usize, usize) = match &source {
+                PrefixSource::Stored { prefix, cnt } => (prefix, *cnt, k, c0),
+                PrefixSource::Streamed { input, has_nan } => {
+                    let counts = if *has_nan { Some(&mut self.tile_cnt) } else { None };
+                    tile_prefix(input, &p.observed, c0, wd, &mut self.tile_prefix, counts);
+                    let cnt = if *has_nan { Some(&self.tile_cnt[..]) } else { None };
+                    (&self.tile_prefix[..], cnt, wd, 0)
+                }
+            };
             for &(a, b, j) in &self.sorted {
                 let (Some(pa), Some(pb), Some(dj)) = (
-                    prefix.get(a * k + c0..a * k + c0 + wd),
-                    prefix.get(b * k + c0..b * k + c0 + wd),
+                    prefix.get(a * stride + off..a * stride + off + wd),
+                    prefix.get(b * stride + off..b * stride + off + wd),
                     d.get(j * k + c0..j * k + c0 + wd),
                 ) else {
                     return Err(Error::Internal(format!("run [{a}, {b}) outside the prefix sums")));
@@ -134,7 +148,7 @@ impl DrawOmega {
                     }
                     Some(pc) => {
                         let (Some(ca), Some(cb)) =
-                            (pc.get(a * k + c0..a * k + c0 + wd), pc.get(b * k + c0..b * k + c0 + wd))
+                            (pc.get(a * stride + off..a * stride + off + wd), pc.get(b * stride + off..b * stride + off + wd))
                         else {
                             return Err(Error::Internal(format!("run [{a}, {b}) outside the count prefix")));
                         };

@@ -140,3 +140,39 @@ fn cancelled_run_reports_interrupted() {
     let r = run(&p, &opts(t, Method::Stationary { avg_block_length: 4.0 }, Kernel::PrefixSum), IndexSource::Generated, &c);
     assert!(matches!(r, Err(crypto_analyzer_promotion::Error::Interrupted)));
 }
+
+#[test]
+fn streamed_prefix_sums_give_the_stored_bits_in_both_layouts() {
+    use crypto_analyzer_promotion::reality_check::{PrefixMode, SharedValues};
+    use std::sync::Arc;
+    // Several tiles (K > 1024 at a full chunk), a partial chunk, T not a multiple of the rows
+    // the streamed sweep centres at a time, with and without NaN.
+    for nan_every in [0usize, 13] {
+        let (t, k) = (101, 1030);
+        let x = data(t, k, nan_every);
+        let mut xf = vec![0.0; t * k];
+        for tt in 0..t {
+            for c in 0..k {
+                xf[c * t + tt] = x[tt * k + c];
+            }
+        }
+        let stored = Prepared::new(Matrix { values: &x, t, k, layout: Layout::RowMajor }, 6.0, false).unwrap();
+        let mut o = opts(t, Method::Stationary { avg_block_length: 6.0 }, Kernel::PrefixSum);
+        o.n_sim = 70;
+        let want = run(&stored, &o, IndexSource::Generated, &RunControl::new()).unwrap();
+        for (vals, layout) in [(x.clone(), Layout::RowMajor), (xf.clone(), Layout::ColMajor)] {
+            let input: Arc<dyn SharedValues> = Arc::new(vals);
+            let p = Prepared::from_shared(input, t, k, layout, 6.0, false, PrefixMode::Streamed).unwrap();
+            assert!(p.is_streamed());
+            for kernel in [Kernel::PrefixSum, Kernel::PrefixSumScalar] {
+                o.kernel = kernel;
+                let got = run(&p, &o, IndexSource::Generated, &RunControl::new()).unwrap();
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got.null_max), bits(&want.null_max), "nan_every={nan_every} {layout:?} {kernel:?}");
+                assert_eq!(bits(got.null_matrix.as_deref().unwrap()), bits(want.null_matrix.as_deref().unwrap()));
+                assert_eq!(bits(&got.omega), bits(&want.omega));
+                assert_eq!(got.spa_studentized, want.spa_studentized);
+            }
+        }
+    }
+}

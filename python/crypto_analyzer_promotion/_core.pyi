@@ -159,9 +159,14 @@ from typing import final
 
 @final
 class RcEngine:
-    """A T×K family prepared once (observed means, Hansen's ω, centred prefix sums)."""
+    """A T×K family prepared once (observed means, Hansen's ω, centred prefix sums stored, or
+    streamed from ``values`` read in place: ``prefix`` "auto" | "stored" | "streamed")."""
 
-    def __new__(cls, values: npt.NDArray[np.float64], omega_block_length: float, keep_values: bool = False) -> "RcEngine": ...
+    def __new__(
+        cls, values: npt.NDArray[np.float64], omega_block_length: float, keep_values: bool = False, prefix: str = "auto"
+    ) -> "RcEngine": ...
+    @property
+    def streamed(self) -> bool: ...
     @property
     def t(self) -> int: ...
     @property

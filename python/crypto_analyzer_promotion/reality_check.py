@@ -191,10 +191,13 @@ def rc_threads() -> int:
 
 
 def _as_float_frame_values(df: pd.DataFrame) -> np.ndarray:
-    bad = [str(c) for c in df.columns if not pd.api.types.is_numeric_dtype(df[c].dtype)]
+    bad = [str(c) for c, dt in zip(df.columns, df.dtypes) if not pd.api.types.is_numeric_dtype(dt)]
     if bad:
         raise InvalidInputError(f"non-numeric series for hypotheses: {', '.join(bad[:5])}")
     try:
+        if all(dt == np.float64 for dt in df.dtypes):
+            # One float64 block (the usual frame): a view of it, never a copy (NaN stays NaN).
+            return df.to_numpy()
         values = df.to_numpy(dtype=np.float64, na_value=np.nan)
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"series could not be converted to float64: {exc}") from None
@@ -397,7 +400,12 @@ def make_null_generator_stationary(
     """A Rust-backed ``null(b)`` over a dict of Series (aligned on the intersection of their
     indexes), a DataFrame (columns = hypotheses) or a T×K array; hypotheses sorted by id.
     ``cfg.method`` picks stationary or fixed blocks; ``rng`` (default ``cfg.rng``, else
-    ``"default"``) the random stream, ``cfg.run_key`` its seed (see :class:`RealityCheckConfig`)."""
+    ``"default"``) the random stream, ``cfg.run_key`` its seed (see :class:`RealityCheckConfig`).
+
+    A float64 array (C or Fortran order) or a float64 DataFrame whose columns are already sorted
+    is read without a copy. Above 256 MiB of data the engine keeps a reference to it and reads
+    it in every batch instead of storing prefix sums (no memory beyond the input): do not modify
+    it while the generator is in use (a batch that sees a change raises InvalidInputError)."""
     cfg = cfg or RealityCheckConfig()
     _check_centering(null_centering)
     stream = _resolve_stream(cfg, rng)

@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use numpy::{IntoPyArray, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{IntoPyArray, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -17,7 +17,8 @@ use crate::control::RunControl;
 use crate::error::{Error, Result};
 use crate::python::{detach, to_pyerr};
 use crate::reality_check::{
-    self, IndexSource, Kernel, Layout, Matrix, NullCentering, Prepared, RcOptions, RcResult, SpaPValues,
+    self, IndexSource, Kernel, Layout, Matrix, NullCentering, PrefixMode, Prepared, RcOptions, RcResult, SharedValues,
+    SpaPValues,
 };
 
 fn matrix_of<'a>(arr: &'a PyReadonlyArray2<'_, f64>) -> Result<Matrix<'a>> {
@@ -32,6 +33,26 @@ fn matrix_of<'a>(arr: &'a PyReadonlyArray2<'_, f64>) -> Result<Matrix<'a>> {
     };
     let values = arr.as_slice().map_err(|e| Error::invalid(format!("values: {e}")))?;
     Ok(Matrix { values, t, k, layout })
+}
+
+/// A caller's contiguous float64 array, read in place: the reference keeps the array (and the
+/// buffer it views) alive, and numpy never moves the data of a live array.
+struct NumpyValues {
+    ptr: *const f64,
+    len: usize,
+    _owner: Py<PyArray2<f64>>,
+}
+
+// SAFETY: the buffer is only read, and `_owner` keeps it allocated for this value's life.
+unsafe impl Send for NumpyValues {}
+// SAFETY: as above; shared reads only.
+unsafe impl Sync for NumpyValues {}
+
+impl SharedValues for NumpyValues {
+    fn values(&self) -> &[f64] {
+        // SAFETY: `ptr`/`len` describe the contiguous data of the array `_owner` holds.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
 }
 
 /// Data prepared once (observed statistics, ω, prefix sums); runs any number of batches.
@@ -167,14 +188,38 @@ fn run_interruptible(
 impl RcEngine {
     /// `values`: T×K float64 (C or Fortran contiguous), NaN = no observation.
     /// `omega_block_length`: L of the stationary-bootstrap kernel for Hansen's ω.
+    /// `prefix`: "auto" (stored prefix sums up to 256 MiB, else read the input in place),
+    /// "stored" or "streamed". Streamed, the engine keeps a reference to `values` and reads it
+    /// without copying; it must not be modified while the engine lives (a change is detected).
     #[new]
-    #[pyo3(signature = (values, omega_block_length, keep_values=false))]
-    fn new(py: Python<'_>, values: PyReadonlyArray2<'_, f64>, omega_block_length: f64, keep_values: bool) -> PyResult<Self> {
+    #[pyo3(signature = (values, omega_block_length, keep_values=false, prefix="auto"))]
+    fn new(
+        py: Python<'_>,
+        values: Bound<'_, PyArray2<f64>>,
+        omega_block_length: f64,
+        keep_values: bool,
+        prefix: &str,
+    ) -> PyResult<Self> {
         crate::python::guard_py(|| {
-        let m = matrix_of(&values).map_err(to_pyerr)?;
-        let prep = detach(py, || Prepared::new(m, omega_block_length, keep_values))?;
+        let mode = PrefixMode::parse(prefix).map_err(to_pyerr)?;
+        let ro = values.try_readonly().map_err(|e| to_pyerr(Error::invalid(format!("values: {e}"))))?;
+        let m = matrix_of(&ro).map_err(to_pyerr)?;
+        let (t, k, layout) = (m.t, m.k, m.layout);
+        let input: Arc<dyn SharedValues> = Arc::new(NumpyValues {
+            ptr: m.values.as_ptr(),
+            len: m.values.len(),
+            _owner: values.clone().unbind(),
+        });
+        drop(ro);
+        let prep = detach(py, move || Prepared::from_shared(input, t, k, layout, omega_block_length, keep_values, mode))?;
         Ok(RcEngine { inner: Arc::new(prep) })
         })
+    }
+
+    /// True when the engine reads the input in place (no stored prefix sums).
+    #[getter]
+    fn streamed(&self) -> bool {
+        self.inner.is_streamed()
     }
 
     #[getter]
@@ -258,6 +303,7 @@ impl RcEngine {
         let kernel = match kernel {
             "prefix" => Kernel::PrefixSum,
             "gather" => Kernel::Gather,
+            "prefix_scalar" => Kernel::PrefixSumScalar,
             other => return Err(to_pyerr(Error::invalid(format!("unknown kernel {other:?}")))),
         };
         let compare_to = compare_to.map(|c| c.as_array().iter().copied().collect::<Vec<f64>>());

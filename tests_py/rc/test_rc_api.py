@@ -117,14 +117,19 @@ def test_progress_callback_is_rate_limited_and_ends_at_total():
     """A run long enough (asserted) to cross the 250 ms reporting interval several times: the
     intermediate calls come at least 250 ms apart with non-decreasing counts, the last is
     (total, total)."""
-    calls = []
     x = np.random.default_rng(9).normal(size=(4000, 150))
     total = 20000
-    t0 = time.perf_counter()
-    r = run_family_reality_check(
-        x, RealityCheckConfig(n_sim=total), progress=lambda d, t: calls.append((d, t, time.perf_counter()))
-    )
-    elapsed = time.perf_counter() - t0
+    # The machine's speed varies (idle or shared): grow the run until it lasts long enough.
+    for _ in range(6):
+        calls = []
+        t0 = time.perf_counter()
+        r = run_family_reality_check(
+            x, RealityCheckConfig(n_sim=total), progress=lambda d, t: calls.append((d, t, time.perf_counter()))
+        )
+        elapsed = time.perf_counter() - t0
+        if elapsed >= 0.8:
+            break
+        total *= 2
     assert elapsed >= 0.8, f"run too short ({elapsed:.2f} s) to exercise the 250 ms limit: make it longer"
     assert calls[-1][:2] == (total, total)
     assert all(t == total and 0 <= d <= total for d, t, _ in calls)
