@@ -14,6 +14,10 @@ pub mod service;
 pub mod bootstrap;
 pub mod reality_check;
 pub mod cache;
+pub mod pg_conn;
+pub mod pg_store;
+pub mod pg_migrate;
+pub mod backend;
 
 #[cfg(feature = "python")]
 mod python;
