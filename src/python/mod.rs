@@ -11,6 +11,7 @@ mod gating_bindings;
 mod rc_bindings;
 mod cache_bindings;
 mod rel_bindings;
+mod pg_bindings;
 
 #[allow(unused_imports)]
 pub(crate) use convert::{json_to_py, py_to_json};
@@ -26,5 +27,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     rc_bindings::register(m)?;
     cache_bindings::register(m)?;
     rel_bindings::register(m)?;
+    pg_bindings::register(m)?;
     Ok(())
 }

@@ -13,9 +13,9 @@ use rayon::prelude::*;
 use crate::error::Error;
 
 /// The kinds `_debug_raise` accepts.
-const KINDS: [&str; 14] = [
+const KINDS: [&str; 16] = [
     "invalid_input", "json", "file_not_found", "permission_denied", "io", "runtime", "busy", "sqlite",
-    "cache", "interrupted", "internal", "panic", "panic_in_thread", "panic_unguarded",
+    "postgres", "connect", "cache", "interrupted", "internal", "panic", "panic_in_thread", "panic_unguarded",
 ];
 
 fn error_of(kind: &str) -> Error {
@@ -31,6 +31,8 @@ fn error_of(kind: &str) -> Error {
         "runtime" => Error::Runtime("debug: runtime".into()),
         "busy" => Error::Busy { waited_ms: 1, detail: "debug: database is locked".into() },
         "sqlite" => Error::Sqlite(rusqlite::Error::InvalidQuery),
+        "postgres" => Error::Postgres("debug: refused by a trigger".into()),
+        "connect" => Error::Connect("debug: could not connect to PostgreSQL at postgresql://u:***@h/db".into()),
         "cache" => Error::Cache("debug: sha256 mismatch".into()),
         "interrupted" => Error::Interrupted,
         "internal" => Error::Internal("debug: invariant".into()),
