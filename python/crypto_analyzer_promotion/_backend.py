@@ -1,10 +1,10 @@
 """Dispatch of the store's ``_core`` calls to the SQLite or the PostgreSQL backend.
 
-``store_sqlite`` and ``migrations_phase3`` call ``_core.store_<name>(target, ...)`` with what
-``_conn.resolve_db_path`` returned. Through :data:`core` such a call goes to
-``_core.pg_store_<name>`` when the target is a ``postgresql://`` / ``postgres://`` URL, and to
-the SQLite function otherwise. A store function that has no PostgreSQL counterpart yet refuses a
-URL with a clear error instead of treating it as a file name.
+``store_sqlite``, ``migrations_phase3`` and ``service`` call ``_core.store_<name>(target, ...)``
+(``_core.service_<name>``) with what ``_conn.resolve_db_path`` returned. Through :data:`core`
+such a call goes to ``_core.pg_<that name>`` when the target is a ``postgresql://`` / ``postgres://`` URL, and to
+the SQLite function otherwise. A function that has no PostgreSQL counterpart yet refuses a URL
+with a clear error (nothing written) instead of treating it as a file name.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from ._conn import is_postgres_url
 from .exceptions import InvalidInputError
 
 
+#: Prefixes of the ``_core`` functions whose first argument is the database.
+_PREFIXES = ("store_", "service_")
+
 #: ``store_*`` functions whose first argument is not a database.
 _NO_TARGET = frozenset({"store_migrations", "store_canonical_json", "store_json_loads", "store_candidate_id"})
 
@@ -24,11 +27,12 @@ class _Dispatch:
     """Attribute access like the ``_core`` module, with backend dispatch on the first argument."""
 
     def __getattr__(self, name: str) -> Any:
-        pg = getattr(_core, "pg_" + name, None) if name.startswith("store_") else None
+        dispatched = name.startswith(_PREFIXES) and name not in _NO_TARGET
+        pg = getattr(_core, "pg_" + name, None) if dispatched else None
         attr = getattr(_core, name) if pg is None else getattr(_core, name, None)
-        if not name.startswith("store_") or name in _NO_TARGET:
+        if not dispatched:
             return attr
-        what = name[len("store_"):]
+        what = name.split("_", 1)[1]
 
         def call(target: Any, *args: Any, **kwargs: Any) -> Any:
             if isinstance(target, str) and is_postgres_url(target):

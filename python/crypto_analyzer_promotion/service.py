@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, Dict, Optional, Union
 
-from . import _core
+from ._backend import core as _core
 from ._conn import ConnLike, resolve_db_path
 from .gating import (
     PromotionDecision,
