@@ -118,8 +118,8 @@ def fresh_schema(base: str, psycopg) -> str:
 
 
 def seed(target: str, big: int) -> None:
-    rows = [dict(dataset_id=f"ds{i % 4}", run_id=f"seed{i}", signal_name=f"sig{i % 5}", horizon=5, config_hash="cfg",
-                 git_commit="abc", evidence=EVIDENCE, candidate_id=f"seed-{i}") for i in range(big)]
+    rows = [{"dataset_id": f"ds{i % 4}", "run_id": f"seed{i}", "signal_name": f"sig{i % 5}", "horizon": 5, "config_hash": "cfg",
+                 "git_commit": "abc", "evidence": EVIDENCE, "candidate_id": f"seed-{i}"} for i in range(big)]
     for k in range(0, big, 5000):
         store_sqlite.create_candidates_many(target, rows[k:k + 5000])
 
@@ -145,7 +145,7 @@ def main(argv=None) -> int:
             results = run(args, base, Path(tmp), psycopg)
     finally:
         if cluster_dir:
-            subprocess.run(["bash", str(CLUSTER), "down", cluster_dir], capture_output=True)
+            subprocess.run(["bash", str(CLUSTER), "down", cluster_dir], capture_output=True, check=False)
     print(f"\nPostgreSQL store benchmark (n={args.n} creates per side per round, {args.rounds} rounds, "
           f"filtered list over {args.big} rows; min / median)")
     print(f"{'side':44s} {'creates/s':>21s} {'list ms (100 rows)':>22s}")

@@ -35,7 +35,9 @@ pub struct PgTarget {
 
 impl std::fmt::Debug for PgTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgTarget").field("url", &self.redacted).finish()
+        f.debug_struct("PgTarget")
+            .field("url", &self.redacted)
+            .finish()
     }
 }
 
@@ -61,13 +63,19 @@ fn percent_decode(s: &str) -> String {
 /// The URL with the password part of `user:password@` replaced by `***`; the password as
 /// written (None when there is none).
 fn split_password(url: &str) -> (String, Option<String>) {
-    let Some(scheme_end) = url.find("://") else { return (url.to_string(), None) };
+    let Some(scheme_end) = url.find("://") else {
+        return (url.to_string(), None);
+    };
     let rest = &url[scheme_end + 3..];
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let authority = &rest[..authority_end];
-    let Some(at) = authority.rfind('@') else { return (url.to_string(), None) };
+    let Some(at) = authority.rfind('@') else {
+        return (url.to_string(), None);
+    };
     let userinfo = &authority[..at];
-    let Some(colon) = userinfo.find(':') else { return (url.to_string(), None) };
+    let Some(colon) = userinfo.find(':') else {
+        return (url.to_string(), None);
+    };
     let password = &userinfo[colon + 1..];
     let redacted = format!(
         "{}://{}:***{}",
@@ -80,7 +88,9 @@ fn split_password(url: &str) -> (String, Option<String>) {
 
 /// Remove query parameters that carry a password (`password=...`) from a printable URL.
 fn redact_query(url: &str) -> (String, Vec<String>) {
-    let Some(q) = url.find('?') else { return (url.to_string(), Vec::new()) };
+    let Some(q) = url.find('?') else {
+        return (url.to_string(), Vec::new());
+    };
     let mut secrets = Vec::new();
     let params: Vec<String> = url[q + 1..]
         .split('&')
@@ -147,7 +157,9 @@ impl PgTarget {
             }
         }
         if config.get_user().is_none() {
-            let user = env("PGUSER").or_else(|| env("USER")).or_else(|| env("LOGNAME"));
+            let user = env("PGUSER")
+                .or_else(|| env("USER"))
+                .or_else(|| env("LOGNAME"));
             match user {
                 Some(u) => {
                     config.user(&u);
@@ -171,7 +183,9 @@ impl PgTarget {
             }
         }
         if config.get_application_name().is_none() {
-            config.application_name(&env("PGAPPNAME").unwrap_or_else(|| "crypto_analyzer_promotion".into()));
+            config.application_name(
+                &env("PGAPPNAME").unwrap_or_else(|| "crypto_analyzer_promotion".into()),
+            );
         }
         if config.get_connect_timeout().is_none() {
             let secs = env("PGCONNECT_TIMEOUT")
@@ -182,7 +196,11 @@ impl PgTarget {
         }
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets.dedup();
-        Ok(PgTarget { config, redacted, secrets })
+        Ok(PgTarget {
+            config,
+            redacted,
+            secrets,
+        })
     }
 
     /// The URL with the password replaced by `***`.
@@ -214,13 +232,19 @@ impl PgTarget {
             }
         };
         let hint = match e.code() {
-            Some(c) if *c == SqlState::INVALID_PASSWORD || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION => {
+            Some(c)
+                if *c == SqlState::INVALID_PASSWORD
+                    || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION =>
+            {
                 " (check the user and the password: URL or PGUSER/PGPASSWORD)"
             }
             Some(c) if *c == SqlState::INVALID_CATALOG_NAME => " (create the database first)",
             _ => "",
         };
-        Error::Connect(self.scrub(&format!("could not connect to PostgreSQL at {}: {why}{hint}", self.redacted)))
+        Error::Connect(self.scrub(&format!(
+            "could not connect to PostgreSQL at {}: {why}{hint}",
+            self.redacted
+        )))
     }
 
     /// `text` with every secret replaced by `***`.
@@ -251,11 +275,15 @@ pub fn pg_err(target: &PgTarget, e: &postgres::Error) -> Error {
     if let Some(db) = e.as_db_error() {
         let code = db.code();
         if *code == SqlState::UNDEFINED_TABLE
-            && (db.message().contains("promotion_candidates") || db.message().contains("promotion_events"))
+            && (db.message().contains("promotion_candidates")
+                || db.message().contains("promotion_events"))
         {
             return Error::Runtime(PROMOTION_TABLES_REQUIRED_MSG.to_string());
         }
-        if *code == SqlState::ADMIN_SHUTDOWN || *code == SqlState::CRASH_SHUTDOWN || *code == SqlState::CANNOT_CONNECT_NOW {
+        if *code == SqlState::ADMIN_SHUTDOWN
+            || *code == SqlState::CRASH_SHUTDOWN
+            || *code == SqlState::CANNOT_CONNECT_NOW
+        {
             return Error::Connect(target.scrub(&format!(
                 "PostgreSQL at {} closed the connection: {}",
                 target.redacted,
@@ -271,7 +299,10 @@ pub fn pg_err(target: &PgTarget, e: &postgres::Error) -> Error {
         return Error::Postgres(target.scrub(db.message()));
     }
     if e.is_closed() || e.to_string().starts_with("error communicating") {
-        return Error::Connect(target.scrub(&format!("lost the connection to PostgreSQL at {}: {e}", target.redacted)));
+        return Error::Connect(target.scrub(&format!(
+            "lost the connection to PostgreSQL at {}: {e}",
+            target.redacted
+        )));
     }
     Error::Postgres(target.scrub(&e.to_string()))
 }
@@ -282,8 +313,12 @@ mod tests {
 
     #[test]
     fn redacts_userinfo_and_query_passwords() {
-        let (r, pw) = split_password("postgresql://alice:s3cr%40t@db.example:5432/reg?sslmode=disable");
-        assert_eq!(r, "postgresql://alice:***@db.example:5432/reg?sslmode=disable");
+        let (r, pw) =
+            split_password("postgresql://alice:s3cr%40t@db.example:5432/reg?sslmode=disable");
+        assert_eq!(
+            r,
+            "postgresql://alice:***@db.example:5432/reg?sslmode=disable"
+        );
         assert_eq!(pw.as_deref(), Some("s3cr%40t"));
         assert_eq!(percent_decode("s3cr%40t"), "s3cr@t");
         let (r, s) = redact_query("postgresql://h/db?user=a&password=xyz&port=1");

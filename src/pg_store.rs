@@ -27,8 +27,8 @@ use crate::error::{Error, Result};
 use crate::json::to_canonical_string;
 use crate::pg_conn::{is_retryable, pg_err, PgTarget};
 use crate::store::{
-    candidate_id_for, evidence_to_json, now_utc_iso, validate_status, Candidate, CandidateFilter, Event, NewCandidate,
-    PROMOTION_TABLES_REQUIRED_MSG,
+    candidate_id_for, evidence_to_json, now_utc_iso, validate_status, Candidate, CandidateFilter,
+    Event, NewCandidate, PROMOTION_TABLES_REQUIRED_MSG,
 };
 
 /// How many times a transaction is attempted when the server reports a deadlock or a
@@ -44,10 +44,12 @@ pub const ELIGIBILITY_REQUIRED_MSG: &str =
     "eligibility_report_id required for candidate/accepted; use promote_to_candidate/promote_to_accepted";
 
 /// c79684b's message when migration 008 is missing.
-pub const ELIGIBILITY_TABLE_REQUIRED_MSG: &str = "eligibility_reports table not found; run Phase 3 migrations 008+";
+pub const ELIGIBILITY_TABLE_REQUIRED_MSG: &str =
+    "eligibility_reports table not found; run Phase 3 migrations 008+";
 
 /// c79684b's message when migration 011 is missing.
-pub const GOVERNANCE_TABLE_REQUIRED_MSG: &str = "governance_events table not found; run Phase 3 migrations 011+";
+pub const GOVERNANCE_TABLE_REQUIRED_MSG: &str =
+    "governance_events table not found; run Phase 3 migrations 011+";
 
 /// The levels an eligibility report may have.
 pub const ELIGIBILITY_LEVELS: [&str; 3] = ["exploratory", "candidate", "accepted"];
@@ -172,7 +174,12 @@ impl PgStore {
     pub fn connect(url: &str) -> Result<PgStore> {
         let target = PgTarget::parse(url)?;
         let client = target.connect()?;
-        Ok(PgStore { client, target, stmts: HashMap::new(), tables_checked: false })
+        Ok(PgStore {
+            client,
+            target,
+            stmts: HashMap::new(),
+            tables_checked: false,
+        })
     }
 
     /// The URL with the password replaced by `***`.
@@ -217,7 +224,9 @@ impl PgStore {
             };
             match outcome {
                 Ok(v) => return Ok(v),
-                Err(TxErr::Pg(e)) if is_retryable(&e) && attempt < MAX_TX_ATTEMPTS => backoff(attempt),
+                Err(TxErr::Pg(e)) if is_retryable(&e) && attempt < MAX_TX_ATTEMPTS => {
+                    backoff(attempt)
+                }
                 Err(TxErr::Pg(e)) => return Err(pg_err(target, &e)),
                 Err(TxErr::Core(e)) => return Err(e),
             }
@@ -265,9 +274,14 @@ impl PgStore {
 
     /// [`PgStore::create_candidate`] created directly at candidate/accepted with the passed
     /// report `eligibility_report_id` (which must have been computed for the id it gets).
-    pub fn create_candidate_linked(&mut self, new: &NewCandidate, eligibility_report_id: Option<&str>) -> Result<String> {
+    pub fn create_candidate_linked(
+        &mut self,
+        new: &NewCandidate,
+        eligibility_report_id: Option<&str>,
+    ) -> Result<String> {
         let mut ids = self.create_many(&[(new, eligibility_report_id)])?;
-        ids.pop().ok_or_else(|| Error::Internal("create_candidate returned no id".into()))
+        ids.pop()
+            .ok_or_else(|| Error::Internal("create_candidate returned no id".into()))
     }
 
     /// Insert many candidates (each with its `created` event) in ONE transaction; all or nothing.
@@ -284,7 +298,8 @@ impl PgStore {
             if matches!(new.status.as_str(), "candidate" | "accepted") && report.is_none() {
                 return Err(Error::invalid(ELIGIBILITY_REQUIRED_MSG));
             }
-            let evidence_json = evidence_to_json(new.evidence.as_ref(), new.evidence_base_path.as_deref())?;
+            let evidence_json =
+                evidence_to_json(new.evidence.as_ref(), new.evidence_base_path.as_deref())?;
             prepared.push((*new, *report, evidence_json));
         }
         self.run_tx(|tx, stmts| {
@@ -363,20 +378,38 @@ impl PgStore {
                 payload.insert("reason".into(), Value::String(r.to_string()));
             }
             if let Some(rid) = eligibility_report_id {
-                payload.insert("eligibility_report_id".into(), Value::String(rid.to_string()));
+                payload.insert(
+                    "eligibility_report_id".into(),
+                    Value::String(rid.to_string()),
+                );
             }
             set_status(tx, stmts, candidate_id, status, None)?;
-            insert_event(tx, stmts, candidate_id, &ts, "status_change", payload_to_json(Some(&Value::Object(payload))))
+            insert_event(
+                tx,
+                stmts,
+                candidate_id,
+                &ts,
+                "status_change",
+                payload_to_json(Some(&Value::Object(payload))),
+            )
         })
     }
 
     /// Promote to `level` (candidate or accepted) with a PASSED report of that level computed
     /// for THIS candidate; the status, the link and a `status_change` event
     /// `{new_status, old_status, eligibility_report_id, ts_utc, reason?}` in one transaction.
-    pub fn promote(&mut self, candidate_id: &str, level: &str, eligibility_report_id: &str, reason: Option<&str>) -> Result<i64> {
+    pub fn promote(
+        &mut self,
+        candidate_id: &str,
+        level: &str,
+        eligibility_report_id: &str,
+        reason: Option<&str>,
+    ) -> Result<i64> {
         self.require_promotion_tables()?;
         if !matches!(level, "candidate" | "accepted") {
-            return Err(Error::invalid(format!("promotion level must be candidate or accepted, got {level:?}")));
+            return Err(Error::invalid(format!(
+                "promotion level must be candidate or accepted, got {level:?}"
+            )));
         }
         self.run_tx(|tx, stmts| {
             let old = lock_candidate(tx, stmts, candidate_id)?;
@@ -385,23 +418,43 @@ impl PgStore {
             let mut payload = Map::new();
             payload.insert("new_status".into(), Value::String(level.to_string()));
             payload.insert("old_status".into(), Value::String(old));
-            payload.insert("eligibility_report_id".into(), Value::String(eligibility_report_id.to_string()));
+            payload.insert(
+                "eligibility_report_id".into(),
+                Value::String(eligibility_report_id.to_string()),
+            );
             payload.insert("ts_utc".into(), Value::String(ts.clone()));
             if let Some(r) = reason.filter(|r| !r.is_empty()) {
                 payload.insert("reason".into(), Value::String(r.to_string()));
             }
             set_status(tx, stmts, candidate_id, level, Some(eligibility_report_id))?;
-            insert_event(tx, stmts, candidate_id, &ts, "status_change", payload_to_json(Some(&Value::Object(payload))))
+            insert_event(
+                tx,
+                stmts,
+                candidate_id,
+                &ts,
+                "status_change",
+                payload_to_json(Some(&Value::Object(payload))),
+            )
         })
     }
 
     /// `promote(candidate_id, "candidate", ...)`.
-    pub fn promote_to_candidate(&mut self, candidate_id: &str, eligibility_report_id: &str, reason: Option<&str>) -> Result<i64> {
+    pub fn promote_to_candidate(
+        &mut self,
+        candidate_id: &str,
+        eligibility_report_id: &str,
+        reason: Option<&str>,
+    ) -> Result<i64> {
         self.promote(candidate_id, "candidate", eligibility_report_id, reason)
     }
 
     /// `promote(candidate_id, "accepted", ...)`.
-    pub fn promote_to_accepted(&mut self, candidate_id: &str, eligibility_report_id: &str, reason: Option<&str>) -> Result<i64> {
+    pub fn promote_to_accepted(
+        &mut self,
+        candidate_id: &str,
+        eligibility_report_id: &str,
+        reason: Option<&str>,
+    ) -> Result<i64> {
         self.promote(candidate_id, "accepted", eligibility_report_id, reason)
     }
 
@@ -423,29 +476,56 @@ impl PgStore {
         }
         self.run_tx(|tx, stmts| {
             lock_candidate(tx, stmts, candidate_id)?;
-            let link = if promoting { eligibility_report_id } else { None };
+            let link = if promoting {
+                eligibility_report_id
+            } else {
+                None
+            };
             if let Some(rid) = link {
                 check_report(tx, stmts, candidate_id, new_status, rid)?;
             }
             let ts = now_utc_iso();
             set_status(tx, stmts, candidate_id, new_status, link)?;
-            insert_event(tx, stmts, candidate_id, &ts, "evaluated", payload_to_json(Some(event_payload)))
+            insert_event(
+                tx,
+                stmts,
+                candidate_id,
+                &ts,
+                "evaluated",
+                payload_to_json(Some(event_payload)),
+            )
         })
     }
 
     /// Append an event; payload_json is canonical JSON, NULL when the payload is empty.
-    pub fn record_event(&mut self, candidate_id: &str, event_type: &str, payload: Option<&Value>) -> Result<i64> {
+    pub fn record_event(
+        &mut self,
+        candidate_id: &str,
+        event_type: &str,
+        payload: Option<&Value>,
+    ) -> Result<i64> {
         self.require_promotion_tables()?;
         if event_type.is_empty() {
             return Err(Error::invalid("event_type must be a non-empty string"));
         }
         let payload_json = payload_to_json(payload);
         self.run_tx(|tx, stmts| {
-            let st = prep(tx, stmts, "SELECT 1 FROM promotion_candidates WHERE candidate_id = $1 FOR KEY SHARE")?;
+            let st = prep(
+                tx,
+                stmts,
+                "SELECT 1 FROM promotion_candidates WHERE candidate_id = $1 FOR KEY SHARE",
+            )?;
             if tx.query_opt(&st, &[&candidate_id])?.is_none() {
                 return Err(not_found(candidate_id).into());
             }
-            insert_event(tx, stmts, candidate_id, &now_utc_iso(), event_type, payload_json.clone())
+            insert_event(
+                tx,
+                stmts,
+                candidate_id,
+                &now_utc_iso(),
+                event_type,
+                payload_json.clone(),
+            )
         })
     }
 
@@ -463,7 +543,9 @@ impl PgStore {
             )));
         }
         if r.eligibility_report_id.is_empty() {
-            return Err(Error::invalid("eligibility_report_id must be a non-empty string"));
+            return Err(Error::invalid(
+                "eligibility_report_id must be a non-empty string",
+            ));
         }
         let passed: i32 = i32::from(r.passed);
         let blank = |v: &Option<String>| v.clone().unwrap_or_default();
@@ -521,7 +603,12 @@ impl PgStore {
             Some(v) => to_canonical_string(v),
         };
         let blank = |v: &Option<String>| v.clone().unwrap_or_default();
-        let vals = [blank(&g.candidate_id), blank(&g.eligibility_report_id), blank(&g.run_key), blank(&g.dataset_id_v2)];
+        let vals = [
+            blank(&g.candidate_id),
+            blank(&g.eligibility_report_id),
+            blank(&g.run_key),
+            blank(&g.dataset_id_v2),
+        ];
         self.run_tx(|tx, stmts| {
             let st = prep(
                 tx,
@@ -556,7 +643,10 @@ impl PgStore {
         }
         let limit: Option<i64> = filter.limit.filter(|l| *l >= 0);
         args.push(&limit);
-        sql.push_str(&format!(" ORDER BY created_at_utc DESC, rowid DESC LIMIT ${}", args.len()));
+        sql.push_str(&format!(
+            " ORDER BY created_at_utc DESC, rowid DESC LIMIT ${}",
+            args.len()
+        ));
         self.read(|tx, stmts| {
             let st = prep(tx, stmts, &sql)?;
             tx.query(&st, &args)?.iter().map(row_to_candidate).collect()
@@ -567,8 +657,17 @@ impl PgStore {
     pub fn get_candidate(&mut self, candidate_id: &str) -> Result<Option<CandidateRow>> {
         self.require_promotion_tables()?;
         self.read(|tx, stmts| {
-            let st = prep(tx, stmts, &format!("SELECT {CANDIDATE_COLUMNS} FROM promotion_candidates WHERE candidate_id = $1"))?;
-            tx.query_opt(&st, &[&candidate_id])?.as_ref().map(row_to_candidate).transpose()
+            let st = prep(
+                tx,
+                stmts,
+                &format!(
+                    "SELECT {CANDIDATE_COLUMNS} FROM promotion_candidates WHERE candidate_id = $1"
+                ),
+            )?;
+            tx.query_opt(&st, &[&candidate_id])?
+                .as_ref()
+                .map(row_to_candidate)
+                .transpose()
         })
     }
 
@@ -598,7 +697,10 @@ impl PgStore {
     }
 
     /// A read: one statement, no explicit transaction (autocommit; its own snapshot).
-    fn read<T>(&mut self, body: impl FnOnce(&mut Client, &mut HashMap<String, Statement>) -> TxResult<T>) -> Result<T> {
+    fn read<T>(
+        &mut self,
+        body: impl FnOnce(&mut Client, &mut HashMap<String, Statement>) -> TxResult<T>,
+    ) -> Result<T> {
         let target = &self.target;
         body(&mut self.client, &mut self.stmts).map_err(|e| match e {
             TxErr::Pg(e) => pg_err(target, &e),
@@ -608,7 +710,11 @@ impl PgStore {
 }
 
 /// A prepared statement, prepared once per connection.
-fn prep<C: GenericClient>(tx: &mut C, stmts: &mut HashMap<String, Statement>, sql: &str) -> TxResult<Statement> {
+fn prep<C: GenericClient>(
+    tx: &mut C,
+    stmts: &mut HashMap<String, Statement>,
+    sql: &str,
+) -> TxResult<Statement> {
     if let Some(st) = stmts.get(sql) {
         return Ok(st.clone());
     }
@@ -618,8 +724,16 @@ fn prep<C: GenericClient>(tx: &mut C, stmts: &mut HashMap<String, Statement>, sq
 }
 
 /// Lock the candidate row for this transaction; its status (unknown id → InvalidInput).
-fn lock_candidate(tx: &mut Transaction<'_>, stmts: &mut HashMap<String, Statement>, candidate_id: &str) -> TxResult<String> {
-    let st = prep(tx, stmts, "SELECT status FROM promotion_candidates WHERE candidate_id = $1 FOR UPDATE")?;
+fn lock_candidate(
+    tx: &mut Transaction<'_>,
+    stmts: &mut HashMap<String, Statement>,
+    candidate_id: &str,
+) -> TxResult<String> {
+    let st = prep(
+        tx,
+        stmts,
+        "SELECT status FROM promotion_candidates WHERE candidate_id = $1 FOR UPDATE",
+    )?;
     match tx.query_opt(&st, &[&candidate_id])? {
         Some(row) => Ok(row.try_get::<_, String>(0)?),
         None => Err(not_found(candidate_id).into()),
@@ -650,7 +764,8 @@ fn check_report(
     let why = match row {
         None => Some("was not found".to_string()),
         Some(row) => {
-            let (owner, rep_level, passed): (String, String, i32) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+            let (owner, rep_level, passed): (String, String, i32) =
+                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
             if owner != candidate_id {
                 Some(format!("was computed for another candidate ({owner})"))
             } else if passed != 1 {
@@ -664,7 +779,10 @@ fn check_report(
     };
     match why {
         None => Ok(()),
-        Some(why) => Err(Error::invalid(format!("{ELIGIBILITY_REQUIRED_MSG} (eligibility report {report_id} {why})")).into()),
+        Some(why) => Err(Error::invalid(format!(
+            "{ELIGIBILITY_REQUIRED_MSG} (eligibility report {report_id} {why})"
+        ))
+        .into()),
     }
 }
 
@@ -685,7 +803,11 @@ fn set_status(
             tx.execute(&st, &[&status, &rid, &candidate_id])?;
         }
         None => {
-            let st = prep(tx, stmts, "UPDATE promotion_candidates SET status = $1 WHERE candidate_id = $2")?;
+            let st = prep(
+                tx,
+                stmts,
+                "UPDATE promotion_candidates SET status = $1 WHERE candidate_id = $2",
+            )?;
             tx.execute(&st, &[&status, &candidate_id])?;
         }
     }
@@ -730,7 +852,12 @@ pub fn with_pg_store<T>(url: &str, f: impl FnOnce(&mut PgStore) -> Result<T>) ->
     let slot = {
         let mut map = cache().lock().unwrap_or_else(|p| p.into_inner());
         map.entry(url.to_string())
-            .or_insert_with(|| Arc::new(Mutex::new(CachedPg { pid: 0, store: None })))
+            .or_insert_with(|| {
+                Arc::new(Mutex::new(CachedPg {
+                    pid: 0,
+                    store: None,
+                }))
+            })
             .clone()
     };
     let mut guard = match slot.lock() {
@@ -756,7 +883,9 @@ pub fn with_pg_store<T>(url: &str, f: impl FnOnce(&mut PgStore) -> Result<T>) ->
         guard.pid = pid;
     }
     let Some(store) = guard.store.as_mut() else {
-        return Err(Error::Internal("cached PostgreSQL store missing after connect".into()));
+        return Err(Error::Internal(
+            "cached PostgreSQL store missing after connect".into(),
+        ));
     };
     let out = f(store);
     if matches!(out, Err(Error::Connect(_))) || store.is_closed() {

@@ -17,8 +17,9 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, List, Sequence
+from typing import Any
 
 import pytest
 
@@ -39,9 +40,9 @@ def _psql_binary() -> str:
 
 def run_psql(url: str, sql: str, params: Sequence[Any] = ()) -> str:
     """Run ``sql`` with psql on ``url``; ``?`` placeholders take ``params`` (as SQL literals)."""
-    names: List[str] = []
+    names: list[str] = []
 
-    def sub(_m: "re.Match[str]") -> str:
+    def sub(_m: re.Match[str]) -> str:
         names.append(f"p{len(names)}")
         return f":'{names[-1]}'"
 
@@ -49,7 +50,7 @@ def run_psql(url: str, sql: str, params: Sequence[Any] = ()) -> str:
     args = [_psql_binary(), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url]
     for name, value in zip(names, params):
         args += ["-v", f"{name}={value}"]
-    proc = subprocess.run(args, input=text, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(args, input=text, capture_output=True, text=True, timeout=120, check=False)
     if proc.returncode != 0:
         raise PsqlError(proc.stderr.strip())
     return proc.stdout
@@ -68,14 +69,15 @@ def pg_server() -> Iterator[str]:
     if os.environ.get("CRYPTO_ANALYZER_TEST_PG", "1") == "0":
         pytest.skip("PostgreSQL tests turned off (CRYPTO_ANALYZER_TEST_PG=0)")
     proc = subprocess.run(["bash", str(CLUSTER_SCRIPT), "up", "--fast"], capture_output=True, text=True,
-                          timeout=1200)
+                          timeout=1200, check=False)
     if proc.returncode != 0:
         pytest.fail(f"could not start a throwaway PostgreSQL cluster: {proc.stderr[-3000:]}")
     got = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
     try:
         yield got["PG_URL"]
     finally:
-        subprocess.run(["bash", str(CLUSTER_SCRIPT), "down", got["PG_DIR"]], capture_output=True, timeout=120)
+        subprocess.run(["bash", str(CLUSTER_SCRIPT), "down", got["PG_DIR"]], capture_output=True, timeout=120,
+                       check=False)
 
 
 @pytest.fixture

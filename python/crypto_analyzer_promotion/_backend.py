@@ -15,7 +15,6 @@ from . import _core
 from ._conn import is_postgres_url
 from .exceptions import InvalidInputError
 
-
 #: Prefixes of the ``_core`` functions whose first argument is the database.
 _PREFIXES = ("store_", "service_")
 

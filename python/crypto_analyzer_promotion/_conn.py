@@ -19,7 +19,7 @@ def is_postgres_url(target: object) -> bool:
     if not isinstance(target, str):
         return False
     head = target.lstrip()[:13].lower()
-    return head.startswith("postgresql://") or head.startswith("postgres://")
+    return head.startswith(("postgresql://", "postgres://"))
 
 
 def resolve_db_path(conn: ConnLike) -> str:
@@ -59,4 +59,4 @@ def resolve_db_path(conn: ConnLike) -> str:
     )
 
 
-__all__ = ["resolve_db_path", "is_postgres_url", "ConnLike"]
+__all__ = ["ConnLike", "is_postgres_url", "resolve_db_path"]

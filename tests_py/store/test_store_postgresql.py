@@ -12,11 +12,12 @@ import socket
 import traceback
 
 import pytest
-
-from crypto_analyzer_promotion import _backend, migrations_phase3 as mig, store_sqlite as st
+from crypto_analyzer_promotion import _backend
 from crypto_analyzer_promotion import exceptions as X
+from crypto_analyzer_promotion import migrations_phase3 as mig
+from crypto_analyzer_promotion import store_sqlite as st
 
-BASE = dict(dataset_id="ds1", run_id="run1", signal_name="sig_a", horizon=5, config_hash="cfg", git_commit="abc")
+BASE = {"dataset_id": "ds1", "run_id": "run1", "signal_name": "sig_a", "horizon": 5, "config_hash": "cfg", "git_commit": "abc"}
 core = _backend.core
 
 
@@ -108,8 +109,8 @@ def test_tampering_through_plain_sql_is_refused_by_the_server(reg, pg_sql):
         ("UPDATE promotion_candidates SET status = 'accepted' WHERE candidate_id = ?", "eligibility_report_id required", b),
         ("UPDATE promotion_candidates SET status = 'candidate', eligibility_report_id = 'ra' WHERE candidate_id = ?",
          "eligibility_report_id required", b),
-        ("UPDATE promotion_candidates SET status = 'candidate', eligibility_report_id = 'rb_failed' "
-         "WHERE candidate_id = ?", "eligibility_report_id required", b),
+        (("UPDATE promotion_candidates SET status = 'candidate', eligibility_report_id = 'rb_failed' "
+         "WHERE candidate_id = ?"), "eligibility_report_id required", b),
         ("UPDATE eligibility_reports SET blockers_json = '[]x' WHERE eligibility_report_id = 'ra'", "evidence is immutable"),
         ("DELETE FROM eligibility_reports WHERE eligibility_report_id = 'ra'", "evidence is immutable"),
     ]
@@ -123,9 +124,14 @@ def test_tampering_through_plain_sql_is_refused_by_the_server(reg, pg_sql):
 
 
 def _assert_clean(exc: BaseException, *secrets: str) -> None:
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)) + repr(exc)
-    for s in secrets:
-        assert s not in text, f"secret echoed in: {text}"
+    """Neither the exception nor any exception chained to it carries a secret (the traceback's
+    source lines are code, not values; the test's own source does contain the secrets)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        text = str(seen) + repr(seen) + repr(seen.args) + "".join(traceback.format_exception_only(type(seen), seen))
+        for s in secrets:
+            assert s not in text, f"secret echoed in: {text}"
+        seen = seen.__cause__ or seen.__context__
 
 
 def test_wrong_credentials_one_clear_error_nothing_written(reg, pg_sql):
@@ -185,7 +191,7 @@ def test_bad_urls_are_value_errors_without_the_password(url, fragment):
     assert "Bad-Secret" not in _backend.redact(url)
 
 
-def _worker(url: str, wid: int, ops: int, out: "mp.Queue[tuple[int, list[str], int, int]]") -> None:
+def _worker(url: str, wid: int, ops: int, out: mp.Queue[tuple[int, list[str], int, int]]) -> None:
     """Mixed operations on the shared registry; reports what it did."""
     created, events, promoted = [], 0, 0
     for j in range(ops):
