@@ -96,6 +96,22 @@ pub struct NewGovernanceEvent {
     pub artifact_refs: Option<Value>,
 }
 
+/// What [`PgStore::record_rung`] writes in one transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct RungWrite<'a> {
+    pub candidate_id: &'a str,
+    /// The status the evaluation started from (None: not checked).
+    pub expected_status: Option<&'a str>,
+    /// The new status (None: no status change).
+    pub new_status: Option<&'a str>,
+    /// The payload of the `evaluated` event (None: no event).
+    pub event_payload: Option<&'a Value>,
+    /// The eligibility report computed for this candidate (stored; linked on promotion).
+    pub report: Option<&'a NewEligibilityReport>,
+    /// A governance event to append in the same transaction.
+    pub governance: Option<&'a NewGovernanceEvent>,
+}
+
 /// A failure inside a transaction body: the client's (maybe retryable) or ours (final).
 pub(crate) enum TxErr {
     Pg(postgres::Error),
@@ -497,6 +513,72 @@ impl PgStore {
         })
     }
 
+    /// One rung of an evaluation, written in ONE transaction (the write primitive of
+    /// `evaluate_and_record` on PostgreSQL, issue 15 phase 2): lock the candidate; refuse if its
+    /// status is no longer `expected_status` (another process evaluated or promoted it since it
+    /// was read: evaluate again; nothing written); store the eligibility `report` (if any); set
+    /// `new_status` (None: no status change, e.g. a failed eligibility), linking the report when
+    /// the new status is candidate/accepted (it must be a passed report of that level for this
+    /// candidate); append the `evaluated` event (if any) and the governance event (if any).
+    /// Returns the id of the `evaluated` event.
+    pub fn record_rung(&mut self, w: &RungWrite<'_>) -> Result<Option<i64>> {
+        self.require_promotion_tables()?;
+        if let Some(st) = w.new_status {
+            validate_status(st)?;
+        }
+        let promoting = matches!(w.new_status, Some("candidate" | "accepted"));
+        let link = match (promoting, w.report) {
+            (true, Some(r)) => Some(r.eligibility_report_id.as_str()),
+            (true, None) => return Err(Error::invalid(ELIGIBILITY_REQUIRED_MSG)),
+            (false, _) => None,
+        };
+        if let Some(r) = w.report {
+            if r.candidate_id != w.candidate_id {
+                return Err(Error::invalid(format!(
+                    "eligibility report {} was computed for another candidate ({})",
+                    r.eligibility_report_id, r.candidate_id
+                )));
+            }
+            if !ELIGIBILITY_LEVELS.contains(&r.level.as_str()) {
+                return Err(Error::invalid(format!(
+                    "unknown eligibility level {:?}: must be one of exploratory, candidate, accepted",
+                    r.level
+                )));
+            }
+        }
+        let payload_json = w.event_payload.and_then(|p| payload_to_json(Some(p)));
+        let governance = w.governance.map(governance_values);
+        self.run_tx(|tx, stmts| {
+            let old = lock_candidate(tx, stmts, w.candidate_id)?;
+            if let Some(expected) = w.expected_status {
+                if old != expected {
+                    return Err(Error::invalid(format!(
+                        "candidate {} changed status from {expected} to {old} while it was evaluated; evaluate again",
+                        w.candidate_id
+                    ))
+                    .into());
+                }
+            }
+            if let Some(r) = w.report {
+                insert_report(tx, stmts, r)?;
+            }
+            if let Some(rid) = link {
+                check_report(tx, stmts, w.candidate_id, w.new_status.unwrap_or_default(), rid)?;
+            }
+            if let Some(st) = w.new_status {
+                set_status(tx, stmts, w.candidate_id, st, link)?;
+            }
+            let event_id = match w.event_payload {
+                Some(_) => Some(insert_event(tx, stmts, w.candidate_id, &now_utc_iso(), "evaluated", payload_json.clone())?),
+                None => None,
+            };
+            if let Some(g) = &governance {
+                insert_governance(tx, stmts, g)?;
+            }
+            Ok(event_id)
+        })
+    }
+
     /// Append an event; payload_json is canonical JSON, NULL when the payload is empty.
     pub fn record_event(
         &mut self,
@@ -547,48 +629,16 @@ impl PgStore {
                 "eligibility_report_id must be a non-empty string",
             ));
         }
-        let passed: i32 = i32::from(r.passed);
-        let blank = |v: &Option<String>| v.clone().unwrap_or_default();
-        let extra = [
-            blank(&r.run_key),
-            blank(&r.run_instance_id),
-            blank(&r.dataset_id_v2),
-            blank(&r.engine_version),
-            blank(&r.config_version),
-        ];
         self.run_tx(|tx, stmts| {
-            let st = prep(tx, stmts, "SELECT 1 FROM promotion_candidates WHERE candidate_id = $1 FOR KEY SHARE")?;
+            let st = prep(
+                tx,
+                stmts,
+                "SELECT 1 FROM promotion_candidates WHERE candidate_id = $1 FOR KEY SHARE",
+            )?;
             if tx.query_opt(&st, &[&r.candidate_id])?.is_none() {
                 return Err(not_found(&r.candidate_id).into());
             }
-            let ins = prep(
-                tx,
-                stmts,
-                "INSERT INTO eligibility_reports (eligibility_report_id, candidate_id, level, passed, blockers_json, \
-                 warnings_json, computed_at_utc, run_key, run_instance_id, dataset_id_v2, engine_version, config_version) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
-            )?;
-            let n = tx.execute(
-                &ins,
-                &[
-                    &r.eligibility_report_id,
-                    &r.candidate_id,
-                    &r.level,
-                    &passed,
-                    &r.blockers_json,
-                    &r.warnings_json,
-                    &r.computed_at_utc,
-                    &extra[0],
-                    &extra[1],
-                    &extra[2],
-                    &extra[3],
-                    &extra[4],
-                ],
-            )?;
-            if n == 0 {
-                return Err(Error::invalid(format!("eligibility_report_id already exists: {}", r.eligibility_report_id)).into());
-            }
-            Ok(())
+            insert_report(tx, stmts, r)
         })
     }
 
@@ -597,28 +647,8 @@ impl PgStore {
         if !self.table_exists("governance_events")? {
             return Err(Error::Runtime(GOVERNANCE_TABLE_REQUIRED_MSG.to_string()));
         }
-        let refs = match &g.artifact_refs {
-            None | Some(Value::Null) => String::new(),
-            Some(Value::Array(a)) if a.is_empty() => String::new(),
-            Some(v) => to_canonical_string(v),
-        };
-        let blank = |v: &Option<String>| v.clone().unwrap_or_default();
-        let vals = [
-            blank(&g.candidate_id),
-            blank(&g.eligibility_report_id),
-            blank(&g.run_key),
-            blank(&g.dataset_id_v2),
-        ];
-        self.run_tx(|tx, stmts| {
-            let st = prep(
-                tx,
-                stmts,
-                "INSERT INTO governance_events (timestamp, actor, action, candidate_id, eligibility_report_id, run_key, \
-                 dataset_id_v2, artifact_refs_json) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING event_id",
-            )?;
-            let row = tx.query_one(&st, &[&g.timestamp, &g.actor, &g.action, &vals[0], &vals[1], &vals[2], &vals[3], &refs])?;
-            Ok(row.try_get::<_, i64>(0)?)
-        })
+        let vals = governance_values(g);
+        self.run_tx(|tx, stmts| insert_governance(tx, stmts, &vals))
     }
 
     /// Candidates matching the filters, newest `created_at_utc` first (ties: newest insert first).
@@ -721,6 +751,93 @@ fn prep<C: GenericClient>(
     let st = tx.prepare(sql)?;
     stmts.insert(sql.to_string(), st.clone());
     Ok(st)
+}
+
+/// The text values of a governance event row (None → "", artifact refs as canonical JSON).
+fn governance_values(g: &NewGovernanceEvent) -> [String; 8] {
+    let refs = match &g.artifact_refs {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::Array(a)) if a.is_empty() => String::new(),
+        Some(v) => to_canonical_string(v),
+    };
+    let blank = |v: &Option<String>| v.clone().unwrap_or_default();
+    [
+        g.timestamp.clone(),
+        g.actor.clone(),
+        g.action.clone(),
+        blank(&g.candidate_id),
+        blank(&g.eligibility_report_id),
+        blank(&g.run_key),
+        blank(&g.dataset_id_v2),
+        refs,
+    ]
+}
+
+fn insert_governance(
+    tx: &mut Transaction<'_>,
+    stmts: &mut HashMap<String, Statement>,
+    v: &[String; 8],
+) -> TxResult<i64> {
+    let st = prep(
+        tx,
+        stmts,
+        "INSERT INTO governance_events (timestamp, actor, action, candidate_id, eligibility_report_id, run_key, \
+         dataset_id_v2, artifact_refs_json) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING event_id",
+    )?;
+    let row = tx.query_one(
+        &st,
+        &[&v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]],
+    )?;
+    Ok(row.try_get::<_, i64>(0)?)
+}
+
+/// Insert one report (optional text fields as ""); an id already used → InvalidInput.
+fn insert_report(
+    tx: &mut Transaction<'_>,
+    stmts: &mut HashMap<String, Statement>,
+    r: &NewEligibilityReport,
+) -> TxResult<()> {
+    let blank = |v: &Option<String>| v.clone().unwrap_or_default();
+    let extra = [
+        blank(&r.run_key),
+        blank(&r.run_instance_id),
+        blank(&r.dataset_id_v2),
+        blank(&r.engine_version),
+        blank(&r.config_version),
+    ];
+    let passed: i32 = i32::from(r.passed);
+    let ins = prep(
+        tx,
+        stmts,
+        "INSERT INTO eligibility_reports (eligibility_report_id, candidate_id, level, passed, blockers_json, \
+         warnings_json, computed_at_utc, run_key, run_instance_id, dataset_id_v2, engine_version, config_version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
+    )?;
+    let n = tx.execute(
+        &ins,
+        &[
+            &r.eligibility_report_id,
+            &r.candidate_id,
+            &r.level,
+            &passed,
+            &r.blockers_json,
+            &r.warnings_json,
+            &r.computed_at_utc,
+            &extra[0],
+            &extra[1],
+            &extra[2],
+            &extra[3],
+            &extra[4],
+        ],
+    )?;
+    if n == 0 {
+        return Err(Error::invalid(format!(
+            "eligibility_report_id already exists: {}",
+            r.eligibility_report_id
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 /// Lock the candidate row for this transaction; its status (unknown id → InvalidInput).

@@ -14,8 +14,8 @@ use crypto_analyzer_promotion::pg_migrate::{
     pg_applied_versions, pg_phase3_tables_exist, pg_run_migrations,
 };
 use crypto_analyzer_promotion::pg_store::{
-    with_pg_store, NewEligibilityReport, NewGovernanceEvent, PgStore, ELIGIBILITY_REQUIRED_MSG,
-    USE_PROMOTE_MSG,
+    with_pg_store, NewEligibilityReport, NewGovernanceEvent, PgStore, RungWrite,
+    ELIGIBILITY_REQUIRED_MSG, USE_PROMOTE_MSG,
 };
 use crypto_analyzer_promotion::store::{candidate_id_for, CandidateFilter, NewCandidate};
 use serde_json::json;
@@ -123,6 +123,7 @@ fn postgresql_backend_against_a_real_server() {
     tampering_is_refused_by_the_server(&cluster.url);
     connection_failures(&cluster.url);
     concurrent_writers(&cluster.url);
+    evaluation_rungs(&cluster.url);
 }
 
 fn migrations(base: &str) {
@@ -707,4 +708,120 @@ fn concurrent_writers(base: &str) {
         "SELECT count(*) FROM promotion_events WHERE event_type = 'touch'",
     );
     assert!(touches >= (per / 3) as i64, "{touches}");
+}
+
+fn evaluation_rungs(base: &str) {
+    let url = fresh_schema(base);
+    pg_run_migrations(&url, &[], Some("c")).unwrap();
+    let mut s = PgStore::connect(&url).unwrap();
+    let mut c = plain(&url);
+    let a = s.create_candidate(&new_cand("ea")).unwrap();
+    let payload = json!({"status": "candidate", "reasons": []});
+    let gov = NewGovernanceEvent {
+        timestamp: "t".into(),
+        actor: "service".into(),
+        action: "promote".into(),
+        candidate_id: Some(a.clone()),
+        ..Default::default()
+    };
+    let w = |report: Option<&'static str>, passed: bool| {
+        report.map(|id| report(id, &a, "candidate", passed))
+    };
+    // A failed report on promotion: refused, and the report is not kept either (one transaction).
+    let failed = w(Some("ev_fail"), false);
+    let e = s
+        .record_rung(&RungWrite {
+            candidate_id: &a,
+            expected_status: Some("exploratory"),
+            new_status: Some("candidate"),
+            event_payload: Some(&payload),
+            report: failed.as_ref(),
+            governance: Some(&gov),
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("did not pass"), "{e}");
+    assert_eq!(count(&mut c, "SELECT count(*) FROM eligibility_reports"), 0);
+    assert_eq!(count(&mut c, "SELECT count(*) FROM governance_events"), 0);
+    // A failed eligibility without a status change: report and event stored, status unchanged.
+    let ev = s
+        .record_rung(&RungWrite {
+            candidate_id: &a,
+            expected_status: Some("exploratory"),
+            new_status: None,
+            event_payload: Some(&json!({"status": "exploratory"})),
+            report: failed.as_ref(),
+            governance: None,
+        })
+        .unwrap();
+    assert!(ev.is_some());
+    assert_eq!(
+        s.get_candidate(&a).unwrap().unwrap().candidate.status,
+        "exploratory"
+    );
+    // Two evaluations that both read "exploratory" race to promote: exactly one rung is written.
+    let results: Vec<_> = (0..2)
+        .map(|k| {
+            let url = url.clone();
+            let a = a.clone();
+            std::thread::spawn(move || {
+                let mut s = PgStore::connect(&url).unwrap();
+                let rep = report(&format!("ev_ok_{k}"), &a, "candidate", true);
+                s.record_rung(&RungWrite {
+                    candidate_id: &a,
+                    expected_status: Some("exploratory"),
+                    new_status: Some("candidate"),
+                    event_payload: Some(&json!({"status": "candidate", "k": k})),
+                    report: Some(&rep),
+                    governance: None,
+                })
+                .map_err(|e| e.to_string())
+            })
+        })
+        .map(|h| h.join().unwrap())
+        .collect();
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    let lost = results.iter().find_map(|r| r.as_ref().err()).unwrap();
+    assert!(
+        lost.contains("changed status from exploratory to candidate"),
+        "{lost}"
+    );
+    let row = s.get_candidate(&a).unwrap().unwrap();
+    assert_eq!(row.candidate.status, "candidate");
+    assert!(row
+        .eligibility_report_id
+        .as_deref()
+        .unwrap()
+        .starts_with("ev_ok_"));
+    assert_eq!(count(&mut c, "SELECT count(*) FROM eligibility_reports"), 2); // ev_fail + the winner's
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM promotion_events WHERE event_type = 'evaluated'"
+        ),
+        2
+    );
+    // The next rung with its governance event.
+    let acc = report("ev_acc", &a, "accepted", true);
+    s.record_rung(&RungWrite {
+        candidate_id: &a,
+        expected_status: Some("candidate"),
+        new_status: Some("accepted"),
+        event_payload: Some(&json!({"status": "accepted"})),
+        report: Some(&acc),
+        governance: Some(&gov),
+    })
+    .unwrap();
+    assert_eq!(
+        s.get_candidate(&a)
+            .unwrap()
+            .unwrap()
+            .eligibility_report_id
+            .as_deref(),
+        Some("ev_acc")
+    );
+    assert_eq!(count(&mut c, "SELECT count(*) FROM governance_events"), 1);
 }
