@@ -724,8 +724,8 @@ fn evaluation_rungs(base: &str) {
         candidate_id: Some(a.clone()),
         ..Default::default()
     };
-    let w = |report: Option<&'static str>, passed: bool| {
-        report.map(|id| report(id, &a, "candidate", passed))
+    let w = |rid: Option<&'static str>, passed: bool| {
+        rid.map(|id| report(id, &a, "candidate", passed))
     };
     // A failed report on promotion: refused, and the report is not kept either (one transaction).
     let failed = w(Some("ev_fail"), false);
