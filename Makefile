@@ -18,7 +18,7 @@ COMPAT_DEPS := "maturin>=1.7,<2" "numpy==1.26.*" "pandas==2.2.*" "pyarrow>=14,<2
                "arch>=6" "scipy>=1.10" "streamlit>=1.30" "altair>=5" "selenium>=4" "mypy>=1.8"
 
 .PHONY: venv build browser test test-rust test-py test-compat test-analyzer demo bench stress calibrate fuzz \
-        clean wheel test-wheel test-pip-pysqlite3
+        clean wheel test-wheel test-pip-pysqlite3 pg-up pg-down
 
 $(VENV)/.deps-stamp: Makefile pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -135,6 +135,20 @@ calibrate: build
 FUZZ_SECONDS ?= 60
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
+# A throwaway PostgreSQL cluster to try the package against a server (installs Debian's
+# postgresql package when initdb is missing; runs as an unprivileged user from a temporary
+# directory on 127.0.0.1). `make pg-up` prints its postgresql:// URL (kept in .pg_cluster.env,
+# readable by you only); `make pg-down` stops it and deletes everything. The test suites start
+# their own cluster unless CRYPTO_ANALYZER_TEST_PG_URL names one.
+pg-up:
+	@if [ -f .pg_cluster.env ]; then echo "pg-up: a cluster is already up (make pg-down first):"; cat .pg_cluster.env; exit 1; fi
+	@umask 077; scripts/pg_cluster.sh up > .pg_cluster.env || { rm -f .pg_cluster.env; exit 1; }
+	@cat .pg_cluster.env
+
+pg-down:
+	@if [ -f .pg_cluster.env ]; then scripts/pg_cluster.sh down "$$(sed -n 's/^PG_DIR=//p' .pg_cluster.env)"; rm -f .pg_cluster.env; \
+	 else echo "pg-down: no cluster started by make pg-up"; fi
 
 clean:
 	rm -rf $(VENV) $(COMPAT_VENV) $(WHEEL_VENV) $(PIP_VENV) target

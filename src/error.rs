@@ -34,6 +34,17 @@ pub enum Error {
     #[error("sqlite error: {0}")]
     Sqlite(#[from] rusqlite::Error),
 
+    /// A PostgreSQL server refused a statement (a trigger's message verbatim). Python:
+    /// DatabaseError, like [`Error::Sqlite`]. Never contains a password.
+    #[error("postgresql error: {0}")]
+    Postgres(String),
+
+    /// The PostgreSQL server could not be reached or refused the login (down, wrong port, wrong
+    /// credentials, no such database). Python: DatabaseConnectionError (a ConnectionError).
+    /// Never contains a password.
+    #[error("{0}")]
+    Connect(String),
+
     /// A JSON document could not be parsed or produced (Python: ValueError subclass).
     #[error("invalid JSON: {0}")]
     Json(#[from] serde_json::Error),

@@ -22,6 +22,10 @@ pub mod reality_check;
 pub mod draw_omega;
 pub mod cache;
 pub mod sqlite_host;
+pub mod pg_conn;
+pub mod pg_store;
+pub mod pg_migrate;
+pub mod backend;
 
 #[cfg(feature = "python")]
 mod python;

@@ -14,8 +14,16 @@ _IN_MEMORY_MSG = (
 )
 
 
+def is_postgres_url(target: object) -> bool:
+    """True for a ``postgresql://`` or ``postgres://`` URL (a PostgreSQL registry)."""
+    if not isinstance(target, str):
+        return False
+    head = target.lstrip()[:13].lower()
+    return head.startswith(("postgresql://", "postgres://"))
+
+
 def resolve_db_path(conn: ConnLike) -> str:
-    """Return the file of ``conn``.
+    """Return the file of ``conn`` (or the ``postgresql://`` URL it is, unchanged).
 
     * ``sqlite3.Connection``: any transaction the caller left open is committed first (so the
       Rust side neither loses nor waits for it); the file comes from ``PRAGMA database_list``.
@@ -38,6 +46,8 @@ def resolve_db_path(conn: ConnLike) -> str:
                     raise ValueError(_IN_MEMORY_MSG)
                 return str(row[2])
         raise ValueError("the sqlite3 connection has no main database")
+    if is_postgres_url(conn):
+        return str(conn).strip()
     if isinstance(conn, (str, os.PathLike)):
         path = os.fsdecode(os.fspath(conn))
         if path in ("", ":memory:") or path.startswith("file::memory:") or "mode=memory" in path:
@@ -49,4 +59,4 @@ def resolve_db_path(conn: ConnLike) -> str:
     )
 
 
-__all__ = ["resolve_db_path", "ConnLike"]
+__all__ = ["ConnLike", "is_postgres_url", "resolve_db_path"]

@@ -95,6 +95,89 @@ def store_schema_migrations_exists(db_path: str) -> bool: ...
 def store_applied_versions(db_path: str) -> list[int]: ...
 def store_phase3_tables_exist(db_path: str) -> bool: ...
 
+# ---------------------------------------------------------------------------
+# section: PostgreSQL store (issue 15): the store_* functions with a postgresql:// URL
+
+PG_USE_PROMOTE_MSG: str
+PG_ELIGIBILITY_REQUIRED_MSG: str
+
+def pg_store_promotion_tables_exist(url: str) -> bool: ...
+def pg_store_require_promotion_tables(url: str) -> None: ...
+def pg_store_create_candidate(
+    url: str,
+    *,
+    dataset_id: str,
+    run_id: str,
+    signal_name: str,
+    horizon: Any,
+    config_hash: str,
+    git_commit: str,
+    family_id: Optional[str] = None,
+    estimator: Optional[str] = None,
+    notes: Optional[str] = None,
+    evidence: Any = None,
+    status: Optional[str] = None,
+    candidate_id: Optional[str] = None,
+    evidence_base_path: Optional[str] = None,
+    eligibility_report_id: Optional[str] = None,
+) -> str: ...
+def pg_store_create_candidates_many(
+    url: str, rows: Sequence[dict[str, Any]], evidence_base_path: Optional[str] = None
+) -> list[str]: ...
+def pg_store_update_status(
+    url: str, candidate_id: str, status: str, reason: Optional[str] = None, *, eligibility_report_id: Optional[str] = None
+) -> int: ...
+def pg_store_promote_to_candidate(url: str, candidate_id: str, eligibility_report_id: str, reason: Optional[str] = None) -> int: ...
+def pg_store_promote_to_accepted(url: str, candidate_id: str, eligibility_report_id: str, reason: Optional[str] = None) -> int: ...
+def pg_store_insert_eligibility_report(
+    url: str,
+    eligibility_report_id: str,
+    candidate_id: str,
+    level: str,
+    passed: bool,
+    blockers_json: str,
+    warnings_json: str,
+    computed_at_utc: str,
+    *,
+    run_key: Optional[str] = None,
+    run_instance_id: Optional[str] = None,
+    dataset_id_v2: Optional[str] = None,
+    engine_version: Optional[str] = None,
+    config_version: Optional[str] = None,
+) -> None: ...
+def pg_store_append_governance_event(
+    url: str,
+    *,
+    timestamp: str,
+    actor: str,
+    action: str,
+    candidate_id: Optional[str] = None,
+    eligibility_report_id: Optional[str] = None,
+    run_key: Optional[str] = None,
+    dataset_id_v2: Optional[str] = None,
+    artifact_refs: Any = None,
+) -> int: ...
+def pg_store_record_event(url: str, candidate_id: str, event_type: str, payload: Any = None) -> int: ...
+def pg_store_list_candidates(
+    url: str,
+    status: Optional[str] = None,
+    dataset_id: Optional[str] = None,
+    signal_name: Optional[str] = None,
+    limit: Optional[int] = ...,  # 100
+) -> list[dict[str, Any]]: ...
+def pg_store_get_candidate(url: str, candidate_id: str) -> Optional[dict[str, Any]]: ...
+def pg_store_get_events(url: str, candidate_id: str) -> list[dict[str, Any]]: ...
+def pg_store_forget_connection(url: str) -> None: ...
+def pg_redact_url(url: str) -> str: ...
+def pg_store_run_migrations(
+    url: str, git_commit: Optional[str] = None, extra: Optional[list[tuple[int, str, str]]] = None
+) -> list[int]: ...
+def pg_store_apply_migration_sql(url: str, version: int) -> None: ...
+def pg_store_schema_migrations_exists(url: str) -> bool: ...
+def pg_store_applied_versions(url: str) -> list[int]: ...
+def pg_store_phase3_tables_exist(url: str) -> bool: ...
+def pg_store_migrations() -> list[tuple[int, str]]: ...
+
 # end section: store
 
 # ---------------------------------------------------------------------------

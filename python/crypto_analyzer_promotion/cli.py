@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from ._conn import is_postgres_url
+
 PROG = "crypto-analyzer-promotion"
 STATUSES = ["exploratory", "candidate", "accepted", "rejected"]
 DB_ENV = "CRYPTO_ANALYZER_DB_PATH"
@@ -50,6 +52,8 @@ def default_cache_dir() -> str:
 
 def _db(args: argparse.Namespace, *, must_exist: bool = True) -> str:
     db = args.db or default_db_path()
+    if is_postgres_url(db):  # a registry on a PostgreSQL server: nothing to check on disk
+        return db
     if must_exist and not Path(db).is_file():
         raise CliError(f"DB not found: {db}")
     return db
@@ -105,7 +109,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     from .store_sqlite import init_promotion_tables
 
     db = _db(args, must_exist=not args.create)
-    if args.create:
+    if args.create and not is_postgres_url(db):
         Path(db).parent.mkdir(parents=True, exist_ok=True)
     init_promotion_tables(db)
     print("Promotion tables initialized (run_migrations_phase3 applied).")
@@ -501,7 +505,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--version", action=_VersionAction,
                     help="print the version, the SQLite library the store runs on and its durability")
     ap.add_argument("--db", default=None,
-                    help="SQLite DB path (default: CRYPTO_ANALYZER_DB_PATH or reports/crypto_analyzer.db)")
+                    help="SQLite DB path or postgresql:// URL (default: CRYPTO_ANALYZER_DB_PATH or "
+                         "reports/crypto_analyzer.db)")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("init", help="Initialize promotion tables (run Phase 3 migrations)")

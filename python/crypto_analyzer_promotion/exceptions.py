@@ -40,6 +40,11 @@ class DatabaseBusyError(DatabaseError, TimeoutError):
     """The database stayed locked by another writer longer than the busy timeout."""
 
 
+class DatabaseConnectionError(DatabaseError, ConnectionError):
+    """The PostgreSQL server could not be reached or refused the login (the message names the
+    server with the password replaced by ``***``)."""
+
+
 class CacheIntegrityError(PromotionRuntimeError):
     """A cached artifact failed its integrity check."""
 
@@ -57,6 +62,7 @@ __all__ = [
     "PromotionRuntimeError",
     "DatabaseError",
     "DatabaseBusyError",
+    "DatabaseConnectionError",
     "CacheIntegrityError",
     "InternalError",
 ]

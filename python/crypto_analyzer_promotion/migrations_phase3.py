@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import Callable, List, Optional, Tuple, Union
 
-from . import _core
+from ._backend import core as _core
 from ._conn import ConnLike, resolve_db_path
 
 

@@ -11,7 +11,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, Union
 
-from . import _core
+from ._backend import core as _core
 from ._conn import ConnLike, resolve_db_path
 from .gating import (
     PromotionDecision,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
 
-from . import _core
+from ._backend import core as _core
 from ._conn import ConnLike, resolve_db_path
 from .migrations_phase3 import run_migrations_phase3
 

@@ -13,6 +13,7 @@ mod cache_bindings;
 mod rel_bindings;
 mod numpy_pcg_bindings;
 mod sqlite_bindings;
+mod pg_bindings;
 
 #[allow(unused_imports)]
 pub(crate) use convert::{json_to_py, py_to_json};
@@ -30,5 +31,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     rel_bindings::register(m)?;
     numpy_pcg_bindings::register(m)?;
     sqlite_bindings::register(m)?;
+    pg_bindings::register(m)?;
     Ok(())
 }

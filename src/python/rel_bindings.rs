@@ -13,9 +13,10 @@ use rayon::prelude::*;
 use crate::error::Error;
 
 /// The kinds `_debug_raise` accepts.
-const KINDS: [&str; 15] = [
+const KINDS: [&str; 17] = [
     "invalid_input", "json", "file_not_found", "permission_denied", "io", "runtime", "busy", "sqlite",
-    "cache", "interrupted", "internal", "panic", "panic_in_thread", "panic_unguarded", "panic_gil",
+    "postgres", "connect", "cache", "interrupted", "internal", "panic", "panic_in_thread", "panic_unguarded",
+    "panic_gil",
 ];
 
 fn error_of(kind: &str) -> Error {
@@ -31,6 +32,8 @@ fn error_of(kind: &str) -> Error {
         "runtime" => Error::Runtime("debug: runtime".into()),
         "busy" => Error::Busy { waited_ms: 1, detail: "debug: database is locked".into() },
         "sqlite" => Error::Sqlite(rusqlite::Error::InvalidQuery),
+        "postgres" => Error::Postgres("debug: refused by a trigger".into()),
+        "connect" => Error::Connect("debug: could not connect to PostgreSQL at postgresql://u:***@h/db".into()),
         "cache" => Error::Cache("debug: sha256 mismatch".into()),
         "interrupted" => Error::Interrupted,
         "internal" => Error::Internal("debug: invariant".into()),

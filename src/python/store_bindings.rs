@@ -17,7 +17,7 @@ use crate::migrate::{self, Migration};
 use crate::promotion::EligibilityRow;
 use crate::store::{self, Candidate, CandidateFilter, Event, NewCandidate};
 
-fn extract_horizon(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
+pub(super) fn extract_horizon(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
     let bad = || {
         let tn = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
         let repr = obj.repr().map(|r| r.to_string()).unwrap_or_default();
@@ -36,7 +36,7 @@ fn extract_horizon(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
     }
 }
 
-fn candidate_to_dict<'py>(py: Python<'py>, c: &Candidate) -> PyResult<Bound<'py, PyDict>> {
+pub(super) fn candidate_to_dict<'py>(py: Python<'py>, c: &Candidate) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item(intern!(py, "candidate_id"), &c.candidate_id)?;
     d.set_item(intern!(py, "created_at_utc"), &c.created_at_utc)?;
@@ -55,7 +55,7 @@ fn candidate_to_dict<'py>(py: Python<'py>, c: &Candidate) -> PyResult<Bound<'py,
     Ok(d)
 }
 
-fn event_to_dict<'py>(py: Python<'py>, e: &Event) -> PyResult<Bound<'py, PyDict>> {
+pub(super) fn event_to_dict<'py>(py: Python<'py>, e: &Event) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item(intern!(py, "event_id"), e.event_id)?;
     d.set_item(intern!(py, "candidate_id"), &e.candidate_id)?;
@@ -65,7 +65,7 @@ fn event_to_dict<'py>(py: Python<'py>, e: &Event) -> PyResult<Bound<'py, PyDict>
     Ok(d)
 }
 
-fn optional_json(obj: Option<&Bound<'_, PyAny>>, root: &str) -> PyResult<Option<serde_json::Value>> {
+pub(super) fn optional_json(obj: Option<&Bound<'_, PyAny>>, root: &str) -> PyResult<Option<serde_json::Value>> {
     match obj {
         None => Ok(None),
         Some(o) if o.is_none() => Ok(None),
@@ -125,7 +125,7 @@ fn store_create_candidate(
     detach(py, move || store::with_cached_store(&db_path, |s| s.create_candidate(&new)))
 }
 
-fn get_opt_str(d: &Bound<'_, PyDict>, key: &str, at: usize) -> PyResult<Option<String>> {
+pub(super) fn get_opt_str(d: &Bound<'_, PyDict>, key: &str, at: usize) -> PyResult<Option<String>> {
     match d.get_item(key)? {
         None => Ok(None),
         Some(v) if v.is_none() => Ok(None),
@@ -136,24 +136,18 @@ fn get_opt_str(d: &Bound<'_, PyDict>, key: &str, at: usize) -> PyResult<Option<S
     }
 }
 
-fn get_str(d: &Bound<'_, PyDict>, key: &str, at: usize) -> PyResult<String> {
+pub(super) fn get_str(d: &Bound<'_, PyDict>, key: &str, at: usize) -> PyResult<String> {
     get_opt_str(d, key, at)?.ok_or_else(|| PyValueError::new_err(format!("rows[{at}] is missing '{key}'")))
 }
 
-const ROW_KEYS: [&str; 14] = [
+pub(super) const ROW_KEYS: [&str; 14] = [
     "dataset_id", "run_id", "signal_name", "horizon", "config_hash", "git_commit", "family_id",
     "estimator", "notes", "evidence", "status", "candidate_id", "evidence_base_path",
     "eligibility_report_id",
 ];
 
-#[pyfunction]
-#[pyo3(signature = (db_path, rows, evidence_base_path=None))]
-fn store_create_candidates_many(
-    py: Python<'_>,
-    db_path: PathBuf,
-    rows: &Bound<'_, PyAny>,
-    evidence_base_path: Option<PathBuf>,
-) -> PyResult<Vec<String>> {
+/// The rows of `create_candidates_many` (dicts of create_candidate's keyword arguments).
+pub(super) fn rows_to_new_candidates(rows: &Bound<'_, PyAny>, evidence_base_path: Option<PathBuf>) -> PyResult<Vec<NewCandidate>> {
     let mut items = Vec::new();
     for (at, row) in rows.try_iter()?.enumerate() {
         let row = row?;
@@ -193,6 +187,18 @@ fn store_create_candidates_many(
         };
         items.push(new);
     }
+    Ok(items)
+}
+
+#[pyfunction]
+#[pyo3(signature = (db_path, rows, evidence_base_path=None))]
+fn store_create_candidates_many(
+    py: Python<'_>,
+    db_path: PathBuf,
+    rows: &Bound<'_, PyAny>,
+    evidence_base_path: Option<PathBuf>,
+) -> PyResult<Vec<String>> {
+    let items = rows_to_new_candidates(rows, evidence_base_path)?;
     detach(py, move || store::with_cached_store(&db_path, |s| s.create_candidates_many(&items)))
 }
 

@@ -28,6 +28,8 @@ EXPECTED = {
     "runtime": (X.PromotionRuntimeError, RuntimeError, "debug: runtime"),
     "busy": (X.DatabaseBusyError, TimeoutError, "database is busy (locked by another connection) after waiting 1 ms"),
     "sqlite": (X.DatabaseError, RuntimeError, "sqlite error:"),
+    "postgres": (X.DatabaseError, RuntimeError, "postgresql error: debug: refused by a trigger"),
+    "connect": (X.DatabaseConnectionError, ConnectionError, "could not connect to PostgreSQL at postgresql://u:***@h/db"),
     "cache": (X.CacheIntegrityError, RuntimeError, "cache integrity: debug: sha256 mismatch"),
     "internal": (X.InternalError, RuntimeError, "internal error: debug: invariant"),
     "panic": (X.InternalError, RuntimeError, "panic in the engine (caught, not propagated): _debug_raise: deliberate panic"),

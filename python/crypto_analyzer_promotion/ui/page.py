@@ -36,7 +36,8 @@ def _wide() -> dict[str, Any]:
 def _sidebar(db_path: str | None) -> dict[str, Any]:
     sb = st.sidebar
     sb.header("Promotion")
-    db = sb.text_input("DB path", value=db_path or default_db_path(), key="promo_db_path")
+    db = sb.text_input("DB path", value=db_path or default_db_path(), key="promo_db_path",
+                       help="A SQLite file or a postgresql:// URL (give the password in PGPASSWORD)")
     status = sb.selectbox("Status", [_ALL, *STATUSES], key="promo_filter_status")
     dataset_id = sb.text_input("dataset_id", key="promo_filter_dataset")
     signal_name = sb.text_input("signal_name", key="promo_filter_signal")
@@ -54,13 +55,17 @@ def _sidebar(db_path: str | None) -> dict[str, Any]:
 
 def _database_ready(db: str) -> bool:
     """Show the contract's message and an Initialize button when the DB or its tables are missing."""
+    from .._backend import redact
+    from .._conn import is_postgres_url
     from ..store_sqlite import PROMOTION_TABLES_REQUIRED_MSG, init_promotion_tables, promotion_tables_exist
 
-    exists = bool(db) and Path(db).is_file()
+    server = is_postgres_url(db)
+    shown = redact(db)
+    exists = server or (bool(db) and Path(db).is_file())
     try:
         ready = exists and promotion_tables_exist(db)
     except _ERRORS as e:
-        st.error(f"Cannot open the database {db}: {e}")
+        st.error(f"Cannot open the database {shown}: {e}")
         return False
     if ready:
         return True
@@ -69,12 +74,13 @@ def _database_ready(db: str) -> bool:
     st.warning(PROMOTION_TABLES_REQUIRED_MSG)
     if st.button("Initialize", key="promo_init", type="primary", disabled=not db):
         try:
-            Path(db).parent.mkdir(parents=True, exist_ok=True)
+            if not server:
+                Path(db).parent.mkdir(parents=True, exist_ok=True)
             init_promotion_tables(db)
         except _ERRORS as e:
             st.error(f"Initialization failed: {e}")
             return False
-        st.success(f"Promotion tables created in {db}.")
+        st.success(f"Promotion tables created in {shown}.")
         st.rerun()
     return False
 

@@ -1,0 +1,292 @@
+//! Phase 3 migrations on PostgreSQL: versions 1-13 in PostgreSQL's dialect
+//! (`migrations/postgresql/`), recorded in `schema_migrations_phase3` with the same versions and
+//! names as the SQLite runner.
+//!
+//! PostgreSQL runs DDL inside transactions, so each pending migration is ONE transaction (its
+//! SQL and its bookkeeping row): a failing migration leaves nothing behind, which replaces the
+//! SQLite runner's copy-aside/restore. Concurrent runners (several processes or machines
+//! migrating the same registry) serialise on a transaction-scoped advisory lock and re-check
+//! what is applied after getting it. The append-only guards of `promotion_events` are ensured
+//! after every run (only written when one is missing, so a run on an up-to-date registry takes
+//! no table lock).
+
+use std::collections::BTreeSet;
+
+use crate::error::{Error, Result};
+use crate::migrate::{current_git_commit, Migration};
+use crate::pg_conn::pg_err;
+use crate::pg_store::{with_pg_store, PgStore};
+use crate::store::now_utc_iso;
+
+/// (version, name, SQL) of the PostgreSQL migrations, in order (names as in SQLite/c79684b).
+pub const PG_MIGRATIONS_PHASE3: [(i64, &str, &str); 13] = [
+    (
+        1,
+        "2026_02_schema_migrations_phase3",
+        include_str!("../migrations/postgresql/001_schema_migrations_phase3.sql"),
+    ),
+    (
+        2,
+        "2026_02_regime_runs",
+        include_str!("../migrations/postgresql/002_regime_runs.sql"),
+    ),
+    (
+        3,
+        "2026_02_regime_states",
+        include_str!("../migrations/postgresql/003_regime_states.sql"),
+    ),
+    (
+        4,
+        "2026_02_promotion_candidates",
+        include_str!("../migrations/postgresql/004_promotion_candidates.sql"),
+    ),
+    (
+        5,
+        "2026_02_promotion_events",
+        include_str!("../migrations/postgresql/005_promotion_events.sql"),
+    ),
+    (
+        6,
+        "2026_02_sweep_families",
+        include_str!("../migrations/postgresql/006_sweep_families.sql"),
+    ),
+    (
+        7,
+        "2026_02_sweep_hypotheses",
+        include_str!("../migrations/postgresql/007_sweep_hypotheses.sql"),
+    ),
+    (
+        8,
+        "2026_02_eligibility_reports",
+        include_str!("../migrations/postgresql/008_eligibility_reports.sql"),
+    ),
+    (
+        9,
+        "2026_02_promotion_eligibility_trigger",
+        include_str!("../migrations/postgresql/009_promotion_eligibility_trigger.sql"),
+    ),
+    (
+        10,
+        "2026_02_eligibility_reports_immutability",
+        include_str!("../migrations/postgresql/010_eligibility_reports_immutability.sql"),
+    ),
+    (
+        11,
+        "2026_02_governance_events",
+        include_str!("../migrations/postgresql/011_governance_events.sql"),
+    ),
+    (
+        12,
+        "2026_02_artifact_lineage",
+        include_str!("../migrations/postgresql/012_artifact_lineage.sql"),
+    ),
+    (
+        13,
+        "2026_02_artifact_edges",
+        include_str!("../migrations/postgresql/013_artifact_edges.sql"),
+    ),
+];
+
+/// Append-only triggers of promotion_events (idempotent).
+pub const PG_PROMOTION_EVENTS_GUARDS_SQL: &str =
+    include_str!("../migrations/postgresql/guards.sql");
+
+/// The triggers the guards create on promotion_events.
+const GUARD_TRIGGERS: [&str; 4] = [
+    "promotion_events_no_update",
+    "promotion_events_no_delete",
+    "promotion_events_no_truncate",
+    "promotion_events_candidate_exists",
+];
+
+/// The tables versions 2-13 create (besides schema_migrations_phase3).
+pub const PG_PHASE3_TABLES: [&str; 10] = [
+    "regime_runs",
+    "regime_states",
+    "promotion_candidates",
+    "promotion_events",
+    "sweep_families",
+    "sweep_hypotheses",
+    "eligibility_reports",
+    "governance_events",
+    "artifact_lineage",
+    "artifact_edges",
+];
+
+/// Key of the advisory lock migration runners take (any constant unique to this package).
+const MIGRATION_LOCK_KEY: i64 = 0x0050_4833_5052_4f4d; // "PH3PROM"
+
+/// The embedded PostgreSQL migrations as owned values.
+pub fn pg_phase3_migrations() -> Vec<Migration> {
+    PG_MIGRATIONS_PHASE3
+        .iter()
+        .map(|(v, n, s)| Migration {
+            version: *v,
+            name: (*n).to_string(),
+            sql: (*s).to_string(),
+        })
+        .collect()
+}
+
+/// The SQL of one embedded version (the guards included for version 5).
+pub fn pg_migration_sql(version: i64) -> Option<String> {
+    let (_, _, sql) = PG_MIGRATIONS_PHASE3
+        .iter()
+        .find(|(v, _, _)| *v == version)?;
+    let mut sql = (*sql).to_string();
+    if version == 5 {
+        sql.push('\n');
+        sql.push_str(PG_PROMOTION_EVENTS_GUARDS_SQL);
+    }
+    Some(sql)
+}
+
+fn table_exists(store: &mut PgStore, name: &str) -> Result<bool> {
+    store.table_exists(name)
+}
+
+fn applied_versions(store: &mut PgStore) -> Result<Vec<i64>> {
+    if !table_exists(store, "schema_migrations_phase3")? {
+        return Ok(Vec::new());
+    }
+    let rows = store.client_mut_keep().query(
+        "SELECT version FROM schema_migrations_phase3 ORDER BY version",
+        &[],
+    );
+    match rows {
+        Ok(rows) => rows
+            .iter()
+            .map(|r| {
+                r.try_get::<_, i64>(0)
+                    .map_err(|e| pg_err(store.target(), &e))
+            })
+            .collect(),
+        Err(e) => Err(pg_err(store.target(), &e)),
+    }
+}
+
+/// Whether `schema_migrations_phase3` exists.
+pub fn pg_schema_migrations_exists(url: &str) -> Result<bool> {
+    with_pg_store(url, |s| table_exists(s, "schema_migrations_phase3"))
+}
+
+/// Applied versions, ascending (empty when none).
+pub fn pg_applied_versions(url: &str) -> Result<Vec<i64>> {
+    with_pg_store(url, applied_versions)
+}
+
+/// Whether every Phase 3 table exists.
+pub fn pg_phase3_tables_exist(url: &str) -> Result<bool> {
+    with_pg_store(url, |s| {
+        for t in PG_PHASE3_TABLES {
+            if !table_exists(s, t)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })
+}
+
+/// Apply the embedded migrations (and `extra` ones); returns the versions applied by this call.
+pub fn pg_run_migrations(
+    url: &str,
+    extra: &[Migration],
+    git_commit: Option<&str>,
+) -> Result<Vec<i64>> {
+    let mut all = pg_phase3_migrations();
+    all.extend(extra.iter().cloned());
+    with_pg_store(url, |s| run_migrations_on(s, &all, git_commit))
+}
+
+/// [`pg_run_migrations`] on a store the caller holds.
+pub fn run_migrations_on(
+    store: &mut PgStore,
+    migrations: &[Migration],
+    git_commit: Option<&str>,
+) -> Result<Vec<i64>> {
+    let mut sorted: Vec<&Migration> = migrations.iter().collect();
+    sorted.sort_by_key(|m| m.version);
+    let applied: BTreeSet<i64> = applied_versions(store)?.into_iter().collect();
+    let mut commit: Option<String> = git_commit.map(str::to_string);
+    let mut done = Vec::new();
+    for m in sorted {
+        if applied.contains(&m.version) {
+            continue;
+        }
+        let commit = commit.get_or_insert_with(current_git_commit).clone();
+        let sql = if m.version == 5 && m.name == "2026_02_promotion_events" {
+            format!("{}\n{}", m.sql, PG_PROMOTION_EVENTS_GUARDS_SQL)
+        } else {
+            m.sql.clone()
+        };
+        let applied_now = store
+            .run_tx(|tx, _| {
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])?;
+                // Another runner may have applied it while we waited for the lock.
+                let exists: bool = tx.query_one("SELECT to_regclass('schema_migrations_phase3') IS NOT NULL", &[])?.try_get(0)?;
+                if exists
+                    && tx
+                        .query_opt("SELECT 1 FROM schema_migrations_phase3 WHERE version = $1", &[&m.version])?
+                        .is_some()
+                {
+                    return Ok(false);
+                }
+                tx.batch_execute(&sql)?;
+                tx.execute(
+                    "INSERT INTO schema_migrations_phase3 (version, name, applied_at_utc, git_commit) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, applied_at_utc = EXCLUDED.applied_at_utc, \
+                     git_commit = EXCLUDED.git_commit",
+                    &[&m.version, &m.name, &now_utc_iso(), &commit],
+                )?;
+                Ok(true)
+            })
+            .map_err(|e| Error::Runtime(format!("migration {} ({}) failed: {e}; nothing of it was kept (rolled back)", m.version, m.name)))?;
+        store.forget_statements();
+        if applied_now {
+            done.push(m.version);
+        }
+    }
+    ensure_guards(store)?;
+    Ok(done)
+}
+
+/// Ensure the append-only triggers of promotion_events (when the tables exist and one of the
+/// triggers is missing).
+pub fn ensure_guards(store: &mut PgStore) -> Result<()> {
+    if !table_exists(store, "promotion_events")? || !table_exists(store, "promotion_candidates")? {
+        return Ok(());
+    }
+    let names: Vec<String> = GUARD_TRIGGERS.iter().map(|s| (*s).to_string()).collect();
+    let count: i64 = match store.client_mut_keep().query_one(
+        "SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass('promotion_events') AND tgname = ANY($1) AND NOT tgisinternal",
+        &[&names],
+    ) {
+        Ok(r) => r.try_get(0).map_err(|e| pg_err(store.target(), &e))?,
+        Err(e) => return Err(pg_err(store.target(), &e)),
+    };
+    if count == GUARD_TRIGGERS.len() as i64 {
+        return Ok(());
+    }
+    store.run_tx(|tx, _| {
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])?;
+        tx.batch_execute(PG_PROMOTION_EVENTS_GUARDS_SQL)?;
+        Ok(())
+    })?;
+    store.forget_statements();
+    Ok(())
+}
+
+/// Execute the SQL of one embedded version (no bookkeeping row). Idempotent.
+pub fn pg_apply_migration_sql(url: &str, version: i64) -> Result<()> {
+    let sql = pg_migration_sql(version)
+        .ok_or_else(|| Error::invalid(format!("unknown Phase 3 migration version: {version}")))?;
+    with_pg_store(url, |s| {
+        s.run_tx(|tx, _| {
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])?;
+            tx.batch_execute(&sql)?;
+            Ok(())
+        })?;
+        s.forget_statements();
+        Ok(())
+    })
+}

@@ -1,0 +1,1019 @@
+//! The promotion store on a PostgreSQL server: the same operations, rows, canonical JSON, ids
+//! and messages as the SQLite [`Store`](crate::store::Store), for a registry a team shares.
+//!
+//! Concurrency: every operation is ONE transaction at READ COMMITTED that first locks the
+//! candidate row it changes (`SELECT ... FOR UPDATE`) and the eligibility report it links
+//! (`FOR SHARE`). Two writers of the same candidate therefore run one after the other and the
+//! second sees the first's committed status; writers of different candidates never wait for
+//! each other. Row locks were chosen over SERIALIZABLE because every rule the store enforces is
+//! about one candidate row and one report row, which the locks cover exactly, without the
+//! false-positive aborts SERIALIZABLE produces on index pages under a write-heavy load. A
+//! deadlock (40P01) or serialization failure (40001) is still retried a bounded number of times
+//! (the whole transaction, from the start), then reported as [`Error::Busy`].
+//!
+//! The server's triggers (migrations/postgresql) enforce the same rules independently of this
+//! code, so plain SQL from any client cannot bypass them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use postgres::error::SqlState;
+use postgres::types::ToSql;
+use postgres::{Client, GenericClient, Row, Statement, Transaction};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::json::to_canonical_string;
+use crate::pg_conn::{is_retryable, pg_err, PgTarget};
+use crate::store::{
+    candidate_id_for, evidence_to_json, now_utc_iso, validate_status, Candidate, CandidateFilter,
+    Event, NewCandidate, PROMOTION_TABLES_REQUIRED_MSG,
+};
+
+/// How many times a transaction is attempted when the server reports a deadlock or a
+/// serialization failure.
+pub const MAX_TX_ATTEMPTS: u32 = 8;
+
+/// c79684b's message: update_status cannot set candidate/accepted.
+pub const USE_PROMOTE_MSG: &str =
+    "Use promote_to_candidate() or promote_to_accepted() with an eligibility report for status candidate/accepted";
+
+/// c79684b's trigger message: candidate/accepted need a passed report of that level.
+pub const ELIGIBILITY_REQUIRED_MSG: &str =
+    "eligibility_report_id required for candidate/accepted; use promote_to_candidate/promote_to_accepted";
+
+/// c79684b's message when migration 008 is missing.
+pub const ELIGIBILITY_TABLE_REQUIRED_MSG: &str =
+    "eligibility_reports table not found; run Phase 3 migrations 008+";
+
+/// c79684b's message when migration 011 is missing.
+pub const GOVERNANCE_TABLE_REQUIRED_MSG: &str =
+    "governance_events table not found; run Phase 3 migrations 011+";
+
+/// The levels an eligibility report may have.
+pub const ELIGIBILITY_LEVELS: [&str; 3] = ["exploratory", "candidate", "accepted"];
+
+const CANDIDATE_COLUMNS: &str = "candidate_id, created_at_utc, status, dataset_id, run_id, \
+    family_id, signal_name, horizon, estimator, config_hash, git_commit, notes, evidence_json, \
+    eligibility_report_id";
+
+/// A candidate row with its eligibility link (the column migration 009 adds).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CandidateRow {
+    pub candidate: Candidate,
+    pub eligibility_report_id: Option<String>,
+}
+
+/// One row to insert into `eligibility_reports` (optional text fields are stored as "" when
+/// None, as c79684b does).
+#[derive(Debug, Clone, Default)]
+pub struct NewEligibilityReport {
+    pub eligibility_report_id: String,
+    pub candidate_id: String,
+    pub level: String,
+    pub passed: bool,
+    pub blockers_json: String,
+    pub warnings_json: String,
+    pub computed_at_utc: String,
+    pub run_key: Option<String>,
+    pub run_instance_id: Option<String>,
+    pub dataset_id_v2: Option<String>,
+    pub engine_version: Option<String>,
+    pub config_version: Option<String>,
+}
+
+/// One row to append to `governance_events` (None text fields stored as "", as c79684b does).
+#[derive(Debug, Clone, Default)]
+pub struct NewGovernanceEvent {
+    pub timestamp: String,
+    pub actor: String,
+    pub action: String,
+    pub candidate_id: Option<String>,
+    pub eligibility_report_id: Option<String>,
+    pub run_key: Option<String>,
+    pub dataset_id_v2: Option<String>,
+    pub artifact_refs: Option<Value>,
+}
+
+/// What [`PgStore::record_rung`] writes in one transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct RungWrite<'a> {
+    pub candidate_id: &'a str,
+    /// The status the evaluation started from (None: not checked).
+    pub expected_status: Option<&'a str>,
+    /// The new status (None: no status change).
+    pub new_status: Option<&'a str>,
+    /// The payload of the `evaluated` event (None: no event).
+    pub event_payload: Option<&'a Value>,
+    /// The eligibility report computed for this candidate (stored; linked on promotion).
+    pub report: Option<&'a NewEligibilityReport>,
+    /// A governance event to append in the same transaction.
+    pub governance: Option<&'a NewGovernanceEvent>,
+}
+
+/// A failure inside a transaction body: the client's (maybe retryable) or ours (final).
+pub(crate) enum TxErr {
+    Pg(postgres::Error),
+    Core(Error),
+}
+
+impl From<postgres::Error> for TxErr {
+    fn from(e: postgres::Error) -> Self {
+        TxErr::Pg(e)
+    }
+}
+
+impl From<Error> for TxErr {
+    fn from(e: Error) -> Self {
+        TxErr::Core(e)
+    }
+}
+
+type TxResult<T> = std::result::Result<T, TxErr>;
+
+fn not_found(candidate_id: &str) -> Error {
+    Error::invalid(format!("candidate_id not found: {candidate_id}"))
+}
+
+fn payload_to_json(payload: Option<&Value>) -> Option<String> {
+    match payload {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) if m.is_empty() => None,
+        Some(Value::Array(a)) if a.is_empty() => None,
+        Some(v) => Some(to_canonical_string(v)),
+    }
+}
+
+fn row_to_candidate(r: &Row) -> TxResult<CandidateRow> {
+    Ok(CandidateRow {
+        candidate: Candidate {
+            candidate_id: r.try_get(0)?,
+            created_at_utc: r.try_get(1)?,
+            status: r.try_get(2)?,
+            dataset_id: r.try_get(3)?,
+            run_id: r.try_get(4)?,
+            family_id: r.try_get(5)?,
+            signal_name: r.try_get(6)?,
+            horizon: r.try_get(7)?,
+            estimator: r.try_get(8)?,
+            config_hash: r.try_get(9)?,
+            git_commit: r.try_get(10)?,
+            notes: r.try_get(11)?,
+            evidence_json: r.try_get(12)?,
+            eligibility_report_id: r.try_get(13)?,
+        },
+        eligibility_report_id: r.try_get(13)?,
+    })
+}
+
+/// A short pause before retrying a transaction (grows with the attempt, jittered by the clock so
+/// that two processes that collided do not collide again in lockstep).
+fn backoff(attempt: u32) {
+    let base_ms = 2u64 << attempt.min(6);
+    let jitter = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::from(d.subsec_nanos()) % base_ms.max(1))
+        .unwrap_or(0);
+    std::thread::sleep(Duration::from_millis(base_ms + jitter));
+}
+
+/// A connection to one promotion registry on a PostgreSQL server.
+pub struct PgStore {
+    client: Client,
+    target: PgTarget,
+    stmts: HashMap<String, Statement>,
+    tables_checked: bool,
+}
+
+impl PgStore {
+    /// Connect to the server named by `url` (see [`PgTarget::parse`]).
+    pub fn connect(url: &str) -> Result<PgStore> {
+        let target = PgTarget::parse(url)?;
+        let client = target.connect()?;
+        Ok(PgStore {
+            client,
+            target,
+            stmts: HashMap::new(),
+            tables_checked: false,
+        })
+    }
+
+    /// The URL with the password replaced by `***`.
+    pub fn redacted_url(&self) -> &str {
+        self.target.redacted()
+    }
+
+    /// Whether the connection was closed (server restart, network): the cache reconnects.
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    pub(crate) fn target(&self) -> &PgTarget {
+        &self.target
+    }
+
+    pub(crate) fn client_mut_keep(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
+    /// Forget prepared statements and the tables check (after DDL changed the schema).
+    pub(crate) fn forget_statements(&mut self) {
+        self.tables_checked = false;
+        self.stmts.clear();
+    }
+
+    /// Run `body` in one transaction; retry the whole transaction on deadlock / serialization
+    /// failure (at most [`MAX_TX_ATTEMPTS`] attempts).
+    pub(crate) fn run_tx<T>(
+        &mut self,
+        mut body: impl FnMut(&mut Transaction<'_>, &mut HashMap<String, Statement>) -> TxResult<T>,
+    ) -> Result<T> {
+        let target = &self.target;
+        let stmts = &mut self.stmts;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut tx = self.client.transaction().map_err(|e| pg_err(target, &e))?;
+            let outcome = match body(&mut tx, stmts) {
+                Ok(v) => tx.commit().map(|()| v).map_err(TxErr::Pg),
+                Err(e) => Err(e), // dropping `tx` rolls back
+            };
+            match outcome {
+                Ok(v) => return Ok(v),
+                Err(TxErr::Pg(e)) if is_retryable(&e) && attempt < MAX_TX_ATTEMPTS => {
+                    backoff(attempt)
+                }
+                Err(TxErr::Pg(e)) => return Err(pg_err(target, &e)),
+                Err(TxErr::Core(e)) => return Err(e),
+            }
+        }
+    }
+
+    /// Whether both promotion tables exist (in the connection's search_path).
+    pub fn promotion_tables_exist(&mut self) -> Result<bool> {
+        let target = &self.target;
+        let row = self
+            .client
+            .query_one(
+                "SELECT to_regclass('promotion_candidates') IS NOT NULL AND to_regclass('promotion_events') IS NOT NULL",
+                &[],
+            )
+            .map_err(|e| pg_err(target, &e))?;
+        row.try_get::<_, bool>(0).map_err(|e| pg_err(target, &e))
+    }
+
+    /// Error::Runtime with [`PROMOTION_TABLES_REQUIRED_MSG`] unless both tables exist.
+    pub fn require_promotion_tables(&mut self) -> Result<()> {
+        if self.tables_checked {
+            return Ok(());
+        }
+        if !self.promotion_tables_exist()? {
+            return Err(Error::Runtime(PROMOTION_TABLES_REQUIRED_MSG.to_string()));
+        }
+        self.tables_checked = true;
+        Ok(())
+    }
+
+    pub(crate) fn table_exists(&mut self, name: &str) -> Result<bool> {
+        let target = &self.target;
+        let row = self
+            .client
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
+            .map_err(|e| pg_err(target, &e))?;
+        row.try_get::<_, bool>(0).map_err(|e| pg_err(target, &e))
+    }
+
+    /// Insert a candidate and its `created` event in one transaction; returns the id.
+    pub fn create_candidate(&mut self, new: &NewCandidate) -> Result<String> {
+        self.create_candidate_linked(new, None)
+    }
+
+    /// [`PgStore::create_candidate`] created directly at candidate/accepted with the passed
+    /// report `eligibility_report_id` (which must have been computed for the id it gets).
+    pub fn create_candidate_linked(
+        &mut self,
+        new: &NewCandidate,
+        eligibility_report_id: Option<&str>,
+    ) -> Result<String> {
+        let mut ids = self.create_many(&[(new, eligibility_report_id)])?;
+        ids.pop()
+            .ok_or_else(|| Error::Internal("create_candidate returned no id".into()))
+    }
+
+    /// Insert many candidates (each with its `created` event) in ONE transaction; all or nothing.
+    pub fn create_candidates_many(&mut self, items: &[NewCandidate]) -> Result<Vec<String>> {
+        let linked: Vec<(&NewCandidate, Option<&str>)> = items.iter().map(|n| (n, None)).collect();
+        self.create_many(&linked)
+    }
+
+    fn create_many(&mut self, items: &[(&NewCandidate, Option<&str>)]) -> Result<Vec<String>> {
+        self.require_promotion_tables()?;
+        let mut prepared = Vec::with_capacity(items.len());
+        for (new, report) in items {
+            validate_status(&new.status)?;
+            if matches!(new.status.as_str(), "candidate" | "accepted") && report.is_none() {
+                return Err(Error::invalid(ELIGIBILITY_REQUIRED_MSG));
+            }
+            let evidence_json =
+                evidence_to_json(new.evidence.as_ref(), new.evidence_base_path.as_deref())?;
+            prepared.push((*new, *report, evidence_json));
+        }
+        self.run_tx(|tx, stmts| {
+            let ins = prep(tx, stmts, &format!(
+                "INSERT INTO promotion_candidates ({CANDIDATE_COLUMNS}) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING"
+            ))?;
+            let ev = prep(
+                tx,
+                stmts,
+                "INSERT INTO promotion_events (candidate_id, ts_utc, event_type, payload_json) VALUES ($1, $2, 'created', $3)",
+            )?;
+            let mut ids = Vec::with_capacity(prepared.len());
+            for (new, report, evidence_json) in &prepared {
+                let created_at = now_utc_iso();
+                let id = match &new.candidate_id {
+                    Some(id) if !id.is_empty() => id.clone(),
+                    _ => candidate_id_for(&new.run_id, &new.signal_name, new.horizon, &created_at),
+                };
+                if let Some(rid) = report {
+                    check_report(tx, stmts, &id, &new.status, rid)?;
+                }
+                let params: [&(dyn ToSql + Sync); 14] = [
+                    &id,
+                    &created_at,
+                    &new.status,
+                    &new.dataset_id,
+                    &new.run_id,
+                    &new.family_id,
+                    &new.signal_name,
+                    &new.horizon,
+                    &new.estimator,
+                    &new.config_hash,
+                    &new.git_commit,
+                    &new.notes,
+                    evidence_json,
+                    report,
+                ];
+                if tx.execute(&ins, &params)? == 0 {
+                    return Err(Error::invalid(format!("candidate_id already exists: {id}")).into());
+                }
+                let payload = to_canonical_string(&serde_json::json!({ "created_at_utc": created_at }));
+                tx.execute(&ev, &[&id, &created_at, &payload])?;
+                ids.push(id);
+            }
+            Ok(ids)
+        })
+    }
+
+    /// Set the status and write a `status_change` event (old and new status) in one
+    /// transaction. candidate/accepted need `eligibility_report_id` (then this is
+    /// [`PgStore::promote`]); without it: c79684b's ValueError, nothing written.
+    pub fn update_status(
+        &mut self,
+        candidate_id: &str,
+        status: &str,
+        reason: Option<&str>,
+        eligibility_report_id: Option<&str>,
+    ) -> Result<i64> {
+        self.require_promotion_tables()?;
+        validate_status(status)?;
+        if matches!(status, "candidate" | "accepted") {
+            return match eligibility_report_id {
+                Some(rid) => self.promote(candidate_id, status, rid, reason),
+                None => Err(Error::invalid(USE_PROMOTE_MSG)),
+            };
+        }
+        self.run_tx(|tx, stmts| {
+            let old = lock_candidate(tx, stmts, candidate_id)?;
+            let ts = now_utc_iso();
+            let mut payload = Map::new();
+            payload.insert("new_status".into(), Value::String(status.to_string()));
+            payload.insert("old_status".into(), Value::String(old));
+            payload.insert("ts_utc".into(), Value::String(ts.clone()));
+            if let Some(r) = reason.filter(|r| !r.is_empty()) {
+                payload.insert("reason".into(), Value::String(r.to_string()));
+            }
+            if let Some(rid) = eligibility_report_id {
+                payload.insert(
+                    "eligibility_report_id".into(),
+                    Value::String(rid.to_string()),
+                );
+            }
+            set_status(tx, stmts, candidate_id, status, None)?;
+            insert_event(
+                tx,
+                stmts,
+                candidate_id,
+                &ts,
+                "status_change",
+                payload_to_json(Some(&Value::Object(payload))),
+            )
+        })
+    }
+
+    /// Promote to `level` (candidate or accepted) with a PASSED report of that level computed
+    /// for THIS candidate; the status, the link and a `status_change` event
+    /// `{new_status, old_status, eligibility_report_id, ts_utc, reason?}` in one transaction.
+    pub fn promote(
+        &mut self,
+        candidate_id: &str,
+        level: &str,
+        eligibility_report_id: &str,
+        reason: Option<&str>,
+    ) -> Result<i64> {
+        self.require_promotion_tables()?;
+        if !matches!(level, "candidate" | "accepted") {
+            return Err(Error::invalid(format!(
+                "promotion level must be candidate or accepted, got {level:?}"
+            )));
+        }
+        self.run_tx(|tx, stmts| {
+            let old = lock_candidate(tx, stmts, candidate_id)?;
+            check_report(tx, stmts, candidate_id, level, eligibility_report_id)?;
+            let ts = now_utc_iso();
+            let mut payload = Map::new();
+            payload.insert("new_status".into(), Value::String(level.to_string()));
+            payload.insert("old_status".into(), Value::String(old));
+            payload.insert(
+                "eligibility_report_id".into(),
+                Value::String(eligibility_report_id.to_string()),
+            );
+            payload.insert("ts_utc".into(), Value::String(ts.clone()));
+            if let Some(r) = reason.filter(|r| !r.is_empty()) {
+                payload.insert("reason".into(), Value::String(r.to_string()));
+            }
+            set_status(tx, stmts, candidate_id, level, Some(eligibility_report_id))?;
+            insert_event(
+                tx,
+                stmts,
+                candidate_id,
+                &ts,
+                "status_change",
+                payload_to_json(Some(&Value::Object(payload))),
+            )
+        })
+    }
+
+    /// `promote(candidate_id, "candidate", ...)`.
+    pub fn promote_to_candidate(
+        &mut self,
+        candidate_id: &str,
+        eligibility_report_id: &str,
+        reason: Option<&str>,
+    ) -> Result<i64> {
+        self.promote(candidate_id, "candidate", eligibility_report_id, reason)
+    }
+
+    /// `promote(candidate_id, "accepted", ...)`.
+    pub fn promote_to_accepted(
+        &mut self,
+        candidate_id: &str,
+        eligibility_report_id: &str,
+        reason: Option<&str>,
+    ) -> Result<i64> {
+        self.promote(candidate_id, "accepted", eligibility_report_id, reason)
+    }
+
+    /// Set the status and write an `evaluated` event with `event_payload` in ONE transaction
+    /// (candidate/accepted need a passed report of that level for this candidate, linked in the
+    /// same transaction). Returns the event id.
+    pub fn record_evaluation(
+        &mut self,
+        candidate_id: &str,
+        new_status: &str,
+        event_payload: &Value,
+        eligibility_report_id: Option<&str>,
+    ) -> Result<i64> {
+        self.require_promotion_tables()?;
+        validate_status(new_status)?;
+        let promoting = matches!(new_status, "candidate" | "accepted");
+        if promoting && eligibility_report_id.is_none() {
+            return Err(Error::invalid(ELIGIBILITY_REQUIRED_MSG));
+        }
+        self.run_tx(|tx, stmts| {
+            lock_candidate(tx, stmts, candidate_id)?;
+            let link = if promoting {
+                eligibility_report_id
+            } else {
+                None
+            };
+            if let Some(rid) = link {
+                check_report(tx, stmts, candidate_id, new_status, rid)?;
+            }
+            let ts = now_utc_iso();
+            set_status(tx, stmts, candidate_id, new_status, link)?;
+            insert_event(
+                tx,
+                stmts,
+                candidate_id,
+                &ts,
+                "evaluated",
+                payload_to_json(Some(event_payload)),
+            )
+        })
+    }
+
+    /// One rung of an evaluation, written in ONE transaction (the write primitive of
+    /// `evaluate_and_record` on PostgreSQL, issue 15 phase 2): lock the candidate; refuse if its
+    /// status is no longer `expected_status` (another process evaluated or promoted it since it
+    /// was read: evaluate again; nothing written); store the eligibility `report` (if any); set
+    /// `new_status` (None: no status change, e.g. a failed eligibility), linking the report when
+    /// the new status is candidate/accepted (it must be a passed report of that level for this
+    /// candidate); append the `evaluated` event (if any) and the governance event (if any).
+    /// Returns the id of the `evaluated` event.
+    pub fn record_rung(&mut self, w: &RungWrite<'_>) -> Result<Option<i64>> {
+        self.require_promotion_tables()?;
+        if let Some(st) = w.new_status {
+            validate_status(st)?;
+        }
+        let promoting = matches!(w.new_status, Some("candidate" | "accepted"));
+        let link = match (promoting, w.report) {
+            (true, Some(r)) => Some(r.eligibility_report_id.as_str()),
+            (true, None) => return Err(Error::invalid(ELIGIBILITY_REQUIRED_MSG)),
+            (false, _) => None,
+        };
+        if let Some(r) = w.report {
+            if r.candidate_id != w.candidate_id {
+                return Err(Error::invalid(format!(
+                    "eligibility report {} was computed for another candidate ({})",
+                    r.eligibility_report_id, r.candidate_id
+                )));
+            }
+            if !ELIGIBILITY_LEVELS.contains(&r.level.as_str()) {
+                return Err(Error::invalid(format!(
+                    "unknown eligibility level {:?}: must be one of exploratory, candidate, accepted",
+                    r.level
+                )));
+            }
+        }
+        let payload_json = w.event_payload.and_then(|p| payload_to_json(Some(p)));
+        let governance = w.governance.map(governance_values);
+        self.run_tx(|tx, stmts| {
+            let old = lock_candidate(tx, stmts, w.candidate_id)?;
+            if let Some(expected) = w.expected_status {
+                if old != expected {
+                    return Err(Error::invalid(format!(
+                        "candidate {} changed status from {expected} to {old} while it was evaluated; evaluate again",
+                        w.candidate_id
+                    ))
+                    .into());
+                }
+            }
+            if let Some(r) = w.report {
+                insert_report(tx, stmts, r)?;
+            }
+            if let Some(rid) = link {
+                check_report(tx, stmts, w.candidate_id, w.new_status.unwrap_or_default(), rid)?;
+            }
+            if let Some(st) = w.new_status {
+                set_status(tx, stmts, w.candidate_id, st, link)?;
+            }
+            let event_id = match w.event_payload {
+                Some(_) => Some(insert_event(tx, stmts, w.candidate_id, &now_utc_iso(), "evaluated", payload_json.clone())?),
+                None => None,
+            };
+            if let Some(g) = &governance {
+                insert_governance(tx, stmts, g)?;
+            }
+            Ok(event_id)
+        })
+    }
+
+    /// Append an event; payload_json is canonical JSON, NULL when the payload is empty.
+    pub fn record_event(
+        &mut self,
+        candidate_id: &str,
+        event_type: &str,
+        payload: Option<&Value>,
+    ) -> Result<i64> {
+        self.require_promotion_tables()?;
+        if event_type.is_empty() {
+            return Err(Error::invalid("event_type must be a non-empty string"));
+        }
+        let payload_json = payload_to_json(payload);
+        self.run_tx(|tx, stmts| {
+            let st = prep(
+                tx,
+                stmts,
+                "SELECT 1 FROM promotion_candidates WHERE candidate_id = $1 FOR KEY SHARE",
+            )?;
+            if tx.query_opt(&st, &[&candidate_id])?.is_none() {
+                return Err(not_found(candidate_id).into());
+            }
+            insert_event(
+                tx,
+                stmts,
+                candidate_id,
+                &now_utc_iso(),
+                event_type,
+                payload_json.clone(),
+            )
+        })
+    }
+
+    /// Store one eligibility report for an existing candidate. Unknown candidate, unknown level
+    /// or an id already used → InvalidInput, nothing written.
+    pub fn insert_eligibility_report(&mut self, r: &NewEligibilityReport) -> Result<()> {
+        self.require_promotion_tables()?;
+        if !self.table_exists("eligibility_reports")? {
+            return Err(Error::Runtime(ELIGIBILITY_TABLE_REQUIRED_MSG.to_string()));
+        }
+        if !ELIGIBILITY_LEVELS.contains(&r.level.as_str()) {
+            return Err(Error::invalid(format!(
+                "unknown eligibility level {:?}: must be one of exploratory, candidate, accepted",
+                r.level
+            )));
+        }
+        if r.eligibility_report_id.is_empty() {
+            return Err(Error::invalid(
+                "eligibility_report_id must be a non-empty string",
+            ));
+        }
+        self.run_tx(|tx, stmts| {
+            let st = prep(
+                tx,
+                stmts,
+                "SELECT 1 FROM promotion_candidates WHERE candidate_id = $1 FOR KEY SHARE",
+            )?;
+            if tx.query_opt(&st, &[&r.candidate_id])?.is_none() {
+                return Err(not_found(&r.candidate_id).into());
+            }
+            insert_report(tx, stmts, r)
+        })
+    }
+
+    /// Append one governance event; returns its event_id.
+    pub fn append_governance_event(&mut self, g: &NewGovernanceEvent) -> Result<i64> {
+        if !self.table_exists("governance_events")? {
+            return Err(Error::Runtime(GOVERNANCE_TABLE_REQUIRED_MSG.to_string()));
+        }
+        let vals = governance_values(g);
+        self.run_tx(|tx, stmts| insert_governance(tx, stmts, &vals))
+    }
+
+    /// Candidates matching the filters, newest `created_at_utc` first (ties: newest insert first).
+    pub fn list_candidates(&mut self, filter: &CandidateFilter) -> Result<Vec<CandidateRow>> {
+        self.require_promotion_tables()?;
+        let mut sql = format!("SELECT {CANDIDATE_COLUMNS} FROM promotion_candidates");
+        let mut args: Vec<&(dyn ToSql + Sync)> = Vec::new();
+        let mut clauses: Vec<String> = Vec::new();
+        for (col, val) in [
+            ("status", &filter.status),
+            ("dataset_id", &filter.dataset_id),
+            ("signal_name", &filter.signal_name),
+        ] {
+            if let Some(v) = val {
+                args.push(v);
+                clauses.push(format!("{col} = ${}", args.len()));
+            }
+        }
+        if !clauses.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&clauses.join(" AND "));
+        }
+        let limit: Option<i64> = filter.limit.filter(|l| *l >= 0);
+        args.push(&limit);
+        sql.push_str(&format!(
+            " ORDER BY created_at_utc DESC, rowid DESC LIMIT ${}",
+            args.len()
+        ));
+        self.read(|tx, stmts| {
+            let st = prep(tx, stmts, &sql)?;
+            tx.query(&st, &args)?.iter().map(row_to_candidate).collect()
+        })
+    }
+
+    /// The candidate with this id (all columns), or None.
+    pub fn get_candidate(&mut self, candidate_id: &str) -> Result<Option<CandidateRow>> {
+        self.require_promotion_tables()?;
+        self.read(|tx, stmts| {
+            let st = prep(
+                tx,
+                stmts,
+                &format!(
+                    "SELECT {CANDIDATE_COLUMNS} FROM promotion_candidates WHERE candidate_id = $1"
+                ),
+            )?;
+            tx.query_opt(&st, &[&candidate_id])?
+                .as_ref()
+                .map(row_to_candidate)
+                .transpose()
+        })
+    }
+
+    /// The events of a candidate, ascending event_id.
+    pub fn get_events(&mut self, candidate_id: &str) -> Result<Vec<Event>> {
+        self.require_promotion_tables()?;
+        self.read(|tx, stmts| {
+            let st = prep(
+                tx,
+                stmts,
+                "SELECT event_id, candidate_id, ts_utc, event_type, payload_json FROM promotion_events \
+                 WHERE candidate_id = $1 ORDER BY event_id ASC",
+            )?;
+            let rows = tx.query(&st, &[&candidate_id])?;
+            rows.iter()
+                .map(|r| {
+                    Ok(Event {
+                        event_id: r.try_get(0)?,
+                        candidate_id: r.try_get(1)?,
+                        ts_utc: r.try_get(2)?,
+                        event_type: r.try_get(3)?,
+                        payload_json: r.try_get(4)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// A read: one statement, no explicit transaction (autocommit; its own snapshot).
+    fn read<T>(
+        &mut self,
+        body: impl FnOnce(&mut Client, &mut HashMap<String, Statement>) -> TxResult<T>,
+    ) -> Result<T> {
+        let target = &self.target;
+        body(&mut self.client, &mut self.stmts).map_err(|e| match e {
+            TxErr::Pg(e) => pg_err(target, &e),
+            TxErr::Core(e) => e,
+        })
+    }
+}
+
+/// A prepared statement, prepared once per connection.
+fn prep<C: GenericClient>(
+    tx: &mut C,
+    stmts: &mut HashMap<String, Statement>,
+    sql: &str,
+) -> TxResult<Statement> {
+    if let Some(st) = stmts.get(sql) {
+        return Ok(st.clone());
+    }
+    let st = tx.prepare(sql)?;
+    stmts.insert(sql.to_string(), st.clone());
+    Ok(st)
+}
+
+/// The text values of a governance event row (None → "", artifact refs as canonical JSON).
+fn governance_values(g: &NewGovernanceEvent) -> [String; 8] {
+    let refs = match &g.artifact_refs {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::Array(a)) if a.is_empty() => String::new(),
+        Some(v) => to_canonical_string(v),
+    };
+    let blank = |v: &Option<String>| v.clone().unwrap_or_default();
+    [
+        g.timestamp.clone(),
+        g.actor.clone(),
+        g.action.clone(),
+        blank(&g.candidate_id),
+        blank(&g.eligibility_report_id),
+        blank(&g.run_key),
+        blank(&g.dataset_id_v2),
+        refs,
+    ]
+}
+
+fn insert_governance(
+    tx: &mut Transaction<'_>,
+    stmts: &mut HashMap<String, Statement>,
+    v: &[String; 8],
+) -> TxResult<i64> {
+    let st = prep(
+        tx,
+        stmts,
+        "INSERT INTO governance_events (timestamp, actor, action, candidate_id, eligibility_report_id, run_key, \
+         dataset_id_v2, artifact_refs_json) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING event_id",
+    )?;
+    let row = tx.query_one(
+        &st,
+        &[&v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]],
+    )?;
+    Ok(row.try_get::<_, i64>(0)?)
+}
+
+/// Insert one report (optional text fields as ""); an id already used → InvalidInput.
+fn insert_report(
+    tx: &mut Transaction<'_>,
+    stmts: &mut HashMap<String, Statement>,
+    r: &NewEligibilityReport,
+) -> TxResult<()> {
+    let blank = |v: &Option<String>| v.clone().unwrap_or_default();
+    let extra = [
+        blank(&r.run_key),
+        blank(&r.run_instance_id),
+        blank(&r.dataset_id_v2),
+        blank(&r.engine_version),
+        blank(&r.config_version),
+    ];
+    let passed: i32 = i32::from(r.passed);
+    let ins = prep(
+        tx,
+        stmts,
+        "INSERT INTO eligibility_reports (eligibility_report_id, candidate_id, level, passed, blockers_json, \
+         warnings_json, computed_at_utc, run_key, run_instance_id, dataset_id_v2, engine_version, config_version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
+    )?;
+    let n = tx.execute(
+        &ins,
+        &[
+            &r.eligibility_report_id,
+            &r.candidate_id,
+            &r.level,
+            &passed,
+            &r.blockers_json,
+            &r.warnings_json,
+            &r.computed_at_utc,
+            &extra[0],
+            &extra[1],
+            &extra[2],
+            &extra[3],
+            &extra[4],
+        ],
+    )?;
+    if n == 0 {
+        return Err(Error::invalid(format!(
+            "eligibility_report_id already exists: {}",
+            r.eligibility_report_id
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Lock the candidate row for this transaction; its status (unknown id → InvalidInput).
+fn lock_candidate(
+    tx: &mut Transaction<'_>,
+    stmts: &mut HashMap<String, Statement>,
+    candidate_id: &str,
+) -> TxResult<String> {
+    let st = prep(
+        tx,
+        stmts,
+        "SELECT status FROM promotion_candidates WHERE candidate_id = $1 FOR UPDATE",
+    )?;
+    match tx.query_opt(&st, &[&candidate_id])? {
+        Some(row) => Ok(row.try_get::<_, String>(0)?),
+        None => Err(not_found(candidate_id).into()),
+    }
+}
+
+/// The report must exist, have passed, have `level` and belong to `candidate_id`; it is
+/// locked FOR SHARE until the transaction ends.
+fn check_report(
+    tx: &mut Transaction<'_>,
+    stmts: &mut HashMap<String, Statement>,
+    candidate_id: &str,
+    level: &str,
+    report_id: &str,
+) -> TxResult<()> {
+    let st = prep(
+        tx,
+        stmts,
+        "SELECT candidate_id, level, passed FROM eligibility_reports WHERE eligibility_report_id = $1 FOR SHARE",
+    )?;
+    let row = match tx.query_opt(&st, &[&report_id]) {
+        Ok(r) => r,
+        Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => {
+            return Err(Error::Runtime(ELIGIBILITY_TABLE_REQUIRED_MSG.to_string()).into())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let why = match row {
+        None => Some("was not found".to_string()),
+        Some(row) => {
+            let (owner, rep_level, passed): (String, String, i32) =
+                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+            if owner != candidate_id {
+                Some(format!("was computed for another candidate ({owner})"))
+            } else if passed != 1 {
+                Some("did not pass".to_string())
+            } else if rep_level != level {
+                Some(format!("is for level {rep_level}, not {level}"))
+            } else {
+                None
+            }
+        }
+    };
+    match why {
+        None => Ok(()),
+        Some(why) => Err(Error::invalid(format!(
+            "{ELIGIBILITY_REQUIRED_MSG} (eligibility report {report_id} {why})"
+        ))
+        .into()),
+    }
+}
+
+fn set_status(
+    tx: &mut Transaction<'_>,
+    stmts: &mut HashMap<String, Statement>,
+    candidate_id: &str,
+    status: &str,
+    report: Option<&str>,
+) -> TxResult<()> {
+    match report {
+        Some(rid) => {
+            let st = prep(
+                tx,
+                stmts,
+                "UPDATE promotion_candidates SET status = $1, eligibility_report_id = $2 WHERE candidate_id = $3",
+            )?;
+            tx.execute(&st, &[&status, &rid, &candidate_id])?;
+        }
+        None => {
+            let st = prep(
+                tx,
+                stmts,
+                "UPDATE promotion_candidates SET status = $1 WHERE candidate_id = $2",
+            )?;
+            tx.execute(&st, &[&status, &candidate_id])?;
+        }
+    }
+    Ok(())
+}
+
+fn insert_event(
+    tx: &mut Transaction<'_>,
+    stmts: &mut HashMap<String, Statement>,
+    candidate_id: &str,
+    ts: &str,
+    event_type: &str,
+    payload_json: Option<String>,
+) -> TxResult<i64> {
+    let st = prep(
+        tx,
+        stmts,
+        "INSERT INTO promotion_events (candidate_id, ts_utc, event_type, payload_json) VALUES ($1, $2, $3, $4) RETURNING event_id",
+    )?;
+    let row = tx.query_one(&st, &[&candidate_id, &ts, &event_type, &payload_json])?;
+    Ok(row.try_get::<_, i64>(0)?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// One cached connection per URL per process.
+// ---------------------------------------------------------------------------------------------
+
+struct CachedPg {
+    pid: u32,
+    store: Option<PgStore>,
+}
+
+fn cache() -> &'static Mutex<HashMap<String, Arc<Mutex<CachedPg>>>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<Mutex<CachedPg>>>>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Run `f` with this process's cached [`PgStore`] for `url` (connected on first use; reconnected
+/// after a fork, or when the server closed the connection). Calls on the same URL are
+/// serialised by a mutex; different URLs proceed in parallel.
+pub fn with_pg_store<T>(url: &str, f: impl FnOnce(&mut PgStore) -> Result<T>) -> Result<T> {
+    let slot = {
+        let mut map = cache().lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(url.to_string())
+            .or_insert_with(|| {
+                Arc::new(Mutex::new(CachedPg {
+                    pid: 0,
+                    store: None,
+                }))
+            })
+            .clone()
+    };
+    let mut guard = match slot.lock() {
+        Ok(g) => g,
+        Err(poisoned) => {
+            let mut g = poisoned.into_inner();
+            g.store = None;
+            g
+        }
+    };
+    let pid = std::process::id();
+    if guard.pid != pid {
+        // Inherited across fork: the socket is shared with the parent. Dropping the client would
+        // send the server a Terminate message on the parent's session, so it is forgotten.
+        if let Some(inherited) = guard.store.take() {
+            std::mem::forget(inherited);
+        }
+    } else if guard.store.as_ref().is_some_and(PgStore::is_closed) {
+        guard.store = None;
+    }
+    if guard.store.is_none() {
+        guard.store = Some(PgStore::connect(url)?);
+        guard.pid = pid;
+    }
+    let Some(store) = guard.store.as_mut() else {
+        return Err(Error::Internal(
+            "cached PostgreSQL store missing after connect".into(),
+        ));
+    };
+    let out = f(store);
+    if matches!(out, Err(Error::Connect(_))) || store.is_closed() {
+        guard.store = None; // reconnect on the next call
+    }
+    out
+}
+
+/// Drop the cached connection of `url`.
+pub fn forget_pg_store(url: &str) {
+    let mut map = cache().lock().unwrap_or_else(|p| p.into_inner());
+    map.remove(url);
+}

@@ -1,0 +1,74 @@
+"""The console script on a PostgreSQL registry (`--db postgresql://...` or
+CRYPTO_ANALYZER_DB_PATH): the store commands work, `evaluate` refuses with one line until the
+service runs on PostgreSQL (issue 15 phase 2), and a wrong password is one line that never shows
+a password. The rest of the CLI suite runs on SQLite (test_cli_commands.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+@pytest.fixture
+def pg_cli(cli, pg_url):
+    cli.db = pg_url
+    proc = cli("init", "--create")
+    assert proc.returncode == 0, proc.stderr
+    return cli
+
+
+def _password(url: str) -> str:
+    return url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
+
+
+def test_store_commands_on_a_server(pg_cli, h, pg_sql):
+    cid = h.create_edge(pg_cli)
+    other = h.create_edge(pg_cli, signal="other_sig")
+    rows = pg_cli.json_lines("list")
+    assert {r["candidate_id"] for r in rows} == {cid, other}
+    assert pg_cli("set-status", cid, "rejected", "--reason", "weak").returncode == 0
+    assert {r["candidate_id"] for r in pg_cli.json_lines("list", "--status", "rejected")} == {cid}
+    evs = pg_cli.json_lines("events", cid)
+    assert [e["event_type"] for e in evs] == ["created", "status_change"]
+    shown = json.loads(pg_cli("show", cid).stdout)
+    assert shown["candidate"]["candidate_id"] == cid
+    assert all(f["exists"] for f in shown["evidence_files"])
+    # independent read through psql
+    got = pg_sql(pg_cli.db, "SELECT status FROM promotion_candidates WHERE candidate_id = ?", [cid])
+    assert got == [{"status": "rejected"}]
+    # the database from the environment
+    proc = pg_cli("list", db=False, env={"CRYPTO_ANALYZER_DB_PATH": pg_cli.db})
+    assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 2
+    # candidate/accepted by hand: refused with c79684b's message, nothing written
+    proc = pg_cli("set-status", other, "candidate", "--reason", "by hand")
+    assert proc.returncode == 1 and "promote_to_candidate" in proc.stderr
+    assert pg_sql(pg_cli.db, "SELECT status FROM promotion_candidates WHERE candidate_id = ?", [other]) == [
+        {"status": "exploratory"}]
+
+
+def test_evaluate_is_refused_in_one_line_and_writes_nothing(pg_cli, h, pg_sql):
+    cid = h.create_edge(pg_cli)
+    before = pg_sql(pg_cli.db, "SELECT count(*) AS n FROM promotion_events")
+    proc = pg_cli("evaluate", "--id", cid)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().endswith("evaluate_and_record is not available on PostgreSQL yet")
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert pg_sql(pg_cli.db, "SELECT count(*) AS n FROM promotion_events") == before
+
+
+def test_wrong_password_is_one_line_without_the_password(pg_cli):
+    password = _password(pg_cli.db)
+    wrong = pg_cli.db.replace(f":{password}@", ":Cli-Wr0ng-Pw@", 1)
+    for env_db in (False, True):
+        if env_db:
+            proc = pg_cli("list", db=False, env={"CRYPTO_ANALYZER_DB_PATH": wrong})
+        else:
+            pg_cli.db, keep = wrong, pg_cli.db
+            proc = pg_cli("list")
+            pg_cli.db = keep
+        assert proc.returncode == 1
+        err = proc.stderr.strip()
+        assert len(err.splitlines()) == 1 and "password authentication failed" in err, err
+        assert "Cli-Wr0ng-Pw" not in err and password not in err and ":***@" in err
+        assert "Cli-Wr0ng-Pw" not in proc.stdout
