@@ -9,7 +9,7 @@ export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 
 # Python packages the tests, benchmarks, demo and page need (installed from PyPI into .venv).
 DEV_DEPS := "maturin>=1.7,<2" "numpy>=1.26" "pandas>=2.0" "pytest>=7" "arch>=6" "scipy>=1.10" \
-            "streamlit>=1.30" "altair>=5" "pyarrow>=14" "selenium>=4" "mypy>=1.8"
+            "streamlit>=1.30" "altair>=5" "pyarrow>=14" "selenium>=4" "mypy>=1.8" "ruff>=0.6"
 
 # The oldest versions the analyzer may pin: the whole pytest suite runs again against them in a
 # second venv (same abi3 extension). pyarrow < 20 because newer wheels need numpy 2.
@@ -17,6 +17,8 @@ COMPAT_VENV := .venv-compat
 COMPAT_DEPS := "maturin>=1.7,<2" "numpy==1.26.*" "pandas==2.2.*" "pyarrow>=14,<20" "pytest>=7" \
                "arch>=6" "scipy>=1.10" "streamlit>=1.30" "altair>=5" "selenium>=4" "mypy>=1.8"
 
+
+.PHONY: lint test-analyzer-if-present
 .PHONY: venv build browser test test-rust test-py test-compat test-analyzer demo bench stress calibrate fuzz \
         clean wheel test-wheel test-pip-pysqlite3 pg-up pg-down
 
@@ -59,7 +61,29 @@ test-compat: build browser $(COMPAT_VENV)/.deps-stamp
 	$(COMPAT_VENV)/bin/python -c "import numpy, pandas; print('compat: numpy', numpy.__version__, 'pandas', pandas.__version__)"
 	$(COMPAT_VENV)/bin/python -m pytest tests_py -q -rs
 
-test: build test-rust test-py test-compat
+# Format and lint gates: rustfmt, clippy (all targets, the Python bindings included, warnings are
+# errors), ruff (lint and format) and mypy on the package.
+lint: venv
+	cargo fmt --check
+	cargo clippy --quiet --all-targets --features python -- -D warnings
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+# The analyzer's own suite through the package, when an analyzer tree sits beside this repository
+# (it does in CI: ../shared/analyzer/c79684b). Without one, says so and passes: `make test` must
+# work on a machine that has no analyzer checkout.
+SHARED_ANALYZER := $(abspath ../shared/analyzer/c79684b)
+test-analyzer-if-present:
+	@if [ -d "$(SHARED_ANALYZER)/crypto_analyzer" ]; then \
+	  $(MAKE) --no-print-directory test-analyzer ANALYZER_DIR="$(SHARED_ANALYZER)"; \
+	else echo "test-analyzer: no analyzer tree at $(SHARED_ANALYZER); skipped"; fi
+
+# Everything: the gates, cargo tests, the pytest suite on the newest and the oldest numpy/pandas,
+# the released wheel and `pip install .` in clean virtualenvs (also with pysqlite3 as sqlite3),
+# and the analyzer's own suite through the package when its tree is present. The pytest suites
+# start a throwaway PostgreSQL cluster (installed from Debian's packages when missing).
+test: build lint test-rust test-py test-compat test-wheel test-pip-pysqlite3 test-analyzer-if-present
 
 # An analyzer checkout's own test suite run through the package (not part of `make test`, which
 # must work without an analyzer tree): installs its missing test deps into .venv, copies the tree to

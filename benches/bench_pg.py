@@ -118,10 +118,21 @@ def fresh_schema(base: str, psycopg) -> str:
 
 
 def seed(target: str, big: int) -> None:
-    rows = [{"dataset_id": f"ds{i % 4}", "run_id": f"seed{i}", "signal_name": f"sig{i % 5}", "horizon": 5, "config_hash": "cfg",
-                 "git_commit": "abc", "evidence": EVIDENCE, "candidate_id": f"seed-{i}"} for i in range(big)]
+    rows = [
+        {
+            "dataset_id": f"ds{i % 4}",
+            "run_id": f"seed{i}",
+            "signal_name": f"sig{i % 5}",
+            "horizon": 5,
+            "config_hash": "cfg",
+            "git_commit": "abc",
+            "evidence": EVIDENCE,
+            "candidate_id": f"seed-{i}",
+        }
+        for i in range(big)
+    ]
     for k in range(0, big, 5000):
-        store_sqlite.create_candidates_many(target, rows[k:k + 5000])
+        store_sqlite.create_candidates_many(target, rows[k : k + 5000])
 
 
 def main(argv=None) -> int:
@@ -146,8 +157,10 @@ def main(argv=None) -> int:
     finally:
         if cluster_dir:
             subprocess.run(["bash", str(CLUSTER), "down", cluster_dir], capture_output=True, check=False)
-    print(f"\nPostgreSQL store benchmark (n={args.n} creates per side per round, {args.rounds} rounds, "
-          f"filtered list over {args.big} rows; min / median)")
+    print(
+        f"\nPostgreSQL store benchmark (n={args.n} creates per side per round, {args.rounds} rounds, "
+        f"filtered list over {args.big} rows; min / median)"
+    )
     print(f"{'side':44s} {'creates/s':>21s} {'list ms (100 rows)':>22s}")
     for name, (c_min, c_med), (l_min, l_med) in results:
         print(f"{name:44s} {args.n / c_med:9.0f} / {args.n / c_min:9.0f}  {l_min * 1e3:9.3f} / {l_med * 1e3:9.3f}")
@@ -165,9 +178,16 @@ def run(args, base: str, tmp: Path, psycopg):
         def creates():
             for _ in range(n):
                 i = next(counter)
-                store_sqlite.create_candidate(target, dataset_id=f"ds{i % 4}", run_id=f"run{i}",
-                                              signal_name=f"sig{i % 5}", horizon=5, config_hash="cfg",
-                                              git_commit="abc", evidence=EVIDENCE)
+                store_sqlite.create_candidate(
+                    target,
+                    dataset_id=f"ds{i % 4}",
+                    run_id=f"run{i}",
+                    signal_name=f"sig{i % 5}",
+                    horizon=5,
+                    config_hash="cfg",
+                    git_commit="abc",
+                    evidence=EVIDENCE,
+                )
 
         return creates
 
@@ -193,8 +213,10 @@ def run(args, base: str, tmp: Path, psycopg):
     c = timed(store_side(url), rounds)
     seed(url, args.big)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("UPDATE promotion_candidates SET status = 'rejected' WHERE candidate_id LIKE 'seed-%' "
-                     "AND (substr(candidate_id, 6)::int % 4) = 1")
+        conn.execute(
+            "UPDATE promotion_candidates SET status = 'rejected' WHERE candidate_id LIKE 'seed-%' "
+            "AND (substr(candidate_id, 6)::int % 4) = 1"
+        )
         conn.execute("ANALYZE promotion_candidates")
     lst = timed(list_side(url), rounds)
     results.append(("package on PostgreSQL (127.0.0.1, Rust client)", c, (lst[0] / 50, lst[1] / 50)))
@@ -216,7 +238,8 @@ def run(args, base: str, tmp: Path, psycopg):
         lst = timed(plists, rounds)
         # same rows as the package returns
         assert [r["candidate_id"] for r in psycopg_list(conn)] == [
-            r["candidate_id"] for r in store_sqlite.list_candidates(url, status="rejected", dataset_id="ds1", limit=100)]
+            r["candidate_id"] for r in store_sqlite.list_candidates(url, status="rejected", dataset_id="ds1", limit=100)
+        ]
         _core.pg_store_forget_connection(url)
     results.append(("psycopg 3 on PostgreSQL (same SQL, Python)", c, (lst[0] / 50, lst[1] / 50)))
     return results
@@ -227,8 +250,10 @@ def mark_rejected_sqlite(path: Path, big: int) -> None:
 
     conn = sqlite3.connect(str(path))
     with conn:
-        conn.executemany("UPDATE promotion_candidates SET status = 'rejected' WHERE candidate_id = ?",
-                         [(f"seed-{i}",) for i in range(1, big, 4)])
+        conn.executemany(
+            "UPDATE promotion_candidates SET status = 'rejected' WHERE candidate_id = ?",
+            [(f"seed-{i}",) for i in range(1, big, 4)],
+        )
         conn.execute("ANALYZE")
     conn.close()
 

@@ -23,7 +23,6 @@ import textwrap
 import time
 
 import numpy as np
-
 from crypto_analyzer_promotion.reality_check import RealityCheckConfig, make_null_generator_stationary
 
 
@@ -63,7 +62,9 @@ def python_reference_per_sim(x: np.ndarray, sims: int, seed: int = 42, avg_block
     return (time.perf_counter() - t0) / sims
 
 
-def numpy_vectorised_per_sim(x: np.ndarray, sims: int, chunk: int = 8, seed: int = 42, avg_block_length: float = 12) -> float:
+def numpy_vectorised_per_sim(
+    x: np.ndarray, sims: int, chunk: int = 8, seed: int = 42, avg_block_length: float = 12
+) -> float:
     """A vectorised numpy recentred stationary bootstrap: indices for `chunk` simulations at once
     (a new block starts at each t with probability 1/L), one fancy-index gather, mean, − m, max."""
     t, _ = x.shape
@@ -144,7 +145,9 @@ MEM_SCRIPT = textwrap.dedent(
 
 
 def peak_memory_mb(t: int, k: int, b: int) -> tuple[float, float]:
-    out = subprocess.run([sys.executable, "-c", MEM_SCRIPT, str(t), str(k), str(b)], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", MEM_SCRIPT, str(t), str(k), str(b)], capture_output=True, text=True, check=True
+    )
     before, after = (int(v) for v in out.stdout.split())
     return before / 1024.0, after / 1024.0  # KiB -> MiB (Linux)
 
@@ -209,7 +212,9 @@ W2_SCRIPT = textwrap.dedent(
 def w2_once(t: int, k: int, b: int) -> dict:
     import json
 
-    out = subprocess.run([sys.executable, "-c", W2_SCRIPT, str(t), str(k), str(b)], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", W2_SCRIPT, str(t), str(k), str(b)], capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -224,20 +229,28 @@ def w2_report(t: int, k: int, b: int, repeat: int) -> None:
     inp = runs[0]["input_bytes"]
     extra = sorted((r["peak_kib"] - r["before_kib"]) * 1024 for r in runs)
     peak = sorted(r["peak_kib"] * 1024 for r in runs)
-    print(f"\nWorkload W2 (published scale): T={t}, K={k}, stationary L=12, B={b}, float64 DataFrame "
-          f"({inp / gib:.2f} GiB), run_family_reality_check end to end, {os.cpu_count()} cores, "
-          f"min / median of {repeat} fresh processes:")
-    print("| setup s (input → engine) | simulations s | total s | ms / simulation | peak RSS GiB | extra over input GiB | extra / input |")
+    print(
+        f"\nWorkload W2 (published scale): T={t}, K={k}, stationary L=12, B={b}, float64 DataFrame "
+        f"({inp / gib:.2f} GiB), run_family_reality_check end to end, {os.cpu_count()} cores, "
+        f"min / median of {repeat} fresh processes:"
+    )
+    print(
+        "| setup s (input → engine) | simulations s | total s | ms / simulation | peak RSS GiB | extra over input GiB | extra / input |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|")
     per = sorted(r["sims"] / b * 1e3 for r in runs)
-    print(f"| {mm('setup')} | {mm('sims')} | {mm('total')} | {per[0]:.2f} / {per[len(per) // 2]:.2f} | "
-          f"{peak[0] / gib:.2f} / {peak[len(peak) // 2] / gib:.2f} | {extra[0] / gib:.2f} / {extra[len(extra) // 2] / gib:.2f} | "
-          f"{extra[0] / inp:.2f} / {extra[len(extra) // 2] / inp:.2f} |")
+    print(
+        f"| {mm('setup')} | {mm('sims')} | {mm('total')} | {per[0]:.2f} / {per[len(per) // 2]:.2f} | "
+        f"{peak[0] / gib:.2f} / {peak[len(peak) // 2] / gib:.2f} | {extra[0] / gib:.2f} / {extra[len(extra) // 2] / gib:.2f} | "
+        f"{extra[0] / inp:.2f} / {extra[len(extra) // 2] / inp:.2f} |"
+    )
     cpu_s = sorted(r["cpu_setup"] for r in runs)
     cpu_b = sorted(r["cpu_sims"] for r in runs)
-    print(f"CPU seconds (all threads; on a shared machine, CPU / cores approximates the wall time the run "
-          f"would take alone): setup {cpu_s[0]:.2f} / {cpu_s[len(cpu_s) // 2]:.2f}, simulations "
-          f"{cpu_b[0]:.2f} / {cpu_b[len(cpu_b) // 2]:.2f}; load average before W2: {os.getloadavg()[0]:.1f}")
+    print(
+        f"CPU seconds (all threads; on a shared machine, CPU / cores approximates the wall time the run "
+        f"would take alone): setup {cpu_s[0]:.2f} / {cpu_s[len(cpu_s) // 2]:.2f}, simulations "
+        f"{cpu_b[0]:.2f} / {cpu_b[len(cpu_b) // 2]:.2f}; load average before W2: {os.getloadavg()[0]:.1f}"
+    )
 
 
 def main() -> int:
@@ -272,12 +285,22 @@ def main() -> int:
     ]
     if arch is not None:
         fixed, per = arch
-        rows.append(("arch.bootstrap.SPA (unstudentized)", per + fixed / B, f"{arch_reps} reps timed + fixed {fixed:.2f} s, extrapolated"))
+        rows.append(
+            (
+                "arch.bootstrap.SPA (unstudentized)",
+                per + fixed / B,
+                f"{arch_reps} reps timed + fixed {fixed:.2f} s, extrapolated",
+            )
+        )
     print()
-    print(f"| implementation | ms / simulation | total for B={B} (s) | engine 1 thread is faster by | engine {cores} threads is faster by | how |")
+    print(
+        f"| implementation | ms / simulation | total for B={B} (s) | engine 1 thread is faster by | engine {cores} threads is faster by | how |"
+    )
     print("|---|---:|---:|---:|---:|---|")
     for name, per_sim, how in rows:
-        print(f"| {name} | {per_sim * 1e3:.4f} | {per_sim * B:.2f} | {per_sim / (e1 / B):.1f}x | {per_sim / (en / B):.1f}x | {how} |")
+        print(
+            f"| {name} | {per_sim * 1e3:.4f} | {per_sim * B:.2f} | {per_sim / (e1 / B):.1f}x | {per_sim / (en / B):.1f}x | {how} |"
+        )
     print(f"\nData preparation (centring, prefix sums, FFT omega), once per family: {prep * 1e3:.1f} ms")
 
     print("\nScaling (all cores; seconds for the batch, ms per simulation):")
@@ -297,11 +320,13 @@ def main() -> int:
         s = engine_seconds(x, b, cores, repeat=1)
         print(f"| {T} | {K} | {b} | {s:.3f} | {s / b * 1e3:.4f} |")
 
-    print("\nPeak memory (fresh process; peak RSS = VmHWM reset before the run, else ru_maxrss; input T×K float64 = "
-          f"{T * K * 8 / 1e6:.0f} MB; a B×K null matrix would be B*K*8 bytes):")
+    print(
+        "\nPeak memory (fresh process; peak RSS = VmHWM reset before the run, else ru_maxrss; input T×K float64 = "
+        f"{T * K * 8 / 1e6:.0f} MB; a B×K null matrix would be B*K*8 bytes):"
+    )
     print("| T | K | B | RSS before (MiB) | peak (MiB) | peak − before (MiB) | B×K matrix would be (MiB) |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
-    for b in ([1000, 10_000] if quick else [1000, 10_000, 100_000]):
+    for b in [1000, 10_000] if quick else [1000, 10_000, 100_000]:
         before, after = peak_memory_mb(T, K, b)
         print(f"| {T} | {K} | {b} | {before:.0f} | {after:.0f} | {after - before:.0f} | {b * K * 8 / 2**20:.0f} |")
 

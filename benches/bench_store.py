@@ -62,15 +62,15 @@ def canonical(o) -> str:
 
 def py_require(conn):
     n = conn.execute(
-        "SELECT COUNT(*) FROM sqlite_master WHERE type='table' "
-        "AND name IN ('promotion_candidates', 'promotion_events')"
+        "SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name IN ('promotion_candidates', 'promotion_events')"
     ).fetchone()[0]
     if n != 2:
         raise RuntimeError(store_sqlite.PROMOTION_TABLES_REQUIRED_MSG)
 
 
-def py_create(conn, *, dataset_id, run_id, signal_name, horizon, config_hash, git_commit,
-              evidence=None, status="exploratory"):
+def py_create(
+    conn, *, dataset_id, run_id, signal_name, horizon, config_hash, git_commit, evidence=None, status="exploratory"
+):
     py_require(conn)
     if status not in VALID:
         raise ValueError(status)
@@ -100,15 +100,27 @@ def py_create_many(conn, rows):
             if r.get("status", "exploratory") not in VALID:
                 raise ValueError(r["status"])
             created = datetime.now(timezone.utc).isoformat(timespec="microseconds")
-            cid = "prom_" + hashlib.sha256(
-                f"{r['run_id']}|{r['signal_name']}|{r['horizon']}|{created}".encode()).hexdigest()[:16]
+            cid = (
+                "prom_"
+                + hashlib.sha256(f"{r['run_id']}|{r['signal_name']}|{r['horizon']}|{created}".encode()).hexdigest()[:16]
+            )
             ev = canonical(r["evidence"]) if r.get("evidence") is not None else None
             conn.execute(
                 "INSERT INTO promotion_candidates (candidate_id, created_at_utc, status, dataset_id, run_id, "
                 "family_id, signal_name, horizon, estimator, config_hash, git_commit, notes, evidence_json) "
                 "VALUES (?, ?, ?, ?, ?, NULL, ?, ?, NULL, ?, ?, NULL, ?)",
-                (cid, created, r.get("status", "exploratory"), r["dataset_id"], r["run_id"], r["signal_name"],
-                 r["horizon"], r["config_hash"], r["git_commit"], ev),
+                (
+                    cid,
+                    created,
+                    r.get("status", "exploratory"),
+                    r["dataset_id"],
+                    r["run_id"],
+                    r["signal_name"],
+                    r["horizon"],
+                    r["config_hash"],
+                    r["git_commit"],
+                    ev,
+                ),
             )
             conn.execute(
                 "INSERT INTO promotion_events (candidate_id, ts_utc, event_type, payload_json) "
@@ -156,12 +168,25 @@ class PlainAnalyzerStore:
     def create_candidate(conn, **r):
         py_require(conn)
         created = datetime.now(timezone.utc).isoformat(timespec="microseconds")
-        cid = "prom_" + hashlib.sha256(f"{r['run_id']}|{r['signal_name']}|{r['horizon']}|{created}".encode()).hexdigest()[:16]
+        cid = (
+            "prom_"
+            + hashlib.sha256(f"{r['run_id']}|{r['signal_name']}|{r['horizon']}|{created}".encode()).hexdigest()[:16]
+        )
         conn.execute(
             "INSERT INTO promotion_candidates (candidate_id, created_at_utc, status, dataset_id, run_id, "
             "signal_name, horizon, config_hash, git_commit, evidence_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (cid, created, r.get("status", "exploratory"), r["dataset_id"], r["run_id"], r["signal_name"],
-             r["horizon"], r["config_hash"], r["git_commit"], json.dumps(r.get("evidence"), sort_keys=True)),
+            (
+                cid,
+                created,
+                r.get("status", "exploratory"),
+                r["dataset_id"],
+                r["run_id"],
+                r["signal_name"],
+                r["horizon"],
+                r["config_hash"],
+                r["git_commit"],
+                json.dumps(r.get("evidence"), sort_keys=True),
+            ),
         )
         conn.commit()
         PlainAnalyzerStore.record_event(conn, cid, "created", {"created_at_utc": created})
@@ -323,7 +348,7 @@ def interleaved(sides: dict, work: dict) -> dict:
 
 def chunks(items: list, k: int = ROUNDS) -> list:
     size = max(1, len(items) // k)
-    return [items[i * size:(i + 1) * size] for i in range(k)]
+    return [items[i * size : (i + 1) * size] for i in range(k)]
 
 
 def durability_section(folder: Path, rows: list, analyzer, n_calls: int) -> None:
@@ -361,23 +386,30 @@ def durability_section(folder: Path, rows: list, analyzer, n_calls: int) -> None
             "plain": [(per_row(lambda x: py_create(pconn, **x), p), len(p)) for p in parts],
         }
         if mode == "FULL":  # the analyzer has one mode; measured once, interleaved with FULL
-            sides["analyzer"] = [(per_row(lambda x: analyzer.create_candidate(aconn, **x), p), len(p))
-                                 for p in an_parts]
+            sides["analyzer"] = [
+                (per_row(lambda x: analyzer.create_candidate(aconn, **x), p), len(p)) for p in an_parts
+            ]
         created = interleaved(sides, sides)
         status_sides = {
-            "path": [(per_row(lambda c: store_sqlite.update_status(rust_path, c, "rejected", reason="bench"), p),
-                      len(p)) for p in chunks(created["path"][3])],
-            "plain": [(per_row(lambda c: py_update_status(pconn, c, "rejected", reason="bench"), p), len(p))
-                      for p in chunks(created["plain"][3])],
+            "path": [
+                (per_row(lambda c: store_sqlite.update_status(rust_path, c, "rejected", reason="bench"), p), len(p))
+                for p in chunks(created["path"][3])
+            ],
+            "plain": [
+                (per_row(lambda c: py_update_status(pconn, c, "rejected", reason="bench"), p), len(p))
+                for p in chunks(created["plain"][3])
+            ],
         }
         if mode == "FULL":
             status_sides["analyzer"] = [
                 (per_row(lambda c: analyzer.update_status(aconn, c, "rejected", reason="bench"), p), len(p))
-                for p in chunks(created["analyzer"][3])]
+                for p in chunks(created["analyzer"][3])
+            ]
         status = interleaved(status_sides, status_sides)
         bulk_sides = {
-            "bulk": [([lambda p=p: store_sqlite.create_candidates_many(str(bulk_db), p)], len(p))
-                     for p in chunks(batch_rows)],
+            "bulk": [
+                ([lambda p=p: store_sqlite.create_candidates_many(str(bulk_db), p)], len(p)) for p in chunks(batch_rows)
+            ],
             "plain_bulk": [([lambda p=p: py_create_many(pbconn, p)], len(p)) for p in chunks(batch_rows)],
         }
         bulk = interleaved(bulk_sides, bulk_sides)
@@ -388,12 +420,16 @@ def durability_section(folder: Path, rows: list, analyzer, n_calls: int) -> None
     aconn.close()
     an_create, an_status = res["FULL"][0]["analyzer"][0], res["FULL"][1]["analyzer"][0]
 
-    print(f"Durability: per side {n:,} creates (one transaction each), {n:,} status changes (one each), "
-          f"{len(batch_rows):,} rows in batches of {len(batch_rows) // ROUNDS:,} (one transaction per batch); "
-          f"analyzer {n_an:,} creates "
-          f"and status changes. Sides alternate in {ROUNDS} rounds; rates are the median round (min-max).")
-    print(f"Analyzer reference: {analyzer.name}; journal_mode={jmode}, synchronous={amode}, "
-          "two commits per create / status change")
+    print(
+        f"Durability: per side {n:,} creates (one transaction each), {n:,} status changes (one each), "
+        f"{len(batch_rows):,} rows in batches of {len(batch_rows) // ROUNDS:,} (one transaction per batch); "
+        f"analyzer {n_an:,} creates "
+        f"and status changes. Sides alternate in {ROUNDS} rounds; rates are the median round (min-max)."
+    )
+    print(
+        f"Analyzer reference: {analyzer.name}; journal_mode={jmode}, synchronous={amode}, "
+        "two commits per create / status change"
+    )
     head = ("sync", "operation", "plain sqlite3", "Rust store", "Rust/plain", "analyzer", "Rust/analyzer")
     print(f"{head[0]:<7}{head[1]:<42}{head[2]:>26}{head[3]:>26}{head[4]:>11}{head[5]:>10}{head[6]:>14}")
 
@@ -474,17 +510,25 @@ def main() -> int:
         bconn.close()
 
     ms = lambda t: f"{t * 1e3:.2f} ms"  # noqa: E731
-    print(f"list_candidates x5 filter sets, limit 100, {n:,} rows, median of 7: plain (defaults) "
-          f"{ms(t_def_list)}, plain (WAL) {ms(t_py_list)}, Rust store {ms(t_rs_list)} "
-          f"({t_py_list / t_rs_list:.1f}x vs WAL)")
-    print(f"\nFiltered list over {args.big:,} candidates (filled in {t_big_fill:.2f} s by "
-          f"create_candidates_many), limit 100, median of 7:")
+    print(
+        f"list_candidates x5 filter sets, limit 100, {n:,} rows, median of 7: plain (defaults) "
+        f"{ms(t_def_list)}, plain (WAL) {ms(t_py_list)}, Rust store {ms(t_rs_list)} "
+        f"({t_py_list / t_rs_list:.1f}x vs WAL)"
+    )
+    print(
+        f"\nFiltered list over {args.big:,} candidates (filled in {t_big_fill:.2f} s by "
+        f"create_candidates_many), limit 100, median of 7:"
+    )
     for key, t in big_lists.items():
         print(f"  {key:<40}{t * 1e3:8.2f} ms  (target < 50 ms: {'ok' if t < 0.05 else 'MISSED'})")
-    print(f"  {'status=candidate, dataset_id=ds2 (0 rows)':<40}{t_big_none * 1e3:8.2f} ms  "
-          f"(worst case: scans one index range; target < 50 ms: {'ok' if t_big_none < 0.05 else 'MISSED'})")
-    print(f"  plain sqlite3 vs Rust store, status=accepted, dataset_id=ds2: {t_big_py * 1e3:.2f} ms vs "
-          f"{t_big_rs * 1e3:.2f} ms ({t_big_py / t_big_rs:.1f}x)")
+    print(
+        f"  {'status=candidate, dataset_id=ds2 (0 rows)':<40}{t_big_none * 1e3:8.2f} ms  "
+        f"(worst case: scans one index range; target < 50 ms: {'ok' if t_big_none < 0.05 else 'MISSED'})"
+    )
+    print(
+        f"  plain sqlite3 vs Rust store, status=accepted, dataset_id=ds2: {t_big_py * 1e3:.2f} ms vs "
+        f"{t_big_rs * 1e3:.2f} ms ({t_big_py / t_big_rs:.1f}x)"
+    )
     return 0
 
 

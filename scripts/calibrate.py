@@ -26,10 +26,9 @@ import sys
 import time
 
 import numpy as np
+from crypto_analyzer_promotion.reality_check import RealityCheckConfig, make_null_generator_stationary
 from scipy.signal import lfilter
 from scipy.stats import binom
-
-from crypto_analyzer_promotion.reality_check import RealityCheckConfig, make_null_generator_stationary
 
 VARIANTS = ("lower", "consistent", "upper")
 
@@ -80,7 +79,9 @@ def run(args: argparse.Namespace) -> dict:
             gen = make_null_generator_stationary(x, cfg)
             got = gen.run(args.b, return_null_matrix=args.before)
             if args.before:
-                old = fixed_omega_spa(got["null_matrix"], gen.observed_stats.to_numpy(), np.asarray(got["omega"]), args.t)
+                old = fixed_omega_spa(
+                    got["null_matrix"], gen.observed_stats.to_numpy(), np.asarray(got["omega"]), args.t
+                )
                 for v, pv in zip(VARIANTS, old):
                     counts[f"spa_studentized_fixed_omega_{v} (before)"] += pv < args.alpha
             counts["rc"] += got["rc_p_value"] < args.alpha
@@ -108,9 +109,17 @@ def run(args: argparse.Namespace) -> dict:
         }
     return {
         "parameters": {
-            "T": args.t, "K": args.k, "phi": args.phi, "avg_block_length": args.block, "B": args.b,
-            "alpha": args.alpha, "data_seeds": seeds, "reps_per_seed": args.reps,
-            "bootstrap_seed": "data_seed * 100000 + replication", "method": "stationary", "rng": "default",
+            "T": args.t,
+            "K": args.k,
+            "phi": args.phi,
+            "avg_block_length": args.block,
+            "B": args.b,
+            "alpha": args.alpha,
+            "data_seeds": seeds,
+            "reps_per_seed": args.reps,
+            "bootstrap_seed": "data_seed * 100000 + replication",
+            "method": "stationary",
+            "rng": "default",
             "partial_null": {"edges": args.edges, "effect": args.effect},
         },
         "n": n,
@@ -133,21 +142,29 @@ def main(argv=None) -> int:
     ap.add_argument("--alpha", type=float, default=0.05)
     ap.add_argument("--edges", type=int, default=2, help="true edges in the partial-null FWER run (0: skip)")
     ap.add_argument("--effect", type=float, default=0.3)
-    ap.add_argument("--no-before", dest="before", action="store_false",
-                    help="skip the pre-fix studentized SPA (fixed ω̂ for every draw) recomputed from the null matrix")
+    ap.add_argument(
+        "--no-before",
+        dest="before",
+        action="store_false",
+        help="skip the pre-fix studentized SPA (fixed ω̂ for every draw) recomputed from the null matrix",
+    )
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args(argv)
     out = run(args)
     p = out["parameters"]
-    print(f"size study: T={p['T']} K={p['K']} phi={p['phi']} L={p['avg_block_length']} B={p['B']} alpha={p['alpha']}, "
-          f"data seeds {p['data_seeds'][0]}..{p['data_seeds'][-1]} x {p['reps_per_seed']} = n {out['n']} "
-          f"({out['elapsed_s']} s)")
+    print(
+        f"size study: T={p['T']} K={p['K']} phi={p['phi']} L={p['avg_block_length']} B={p['B']} alpha={p['alpha']}, "
+        f"data seeds {p['data_seeds'][0]}..{p['data_seeds'][-1]} x {p['reps_per_seed']} = n {out['n']} "
+        f"({out['elapsed_s']} s)"
+    )
     lo, hi = out["band99"]
     print(f"binomial 99 % band of {p['alpha']} at n={out['n']}: [{100 * lo:.2f} %, {100 * hi:.2f} %]")
     print(f"{'test':48s} {'rejections':>10s} {'rate':>8s} {'MC s.e.':>8s}  in band")
     for name, r in out["results"].items():
-        print(f"{name:48s} {r['rejections']:>5d}/{r['n']:<5d} {100 * r['rate']:6.2f} % {100 * r['mc_se']:6.2f} %  "
-              f"{'yes' if r['in_band99'] else 'NO'}")
+        print(
+            f"{name:48s} {r['rejections']:>5d}/{r['n']:<5d} {100 * r['rate']:6.2f} % {100 * r['mc_se']:6.2f} %  "
+            f"{'yes' if r['in_band99'] else 'NO'}"
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1, sort_keys=True)

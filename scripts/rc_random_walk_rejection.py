@@ -22,7 +22,6 @@ import json
 import math
 
 import numpy as np
-
 from crypto_analyzer_promotion.reality_check import (
     RealityCheckConfig,
     make_null_generator_stationary,
@@ -50,8 +49,12 @@ def rejection_rate(trials: range, seed: int, n_obs: int, n_sim: int, walk: bool,
     n = len(trials)
     rate = rej / n
     half = 1.96 * math.sqrt(max(rate * (1 - rate), 1e-12) / n)
-    return {"trials": n, "rejections": int(rej), "rate": round(rate, 4),
-            "ci95": [round(max(rate - half, 0.0), 4), round(min(rate + half, 1.0), 4)]}
+    return {
+        "trials": n,
+        "rejections": int(rej),
+        "rate": round(rate, 4),
+        "ci95": [round(max(rate - half, 0.0), 4), round(min(rate + half, 1.0), 4)],
+    }
 
 
 def main() -> None:
@@ -60,8 +63,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--n-obs", type=int, default=80)
     ap.add_argument("--only", default="", help="run only the variants whose label contains this text")
-    ap.add_argument("--test-only", action="store_true",
-                    help="one line: the default RC on the analyzer test's own 50 trials")
+    ap.add_argument(
+        "--test-only", action="store_true", help="one line: the default RC on the analyzer test's own 50 trials"
+    )
     a = ap.parse_args()
     if a.test_only:
         r = rejection_rate(range(50), a.seed, a.n_obs, 25, True, "recentred", "default")
@@ -70,8 +74,14 @@ def main() -> None:
     variants = [
         ("random walk, recentred (default), n_sim=25", True, 25, "recentred", "default", a.n_obs),
         ("random walk, recentred, n_sim=999", True, 999, "recentred", "default", a.n_obs),
-        ("random walk, analyzer c79684b null (numpy_pcg64, un-centred), n_sim=25", True, 25, "none", "numpy_pcg64",
-         a.n_obs),
+        (
+            "random walk, analyzer c79684b null (numpy_pcg64, un-centred), n_sim=25",
+            True,
+            25,
+            "none",
+            "numpy_pcg64",
+            a.n_obs,
+        ),
         ("i.i.d. normal (true null), recentred (default), n_sim=25", False, 25, "recentred", "default", a.n_obs),
         ("i.i.d. normal (true null), recentred, n_sim=999", False, 999, "recentred", "default", a.n_obs),
         ("i.i.d. normal (true null), recentred, n_sim=999, T=1000", False, 999, "recentred", "default", 1000),
@@ -80,9 +90,11 @@ def main() -> None:
     for label, walk, n_sim, centering, rng, n_obs in variants:
         if a.only and a.only not in label:
             continue
-        row = {"variant": label,
-               "test_trials_0_49": rejection_rate(range(50), a.seed, n_obs, n_sim, walk, centering, rng),
-               f"trials_0_{a.trials - 1}": rejection_rate(range(a.trials), a.seed, n_obs, n_sim, walk, centering, rng)}
+        row = {
+            "variant": label,
+            "test_trials_0_49": rejection_rate(range(50), a.seed, n_obs, n_sim, walk, centering, rng),
+            f"trials_0_{a.trials - 1}": rejection_rate(range(a.trials), a.seed, n_obs, n_sim, walk, centering, rng),
+        }
         print(json.dumps(row), flush=True)
 
 

@@ -15,13 +15,12 @@ import math
 import time
 
 import numpy as np
-from scipy.signal import lfilter
-
 from crypto_analyzer_promotion.reality_check import (
     RealityCheckConfig,
     bootstrap_indices,
     make_null_generator_stationary,
 )
+from scipy.signal import lfilter
 
 
 def ar1_panel(rng: np.random.Generator, t: int, k: int, phi: float, burn: int = 50) -> np.ndarray:
@@ -115,7 +114,9 @@ def main() -> None:
                     key = f"{name}.{v}"
                     rej[key] = rej.get(key, 0) + int(p < 0.05)
             total += 1
-    print(f"T={T} K={K} phi={args.phi} L={L} B={B} seeds={args.seeds} reps={args.reps} n={total} ({time.time() - t0:.0f} s)")
+    print(
+        f"T={T} K={K} phi={args.phi} L={L} B={B} seeds={args.seeds} reps={args.reps} n={total} ({time.time() - t0:.0f} s)"
+    )
     for key, c in rej.items():
         p = c / total
         print(f"{key:32s} {c:5d}/{total}  {100 * p:5.2f} %  s.e. {100 * math.sqrt(p * (1 - p) / total):.2f}")

@@ -22,7 +22,6 @@ import importlib.util
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -51,7 +50,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--ops", type=int, default=500)
-    ap.add_argument("--mix", default=None, help="e.g. api:4,cli:2,ui:2 (default: half API, a quarter CLI, a quarter UI)")
+    ap.add_argument(
+        "--mix", default=None, help="e.g. api:4,cli:2,ui:2 (default: half API, a quarter CLI, a quarter UI)"
+    )
     ap.add_argument("--kills", type=int, default=40, help="SIGKILLs of registry writers")
     ap.add_argument("--cache-kills", type=int, default=30, help="SIGKILLs of cache writers")
     ap.add_argument("--seed", type=int, default=20261125)
@@ -106,14 +107,20 @@ def main(argv=None) -> int:
         Path(args.json).write_text(json.dumps(summary, indent=1, sort_keys=True))
     c, k, cc = summary["concurrency"], summary["crash"], summary["cache_crash"]
     print("\nSUMMARY")
-    print(f"  concurrency: {n} processes x {args.ops} ops ({mix}): {c.get('reported_ok')} reported ok, "
-          f"{c.get('reported_failed')} failed, {c.get('events')} events, {c.get('elapsed_s')} s -> "
-          f"{'all present exactly once' if 'violations' not in c else 'VIOLATIONS'}")
-    print(f"  crashes: {k.get('killed_workers')} writers SIGKILLed, {k.get('reported_ok')} reported ops all present, "
-          f"{k.get('in_flight_committed')} in-flight ops committed / {k.get('in_flight_lost')} rolled back -> "
-          f"{'consistent' if 'violations' not in k else 'VIOLATIONS'}")
-    print(f"  cache: {cc.get('killed_writers')} writers SIGKILLed during {cc.get('saves_started')} saves, "
-          f"{cc.get('entries')} entries all verified -> {'valid' if 'violations' not in cc else 'VIOLATIONS'}")
+    print(
+        f"  concurrency: {n} processes x {args.ops} ops ({mix}): {c.get('reported_ok')} reported ok, "
+        f"{c.get('reported_failed')} failed, {c.get('events')} events, {c.get('elapsed_s')} s -> "
+        f"{'all present exactly once' if 'violations' not in c else 'VIOLATIONS'}"
+    )
+    print(
+        f"  crashes: {k.get('killed_workers')} writers SIGKILLed, {k.get('reported_ok')} reported ops all present, "
+        f"{k.get('in_flight_committed')} in-flight ops committed / {k.get('in_flight_lost')} rolled back -> "
+        f"{'consistent' if 'violations' not in k else 'VIOLATIONS'}"
+    )
+    print(
+        f"  cache: {cc.get('killed_writers')} writers SIGKILLed during {cc.get('saves_started')} saves, "
+        f"{cc.get('entries')} entries all verified -> {'valid' if 'violations' not in cc else 'VIOLATIONS'}"
+    )
     print("OK" if ok else "FAILED")
     return 0 if ok else 1
 

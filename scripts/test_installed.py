@@ -31,7 +31,7 @@ class InstalledPackageCheck:
         self.expect_sqlite3 = expect_sqlite3
         self.rounds: list[str] = []
 
-    def pytest_sessionstart(self, session) -> None:  # noqa: ARG002 - pytest hook signature
+    def pytest_sessionstart(self, session) -> None:
         import sqlite3
 
         import crypto_analyzer_promotion as pkg
@@ -82,16 +82,21 @@ def main() -> int:
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in [str(REPO), os.environ.get("PYTHONPATH", "")] if p)
     sys.path.insert(0, str(REPO))
     if (os.environ.get("CRYPTO_ANALYZER_TEST_SQLITE3") == "pysqlite3") != (args.sqlite3 == "pysqlite3"):
-        print("--sqlite3 pysqlite3 needs CRYPTO_ANALYZER_TEST_SQLITE3=pysqlite3 in the environment (the "
-              "venv's pysqlite3_as_sqlite3.pth swaps the module at interpreter start)", file=sys.stderr)
+        print(
+            "--sqlite3 pysqlite3 needs CRYPTO_ANALYZER_TEST_SQLITE3=pysqlite3 in the environment (the "
+            "venv's pysqlite3_as_sqlite3.pth swaps the module at interpreter start)",
+            file=sys.stderr,
+        )
         return 2
     import pytest
 
     plugin = InstalledPackageCheck(args.sqlite3)
-    return int(pytest.main(
-        [*(str(REPO / t) for t in TESTS), "-q", "-p", "no:cacheprovider", "--rootdir", str(REPO), *rest],
-        plugins=[plugin],
-    ))
+    return int(
+        pytest.main(
+            [*(str(REPO / t) for t in TESTS), "-q", "-p", "no:cacheprovider", "--rootdir", str(REPO), *rest],
+            plugins=[plugin],
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -56,24 +56,9 @@ pub trait RegistryStore {
     fn require_promotion_tables(&mut self) -> Result<()>;
     fn create_candidate(&mut self, new: &NewCandidate) -> Result<String>;
     fn create_candidates_many(&mut self, items: &[NewCandidate]) -> Result<Vec<String>>;
-    fn update_status(
-        &mut self,
-        candidate_id: &str,
-        status: &str,
-        reason: Option<&str>,
-    ) -> Result<i64>;
-    fn record_evaluation(
-        &mut self,
-        candidate_id: &str,
-        new_status: &str,
-        payload: &Value,
-    ) -> Result<i64>;
-    fn record_event(
-        &mut self,
-        candidate_id: &str,
-        event_type: &str,
-        payload: Option<&Value>,
-    ) -> Result<i64>;
+    fn update_status(&mut self, candidate_id: &str, status: &str, reason: Option<&str>) -> Result<i64>;
+    fn record_evaluation(&mut self, candidate_id: &str, new_status: &str, payload: &Value) -> Result<i64>;
+    fn record_event(&mut self, candidate_id: &str, event_type: &str, payload: Option<&Value>) -> Result<i64>;
     fn list_candidates(&mut self, filter: &CandidateFilter) -> Result<Vec<Candidate>>;
     fn get_candidate(&mut self, candidate_id: &str) -> Result<Option<Candidate>>;
     fn get_events(&mut self, candidate_id: &str) -> Result<Vec<Event>>;
@@ -89,28 +74,13 @@ impl RegistryStore for Store {
     fn create_candidates_many(&mut self, items: &[NewCandidate]) -> Result<Vec<String>> {
         Store::create_candidates_many(self, items)
     }
-    fn update_status(
-        &mut self,
-        candidate_id: &str,
-        status: &str,
-        reason: Option<&str>,
-    ) -> Result<i64> {
+    fn update_status(&mut self, candidate_id: &str, status: &str, reason: Option<&str>) -> Result<i64> {
         Store::update_status(self, candidate_id, status, reason)
     }
-    fn record_evaluation(
-        &mut self,
-        candidate_id: &str,
-        new_status: &str,
-        payload: &Value,
-    ) -> Result<i64> {
+    fn record_evaluation(&mut self, candidate_id: &str, new_status: &str, payload: &Value) -> Result<i64> {
         Store::record_evaluation(self, candidate_id, new_status, payload)
     }
-    fn record_event(
-        &mut self,
-        candidate_id: &str,
-        event_type: &str,
-        payload: Option<&Value>,
-    ) -> Result<i64> {
+    fn record_event(&mut self, candidate_id: &str, event_type: &str, payload: Option<&Value>) -> Result<i64> {
         Store::record_event(self, candidate_id, event_type, payload)
     }
     fn list_candidates(&mut self, filter: &CandidateFilter) -> Result<Vec<Candidate>> {
@@ -134,35 +104,17 @@ impl RegistryStore for PgStore {
     fn create_candidates_many(&mut self, items: &[NewCandidate]) -> Result<Vec<String>> {
         PgStore::create_candidates_many(self, items)
     }
-    fn update_status(
-        &mut self,
-        candidate_id: &str,
-        status: &str,
-        reason: Option<&str>,
-    ) -> Result<i64> {
+    fn update_status(&mut self, candidate_id: &str, status: &str, reason: Option<&str>) -> Result<i64> {
         PgStore::update_status(self, candidate_id, status, reason, None)
     }
-    fn record_evaluation(
-        &mut self,
-        candidate_id: &str,
-        new_status: &str,
-        payload: &Value,
-    ) -> Result<i64> {
+    fn record_evaluation(&mut self, candidate_id: &str, new_status: &str, payload: &Value) -> Result<i64> {
         PgStore::record_evaluation(self, candidate_id, new_status, payload, None)
     }
-    fn record_event(
-        &mut self,
-        candidate_id: &str,
-        event_type: &str,
-        payload: Option<&Value>,
-    ) -> Result<i64> {
+    fn record_event(&mut self, candidate_id: &str, event_type: &str, payload: Option<&Value>) -> Result<i64> {
         PgStore::record_event(self, candidate_id, event_type, payload)
     }
     fn list_candidates(&mut self, filter: &CandidateFilter) -> Result<Vec<Candidate>> {
-        Ok(PgStore::list_candidates(self, filter)?
-            .into_iter()
-            .map(|r| r.candidate)
-            .collect())
+        Ok(PgStore::list_candidates(self, filter)?.into_iter().map(|r| r.candidate).collect())
     }
     fn get_candidate(&mut self, candidate_id: &str) -> Result<Option<Candidate>> {
         Ok(PgStore::get_candidate(self, candidate_id)?.map(|r| r.candidate))
@@ -173,10 +125,7 @@ impl RegistryStore for PgStore {
 }
 
 /// Run `f` on this process's cached store of `backend` (SQLite file or PostgreSQL server).
-pub fn with_backend<T>(
-    backend: &Backend,
-    f: impl FnOnce(&mut dyn RegistryStore) -> Result<T>,
-) -> Result<T> {
+pub fn with_backend<T>(backend: &Backend, f: impl FnOnce(&mut dyn RegistryStore) -> Result<T>) -> Result<T> {
     match backend {
         Backend::Sqlite(path) => with_cached_store(Path::new(path), |s| f(s)),
         Backend::Postgres(url) => with_pg_store(url, |s| f(s)),
@@ -189,10 +138,7 @@ mod tests {
 
     #[test]
     fn parse_picks_the_backend_and_describe_hides_the_password() {
-        assert_eq!(
-            Backend::parse("/tmp/x.db"),
-            Backend::Sqlite(PathBuf::from("/tmp/x.db"))
-        );
+        assert_eq!(Backend::parse("/tmp/x.db"), Backend::Sqlite(PathBuf::from("/tmp/x.db")));
         let b = Backend::parse("postgresql://u:hunter2@127.0.0.1:5/db");
         assert!(matches!(b, Backend::Postgres(_)));
         assert_eq!(b.describe(), "postgresql://u:***@127.0.0.1:5/db");

@@ -49,15 +49,13 @@ impl Method {
             }
             "block_fixed" => {
                 if !(block_size.is_finite() && block_size >= 1.0 && block_size.fract() == 0.0) {
-                    return Err(Error::invalid(format!(
-                        "block_size must be an integer >= 1 (got {block_size})"
-                    )));
+                    return Err(Error::invalid(format!("block_size must be an integer >= 1 (got {block_size})")));
                 }
                 Ok(Method::BlockFixed { block_size: block_size as usize })
             }
-            other => Err(Error::invalid(format!(
-                "unknown method {other:?}: expected \"stationary\" or \"block_fixed\""
-            ))),
+            other => {
+                Err(Error::invalid(format!("unknown method {other:?}: expected \"stationary\" or \"block_fixed\"")))
+            }
         }
     }
 
@@ -78,7 +76,10 @@ pub enum RngKind {
     NumpyPcg64,
     /// `np.random.default_rng(base.integers(0, 2**63 - 1))`, the b-th draw of a base PCG64 in this
     /// raw state (c79684b with a run key or an explicit Generator).
-    NumpyPcg64Base { state: u128, inc: u128 },
+    NumpyPcg64Base {
+        state: u128,
+        inc: u128,
+    },
 }
 
 impl RngKind {
@@ -178,7 +179,11 @@ impl BootstrapSpec {
                             } else {
                                 let u = ((rng.next_u64() >> 11) + 1) as f64 * (1.0 / 9007199254740992.0);
                                 let x = (u.ln() / ln_q).ceil();
-                                if x >= 1.0 { x.min(t as f64) as usize } else { 1 }
+                                if x >= 1.0 {
+                                    x.min(t as f64) as usize
+                                } else {
+                                    1
+                                }
                             };
                             let start = bounded_u64(&mut rng, t as u64) as usize;
                             let len = len.min(left);
@@ -394,9 +399,7 @@ impl Mt19937 {
         while k > 0 {
             let prev = g.mt[i - 1];
             let kj = key.get(j).copied().unwrap_or(0);
-            g.mt[i] = (g.mt[i] ^ (prev ^ (prev >> 30)).wrapping_mul(1_664_525))
-                .wrapping_add(kj)
-                .wrapping_add(j as u32);
+            g.mt[i] = (g.mt[i] ^ (prev ^ (prev >> 30)).wrapping_mul(1_664_525)).wrapping_add(kj).wrapping_add(j as u32);
             i += 1;
             j += 1;
             if i >= n {
@@ -477,7 +480,11 @@ impl Mt19937 {
             let u = self.next_double();
             let v = ((-u).ln_1p() / (1.0 - p).ln()).ceil();
             // C's (int64_t) cast of a double; saturate instead of UB for absurd values.
-            if v >= i64::MAX as f64 { i64::MAX } else { v as i64 }
+            if v >= i64::MAX as f64 {
+                i64::MAX
+            } else {
+                v as i64
+            }
         }
     }
 

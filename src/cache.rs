@@ -57,9 +57,7 @@ pub type Manifest = BTreeMap<String, ManifestEntry>;
 
 fn check_key(key: &str) -> Result<()> {
     if key.is_empty() || key.len() > 128 || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-        return Err(Error::invalid(format!(
-            "cache key {key:?} must be 1-128 characters of [A-Za-z0-9_-]"
-        )));
+        return Err(Error::invalid(format!("cache key {key:?} must be 1-128 characters of [A-Za-z0-9_-]")));
     }
     Ok(())
 }
@@ -150,7 +148,8 @@ fn ensure_dir(dir: &Path) -> Result<()> {
 }
 
 fn write_atomic(dir: &Path, final_path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io("could not write in cache dir", dir, e))?;
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io("could not write in cache dir", dir, e))?;
     tmp.write_all(bytes).map_err(|e| Error::io("could not write cache file", tmp.path().to_path_buf(), e))?;
     tmp.as_file().sync_all().map_err(|e| Error::io("could not sync cache file", tmp.path().to_path_buf(), e))?;
     tmp.persist(final_path).map_err(|e| Error::io("could not rename cache file into", final_path, e.error))?;
@@ -166,7 +165,8 @@ pub fn save(dir: &Path, key: &str, values: &[f64]) -> Result<PathBuf> {
     let name = format!("{key}.npy");
     let final_path = dir.join(&name);
     // Write the artifact to a temporary file first (outside the lock), then publish both.
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io("could not write in cache dir", dir, e))?;
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io("could not write in cache dir", dir, e))?;
     tmp.write_all(&bytes).map_err(|e| Error::io("could not write cache file", tmp.path().to_path_buf(), e))?;
     tmp.as_file().sync_all().map_err(|e| Error::io("could not sync cache file", tmp.path().to_path_buf(), e))?;
 

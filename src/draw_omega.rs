@@ -25,7 +25,7 @@
 //! in (first row, run order) order: results do not depend on chunking or threads.
 
 use crate::error::{Error, Result};
-use crate::reality_check::{tile_prefix, Prepared, PrefixSource};
+use crate::reality_check::{tile_prefix, PrefixSource, Prepared};
 
 /// Reusable buffers of one worker.
 #[derive(Debug, Default)]
@@ -147,9 +147,10 @@ impl DrawOmega {
                         self.nruns[j * wd] += 1;
                     }
                     Some(pc) => {
-                        let (Some(ca), Some(cb)) =
-                            (pc.get(a * stride + off..a * stride + off + wd), pc.get(b * stride + off..b * stride + off + wd))
-                        else {
+                        let (Some(ca), Some(cb)) = (
+                            pc.get(a * stride + off..a * stride + off + wd),
+                            pc.get(b * stride + off..b * stride + off + wd),
+                        ) else {
                             return Err(Error::Internal(format!("run [{a}, {b}) outside the count prefix")));
                         };
                         let nn = &mut self.n[j * wd..(j + 1) * wd];

@@ -111,7 +111,11 @@ pub fn python_repr(v: &Val) -> String {
         Val::List(items) => format!("[{}]", items.iter().map(python_repr).collect::<Vec<_>>().join(", ")),
         Val::Map(entries) => format!(
             "{{{}}}",
-            entries.iter().map(|(k, x)| format!("{}: {}", py_str_repr(k), python_repr(x))).collect::<Vec<_>>().join(", ")
+            entries
+                .iter()
+                .map(|(k, x)| format!("{}: {}", py_str_repr(k), python_repr(x)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
@@ -192,10 +196,9 @@ fn bundle_contract(meta: &Val, level: &str) -> (Vec<String>, Vec<String>) {
     }
     match get(meta, "seed_version") {
         None | Some(Val::Null) => reasons.push("seed_version missing (required for candidate/accepted)".into()),
-        Some(v) if !py_eq_int(v, SEED_DERIVATION_SCHEMA_VERSION) => reasons.push(format!(
-            "seed_version must be {SEED_DERIVATION_SCHEMA_VERSION} (got {})",
-            python_repr(v)
-        )),
+        Some(v) if !py_eq_int(v, SEED_DERIVATION_SCHEMA_VERSION) => {
+            reasons.push(format!("seed_version must be {SEED_DERIVATION_SCHEMA_VERSION} (got {})", python_repr(v)))
+        }
         Some(_) => {}
     }
     (reasons, warnings)
@@ -205,7 +208,10 @@ fn bundle_contract(meta: &Val, level: &str) -> (Vec<String>, Vec<String>) {
 /// `enforcement_checks` counts as empty (every check missing).
 fn attestation_blockers(att: &Val) -> Vec<String> {
     let mut out = Vec::new();
-    if !py_eq_int(get_or_null(att, "fold_causality_attestation_schema_version"), FOLD_CAUSALITY_ATTESTATION_SCHEMA_VERSION) {
+    if !py_eq_int(
+        get_or_null(att, "fold_causality_attestation_schema_version"),
+        FOLD_CAUSALITY_ATTESTATION_SCHEMA_VERSION,
+    ) {
         out.push(format!(
             "fold_causality_attestation_schema_version must be {FOLD_CAUSALITY_ATTESTATION_SCHEMA_VERSION}"
         ));
@@ -333,8 +339,8 @@ pub fn evaluate_eligibility(view: &BundleView, level: &str, rc_summary: Option<&
         }
         warnings.extend(bundle_contract(meta, level).1);
     } else {
-        let walk_forward =
-            get(meta, "walk_forward_used").is_some_and(truthy) || get(meta, "fold_causality_attestation_path").is_some_and(truthy);
+        let walk_forward = get(meta, "walk_forward_used").is_some_and(truthy)
+            || get(meta, "fold_causality_attestation_path").is_some_and(truthy);
         if walk_forward {
             let ver = get_or_null(meta, "fold_causality_attestation_schema_version");
             if !py_eq_int(ver, FOLD_CAUSALITY_ATTESTATION_SCHEMA_VERSION) {
@@ -345,9 +351,8 @@ pub fn evaluate_eligibility(view: &BundleView, level: &str, rc_summary: Option<&
             }
             match get(meta, "fold_causality_attestation") {
                 Some(att @ Val::Map(_)) => blockers.extend(attestation_blockers(att)),
-                _ => blockers.push(
-                    "fold_causality_attestation missing or not a dict (required when walk-forward used)".into(),
-                ),
+                _ => blockers
+                    .push("fold_causality_attestation missing or not a dict (required when walk-forward used)".into()),
             }
         }
         if truthy(rc) {

@@ -38,9 +38,7 @@ impl Val {
             },
             Value::String(s) => Val::Text(s.clone()),
             Value::Array(items) => Val::List(items.iter().map(Val::from_json).collect()),
-            Value::Object(map) => {
-                Val::Map(map.iter().map(|(k, x)| (k.clone(), Val::from_json(x))).collect())
-            }
+            Value::Object(map) => Val::Map(map.iter().map(|(k, x)| (k.clone(), Val::from_json(x))).collect()),
         }
     }
 
@@ -133,8 +131,7 @@ impl Val {
             Val::Float(f) => Val::Float(round_decimals(*f, 10)),
             Val::List(items) => Val::List(items.iter().map(Val::canonical).collect()),
             Val::Map(entries) => {
-                let sorted: BTreeMap<&String, Val> =
-                    entries.iter().map(|(k, x)| (k, x.canonical())).collect();
+                let sorted: BTreeMap<&String, Val> = entries.iter().map(|(k, x)| (k, x.canonical())).collect();
                 Val::Map(sorted.into_iter().map(|(k, x)| (k.clone(), x)).collect())
             }
             other => other.clone(),
@@ -419,9 +416,9 @@ impl ValidationBundle {
     }
 
     fn from_val_checked(v: &Val, strict: bool) -> Result<ValidationBundle> {
-        let entries = v.as_map().ok_or_else(|| {
-            Error::invalid(format!("ValidationBundle must be a JSON object, got {}", v.describe()))
-        })?;
+        let entries = v
+            .as_map()
+            .ok_or_else(|| Error::invalid(format!("ValidationBundle must be a JSON object, got {}", v.describe())))?;
         let get = |k: &str| map_get(entries, k);
         for required in ["run_id", "dataset_id", "signal_name", "horizons", "ic_summary_by_horizon"] {
             if strict && get(required).is_none() {
@@ -429,9 +426,7 @@ impl ValidationBundle {
             }
         }
         let horizons = match get("horizons") {
-            Some(Val::List(items)) => {
-                items.iter().map(|h| horizon_key("horizons", h)).collect::<Result<Vec<_>>>()?
-            }
+            Some(Val::List(items)) => items.iter().map(|h| horizon_key("horizons", h)).collect::<Result<Vec<_>>>()?,
             Some(Val::Null) | None => Vec::new(),
             Some(other) => {
                 return Err(Error::invalid(format!(
@@ -475,11 +470,7 @@ impl ValidationBundle {
             turnover_path: scalar("turnover_path"),
             gross_returns_path: scalar("gross_returns_path"),
             net_returns_path: scalar("net_returns_path"),
-            extra: entries
-                .iter()
-                .filter(|(k, _)| !BUNDLE_KEYS.contains(&k.as_str()))
-                .cloned()
-                .collect(),
+            extra: entries.iter().filter(|(k, _)| !BUNDLE_KEYS.contains(&k.as_str())).cloned().collect(),
         })
     }
 
@@ -531,11 +522,7 @@ impl ValidationBundle {
 
     /// The first horizon's IC summary (`{}` when there is none).
     pub fn first_horizon_summary(&self) -> Val {
-        self.horizons
-            .first()
-            .and_then(|h| self.ic_summary_by_horizon.get(h))
-            .cloned()
-            .unwrap_or(Val::Map(Vec::new()))
+        self.horizons.first().and_then(|h| self.ic_summary_by_horizon.get(h)).cloned().unwrap_or(Val::Map(Vec::new()))
     }
 
     pub fn meta_get(&self, key: &str) -> Option<&Val> {
@@ -638,10 +625,7 @@ impl ExecutionEvidence {
         let val = parse_json_allow_nan(text)
             .map_err(|e| Error::invalid(format!("execution evidence JSON is malformed: {e}")))?;
         if val.as_map().is_none() {
-            return Err(Error::invalid(format!(
-                "execution evidence JSON must be an object, got {}",
-                val.describe()
-            )));
+            return Err(Error::invalid(format!("execution evidence JSON must be an object, got {}", val.describe())));
         }
         Ok(ExecutionEvidence::from_dict(&val))
     }
@@ -660,12 +644,8 @@ impl ExecutionEvidence {
 
     /// Canonical dict: keys sorted, None omitted, floats rounded to 10 decimals.
     pub fn to_dict(&self) -> Val {
-        let mut out: Vec<(String, Val)> = self
-            .fields()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.canonical()))
-            .filter(|(_, v)| !v.is_null())
-            .collect();
+        let mut out: Vec<(String, Val)> =
+            self.fields().iter().map(|(k, v)| (k.to_string(), v.canonical())).filter(|(_, v)| !v.is_null()).collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Val::Map(out)
     }
@@ -846,11 +826,11 @@ mod tests {
     fn fixed4_matches_python_literals() {
         let cases: [(f64, &str); 8] = [
             (0.015, "0.0150"),
-            (0.03125, "0.0312"),   // exact tie, rounds to even
-            (0.09375, "0.0938"),   // exact tie, rounds to even
-            (0.00005, "0.0001"),   // binary value is slightly above the tie
+            (0.03125, "0.0312"), // exact tie, rounds to even
+            (0.09375, "0.0938"), // exact tie, rounds to even
+            (0.00005, "0.0001"), // binary value is slightly above the tie
             (-0.00001, "-0.0000"),
-            (2.00005, "2.0000"),   // binary value is slightly below the tie
+            (2.00005, "2.0000"), // binary value is slightly below the tie
             (1e20, "100000000000000000000.0000"),
             (f64::INFINITY, "inf"),
         ];
@@ -896,9 +876,11 @@ mod tests {
     fn bundle_errors_name_the_problem() {
         let e = ValidationBundle::from_json_str("{").unwrap_err().to_string();
         assert!(e.contains("malformed"), "{e}");
-        let e = ValidationBundle::from_json_str(r#"{"run_id":"r","dataset_id":"d","signal_name":"s","horizons":"x","ic_summary_by_horizon":{}}"#)
-            .unwrap_err()
-            .to_string();
+        let e = ValidationBundle::from_json_str(
+            r#"{"run_id":"r","dataset_id":"d","signal_name":"s","horizons":"x","ic_summary_by_horizon":{}}"#,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("horizons"), "{e}");
         let e = ValidationBundle::from_json_str(r#"{"run_id":"r"}"#).unwrap_err().to_string();
         assert!(e.contains("missing required key dataset_id"), "{e}");

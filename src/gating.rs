@@ -50,12 +50,11 @@ impl Num {
         match v {
             Val::Null => Ok(None),
             Val::Int(i) => Ok(Some(Num::Int(*i))),
-            Val::Float(f) if f.is_nan() => Err(Error::invalid(format!("ThresholdConfig.{field} must be a number, got nan"))),
+            Val::Float(f) if f.is_nan() => {
+                Err(Error::invalid(format!("ThresholdConfig.{field} must be a number, got nan")))
+            }
             Val::Float(f) => Ok(Some(Num::Float(*f))),
-            other => Err(Error::invalid(format!(
-                "ThresholdConfig.{field} must be a number, got {}",
-                other.describe()
-            ))),
+            other => Err(Error::invalid(format!("ThresholdConfig.{field} must be a number, got {}", other.describe()))),
         }
     }
 }
@@ -264,16 +263,10 @@ fn regime_rule(thr: &ThresholdConfig, input: &Input<RegimeSummary>, reasons: &mu
         return;
     }
     let label = |row: &[(String, Val)]| map_get(row, "regime").map(Val::python_str);
-    let rows: Vec<&Vec<(String, Val)>> = summary
-        .rows
-        .iter()
-        .filter(|row| label(row).as_deref() != Some("unknown"))
-        .collect();
+    let rows: Vec<&Vec<(String, Val)>> =
+        summary.rows.iter().filter(|row| label(row).as_deref() != Some("unknown")).collect();
     if rows.len() < MIN_REGIMES_WITH_SAMPLES {
-        reasons.push(format!(
-            "fewer than {MIN_REGIMES_WITH_SAMPLES} regimes with samples (got {})",
-            rows.len()
-        ));
+        reasons.push(format!("fewer than {MIN_REGIMES_WITH_SAMPLES} regimes with samples (got {})", rows.len()));
         return;
     }
     let mut worst: Option<f64> = None;
@@ -295,11 +288,7 @@ fn regime_rule(thr: &ThresholdConfig, input: &Input<RegimeSummary>, reasons: &mu
     }
     if let Some(w) = worst {
         if w < min_ic_regime.value() {
-            reasons.push(format!(
-                "worst regime mean_ic {} < {}",
-                python_format_4f(w),
-                min_ic_regime.python_str()
-            ));
+            reasons.push(format!("worst regime mean_ic {} < {}", python_format_4f(w), min_ic_regime.python_str()));
         }
     }
 }
@@ -381,11 +370,9 @@ pub fn evaluate_candidate(
     }
     match mean_ic.as_finite() {
         None => reasons.push(not_finite("mean_ic", &mean_ic)),
-        Some(m) if m < thr.ic_mean_min.value() => reasons.push(format!(
-            "mean_ic {} < {}",
-            python_format_4f(m),
-            thr.ic_mean_min.python_str()
-        )),
+        Some(m) if m < thr.ic_mean_min.value() => {
+            reasons.push(format!("mean_ic {} < {}", python_format_4f(m), thr.ic_mean_min.python_str()))
+        }
         Some(_) => {}
     }
     if let (false, Some(tmin)) = (t_stat.is_null(), thr.tstat_min) {
@@ -409,14 +396,10 @@ pub fn evaluate_candidate(
         }
         match rc_p_value(inputs) {
             Err(reason) => reasons.push(reason),
-            Ok(None) => {
-                reasons.push("require_reality_check=True but no rc_p_value in meta or rc_summary".into())
+            Ok(None) => reasons.push("require_reality_check=True but no rc_p_value in meta or rc_summary".into()),
+            Ok(Some(p)) if p > thr.max_rc_p_value.value() => {
+                reasons.push(format!("rc_p_value {} > {}", python_format_4f(p), thr.max_rc_p_value.python_str()))
             }
-            Ok(Some(p)) if p > thr.max_rc_p_value.value() => reasons.push(format!(
-                "rc_p_value {} > {}",
-                python_format_4f(p),
-                thr.max_rc_p_value.python_str()
-            )),
             Ok(Some(_)) => {}
         }
     } else if let Input::Unusable(msg) = &inputs.rc_summary {

@@ -114,8 +114,11 @@ pub fn apply_guards(conn: &Connection, guards: &[Guard]) -> Result<()> {
 
 /// Add `promotion_candidates.eligibility_report_id` when it is missing (migration 9).
 pub fn ensure_eligibility_column(conn: &Connection) -> Result<()> {
-    if table_exists(conn, "promotion_candidates")? && !column_exists(conn, "promotion_candidates", "eligibility_report_id")? {
-        conn.execute_batch("ALTER TABLE promotion_candidates ADD COLUMN eligibility_report_id TEXT;").map_err(sql_err)?;
+    if table_exists(conn, "promotion_candidates")?
+        && !column_exists(conn, "promotion_candidates", "eligibility_report_id")?
+    {
+        conn.execute_batch("ALTER TABLE promotion_candidates ADD COLUMN eligibility_report_id TEXT;")
+            .map_err(sql_err)?;
     }
     Ok(())
 }

@@ -142,12 +142,8 @@ fn write_python_float(out: &mut String, x: f64) {
     // strings of that length round-trip, Python picks the one nearest to x (ties to even), which
     // is the exact rounding to that many digits; Rust's shortest mode may pick the other one.
     let shortest = format!("{:e}", x);
-    let n_digits = shortest
-        .split('e')
-        .next()
-        .map(|m| m.chars().filter(|c| c.is_ascii_digit()).count())
-        .unwrap_or(1)
-        .max(1);
+    let n_digits =
+        shortest.split('e').next().map(|m| m.chars().filter(|c| c.is_ascii_digit()).count()).unwrap_or(1).max(1);
     let nearest = format!("{:.*e}", n_digits - 1, x);
     let sci = if nearest.parse::<f64>().ok() == Some(x) { nearest } else { shortest };
     let (mantissa, exp_text) = match sci.split_once('e') {

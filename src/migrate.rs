@@ -34,7 +34,11 @@ pub const MIGRATIONS_PHASE3: [(i64, &str, &str); 13] = [
     (7, "2026_02_sweep_hypotheses", include_str!("../migrations/007_sweep_hypotheses.sql")),
     (8, "2026_02_eligibility_reports", include_str!("../migrations/008_eligibility_reports.sql")),
     (9, "2026_02_promotion_eligibility_trigger", include_str!("../migrations/009_promotion_eligibility_trigger.sql")),
-    (10, "2026_02_eligibility_reports_immutability", include_str!("../migrations/010_eligibility_reports_immutability.sql")),
+    (
+        10,
+        "2026_02_eligibility_reports_immutability",
+        include_str!("../migrations/010_eligibility_reports_immutability.sql"),
+    ),
     (11, "2026_02_governance_events", include_str!("../migrations/011_governance_events.sql")),
     (12, "2026_02_artifact_lineage", include_str!("../migrations/012_artifact_lineage.sql")),
     (13, "2026_02_artifact_edges", include_str!("../migrations/013_artifact_edges.sql")),
@@ -48,14 +52,8 @@ pub const PROMOTION_EVENTS_GUARDS_SQL: &str = include_str!("../migrations/promot
 
 /// The tables the Phase 3 migrations 2–7 create (besides schema_migrations_phase3); the
 /// analyzer's `phase3_tables_exist` checks these.
-pub const PHASE3_TABLES: [&str; 6] = [
-    "regime_runs",
-    "regime_states",
-    "promotion_candidates",
-    "promotion_events",
-    "sweep_families",
-    "sweep_hypotheses",
-];
+pub const PHASE3_TABLES: [&str; 6] =
+    ["regime_runs", "regime_states", "promotion_candidates", "promotion_events", "sweep_families", "sweep_hypotheses"];
 
 /// The embedded migrations as owned values.
 pub fn phase3_migrations() -> Vec<Migration> {
@@ -219,8 +217,14 @@ pub fn ensure_guards(conn: &mut Connection) -> Result<()> {
 fn apply_one(conn: &mut Connection, db_path: &Path, m: &Migration, git_commit: &str) -> Result<bool> {
     let backup = backup_path(db_path, m.version);
     let _ = std::fs::remove_file(&backup);
-    conn.backup(MAIN_DB, &backup, None::<fn(rusqlite::backup::Progress)>)
-        .map_err(|e| Error::Runtime(format!("could not copy the database aside to {} before migration {} ({}): {e}", backup.display(), m.version, m.name)))?;
+    conn.backup(MAIN_DB, &backup, None::<fn(rusqlite::backup::Progress)>).map_err(|e| {
+        Error::Runtime(format!(
+            "could not copy the database aside to {} before migration {} ({}): {e}",
+            backup.display(),
+            m.version,
+            m.name
+        ))
+    })?;
     let sql = if m.version == 5 && m.name == "2026_02_promotion_events" {
         format!("{}\n{}", m.sql, PROMOTION_EVENTS_GUARDS_SQL)
     } else {
@@ -282,7 +286,8 @@ fn apply_sql(conn: &Connection, name: &str, sql: &str) -> Result<()> {
 
 /// Execute the SQL of one embedded version on the database (no bookkeeping row). Idempotent.
 pub fn apply_migration_sql(db_path: &Path, version: i64) -> Result<()> {
-    let sql = migration_sql(version).ok_or_else(|| Error::invalid(format!("unknown Phase 3 migration version: {version}")))?;
+    let sql = migration_sql(version)
+        .ok_or_else(|| Error::invalid(format!("unknown Phase 3 migration version: {version}")))?;
     let name = MIGRATIONS_PHASE3.iter().find(|(v, _, _)| *v == version).map(|(_, n, _)| *n).unwrap_or_default();
     with_cached_store_opts(db_path, true, |s| {
         let tx = s.connection_mut().transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;

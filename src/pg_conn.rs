@@ -35,9 +35,7 @@ pub struct PgTarget {
 
 impl std::fmt::Debug for PgTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgTarget")
-            .field("url", &self.redacted)
-            .finish()
+        f.debug_struct("PgTarget").field("url", &self.redacted).finish()
     }
 }
 
@@ -77,12 +75,7 @@ fn split_password(url: &str) -> (String, Option<String>) {
         return (url.to_string(), None);
     };
     let password = &userinfo[colon + 1..];
-    let redacted = format!(
-        "{}://{}:***{}",
-        &url[..scheme_end],
-        &userinfo[..colon],
-        &rest[at..]
-    );
+    let redacted = format!("{}://{}:***{}", &url[..scheme_end], &userinfo[..colon], &rest[at..]);
     (redacted, Some(password.to_string()))
 }
 
@@ -157,9 +150,7 @@ impl PgTarget {
             }
         }
         if config.get_user().is_none() {
-            let user = env("PGUSER")
-                .or_else(|| env("USER"))
-                .or_else(|| env("LOGNAME"));
+            let user = env("PGUSER").or_else(|| env("USER")).or_else(|| env("LOGNAME"));
             match user {
                 Some(u) => {
                     config.user(&u);
@@ -183,9 +174,7 @@ impl PgTarget {
             }
         }
         if config.get_application_name().is_none() {
-            config.application_name(
-                &env("PGAPPNAME").unwrap_or_else(|| "crypto_analyzer_promotion".into()),
-            );
+            config.application_name(&env("PGAPPNAME").unwrap_or_else(|| "crypto_analyzer_promotion".into()));
         }
         if config.get_connect_timeout().is_none() {
             let secs = env("PGCONNECT_TIMEOUT")
@@ -196,11 +185,7 @@ impl PgTarget {
         }
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets.dedup();
-        Ok(PgTarget {
-            config,
-            redacted,
-            secrets,
-        })
+        Ok(PgTarget { config, redacted, secrets })
     }
 
     /// The URL with the password replaced by `***`.
@@ -232,19 +217,13 @@ impl PgTarget {
             }
         };
         let hint = match e.code() {
-            Some(c)
-                if *c == SqlState::INVALID_PASSWORD
-                    || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION =>
-            {
+            Some(c) if *c == SqlState::INVALID_PASSWORD || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION => {
                 " (check the user and the password: URL or PGUSER/PGPASSWORD)"
             }
             Some(c) if *c == SqlState::INVALID_CATALOG_NAME => " (create the database first)",
             _ => "",
         };
-        Error::Connect(self.scrub(&format!(
-            "could not connect to PostgreSQL at {}: {why}{hint}",
-            self.redacted
-        )))
+        Error::Connect(self.scrub(&format!("could not connect to PostgreSQL at {}: {why}{hint}", self.redacted)))
     }
 
     /// `text` with every secret replaced by `***`.
@@ -275,8 +254,7 @@ pub fn pg_err(target: &PgTarget, e: &postgres::Error) -> Error {
     if let Some(db) = e.as_db_error() {
         let code = db.code();
         if *code == SqlState::UNDEFINED_TABLE
-            && (db.message().contains("promotion_candidates")
-                || db.message().contains("promotion_events"))
+            && (db.message().contains("promotion_candidates") || db.message().contains("promotion_events"))
         {
             return Error::Runtime(PROMOTION_TABLES_REQUIRED_MSG.to_string());
         }
@@ -299,10 +277,7 @@ pub fn pg_err(target: &PgTarget, e: &postgres::Error) -> Error {
         return Error::Postgres(target.scrub(db.message()));
     }
     if e.is_closed() || e.to_string().starts_with("error communicating") {
-        return Error::Connect(target.scrub(&format!(
-            "lost the connection to PostgreSQL at {}: {e}",
-            target.redacted
-        )));
+        return Error::Connect(target.scrub(&format!("lost the connection to PostgreSQL at {}: {e}", target.redacted)));
     }
     Error::Postgres(target.scrub(&e.to_string()))
 }
@@ -313,12 +288,8 @@ mod tests {
 
     #[test]
     fn redacts_userinfo_and_query_passwords() {
-        let (r, pw) =
-            split_password("postgresql://alice:s3cr%40t@db.example:5432/reg?sslmode=disable");
-        assert_eq!(
-            r,
-            "postgresql://alice:***@db.example:5432/reg?sslmode=disable"
-        );
+        let (r, pw) = split_password("postgresql://alice:s3cr%40t@db.example:5432/reg?sslmode=disable");
+        assert_eq!(r, "postgresql://alice:***@db.example:5432/reg?sslmode=disable");
         assert_eq!(pw.as_deref(), Some("s3cr%40t"));
         assert_eq!(percent_decode("s3cr%40t"), "s3cr@t");
         let (r, s) = redact_query("postgresql://h/db?user=a&password=xyz&port=1");

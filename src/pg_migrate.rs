@@ -20,46 +20,14 @@ use crate::store::now_utc_iso;
 
 /// (version, name, SQL) of the PostgreSQL migrations, in order (names as in SQLite/c79684b).
 pub const PG_MIGRATIONS_PHASE3: [(i64, &str, &str); 13] = [
-    (
-        1,
-        "2026_02_schema_migrations_phase3",
-        include_str!("../migrations/postgresql/001_schema_migrations_phase3.sql"),
-    ),
-    (
-        2,
-        "2026_02_regime_runs",
-        include_str!("../migrations/postgresql/002_regime_runs.sql"),
-    ),
-    (
-        3,
-        "2026_02_regime_states",
-        include_str!("../migrations/postgresql/003_regime_states.sql"),
-    ),
-    (
-        4,
-        "2026_02_promotion_candidates",
-        include_str!("../migrations/postgresql/004_promotion_candidates.sql"),
-    ),
-    (
-        5,
-        "2026_02_promotion_events",
-        include_str!("../migrations/postgresql/005_promotion_events.sql"),
-    ),
-    (
-        6,
-        "2026_02_sweep_families",
-        include_str!("../migrations/postgresql/006_sweep_families.sql"),
-    ),
-    (
-        7,
-        "2026_02_sweep_hypotheses",
-        include_str!("../migrations/postgresql/007_sweep_hypotheses.sql"),
-    ),
-    (
-        8,
-        "2026_02_eligibility_reports",
-        include_str!("../migrations/postgresql/008_eligibility_reports.sql"),
-    ),
+    (1, "2026_02_schema_migrations_phase3", include_str!("../migrations/postgresql/001_schema_migrations_phase3.sql")),
+    (2, "2026_02_regime_runs", include_str!("../migrations/postgresql/002_regime_runs.sql")),
+    (3, "2026_02_regime_states", include_str!("../migrations/postgresql/003_regime_states.sql")),
+    (4, "2026_02_promotion_candidates", include_str!("../migrations/postgresql/004_promotion_candidates.sql")),
+    (5, "2026_02_promotion_events", include_str!("../migrations/postgresql/005_promotion_events.sql")),
+    (6, "2026_02_sweep_families", include_str!("../migrations/postgresql/006_sweep_families.sql")),
+    (7, "2026_02_sweep_hypotheses", include_str!("../migrations/postgresql/007_sweep_hypotheses.sql")),
+    (8, "2026_02_eligibility_reports", include_str!("../migrations/postgresql/008_eligibility_reports.sql")),
     (
         9,
         "2026_02_promotion_eligibility_trigger",
@@ -70,26 +38,13 @@ pub const PG_MIGRATIONS_PHASE3: [(i64, &str, &str); 13] = [
         "2026_02_eligibility_reports_immutability",
         include_str!("../migrations/postgresql/010_eligibility_reports_immutability.sql"),
     ),
-    (
-        11,
-        "2026_02_governance_events",
-        include_str!("../migrations/postgresql/011_governance_events.sql"),
-    ),
-    (
-        12,
-        "2026_02_artifact_lineage",
-        include_str!("../migrations/postgresql/012_artifact_lineage.sql"),
-    ),
-    (
-        13,
-        "2026_02_artifact_edges",
-        include_str!("../migrations/postgresql/013_artifact_edges.sql"),
-    ),
+    (11, "2026_02_governance_events", include_str!("../migrations/postgresql/011_governance_events.sql")),
+    (12, "2026_02_artifact_lineage", include_str!("../migrations/postgresql/012_artifact_lineage.sql")),
+    (13, "2026_02_artifact_edges", include_str!("../migrations/postgresql/013_artifact_edges.sql")),
 ];
 
 /// Append-only triggers of promotion_events (idempotent).
-pub const PG_PROMOTION_EVENTS_GUARDS_SQL: &str =
-    include_str!("../migrations/postgresql/guards.sql");
+pub const PG_PROMOTION_EVENTS_GUARDS_SQL: &str = include_str!("../migrations/postgresql/guards.sql");
 
 /// The triggers the guards create on promotion_events.
 const GUARD_TRIGGERS: [&str; 4] = [
@@ -120,19 +75,13 @@ const MIGRATION_LOCK_KEY: i64 = 0x0050_4833_5052_4f4d; // "PH3PROM"
 pub fn pg_phase3_migrations() -> Vec<Migration> {
     PG_MIGRATIONS_PHASE3
         .iter()
-        .map(|(v, n, s)| Migration {
-            version: *v,
-            name: (*n).to_string(),
-            sql: (*s).to_string(),
-        })
+        .map(|(v, n, s)| Migration { version: *v, name: (*n).to_string(), sql: (*s).to_string() })
         .collect()
 }
 
 /// The SQL of one embedded version (the guards included for version 5).
 pub fn pg_migration_sql(version: i64) -> Option<String> {
-    let (_, _, sql) = PG_MIGRATIONS_PHASE3
-        .iter()
-        .find(|(v, _, _)| *v == version)?;
+    let (_, _, sql) = PG_MIGRATIONS_PHASE3.iter().find(|(v, _, _)| *v == version)?;
     let mut sql = (*sql).to_string();
     if version == 5 {
         sql.push('\n');
@@ -149,18 +98,9 @@ fn applied_versions(store: &mut PgStore) -> Result<Vec<i64>> {
     if !table_exists(store, "schema_migrations_phase3")? {
         return Ok(Vec::new());
     }
-    let rows = store.client_mut_keep().query(
-        "SELECT version FROM schema_migrations_phase3 ORDER BY version",
-        &[],
-    );
+    let rows = store.client_mut_keep().query("SELECT version FROM schema_migrations_phase3 ORDER BY version", &[]);
     match rows {
-        Ok(rows) => rows
-            .iter()
-            .map(|r| {
-                r.try_get::<_, i64>(0)
-                    .map_err(|e| pg_err(store.target(), &e))
-            })
-            .collect(),
+        Ok(rows) => rows.iter().map(|r| r.try_get::<_, i64>(0).map_err(|e| pg_err(store.target(), &e))).collect(),
         Err(e) => Err(pg_err(store.target(), &e)),
     }
 }
@@ -188,22 +128,14 @@ pub fn pg_phase3_tables_exist(url: &str) -> Result<bool> {
 }
 
 /// Apply the embedded migrations (and `extra` ones); returns the versions applied by this call.
-pub fn pg_run_migrations(
-    url: &str,
-    extra: &[Migration],
-    git_commit: Option<&str>,
-) -> Result<Vec<i64>> {
+pub fn pg_run_migrations(url: &str, extra: &[Migration], git_commit: Option<&str>) -> Result<Vec<i64>> {
     let mut all = pg_phase3_migrations();
     all.extend(extra.iter().cloned());
     with_pg_store(url, |s| run_migrations_on(s, &all, git_commit))
 }
 
 /// [`pg_run_migrations`] on a store the caller holds.
-pub fn run_migrations_on(
-    store: &mut PgStore,
-    migrations: &[Migration],
-    git_commit: Option<&str>,
-) -> Result<Vec<i64>> {
+pub fn run_migrations_on(store: &mut PgStore, migrations: &[Migration], git_commit: Option<&str>) -> Result<Vec<i64>> {
     let mut sorted: Vec<&Migration> = migrations.iter().collect();
     sorted.sort_by_key(|m| m.version);
     let applied: BTreeSet<i64> = applied_versions(store)?.into_iter().collect();

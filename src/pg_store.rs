@@ -27,8 +27,8 @@ use crate::error::{Error, Result};
 use crate::json::to_canonical_string;
 use crate::pg_conn::{is_retryable, pg_err, PgTarget};
 use crate::store::{
-    candidate_id_for, evidence_to_json, now_utc_iso, validate_status, Candidate, CandidateFilter,
-    Event, NewCandidate, PROMOTION_TABLES_REQUIRED_MSG,
+    candidate_id_for, evidence_to_json, now_utc_iso, validate_status, Candidate, CandidateFilter, Event, NewCandidate,
+    PROMOTION_TABLES_REQUIRED_MSG,
 };
 
 /// How many times a transaction is attempted when the server reports a deadlock or a
@@ -44,12 +44,10 @@ pub const ELIGIBILITY_REQUIRED_MSG: &str =
     "eligibility_report_id required for candidate/accepted; use promote_to_candidate/promote_to_accepted";
 
 /// c79684b's message when migration 008 is missing.
-pub const ELIGIBILITY_TABLE_REQUIRED_MSG: &str =
-    "eligibility_reports table not found; run Phase 3 migrations 008+";
+pub const ELIGIBILITY_TABLE_REQUIRED_MSG: &str = "eligibility_reports table not found; run Phase 3 migrations 008+";
 
 /// c79684b's message when migration 011 is missing.
-pub const GOVERNANCE_TABLE_REQUIRED_MSG: &str =
-    "governance_events table not found; run Phase 3 migrations 011+";
+pub const GOVERNANCE_TABLE_REQUIRED_MSG: &str = "governance_events table not found; run Phase 3 migrations 011+";
 
 /// The levels an eligibility report may have.
 pub const ELIGIBILITY_LEVELS: [&str; 3] = ["exploratory", "candidate", "accepted"];
@@ -191,12 +189,7 @@ impl PgStore {
     pub fn connect(url: &str) -> Result<PgStore> {
         let target = PgTarget::parse(url)?;
         let client = target.connect()?;
-        Ok(PgStore {
-            client,
-            target,
-            stmts: HashMap::new(),
-            tables_checked: false,
-        })
+        Ok(PgStore { client, target, stmts: HashMap::new(), tables_checked: false })
     }
 
     /// The URL with the password replaced by `***`.
@@ -241,9 +234,7 @@ impl PgStore {
             };
             match outcome {
                 Ok(v) => return Ok(v),
-                Err(TxErr::Pg(e)) if is_retryable(&e) && attempt < MAX_TX_ATTEMPTS => {
-                    backoff(attempt)
-                }
+                Err(TxErr::Pg(e)) if is_retryable(&e) && attempt < MAX_TX_ATTEMPTS => backoff(attempt),
                 Err(TxErr::Pg(e)) => return Err(pg_err(target, &e)),
                 Err(TxErr::Core(e)) => return Err(e),
             }
@@ -277,10 +268,8 @@ impl PgStore {
 
     pub(crate) fn table_exists(&mut self, name: &str) -> Result<bool> {
         let target = &self.target;
-        let row = self
-            .client
-            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
-            .map_err(|e| pg_err(target, &e))?;
+        let row =
+            self.client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&name]).map_err(|e| pg_err(target, &e))?;
         row.try_get::<_, bool>(0).map_err(|e| pg_err(target, &e))
     }
 
@@ -297,8 +286,7 @@ impl PgStore {
         eligibility_report_id: Option<&str>,
     ) -> Result<String> {
         let mut ids = self.create_many(&[(new, eligibility_report_id)])?;
-        ids.pop()
-            .ok_or_else(|| Error::Internal("create_candidate returned no id".into()))
+        ids.pop().ok_or_else(|| Error::Internal("create_candidate returned no id".into()))
     }
 
     /// Insert many candidates (each with its `created` event) in ONE transaction; all or nothing.
@@ -315,8 +303,7 @@ impl PgStore {
             if matches!(new.status.as_str(), "candidate" | "accepted") && report.is_none() {
                 return Err(Error::invalid(ELIGIBILITY_REQUIRED_MSG));
             }
-            let evidence_json =
-                evidence_to_json(new.evidence.as_ref(), new.evidence_base_path.as_deref())?;
+            let evidence_json = evidence_to_json(new.evidence.as_ref(), new.evidence_base_path.as_deref())?;
             prepared.push((*new, *report, evidence_json));
         }
         self.run_tx(|tx, stmts| {
@@ -395,20 +382,10 @@ impl PgStore {
                 payload.insert("reason".into(), Value::String(r.to_string()));
             }
             if let Some(rid) = eligibility_report_id {
-                payload.insert(
-                    "eligibility_report_id".into(),
-                    Value::String(rid.to_string()),
-                );
+                payload.insert("eligibility_report_id".into(), Value::String(rid.to_string()));
             }
             set_status(tx, stmts, candidate_id, status, None)?;
-            insert_event(
-                tx,
-                stmts,
-                candidate_id,
-                &ts,
-                "status_change",
-                payload_to_json(Some(&Value::Object(payload))),
-            )
+            insert_event(tx, stmts, candidate_id, &ts, "status_change", payload_to_json(Some(&Value::Object(payload))))
         })
     }
 
@@ -424,9 +401,7 @@ impl PgStore {
     ) -> Result<i64> {
         self.require_promotion_tables()?;
         if !matches!(level, "candidate" | "accepted") {
-            return Err(Error::invalid(format!(
-                "promotion level must be candidate or accepted, got {level:?}"
-            )));
+            return Err(Error::invalid(format!("promotion level must be candidate or accepted, got {level:?}")));
         }
         self.run_tx(|tx, stmts| {
             let old = lock_candidate(tx, stmts, candidate_id)?;
@@ -435,23 +410,13 @@ impl PgStore {
             let mut payload = Map::new();
             payload.insert("new_status".into(), Value::String(level.to_string()));
             payload.insert("old_status".into(), Value::String(old));
-            payload.insert(
-                "eligibility_report_id".into(),
-                Value::String(eligibility_report_id.to_string()),
-            );
+            payload.insert("eligibility_report_id".into(), Value::String(eligibility_report_id.to_string()));
             payload.insert("ts_utc".into(), Value::String(ts.clone()));
             if let Some(r) = reason.filter(|r| !r.is_empty()) {
                 payload.insert("reason".into(), Value::String(r.to_string()));
             }
             set_status(tx, stmts, candidate_id, level, Some(eligibility_report_id))?;
-            insert_event(
-                tx,
-                stmts,
-                candidate_id,
-                &ts,
-                "status_change",
-                payload_to_json(Some(&Value::Object(payload))),
-            )
+            insert_event(tx, stmts, candidate_id, &ts, "status_change", payload_to_json(Some(&Value::Object(payload))))
         })
     }
 
@@ -493,24 +458,13 @@ impl PgStore {
         }
         self.run_tx(|tx, stmts| {
             lock_candidate(tx, stmts, candidate_id)?;
-            let link = if promoting {
-                eligibility_report_id
-            } else {
-                None
-            };
+            let link = if promoting { eligibility_report_id } else { None };
             if let Some(rid) = link {
                 check_report(tx, stmts, candidate_id, new_status, rid)?;
             }
             let ts = now_utc_iso();
             set_status(tx, stmts, candidate_id, new_status, link)?;
-            insert_event(
-                tx,
-                stmts,
-                candidate_id,
-                &ts,
-                "evaluated",
-                payload_to_json(Some(event_payload)),
-            )
+            insert_event(tx, stmts, candidate_id, &ts, "evaluated", payload_to_json(Some(event_payload)))
         })
     }
 
@@ -570,7 +524,9 @@ impl PgStore {
                 set_status(tx, stmts, w.candidate_id, st, link)?;
             }
             let event_id = match w.event_payload {
-                Some(_) => Some(insert_event(tx, stmts, w.candidate_id, &now_utc_iso(), "evaluated", payload_json.clone())?),
+                Some(_) => {
+                    Some(insert_event(tx, stmts, w.candidate_id, &now_utc_iso(), "evaluated", payload_json.clone())?)
+                }
                 None => None,
             };
             if let Some(g) = &governance {
@@ -581,34 +537,18 @@ impl PgStore {
     }
 
     /// Append an event; payload_json is canonical JSON, NULL when the payload is empty.
-    pub fn record_event(
-        &mut self,
-        candidate_id: &str,
-        event_type: &str,
-        payload: Option<&Value>,
-    ) -> Result<i64> {
+    pub fn record_event(&mut self, candidate_id: &str, event_type: &str, payload: Option<&Value>) -> Result<i64> {
         self.require_promotion_tables()?;
         if event_type.is_empty() {
             return Err(Error::invalid("event_type must be a non-empty string"));
         }
         let payload_json = payload_to_json(payload);
         self.run_tx(|tx, stmts| {
-            let st = prep(
-                tx,
-                stmts,
-                "SELECT 1 FROM promotion_candidates WHERE candidate_id = $1 FOR KEY SHARE",
-            )?;
+            let st = prep(tx, stmts, "SELECT 1 FROM promotion_candidates WHERE candidate_id = $1 FOR KEY SHARE")?;
             if tx.query_opt(&st, &[&candidate_id])?.is_none() {
                 return Err(not_found(candidate_id).into());
             }
-            insert_event(
-                tx,
-                stmts,
-                candidate_id,
-                &now_utc_iso(),
-                event_type,
-                payload_json.clone(),
-            )
+            insert_event(tx, stmts, candidate_id, &now_utc_iso(), event_type, payload_json.clone())
         })
     }
 
@@ -626,16 +566,10 @@ impl PgStore {
             )));
         }
         if r.eligibility_report_id.is_empty() {
-            return Err(Error::invalid(
-                "eligibility_report_id must be a non-empty string",
-            ));
+            return Err(Error::invalid("eligibility_report_id must be a non-empty string"));
         }
         self.run_tx(|tx, stmts| {
-            let st = prep(
-                tx,
-                stmts,
-                "SELECT 1 FROM promotion_candidates WHERE candidate_id = $1 FOR KEY SHARE",
-            )?;
+            let st = prep(tx, stmts, "SELECT 1 FROM promotion_candidates WHERE candidate_id = $1 FOR KEY SHARE")?;
             if tx.query_opt(&st, &[&r.candidate_id])?.is_none() {
                 return Err(not_found(&r.candidate_id).into());
             }
@@ -658,11 +592,9 @@ impl PgStore {
         let mut sql = format!("SELECT {CANDIDATE_COLUMNS} FROM promotion_candidates");
         let mut args: Vec<&(dyn ToSql + Sync)> = Vec::new();
         let mut clauses: Vec<String> = Vec::new();
-        for (col, val) in [
-            ("status", &filter.status),
-            ("dataset_id", &filter.dataset_id),
-            ("signal_name", &filter.signal_name),
-        ] {
+        for (col, val) in
+            [("status", &filter.status), ("dataset_id", &filter.dataset_id), ("signal_name", &filter.signal_name)]
+        {
             if let Some(v) = val {
                 args.push(v);
                 clauses.push(format!("{col} = ${}", args.len()));
@@ -674,10 +606,7 @@ impl PgStore {
         }
         let limit: Option<i64> = filter.limit.filter(|l| *l >= 0);
         args.push(&limit);
-        sql.push_str(&format!(
-            " ORDER BY created_at_utc DESC, rowid DESC LIMIT ${}",
-            args.len()
-        ));
+        sql.push_str(&format!(" ORDER BY created_at_utc DESC, rowid DESC LIMIT ${}", args.len()));
         self.read(|tx, stmts| {
             let st = prep(tx, stmts, &sql)?;
             tx.query(&st, &args)?.iter().map(row_to_candidate).collect()
@@ -691,14 +620,9 @@ impl PgStore {
             let st = prep(
                 tx,
                 stmts,
-                &format!(
-                    "SELECT {CANDIDATE_COLUMNS} FROM promotion_candidates WHERE candidate_id = $1"
-                ),
+                &format!("SELECT {CANDIDATE_COLUMNS} FROM promotion_candidates WHERE candidate_id = $1"),
             )?;
-            tx.query_opt(&st, &[&candidate_id])?
-                .as_ref()
-                .map(row_to_candidate)
-                .transpose()
+            tx.query_opt(&st, &[&candidate_id])?.as_ref().map(row_to_candidate).transpose()
         })
     }
 
@@ -728,10 +652,7 @@ impl PgStore {
     }
 
     /// A read: one statement, no explicit transaction (autocommit; its own snapshot).
-    fn read<T>(
-        &mut self,
-        body: impl FnOnce(&mut Client, &mut HashMap<String, Statement>) -> TxResult<T>,
-    ) -> Result<T> {
+    fn read<T>(&mut self, body: impl FnOnce(&mut Client, &mut HashMap<String, Statement>) -> TxResult<T>) -> Result<T> {
         let target = &self.target;
         body(&mut self.client, &mut self.stmts).map_err(|e| match e {
             TxErr::Pg(e) => pg_err(target, &e),
@@ -741,11 +662,7 @@ impl PgStore {
 }
 
 /// A prepared statement, prepared once per connection.
-fn prep<C: GenericClient>(
-    tx: &mut C,
-    stmts: &mut HashMap<String, Statement>,
-    sql: &str,
-) -> TxResult<Statement> {
+fn prep<C: GenericClient>(tx: &mut C, stmts: &mut HashMap<String, Statement>, sql: &str) -> TxResult<Statement> {
     if let Some(st) = stmts.get(sql) {
         return Ok(st.clone());
     }
@@ -785,10 +702,7 @@ fn insert_governance(
         "INSERT INTO governance_events (timestamp, actor, action, candidate_id, eligibility_report_id, run_key, \
          dataset_id_v2, artifact_refs_json) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING event_id",
     )?;
-    let row = tx.query_one(
-        &st,
-        &[&v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]],
-    )?;
+    let row = tx.query_one(&st, &[&v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]])?;
     Ok(row.try_get::<_, i64>(0)?)
 }
 
@@ -832,11 +746,7 @@ fn insert_report(
         ],
     )?;
     if n == 0 {
-        return Err(Error::invalid(format!(
-            "eligibility_report_id already exists: {}",
-            r.eligibility_report_id
-        ))
-        .into());
+        return Err(Error::invalid(format!("eligibility_report_id already exists: {}", r.eligibility_report_id)).into());
     }
     Ok(())
 }
@@ -847,11 +757,7 @@ fn lock_candidate(
     stmts: &mut HashMap<String, Statement>,
     candidate_id: &str,
 ) -> TxResult<String> {
-    let st = prep(
-        tx,
-        stmts,
-        "SELECT status FROM promotion_candidates WHERE candidate_id = $1 FOR UPDATE",
-    )?;
+    let st = prep(tx, stmts, "SELECT status FROM promotion_candidates WHERE candidate_id = $1 FOR UPDATE")?;
     match tx.query_opt(&st, &[&candidate_id])? {
         Some(row) => Ok(row.try_get::<_, String>(0)?),
         None => Err(not_found(candidate_id).into()),
@@ -882,8 +788,7 @@ fn check_report(
     let why = match row {
         None => Some("was not found".to_string()),
         Some(row) => {
-            let (owner, rep_level, passed): (String, String, i32) =
-                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+            let (owner, rep_level, passed): (String, String, i32) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
             if owner != candidate_id {
                 Some(format!("was computed for another candidate ({owner})"))
             } else if passed != 1 {
@@ -897,10 +802,9 @@ fn check_report(
     };
     match why {
         None => Ok(()),
-        Some(why) => Err(Error::invalid(format!(
-            "{ELIGIBILITY_REQUIRED_MSG} (eligibility report {report_id} {why})"
-        ))
-        .into()),
+        Some(why) => {
+            Err(Error::invalid(format!("{ELIGIBILITY_REQUIRED_MSG} (eligibility report {report_id} {why})")).into())
+        }
     }
 }
 
@@ -921,11 +825,7 @@ fn set_status(
             tx.execute(&st, &[&status, &rid, &candidate_id])?;
         }
         None => {
-            let st = prep(
-                tx,
-                stmts,
-                "UPDATE promotion_candidates SET status = $1 WHERE candidate_id = $2",
-            )?;
+            let st = prep(tx, stmts, "UPDATE promotion_candidates SET status = $1 WHERE candidate_id = $2")?;
             tx.execute(&st, &[&status, &candidate_id])?;
         }
     }
@@ -969,14 +869,7 @@ fn cache() -> &'static Mutex<HashMap<String, Arc<Mutex<CachedPg>>>> {
 pub fn with_pg_store<T>(url: &str, f: impl FnOnce(&mut PgStore) -> Result<T>) -> Result<T> {
     let slot = {
         let mut map = cache().lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(url.to_string())
-            .or_insert_with(|| {
-                Arc::new(Mutex::new(CachedPg {
-                    pid: 0,
-                    store: None,
-                }))
-            })
-            .clone()
+        map.entry(url.to_string()).or_insert_with(|| Arc::new(Mutex::new(CachedPg { pid: 0, store: None }))).clone()
     };
     let mut guard = match slot.lock() {
         Ok(g) => g,
@@ -1001,9 +894,7 @@ pub fn with_pg_store<T>(url: &str, f: impl FnOnce(&mut PgStore) -> Result<T>) ->
         guard.pid = pid;
     }
     let Some(store) = guard.store.as_mut() else {
-        return Err(Error::Internal(
-            "cached PostgreSQL store missing after connect".into(),
-        ));
+        return Err(Error::Internal("cached PostgreSQL store missing after connect".into()));
     };
     let out = f(store);
     if matches!(out, Err(Error::Connect(_))) || store.is_closed() {

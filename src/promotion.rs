@@ -43,9 +43,7 @@ pub fn validate_level(level: &str) -> Result<()> {
     if LEVELS.contains(&level) {
         return Ok(());
     }
-    Err(Error::invalid(format!(
-        "unknown eligibility level {level:?}: must be one of exploratory, candidate, accepted"
-    )))
+    Err(Error::invalid(format!("unknown eligibility level {level:?}: must be one of exploratory, candidate, accepted")))
 }
 
 fn string_list(name: &str, text: &str) -> Result<usize> {
@@ -174,7 +172,13 @@ fn check_report(tx: &Transaction<'_>, candidate_id: &str, level: &str, report_id
 }
 
 /// Link the report, set the status and write the `status_change` event (inside `tx`).
-fn promote_in(tx: &Transaction<'_>, candidate_id: &str, level: &str, report_id: &str, reason: Option<&str>) -> Result<i64> {
+fn promote_in(
+    tx: &Transaction<'_>,
+    candidate_id: &str,
+    level: &str,
+    report_id: &str,
+    reason: Option<&str>,
+) -> Result<i64> {
     if level != "candidate" && level != "accepted" {
         return Err(Error::invalid(format!("promotion target must be candidate or accepted, got {level:?}")));
     }
@@ -246,7 +250,9 @@ impl Store {
     pub fn get_eligibility_reports(&self, candidate_id: &str) -> Result<Vec<EligibilityRow>> {
         let conn = self.connection();
         let exists: Option<i64> = conn
-            .query_row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'eligibility_reports'", [], |r| r.get(0))
+            .query_row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'eligibility_reports'", [], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(sql_err)?;
         if exists.is_none() {

@@ -69,9 +69,9 @@ impl NullCentering {
         match s {
             "recentred" | "recentered" => Ok(NullCentering::Recentred),
             "none" => Ok(NullCentering::None),
-            other => Err(Error::invalid(format!(
-                "unknown null_centering {other:?}: expected \"recentred\" or \"none\""
-            ))),
+            other => {
+                Err(Error::invalid(format!("unknown null_centering {other:?}: expected \"recentred\" or \"none\"")))
+            }
         }
     }
     pub fn name(&self) -> &'static str {
@@ -148,11 +148,9 @@ enum Sums {
 impl std::fmt::Debug for Sums {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Sums::Stored { prefix, cnt } => f
-                .debug_struct("Stored")
-                .field("prefix_len", &prefix.len())
-                .field("counts", &cnt.is_some())
-                .finish(),
+            Sums::Stored { prefix, cnt } => {
+                f.debug_struct("Stored").field("prefix_len", &prefix.len()).field("counts", &cnt.is_some()).finish()
+            }
             Sums::Streamed { layout, .. } => f.debug_struct("Streamed").field("layout", layout).finish(),
         }
     }
@@ -365,10 +363,7 @@ impl Prepared {
             return Err(Error::invalid("empty family: the Reality Check needs at least one hypothesis"));
         }
         if t.checked_mul(k) != Some(x.values.len()) {
-            return Err(Error::invalid(format!(
-                "data has {} values, expected T*K = {t}*{k}",
-                x.values.len()
-            )));
+            return Err(Error::invalid(format!("data has {} values, expected T*K = {t}*{k}", x.values.len())));
         }
         if t > u32::MAX as usize - 1 {
             return Err(Error::invalid("too many periods (T must be < 2**32)"));
@@ -611,7 +606,11 @@ fn omega_all(x: &Matrix<'_>, observed: &[f64], block_length: f64) -> Vec<f64> {
                 }
                 autocovariances_fft_into(&d, planner, bufs);
                 let w2 = omega_squared_with(&bufs.gamma, kappa);
-                if w2 > 0.0 { w2.sqrt() } else { f64::NAN }
+                if w2 > 0.0 {
+                    w2.sqrt()
+                } else {
+                    f64::NAN
+                }
             },
         )
         .collect()
@@ -1390,9 +1389,9 @@ pub fn run(p: &Prepared, opts: &RcOptions, source: IndexSource<'_>, control: &Ru
                                     blocks_to_segments(&w.blocks, t, &mut segs);
                                 }
                                 IndexSource::Explicit(idx) => {
-                                    let row = idx.get(b * t..(b + 1) * t).ok_or_else(|| {
-                                        Error::Internal("explicit index row out of range".into())
-                                    })?;
+                                    let row = idx
+                                        .get(b * t..(b + 1) * t)
+                                        .ok_or_else(|| Error::Internal("explicit index row out of range".into()))?;
                                     indices_to_segments(row, t, &mut segs)?;
                                 }
                             }
@@ -1472,8 +1471,7 @@ pub fn null_stats_one(p: &Prepared, spec: &BootstrapSpec, centering: NullCenteri
     w.seg_lists[0] = segs;
     kernel_sweep(p, &mut w, 1, true)?;
     w.d.copy_from_slice(&w.dall[..p.k]);
-    Ok(w
-        .d
+    Ok(w.d
         .iter()
         .zip(&p.observed)
         .map(|(d, m)| match centering {
@@ -1513,12 +1511,7 @@ pub fn pvalues_from_null_matrix(observed: &[f64], matrix: &[f64], n_sim: usize) 
     }
     let observed_max = nanmax(observed.iter().copied());
     let rc_p_value = if k == 0 { 1.0 } else { exceedance_pvalue(&null_max, observed_max) };
-    Ok(MatrixPValues {
-        observed_max,
-        rc_p_value,
-        null_max,
-        romano_wolf: stepdown_pvalues(&order, &counts, k, n_sim),
-    })
+    Ok(MatrixPValues { observed_max, rc_p_value, null_max, romano_wolf: stepdown_pvalues(&order, &counts, k, n_sim) })
 }
 
 #[cfg(test)]

@@ -81,7 +81,12 @@ pub fn resolve_evidence(evidence: &Val, base: Option<&Path>, bundle: &BundleArg)
     let bases = bases(base, evidence);
     Resolved {
         bundle: load_bundle(bundle, evidence, &bases),
-        regime_summary: load_from_evidence(evidence, "ic_summary_by_regime_path", &bases, evidence::load_regime_summary),
+        regime_summary: load_from_evidence(
+            evidence,
+            "ic_summary_by_regime_path",
+            &bases,
+            evidence::load_regime_summary,
+        ),
         rc_summary: load_from_evidence(evidence, "rc_summary_path", &bases, evidence::load_rc_summary),
         execution_evidence: load_from_evidence(
             evidence,
@@ -247,7 +252,9 @@ pub fn decide(candidate: Option<&store::Candidate>, req: &EvaluateRequest) -> (P
         }
     };
     let regime_summary = match &req.regime_summary {
-        Input::NotProvided => load_from_evidence(&evidence, "ic_summary_by_regime_path", &bases, evidence::load_regime_summary),
+        Input::NotProvided => {
+            load_from_evidence(&evidence, "ic_summary_by_regime_path", &bases, evidence::load_regime_summary)
+        }
         given => given.clone(),
     };
     let rc_summary = match &req.rc_summary {
@@ -286,10 +293,8 @@ pub fn decide(candidate: Option<&store::Candidate>, req: &EvaluateRequest) -> (P
     decision.warnings = warnings;
 
     let mut thresholds_used = thresholds.to_json_map();
-    thresholds_used.insert(
-        "allow_missing_execution_evidence".into(),
-        Value::Bool(req.allow_missing_execution_evidence),
-    );
+    thresholds_used
+        .insert("allow_missing_execution_evidence".into(), Value::Bool(req.allow_missing_execution_evidence));
     let mut payload = Map::new();
     payload.insert("status".into(), Value::String(decision.status.clone()));
     payload.insert("reasons".into(), Value::from(decision.reasons.clone()));

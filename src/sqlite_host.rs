@@ -165,27 +165,58 @@ mod host {
         }
         match api.xthreadsafe {
             Some(f) if f() != 0 => {}
-            _ => {
-                return Err(format!(
-                    "Python's SQLite {version} was built single-threaded (SQLITE_THREADSAFE=0)"
-                ))
-            }
+            _ => return Err(format!("Python's SQLite {version} was built single-threaded (SQLITE_THREADSAFE=0)")),
         }
         let missing = required_fields!(
-            api, open_v2, close, prepare_v2, prepare_v3, step, reset, finalize, clear_bindings,
-            bind_parameter_count, bind_parameter_index, bind_int64, bind_double, bind_text64,
-            bind_blob64, bind_null, column_count, column_name, column_type, column_int64,
-            column_double, column_text, column_blob, column_bytes, changes, last_insert_rowid,
-            get_autocommit, busy_timeout, busy_handler, db_config, errmsg, errcode,
-            extended_errcode, extended_result_codes, errstr, free, malloc, backup_init,
-            backup_step, backup_finish, backup_remaining, backup_pagecount, db_handle,
-            stmt_readonly, txn_state, sql,
+            api,
+            open_v2,
+            close,
+            prepare_v2,
+            prepare_v3,
+            step,
+            reset,
+            finalize,
+            clear_bindings,
+            bind_parameter_count,
+            bind_parameter_index,
+            bind_int64,
+            bind_double,
+            bind_text64,
+            bind_blob64,
+            bind_null,
+            column_count,
+            column_name,
+            column_type,
+            column_int64,
+            column_double,
+            column_text,
+            column_blob,
+            column_bytes,
+            changes,
+            last_insert_rowid,
+            get_autocommit,
+            busy_timeout,
+            busy_handler,
+            db_config,
+            errmsg,
+            errcode,
+            extended_errcode,
+            extended_result_codes,
+            errstr,
+            free,
+            malloc,
+            backup_init,
+            backup_step,
+            backup_finish,
+            backup_remaining,
+            backup_pagecount,
+            db_handle,
+            stmt_readonly,
+            txn_state,
+            sql,
         );
         if !missing.is_empty() {
-            return Err(format!(
-                "Python's SQLite {version} lacks routines the store needs: {}",
-                missing.join(", ")
-            ));
+            return Err(format!("Python's SQLite {version} lacks routines the store needs: {}", missing.join(", ")));
         }
         ffi::rusqlite_extension_init2(p_api).map_err(|e| format!("SQLite {version}: {e}"))?;
         st.bound = Some(Bound { api: p_api as usize, version, version_number: number });

@@ -74,9 +74,7 @@ impl Synchronous {
         match value.trim().to_ascii_uppercase().as_str() {
             "" | "FULL" => Ok(Synchronous::Full),
             "NORMAL" => Ok(Synchronous::Normal),
-            _ => Err(Error::invalid(format!(
-                "{SYNCHRONOUS_ENV} must be FULL (default) or NORMAL, got {value:?}"
-            ))),
+            _ => Err(Error::invalid(format!("{SYNCHRONOUS_ENV} must be FULL (default) or NORMAL, got {value:?}"))),
         }
     }
 }
@@ -86,9 +84,9 @@ pub fn synchronous_mode() -> Result<Synchronous> {
     match std::env::var(SYNCHRONOUS_ENV) {
         Ok(v) => Synchronous::parse(&v),
         Err(std::env::VarError::NotPresent) => Ok(Synchronous::Full),
-        Err(std::env::VarError::NotUnicode(_)) => Err(Error::invalid(format!(
-            "{SYNCHRONOUS_ENV} must be FULL (default) or NORMAL, got a non-UTF-8 value"
-        ))),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(Error::invalid(format!("{SYNCHRONOUS_ENV} must be FULL (default) or NORMAL, got a non-UTF-8 value")))
+        }
     }
 }
 
@@ -337,9 +335,7 @@ pub fn open_connection(db_path: &Path, create: bool) -> Result<Connection> {
     let conn = Connection::open_with_flags(db_path, flags).map_err(|e| open_err(db_path, e))?;
     conn.busy_timeout(Duration::from_millis(busy_timeout_ms())).map_err(sql_err)?;
     // The first statement reads the header: a file that is not SQLite fails here.
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-        .map_err(|e| open_err(db_path, e))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(|e| open_err(db_path, e))?;
     if !mode.eq_ignore_ascii_case("wal") {
         // Another process holds the file in a mode we cannot change now; still usable.
     }
@@ -347,8 +343,7 @@ pub fn open_connection(db_path: &Path, create: bool) -> Result<Connection> {
         .map_err(sql_err)?;
     // A connection inherited across fork is closed in the child (see `with_cached_store_opts`);
     // that close must not checkpoint or delete the WAL that the parent is still using.
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
-        .map_err(sql_err)?;
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true).map_err(sql_err)?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
 }
@@ -356,10 +351,7 @@ pub fn open_connection(db_path: &Path, create: bool) -> Result<Connection> {
 fn open_err(db_path: &Path, e: rusqlite::Error) -> Error {
     if let rusqlite::Error::SqliteFailure(ref failure, _) = e {
         if failure.code == ErrorCode::NotADatabase {
-            return Error::invalid(format!(
-                "{} is not a SQLite database (file is not a database)",
-                db_path.display()
-            ));
+            return Error::invalid(format!("{} is not a SQLite database (file is not a database)", db_path.display()));
         }
     }
     sql_err(e)
@@ -539,7 +531,6 @@ impl Store {
         &self.conn
     }
 
-
     /// Mutable access to the connection (the migration runner needs transactions on it).
     pub fn connection_mut(&mut self) -> &mut Connection {
         self.tables_checked.set(false);
@@ -669,7 +660,8 @@ impl Store {
         if let Some(r) = reason.filter(|r| !r.is_empty()) {
             payload.insert("reason".into(), Value::String(r.to_string()));
         }
-        let event_id = Self::write_status_and_event(&tx, candidate_id, status, &ts, "status_change", &Value::Object(payload))?;
+        let event_id =
+            Self::write_status_and_event(&tx, candidate_id, status, &ts, "status_change", &Value::Object(payload))?;
         tx.commit().map_err(sql_err)?;
         Ok(event_id)
     }
@@ -732,11 +724,9 @@ impl Store {
         let mut sql = format!("SELECT {CANDIDATE_COLUMNS} FROM promotion_candidates");
         let mut args: Vec<&dyn rusqlite::ToSql> = Vec::new();
         let mut clauses: Vec<String> = Vec::new();
-        for (col, val) in [
-            ("status", &filter.status),
-            ("dataset_id", &filter.dataset_id),
-            ("signal_name", &filter.signal_name),
-        ] {
+        for (col, val) in
+            [("status", &filter.status), ("dataset_id", &filter.dataset_id), ("signal_name", &filter.signal_name)]
+        {
             if let Some(v) = val {
                 args.push(v);
                 clauses.push(format!("{col} = ?{}", args.len()));

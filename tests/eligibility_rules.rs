@@ -40,7 +40,9 @@ fn full_provenance_passes_every_level() {
 #[test]
 fn unknown_level_is_invalid_input() {
     for level in ["", "Accepted", "rejected"] {
-        assert!(matches!(evaluate_eligibility(&view(full_meta()), level, None), Err(Error::InvalidInput(m)) if m.contains("unknown eligibility level")));
+        assert!(
+            matches!(evaluate_eligibility(&view(full_meta()), level, None), Err(Error::InvalidInput(m)) if m.contains("unknown eligibility level"))
+        );
     }
 }
 
@@ -51,7 +53,10 @@ fn strict_hash_mode_and_python_repr_in_messages() {
     let r = evaluate_eligibility(&view(meta), "candidate", None).unwrap();
     assert_eq!(
         r.blockers,
-        ["dataset_hash_mode must be STRICT for promotion (got \"it's\")", "dataset_hash_mode must be STRICT for promotion"]
+        [
+            "dataset_hash_mode must be STRICT for promotion (got \"it's\")",
+            "dataset_hash_mode must be STRICT for promotion"
+        ]
     );
     let rc = Val::Map(vec![
         ("rc_summary_schema_version".into(), Val::Float(2.5)),

@@ -68,7 +68,8 @@ fn int_threshold_prints_like_python_int() {
 #[test]
 fn non_finite_and_string_metrics_have_reasons() {
     let mut i = good();
-    i.ic_summary = Val::Map(vec![("mean_ic".into(), Val::Float(f64::NAN)), ("t_stat".into(), Val::Float(f64::INFINITY))]);
+    i.ic_summary =
+        Val::Map(vec![("mean_ic".into(), Val::Float(f64::NAN)), ("t_stat".into(), Val::Float(f64::INFINITY))]);
     let (s, r, _) = run(&i, &ThresholdConfig::default());
     assert_eq!(s, "rejected");
     assert_eq!(r, vec!["mean_ic is not a finite number (got nan)", "t_stat is not a finite number (got inf)"]);
@@ -77,7 +78,11 @@ fn non_finite_and_string_metrics_have_reasons() {
 }
 
 fn regime_thr() -> ThresholdConfig {
-    ThresholdConfig { require_regime_robustness: true, worst_regime_ic_mean_min: Some(Num::Float(0.01)), ..Default::default() }
+    ThresholdConfig {
+        require_regime_robustness: true,
+        worst_regime_ic_mean_min: Some(Num::Float(0.01)),
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -93,15 +98,19 @@ fn regime_rules() {
     i.regime_summary = Input::Provided(RegimeSummary::from_csv_str("regime,mean_ic\nbull,0.1\nunknown,0.2\n").unwrap());
     assert_eq!(run(&i, &regime_thr()).1, vec!["fewer than 2 regimes with samples (got 1)"]);
 
-    i.regime_summary =
-        Input::Provided(RegimeSummary::from_csv_str("regime,mean_ic,n_bars\nbull,0.1,5\nbear,-0.03125,5\nunknown,-0.9,1\n").unwrap());
+    i.regime_summary = Input::Provided(
+        RegimeSummary::from_csv_str("regime,mean_ic,n_bars\nbull,0.1,5\nbear,-0.03125,5\nunknown,-0.9,1\n").unwrap(),
+    );
     assert_eq!(run(&i, &regime_thr()).1, vec!["worst regime mean_ic -0.0312 < 0.01"]);
 
     i.regime_summary = Input::Provided(RegimeSummary::from_csv_str("regime,mean_ic\nbull,0.1\nbear,0.02\n").unwrap());
     assert_eq!(run(&i, &regime_thr()).0, "accepted");
 
     i.regime_summary = Input::Provided(RegimeSummary::from_csv_str("regime,mean_ic\nbull,0.1\nbear,nan\n").unwrap());
-    assert_eq!(run(&i, &regime_thr()).1, vec!["regime summary mean_ic is not a finite number for regime \"bear\" (got nan)"]);
+    assert_eq!(
+        run(&i, &regime_thr()).1,
+        vec!["regime summary mean_ic is not a finite number for regime \"bear\" (got nan)"]
+    );
 }
 
 #[test]

@@ -66,7 +66,9 @@ fn unknown_id_and_unreadable_bundle_write_nothing() {
     let d = evaluate_and_record(&db, &request("prom_missing", tmp.path(), BundleArg::FromEvidence)).unwrap();
     assert_eq!(d.reasons, vec!["candidate_id not found: prom_missing"]);
     fs::write(tmp.path().join("broken.json"), "{").unwrap();
-    for arg in [BundleArg::Path("broken.json".into()), BundleArg::Path("absent.json".into()), BundleArg::Fields(Val::Int(3))] {
+    for arg in
+        [BundleArg::Path("broken.json".into()), BundleArg::Path("absent.json".into()), BundleArg::Fields(Val::Int(3))]
+    {
         let d = evaluate_and_record(&db, &request(&id, tmp.path(), arg)).unwrap();
         assert_eq!(d.status, "rejected");
         assert_eq!(d.reasons, vec!["could not load ValidationBundle from path"]);
@@ -96,6 +98,8 @@ fn escaping_evidence_path_is_refused() {
     assert_eq!(d.reasons, vec!["require_reality_check=True but no rc_p_value in meta or rc_summary"]);
     assert_eq!(
         d.warnings,
-        vec!["rc summary not used: rc_summary_path \"../rc.json\" climbs out of evidence_base_path; refused (not read)"]
+        vec![
+            "rc summary not used: rc_summary_path \"../rc.json\" climbs out of evidence_base_path; refused (not read)"
+        ]
     );
 }

@@ -132,13 +132,21 @@ fn bad_reports_are_clear_errors_and_write_nothing() {
     let a = candidate(&mut s, "a");
     s.insert_eligibility_report(&report("r1", &a, "candidate", true)).unwrap();
     let before = snapshot(&db);
-    assert_eq!(invalid_msg(s.insert_eligibility_report(&report("r2", "ghost", "candidate", true))), "candidate_id not found: ghost");
-    assert_eq!(invalid_msg(s.insert_eligibility_report(&report("r1", &a, "candidate", true))), "eligibility_report_id already exists: r1");
-    assert!(invalid_msg(s.insert_eligibility_report(&report("r3", &a, "Candidate", true))).starts_with("unknown eligibility level \"Candidate\""));
+    assert_eq!(
+        invalid_msg(s.insert_eligibility_report(&report("r2", "ghost", "candidate", true))),
+        "candidate_id not found: ghost"
+    );
+    assert_eq!(
+        invalid_msg(s.insert_eligibility_report(&report("r1", &a, "candidate", true))),
+        "eligibility_report_id already exists: r1"
+    );
+    assert!(invalid_msg(s.insert_eligibility_report(&report("r3", &a, "Candidate", true)))
+        .starts_with("unknown eligibility level \"Candidate\""));
     assert!(invalid_msg(s.insert_eligibility_report(&report("", &a, "candidate", true))).contains("non-empty"));
     let mut bad_json = report("r4", &a, "candidate", true);
     bad_json.blockers_json = "not json".into();
-    assert!(invalid_msg(s.insert_eligibility_report(&bad_json)).starts_with("blockers_json must be the JSON text of a list of strings"));
+    assert!(invalid_msg(s.insert_eligibility_report(&bad_json))
+        .starts_with("blockers_json must be the JSON text of a list of strings"));
     let mut not_strings = report("r5", &a, "candidate", true);
     not_strings.warnings_json = "[1, 2]".into();
     assert!(invalid_msg(s.insert_eligibility_report(&not_strings)).starts_with("warnings_json must be"));
@@ -349,9 +357,11 @@ fn a_database_of_the_analyzers_old_code_migrates_to_13() {
     }
     // Old rows are kept as they were (an accepted candidate from before governance stays).
     let old: (String, Option<String>) = conn
-        .query_row("SELECT status, eligibility_report_id FROM promotion_candidates WHERE candidate_id = 'old1'", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT status, eligibility_report_id FROM promotion_candidates WHERE candidate_id = 'old1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
     assert_eq!(old, ("accepted".to_string(), None));
     drop(conn);
@@ -369,7 +379,10 @@ fn a_half_migrated_database_with_the_column_already_there_migrates() {
     let db = analyzer_db(&dir, "half.db", 7);
     // The analyzer's migration 9 commits its ALTER TABLE on its own: a crash after it leaves the
     // column without the version row.
-    Connection::open(&db).unwrap().execute_batch("ALTER TABLE promotion_candidates ADD COLUMN eligibility_report_id TEXT").unwrap();
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch("ALTER TABLE promotion_candidates ADD COLUMN eligibility_report_id TEXT")
+        .unwrap();
     assert_eq!(migrate::run_migrations_phase3(&db, Some("x")).unwrap(), (8..=13).collect::<Vec<i64>>());
 }
 
@@ -379,7 +392,10 @@ fn a_database_of_the_analyzers_new_code_gets_the_stricter_triggers() {
     let db = analyzer_db(&dir, "new.db", 13);
     let conn = Connection::open(&db).unwrap();
     // With the analyzer's trigger, another candidate's report promotes:
-    conn.execute_batch("INSERT INTO eligibility_reports VALUES ('rep_x', 'old2', 'accepted', 1, '[]', '[]', 't', '', '', '', '', '')").unwrap();
+    conn.execute_batch(
+        "INSERT INTO eligibility_reports VALUES ('rep_x', 'old2', 'accepted', 1, '[]', '[]', 't', '', '', '', '', '')",
+    )
+    .unwrap();
     drop(conn);
     assert!(migrate::run_migrations_phase3(&db, Some("x")).unwrap().is_empty(), "1-13 recorded: nothing to apply");
     let conn = Connection::open(&db).unwrap();
@@ -389,7 +405,10 @@ fn a_database_of_the_analyzers_new_code_gets_the_stricter_triggers() {
     let err = sql_err(&conn, "UPDATE promotion_candidates SET status = 'accepted', eligibility_report_id = 'rep_x' WHERE candidate_id = 'old1'");
     assert!(err.contains("computed for another candidate"), "{err}");
     conn.execute_batch("UPDATE promotion_candidates SET status = 'candidate', eligibility_report_id = 'rep_old2' WHERE candidate_id = 'old2'").unwrap();
-    let err = sql_err(&conn, "UPDATE eligibility_reports SET blockers_json = '[\"edited\"]' WHERE eligibility_report_id = 'rep_old2'");
+    let err = sql_err(
+        &conn,
+        "UPDATE eligibility_reports SET blockers_json = '[\"edited\"]' WHERE eligibility_report_id = 'rep_old2'",
+    );
     assert!(err.contains("immutable"), "{err}");
     assert!(sql_err(&conn, "DELETE FROM governance_events").contains("append-only"));
     // Already up to date: a further run writes nothing (schema untouched).

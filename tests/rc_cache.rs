@@ -40,7 +40,10 @@ fn roundtrip_corruption_and_concurrent_threads() {
 #[test]
 fn key_and_bad_keys() {
     let v = cache::algorithm_version(true, "xoshiro256pp-splitmix-v1");
-    let k = cache::cache_key(&v, &["fam1", "ds1", "abc123", "mean_ic", "None", "200", "42", "stationary", "12"].map(String::from));
+    let k = cache::cache_key(
+        &v,
+        &["fam1", "ds1", "abc123", "mean_ic", "None", "200", "42", "stationary", "12"].map(String::from),
+    );
     assert_eq!(k, "8886008d6a0dc92ff337b0e7");
     assert_ne!(cache::algorithm_version(false, "x"), cache::algorithm_version(true, "x"));
     let dir = tempfile::tempdir().unwrap();

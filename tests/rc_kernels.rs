@@ -63,7 +63,8 @@ fn tiled_kernel_on_data_larger_than_a_tile_equals_gather_and_single_simulation()
         for (x, y) in ma.iter().zip(&mb) {
             assert!((x - y).abs() <= 1e-12 || (x.is_nan() && y.is_nan()), "{x} vs {y}");
         }
-        let one = crypto_analyzer_promotion::reality_check::null_stats_one(&p, &o.spec, NullCentering::Recentred, 66).unwrap();
+        let one = crypto_analyzer_promotion::reality_check::null_stats_one(&p, &o.spec, NullCentering::Recentred, 66)
+            .unwrap();
         for (c, v) in one.iter().enumerate() {
             let m = ma[66 * k + c];
             assert!(v.to_bits() == m.to_bits() || (v.is_nan() && m.is_nan()));
@@ -86,8 +87,14 @@ fn column_major_equals_row_major() {
     let o = opts(t, Method::Stationary { avg_block_length: 3.0 }, Kernel::PrefixSum);
     let a = run(&pr, &o, IndexSource::Generated, &RunControl::new()).unwrap();
     let b = run(&pc, &o, IndexSource::Generated, &RunControl::new()).unwrap();
-    assert_eq!(a.null_max.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), b.null_max.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
-    assert_eq!(pr.omega.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), pc.omega.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+    assert_eq!(
+        a.null_max.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        b.null_max.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        pr.omega.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        pc.omega.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -100,7 +107,13 @@ fn all_nan_column_and_short_series() {
     }
     let p = Prepared::new(Matrix { values: &x, t, k, layout: Layout::RowMajor }, 4.0, false).unwrap();
     assert!(p.observed[1].is_nan());
-    let r = run(&p, &opts(t, Method::Stationary { avg_block_length: 4.0 }, Kernel::PrefixSum), IndexSource::Generated, &RunControl::new()).unwrap();
+    let r = run(
+        &p,
+        &opts(t, Method::Stationary { avg_block_length: 4.0 }, Kernel::PrefixSum),
+        IndexSource::Generated,
+        &RunControl::new(),
+    )
+    .unwrap();
     let m = r.null_matrix.unwrap();
     assert!((0..150).all(|b| m[b * k + 1].is_nan()));
     assert!(r.null_max.iter().all(|v| v.is_finite()));
@@ -108,7 +121,13 @@ fn all_nan_column_and_short_series() {
 
     let one = [0.5, 0.2];
     let p1 = Prepared::new(Matrix { values: &one, t: 1, k: 2, layout: Layout::RowMajor }, 4.0, false).unwrap();
-    let r1 = run(&p1, &opts(1, Method::Stationary { avg_block_length: 4.0 }, Kernel::PrefixSum), IndexSource::Generated, &RunControl::new()).unwrap();
+    let r1 = run(
+        &p1,
+        &opts(1, Method::Stationary { avg_block_length: 4.0 }, Kernel::PrefixSum),
+        IndexSource::Generated,
+        &RunControl::new(),
+    )
+    .unwrap();
     assert!(r1.observed.iter().all(|v| v.is_nan()));
     assert_eq!(r1.rc_p_value, 1.0);
     assert_eq!(r1.spa_studentized.lower, 1.0);
@@ -137,7 +156,8 @@ fn cancelled_run_reports_interrupted() {
     let p = Prepared::new(Matrix { values: &x, t, k, layout: Layout::RowMajor }, 4.0, false).unwrap();
     let c = RunControl::new();
     c.cancel();
-    let r = run(&p, &opts(t, Method::Stationary { avg_block_length: 4.0 }, Kernel::PrefixSum), IndexSource::Generated, &c);
+    let r =
+        run(&p, &opts(t, Method::Stationary { avg_block_length: 4.0 }, Kernel::PrefixSum), IndexSource::Generated, &c);
     assert!(matches!(r, Err(crypto_analyzer_promotion::Error::Interrupted)));
 }
 

@@ -38,7 +38,9 @@ fn missing_tables_give_the_contract_message() {
         ),
         other => panic!("{other:?}"),
     }
-    assert!(matches!(Store::open(&dir.path().join("nope.db")), Err(Error::Runtime(m)) if m == PROMOTION_TABLES_REQUIRED_MSG));
+    assert!(
+        matches!(Store::open(&dir.path().join("nope.db")), Err(Error::Runtime(m)) if m == PROMOTION_TABLES_REQUIRED_MSG)
+    );
     assert!(!dir.path().join("nope.db").exists());
 }
 
@@ -78,11 +80,17 @@ fn bad_status_and_unknown_ids_write_nothing() {
     assert!(matches!(s.create_candidate(&n), Err(Error::InvalidInput(_))));
     let id = s.create_candidate(&new("s", "d")).unwrap();
     assert!(matches!(s.update_status(&id, "great", None), Err(Error::InvalidInput(_))));
-    assert!(matches!(s.update_status("ghost", "rejected", None), Err(Error::InvalidInput(m)) if m == "candidate_id not found: ghost"));
+    assert!(
+        matches!(s.update_status("ghost", "rejected", None), Err(Error::InvalidInput(m)) if m == "candidate_id not found: ghost")
+    );
     // c79684b: candidate/accepted only through promote_to_* with an eligibility report.
     for promoted in ["candidate", "accepted"] {
-        assert!(matches!(s.update_status(&id, promoted, None), Err(Error::InvalidInput(m)) if m == store::PROMOTE_WITH_REPORT_MSG));
-        assert!(matches!(s.record_evaluation(&id, promoted, &json!({})), Err(Error::InvalidInput(m)) if m == store::PROMOTE_WITH_REPORT_MSG));
+        assert!(
+            matches!(s.update_status(&id, promoted, None), Err(Error::InvalidInput(m)) if m == store::PROMOTE_WITH_REPORT_MSG)
+        );
+        assert!(
+            matches!(s.record_evaluation(&id, promoted, &json!({})), Err(Error::InvalidInput(m)) if m == store::PROMOTE_WITH_REPORT_MSG)
+        );
     }
     assert!(matches!(s.record_event("ghost", "note", None), Err(Error::InvalidInput(_))));
     assert!(matches!(s.record_evaluation("ghost", "accepted", &json!({})), Err(Error::InvalidInput(_))));
@@ -99,7 +107,8 @@ fn status_changes_and_evaluations_are_recorded_with_their_event() {
     let mut s = Store::open(&db).unwrap();
     let id = s.create_candidate(&new("s", "d")).unwrap();
     s.update_status(&id, "rejected", Some("looks bad")).unwrap();
-    let eid = s.record_evaluation(&id, "exploratory", &json!({"status": "accepted", "reasons": [], "x": 1.0 / 3.0})).unwrap();
+    let eid =
+        s.record_evaluation(&id, "exploratory", &json!({"status": "accepted", "reasons": [], "x": 1.0 / 3.0})).unwrap();
     let e2 = s.record_event(&id, "note", Some(&json!({"k": [1, 2]}))).unwrap();
     let e3 = s.record_event(&id, "empty", Some(&json!({}))).unwrap();
     assert!(e2 > eid && e3 > e2);
@@ -167,7 +176,8 @@ fn evidence_paths_under_the_base_become_relative() {
     assert_eq!(v["plain"], "not/a/path");
     assert_eq!(v["evidence_base_path"], base.to_string_lossy().as_ref());
     // Nothing relativized → no base recorded.
-    let text = store::evidence_to_json(Some(&json!({"other": outside.to_string_lossy()})), Some(&base)).unwrap().unwrap();
+    let text =
+        store::evidence_to_json(Some(&json!({"other": outside.to_string_lossy()})), Some(&base)).unwrap().unwrap();
     assert!(!text.contains("evidence_base_path"));
     assert!(matches!(store::evidence_to_json(Some(&json!([1])), None), Err(Error::InvalidInput(_))));
 }
@@ -222,7 +232,9 @@ fn cached_store_reuses_its_connection_until_the_file_is_replaced() {
     let db = fresh_db(&dir);
     let marker_count = |s: &mut Store| -> crypto_analyzer_promotion::Result<i64> {
         Ok(s.connection()
-            .query_row("SELECT COUNT(*) FROM temp.sqlite_master WHERE name = 'only_in_this_connection'", [], |r| r.get(0))
+            .query_row("SELECT COUNT(*) FROM temp.sqlite_master WHERE name = 'only_in_this_connection'", [], |r| {
+                r.get(0)
+            })
             .unwrap())
     };
     store::with_cached_store(&db, |s| {

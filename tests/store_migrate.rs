@@ -62,16 +62,43 @@ fn applies_thirteen_versions_once_with_contract_names_and_columns() {
     assert_eq!(
         columns(&conn, "promotion_candidates"),
         [
-            "candidate_id", "created_at_utc", "status", "dataset_id", "run_id", "family_id", "signal_name",
-            "horizon", "estimator", "config_hash", "git_commit", "notes", "evidence_json", "eligibility_report_id"
+            "candidate_id",
+            "created_at_utc",
+            "status",
+            "dataset_id",
+            "run_id",
+            "family_id",
+            "signal_name",
+            "horizon",
+            "estimator",
+            "config_hash",
+            "git_commit",
+            "notes",
+            "evidence_json",
+            "eligibility_report_id"
         ]
     );
-    assert_eq!(columns(&conn, "promotion_events"), ["event_id", "candidate_id", "ts_utc", "event_type", "payload_json"]);
-    assert_eq!(columns(&conn, "regime_runs"), ["regime_run_id", "created_at_utc", "dataset_id", "freq", "model", "params_json"]);
+    assert_eq!(
+        columns(&conn, "promotion_events"),
+        ["event_id", "candidate_id", "ts_utc", "event_type", "payload_json"]
+    );
+    assert_eq!(
+        columns(&conn, "regime_runs"),
+        ["regime_run_id", "created_at_utc", "dataset_id", "freq", "model", "params_json"]
+    );
     assert_eq!(columns(&conn, "regime_states"), ["regime_run_id", "ts_utc", "regime_label", "regime_prob"]);
     assert_eq!(
         columns(&conn, "sweep_families"),
-        ["family_id", "created_at_utc", "dataset_id", "run_id", "sweep_name", "sweep_payload_json", "git_commit", "config_hash"]
+        [
+            "family_id",
+            "created_at_utc",
+            "dataset_id",
+            "run_id",
+            "sweep_name",
+            "sweep_payload_json",
+            "git_commit",
+            "config_hash"
+        ]
     );
     assert_eq!(
         columns(&conn, "sweep_hypotheses"),
@@ -92,14 +119,16 @@ fn applies_thirteen_versions_once_with_contract_names_and_columns() {
     ] {
         assert!(idx.contains(&want.to_string()), "missing index {want}: {idx:?}");
     }
-    let sql: String = conn
-        .query_row("SELECT sql FROM sqlite_master WHERE name = 'promotion_events'", [], |r| r.get(0))
-        .unwrap();
+    let sql: String =
+        conn.query_row("SELECT sql FROM sqlite_master WHERE name = 'promotion_events'", [], |r| r.get(0)).unwrap();
     assert!(sql.contains("AUTOINCREMENT"));
     assert!(sql.contains("REFERENCES promotion_candidates"));
     // No backup copies left after success.
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().contains(".bak")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".bak"))
+        .collect();
     assert!(leftovers.is_empty());
     assert_eq!(migrate::max_applied_version_phase3(&db).unwrap(), 13);
     assert!(migrate::phase3_tables_exist(&db).unwrap());
@@ -130,7 +159,9 @@ fn failing_migration_is_restored_from_the_copy() {
     ms.push(Migration {
         version: 14,
         name: "2026_02_broken".into(),
-        sql: "CREATE TABLE half_done (x); DELETE FROM regime_runs; COMMIT; BEGIN; INSERT INTO no_such_table VALUES (1);".into(),
+        sql:
+            "CREATE TABLE half_done (x); DELETE FROM regime_runs; COMMIT; BEGIN; INSERT INTO no_such_table VALUES (1);"
+                .into(),
     });
     let err = migrate::run_migrations(&db, &ms, Some("x")).unwrap_err().to_string();
     assert!(err.contains("migration 14 (2026_02_broken) failed"), "{err}");

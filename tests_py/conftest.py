@@ -68,16 +68,18 @@ def pg_server() -> Iterator[str]:
         return
     if os.environ.get("CRYPTO_ANALYZER_TEST_PG", "1") == "0":
         pytest.skip("PostgreSQL tests turned off (CRYPTO_ANALYZER_TEST_PG=0)")
-    proc = subprocess.run(["bash", str(CLUSTER_SCRIPT), "up", "--fast"], capture_output=True, text=True,
-                          timeout=1200, check=False)
+    proc = subprocess.run(
+        ["bash", str(CLUSTER_SCRIPT), "up", "--fast"], capture_output=True, text=True, timeout=1200, check=False
+    )
     if proc.returncode != 0:
         pytest.fail(f"could not start a throwaway PostgreSQL cluster: {proc.stderr[-3000:]}")
     got = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
     try:
         yield got["PG_URL"]
     finally:
-        subprocess.run(["bash", str(CLUSTER_SCRIPT), "down", got["PG_DIR"]], capture_output=True, timeout=120,
-                       check=False)
+        subprocess.run(
+            ["bash", str(CLUSTER_SCRIPT), "down", got["PG_DIR"]], capture_output=True, timeout=120, check=False
+        )
 
 
 @pytest.fixture

@@ -12,8 +12,12 @@ pytest.importorskip("mypy", reason="mypy is installed by `make venv`; run `make 
 def test_core_stubs_match_the_extension():
     result = subprocess.run(
         [
-            sys.executable, "-m", "mypy.stubtest", "crypto_analyzer_promotion._core",
-            "--allowlist", str(pathlib.Path(__file__).with_name("stubtest_allowlist.txt")),
+            sys.executable,
+            "-m",
+            "mypy.stubtest",
+            "crypto_analyzer_promotion._core",
+            "--allowlist",
+            str(pathlib.Path(__file__).with_name("stubtest_allowlist.txt")),
         ],
         capture_output=True,
         text=True,

@@ -11,7 +11,9 @@
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 
-use crypto_analyzer_promotion::evidence::{parse_json_allow_nan, ExecutionEvidence, RegimeSummary, Val, ValidationBundle};
+use crypto_analyzer_promotion::evidence::{
+    parse_json_allow_nan, ExecutionEvidence, RegimeSummary, Val, ValidationBundle,
+};
 use crypto_analyzer_promotion::gating::{evaluate_candidate, GateInputs, Input, ThresholdConfig};
 use crypto_analyzer_promotion::json::{canonicalize, to_canonical_string};
 use crypto_analyzer_promotion::store::{self, CandidateFilter, NewCandidate, Store};
@@ -123,7 +125,15 @@ pub fn evidence_relativize(data: &[u8]) {
             let mut before = Vec::new();
             strings(&v, &mut before);
             let mut after = Vec::new();
-            strings(&Value::Object(map.iter().filter(|(k, _)| *k != "evidence_base_path").map(|(k, x)| (k.clone(), x.clone())).collect()), &mut after);
+            strings(
+                &Value::Object(
+                    map.iter()
+                        .filter(|(k, _)| *k != "evidence_base_path")
+                        .map(|(k, x)| (k.clone(), x.clone()))
+                        .collect(),
+                ),
+                &mut after,
+            );
             let changed: Vec<&String> = after.iter().filter(|s| !before.contains(s)).collect();
             for s in &changed {
                 assert!(!s.starts_with('/'), "a relativized path is still absolute: {s}");
@@ -261,7 +271,10 @@ pub fn store_roundtrip(data: &[u8]) {
     }
 }
 
-fn same_decision(a: &crypto_analyzer_promotion::gating::PromotionDecision, b: &crypto_analyzer_promotion::gating::PromotionDecision) -> bool {
+fn same_decision(
+    a: &crypto_analyzer_promotion::gating::PromotionDecision,
+    b: &crypto_analyzer_promotion::gating::PromotionDecision,
+) -> bool {
     a.status == b.status
         && a.reasons == b.reasons
         && a.warnings == b.warnings
@@ -291,8 +304,7 @@ pub fn bundle_json(data: &[u8]) {
         rc_summary: Input::NotProvided,
         execution_evidence: Input::NotProvided,
     };
-    let mut thr = ThresholdConfig::default();
-    thr.require_reality_check = data.len() % 2 == 0;
+    let thr = ThresholdConfig { require_reality_check: data.len().is_multiple_of(2), ..Default::default() };
     let target = ["exploratory", "candidate", "accepted"][data.len() % 3];
     let d1 = evaluate_candidate(&inputs, &thr, target, false, None);
     let d2 = evaluate_candidate(&inputs, &thr, target, false, None);
@@ -320,7 +332,9 @@ pub fn evidence_files(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     if let Ok(strict) = serde_json::from_str::<Value>(text) {
         match parse_json_allow_nan(text) {
-            Ok(v) => assert!(val_eq(&v, &Val::from_json(&strict)), "NaN-tolerant reader disagrees with strict JSON: {text}"),
+            Ok(v) => {
+                assert!(val_eq(&v, &Val::from_json(&strict)), "NaN-tolerant reader disagrees with strict JSON: {text}")
+            }
             Err(e) => panic!("NaN-tolerant reader refused strict JSON: {e}"),
         }
     }
@@ -461,7 +475,7 @@ pub fn bootstrap_config(data: &[u8]) {
         })
         .collect();
     let x = Matrix { values: &values, t: tt, k, layout: Layout::RowMajor };
-    let prepared = match Prepared::new(x, avg.max(1.0).min(1e6), true) {
+    let prepared = match Prepared::new(x, avg.clamp(1.0, 1e6), true) {
         Ok(p) => p,
         Err(Error::InvalidInput(_)) => return,
         Err(other) => panic!("Prepared::new: non-input error {other:?}"),

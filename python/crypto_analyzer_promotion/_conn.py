@@ -54,8 +54,7 @@ def resolve_db_path(conn: ConnLike) -> str:
             raise ValueError(_IN_MEMORY_MSG)
         return path
     raise ValueError(
-        f"conn must be a sqlite3.Connection or a database path (str or pathlib.Path), "
-        f"got {type(conn).__name__}"
+        f"conn must be a sqlite3.Connection or a database path (str or pathlib.Path), got {type(conn).__name__}"
     )
 
 

@@ -3,7 +3,9 @@
 Each part of the engine keeps its stubs in its own section below.
 """
 
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
@@ -11,7 +13,7 @@ import numpy.typing as npt
 __version__: str
 
 # ---------------------------------------------------------------------------
-# section: store and migrations (issue 3)
+# section: store and migrations
 # ---------------------------------------------------------------------------
 
 PROMOTION_TABLES_REQUIRED_MSG: str
@@ -29,28 +31,28 @@ def store_create_candidate(
     horizon: Any,
     config_hash: str,
     git_commit: str,
-    family_id: Optional[str] = None,
-    estimator: Optional[str] = None,
-    notes: Optional[str] = None,
+    family_id: str | None = None,
+    estimator: str | None = None,
+    notes: str | None = None,
     evidence: Any = None,
-    status: Optional[str] = None,
-    candidate_id: Optional[str] = None,
-    evidence_base_path: Optional[str] = None,
-    eligibility_report_id: Optional[str] = None,
+    status: str | None = None,
+    candidate_id: str | None = None,
+    evidence_base_path: str | None = None,
+    eligibility_report_id: str | None = None,
 ) -> str: ...
 def store_create_candidates_many(
-    db_path: str, rows: Sequence[dict[str, Any]], evidence_base_path: Optional[str] = None
+    db_path: str, rows: Sequence[dict[str, Any]], evidence_base_path: str | None = None
 ) -> list[str]: ...
-def store_update_status(db_path: str, candidate_id: str, status: str, reason: Optional[str] = None) -> int: ...
+def store_update_status(db_path: str, candidate_id: str, status: str, reason: str | None = None) -> int: ...
 def store_record_event(db_path: str, candidate_id: str, event_type: str, payload: Any = None) -> int: ...
 def store_list_candidates(
     db_path: str,
-    status: Optional[str] = None,
-    dataset_id: Optional[str] = None,
-    signal_name: Optional[str] = None,
-    limit: Optional[int] = ...,  # 100
+    status: str | None = None,
+    dataset_id: str | None = None,
+    signal_name: str | None = None,
+    limit: int | None = ...,  # 100
 ) -> list[dict[str, Any]]: ...
-def store_get_candidate(db_path: str, candidate_id: str) -> Optional[dict[str, Any]]: ...
+def store_get_candidate(db_path: str, candidate_id: str) -> dict[str, Any] | None: ...
 def store_get_events(db_path: str, candidate_id: str) -> list[dict[str, Any]]: ...
 def store_forget_connection(db_path: str) -> None: ...
 def store_insert_eligibility_report(
@@ -69,7 +71,7 @@ def store_insert_eligibility_report(
     config_version: Any = None,
 ) -> None: ...
 def store_promote(
-    db_path: str, candidate_id: str, level: str, eligibility_report_id: str, reason: Optional[str] = None
+    db_path: str, candidate_id: str, level: str, eligibility_report_id: str, reason: str | None = None
 ) -> int: ...
 def store_get_eligibility_reports(db_path: str, candidate_id: str) -> list[dict[str, Any]]: ...
 
@@ -88,7 +90,7 @@ def store_json_loads(text: str) -> Any: ...
 def store_candidate_id(run_id: str, signal_name: str, horizon: int, created_at_utc: str) -> str: ...
 def store_migrations() -> list[tuple[int, str]]: ...
 def store_run_migrations(
-    db_path: str, git_commit: Optional[str] = None, extra: Optional[list[tuple[int, str, str]]] = None
+    db_path: str, git_commit: str | None = None, extra: list[tuple[int, str, str]] | None = None
 ) -> list[int]: ...
 def store_apply_migration_sql(db_path: str, version: int) -> None: ...
 def store_schema_migrations_exists(db_path: str) -> bool: ...
@@ -96,7 +98,7 @@ def store_applied_versions(db_path: str) -> list[int]: ...
 def store_phase3_tables_exist(db_path: str) -> bool: ...
 
 # ---------------------------------------------------------------------------
-# section: PostgreSQL store (issue 15): the store_* functions with a postgresql:// URL
+# section: PostgreSQL store: the store_* functions with a postgresql:// URL
 
 PG_USE_PROMOTE_MSG: str
 PG_ELIGIBILITY_REQUIRED_MSG: str
@@ -112,23 +114,27 @@ def pg_store_create_candidate(
     horizon: Any,
     config_hash: str,
     git_commit: str,
-    family_id: Optional[str] = None,
-    estimator: Optional[str] = None,
-    notes: Optional[str] = None,
+    family_id: str | None = None,
+    estimator: str | None = None,
+    notes: str | None = None,
     evidence: Any = None,
-    status: Optional[str] = None,
-    candidate_id: Optional[str] = None,
-    evidence_base_path: Optional[str] = None,
-    eligibility_report_id: Optional[str] = None,
+    status: str | None = None,
+    candidate_id: str | None = None,
+    evidence_base_path: str | None = None,
+    eligibility_report_id: str | None = None,
 ) -> str: ...
 def pg_store_create_candidates_many(
-    url: str, rows: Sequence[dict[str, Any]], evidence_base_path: Optional[str] = None
+    url: str, rows: Sequence[dict[str, Any]], evidence_base_path: str | None = None
 ) -> list[str]: ...
 def pg_store_update_status(
-    url: str, candidate_id: str, status: str, reason: Optional[str] = None, *, eligibility_report_id: Optional[str] = None
+    url: str, candidate_id: str, status: str, reason: str | None = None, *, eligibility_report_id: str | None = None
 ) -> int: ...
-def pg_store_promote_to_candidate(url: str, candidate_id: str, eligibility_report_id: str, reason: Optional[str] = None) -> int: ...
-def pg_store_promote_to_accepted(url: str, candidate_id: str, eligibility_report_id: str, reason: Optional[str] = None) -> int: ...
+def pg_store_promote_to_candidate(
+    url: str, candidate_id: str, eligibility_report_id: str, reason: str | None = None
+) -> int: ...
+def pg_store_promote_to_accepted(
+    url: str, candidate_id: str, eligibility_report_id: str, reason: str | None = None
+) -> int: ...
 def pg_store_insert_eligibility_report(
     url: str,
     eligibility_report_id: str,
@@ -139,11 +145,11 @@ def pg_store_insert_eligibility_report(
     warnings_json: str,
     computed_at_utc: str,
     *,
-    run_key: Optional[str] = None,
-    run_instance_id: Optional[str] = None,
-    dataset_id_v2: Optional[str] = None,
-    engine_version: Optional[str] = None,
-    config_version: Optional[str] = None,
+    run_key: str | None = None,
+    run_instance_id: str | None = None,
+    dataset_id_v2: str | None = None,
+    engine_version: str | None = None,
+    config_version: str | None = None,
 ) -> None: ...
 def pg_store_append_governance_event(
     url: str,
@@ -151,26 +157,26 @@ def pg_store_append_governance_event(
     timestamp: str,
     actor: str,
     action: str,
-    candidate_id: Optional[str] = None,
-    eligibility_report_id: Optional[str] = None,
-    run_key: Optional[str] = None,
-    dataset_id_v2: Optional[str] = None,
+    candidate_id: str | None = None,
+    eligibility_report_id: str | None = None,
+    run_key: str | None = None,
+    dataset_id_v2: str | None = None,
     artifact_refs: Any = None,
 ) -> int: ...
 def pg_store_record_event(url: str, candidate_id: str, event_type: str, payload: Any = None) -> int: ...
 def pg_store_list_candidates(
     url: str,
-    status: Optional[str] = None,
-    dataset_id: Optional[str] = None,
-    signal_name: Optional[str] = None,
-    limit: Optional[int] = ...,  # 100
+    status: str | None = None,
+    dataset_id: str | None = None,
+    signal_name: str | None = None,
+    limit: int | None = ...,  # 100
 ) -> list[dict[str, Any]]: ...
-def pg_store_get_candidate(url: str, candidate_id: str) -> Optional[dict[str, Any]]: ...
+def pg_store_get_candidate(url: str, candidate_id: str) -> dict[str, Any] | None: ...
 def pg_store_get_events(url: str, candidate_id: str) -> list[dict[str, Any]]: ...
 def pg_store_forget_connection(url: str) -> None: ...
 def pg_redact_url(url: str) -> str: ...
 def pg_store_run_migrations(
-    url: str, git_commit: Optional[str] = None, extra: Optional[list[tuple[int, str, str]]] = None
+    url: str, git_commit: str | None = None, extra: list[tuple[int, str, str]] | None = None
 ) -> list[int]: ...
 def pg_store_apply_migration_sql(url: str, version: int) -> None: ...
 def pg_store_schema_migrations_exists(url: str) -> bool: ...
@@ -181,7 +187,7 @@ def pg_store_migrations() -> list[tuple[int, str]]: ...
 # end section: store
 
 # ---------------------------------------------------------------------------
-# section: gating, evidence, service (issue 4)
+# section: gating, evidence, service
 # ---------------------------------------------------------------------------
 
 MIN_REGIMES_WITH_SAMPLES: int
@@ -189,15 +195,15 @@ MIN_REGIMES_WITH_SAMPLES: int
 def gating_evaluate_candidate(
     bundle: str | dict[str, Any],
     thresholds: dict[str, Any],
-    regime_summary: Optional[str | dict[str, Any]] = None,
-    rc_summary: Optional[dict[str, Any]] = None,
-    execution_evidence: Optional[dict[str, Any]] = None,
+    regime_summary: str | dict[str, Any] | None = None,
+    rc_summary: dict[str, Any] | None = None,
+    execution_evidence: dict[str, Any] | None = None,
     target_status: str = "exploratory",
     allow_missing_execution_evidence: bool = False,
-    execution_evidence_base_path: Optional[str] = None,
+    execution_evidence_base_path: str | None = None,
 ) -> dict[str, Any]: ...
 def gating_evaluate_eligibility(
-    bundle: str | dict[str, Any], level: str, rc_summary: Optional[dict[str, Any]] = None
+    bundle: str | dict[str, Any], level: str, rc_summary: dict[str, Any] | None = None
 ) -> dict[str, Any]: ...
 def _json_dumps_str_list(items: Sequence[str]) -> str: ...
 
@@ -209,7 +215,7 @@ FOLD_CAUSALITY_ATTESTATION_SCHEMA_VERSION: int
 def validation_bundle_from_json(text: str) -> dict[str, Any]: ...
 def validation_bundle_normalize(fields: dict[str, Any]) -> dict[str, Any]: ...
 def validation_bundle_to_json(fields: dict[str, Any]) -> str: ...
-def execution_evidence_validate_required(fields: dict[str, Any], base_path: Optional[str] = None) -> list[str]: ...
+def execution_evidence_validate_required(fields: dict[str, Any], base_path: str | None = None) -> list[str]: ...
 def execution_evidence_to_dict(fields: dict[str, Any]) -> dict[str, Any]: ...
 def execution_evidence_from_dict(d: dict[str, Any]) -> dict[str, Any]: ...
 def _python_float_repr(x: float) -> str: ...
@@ -218,27 +224,24 @@ def service_evaluate_and_record(
     db_path: str,
     candidate_id: str,
     thresholds: dict[str, Any],
-    bundle: Optional[str | dict[str, Any]] = None,
-    regime_summary: Optional[str | dict[str, Any]] = None,
-    rc_summary: Optional[dict[str, Any]] = None,
-    evidence_base_path: Optional[str] = None,
+    bundle: str | dict[str, Any] | None = None,
+    regime_summary: str | dict[str, Any] | None = None,
+    rc_summary: dict[str, Any] | None = None,
+    evidence_base_path: str | None = None,
     target_status: str = "exploratory",
     allow_missing_execution_evidence: bool = False,
-    execution_evidence: Optional[dict[str, Any]] = None,
+    execution_evidence: dict[str, Any] | None = None,
     execution_evidence_resolved: bool = False,
 ) -> dict[str, Any]: ...
 def service_resolve_evidence(
-    evidence: dict[str, Any], evidence_base_path: Optional[str] = None, bundle: Optional[str | dict[str, Any]] = None
-) -> tuple[Optional[dict[str, Any]], Optional[dict[str, Any]], Optional[dict[str, Any]], Optional[dict[str, Any]]]: ...
+    evidence: dict[str, Any], evidence_base_path: str | None = None, bundle: str | dict[str, Any] | None = None
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | None]: ...
 
 # end section: gating
 
 # ---------------------------------------------------------------------------
-# section: reality check and cache (issue 5)
+# section: reality check and cache
 # ---------------------------------------------------------------------------
-
-from pathlib import Path
-from typing import final
 
 @final
 class RcEngine:
@@ -247,7 +250,7 @@ class RcEngine:
 
     def __new__(
         cls, values: npt.NDArray[np.float64], omega_block_length: float, keep_values: bool = False, prefix: str = "auto"
-    ) -> "RcEngine": ...
+    ) -> RcEngine: ...
     @property
     def streamed(self) -> bool: ...
     @property
@@ -270,7 +273,7 @@ class RcEngine:
         seed: int,
         rng: str,
         null_centering: str,
-        base_state: Optional[tuple[int, int]] = None,
+        base_state: tuple[int, int] | None = None,
     ) -> npt.NDArray[np.float64]: ...
     def run(
         self,
@@ -283,11 +286,11 @@ class RcEngine:
         null_centering: str,
         n_sim: int,
         return_null_matrix: bool = False,
-        compare_to: Optional[npt.NDArray[np.float64]] = None,
-        indices: Optional[npt.NDArray[np.int64]] = None,
+        compare_to: npt.NDArray[np.float64] | None = None,
+        indices: npt.NDArray[np.int64] | None = None,
         kernel: str = "prefix",
-        progress: Optional[Callable[[int, int], Any]] = None,
-        base_state: Optional[tuple[int, int]] = None,
+        progress: Callable[[int, int], Any] | None = None,
+        base_state: tuple[int, int] | None = None,
     ) -> dict[str, Any]: ...
 
 def rc_bootstrap_indices(
@@ -299,7 +302,7 @@ def rc_bootstrap_indices(
     block_size: float,
     seed: int,
     rng: str,
-    base_state: Optional[tuple[int, int]] = None,
+    base_state: tuple[int, int] | None = None,
 ) -> npt.NDArray[np.int64]: ...
 def rc_pvalues_from_null_matrix(
     observed: npt.NDArray[np.float64], null_matrix: npt.NDArray[np.float64]
@@ -311,11 +314,11 @@ def rc_cache_algorithm_version(
 def rc_cache_key(version: str, fields: Sequence[str]) -> str: ...
 def rc_cache_is_disabled(no_cache_flag: bool = False) -> bool: ...
 def rc_cache_save(cache_dir: str, key: str, values: npt.NDArray[np.float64]) -> Path: ...
-def rc_cache_load(cache_dir: str, key: str) -> tuple[Optional[npt.NDArray[np.float64]], Optional[str]]: ...
+def rc_cache_load(cache_dir: str, key: str) -> tuple[npt.NDArray[np.float64] | None, str | None]: ...
 def rc_cache_manifest(cache_dir: str) -> dict[str, dict[str, str]]: ...
 
 # numpy-compatible PCG64 stream (rng="numpy_pcg64") and the analyzer's run-key seeding
-def seed_root(run_key: str, salt: str, fold_id: Optional[str] = None, version: int = 1) -> int: ...
+def seed_root(run_key: str, salt: str, fold_id: str | None = None, version: int = 1) -> int: ...
 def numpy_pcg64_state(seed: int) -> tuple[int, int]: ...
 def numpy_pcg64_draws(
     state: int,
@@ -333,7 +336,7 @@ def numpy_zig_tables() -> tuple[list[int], list[float]]: ...
 # end section: rc
 
 # ---------------------------------------------------------------------------
-# section: reliability test hooks (issue 7) — hidden, for tests only
+# section: reliability test hooks — hidden, for tests only
 # ---------------------------------------------------------------------------
 
 def _debug_raise(kind: str) -> None: ...

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-from typing import Any, Optional
+from typing import Any
 
 from . import _core
 
@@ -39,7 +39,7 @@ def _where() -> str:
     return f"sqlite3 module {sqlite3.__name__!r} (SQLite {sqlite3.sqlite_version})"
 
 
-def _by_load_extension() -> Optional[str]:
+def _by_load_extension() -> str | None:
     """Route 1; None when bound, else why not."""
     conn = sqlite3.connect(":memory:")
     try:
@@ -65,7 +65,7 @@ def _by_load_extension() -> Optional[str]:
     return None if _bound() else "load_extension ran but did not call the entry point"
 
 
-def _sqlite_module_file() -> Optional[str]:
+def _sqlite_module_file() -> str | None:
     """The shared object of the C module behind ``sqlite3`` (``_sqlite3``, ``pysqlite3._sqlite3``);
     None when it is linked into the interpreter."""
     for name, mod in list(sys.modules.items()):
@@ -74,7 +74,7 @@ def _sqlite_module_file() -> Optional[str]:
     return None
 
 
-def _by_auto_extension() -> Optional[str]:
+def _by_auto_extension() -> str | None:
     """Route 2; None when bound, else why not."""
     try:
         import ctypes
@@ -100,16 +100,20 @@ def _by_auto_extension() -> Optional[str]:
         return f"Python's SQLite refused the store: {exc}"
     finally:
         cancel(entry_addr)
-    return None if _bound() else (
-        f"the sqlite3_auto_extension found in {where or 'the interpreter'} is not the SQLite "
-        "Python's sqlite3 opens connections with"
+    return (
+        None
+        if _bound()
+        else (
+            f"the sqlite3_auto_extension found in {where or 'the interpreter'} is not the SQLite "
+            "Python's sqlite3 opens connections with"
+        )
     )
 
 
-_route: Optional[str] = None
+_route: str | None = None
 
 
-def _bind() -> Optional[str]:
+def _bind() -> str | None:
     """Bind once; return None on success, else the reason it failed."""
     global _route
     if _bound():

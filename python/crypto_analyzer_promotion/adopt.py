@@ -81,8 +81,12 @@ class AdoptionStatus:
         return self.backed_up and all(v == "reexport" for v in self.modules.values())
 
     def to_dict(self) -> dict:
-        return {"analyzer_dir": self.analyzer_dir, "adopted": self.adopted, "backed_up": self.backed_up,
-                "modules": dict(self.modules)}
+        return {
+            "analyzer_dir": self.analyzer_dir,
+            "adopted": self.adopted,
+            "backed_up": self.backed_up,
+            "modules": dict(self.modules),
+        }
 
 
 def _manifest(root: Path) -> dict:
@@ -137,7 +141,7 @@ def adopt(analyzer_dir: PathLike) -> AdoptionStatus:
     man = _manifest(root) or {"modules": {}}
     # 1) Originals first (never overwritten once saved), then the manifest, then the re-exports:
     # an interruption at any point leaves a tree that `restore` brings back.
-    for rel, pkg in MODULES:
+    for rel, _pkg in MODULES:
         src = root / "crypto_analyzer" / rel
         if st.modules[rel] == "original" and rel not in man["modules"]:
             data = src.read_bytes()

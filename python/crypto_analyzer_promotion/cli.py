@@ -17,8 +17,9 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ._conn import is_postgres_url
 
@@ -260,8 +261,16 @@ def cmd_set_status(args: argparse.Namespace) -> int:
     if row is None:
         raise CliError(f"Candidate not found: {args.candidate_id}")
     update_status(db, args.candidate_id, args.status, reason)
-    print(json.dumps({"candidate_id": args.candidate_id, "old_status": row.get("status"),
-                      "new_status": args.status, "reason": reason}))
+    print(
+        json.dumps(
+            {
+                "candidate_id": args.candidate_id,
+                "old_status": row.get("status"),
+                "new_status": args.status,
+                "reason": reason,
+            }
+        )
+    )
     return 0
 
 
@@ -343,9 +352,21 @@ def cmd_rc(args: argparse.Namespace) -> int:
     summary = _jsonable(res.to_dict())
     if not isinstance(summary, dict):
         summary = {}
-    for field in ("hypothesis_ids", "observed_max", "rc_p_value", "spa_p_values", "spa_unstudentized_p_values",
-                  "romano_wolf_p_values", "null_max_distribution", "n_sim", "null_centering", "rng",
-                  "cache_key", "cache_hit", "elapsed_s"):
+    for field in (
+        "hypothesis_ids",
+        "observed_max",
+        "rc_p_value",
+        "spa_p_values",
+        "spa_unstudentized_p_values",
+        "romano_wolf_p_values",
+        "null_max_distribution",
+        "n_sim",
+        "null_centering",
+        "rng",
+        "cache_key",
+        "cache_hit",
+        "elapsed_s",
+    ):
         if field not in summary and hasattr(res, field):
             summary[field] = _jsonable(getattr(res, field))
     summary.setdefault("cache_dir", _abs(args.cache_dir or default_cache_dir()))
@@ -376,8 +397,10 @@ def _print_rc_text(res: Any, args: argparse.Namespace) -> None:
     ids = list(res.hypothesis_ids)
     obs = [float(x) for x in res.observed_stats]
     best = max(range(len(obs)), key=lambda i: obs[i] if math.isfinite(obs[i]) else -math.inf) if obs else None
-    print(f"Reality Check ({args.metric}): {len(ids)} hypotheses, n_sim={res.n_sim}, method={args.method}, "
-          f"seed={args.seed}, null={res.null_centering}, rng={res.rng}")
+    print(
+        f"Reality Check ({args.metric}): {len(ids)} hypotheses, n_sim={res.n_sim}, method={args.method}, "
+        f"seed={args.seed}, null={res.null_centering}, rng={res.rng}"
+    )
     if best is not None:
         print(f"  observed max      {float(res.observed_max):.6f}  ({ids[best]})")
     print(f"  RC p-value        {_fmt_p(res.rc_p_value)}")
@@ -487,12 +510,22 @@ def _positive_int(text: str) -> int:
 class _VersionAction(argparse.Action):
     """``--version``: package version, then the SQLite in use and its durability (unwrapped)."""
 
-    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
-                 default: Any = argparse.SUPPRESS, help: str | None = None) -> None:
+    def __init__(
+        self,
+        option_strings: Sequence[str],
+        dest: str = argparse.SUPPRESS,
+        default: Any = argparse.SUPPRESS,
+        help: str | None = None,
+    ) -> None:
         super().__init__(option_strings, dest, nargs=0, default=default, help=help)
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
-                 values: Any, option_string: str | None = None) -> None:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
         from . import _core, _sqlite
 
         print(f"{PROG} {_core.__version__}")
@@ -502,11 +535,16 @@ class _VersionAction(argparse.Action):
 
 def build_parser() -> argparse.ArgumentParser:
     ap = _Parser(prog=PROG, description="Promotion workflow: candidates, evaluation, Reality Check, cache.")
-    ap.add_argument("--version", action=_VersionAction,
-                    help="print the version, the SQLite library the store runs on and its durability")
-    ap.add_argument("--db", default=None,
-                    help="SQLite DB path or postgresql:// URL (default: CRYPTO_ANALYZER_DB_PATH or "
-                         "reports/crypto_analyzer.db)")
+    ap.add_argument(
+        "--version",
+        action=_VersionAction,
+        help="print the version, the SQLite library the store runs on and its durability",
+    )
+    ap.add_argument(
+        "--db",
+        default=None,
+        help="SQLite DB path or postgresql:// URL (default: CRYPTO_ANALYZER_DB_PATH or reports/crypto_analyzer.db)",
+    )
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("init", help="Initialize promotion tables (run Phase 3 migrations)")
@@ -531,30 +569,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rc-summary-path", default=None, help="Reality Check summary JSON (see `rc --save-summary`)")
     p.add_argument("--execution-evidence-path", default=None, help="Path to execution_evidence.json")
     p.add_argument("--regime-summary-path", default=None, help="CSV with regime, mean_ic, n_bars")
-    p.add_argument("--evidence-base-path", default=None,
-                   help="Base folder evidence paths are stored relative to (default: the bundle's folder)")
+    p.add_argument(
+        "--evidence-base-path",
+        default=None,
+        help="Base folder evidence paths are stored relative to (default: the bundle's folder)",
+    )
     p.add_argument("--git-commit", default=None, help="default: `git rev-parse HEAD` here, else 'unknown'")
     p.add_argument("--notes", default=None)
     p.set_defaults(run=cmd_create)
 
-    p = sub.add_parser("evaluate", help="Evaluate a candidate, record the decision, print it as JSON "
-                                        "(exit 0 only when accepted)")
+    p = sub.add_parser(
+        "evaluate", help="Evaluate a candidate, record the decision, print it as JSON (exit 0 only when accepted)"
+    )
     p.add_argument("--id", dest="id", required=True, help="candidate_id")
     p.add_argument("--require-rc", dest="require_rc", action="store_true", help="Require Reality Check pass")
     p.add_argument("--max-rc-p-value", type=float, default=0.05)
-    p.add_argument("--require-exec", dest="require_exec", action="store_true",
-                   help="Require execution evidence (capacity curve, participation cap, cost config)")
+    p.add_argument(
+        "--require-exec",
+        dest="require_exec",
+        action="store_true",
+        help="Require execution evidence (capacity curve, participation cap, cost config)",
+    )
     p.add_argument("--min-liquidity-usd", type=float, default=None, help="Min liquidity USD threshold (optional)")
     p.add_argument("--max-participation", type=float, default=None, help="Max participation rate threshold (optional)")
-    p.add_argument("--allow-missing-exec", dest="allow_missing_exec", action="store_true",
-                   help="Allow promotion without execution evidence (auditable override)")
+    p.add_argument(
+        "--allow-missing-exec",
+        dest="allow_missing_exec",
+        action="store_true",
+        help="Allow promotion without execution evidence (auditable override)",
+    )
     p.add_argument("--require-regime", action="store_true", help="Require regime robustness")
-    p.add_argument("--worst-regime-ic-min", type=float, default=None,
-                   help="minimum mean IC of the worst regime (with --require-regime)")
+    p.add_argument(
+        "--worst-regime-ic-min",
+        type=float,
+        default=None,
+        help="minimum mean IC of the worst regime (with --require-regime)",
+    )
     p.set_defaults(run=cmd_evaluate)
 
-    p = sub.add_parser("show", help="Show a candidate: row, evidence (and whether each file exists), "
-                                    "metrics snapshot, last decision (JSON)")
+    p = sub.add_parser(
+        "show",
+        help="Show a candidate: row, evidence (and whether each file exists), metrics snapshot, last decision (JSON)",
+    )
     p.add_argument("candidate_id")
     p.set_defaults(run=cmd_show)
 
@@ -570,34 +626,57 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("rc", help="Run a Reality Check (RC, SPA, Romano-Wolf) on per-period series")
     p.add_argument("series", help="CSV or Parquet: first column (or index) = time, one column per hypothesis")
-    p.add_argument("--metric", default="mean_ic", choices=["mean_ic", "deflated_sharpe"],
-                   help="label of the per-period series (the statistic is their mean either way); "
-                        "recorded in the summary and the cache key")
-    p.add_argument("--horizon", type=int, default=None,
-                   help="recorded in the summary and the cache key (the series are already per hypothesis)")
+    p.add_argument(
+        "--metric",
+        default="mean_ic",
+        choices=["mean_ic", "deflated_sharpe"],
+        help="label of the per-period series (the statistic is their mean either way); "
+        "recorded in the summary and the cache key",
+    )
+    p.add_argument(
+        "--horizon",
+        type=int,
+        default=None,
+        help="recorded in the summary and the cache key (the series are already per hypothesis)",
+    )
     p.add_argument("--n-sim", type=_positive_int, default=200)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--method", choices=["stationary", "block_fixed"], default="stationary")
     p.add_argument("--avg-block-length", type=_positive_int, default=12)
     p.add_argument("--block-size", type=_positive_int, default=12)
-    p.add_argument("--null-centering", choices=["recentred", "none"], default="recentred",
-                   help="'none' reproduces the analyzer's old (non-recentred) null, for old reports only")
+    p.add_argument(
+        "--null-centering",
+        choices=["recentred", "none"],
+        default="recentred",
+        help="'none' reproduces the analyzer's old (non-recentred) null, for old reports only",
+    )
     p.add_argument("--rng", choices=["default", "numpy_legacy", "numpy_pcg64"], default="default")
     p.add_argument("--family-id", default=None, help="part of the cache key")
     p.add_argument("--dataset-id", default=None, help="part of the cache key")
     p.add_argument("--git-commit", default=None, help="part of the cache key")
-    p.add_argument("--cache-dir", default=None,
-                   help="null cache folder (default: CRYPTO_ANALYZER_RC_CACHE_DIR or reports/rc_cache)")
-    p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache "
-                                                           "(also CRYPTO_ANALYZER_NO_CACHE=1)")
-    p.add_argument("--save-summary", default=None, metavar="PATH",
-                   help="write the summary JSON (usable as create --rc-summary-path)")
+    p.add_argument(
+        "--cache-dir",
+        default=None,
+        help="null cache folder (default: CRYPTO_ANALYZER_RC_CACHE_DIR or reports/rc_cache)",
+    )
+    p.add_argument(
+        "--no-cache", action="store_true", help="neither read nor write the cache (also CRYPTO_ANALYZER_NO_CACHE=1)"
+    )
+    p.add_argument(
+        "--save-summary",
+        default=None,
+        metavar="PATH",
+        help="write the summary JSON (usable as create --rc-summary-path)",
+    )
     p.add_argument("--top", type=int, default=10, help="how many Romano-Wolf p-values to print")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(run=cmd_rc)
 
-    p = sub.add_parser("adopt", help="Make an analyzer checkout use this package (its seven replaced modules "
-                                     "become re-exports; originals kept), or --restore the originals")
+    p = sub.add_parser(
+        "adopt",
+        help="Make an analyzer checkout use this package (its seven replaced modules "
+        "become re-exports; originals kept), or --restore the originals",
+    )
     p.add_argument("--analyzer-dir", required=True, help="the analyzer tree (the folder holding crypto_analyzer/)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--restore", action="store_true", help="put the original modules back")
@@ -612,8 +691,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("clear", cmd_cache_clear, "delete the cached artifacts and the manifest"),
     ):
         c = csub.add_parser(name, help=text)
-        c.add_argument("--cache-dir", default=None,
-                       help="default: CRYPTO_ANALYZER_RC_CACHE_DIR or reports/rc_cache")
+        c.add_argument("--cache-dir", default=None, help="default: CRYPTO_ANALYZER_RC_CACHE_DIR or reports/rc_cache")
         c.set_defaults(run=fn)
     return ap
 

@@ -42,8 +42,9 @@ def _show(path: Path) -> str:
 
 def _cli(args: list[str], env: dict[str, str], *, expect: tuple[int, ...] = (0,)) -> str:
     print(f"$ {CLI} " + " ".join(shlex.quote(a) for a in args), flush=True)
-    proc = subprocess.run([sys.executable, "-m", "crypto_analyzer_promotion", *args],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "crypto_analyzer_promotion", *args], capture_output=True, text=True, env=env
+    )
     out = proc.stdout.rstrip("\n")
     if out:
         print(out)
@@ -57,8 +58,9 @@ def _cli(args: list[str], env: dict[str, str], *, expect: tuple[int, ...] = (0,)
 
 def _git_commit() -> str:
     try:
-        p = subprocess.run(["git", "-C", str(PKG_DIR), "rev-parse", "--short", "HEAD"],
-                           capture_output=True, text=True, timeout=5)
+        p = subprocess.run(
+            ["git", "-C", str(PKG_DIR), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
+        )
     except (OSError, subprocess.SubprocessError):
         return "demo"
     return p.stdout.strip() if p.returncode == 0 and p.stdout.strip() else "demo"
@@ -67,8 +69,10 @@ def _git_commit() -> str:
 def build(out: Path, fixtures: Path, n_sim: int) -> dict:
     """Build the demo database and run the session; returns what the report and tests need."""
     if not (fixtures / "family" / "family.json").is_file():
-        raise DemoError(f"fixtures not found in {fixtures} (pass --fixtures, or regenerate them with "
-                        f"python fixtures/generate_fixtures.py)")
+        raise DemoError(
+            f"fixtures not found in {fixtures} (pass --fixtures, or regenerate them with "
+            f"python fixtures/generate_fixtures.py)"
+        )
     out.mkdir(parents=True, exist_ok=True)
     db = out / "demo.db"
     for suffix in ("", "-wal", "-shm"):
@@ -87,43 +91,136 @@ def build(out: Path, fixtures: Path, n_sim: int) -> dict:
 
     print("== 2. Reality Check on the whole family (is the best signal more than luck?)\n")
     rc_summary = out / "rc_summary_family.json"
-    _cli(["rc", f("family/ic_series.csv"), "--family-id", fam, "--dataset-id", ds, "--git-commit", _git_commit(),
-          "--n-sim", str(n_sim), "--cache-dir", _show(cache_dir), "--save-summary", _show(rc_summary), "--top", "5"],
-         env)
+    _cli(
+        [
+            "rc",
+            f("family/ic_series.csv"),
+            "--family-id",
+            fam,
+            "--dataset-id",
+            ds,
+            "--git-commit",
+            _git_commit(),
+            "--n-sim",
+            str(n_sim),
+            "--cache-dir",
+            _show(cache_dir),
+            "--save-summary",
+            _show(rc_summary),
+            "--top",
+            "5",
+        ],
+        env,
+    )
 
     print("== 3. Candidates from the validation bundles\n")
-    common = ["--dataset-id", ds, "--config-hash", "cfg_fixture_0001", "--git-commit", "fixture",
-              "--evidence-base-path", _show(fixtures)]
+    common = [
+        "--dataset-id",
+        ds,
+        "--config-hash",
+        "cfg_fixture_0001",
+        "--git-commit",
+        "fixture",
+        "--evidence-base-path",
+        _show(fixtures),
+    ]
     noise_stem = family["bundle_stems"]["best_noise"]
     n_signal, n_h = noise_stem.rsplit("_h", 1)
     ids: dict[str, str] = {}  # created oldest first: the page opens on the newest (the real edge)
-    ids["untouched"] = _cli([*dbarg, "create", "--from-run", family["run_id"], "--signal", "funding_carry",
-                             "--horizon", "4", *common, "--bundle-path", f("bundles/funding_carry_h4.json")],
-                            env).strip()
-    ids["no_capacity"] = _cli([*dbarg, "create", "--from-run", "fixture_run_002", "--signal", "momentum_24h",
-                               "--horizon", "1", *common, "--bundle-path", f("bundles/momentum_24h_h1.json"),
-                               "--execution-evidence-path", f("execution/incomplete_execution_evidence.json")],
-                              env).strip()
-    ids["lucky"] = _cli([*dbarg, "create", "--from-run", family["run_id"], "--signal", n_signal, "--horizon", n_h,
-                         *common, "--bundle-path", f(f"bundles/{noise_stem}.json"), "--family-id", fam,
-                         "--rc-summary-path", _show(rc_summary),
-                         "--regime-summary-path", f(f"regimes/{noise_stem}_regime_summary.csv")], env).strip()
-    ids["edge"] = _cli([*dbarg, "create", "--from-run", family["run_id"], "--signal", "momentum_24h", "--horizon", "1",
-                        *common, "--bundle-path", f("bundles/momentum_24h_h1.json"), "--family-id", fam,
-                        "--rc-summary-path", _show(rc_summary),
-                        "--regime-summary-path", f("regimes/momentum_24h_h1_regime_summary.csv"),
-                        "--execution-evidence-path", f("execution/momentum_24h_h1_execution_evidence.json")],
-                       env).strip()
+    ids["untouched"] = _cli(
+        [
+            *dbarg,
+            "create",
+            "--from-run",
+            family["run_id"],
+            "--signal",
+            "funding_carry",
+            "--horizon",
+            "4",
+            *common,
+            "--bundle-path",
+            f("bundles/funding_carry_h4.json"),
+        ],
+        env,
+    ).strip()
+    ids["no_capacity"] = _cli(
+        [
+            *dbarg,
+            "create",
+            "--from-run",
+            "fixture_run_002",
+            "--signal",
+            "momentum_24h",
+            "--horizon",
+            "1",
+            *common,
+            "--bundle-path",
+            f("bundles/momentum_24h_h1.json"),
+            "--execution-evidence-path",
+            f("execution/incomplete_execution_evidence.json"),
+        ],
+        env,
+    ).strip()
+    ids["lucky"] = _cli(
+        [
+            *dbarg,
+            "create",
+            "--from-run",
+            family["run_id"],
+            "--signal",
+            n_signal,
+            "--horizon",
+            n_h,
+            *common,
+            "--bundle-path",
+            f(f"bundles/{noise_stem}.json"),
+            "--family-id",
+            fam,
+            "--rc-summary-path",
+            _show(rc_summary),
+            "--regime-summary-path",
+            f(f"regimes/{noise_stem}_regime_summary.csv"),
+        ],
+        env,
+    ).strip()
+    ids["edge"] = _cli(
+        [
+            *dbarg,
+            "create",
+            "--from-run",
+            family["run_id"],
+            "--signal",
+            "momentum_24h",
+            "--horizon",
+            "1",
+            *common,
+            "--bundle-path",
+            f("bundles/momentum_24h_h1.json"),
+            "--family-id",
+            fam,
+            "--rc-summary-path",
+            _show(rc_summary),
+            "--regime-summary-path",
+            f("regimes/momentum_24h_h1_regime_summary.csv"),
+            "--execution-evidence-path",
+            f("execution/momentum_24h_h1_execution_evidence.json"),
+        ],
+        env,
+    ).strip()
 
     print("== 4. Evaluate (one rung per passing evaluation; exit 0 only when accepted)\n")
     for _rung in ("candidate", "accepted"):
-        _cli([*dbarg, "evaluate", "--id", ids["edge"], "--require-rc", "--require-exec", "--max-participation", "0.1"],
-             env)
+        _cli(
+            [*dbarg, "evaluate", "--id", ids["edge"], "--require-rc", "--require-exec", "--max-participation", "0.1"],
+            env,
+        )
     _cli([*dbarg, "evaluate", "--id", ids["lucky"], "--require-rc"], env, expect=(1,))
     _cli([*dbarg, "evaluate", "--id", ids["no_capacity"], "--require-exec"], env, expect=(1,))
 
-    print("== 5. A manual status change (a reason is required; candidate/accepted only by evaluation),"
-          " the audit trail, the list\n")
+    print(
+        "== 5. A manual status change (a reason is required; candidate/accepted only by evaluation),"
+        " the audit trail, the list\n"
+    )
     _cli([*dbarg, "set-status", ids["untouched"], "rejected", "--reason", "set aside by hand"], env)
     _cli([*dbarg, "events", ids["edge"]], env)
     _cli([*dbarg, "list"], env)
@@ -138,8 +235,11 @@ def report(info: dict) -> None:
     rows = list_candidates(str(info["db"]), limit=100)
     print("== Report\n")
     p = summary.get("rc_p_value")
-    print(f"Reality Check on {len(summary.get('hypothesis_ids', []))} hypotheses: "
-          f"RC p-value {float(p):.4f}" if p is not None else "Reality Check: no p-value")
+    print(
+        f"Reality Check on {len(summary.get('hypothesis_ids', []))} hypotheses: RC p-value {float(p):.4f}"
+        if p is not None
+        else "Reality Check: no p-value"
+    )
     print(f"{'candidate_id':<22} {'signal':<18} {'h':>3}  status")
     for r in sorted(rows, key=lambda r: r["candidate_id"]):
         print(f"{r['candidate_id']:<22} {r['signal_name']:<18} {r['horizon']:>3}  {r['status']}")
@@ -148,9 +248,23 @@ def report(info: dict) -> None:
 
 def serve(info: dict, port: int) -> int:
     url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "streamlit", "run", str(PKG_DIR / "app.py"),
-           "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
-           "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(PKG_DIR / "app.py"),
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "minimal",
+    ]
     print(f"Serving the Promotion page at {url}  (Ctrl-C to stop)", flush=True)
     proc = subprocess.Popen(cmd, env=info["env"])
 
@@ -184,8 +298,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo failed: {e}", file=sys.stderr)
         return 1
     if args.no_serve:
-        print(f"Page not started (--no-serve). To see it: CRYPTO_ANALYZER_DB_PATH={_show(info['db'])} "
-              f"streamlit run {_show(PKG_DIR / 'app.py')}")
+        print(
+            f"Page not started (--no-serve). To see it: CRYPTO_ANALYZER_DB_PATH={_show(info['db'])} "
+            f"streamlit run {_show(PKG_DIR / 'app.py')}"
+        )
         return 0
     return serve(info, args.port)
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any, Union
 
 from . import _core
 
@@ -25,18 +26,18 @@ class ExecutionEvidence:
     ``slippage_bps``).
     """
 
-    min_liquidity_usd: Optional[float] = None
-    max_participation_rate: Optional[float] = None
-    spread_model: Optional[Dict[str, Any]] = None
-    impact_model: Optional[Dict[str, Any]] = None
-    capacity_curve_path: Optional[str] = None
-    cost_config: Optional[Dict[str, Any]] = None
-    notes: Optional[str] = None
+    min_liquidity_usd: float | None = None
+    max_participation_rate: float | None = None
+    spread_model: dict[str, Any] | None = None
+    impact_model: dict[str, Any] | None = None
+    capacity_curve_path: str | None = None
+    cost_config: dict[str, Any] | None = None
+    notes: str | None = None
 
-    def _fields(self) -> Dict[str, Any]:
+    def _fields(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def validate_required(self, base_path: Optional[PathLike] = None) -> List[str]:
+    def validate_required(self, base_path: PathLike | None = None) -> list[str]:
         """Names of missing required items, in the order capacity_curve_path,
         max_participation_rate, cost_config. Empty list = complete. With ``base_path`` a
         relative capacity_curve_path must be a readable file under it or under its parent
@@ -45,12 +46,12 @@ class ExecutionEvidence:
         base = None if base_path is None else os.fsdecode(os.fspath(base_path))
         return list(_core.execution_evidence_validate_required(self._fields(), base))
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """Canonical dict: keys sorted, None omitted, floats rounded to 10 digits, NaN dropped."""
         return dict(_core.execution_evidence_to_dict(self._fields()))
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "ExecutionEvidence":
+    def from_dict(cls, d: Mapping[str, Any]) -> ExecutionEvidence:
         """Build from a dict; extra keys ignored, unparsable or non-finite numbers become None,
         non-dict models become None."""
         return cls(**_core.execution_evidence_from_dict(dict(d)))

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, List, Literal, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 from . import _core
 
@@ -31,14 +32,14 @@ class ThresholdConfig:
     ic_mean_min: float = 0.02
     tstat_min: float = 2.5
     p_value_max: float = 0.05
-    deflated_sharpe_min: Optional[float] = 1.0
+    deflated_sharpe_min: float | None = 1.0
     require_regime_robustness: bool = False
-    worst_regime_ic_mean_min: Optional[float] = None
+    worst_regime_ic_mean_min: float | None = None
     require_reality_check: bool = False
     max_rc_p_value: float = 0.05
     require_execution_evidence: bool = False
-    min_liquidity_usd_min: Optional[float] = None
-    max_participation_rate_max: Optional[float] = None
+    min_liquidity_usd_min: float | None = None
+    max_participation_rate_max: float | None = None
 
 
 @dataclass
@@ -46,9 +47,9 @@ class PromotionDecision:
     """Result of the gate. ``warnings`` are recorded for audit and never cause a rejection."""
 
     status: Literal["exploratory", "candidate", "accepted", "rejected"]
-    reasons: List[str] = field(default_factory=list)
-    metrics_snapshot: Dict[str, Any] = field(default_factory=dict)
-    warnings: List[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    metrics_snapshot: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -57,8 +58,8 @@ class EligibilityReport:
 
     passed: bool
     level: Literal["exploratory", "candidate", "accepted"]
-    blockers: List[str] = field(default_factory=list)
-    warnings: List[str] = field(default_factory=list)
+    blockers: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     run_key: str = ""
     run_instance_id: str = ""
     dataset_id_v2: str = ""
@@ -68,23 +69,43 @@ class EligibilityReport:
 
 #: Bundle attributes read when ``meta`` lacks the key (as the analyzer's getattr fallback).
 _ELIGIBILITY_ATTRS = (
-    "dataset_id_v2", "dataset_hash_algo", "dataset_hash_mode", "run_key", "engine_version",
-    "config_version", "research_spec_version",
+    "dataset_id_v2",
+    "dataset_hash_algo",
+    "dataset_hash_mode",
+    "run_key",
+    "engine_version",
+    "config_version",
+    "research_spec_version",
 )
 
 _THRESHOLD_FIELDS = tuple(f.name for f in dataclasses.fields(ThresholdConfig))
 _BUNDLE_ATTRS = (
-    "run_id", "dataset_id", "signal_name", "freq", "horizons", "ic_summary_by_horizon",
-    "ic_decay_table", "meta", "ic_series_path_by_horizon", "ic_decay_path", "turnover_path",
-    "gross_returns_path", "net_returns_path",
+    "run_id",
+    "dataset_id",
+    "signal_name",
+    "freq",
+    "horizons",
+    "ic_summary_by_horizon",
+    "ic_decay_table",
+    "meta",
+    "ic_series_path_by_horizon",
+    "ic_decay_path",
+    "turnover_path",
+    "gross_returns_path",
+    "net_returns_path",
 )
 _EVIDENCE_FIELDS = (
-    "min_liquidity_usd", "max_participation_rate", "spread_model", "impact_model",
-    "capacity_curve_path", "cost_config", "notes",
+    "min_liquidity_usd",
+    "max_participation_rate",
+    "spread_model",
+    "impact_model",
+    "capacity_curve_path",
+    "cost_config",
+    "notes",
 )
 
 
-def _thresholds_arg(thresholds: Any) -> Dict[str, Any]:
+def _thresholds_arg(thresholds: Any) -> dict[str, Any]:
     if thresholds is None:
         return {}
     if isinstance(thresholds, Mapping):
@@ -98,13 +119,13 @@ def _thresholds_arg(thresholds: Any) -> Dict[str, Any]:
     return out
 
 
-def _bundle_arg(bundle: Any) -> Union[str, Dict[str, Any]]:
+def _bundle_arg(bundle: Any) -> str | dict[str, Any]:
     """A path (str), or the bundle's attributes as a dict (any object with the analyzer's names)."""
     if isinstance(bundle, (str, os.PathLike)):
         return os.fsdecode(os.fspath(bundle))
     if isinstance(bundle, Mapping):
         return dict(bundle)
-    out: Dict[str, Any] = {}
+    out: dict[str, Any] = {}
     extra = getattr(bundle, "extra", None)
     if isinstance(extra, Mapping):
         out.update(extra)
@@ -127,15 +148,17 @@ def _rc_arg(rc_summary: Any) -> Any:
     return rc_summary
 
 
-def _eligibility_bundle_arg(bundle: Any) -> Union[str, Dict[str, Any]]:
+def _eligibility_bundle_arg(bundle: Any) -> str | dict[str, Any]:
     """A path, or ``{"meta", "run_id", "attrs"}`` read off a bundle object or dict."""
     if isinstance(bundle, (str, os.PathLike)):
         return os.fsdecode(os.fspath(bundle))
     if isinstance(bundle, Mapping):
         get = bundle.get
     else:
+
         def get(name: str, default: Any = None) -> Any:
             return getattr(bundle, name, default)
+
     meta = get("meta", None) or {}
     if isinstance(meta, Mapping):
         meta = {k: _plain_mapping(v) for k, v in meta.items()}
@@ -143,7 +166,7 @@ def _eligibility_bundle_arg(bundle: Any) -> Union[str, Dict[str, Any]]:
     return {"meta": meta, "run_id": get("run_id", "") or "", "attrs": attrs}
 
 
-def _regime_arg(regime_summary_df: Any) -> Union[None, str, Dict[str, Any]]:
+def _regime_arg(regime_summary_df: Any) -> None | str | dict[str, Any]:
     """A DataFrame (or a list of row dicts) as columns + row records, or a CSV path."""
     if regime_summary_df is None:
         return None
@@ -155,7 +178,7 @@ def _regime_arg(regime_summary_df: Any) -> Union[None, str, Dict[str, Any]]:
             "rows": [{str(k): v for k, v in row.items()} for row in regime_summary_df.to_dict(orient="records")],
         }
     rows = [dict(r) for r in regime_summary_df]
-    columns: List[str] = []
+    columns: list[str] = []
     for r in rows:
         for k in r:
             if str(k) not in columns:
@@ -163,7 +186,7 @@ def _regime_arg(regime_summary_df: Any) -> Union[None, str, Dict[str, Any]]:
     return {"columns": columns, "rows": [{str(k): v for k, v in r.items()} for r in rows]}
 
 
-def _evidence_arg(execution_evidence: Any) -> Optional[Dict[str, Any]]:
+def _evidence_arg(execution_evidence: Any) -> dict[str, Any] | None:
     if execution_evidence is None:
         return None
     if isinstance(execution_evidence, Mapping):
@@ -185,12 +208,12 @@ def _decision(d: Mapping[str, Any]) -> PromotionDecision:
 def evaluate_candidate(
     bundle: Any,
     thresholds: ThresholdConfig,
-    regime_summary_df: Optional["pd.DataFrame"] = None,
-    rc_summary: Optional[Dict[str, Any]] = None,
-    execution_evidence: Optional["ExecutionEvidence"] = None,
+    regime_summary_df: pd.DataFrame | None = None,
+    rc_summary: dict[str, Any] | None = None,
+    execution_evidence: ExecutionEvidence | None = None,
     target_status: str = "exploratory",
     allow_missing_execution_evidence: bool = False,
-    execution_evidence_base_path: Optional[PathLike] = None,
+    execution_evidence_base_path: PathLike | None = None,
 ) -> PromotionDecision:
     """Deterministic promotion gate (rules and messages: see the README and the contract).
 
@@ -216,7 +239,7 @@ def evaluate_candidate(
 def evaluate_eligibility(
     bundle: Any,
     level: Literal["exploratory", "candidate", "accepted"],
-    rc_summary: Optional[Dict[str, Any]] = None,
+    rc_summary: dict[str, Any] | None = None,
 ) -> EligibilityReport:
     """Eligibility of ``bundle`` for promotion ``level`` (rules and messages: see the README).
 

@@ -10,7 +10,7 @@ fails), and recorded in ``schema_migrations_phase3``. The append-only triggers o
 from __future__ import annotations
 
 import os
-from typing import Callable, List, Optional, Tuple, Union
+from collections.abc import Callable
 
 from ._backend import core as _core
 from ._conn import ConnLike, resolve_db_path
@@ -27,14 +27,12 @@ def _make_apply(version: int, name: str) -> Callable[[ConnLike], None]:
 
 
 #: ``(version, name, apply)`` for versions 1..7, in order; ``apply(conn)`` runs that SQL.
-MIGRATIONS_PHASE3: List[Tuple[int, str, Callable[[ConnLike], None]]] = [
+MIGRATIONS_PHASE3: list[tuple[int, str, Callable[[ConnLike], None]]] = [
     (version, name, _make_apply(version, name)) for version, name in _core.store_migrations()
 ]
 
 
-def run_migrations_phase3(
-    conn: Optional[ConnLike], db_path: Union[str, "os.PathLike[str]", None] = None
-) -> List[int]:
+def run_migrations_phase3(conn: ConnLike | None, db_path: str | os.PathLike[str] | None = None) -> list[int]:
     """Apply every pending Phase 3 migration to the database of ``conn`` (or ``db_path``).
 
     Idempotent. Returns the versions applied by this call (empty when up to date).
@@ -48,7 +46,7 @@ def _schema_migrations_phase3_exists(conn: ConnLike) -> bool:
     return bool(_core.store_schema_migrations_exists(resolve_db_path(conn)))
 
 
-def get_applied_versions_phase3(conn: ConnLike) -> List[int]:
+def get_applied_versions_phase3(conn: ConnLike) -> list[int]:
     """Applied versions, ascending."""
     return list(_core.store_applied_versions(resolve_db_path(conn)))
 

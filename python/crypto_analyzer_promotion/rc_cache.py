@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -83,7 +83,7 @@ def save_cached_null_max(cache_dir: PathLike, key: str, arr: Any) -> Path:
     return Path(_core.rc_cache_save(os.fspath(cache_dir), str(key), values))
 
 
-def load_cached_null_max(cache_dir: PathLike, key: str) -> Optional[np.ndarray]:
+def load_cached_null_max(cache_dir: PathLike, key: str) -> np.ndarray | None:
     """The cached array, or ``None`` when absent, missing, corrupt (sha256 mismatch) or refused."""
     arr, _reason = _core.rc_cache_load(os.fspath(cache_dir), str(key))
     return arr

@@ -13,14 +13,14 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional, Union
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from . import _core
-from . import rc_cache
+from . import _core, rc_cache
 from .exceptions import InvalidInputError
 
 __all__ = [
@@ -65,14 +65,14 @@ class RealityCheckConfig:
     """
 
     metric: str = "mean_ic"
-    horizon: Optional[int] = None
+    horizon: int | None = None
     n_sim: int = 200
     method: str = "stationary"
     avg_block_length: int = 12
     block_size: int = 12
     seed: int = 42
-    run_key: Optional[str] = None
-    seed_root: Optional[int] = None
+    run_key: str | None = None
+    seed_root: int | None = None
     rng: Any = None
 
 
@@ -102,7 +102,7 @@ class _Stream:
 
     rng: str  # "default" | "numpy_legacy" | "numpy_pcg64"
     seed: int  # the stream's seed (cfg.seed, or the run key's seed for the default stream)
-    base_state: Optional[tuple[int, int]] = None  # numpy_pcg64 seeded by base draws
+    base_state: tuple[int, int] | None = None  # numpy_pcg64 seeded by base draws
     generator: Any = None  # the caller's np.random.Generator (advanced after a batch)
     seed_derivation: str = "explicit"  # "explicit" | "run_key" | "generator"
 
@@ -119,7 +119,7 @@ class _Stream:
             out["base_state"] = self.base_state
         return out
 
-    def refresh(self) -> "_Stream":
+    def refresh(self) -> _Stream:
         """With a caller's Generator: the stream from the generator's current state."""
         if self.generator is None:
             return self
@@ -142,7 +142,7 @@ def _generator_stream(gen: Any, seed: int) -> _Stream:
     return _Stream("numpy_pcg64", seed, (int(st["state"]), int(st["inc"])), gen, "generator")
 
 
-def _fold_id(cfg: RealityCheckConfig) -> Optional[str]:
+def _fold_id(cfg: RealityCheckConfig) -> str | None:
     return None if cfg.horizon is None else str(cfg.horizon)
 
 
@@ -166,7 +166,8 @@ def _resolve_stream(cfg: RealityCheckConfig, rng: Any = None) -> _Stream:
         return _Stream(name, seed)
     root = int(_core.seed_root(cfg.run_key, SALT_RC_NULL, _fold_id(cfg), SEED_ROOT_VERSION))
     if name == "numpy_pcg64":
-        return _Stream(name, root, tuple(_core.numpy_pcg64_state(root)), None, "run_key")
+        state, inc = _core.numpy_pcg64_state(root)
+        return _Stream(name, root, (int(state), int(inc)), None, "run_key")
     return _Stream(name, root, None, None, "run_key")
 
 
@@ -174,7 +175,7 @@ def _spec_kwargs(cfg: RealityCheckConfig, rng: Any = None) -> dict:
     return _resolve_stream(cfg, rng).kwargs(cfg)
 
 
-def bootstrap_indices(t: int, b: int, cfg: Optional[RealityCheckConfig] = None, *, rng: Any = None) -> np.ndarray:
+def bootstrap_indices(t: int, b: int, cfg: RealityCheckConfig | None = None, *, rng: Any = None) -> np.ndarray:
     """The T period indices of simulation ``b`` (int64), as the engine draws them (``rng``
     overrides ``cfg.rng``; with a Generator, its current state is the base and it is not advanced)."""
     cfg = cfg or RealityCheckConfig()
@@ -249,7 +250,7 @@ def _family_matrix(series: Any) -> tuple[list[str], np.ndarray]:
 # The analyzer's API
 
 
-def compute_sweep_statistic(results_df: pd.DataFrame, metric: str = "mean_ic", horizon: Optional[int] = None) -> pd.Series:
+def compute_sweep_statistic(results_df: pd.DataFrame, metric: str = "mean_ic", horizon: int | None = None) -> pd.Series:
     """Mean of ``metric`` per hypothesis, keyed by hypothesis_id (``signal|horizon`` when those
     columns exist), sorted by id. ``horizon`` keeps only rows of that horizon."""
     if metric not in results_df.columns:
@@ -278,7 +279,9 @@ def compute_sweep_statistic(results_df: pd.DataFrame, metric: str = "mean_ic", h
 
 def _stats_array(stat_by_hypothesis: Any) -> tuple[list[str], np.ndarray]:
     if isinstance(stat_by_hypothesis, pd.Series):
-        return [str(i) for i in stat_by_hypothesis.index], stat_by_hypothesis.to_numpy(dtype=np.float64, na_value=np.nan)
+        return [str(i) for i in stat_by_hypothesis.index], stat_by_hypothesis.to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )
     if isinstance(stat_by_hypothesis, Mapping):
         keys = list(stat_by_hypothesis)
         return [str(k) for k in keys], np.array([float(stat_by_hypothesis[k]) for k in keys], dtype=np.float64)
@@ -353,10 +356,10 @@ class NullGenerator:
         self,
         n_sim: int,
         *,
-        compare_to: Optional[np.ndarray] = None,
+        compare_to: np.ndarray | None = None,
         return_null_matrix: bool = False,
-        progress: Optional[Callable[[int, int], Any]] = None,
-        indices: Optional[np.ndarray] = None,
+        progress: Callable[[int, int], Any] | None = None,
+        indices: np.ndarray | None = None,
         kernel: str = "prefix",
     ) -> dict:
         """The whole batch in Rust (parallel, GIL released, Ctrl-C stops it). ``indices``: an
@@ -391,7 +394,7 @@ def _check_centering(null_centering: str) -> str:
 
 def make_null_generator_stationary(
     series_by_hypothesis: Any,
-    cfg: Optional[RealityCheckConfig] = None,
+    cfg: RealityCheckConfig | None = None,
     *,
     null_centering: str = "recentred",
     rng: Any = None,
@@ -415,7 +418,7 @@ def make_null_generator_stationary(
     return NullGenerator(engine, ids, cfg, null_centering, stream, values.shape[0])
 
 
-def _p_or_none(x: float) -> Optional[float]:
+def _p_or_none(x: float) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
 
@@ -424,13 +427,13 @@ def romano_wolf_enabled() -> bool:
     return os.environ.get(_RW_ENV, "").strip() == "1"
 
 
-def _provenance(cfg: RealityCheckConfig, seed_derivation: str, extra: Optional[dict] = None) -> dict:
+def _provenance(cfg: RealityCheckConfig, seed_derivation: str, extra: dict | None = None) -> dict:
     """The analyzer's seed provenance keys (c79684b): ``seed_root`` is the run key's root without
     fold (as the analyzer reports it), else ``cfg.seed_root``."""
     run_key = cfg.run_key if isinstance(cfg.run_key, str) and cfg.run_key else None
     if run_key is not None:
-        seed_root_val: Optional[int] = int(_core.seed_root(run_key, SALT_RC_NULL, None, SEED_ROOT_VERSION))
-        salt: Optional[str] = SALT_RC_NULL
+        seed_root_val: int | None = int(_core.seed_root(run_key, SALT_RC_NULL, None, SEED_ROOT_VERSION))
+        salt: str | None = SALT_RC_NULL
     else:
         seed_root_val, salt = cfg.seed_root, None
     spec = {
@@ -485,11 +488,11 @@ def _add_romano_wolf(out: dict, cfg: RealityCheckConfig, obs: np.ndarray, have_n
 def run_reality_check(
     observed_stats: Any,
     null_generator: Callable[[int], Any],
-    cfg: Optional[RealityCheckConfig] = None,
-    cached_null_max: Optional[Any] = None,
+    cfg: RealityCheckConfig | None = None,
+    cached_null_max: Any | None = None,
     *,
     return_null_matrix: bool = False,
-    progress: Optional[Callable[[int, int], Any]] = None,
+    progress: Callable[[int, int], Any] | None = None,
 ) -> dict:
     """Reality Check of ``observed_stats`` (Series keyed by hypothesis id) against the null.
 
@@ -509,8 +512,10 @@ def run_reality_check(
     """
     cfg = cfg or RealityCheckConfig()
     out = _run_reality_check(observed_stats, null_generator, cfg, cached_null_max, return_null_matrix, progress)
-    derivation = null_generator.seed_derivation if isinstance(null_generator, NullGenerator) else (
-        "run_key" if cfg.run_key else "explicit"
+    derivation = (
+        null_generator.seed_derivation
+        if isinstance(null_generator, NullGenerator)
+        else ("run_key" if cfg.run_key else "explicit")
     )
     extra = {}
     if "rng" in out:
@@ -525,9 +530,9 @@ def _run_reality_check(
     observed_stats: Any,
     null_generator: Callable[[int], Any],
     cfg: RealityCheckConfig,
-    cached_null_max: Optional[Any],
+    cached_null_max: Any | None,
     return_null_matrix: bool,
-    progress: Optional[Callable[[int, int], Any]],
+    progress: Callable[[int, int], Any] | None,
 ) -> dict:
     ids, obs = _stats_array(observed_stats)
     if isinstance(observed_stats, (pd.Series, Mapping)):
@@ -546,8 +551,16 @@ def _run_reality_check(
         "_have_null": False,
     }
     if len(ids) == 0:
-        return {**base, "rc_p_value": 1.0, "observed_max": None, "null_max_distribution": np.empty(0),
-                "requested_n_sim": 0, "actual_n_sim": 0, "n_sim": 0, "romano_wolf_p_values": {}}
+        return {
+            **base,
+            "rc_p_value": 1.0,
+            "observed_max": None,
+            "null_max_distribution": np.empty(0),
+            "requested_n_sim": 0,
+            "actual_n_sim": 0,
+            "n_sim": 0,
+            "romano_wolf_p_values": {},
+        }
     n_sim = cfg.n_sim
     if isinstance(n_sim, bool) or not isinstance(n_sim, (int, np.integer)) or n_sim <= 0:
         raise InvalidInputError(f"n_sim must be a positive integer (got {n_sim!r})")
@@ -559,9 +572,15 @@ def _run_reality_check(
             out = _core.rc_pvalues_from_null_matrix(
                 np.array([np.nanmax(obs) if np.any(~np.isnan(obs)) else np.nan]), null_max.reshape(-1, 1)
             )
-            return {**base, "rc_p_value": float(out["rc_p_value"]),
-                    "observed_max": _p_or_none(float(out["observed_max"])), "null_max_distribution": null_max,
-                    "actual_n_sim": int(null_max.size), "n_sim": int(null_max.size), "romano_wolf_p_values": None}
+            return {
+                **base,
+                "rc_p_value": float(out["rc_p_value"]),
+                "observed_max": _p_or_none(float(out["observed_max"])),
+                "null_max_distribution": null_max,
+                "actual_n_sim": int(null_max.size),
+                "n_sim": int(null_max.size),
+                "romano_wolf_p_values": None,
+            }
     if isinstance(null_generator, NullGenerator):
         pos = {h: i for i, h in enumerate(null_generator.hypothesis_ids)}
         missing = [h for h in ids if h not in pos]
@@ -619,20 +638,29 @@ def _run_reality_check(
             f"actual_n_sim={actual} < requested_n_sim={n_sim} ({dropped} null rows dropped due to length mismatch)"
         )
     if actual == 0:
-        out.update({"rc_p_value": 1.0, "observed_max": _p_or_none(float(np.nanmax(obs))) if np.any(~np.isnan(obs)) else None,
-                    "null_max_distribution": np.empty(0), "romano_wolf_p_values": None})
+        out.update(
+            {
+                "rc_p_value": 1.0,
+                "observed_max": _p_or_none(float(np.nanmax(obs))) if np.any(~np.isnan(obs)) else None,
+                "null_max_distribution": np.empty(0),
+                "romano_wolf_p_values": None,
+            }
+        )
         return out
     matrix = np.ascontiguousarray(np.vstack(rows))
     r = _core.rc_pvalues_from_null_matrix(np.ascontiguousarray(obs), matrix)
-    out.update({
-        "rc_p_value": float(r["rc_p_value"]),
-        "observed_max": _p_or_none(float(r["observed_max"])),
-        "null_max_distribution": r["null_max"],
-        "romano_wolf_p_values": dict(zip(ids, map(float, r["romano_wolf"]))),
-    })
+    out.update(
+        {
+            "rc_p_value": float(r["rc_p_value"]),
+            "observed_max": _p_or_none(float(r["observed_max"])),
+            "null_max_distribution": r["null_max"],
+            "romano_wolf_p_values": dict(zip(ids, map(float, r["romano_wolf"]))),
+        }
+    )
     if return_null_matrix:
         out["null_matrix"] = matrix
     return out
+
 
 # ---------------------------------------------------------------------------------------------
 # One call for the CLI / UI
@@ -655,16 +683,16 @@ class FamilyRealityCheckResult:
     config: RealityCheckConfig
     null_centering: str
     rng: str
-    cache_key: Optional[str]
+    cache_key: str | None
     cache_hit: bool
     elapsed_s: float
     n_periods: int = 0
-    omega: Optional[np.ndarray] = None
-    null_matrix: Optional[np.ndarray] = field(default=None, repr=False)
+    omega: np.ndarray | None = None
+    null_matrix: np.ndarray | None = field(default=None, repr=False)
     seed_derivation: str = "explicit"
 
     def to_dict(self) -> dict:
-        def num(x: Any) -> Optional[float]:
+        def num(x: Any) -> float | None:
             x = float(x)
             return None if math.isnan(x) else x
 
@@ -721,11 +749,20 @@ _SUMMARY_SUFFIX = "-summary-v2"
 
 def _summary_array(r: dict, k: int) -> np.ndarray:
     s, u = r["spa_studentized"], r["spa_unstudentized"]
-    head = [float(k), float(r["n_sim"]), s["lower"], s["consistent"], s["upper"], u["lower"], u["consistent"], u["upper"]]
+    head = [
+        float(k),
+        float(r["n_sim"]),
+        s["lower"],
+        s["consistent"],
+        s["upper"],
+        u["lower"],
+        u["consistent"],
+        u["upper"],
+    ]
     return np.concatenate([np.array(head, dtype=np.float64), np.asarray(r["romano_wolf"], dtype=np.float64)])
 
 
-def _from_summary(arr: Optional[np.ndarray], k: int, n_sim: int) -> Optional[tuple[dict, dict, np.ndarray]]:
+def _from_summary(arr: np.ndarray | None, k: int, n_sim: int) -> tuple[dict, dict, np.ndarray] | None:
     if arr is None or arr.size != 8 + k or int(arr[0]) != k or int(arr[1]) != n_sim:
         return None
     s = dict(zip(("lower", "consistent", "upper"), map(float, arr[2:5])))
@@ -735,16 +772,16 @@ def _from_summary(arr: Optional[np.ndarray], k: int, n_sim: int) -> Optional[tup
 
 def run_family_reality_check(
     series: Any,
-    cfg: Optional[RealityCheckConfig] = None,
+    cfg: RealityCheckConfig | None = None,
     *,
-    family_id: Optional[str] = None,
-    dataset_id: Optional[str] = None,
-    git_commit: Optional[str] = None,
-    cache_dir: Optional[Union[str, "os.PathLike[str]"]] = None,
+    family_id: str | None = None,
+    dataset_id: str | None = None,
+    git_commit: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
     no_cache: bool = False,
     null_centering: str = "recentred",
     rng: Any = None,
-    progress: Optional[Callable[[int, int], Any]] = None,
+    progress: Callable[[int, int], Any] | None = None,
     return_null_matrix: bool = False,
 ) -> FamilyRealityCheckResult:
     """Reality Check, SPA and Romano–Wolf of a whole family in one parallel Rust batch.
@@ -776,9 +813,18 @@ def run_family_reality_check(
     if cdir is not None:
         # The stream's own seed (the run key's root when there is one) and version name the null.
         cache_key = rc_cache.get_rc_cache_key(
-            family_id, dataset_id, git_commit, cfg.metric, cfg.horizon, n_sim, stream.seed, cfg.method,
+            family_id,
+            dataset_id,
+            git_commit,
+            cfg.metric,
+            cfg.horizon,
+            n_sim,
+            stream.seed,
+            cfg.method,
             cfg.avg_block_length if cfg.method == "stationary" else cfg.block_size,
-            null_centering=null_centering, rng=rng, seeded_by_base=stream.base_state is not None,
+            null_centering=null_centering,
+            rng=rng,
+            seeded_by_base=stream.base_state is not None,
         )
         if not return_null_matrix:
             null_max = rc_cache.load_cached_null_max(cdir, cache_key)
@@ -786,14 +832,30 @@ def run_family_reality_check(
             if null_max is not None and null_max.size == n_sim and summary is not None:
                 spa_s, spa_u, rw = summary
                 obs_max = float(np.nanmax(observed)) if np.any(~np.isnan(observed)) else float("nan")
-                rc_p = reality_check_pvalue(np.array([obs_max]), null_max.reshape(-1, 1)) if not math.isnan(obs_max) else 1.0
+                rc_p = (
+                    reality_check_pvalue(np.array([obs_max]), null_max.reshape(-1, 1))
+                    if not math.isnan(obs_max)
+                    else 1.0
+                )
                 return FamilyRealityCheckResult(
-                    hypothesis_ids=ids, observed_stats=observed, observed_max=obs_max, rc_p_value=rc_p,
-                    spa_p_values=spa_s, spa_unstudentized_p_values=spa_u,
-                    romano_wolf_p_values=dict(zip(ids, map(float, rw))), null_max_distribution=null_max,
-                    n_sim=n_sim, config=cfg, null_centering=null_centering, rng=rng, cache_key=cache_key,
-                    cache_hit=True, elapsed_s=time.perf_counter() - t0, n_periods=gen.n_periods,
-                    omega=gen.omega, seed_derivation=stream.seed_derivation,
+                    hypothesis_ids=ids,
+                    observed_stats=observed,
+                    observed_max=obs_max,
+                    rc_p_value=rc_p,
+                    spa_p_values=spa_s,
+                    spa_unstudentized_p_values=spa_u,
+                    romano_wolf_p_values=dict(zip(ids, map(float, rw))),
+                    null_max_distribution=null_max,
+                    n_sim=n_sim,
+                    config=cfg,
+                    null_centering=null_centering,
+                    rng=rng,
+                    cache_key=cache_key,
+                    cache_hit=True,
+                    elapsed_s=time.perf_counter() - t0,
+                    n_periods=gen.n_periods,
+                    omega=gen.omega,
+                    seed_derivation=stream.seed_derivation,
                 )
     r = gen.run(n_sim, return_null_matrix=return_null_matrix, progress=progress)
     if cdir is not None and cache_key is not None:

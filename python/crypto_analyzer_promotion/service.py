@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, Union
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Union
 
 from ._backend import core as _core
 from ._conn import ConnLike, resolve_db_path
@@ -34,8 +35,8 @@ _ANALYZER_SERVICE_MODULE = "crypto_analyzer.promotion.service"
 
 
 def resolve_evidence(
-    evidence_json: Dict[str, Any], evidence_base_path: Optional[PathLike], bundle_or_path: Any
-) -> Tuple[Any, Any, Optional[Dict[str, Any]], Any]:
+    evidence_json: dict[str, Any], evidence_base_path: PathLike | None, bundle_or_path: Any
+) -> tuple[Any, Any, dict[str, Any] | None, Any]:
     """The analyzer's ``promotion.evidence_resolver.resolve_evidence``: load the bundle (an object
     is returned as is, a path is read) and the files named by ``evidence_json``
     (``ic_summary_by_regime_path``, ``rc_summary_path``, ``execution_evidence_path``).
@@ -67,7 +68,7 @@ def resolve_evidence(
 _RESOLVE_EVIDENCE = resolve_evidence
 
 
-def _replaced_resolver() -> Optional[Callable[..., Any]]:
+def _replaced_resolver() -> Callable[..., Any] | None:
     """A ``resolve_evidence`` someone put in place of ours (``unittest.mock.patch``), on this
     module or on the analyzer's module that re-exports this one; None when there is none.
 
@@ -91,9 +92,9 @@ def evaluate_and_record(
     thresholds: ThresholdConfig,
     bundle_or_path: Any,
     *,
-    regime_summary_df: Optional["pd.DataFrame"] = None,
-    rc_summary: Optional[Dict[str, Any]] = None,
-    evidence_base_path: Optional[PathLike] = None,
+    regime_summary_df: pd.DataFrame | None = None,
+    rc_summary: dict[str, Any] | None = None,
+    evidence_base_path: PathLike | None = None,
     target_status: str = "exploratory",
     allow_missing_execution_evidence: bool = False,
 ) -> PromotionDecision:
@@ -118,8 +119,16 @@ def evaluate_and_record(
     resolver = _replaced_resolver()
     if resolver is not None:
         return _evaluate_with_resolver(
-            resolver, db, candidate_id, thresholds, bundle_or_path, regime_summary_df, rc_summary, base,
-            target_status, allow_missing_execution_evidence,
+            resolver,
+            db,
+            candidate_id,
+            thresholds,
+            bundle_or_path,
+            regime_summary_df,
+            rc_summary,
+            base,
+            target_status,
+            allow_missing_execution_evidence,
         )
     bundle = None if bundle_or_path is None else _bundle_arg(bundle_or_path)
     d = _core.service_evaluate_and_record(
@@ -144,7 +153,7 @@ def _evaluate_with_resolver(
     bundle_or_path: Any,
     regime_summary_df: Any,
     rc_summary: Any,
-    base: Optional[str],
+    base: str | None,
     target_status: str,
     allow_missing_execution_evidence: bool,
 ) -> PromotionDecision:

@@ -8,7 +8,8 @@ Rows come back as dicts keyed by column name.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
+from collections.abc import Iterable, Mapping
+from typing import Any, Union
 
 from ._backend import core as _core
 from ._conn import ConnLike, resolve_db_path
@@ -23,7 +24,7 @@ PROMOTE_WITH_REPORT_MSG: str = _core.PROMOTE_WITH_REPORT_MSG
 VALID_STATUSES = tuple(_core.VALID_STATUSES)
 
 
-def _opt_path(p: Optional[PathLike]) -> Optional[str]:
+def _opt_path(p: PathLike | None) -> str | None:
     return None if p is None else os.fsdecode(os.fspath(p))
 
 
@@ -51,14 +52,14 @@ def create_candidate(
     horizon: int,
     config_hash: str,
     git_commit: str,
-    family_id: Optional[str] = None,
-    estimator: Optional[str] = None,
-    notes: Optional[str] = None,
-    evidence: Optional[Mapping[str, Any]] = None,
+    family_id: str | None = None,
+    estimator: str | None = None,
+    notes: str | None = None,
+    evidence: Mapping[str, Any] | None = None,
     status: str = "exploratory",
-    candidate_id: Optional[str] = None,
-    evidence_base_path: Optional[PathLike] = None,
-    eligibility_report_id: Optional[str] = None,
+    candidate_id: str | None = None,
+    evidence_base_path: PathLike | None = None,
+    eligibility_report_id: str | None = None,
 ) -> str:
     """Insert a candidate and its ``created`` event in one transaction; return its id.
 
@@ -94,8 +95,8 @@ def create_candidates_many(
     conn: ConnLike,
     rows: Iterable[Mapping[str, Any]],
     *,
-    evidence_base_path: Optional[PathLike] = None,
-) -> List[str]:
+    evidence_base_path: PathLike | None = None,
+) -> list[str]:
     """Create many candidates (each a dict of create_candidate's keyword arguments) and their
     ``created`` events in ONE transaction: all or nothing. Returns the ids in order."""
     return list(
@@ -109,9 +110,9 @@ def update_status(
     conn: ConnLike,
     candidate_id: str,
     status: str,
-    reason: Optional[str] = None,
+    reason: str | None = None,
     *,
-    eligibility_report_id: Optional[str] = None,
+    eligibility_report_id: str | None = None,
 ) -> None:
     """Set the status and write a ``status_change`` event
     ``{new_status, old_status, ts_utc, reason?}`` in one transaction.
@@ -135,11 +136,11 @@ def insert_eligibility_report(
     warnings_json: str,
     computed_at_utc: str,
     *,
-    run_key: Optional[str] = None,
-    run_instance_id: Optional[str] = None,
-    dataset_id_v2: Optional[str] = None,
-    engine_version: Optional[str] = None,
-    config_version: Optional[str] = None,
+    run_key: str | None = None,
+    run_instance_id: str | None = None,
+    dataset_id_v2: str | None = None,
+    engine_version: str | None = None,
+    config_version: str | None = None,
 ) -> None:
     """Store one eligibility report (one transaction; the row is immutable afterwards).
 
@@ -166,7 +167,7 @@ def insert_eligibility_report(
 
 
 def promote_to_candidate(
-    conn: ConnLike, candidate_id: str, eligibility_report_id: str, reason: Optional[str] = None
+    conn: ConnLike, candidate_id: str, eligibility_report_id: str, reason: str | None = None
 ) -> None:
     """Set status candidate and link the report, with the ``status_change`` event
     ``{new_status, old_status, eligibility_report_id, ts_utc, reason?}``, in one transaction.
@@ -178,22 +179,20 @@ def promote_to_candidate(
 
 
 def promote_to_accepted(
-    conn: ConnLike, candidate_id: str, eligibility_report_id: str, reason: Optional[str] = None
+    conn: ConnLike, candidate_id: str, eligibility_report_id: str, reason: str | None = None
 ) -> None:
     """Like :func:`promote_to_candidate` for status accepted (a passed report of level accepted).
     Possible from any status (the one-rung rule lives in the service)."""
     _core.store_promote(resolve_db_path(conn), candidate_id, "accepted", eligibility_report_id, reason)
 
 
-def get_eligibility_reports(conn: ConnLike, candidate_id: str) -> List[Dict[str, Any]]:
+def get_eligibility_reports(conn: ConnLike, candidate_id: str) -> list[dict[str, Any]]:
     """The eligibility reports stored for a candidate (all columns), oldest first; [] before
     migration 008."""
     return _core.store_get_eligibility_reports(resolve_db_path(conn), candidate_id)
 
 
-def record_event(
-    conn: ConnLike, candidate_id: str, event_type: str, payload: Optional[Mapping[str, Any]] = None
-) -> int:
+def record_event(conn: ConnLike, candidate_id: str, event_type: str, payload: Mapping[str, Any] | None = None) -> int:
     """Append an event (payload_json canonical JSON, NULL when the payload is empty).
     Returns the new event_id. Unknown candidate id → ValueError."""
     return int(_core.store_record_event(resolve_db_path(conn), candidate_id, event_type, payload))
@@ -201,21 +200,21 @@ def record_event(
 
 def list_candidates(
     conn: ConnLike,
-    status: Optional[str] = None,
-    dataset_id: Optional[str] = None,
-    signal_name: Optional[str] = None,
-    limit: Optional[int] = 100,
-) -> List[Dict[str, Any]]:
+    status: str | None = None,
+    dataset_id: str | None = None,
+    signal_name: str | None = None,
+    limit: int | None = 100,
+) -> list[dict[str, Any]]:
     """Candidates matching every given filter, newest ``created_at_utc`` first, at most ``limit``."""
     return _core.store_list_candidates(resolve_db_path(conn), status, dataset_id, signal_name, limit)
 
 
-def get_candidate(conn: ConnLike, candidate_id: str) -> Optional[Dict[str, Any]]:
+def get_candidate(conn: ConnLike, candidate_id: str) -> dict[str, Any] | None:
     """The candidate row (all columns) or None."""
     return _core.store_get_candidate(resolve_db_path(conn), candidate_id)
 
 
-def get_events(conn: ConnLike, candidate_id: str) -> List[Dict[str, Any]]:
+def get_events(conn: ConnLike, candidate_id: str) -> list[dict[str, Any]]:
     """Events of a candidate (event_id, candidate_id, ts_utc, event_type, payload_json),
     ascending event_id."""
     return _core.store_get_events(resolve_db_path(conn), candidate_id)

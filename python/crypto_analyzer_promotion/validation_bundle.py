@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any, Union
 
 from . import _core
 
@@ -24,36 +25,36 @@ class ValidationBundle:
     dataset_id: str
     signal_name: str
     freq: str
-    horizons: List[int]
-    ic_summary_by_horizon: Dict[int, Dict[str, Any]]
-    ic_decay_table: List[Dict[str, Any]] = field(default_factory=list)
-    meta: Dict[str, Any] = field(default_factory=dict)
-    ic_series_path_by_horizon: Dict[int, str] = field(default_factory=dict)
-    ic_decay_path: Optional[str] = None
-    turnover_path: Optional[str] = None
-    gross_returns_path: Optional[str] = None
-    net_returns_path: Optional[str] = None
+    horizons: list[int]
+    ic_summary_by_horizon: dict[int, dict[str, Any]]
+    ic_decay_table: list[dict[str, Any]] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+    ic_series_path_by_horizon: dict[int, str] = field(default_factory=dict)
+    ic_decay_path: str | None = None
+    turnover_path: str | None = None
+    gross_returns_path: str | None = None
+    net_returns_path: str | None = None
     #: Keys of the JSON this class does not know (kept and written back).
-    extra: Dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     # -- conversions ---------------------------------------------------------------------------
-    def _fields(self) -> Dict[str, Any]:
+    def _fields(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
         for k, v in (self.extra or {}).items():
             out.setdefault(k, v)
         return out
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "ValidationBundle":
+    def from_dict(cls, d: Mapping[str, Any]) -> ValidationBundle:
         """From a dict shaped like the JSON (string or int horizon keys; unknown keys → extra)."""
         return cls(**_core.validation_bundle_normalize(dict(d)))
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-shaped dict (horizon keys as strings, NaN as None)."""
         return json.loads(self.to_json())
 
     @classmethod
-    def from_json(cls, text: str) -> "ValidationBundle":
+    def from_json(cls, text: str) -> ValidationBundle:
         """Parse bundle JSON text. Malformed JSON or wrong types raise ValueError naming the problem."""
         return cls(**_core.validation_bundle_from_json(text))
 
@@ -62,8 +63,8 @@ class ValidationBundle:
         return str(_core.validation_bundle_to_json(self._fields()))
 
     @classmethod
-    def load(cls, path: PathLike) -> "ValidationBundle":
-        with open(os.fspath(path), "r", encoding="utf-8") as fh:
+    def load(cls, path: PathLike) -> ValidationBundle:
+        with open(os.fspath(path), encoding="utf-8") as fh:
             return cls.from_json(fh.read())
 
     def save(self, path: PathLike) -> None:

@@ -21,9 +21,15 @@ from crypto_analyzer_promotion import store_sqlite as st
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
     rows = [
-        dict(dataset_id=f"ds{i % 10}", run_id=f"run{i // 100}", signal_name=f"sig{i % 50}", horizon=1 + i % 24,
-             config_hash="c", git_commit="g",
-             evidence={"bundle_path": f"runs/{i}/b.json", "metrics": {"ic": 0.01 + i * 1e-7}})
+        dict(
+            dataset_id=f"ds{i % 10}",
+            run_id=f"run{i // 100}",
+            signal_name=f"sig{i % 50}",
+            horizon=1 + i % 24,
+            config_hash="c",
+            git_commit="g",
+            evidence={"bundle_path": f"runs/{i}/b.json", "metrics": {"ic": 0.01 + i * 1e-7}},
+        )
         for i in range(n)
     ]
     out: dict = {"source": pkg.sqlite_info()["source"]}

@@ -21,10 +21,7 @@ fn rc_cache_algorithm_version(null_centering: &str, rng: &str, seeded_by_base: b
         RngKind::NumpyPcg64 if seeded_by_base => RngKind::NumpyPcg64Base { state: 0, inc: 0 },
         kind => kind,
     };
-    Ok(cache::algorithm_version(
-        centering == crate::reality_check::NullCentering::Recentred,
-        rng.stream_id(),
-    ))
+    Ok(cache::algorithm_version(centering == crate::reality_check::NullCentering::Recentred, rng.stream_id()))
 }
 
 /// 24 hex of sha256 over `version|fields…`.
@@ -41,7 +38,12 @@ fn rc_cache_is_disabled(no_cache_flag: bool) -> bool {
 
 /// Save a 1-D float64 array; returns the artifact path.
 #[pyfunction]
-fn rc_cache_save(py: Python<'_>, cache_dir: PathBuf, key: String, values: PyReadonlyArray1<'_, f64>) -> PyResult<PathBuf> {
+fn rc_cache_save(
+    py: Python<'_>,
+    cache_dir: PathBuf,
+    key: String,
+    values: PyReadonlyArray1<'_, f64>,
+) -> PyResult<PathBuf> {
     let v: Vec<f64> = values.as_array().iter().copied().collect();
     detach(py, move || cache::save(&cache_dir, &key, &v))
 }

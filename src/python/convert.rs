@@ -71,17 +71,12 @@ fn dict_key(k: &Bound<'_, PyAny>, path: &str, keys: Keys) -> PyResult<String> {
         return Ok(k.str()?.to_str()?.to_string());
     }
     let repr = k.repr().map(|r| r.to_string()).unwrap_or_default();
-    Err(invalid(format!(
-        "{path} has a key that is not a str: {repr} ({}); JSON keys must be strings",
-        type_name(k)
-    )))
+    Err(invalid(format!("{path} has a key that is not a str: {repr} ({}); JSON keys must be strings", type_name(k))))
 }
 
 fn convert(obj: &Bound<'_, PyAny>, path: &mut String, depth: usize, keys: Keys) -> PyResult<Val> {
     if depth > MAX_DEPTH {
-        return Err(invalid(format!(
-            "{path} is nested more than {MAX_DEPTH} levels deep (circular reference?)"
-        )));
+        return Err(invalid(format!("{path} is nested more than {MAX_DEPTH} levels deep (circular reference?)")));
     }
     if obj.is_none() {
         return Ok(Val::Null);
@@ -92,9 +87,7 @@ fn convert(obj: &Bound<'_, PyAny>, path: &mut String, depth: usize, keys: Keys) 
     if obj.is_instance_of::<PyInt>() {
         return match obj.extract::<i64>() {
             Ok(i) => Ok(Val::Int(i)),
-            Err(_) => Err(invalid(format!(
-                "{path} is not JSON-serializable: integer out of the 64-bit range"
-            ))),
+            Err(_) => Err(invalid(format!("{path} is not JSON-serializable: integer out of the 64-bit range"))),
         };
     }
     if obj.is_instance_of::<PyFloat>() {

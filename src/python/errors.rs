@@ -19,9 +19,7 @@ fn class_name(err: &Error) -> &'static str {
     match err {
         Error::InvalidInput(_) | Error::Json(_) => "InvalidInputError",
         Error::FileNotFound { .. } => "MissingFileError",
-        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => {
-            "AccessDeniedError"
-        }
+        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => "AccessDeniedError",
         Error::Io { .. } => "PromotionIOError",
         Error::Runtime(_) => "PromotionRuntimeError",
         Error::Busy { .. } => "DatabaseBusyError",

@@ -44,10 +44,7 @@ fn regime_from_val(v: &Val) -> PyResult<RegimeSummary> {
         _ => return Err(invalid("regime_summary_df: expected columns".into())),
     };
     let rows = match v.get("rows") {
-        Some(Val::List(rows)) => rows
-            .iter()
-            .map(|r| r.as_map().map(|m| m.to_vec()).unwrap_or_default())
-            .collect(),
+        Some(Val::List(rows)) => rows.iter().map(|r| r.as_map().map(|m| m.to_vec()).unwrap_or_default()).collect(),
         _ => return Err(invalid("regime_summary_df: expected rows".into())),
     };
     Ok(RegimeSummary { columns, rows })
@@ -126,32 +123,33 @@ fn gating_evaluate_candidate<'py>(
     execution_evidence_base_path: Option<String>,
 ) -> PyResult<Bound<'py, PyAny>> {
     super::guard_py(|| {
-    check_target_status(target_status)?;
-    let thr = ThresholdConfig::from_val(&py_to_val(thresholds, "thresholds")?).map_err(super::to_pyerr)?;
-    let bundle = if bundle.cast::<PyString>().is_ok() {
-        let p: String = bundle.extract()?;
-        match ValidationBundle::load(Path::new(&p)) {
-            Ok(b) => b,
-            Err(e) => {
-                let mut d = PromotionDecision::rejected(service::BUNDLE_LOAD_REASON);
-                d.warnings.push(e.to_string());
-                return decision_to_py(py, &d);
+        check_target_status(target_status)?;
+        let thr = ThresholdConfig::from_val(&py_to_val(thresholds, "thresholds")?).map_err(super::to_pyerr)?;
+        let bundle = if bundle.cast::<PyString>().is_ok() {
+            let p: String = bundle.extract()?;
+            match ValidationBundle::load(Path::new(&p)) {
+                Ok(b) => b,
+                Err(e) => {
+                    let mut d = PromotionDecision::rejected(service::BUNDLE_LOAD_REASON);
+                    d.warnings.push(e.to_string());
+                    return decision_to_py(py, &d);
+                }
             }
-        }
-    } else {
-        ValidationBundle::from_val_lenient(&py_to_val(bundle, "bundle")?).map_err(super::to_pyerr)?
-    };
-    let extra = extract_inputs(regime_summary, rc_summary, execution_evidence)?;
-    let inputs = GateInputs {
-        ic_summary: bundle.first_horizon_summary(),
-        meta: bundle.meta.clone(),
-        regime_summary: extra.regime,
-        rc_summary: extra.rc,
-        execution_evidence: extra.exec,
-    };
-    let base = opt_path(execution_evidence_base_path);
-    let d = gating::evaluate_candidate(&inputs, &thr, target_status, allow_missing_execution_evidence, base.as_deref());
-    decision_to_py(py, &d)
+        } else {
+            ValidationBundle::from_val_lenient(&py_to_val(bundle, "bundle")?).map_err(super::to_pyerr)?
+        };
+        let extra = extract_inputs(regime_summary, rc_summary, execution_evidence)?;
+        let inputs = GateInputs {
+            ic_summary: bundle.first_horizon_summary(),
+            meta: bundle.meta.clone(),
+            regime_summary: extra.regime,
+            rc_summary: extra.rc,
+            execution_evidence: extra.exec,
+        };
+        let base = opt_path(execution_evidence_base_path);
+        let d =
+            gating::evaluate_candidate(&inputs, &thr, target_status, allow_missing_execution_evidence, base.as_deref());
+        decision_to_py(py, &d)
     })
 }
 
@@ -217,8 +215,8 @@ fn _json_dumps_str_list(items: Vec<String>) -> String {
 #[pyfunction]
 fn validation_bundle_from_json<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
     super::guard_py(|| {
-    let b = ValidationBundle::from_json_str(text).map_err(super::to_pyerr)?;
-    bundle_to_py(py, &b)
+        let b = ValidationBundle::from_json_str(text).map_err(super::to_pyerr)?;
+        bundle_to_py(py, &b)
     })
 }
 
@@ -226,8 +224,8 @@ fn validation_bundle_from_json<'py>(py: Python<'py>, text: &str) -> PyResult<Bou
 #[pyfunction]
 fn validation_bundle_normalize<'py>(py: Python<'py>, fields: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     super::guard_py(|| {
-    let b = ValidationBundle::from_val_lenient(&py_to_val(fields, "bundle")?).map_err(super::to_pyerr)?;
-    bundle_to_py(py, &b)
+        let b = ValidationBundle::from_val_lenient(&py_to_val(fields, "bundle")?).map_err(super::to_pyerr)?;
+        bundle_to_py(py, &b)
     })
 }
 
@@ -235,8 +233,8 @@ fn validation_bundle_normalize<'py>(py: Python<'py>, fields: &Bound<'py, PyAny>)
 #[pyfunction]
 fn validation_bundle_to_json(fields: &Bound<'_, PyAny>) -> PyResult<String> {
     super::guard_py(|| {
-    let b = ValidationBundle::from_val_lenient(&py_to_val(fields, "bundle")?).map_err(super::to_pyerr)?;
-    Ok(b.to_json_string())
+        let b = ValidationBundle::from_val_lenient(&py_to_val(fields, "bundle")?).map_err(super::to_pyerr)?;
+        Ok(b.to_json_string())
     })
 }
 
@@ -270,16 +268,16 @@ fn bundle_to_py<'py>(py: Python<'py>, b: &ValidationBundle) -> PyResult<Bound<'p
 #[pyo3(signature = (fields, base_path=None))]
 fn execution_evidence_validate_required(fields: &Bound<'_, PyAny>, base_path: Option<String>) -> PyResult<Vec<String>> {
     super::guard_py(|| {
-    let ev = ExecutionEvidence::from_fields(&py_to_val(fields, "execution_evidence")?);
-    Ok(ev.validate_required(base_path.as_deref().map(Path::new)))
+        let ev = ExecutionEvidence::from_fields(&py_to_val(fields, "execution_evidence")?);
+        Ok(ev.validate_required(base_path.as_deref().map(Path::new)))
     })
 }
 
 #[pyfunction]
 fn execution_evidence_to_dict<'py>(py: Python<'py>, fields: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     super::guard_py(|| {
-    let ev = ExecutionEvidence::from_fields(&py_to_val(fields, "execution_evidence")?);
-    val_to_py(py, &ev.to_dict())
+        let ev = ExecutionEvidence::from_fields(&py_to_val(fields, "execution_evidence")?);
+        val_to_py(py, &ev.to_dict())
     })
 }
 
@@ -287,20 +285,20 @@ fn execution_evidence_to_dict<'py>(py: Python<'py>, fields: &Bound<'py, PyAny>) 
 #[pyfunction]
 fn execution_evidence_from_dict<'py>(py: Python<'py>, d: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     super::guard_py(|| {
-    let v = py_to_val(d, "execution evidence dict")?;
-    if v.as_map().is_none() {
-        return Err(invalid(format!("ExecutionEvidence.from_dict expects a dict, got {}", v.describe())));
-    }
-    let ev = ExecutionEvidence::from_dict(&v);
-    let out = PyDict::new(py);
-    out.set_item("min_liquidity_usd", val_to_py(py, &ev.min_liquidity_usd)?)?;
-    out.set_item("max_participation_rate", val_to_py(py, &ev.max_participation_rate)?)?;
-    out.set_item("spread_model", val_to_py(py, &ev.spread_model)?)?;
-    out.set_item("impact_model", val_to_py(py, &ev.impact_model)?)?;
-    out.set_item("capacity_curve_path", val_to_py(py, &ev.capacity_curve_path)?)?;
-    out.set_item("cost_config", val_to_py(py, &ev.cost_config)?)?;
-    out.set_item("notes", val_to_py(py, &ev.notes)?)?;
-    Ok(out.into_any())
+        let v = py_to_val(d, "execution evidence dict")?;
+        if v.as_map().is_none() {
+            return Err(invalid(format!("ExecutionEvidence.from_dict expects a dict, got {}", v.describe())));
+        }
+        let ev = ExecutionEvidence::from_dict(&v);
+        let out = PyDict::new(py);
+        out.set_item("min_liquidity_usd", val_to_py(py, &ev.min_liquidity_usd)?)?;
+        out.set_item("max_participation_rate", val_to_py(py, &ev.max_participation_rate)?)?;
+        out.set_item("spread_model", val_to_py(py, &ev.spread_model)?)?;
+        out.set_item("impact_model", val_to_py(py, &ev.impact_model)?)?;
+        out.set_item("capacity_curve_path", val_to_py(py, &ev.capacity_curve_path)?)?;
+        out.set_item("cost_config", val_to_py(py, &ev.cost_config)?)?;
+        out.set_item("notes", val_to_py(py, &ev.notes)?)?;
+        Ok(out.into_any())
     })
 }
 
@@ -337,29 +335,29 @@ fn service_evaluate_and_record<'py>(
     execution_evidence_resolved: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     super::guard_py(|| {
-    check_target_status(target_status)?;
-    let thr = ThresholdConfig::from_val(&py_to_val(thresholds, "thresholds")?).map_err(super::to_pyerr)?;
-    let bundle_arg = match bundle {
-        None => service::BundleArg::FromEvidence,
-        Some(o) if o.is_none() => service::BundleArg::FromEvidence,
-        Some(o) if o.cast::<PyString>().is_ok() => service::BundleArg::Path(o.extract::<String>()?),
-        Some(o) => service::BundleArg::Fields(py_to_val(o, "bundle")?),
-    };
-    let extra = extract_inputs(regime_summary, rc_summary, execution_evidence)?;
-    let req = service::EvaluateRequest {
-        candidate_id,
-        thresholds: thr,
-        bundle: bundle_arg,
-        regime_summary: extra.regime,
-        rc_summary: extra.rc,
-        evidence_base_path: opt_path(evidence_base_path),
-        target_status: target_status.to_string(),
-        allow_missing_execution_evidence,
-        execution_evidence: execution_evidence_resolved.then_some(extra.exec),
-    };
-    let db = PathBuf::from(db_path);
-    let d = super::detach(py, move || service::evaluate_and_record(&db, &req))?;
-    decision_to_py(py, &d)
+        check_target_status(target_status)?;
+        let thr = ThresholdConfig::from_val(&py_to_val(thresholds, "thresholds")?).map_err(super::to_pyerr)?;
+        let bundle_arg = match bundle {
+            None => service::BundleArg::FromEvidence,
+            Some(o) if o.is_none() => service::BundleArg::FromEvidence,
+            Some(o) if o.cast::<PyString>().is_ok() => service::BundleArg::Path(o.extract::<String>()?),
+            Some(o) => service::BundleArg::Fields(py_to_val(o, "bundle")?),
+        };
+        let extra = extract_inputs(regime_summary, rc_summary, execution_evidence)?;
+        let req = service::EvaluateRequest {
+            candidate_id,
+            thresholds: thr,
+            bundle: bundle_arg,
+            regime_summary: extra.regime,
+            rc_summary: extra.rc,
+            evidence_base_path: opt_path(evidence_base_path),
+            target_status: target_status.to_string(),
+            allow_missing_execution_evidence,
+            execution_evidence: execution_evidence_resolved.then_some(extra.exec),
+        };
+        let db = PathBuf::from(db_path);
+        let d = super::detach(py, move || service::evaluate_and_record(&db, &req))?;
+        decision_to_py(py, &d)
     })
 }
 

@@ -3,17 +3,17 @@
 
 use pyo3::prelude::*;
 
+mod cache_bindings;
 mod convert;
 mod errors;
-mod gil;
-mod store_bindings;
 mod gating_bindings;
-mod rc_bindings;
-mod cache_bindings;
-mod rel_bindings;
+mod gil;
 mod numpy_pcg_bindings;
-mod sqlite_bindings;
 mod pg_bindings;
+mod rc_bindings;
+mod rel_bindings;
+mod sqlite_bindings;
+mod store_bindings;
 
 #[allow(unused_imports)]
 pub(crate) use convert::{json_to_py, py_to_json};

@@ -9,39 +9,30 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use super::detach;
-use super::store_bindings::{
-    candidate_to_dict, event_to_dict, extract_horizon, optional_json, rows_to_new_candidates,
-};
+use super::store_bindings::{candidate_to_dict, event_to_dict, extract_horizon, optional_json, rows_to_new_candidates};
 use crate::migrate::Migration;
 use crate::pg_conn::PgTarget;
 use crate::pg_migrate;
 use crate::pg_store::{
-    forget_pg_store, with_pg_store, CandidateRow, NewEligibilityReport, NewGovernanceEvent,
-    ELIGIBILITY_REQUIRED_MSG, USE_PROMOTE_MSG,
+    forget_pg_store, with_pg_store, CandidateRow, NewEligibilityReport, NewGovernanceEvent, ELIGIBILITY_REQUIRED_MSG,
+    USE_PROMOTE_MSG,
 };
 use crate::store::{CandidateFilter, NewCandidate};
 
 fn row_to_dict<'py>(py: Python<'py>, r: &CandidateRow) -> PyResult<Bound<'py, PyDict>> {
     let d = candidate_to_dict(py, &r.candidate)?;
-    d.set_item(
-        intern!(py, "eligibility_report_id"),
-        &r.eligibility_report_id,
-    )?;
+    d.set_item(intern!(py, "eligibility_report_id"), &r.eligibility_report_id)?;
     Ok(d)
 }
 
 #[pyfunction]
 fn pg_store_promotion_tables_exist(py: Python<'_>, url: String) -> PyResult<bool> {
-    detach(py, move || {
-        with_pg_store(&url, |s| s.promotion_tables_exist())
-    })
+    detach(py, move || with_pg_store(&url, |s| s.promotion_tables_exist()))
 }
 
 #[pyfunction]
 fn pg_store_require_promotion_tables(py: Python<'_>, url: String) -> PyResult<()> {
-    detach(py, move || {
-        with_pg_store(&url, |s| s.require_promotion_tables())
-    })
+    detach(py, move || with_pg_store(&url, |s| s.require_promotion_tables()))
 }
 
 #[pyfunction]
@@ -67,14 +58,8 @@ fn pg_store_create_candidate(
     evidence_base_path: Option<PathBuf>,
     eligibility_report_id: Option<String>,
 ) -> PyResult<String> {
-    let mut new = NewCandidate::new(
-        dataset_id,
-        run_id,
-        signal_name,
-        extract_horizon(horizon)?,
-        config_hash,
-        git_commit,
-    );
+    let mut new =
+        NewCandidate::new(dataset_id, run_id, signal_name, extract_horizon(horizon)?, config_hash, git_commit);
     new.family_id = family_id;
     new.estimator = estimator;
     new.notes = notes;
@@ -84,11 +69,7 @@ fn pg_store_create_candidate(
     }
     new.candidate_id = candidate_id;
     new.evidence_base_path = evidence_base_path;
-    detach(py, move || {
-        with_pg_store(&url, |s| {
-            s.create_candidate_linked(&new, eligibility_report_id.as_deref())
-        })
-    })
+    detach(py, move || with_pg_store(&url, |s| s.create_candidate_linked(&new, eligibility_report_id.as_deref())))
 }
 
 #[pyfunction]
@@ -100,9 +81,7 @@ fn pg_store_create_candidates_many(
     evidence_base_path: Option<PathBuf>,
 ) -> PyResult<Vec<String>> {
     let items = rows_to_new_candidates(rows, evidence_base_path)?;
-    detach(py, move || {
-        with_pg_store(&url, |s| s.create_candidates_many(&items))
-    })
+    detach(py, move || with_pg_store(&url, |s| s.create_candidates_many(&items)))
 }
 
 #[pyfunction]
@@ -117,12 +96,7 @@ fn pg_store_update_status(
 ) -> PyResult<i64> {
     detach(py, move || {
         with_pg_store(&url, |s| {
-            s.update_status(
-                &candidate_id,
-                &status,
-                reason.as_deref(),
-                eligibility_report_id.as_deref(),
-            )
+            s.update_status(&candidate_id, &status, reason.as_deref(), eligibility_report_id.as_deref())
         })
     })
 }
@@ -137,9 +111,7 @@ fn pg_store_promote_to_candidate(
     reason: Option<String>,
 ) -> PyResult<i64> {
     detach(py, move || {
-        with_pg_store(&url, |s| {
-            s.promote_to_candidate(&candidate_id, &eligibility_report_id, reason.as_deref())
-        })
+        with_pg_store(&url, |s| s.promote_to_candidate(&candidate_id, &eligibility_report_id, reason.as_deref()))
     })
 }
 
@@ -153,9 +125,7 @@ fn pg_store_promote_to_accepted(
     reason: Option<String>,
 ) -> PyResult<i64> {
     detach(py, move || {
-        with_pg_store(&url, |s| {
-            s.promote_to_accepted(&candidate_id, &eligibility_report_id, reason.as_deref())
-        })
+        with_pg_store(&url, |s| s.promote_to_accepted(&candidate_id, &eligibility_report_id, reason.as_deref()))
     })
 }
 
@@ -194,9 +164,7 @@ fn pg_store_insert_eligibility_report(
         engine_version,
         config_version,
     };
-    detach(py, move || {
-        with_pg_store(&url, |s| s.insert_eligibility_report(&r))
-    })
+    detach(py, move || with_pg_store(&url, |s| s.insert_eligibility_report(&r)))
 }
 
 #[pyfunction]
@@ -225,9 +193,7 @@ fn pg_store_append_governance_event(
         dataset_id_v2,
         artifact_refs: optional_json(artifact_refs, "artifact_refs")?,
     };
-    detach(py, move || {
-        with_pg_store(&url, |s| s.append_governance_event(&g))
-    })
+    detach(py, move || with_pg_store(&url, |s| s.append_governance_event(&g)))
 }
 
 #[pyfunction]
@@ -240,11 +206,7 @@ fn pg_store_record_event(
     payload: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<i64> {
     let payload = optional_json(payload, "payload")?;
-    detach(py, move || {
-        with_pg_store(&url, |s| {
-            s.record_event(&candidate_id, &event_type, payload.as_ref())
-        })
-    })
+    detach(py, move || with_pg_store(&url, |s| s.record_event(&candidate_id, &event_type, payload.as_ref())))
 }
 
 #[pyfunction]
@@ -257,15 +219,8 @@ fn pg_store_list_candidates<'py>(
     signal_name: Option<String>,
     limit: Option<i64>,
 ) -> PyResult<Bound<'py, PyList>> {
-    let filter = CandidateFilter {
-        status,
-        dataset_id,
-        signal_name,
-        limit,
-    };
-    let rows = detach(py, move || {
-        with_pg_store(&url, |s| s.list_candidates(&filter))
-    })?;
+    let filter = CandidateFilter { status, dataset_id, signal_name, limit };
+    let rows = detach(py, move || with_pg_store(&url, |s| s.list_candidates(&filter)))?;
     let out = PyList::empty(py);
     for r in &rows {
         out.append(row_to_dict(py, r)?)?;
@@ -279,21 +234,13 @@ fn pg_store_get_candidate<'py>(
     url: String,
     candidate_id: String,
 ) -> PyResult<Option<Bound<'py, PyDict>>> {
-    let row = detach(py, move || {
-        with_pg_store(&url, |s| s.get_candidate(&candidate_id))
-    })?;
+    let row = detach(py, move || with_pg_store(&url, |s| s.get_candidate(&candidate_id)))?;
     row.map(|r| row_to_dict(py, &r)).transpose()
 }
 
 #[pyfunction]
-fn pg_store_get_events<'py>(
-    py: Python<'py>,
-    url: String,
-    candidate_id: String,
-) -> PyResult<Bound<'py, PyList>> {
-    let rows = detach(py, move || {
-        with_pg_store(&url, |s| s.get_events(&candidate_id))
-    })?;
+fn pg_store_get_events<'py>(py: Python<'py>, url: String, candidate_id: String) -> PyResult<Bound<'py, PyList>> {
+    let rows = detach(py, move || with_pg_store(&url, |s| s.get_events(&candidate_id)))?;
     let out = PyList::empty(py);
     for e in &rows {
         out.append(event_to_dict(py, e)?)?;
@@ -310,9 +257,7 @@ fn pg_store_forget_connection(url: String) {
 /// The URL with its password replaced by `***` (safe to print or log).
 #[pyfunction]
 fn pg_redact_url(py: Python<'_>, url: String) -> PyResult<String> {
-    detach(py, move || {
-        PgTarget::parse(&url).map(|t| t.redacted().to_string())
-    })
+    detach(py, move || PgTarget::parse(&url).map(|t| t.redacted().to_string()))
 }
 
 #[pyfunction]
@@ -323,21 +268,14 @@ fn pg_store_run_migrations(
     git_commit: Option<String>,
     extra: Option<Vec<(i64, String, String)>>,
 ) -> PyResult<Vec<i64>> {
-    let extra: Vec<Migration> = extra
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(version, name, sql)| Migration { version, name, sql })
-        .collect();
-    detach(py, move || {
-        pg_migrate::pg_run_migrations(&url, &extra, git_commit.as_deref())
-    })
+    let extra: Vec<Migration> =
+        extra.unwrap_or_default().into_iter().map(|(version, name, sql)| Migration { version, name, sql }).collect();
+    detach(py, move || pg_migrate::pg_run_migrations(&url, &extra, git_commit.as_deref()))
 }
 
 #[pyfunction]
 fn pg_store_apply_migration_sql(py: Python<'_>, url: String, version: i64) -> PyResult<()> {
-    detach(py, move || {
-        pg_migrate::pg_apply_migration_sql(&url, version)
-    })
+    detach(py, move || pg_migrate::pg_apply_migration_sql(&url, version))
 }
 
 #[pyfunction]
@@ -358,10 +296,7 @@ fn pg_store_phase3_tables_exist(py: Python<'_>, url: String) -> PyResult<bool> {
 /// (version, name) of the PostgreSQL migrations, in order.
 #[pyfunction]
 fn pg_store_migrations() -> Vec<(i64, String)> {
-    pg_migrate::PG_MIGRATIONS_PHASE3
-        .iter()
-        .map(|(v, n, _)| (*v, (*n).to_string()))
-        .collect()
+    pg_migrate::PG_MIGRATIONS_PHASE3.iter().map(|(v, n, _)| (*v, (*n).to_string())).collect()
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

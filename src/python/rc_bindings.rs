@@ -201,18 +201,16 @@ impl RcEngine {
         prefix: &str,
     ) -> PyResult<Self> {
         crate::python::guard_py(|| {
-        let mode = PrefixMode::parse(prefix).map_err(to_pyerr)?;
-        let ro = values.try_readonly().map_err(|e| to_pyerr(Error::invalid(format!("values: {e}"))))?;
-        let m = matrix_of(&ro).map_err(to_pyerr)?;
-        let (t, k, layout) = (m.t, m.k, m.layout);
-        let input: Arc<dyn SharedValues> = Arc::new(NumpyValues {
-            ptr: m.values.as_ptr(),
-            len: m.values.len(),
-            _owner: values.clone().unbind(),
-        });
-        drop(ro);
-        let prep = detach(py, move || Prepared::from_shared(input, t, k, layout, omega_block_length, keep_values, mode))?;
-        Ok(RcEngine { inner: Arc::new(prep) })
+            let mode = PrefixMode::parse(prefix).map_err(to_pyerr)?;
+            let ro = values.try_readonly().map_err(|e| to_pyerr(Error::invalid(format!("values: {e}"))))?;
+            let m = matrix_of(&ro).map_err(to_pyerr)?;
+            let (t, k, layout) = (m.t, m.k, m.layout);
+            let input: Arc<dyn SharedValues> =
+                Arc::new(NumpyValues { ptr: m.values.as_ptr(), len: m.values.len(), _owner: values.clone().unbind() });
+            drop(ro);
+            let prep =
+                detach(py, move || Prepared::from_shared(input, t, k, layout, omega_block_length, keep_values, mode))?;
+            Ok(RcEngine { inner: Arc::new(prep) })
         })
     }
 
@@ -263,11 +261,12 @@ impl RcEngine {
         base_state: Option<(u128, u128)>,
     ) -> PyResult<Bound<'py, numpy::PyArray1<f64>>> {
         crate::python::guard_py(|| {
-        let spec = spec_of(self.inner.t, method, avg_block_length, block_size, seed, rng, base_state).map_err(to_pyerr)?;
-        let centering = NullCentering::parse(null_centering).map_err(to_pyerr)?;
-        let prep = self.inner.clone();
-        let v = detach(py, move || reality_check::null_stats_one(&prep, &spec, centering, b))?;
-        Ok(v.into_pyarray(py))
+            let spec =
+                spec_of(self.inner.t, method, avg_block_length, block_size, seed, rng, base_state).map_err(to_pyerr)?;
+            let centering = NullCentering::parse(null_centering).map_err(to_pyerr)?;
+            let prep = self.inner.clone();
+            let v = detach(py, move || reality_check::null_stats_one(&prep, &spec, centering, b))?;
+            Ok(v.into_pyarray(py))
         })
     }
 
@@ -294,42 +293,42 @@ impl RcEngine {
         base_state: Option<(u128, u128)>,
     ) -> PyResult<Bound<'py, PyDict>> {
         crate::python::guard_py(|| {
-        if n_sim <= 0 {
-            return Err(to_pyerr(Error::invalid(format!("n_sim must be a positive integer (got {n_sim})"))));
-        }
-        let spec =
-            spec_of(self.inner.t, method, avg_block_length, block_size, seed, rng, base_state).map_err(to_pyerr)?;
-        let centering = NullCentering::parse(null_centering).map_err(to_pyerr)?;
-        let kernel = match kernel {
-            "prefix" => Kernel::PrefixSum,
-            "gather" => Kernel::Gather,
-            "prefix_scalar" => Kernel::PrefixSumScalar,
-            other => return Err(to_pyerr(Error::invalid(format!("unknown kernel {other:?}")))),
-        };
-        let compare_to = compare_to.map(|c| c.as_array().iter().copied().collect::<Vec<f64>>());
-        let indices = match indices {
-            Some(ix) => {
-                let shape = ix.shape();
-                if shape[0] as i64 != n_sim || shape[1] != self.inner.t {
-                    return Err(to_pyerr(Error::invalid(format!(
-                        "indices must have shape (n_sim, T) = ({n_sim}, {}), got ({}, {})",
-                        self.inner.t, shape[0], shape[1]
-                    ))));
-                }
-                Some(ix.as_array().iter().copied().collect::<Vec<i64>>())
+            if n_sim <= 0 {
+                return Err(to_pyerr(Error::invalid(format!("n_sim must be a positive integer (got {n_sim})"))));
             }
-            None => None,
-        };
-        let opts = RcOptions {
-            spec,
-            n_sim: n_sim as usize,
-            centering,
-            kernel,
-            keep_matrix: return_null_matrix,
-            compare_to,
-        };
-        let r = run_interruptible(py, self.inner.clone(), opts, indices, progress)?;
-        result_dict(py, r)
+            let spec =
+                spec_of(self.inner.t, method, avg_block_length, block_size, seed, rng, base_state).map_err(to_pyerr)?;
+            let centering = NullCentering::parse(null_centering).map_err(to_pyerr)?;
+            let kernel = match kernel {
+                "prefix" => Kernel::PrefixSum,
+                "gather" => Kernel::Gather,
+                "prefix_scalar" => Kernel::PrefixSumScalar,
+                other => return Err(to_pyerr(Error::invalid(format!("unknown kernel {other:?}")))),
+            };
+            let compare_to = compare_to.map(|c| c.as_array().iter().copied().collect::<Vec<f64>>());
+            let indices = match indices {
+                Some(ix) => {
+                    let shape = ix.shape();
+                    if shape[0] as i64 != n_sim || shape[1] != self.inner.t {
+                        return Err(to_pyerr(Error::invalid(format!(
+                            "indices must have shape (n_sim, T) = ({n_sim}, {}), got ({}, {})",
+                            self.inner.t, shape[0], shape[1]
+                        ))));
+                    }
+                    Some(ix.as_array().iter().copied().collect::<Vec<i64>>())
+                }
+                None => None,
+            };
+            let opts = RcOptions {
+                spec,
+                n_sim: n_sim as usize,
+                centering,
+                kernel,
+                keep_matrix: return_null_matrix,
+                compare_to,
+            };
+            let r = run_interruptible(py, self.inner.clone(), opts, indices, progress)?;
+            result_dict(py, r)
         })
     }
 }
@@ -350,14 +349,14 @@ fn rc_bootstrap_indices<'py>(
     base_state: Option<(u128, u128)>,
 ) -> PyResult<Bound<'py, numpy::PyArray1<i64>>> {
     crate::python::guard_py(|| {
-    if t >= u32::MAX as usize {
-        // Same bound as the engine's data; without it T = 2**63 grew the block list until OOM.
-        return Err(to_pyerr(Error::invalid(format!("too many periods (T must be < 2**32, got {t})"))));
-    }
-    let spec = spec_of(t, method, avg_block_length, block_size, seed, rng, base_state).map_err(to_pyerr)?;
-    spec.check(b.saturating_add(1)).map_err(to_pyerr)?;
-    let idx = spec.indices(b).map_err(to_pyerr)?;
-    Ok(idx.into_iter().map(|v| v as i64).collect::<Vec<i64>>().into_pyarray(py))
+        if t >= u32::MAX as usize {
+            // Same bound as the engine's data; without it T = 2**63 grew the block list until OOM.
+            return Err(to_pyerr(Error::invalid(format!("too many periods (T must be < 2**32, got {t})"))));
+        }
+        let spec = spec_of(t, method, avg_block_length, block_size, seed, rng, base_state).map_err(to_pyerr)?;
+        spec.check(b.saturating_add(1)).map_err(to_pyerr)?;
+        let idx = spec.indices(b).map_err(to_pyerr)?;
+        Ok(idx.into_iter().map(|v| v as i64).collect::<Vec<i64>>().into_pyarray(py))
     })
 }
 
@@ -369,24 +368,24 @@ fn rc_pvalues_from_null_matrix<'py>(
     null_matrix: PyReadonlyArray2<'py, f64>,
 ) -> PyResult<Bound<'py, PyDict>> {
     crate::python::guard_py(|| {
-    let obs: Vec<f64> = observed.as_array().iter().copied().collect();
-    let shape = null_matrix.shape();
-    if shape[1] != obs.len() && shape[0] > 0 {
-        return Err(to_pyerr(Error::invalid(format!(
-            "null matrix has {} columns for {} hypotheses",
-            shape[1],
-            obs.len()
-        ))));
-    }
-    let n_sim = shape[0];
-    let mat: Vec<f64> = null_matrix.as_array().iter().copied().collect();
-    let r = detach(py, move || reality_check::pvalues_from_null_matrix(&obs, &mat, n_sim))?;
-    let d = PyDict::new(py);
-    d.set_item("observed_max", r.observed_max)?;
-    d.set_item("rc_p_value", r.rc_p_value)?;
-    d.set_item("null_max", r.null_max.into_pyarray(py))?;
-    d.set_item("romano_wolf", r.romano_wolf.into_pyarray(py))?;
-    Ok(d)
+        let obs: Vec<f64> = observed.as_array().iter().copied().collect();
+        let shape = null_matrix.shape();
+        if shape[1] != obs.len() && shape[0] > 0 {
+            return Err(to_pyerr(Error::invalid(format!(
+                "null matrix has {} columns for {} hypotheses",
+                shape[1],
+                obs.len()
+            ))));
+        }
+        let n_sim = shape[0];
+        let mat: Vec<f64> = null_matrix.as_array().iter().copied().collect();
+        let r = detach(py, move || reality_check::pvalues_from_null_matrix(&obs, &mat, n_sim))?;
+        let d = PyDict::new(py);
+        d.set_item("observed_max", r.observed_max)?;
+        d.set_item("rc_p_value", r.rc_p_value)?;
+        d.set_item("null_max", r.null_max.into_pyarray(py))?;
+        d.set_item("romano_wolf", r.romano_wolf.into_pyarray(py))?;
+        Ok(d)
     })
 }
 

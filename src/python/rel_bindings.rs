@@ -14,8 +14,22 @@ use crate::error::Error;
 
 /// The kinds `_debug_raise` accepts.
 const KINDS: [&str; 17] = [
-    "invalid_input", "json", "file_not_found", "permission_denied", "io", "runtime", "busy", "sqlite",
-    "postgres", "connect", "cache", "interrupted", "internal", "panic", "panic_in_thread", "panic_unguarded",
+    "invalid_input",
+    "json",
+    "file_not_found",
+    "permission_denied",
+    "io",
+    "runtime",
+    "busy",
+    "sqlite",
+    "postgres",
+    "connect",
+    "cache",
+    "interrupted",
+    "internal",
+    "panic",
+    "panic_in_thread",
+    "panic_unguarded",
     "panic_gil",
 ];
 
@@ -26,8 +40,12 @@ fn error_of(kind: &str) -> Error {
             Err(e) => Error::Json(e),
             Ok(_) => Error::Internal("debug: the broken JSON parsed".into()),
         },
-        "file_not_found" => Error::io("debug: reading", "/nonexistent/debug.json", io::Error::from(io::ErrorKind::NotFound)),
-        "permission_denied" => Error::io("debug: writing", "/debug/readonly", io::Error::from(io::ErrorKind::PermissionDenied)),
+        "file_not_found" => {
+            Error::io("debug: reading", "/nonexistent/debug.json", io::Error::from(io::ErrorKind::NotFound))
+        }
+        "permission_denied" => {
+            Error::io("debug: writing", "/debug/readonly", io::Error::from(io::ErrorKind::PermissionDenied))
+        }
         "io" => Error::io("debug: writing", "/debug/full", io::Error::other("no space left (debug)")),
         "runtime" => Error::Runtime("debug: runtime".into()),
         "busy" => Error::Busy { waited_ms: 1, detail: "debug: database is locked".into() },

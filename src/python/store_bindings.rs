@@ -5,12 +5,12 @@
 use std::path::PathBuf;
 
 use pyo3::exceptions::PyValueError;
-use pyo3::prelude::*;
 use pyo3::intern;
+use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
 
-use super::detach;
 use super::convert::{json_to_py, py_to_json, py_to_json_named};
+use super::detach;
 use crate::error::Error;
 use crate::json::to_canonical_string;
 use crate::migrate::{self, Migration};
@@ -111,7 +111,8 @@ fn store_create_candidate(
     evidence_base_path: Option<PathBuf>,
     eligibility_report_id: Option<String>,
 ) -> PyResult<String> {
-    let mut new = NewCandidate::new(dataset_id, run_id, signal_name, extract_horizon(horizon)?, config_hash, git_commit);
+    let mut new =
+        NewCandidate::new(dataset_id, run_id, signal_name, extract_horizon(horizon)?, config_hash, git_commit);
     new.family_id = family_id;
     new.estimator = estimator;
     new.notes = notes;
@@ -141,13 +142,27 @@ pub(super) fn get_str(d: &Bound<'_, PyDict>, key: &str, at: usize) -> PyResult<S
 }
 
 pub(super) const ROW_KEYS: [&str; 14] = [
-    "dataset_id", "run_id", "signal_name", "horizon", "config_hash", "git_commit", "family_id",
-    "estimator", "notes", "evidence", "status", "candidate_id", "evidence_base_path",
+    "dataset_id",
+    "run_id",
+    "signal_name",
+    "horizon",
+    "config_hash",
+    "git_commit",
+    "family_id",
+    "estimator",
+    "notes",
+    "evidence",
+    "status",
+    "candidate_id",
+    "evidence_base_path",
     "eligibility_report_id",
 ];
 
 /// The rows of `create_candidates_many` (dicts of create_candidate's keyword arguments).
-pub(super) fn rows_to_new_candidates(rows: &Bound<'_, PyAny>, evidence_base_path: Option<PathBuf>) -> PyResult<Vec<NewCandidate>> {
+pub(super) fn rows_to_new_candidates(
+    rows: &Bound<'_, PyAny>,
+    evidence_base_path: Option<PathBuf>,
+) -> PyResult<Vec<NewCandidate>> {
     let mut items = Vec::new();
     for (at, row) in rows.try_iter()?.enumerate() {
         let row = row?;
@@ -161,9 +176,8 @@ pub(super) fn rows_to_new_candidates(rows: &Bound<'_, PyAny>, evidence_base_path
                 return Err(PyValueError::new_err(format!("rows[{at}] has an unknown key: {repr}")));
             }
         }
-        let horizon = d
-            .get_item("horizon")?
-            .ok_or_else(|| PyValueError::new_err(format!("rows[{at}] is missing 'horizon'")))?;
+        let horizon =
+            d.get_item("horizon")?.ok_or_else(|| PyValueError::new_err(format!("rows[{at}] is missing 'horizon'")))?;
         let mut new = NewCandidate::new(
             get_str(d, "dataset_id", at)?,
             get_str(d, "run_id", at)?,
@@ -251,7 +265,11 @@ fn store_list_candidates<'py>(
 }
 
 #[pyfunction]
-fn store_get_candidate<'py>(py: Python<'py>, db_path: PathBuf, candidate_id: String) -> PyResult<Option<Bound<'py, PyDict>>> {
+fn store_get_candidate<'py>(
+    py: Python<'py>,
+    db_path: PathBuf,
+    candidate_id: String,
+) -> PyResult<Option<Bound<'py, PyDict>>> {
     let row = detach(py, move || store::with_cached_store(&db_path, |s| s.get_candidate(&candidate_id)))?;
     row.map(|c| candidate_to_dict(py, &c)).transpose()
 }
@@ -333,12 +351,18 @@ fn store_promote(
     reason: Option<String>,
 ) -> PyResult<i64> {
     detach(py, move || {
-        store::with_cached_store(&db_path, |s| s.promote(&candidate_id, &level, &eligibility_report_id, reason.as_deref()))
+        store::with_cached_store(&db_path, |s| {
+            s.promote(&candidate_id, &level, &eligibility_report_id, reason.as_deref())
+        })
     })
 }
 
 #[pyfunction]
-fn store_get_eligibility_reports<'py>(py: Python<'py>, db_path: PathBuf, candidate_id: String) -> PyResult<Bound<'py, PyList>> {
+fn store_get_eligibility_reports<'py>(
+    py: Python<'py>,
+    db_path: PathBuf,
+    candidate_id: String,
+) -> PyResult<Bound<'py, PyList>> {
     let rows = detach(py, move || store::with_cached_store(&db_path, |s| s.get_eligibility_reports(&candidate_id)))?;
     let out = PyList::empty(py);
     for r in &rows {

@@ -30,8 +30,9 @@ class Cli:
 
     def __call__(self, *args: str, db: bool = True, cwd: Path | None = None, env: dict | None = None):
         cmd = [str(SCRIPT), *(["--db", str(self.db)] if db else []), *args]
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=str(cwd or self.cwd),
-                              env={**self.env, **(env or {})}, timeout=120)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, cwd=str(cwd or self.cwd), env={**self.env, **(env or {})}, timeout=120
+        )
         assert "Traceback" not in proc.stderr, proc.stderr
         return proc
 
@@ -49,8 +50,9 @@ def status_of(db: Path, cid: str) -> str:
 
 def events_of(db: Path, cid: str) -> list[tuple[str, dict]]:
     with sqlite3.connect(db) as c:
-        rows = c.execute("SELECT event_type, payload_json FROM promotion_events WHERE candidate_id = ? "
-                         "ORDER BY event_id", (cid,)).fetchall()
+        rows = c.execute(
+            "SELECT event_type, payload_json FROM promotion_events WHERE candidate_id = ? ORDER BY event_id", (cid,)
+        ).fetchall()
     return [(t, json.loads(p) if p else {}) for t, p in rows]
 
 
@@ -75,13 +77,31 @@ def ready_cli(cli: Cli) -> Cli:
 
 
 def create_edge(cli: Cli, rc_summary: Path | None = None, **extra: str) -> str:
-    args = ["create", "--from-run", "fixture_run_001", "--signal", "momentum_24h", "--horizon", "1",
-            "--dataset-id", "fixture_ds_hourly_v1", "--config-hash", "cfg1", "--git-commit", "abc123",
-            "--bundle-path", str(FIXTURES / "bundles" / "momentum_24h_h1.json"),
-            "--execution-evidence-path", str(FIXTURES / "execution" / "momentum_24h_h1_execution_evidence.json"),
-            "--regime-summary-path", str(FIXTURES / "regimes" / "momentum_24h_h1_regime_summary.csv"),
-            "--rc-summary-path", str(rc_summary or FIXTURES / "rc" / "rc_summary_family.json"),
-            "--evidence-base-path", str(FIXTURES)]
+    args = [
+        "create",
+        "--from-run",
+        "fixture_run_001",
+        "--signal",
+        "momentum_24h",
+        "--horizon",
+        "1",
+        "--dataset-id",
+        "fixture_ds_hourly_v1",
+        "--config-hash",
+        "cfg1",
+        "--git-commit",
+        "abc123",
+        "--bundle-path",
+        str(FIXTURES / "bundles" / "momentum_24h_h1.json"),
+        "--execution-evidence-path",
+        str(FIXTURES / "execution" / "momentum_24h_h1_execution_evidence.json"),
+        "--regime-summary-path",
+        str(FIXTURES / "regimes" / "momentum_24h_h1_regime_summary.csv"),
+        "--rc-summary-path",
+        str(rc_summary or FIXTURES / "rc" / "rc_summary_family.json"),
+        "--evidence-base-path",
+        str(FIXTURES),
+    ]
     for k, v in extra.items():
         args += [f"--{k.replace('_', '-')}", v]
     proc = cli(*args)
@@ -94,5 +114,12 @@ def h():
     """The helpers above, for test modules (importlib mode cannot import conftest by name)."""
     from types import SimpleNamespace
 
-    return SimpleNamespace(status_of=status_of, events_of=events_of, bundle_summary=bundle_summary,
-                           create_edge=create_edge, FIXTURES=FIXTURES, TABLES_MSG=TABLES_MSG, SCRIPT=SCRIPT)
+    return SimpleNamespace(
+        status_of=status_of,
+        events_of=events_of,
+        bundle_summary=bundle_summary,
+        create_edge=create_edge,
+        FIXTURES=FIXTURES,
+        TABLES_MSG=TABLES_MSG,
+        SCRIPT=SCRIPT,
+    )

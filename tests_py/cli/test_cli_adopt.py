@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from crypto_analyzer_promotion import adopt as ad
 from crypto_analyzer_promotion.exceptions import InvalidInputError, MissingFileError
 
@@ -100,8 +99,9 @@ def test_bad_trees_are_refused_and_nothing_is_written(tmp_path):
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "crypto_analyzer_promotion", *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "crypto_analyzer_promotion", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_cli_adopt_status_restore(tmp_path):
@@ -123,8 +123,10 @@ def test_adopted_analyzer_imports_the_package(tmp_path):
     tree = tmp_path / "an"
     shutil.copytree(ANALYZER / "crypto_analyzer", tree / "crypto_analyzer")
     ad.adopt(tree)
-    code = ("import crypto_analyzer.stats.reality_check as r, crypto_analyzer_promotion.reality_check as p; "
-            "assert r.run_reality_check is p.run_reality_check; print(r.RealityCheckConfig().run_key)")
+    code = (
+        "import crypto_analyzer.stats.reality_check as r, crypto_analyzer_promotion.reality_check as p; "
+        "assert r.run_reality_check is p.run_reality_check; print(r.RealityCheckConfig().run_key)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tree, timeout=120)
     assert proc.returncode == 0, proc.stderr
     ad.restore(tree)

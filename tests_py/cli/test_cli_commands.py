@@ -11,8 +11,21 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-COMMANDS = ["init", "list", "create", "evaluate", "show", "events", "set-status", "rc", "cache",
-            "cache ls", "cache verify", "cache clear", "adopt"]
+COMMANDS = [
+    "init",
+    "list",
+    "create",
+    "evaluate",
+    "show",
+    "events",
+    "set-status",
+    "rc",
+    "cache",
+    "cache ls",
+    "cache verify",
+    "cache clear",
+    "adopt",
+]
 
 
 @pytest.mark.parametrize("command", ["", *COMMANDS])
@@ -26,28 +39,30 @@ def test_python_dash_m_is_the_same_cli(cli, h):
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "crypto_analyzer_promotion", "--help"],
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "crypto_analyzer_promotion", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "set-status" in proc.stdout
 
 
-@pytest.mark.parametrize("args", [
-    ["bogus"],
-    [],
-    ["list", "--limit", "many"],
-    ["list", "--status", "maybe"],
-    ["evaluate"],
-    ["evaluate", "--id", "x", "--max-rc-p-value", "low"],
-    ["create", "--from-run", "r"],
-    ["create", "--from-run", "r", "--signal", "s", "--horizon", "one"],
-    ["set-status", "prom_x", "candidate"],
-    ["set-status", "prom_x", "promoted", "--reason", "r"],
-    ["rc"],
-    ["rc", "x.csv", "--n-sim", "0"],
-    ["rc", "x.csv", "--method", "circular"],
-    ["cache"],
-    ["cache", "wipe"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["bogus"],
+        [],
+        ["list", "--limit", "many"],
+        ["list", "--status", "maybe"],
+        ["evaluate"],
+        ["evaluate", "--id", "x", "--max-rc-p-value", "low"],
+        ["create", "--from-run", "r"],
+        ["create", "--from-run", "r", "--signal", "s", "--horizon", "one"],
+        ["set-status", "prom_x", "candidate"],
+        ["set-status", "prom_x", "promoted", "--reason", "r"],
+        ["rc"],
+        ["rc", "x.csv", "--n-sim", "0"],
+        ["rc", "x.csv", "--method", "circular"],
+        ["cache"],
+        ["cache", "wipe"],
+    ],
+)
 def test_usage_errors_exit_2_with_one_line(cli, args):
     proc = cli(*args)
     assert proc.returncode == 2
@@ -56,10 +71,18 @@ def test_usage_errors_exit_2_with_one_line(cli, args):
     assert proc.stdout == ""
 
 
-@pytest.mark.parametrize("args", [["list"], ["evaluate", "--id", "prom_x"], ["show", "prom_x"],
-                                  ["events", "prom_x"], ["set-status", "prom_x", "rejected", "--reason", "r"],
-                                  ["init"],
-                                  ["create", "--from-run", "r", "--signal", "s", "--horizon", "1"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list"],
+        ["evaluate", "--id", "prom_x"],
+        ["show", "prom_x"],
+        ["events", "prom_x"],
+        ["set-status", "prom_x", "rejected", "--reason", "r"],
+        ["init"],
+        ["create", "--from-run", "r", "--signal", "s", "--horizon", "1"],
+    ],
+)
 def test_missing_database_is_one_line_exit_1(cli, args):
     proc = cli(*args)
     assert proc.returncode == 1
@@ -76,8 +99,10 @@ def test_missing_tables_print_the_contract_message(cli):
 
 
 def cli_tables_msg() -> str:
-    return ("Promotion tables not found. Run Phase 3 migrations to create them: run_migrations_phase3(conn, "
-            "db_path). From CLI: python cli/promotion.py init --db <path>")
+    return (
+        "Promotion tables not found. Run Phase 3 migrations to create them: run_migrations_phase3(conn, "
+        "db_path). From CLI: python cli/promotion.py init --db <path>"
+    )
 
 
 def test_init_creates_the_tables_and_is_idempotent(cli):
@@ -111,9 +136,15 @@ def test_create_prints_the_id_and_list_prints_json_lines(ready_cli, h):
     rows = ready_cli.json_lines("list")
     assert [r["candidate_id"] for r in rows] == [cid]
     row = rows[0]
-    assert (row["status"], row["signal_name"], row["horizon"], row["dataset_id"], row["run_id"],
-            row["config_hash"], row["git_commit"]) == (
-        "exploratory", "momentum_24h", 1, "fixture_ds_hourly_v1", "fixture_run_001", "cfg1", "abc123")
+    assert (
+        row["status"],
+        row["signal_name"],
+        row["horizon"],
+        row["dataset_id"],
+        row["run_id"],
+        row["config_hash"],
+        row["git_commit"],
+    ) == ("exploratory", "momentum_24h", 1, "fixture_ds_hourly_v1", "fixture_run_001", "cfg1", "abc123")
     ev = json.loads(row["evidence_json"])
     # stored relative to the evidence base, with the base kept so any folder can find them
     assert ev["bundle_path"] == "bundles/momentum_24h_h1.json"
@@ -145,8 +176,9 @@ def test_evaluate_accepts_and_works_from_any_folder(ready_cli, h, tmp_path):
     # times and the service stores the decision's status.
     # c79684b: each passing evaluation climbs one rung through a stored eligibility report.
     for rung in ("candidate", "accepted"):
-        proc = ready_cli("evaluate", "--id", cid, "--require-rc", "--require-exec", "--max-participation", "0.1",
-                         cwd=elsewhere)
+        proc = ready_cli(
+            "evaluate", "--id", cid, "--require-rc", "--require-exec", "--max-participation", "0.1", cwd=elsewhere
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         out = json.loads(proc.stdout)
         assert out["status"] == "accepted" and out["reasons"] == []
@@ -160,8 +192,17 @@ def test_evaluate_accepts_and_works_from_any_folder(ready_cli, h, tmp_path):
 def test_evaluate_rejection_exit_1_with_reasons(ready_cli, h):
     stem = json.loads((h.FIXTURES / "family" / "family.json").read_text())["bundle_stems"]["best_noise"]
     signal, hz = stem.rsplit("_h", 1)
-    proc = ready_cli("create", "--from-run", "r", "--signal", signal, "--horizon", hz,
-                     "--bundle-path", str(h.FIXTURES / "bundles" / f"{stem}.json"))
+    proc = ready_cli(
+        "create",
+        "--from-run",
+        "r",
+        "--signal",
+        signal,
+        "--horizon",
+        hz,
+        "--bundle-path",
+        str(h.FIXTURES / "bundles" / f"{stem}.json"),
+    )
     cid = proc.stdout.strip()
     proc = ready_cli("evaluate", "--id", cid, "--allow-missing-exec")
     assert proc.returncode == 1
@@ -176,10 +217,21 @@ def test_evaluate_rejection_exit_1_with_reasons(ready_cli, h):
 def test_evaluate_incomplete_execution_evidence(ready_cli, h):
     cid = h.create_edge(ready_cli)
     # a second candidate whose execution evidence has no capacity curve
-    proc = ready_cli("create", "--from-run", "r2", "--signal", "momentum_24h", "--horizon", "1",
-                     "--bundle-path", str(h.FIXTURES / "bundles" / "momentum_24h_h1.json"),
-                     "--execution-evidence-path", str(h.FIXTURES / "execution" / "incomplete_execution_evidence.json"),
-                     "--evidence-base-path", str(h.FIXTURES))
+    proc = ready_cli(
+        "create",
+        "--from-run",
+        "r2",
+        "--signal",
+        "momentum_24h",
+        "--horizon",
+        "1",
+        "--bundle-path",
+        str(h.FIXTURES / "bundles" / "momentum_24h_h1.json"),
+        "--execution-evidence-path",
+        str(h.FIXTURES / "execution" / "incomplete_execution_evidence.json"),
+        "--evidence-base-path",
+        str(h.FIXTURES),
+    )
     cid2 = proc.stdout.strip()
     proc = ready_cli("evaluate", "--id", cid2, "--require-exec")
     assert proc.returncode == 1
@@ -255,8 +307,9 @@ def test_evaluate_regime_robustness(ready_cli, h):
     regimes = pd.read_csv(h.FIXTURES / "regimes" / "momentum_24h_h1_regime_summary.csv")
     worst = float(regimes.loc[regimes["regime"] != "unknown", "mean_ic"].min())
     bar = round(worst + 0.005, 4)
-    proc = ready_cli("evaluate", "--id", cid, "--require-regime", "--worst-regime-ic-min", str(bar),
-                     "--allow-missing-exec")
+    proc = ready_cli(
+        "evaluate", "--id", cid, "--require-regime", "--worst-regime-ic-min", str(bar), "--allow-missing-exec"
+    )
     assert proc.returncode == 1
     assert f"worst regime mean_ic {worst:.4f} < {bar}" in json.loads(proc.stdout)["reasons"]
     proc = ready_cli("evaluate", "--id", cid, "--require-regime")

@@ -44,7 +44,8 @@ def test_store_commands_on_a_server(pg_cli, h, pg_sql):
     proc = pg_cli("set-status", other, "candidate", "--reason", "by hand")
     assert proc.returncode == 1 and "promote_to_candidate" in proc.stderr
     assert pg_sql(pg_cli.db, "SELECT status FROM promotion_candidates WHERE candidate_id = ?", [other]) == [
-        {"status": "exploratory"}]
+        {"status": "exploratory"}
+    ]
 
 
 def test_evaluate_is_refused_in_one_line_and_writes_nothing(pg_cli, h, pg_sql):

@@ -12,9 +12,22 @@ N_SIM = "199"
 
 
 def _rc(cli, h, cache: Path, *extra: str, series: Path | None = None):
-    return cli("rc", str(series or h.FIXTURES / "family" / "ic_series.csv"), "--family-id", "fam_t",
-               "--dataset-id", "ds_t", "--git-commit", "c0", "--n-sim", N_SIM, "--cache-dir", str(cache), *extra,
-               db=False)
+    return cli(
+        "rc",
+        str(series or h.FIXTURES / "family" / "ic_series.csv"),
+        "--family-id",
+        "fam_t",
+        "--dataset-id",
+        "ds_t",
+        "--git-commit",
+        "c0",
+        "--n-sim",
+        N_SIM,
+        "--cache-dir",
+        str(cache),
+        *extra,
+        db=False,
+    )
 
 
 def test_rc_json_finds_the_real_edge_and_caches_the_null(cli, h, tmp_path):
@@ -39,12 +52,12 @@ def test_rc_json_finds_the_real_edge_and_caches_the_null(cli, h, tmp_path):
     nocache = json.loads(_rc(cli, h, cache, "--json", "--no-cache").stdout)
     assert nocache["cache_hit"] is False
 
-    entries = [json.loads(l) for l in cli("cache", "ls", "--cache-dir", str(cache), db=False).stdout.splitlines()]
+    entries = [json.loads(line) for line in cli("cache", "ls", "--cache-dir", str(cache), db=False).stdout.splitlines()]
     by_key = {e["key"]: e for e in entries}
     assert out["cache_key"] in by_key and all(e["exists"] for e in entries)
     ok = cli("cache", "verify", "--cache-dir", str(cache), db=False)
     assert ok.returncode == 0
-    assert [json.loads(l) for l in ok.stdout.splitlines()] == [{"key": k, "ok": True} for k in sorted(by_key)]
+    assert [json.loads(line) for line in ok.stdout.splitlines()] == [{"key": k, "ok": True} for k in sorted(by_key)]
 
     # corrupt the null artifact: verify names it and fails
     artifact = cache / by_key[out["cache_key"]]["path"]
@@ -53,7 +66,7 @@ def test_rc_json_finds_the_real_edge_and_caches_the_null(cli, h, tmp_path):
     artifact.write_bytes(bytes(raw))
     bad = cli("cache", "verify", "--cache-dir", str(cache), db=False)
     assert bad.returncode == 1
-    assert {"key": out["cache_key"], "ok": False} in [json.loads(l) for l in bad.stdout.splitlines()]
+    assert {"key": out["cache_key"], "ok": False} in [json.loads(line) for line in bad.stdout.splitlines()]
 
     cleared = cli("cache", "clear", "--cache-dir", str(cache), db=False)
     assert cleared.returncode == 0 and json.loads(cleared.stdout) == {"removed": len(entries)}
@@ -112,7 +125,11 @@ def test_rc_progress_bar_only_on_a_terminal(h, tmp_path):
     try:
         proc = subprocess.run(
             [str(h.SCRIPT), "rc", str(h.FIXTURES / "family" / "ic_series.csv"), "--n-sim", N_SIM, "--no-cache"],
-            stdout=subprocess.PIPE, stderr=slave, text=True, timeout=120)
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            text=True,
+            timeout=120,
+        )
         os.close(slave)
         slave = -1
         chunks = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any
 
 import pytest
 
@@ -12,9 +12,9 @@ REPO = Path(__file__).resolve().parents[2]
 FIXTURE_BUNDLE_DIR = REPO / "fixtures" / "bundles" / "momentum_24h"
 
 
-def _make_bundle(mean_ic: Any = 0.05, t_stat: Any = 3.0, n_obs: Any = 500, **meta: Any) -> Dict[str, Any]:
+def _make_bundle(mean_ic: Any = 0.05, t_stat: Any = 3.0, n_obs: Any = 500, **meta: Any) -> dict[str, Any]:
     """A bundle dict with one horizon (4) whose summary holds the given values."""
-    summary: Dict[str, Any] = {}
+    summary: dict[str, Any] = {}
     for key, value in (("mean_ic", mean_ic), ("t_stat", t_stat), ("n_obs", n_obs)):
         if value is not ...:
             summary[key] = value

@@ -22,17 +22,28 @@ def test_fixture_candidate_through_the_workflow(tmp_path, evidence_dir, monkeypa
         "execution_evidence_path": str(evidence_dir / "execution_evidence.json"),
     }
     cid = store_sqlite.create_candidate(
-        db, dataset_id="ds_fixture", run_id="run_fixture_001", signal_name="momentum_24h", horizon=4,
-        config_hash="cfg_abc123", git_commit="0123abcd", family_id="fam_momentum", evidence=evidence,
+        db,
+        dataset_id="ds_fixture",
+        run_id="run_fixture_001",
+        signal_name="momentum_24h",
+        horizon=4,
+        config_hash="cfg_abc123",
+        git_commit="0123abcd",
+        family_id="fam_momentum",
+        evidence=evidence,
         evidence_base_path=str(evidence_dir),
     )
     monkeypatch.chdir(tmp_path)  # not the evidence folder
 
     # 1) exploratory → candidate: RC required (family), regime required, execution evidence required.
     thr = ThresholdConfig(
-        require_regime_robustness=True, worst_regime_ic_mean_min=0.015,
-        require_reality_check=True, max_rc_p_value=0.05, require_execution_evidence=True,
-        min_liquidity_usd_min=1_000_000.0, max_participation_rate_max=0.1,
+        require_regime_robustness=True,
+        worst_regime_ic_mean_min=0.015,
+        require_reality_check=True,
+        max_rc_p_value=0.05,
+        require_execution_evidence=True,
+        min_liquidity_usd_min=1_000_000.0,
+        max_participation_rate_max=0.1,
     )
     d1 = evaluate_and_record(db, cid, thr, None, target_status="candidate")
     assert (d1.status, d1.reasons, d1.warnings) == ("accepted", [], [])
@@ -41,13 +52,21 @@ def test_fixture_candidate_through_the_workflow(tmp_path, evidence_dir, monkeypa
     (report,) = store_sqlite.get_eligibility_reports(db, cid)
     assert row["status"] == "candidate" and row["eligibility_report_id"] == report["eligibility_report_id"]
     assert (report["level"], report["passed"], report["blockers_json"], report["run_key"]) == (
-        "candidate", 1, "[]", "rk_fixture_001")
+        "candidate",
+        1,
+        "[]",
+        "rk_fixture_001",
+    )
 
     # 2) stricter thresholds: every rule fails with the contract's text.
     strict = ThresholdConfig(
-        ic_mean_min=0.05, tstat_min=4.0,
-        require_regime_robustness=True, worst_regime_ic_mean_min=0.02,
-        max_rc_p_value=0.01, require_execution_evidence=True, max_participation_rate_max=0.02,
+        ic_mean_min=0.05,
+        tstat_min=4.0,
+        require_regime_robustness=True,
+        worst_regime_ic_mean_min=0.02,
+        max_rc_p_value=0.01,
+        require_execution_evidence=True,
+        max_participation_rate_max=0.02,
     )
     d2 = evaluate_and_record(db, cid, strict, None, target_status="accepted")
     assert d2.status == "rejected"
@@ -81,4 +100,8 @@ def test_fixture_candidate_through_the_workflow(tmp_path, evidence_dir, monkeypa
     assert p2["metrics_snapshot"] == {"mean_ic": 0.0412, "t_stat": 3.87, "n_obs": 1320}
     # The store's own reader agrees.
     assert [e["event_type"] for e in store_sqlite.get_events(db, cid)] == [
-        "created", "status_change", "evaluated", "evaluated"]
+        "created",
+        "status_change",
+        "evaluated",
+        "evaluated",
+    ]

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 
 import pytest
-
 from crypto_analyzer_promotion.execution_evidence import (
     ExecutionEvidence,
     execution_evidence_from_json,
@@ -27,7 +25,9 @@ def test_validate_required(tmp_path):
     assert ExecutionEvidence().validate_required() == ["capacity_curve_path", "max_participation_rate", "cost_config"]
     ev = ExecutionEvidence(capacity_curve_path="  ", max_participation_rate=0.1, cost_config={"fee_bps": 1})
     assert ev.validate_required() == ["capacity_curve_path", "cost_config"]
-    ev = ExecutionEvidence(capacity_curve_path="cap.csv", max_participation_rate=0.1, cost_config={"fee_bps": 1, "slippage_bps": 1})
+    ev = ExecutionEvidence(
+        capacity_curve_path="cap.csv", max_participation_rate=0.1, cost_config={"fee_bps": 1, "slippage_bps": 1}
+    )
     assert ev.validate_required() == []
     assert ev.validate_required(base_path=tmp_path) == ["capacity_curve_path"]
     (tmp_path / "cap.csv").write_text("x\n1\n")
@@ -39,15 +39,25 @@ def test_validate_required(tmp_path):
 
 def test_to_dict_canonical_and_from_dict_tolerant():
     ev = ExecutionEvidence(
-        max_participation_rate=0.123456789012345, cost_config={"slippage_bps": 2, "fee_bps": 1.0},
+        max_participation_rate=0.123456789012345,
+        cost_config={"slippage_bps": 2, "fee_bps": 1.0},
         min_liquidity_usd=float("nan"),
     )
     d = ev.to_dict()
     assert list(d) == sorted(d)
-    assert d == {"cost_config": {"fee_bps": 1.0, "slippage_bps": 2}, "max_participation_rate": round(0.123456789012345, 10)}
+    assert d == {
+        "cost_config": {"fee_bps": 1.0, "slippage_bps": 2},
+        "max_participation_rate": round(0.123456789012345, 10),
+    }
     back = ExecutionEvidence.from_dict(
-        {"max_participation_rate": "0.05", "min_liquidity_usd": "lots", "spread_model": [1], "extra_key": 1,
-         "capacity_curve_path": 7, "cost_config": {"fee_bps": 1, "slippage_bps": 2}}
+        {
+            "max_participation_rate": "0.05",
+            "min_liquidity_usd": "lots",
+            "spread_model": [1],
+            "extra_key": 1,
+            "capacity_curve_path": 7,
+            "cost_config": {"fee_bps": 1, "slippage_bps": 2},
+        }
     )
     assert back == ExecutionEvidence(
         max_participation_rate=0.05, capacity_curve_path="7", cost_config={"fee_bps": 1, "slippage_bps": 2}
@@ -71,8 +81,14 @@ def test_validation_bundle_round_trip(evidence_dir, tmp_path):
 
 def test_validation_bundle_keeps_unknown_keys_and_nan():
     raw = {
-        "run_id": "r", "dataset_id": "d", "signal_name": "s", "freq": "1h", "horizons": [2],
-        "ic_summary_by_horizon": {"2": {"mean_ic": 0.1}}, "ic_decay_table": [], "meta": {},
+        "run_id": "r",
+        "dataset_id": "d",
+        "signal_name": "s",
+        "freq": "1h",
+        "horizons": [2],
+        "ic_summary_by_horizon": {"2": {"mean_ic": 0.1}},
+        "ic_decay_table": [],
+        "meta": {},
         "schema_version": 3,
     }
     b = ValidationBundle.from_json(json.dumps(raw))
@@ -89,7 +105,10 @@ def test_validation_bundle_keeps_unknown_keys_and_nan():
         ("{", "malformed"),
         ("[]", "must be a JSON object"),
         ('{"run_id": "r"}', "missing required key dataset_id"),
-        ('{"run_id":"r","dataset_id":"d","signal_name":"s","horizons":[1],"ic_summary_by_horizon":{"x":{}}}', "integer horizons"),
+        (
+            '{"run_id":"r","dataset_id":"d","signal_name":"s","horizons":[1],"ic_summary_by_horizon":{"x":{}}}',
+            "integer horizons",
+        ),
     ],
 )
 def test_validation_bundle_errors(text, match):

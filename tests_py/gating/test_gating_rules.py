@@ -6,10 +6,9 @@ import dataclasses
 import math
 import types
 
+import crypto_analyzer_promotion as cap
 import pandas as pd
 import pytest
-
-import crypto_analyzer_promotion as cap
 from crypto_analyzer_promotion.execution_evidence import ExecutionEvidence
 from crypto_analyzer_promotion.gating import (
     MIN_REGIMES_WITH_SAMPLES,
@@ -36,10 +35,17 @@ def test_top_level_reexports_and_defaults():
     assert cap.evaluate_candidate is evaluate_candidate
     assert MIN_REGIMES_WITH_SAMPLES == 2
     assert dataclasses.asdict(ThresholdConfig()) == {
-        "ic_mean_min": 0.02, "tstat_min": 2.5, "p_value_max": 0.05, "deflated_sharpe_min": 1.0,
-        "require_regime_robustness": False, "worst_regime_ic_mean_min": None,
-        "require_reality_check": False, "max_rc_p_value": 0.05, "require_execution_evidence": False,
-        "min_liquidity_usd_min": None, "max_participation_rate_max": None,
+        "ic_mean_min": 0.02,
+        "tstat_min": 2.5,
+        "p_value_max": 0.05,
+        "deflated_sharpe_min": 1.0,
+        "require_regime_robustness": False,
+        "worst_regime_ic_mean_min": None,
+        "require_reality_check": False,
+        "max_rc_p_value": 0.05,
+        "require_execution_evidence": False,
+        "min_liquidity_usd_min": None,
+        "max_participation_rate_max": None,
     }
     d = PromotionDecision("accepted")
     assert (d.reasons, d.metrics_snapshot, d.warnings) == ([], {}, [])
@@ -197,9 +203,7 @@ def test_execution_capacity_curve_checked_under_base_path(tmp_path, make_bundle)
 
 
 def test_all_reasons_in_contract_order(make_bundle):
-    thr = ThresholdConfig(
-        require_regime_robustness=True, worst_regime_ic_mean_min=0.5, require_reality_check=True
-    )
+    thr = ThresholdConfig(require_regime_robustness=True, worst_regime_ic_mean_min=0.5, require_reality_check=True)
     df = pd.DataFrame({"regime": ["a", "b"], "mean_ic": [0.1, 0.2]})
     d = evaluate_candidate(make_bundle(0.01, 1.0, rc_p_value=0.5), thr, regime_summary_df=df, target_status="candidate")
     assert d.reasons == [

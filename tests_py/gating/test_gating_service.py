@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from crypto_analyzer_promotion import store_sqlite
 from crypto_analyzer_promotion.gating import ThresholdConfig
 from crypto_analyzer_promotion.service import evaluate_and_record
@@ -65,7 +63,16 @@ def test_unknown_id_is_rejected_and_nothing_written(db_path, evidence_dir):
         assert c.execute("SELECT COUNT(*) FROM promotion_events").fetchone()[0] == 1
 
 
-@pytest.mark.parametrize("content", [None, "{not json", "[1, 2]", '{"run_id": "r"}', '{"run_id":"r","dataset_id":"d","signal_name":"s","horizons":"4","ic_summary_by_horizon":{}}'])
+@pytest.mark.parametrize(
+    "content",
+    [
+        None,
+        "{not json",
+        "[1, 2]",
+        '{"run_id": "r"}',
+        '{"run_id":"r","dataset_id":"d","signal_name":"s","horizons":"4","ic_summary_by_horizon":{}}',
+    ],
+)
 def test_unreadable_bundle_is_rejected_and_nothing_written(db_path, tmp_path, content):
     cid = create(db_path)
     path = tmp_path / "bundle.json"
@@ -96,10 +103,17 @@ def test_loads_evidence_relative_to_base_and_records_event(db_path, evidence_dir
         "reasons": [],
         "metrics_snapshot": {"mean_ic": 0.0412, "t_stat": 3.87, "n_obs": 1320},
         "thresholds_used": {
-            "ic_mean_min": 0.02, "tstat_min": 2.5, "p_value_max": 0.05, "deflated_sharpe_min": 1.0,
-            "require_regime_robustness": True, "worst_regime_ic_mean_min": 0.01,
-            "require_reality_check": True, "max_rc_p_value": 0.05, "require_execution_evidence": True,
-            "min_liquidity_usd_min": None, "max_participation_rate_max": None,
+            "ic_mean_min": 0.02,
+            "tstat_min": 2.5,
+            "p_value_max": 0.05,
+            "deflated_sharpe_min": 1.0,
+            "require_regime_robustness": True,
+            "worst_regime_ic_mean_min": 0.01,
+            "require_reality_check": True,
+            "max_rc_p_value": 0.05,
+            "require_execution_evidence": True,
+            "min_liquidity_usd_min": None,
+            "max_participation_rate_max": None,
             "allow_missing_execution_evidence": False,
         },
         "artifact_pointers": {
@@ -171,7 +185,7 @@ def test_malformed_evidence_files_give_reasons(db_path, evidence_dir):
     assert d.reasons[1] == "require_reality_check=True but no rc_p_value in meta or rc_summary"
     assert "RC summary JSON is malformed" in d.warnings[0]
     assert d.reasons[2].startswith("execution evidence could not be used: execution_evidence_path ")
-    assert d.reasons[2].endswith("execution evidence JSON must be an object, got string \"just a string\"")
+    assert d.reasons[2].endswith('execution evidence JSON must be an object, got string "just a string"')
 
 
 def test_missing_evidence_files(db_path, evidence_dir):
@@ -207,7 +221,10 @@ def test_accepts_sqlite_connection_and_bundle_objects(db_path, evidence_dir):
     d = evaluate_and_record(conn, cid, ThresholdConfig(), bundle)
     assert d.status == "accepted"
     # c79684b: a passing gate at target exploratory leaves the candidate exploratory.
-    assert conn.execute("SELECT status FROM promotion_candidates WHERE candidate_id=?", (cid,)).fetchone()[0] == "exploratory"
+    assert (
+        conn.execute("SELECT status FROM promotion_candidates WHERE candidate_id=?", (cid,)).fetchone()[0]
+        == "exploratory"
+    )
     conn.close()
 
 
@@ -248,7 +265,10 @@ def test_relative_bundle_path_climbing_out_is_refused(db_path, evidence_dir, tmp
     assert "climbs out of evidence_base_path" in d.warnings[0]
     assert [e[0] for e in raw_events(db_path, cid)] == ["created"]
     # The same file by absolute path is the caller's explicit choice.
-    assert evaluate_and_record(db_path, cid, ThresholdConfig(), str(outside), evidence_base_path=evidence_dir).status == "accepted"
+    assert (
+        evaluate_and_record(db_path, cid, ThresholdConfig(), str(outside), evidence_base_path=evidence_dir).status
+        == "accepted"
+    )
 
 
 def test_files_written_by_pythons_json_with_nan_tokens(db_path, evidence_dir):
@@ -259,7 +279,9 @@ def test_files_written_by_pythons_json_with_nan_tokens(db_path, evidence_dir):
     (evidence_dir / "rc_summary.json").write_text(json.dumps({"rc_p_value": 0.01, "observed_max": float("inf")}))
     assert "NaN" in (evidence_dir / "validation_bundle.json").read_text()
     cid = create(db_path, evidence=REL_EVIDENCE)
-    d = evaluate_and_record(db_path, cid, ThresholdConfig(require_reality_check=True), None, evidence_base_path=evidence_dir)
+    d = evaluate_and_record(
+        db_path, cid, ThresholdConfig(require_reality_check=True), None, evidence_base_path=evidence_dir
+    )
     assert d.reasons == ["mean_ic is not a finite number (got nan)"]
     assert d.warnings == []
 
@@ -270,7 +292,9 @@ def test_threads_evaluating_at_once_lose_no_event(db_path, evidence_dir):
     cids = [create(db_path, evidence=REL_EVIDENCE, candidate_id=f"prom_t{i}") for i in range(4)]
     jobs = [cids[i % 4] for i in range(24)]
     with ThreadPoolExecutor(max_workers=6) as pool:
-        decisions = list(pool.map(lambda c: evaluate_and_record(db_path, c, FULL, None, evidence_base_path=evidence_dir), jobs))
+        decisions = list(
+            pool.map(lambda c: evaluate_and_record(db_path, c, FULL, None, evidence_base_path=evidence_dir), jobs)
+        )
     assert {d.status for d in decisions} == {"accepted"}
     with sqlite3.connect(db_path) as c:
         n = c.execute("SELECT COUNT(*) FROM promotion_events WHERE event_type='evaluated'").fetchone()[0]

@@ -10,7 +10,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from crypto_analyzer_promotion import store_sqlite as st
 from crypto_analyzer_promotion.gating import ThresholdConfig
 from crypto_analyzer_promotion.service import evaluate_and_record
@@ -31,8 +30,14 @@ THR = ThresholdConfig(ic_mean_min=0.02, tstat_min=2.0)
 
 def write_bundle(folder: Path, meta: dict, mean_ic: float = 0.04) -> Path:
     b = ValidationBundle(
-        run_id="run_g", dataset_id="d", signal_name="sig", freq="1h", horizons=[1],
-        ic_summary_by_horizon={1: {"mean_ic": mean_ic, "t_stat": 3.0, "n_obs": 100}}, ic_decay_table=[], meta=meta,
+        run_id="run_g",
+        dataset_id="d",
+        signal_name="sig",
+        freq="1h",
+        horizons=[1],
+        ic_summary_by_horizon={1: {"mean_ic": mean_ic, "t_stat": 3.0, "n_obs": 100}},
+        ic_decay_table=[],
+        meta=meta,
     )
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "bundle.json"
@@ -41,16 +46,29 @@ def write_bundle(folder: Path, meta: dict, mean_ic: float = 0.04) -> Path:
 
 
 def create(db, evidence=None, **kw):
-    return st.create_candidate(db, dataset_id="d", run_id="run_g", signal_name="sig", horizon=1, config_hash="x",
-                               git_commit="y", evidence=evidence, **kw)
+    return st.create_candidate(
+        db,
+        dataset_id="d",
+        run_id="run_g",
+        signal_name="sig",
+        horizon=1,
+        config_hash="x",
+        git_commit="y",
+        evidence=evidence,
+        **kw,
+    )
 
 
 def state(db):
     """Everything a call may write, to compare before/after."""
     with sqlite3.connect(db) as c:
         return (
-            c.execute("SELECT candidate_id, status, eligibility_report_id FROM promotion_candidates ORDER BY 1").fetchall(),
-            c.execute("SELECT event_id, candidate_id, event_type, payload_json FROM promotion_events ORDER BY 1").fetchall(),
+            c.execute(
+                "SELECT candidate_id, status, eligibility_report_id FROM promotion_candidates ORDER BY 1"
+            ).fetchall(),
+            c.execute(
+                "SELECT event_id, candidate_id, event_type, payload_json FROM promotion_events ORDER BY 1"
+            ).fetchall(),
             c.execute("SELECT * FROM eligibility_reports ORDER BY 1").fetchall(),
         )
 
@@ -59,8 +77,16 @@ def next_rung(db, cid, bundle_path, thr=THR, **kw):
     """What the analyzer's CLI and page do: the target is the next rung from the current status."""
     current = st.get_candidate(db, cid)["status"]
     target = "candidate" if current == "exploratory" else "accepted"
-    return evaluate_and_record(db, cid, thr, str(bundle_path), evidence_base_path=bundle_path.parent,
-                               target_status=target, allow_missing_execution_evidence=True, **kw)
+    return evaluate_and_record(
+        db,
+        cid,
+        thr,
+        str(bundle_path),
+        evidence_base_path=bundle_path.parent,
+        target_status=target,
+        allow_missing_execution_evidence=True,
+        **kw,
+    )
 
 
 def test_full_provenance_climbs_one_rung_per_evaluation(db_path, tmp_path):
@@ -79,18 +105,28 @@ def test_full_provenance_climbs_one_rung_per_evaluation(db_path, tmp_path):
         want = hashlib.sha256((cid + r["level"] + r["computed_at_utc"]).encode()).hexdigest()[:16]
         assert r["eligibility_report_id"] == "elig_" + want
         assert (r["run_key"], r["run_instance_id"], r["dataset_id_v2"], r["engine_version"], r["config_version"]) == (
-            "rk", "run_g", "ds2", "e1", "c1")
+            "rk",
+            "run_g",
+            "ds2",
+            "e1",
+            "c1",
+        )
         assert r["blockers_json"] == "[]"
     assert reports[0]["warnings_json"] == "[]"
     assert reports[1]["warnings_json"] == '["research_spec_version recommended for accepted"]'
     events = st.get_events(db_path, cid)
-    assert [e["event_type"] for e in events] == [
-        "created", "status_change", "evaluated", "status_change", "evaluated"]
+    assert [e["event_type"] for e in events] == ["created", "status_change", "evaluated", "status_change", "evaluated"]
     sc1, sc2 = json.loads(events[1]["payload_json"]), json.loads(events[3]["payload_json"])
     assert (sc1["old_status"], sc1["new_status"], sc1["eligibility_report_id"]) == (
-        "exploratory", "candidate", reports[0]["eligibility_report_id"])
+        "exploratory",
+        "candidate",
+        reports[0]["eligibility_report_id"],
+    )
     assert (sc2["old_status"], sc2["new_status"], sc2["eligibility_report_id"]) == (
-        "candidate", "accepted", reports[1]["eligibility_report_id"])
+        "candidate",
+        "accepted",
+        reports[1]["eligibility_report_id"],
+    )
     assert "reason" not in sc1
 
 
@@ -100,8 +136,11 @@ def test_without_provenance_stays_exploratory_and_nothing_is_written(db_path, tm
     before = state(db_path)
     d = next_rung(db_path, cid, path)
     assert d.status == "rejected"
-    assert d.reasons[:3] == ["dataset_id_v2 missing", "dataset_hash_algo must be sqlite_logical_v2 (got None)",
-                             "dataset_hash_mode must be STRICT for promotion (got None)"]
+    assert d.reasons[:3] == [
+        "dataset_id_v2 missing",
+        "dataset_hash_algo must be sqlite_logical_v2 (got None)",
+        "dataset_hash_mode must be STRICT for promotion (got None)",
+    ]
     assert d.reasons[-1] == "seed_version missing (required for candidate/accepted)"
     assert d.metrics_snapshot == {"mean_ic": 0.04, "t_stat": 3.0, "n_obs": 100}
     assert d.warnings == []  # the eligibility report's (the gate's override warning is not kept, as in c79684b)
@@ -133,35 +172,57 @@ def test_rc_summary_from_evidence_goes_through_eligibility(db_path, tmp_path):
     (folder / "rc.json").write_text(json.dumps({"rc_p_value": 0.01}))
     cid = create(db_path, {"rc_summary_path": "rc.json"})
     before = state(db_path)
-    d = evaluate_and_record(db_path, cid, ThresholdConfig(require_reality_check=True), str(path),
-                            evidence_base_path=folder, target_status="candidate",
-                            allow_missing_execution_evidence=True)
+    d = evaluate_and_record(
+        db_path,
+        cid,
+        ThresholdConfig(require_reality_check=True),
+        str(path),
+        evidence_base_path=folder,
+        target_status="candidate",
+        allow_missing_execution_evidence=True,
+    )
     assert (d.status, d.reasons) == ("rejected", ["rc_summary_schema_version must be 1 (got None)"])
     assert state(db_path) == before
     (folder / "rc.json").write_text(json.dumps({"rc_p_value": 0.01, "rc_summary_schema_version": 1}))
-    d = evaluate_and_record(db_path, cid, ThresholdConfig(require_reality_check=True), str(path),
-                            evidence_base_path=folder, target_status="candidate",
-                            allow_missing_execution_evidence=True)
+    d = evaluate_and_record(
+        db_path,
+        cid,
+        ThresholdConfig(require_reality_check=True),
+        str(path),
+        evidence_base_path=folder,
+        target_status="candidate",
+        allow_missing_execution_evidence=True,
+    )
     assert d.status == "accepted" and st.get_candidate(db_path, cid)["status"] == "candidate"
 
 
 def test_evidence_lookup_base_then_current_folder_and_escape_refused(db_path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     csv = tmp_path / "reports" / "csv"
-    path = write_bundle(csv, PROVENANCE)
-    (csv / "exec.json").write_text(json.dumps({
-        "capacity_curve_path": "csv/cap.csv", "max_participation_rate": 0.05,
-        "cost_config": {"fee_bps": 1, "slippage_bps": 1}}))
+    write_bundle(csv, PROVENANCE)
+    (csv / "exec.json").write_text(
+        json.dumps(
+            {
+                "capacity_curve_path": "csv/cap.csv",
+                "max_participation_rate": 0.05,
+                "cost_config": {"fee_bps": 1, "slippage_bps": 1},
+            }
+        )
+    )
     (csv / "cap.csv").write_text("a,b\n1,2\n")
     # Stored paths are relative to the current folder; the base is the bundle's folder (the
     # analyzer's reportv2 layout); the capacity curve is relative to reports/ (the base's parent).
-    cid = create(db_path, {"bundle_path": "reports/csv/bundle.json", "execution_evidence_path": "reports/csv/exec.json"})
-    d = evaluate_and_record(db_path, cid, THR, "reports/csv/bundle.json", evidence_base_path=Path("reports/csv"),
-                            target_status="candidate")
+    cid = create(
+        db_path, {"bundle_path": "reports/csv/bundle.json", "execution_evidence_path": "reports/csv/exec.json"}
+    )
+    d = evaluate_and_record(
+        db_path, cid, THR, "reports/csv/bundle.json", evidence_base_path=Path("reports/csv"), target_status="candidate"
+    )
     assert (d.status, d.reasons) == ("accepted", [])
     cid2 = create(db_path, {"execution_evidence_path": "../../../etc/passwd"})
-    d = evaluate_and_record(db_path, cid2, THR, "reports/csv/bundle.json", evidence_base_path=Path("reports/csv"),
-                            target_status="candidate")
+    d = evaluate_and_record(
+        db_path, cid2, THR, "reports/csv/bundle.json", evidence_base_path=Path("reports/csv"), target_status="candidate"
+    )
     assert d.status == "rejected"
     assert any("climbs out of evidence_base_path; refused (not read)" in r for r in d.reasons), d.reasons
 
@@ -183,21 +244,33 @@ def test_store_promotion_functions_and_their_errors(db_path):
     st.insert_eligibility_report(db_path, "ra", a, "candidate", True, "[]", "[]", "2026-02-01T00:00:00Z", run_key="rk")
     before = state(db_path)
     bad_calls = [
-        (lambda: st.insert_eligibility_report(db_path, "rx", "ghost", "candidate", True, "[]", "[]", "t"),
-         "candidate_id not found: ghost"),
-        (lambda: st.insert_eligibility_report(db_path, "rx", a, "promoted", True, "[]", "[]", "t"),
-         "unknown eligibility level"),
-        (lambda: st.insert_eligibility_report(db_path, "rx", a, "candidate", True, [], "[]", "t"),
-         "blockers_json must be a str"),
-        (lambda: st.insert_eligibility_report(db_path, "rx", a, "candidate", False, "[]", "[]", "t"),
-         "must list its blockers"),
-        (lambda: st.insert_eligibility_report(db_path, "rx", a, "candidate", True, "[]", "[]", "t", run_key=5),
-         "run_key must be a str or None"),
+        (
+            lambda: st.insert_eligibility_report(db_path, "rx", "ghost", "candidate", True, "[]", "[]", "t"),
+            "candidate_id not found: ghost",
+        ),
+        (
+            lambda: st.insert_eligibility_report(db_path, "rx", a, "promoted", True, "[]", "[]", "t"),
+            "unknown eligibility level",
+        ),
+        (
+            lambda: st.insert_eligibility_report(db_path, "rx", a, "candidate", True, [], "[]", "t"),
+            "blockers_json must be a str",
+        ),
+        (
+            lambda: st.insert_eligibility_report(db_path, "rx", a, "candidate", False, "[]", "[]", "t"),
+            "must list its blockers",
+        ),
+        (
+            lambda: st.insert_eligibility_report(db_path, "rx", a, "candidate", True, "[]", "[]", "t", run_key=5),
+            "run_key must be a str or None",
+        ),
         (lambda: st.promote_to_candidate(db_path, b, "ra"), "computed for candidate"),
         (lambda: st.promote_to_accepted(db_path, a, "ra"), "is for level candidate, not accepted"),
         (lambda: st.promote_to_candidate(db_path, "ghost", "ra"), "candidate_id not found: ghost"),
-        (lambda: st.update_status(db_path, a, "accepted", eligibility_report_id="ra"),
-         r"Use promote_to_candidate\(\) or promote_to_accepted\(\) with an eligibility report"),
+        (
+            lambda: st.update_status(db_path, a, "accepted", eligibility_report_id="ra"),
+            r"Use promote_to_candidate\(\) or promote_to_accepted\(\) with an eligibility report",
+        ),
     ]
     for call, msg in bad_calls:
         with pytest.raises(ValueError, match=msg):
@@ -216,11 +289,22 @@ def test_plain_sqlite3_tampering_after_service_promotion(db_path, tmp_path):
     before = state(db_path)
     conn = sqlite3.connect(db_path)
     for sql, params, msg in [
-        ("UPDATE promotion_candidates SET status='candidate', eligibility_report_id=? WHERE candidate_id='b'", (rid,),
-         "another candidate"),
-        ("UPDATE promotion_candidates SET status='accepted' WHERE candidate_id='b'", (), "eligibility_report_id required"),
+        (
+            "UPDATE promotion_candidates SET status='candidate', eligibility_report_id=? WHERE candidate_id='b'",
+            (rid,),
+            "another candidate",
+        ),
+        (
+            "UPDATE promotion_candidates SET status='accepted' WHERE candidate_id='b'",
+            (),
+            "eligibility_report_id required",
+        ),
         ("UPDATE eligibility_reports SET blockers_json='[\"x\"]' WHERE eligibility_report_id=?", (rid,), "immutable"),
-        ("UPDATE eligibility_reports SET warnings_json='[]', passed=1 WHERE eligibility_report_id=?", (rid,), "immutable"),
+        (
+            "UPDATE eligibility_reports SET warnings_json='[]', passed=1 WHERE eligibility_report_id=?",
+            (rid,),
+            "immutable",
+        ),
         ("DELETE FROM eligibility_reports WHERE eligibility_report_id=?", (rid,), "immutable"),
         ("UPDATE promotion_events SET payload_json='{}' WHERE candidate_id=?", (a,), "append-only"),
         ("INSERT INTO governance_events (timestamp, actor, action) VALUES ('t', 'x', 'evaluate')", (), None),
@@ -248,16 +332,23 @@ def test_resolve_evidence_loads_what_evidence_json_names(tmp_path, monkeypatch, 
     from crypto_analyzer_promotion.service import resolve_evidence
 
     monkeypatch.chdir(tmp_path)
-    evidence = {"ic_summary_by_regime_path": "ic_summary_by_regime.csv", "rc_summary_path": "rc_summary.json",
-                "execution_evidence_path": "execution_evidence.json"}
+    evidence = {
+        "ic_summary_by_regime_path": "ic_summary_by_regime.csv",
+        "rc_summary_path": "rc_summary.json",
+        "execution_evidence_path": "execution_evidence.json",
+    }
     bundle, regime, rc, ex = resolve_evidence(evidence, evidence_dir, "validation_bundle.json")
     assert isinstance(bundle, ValidationBundle) and bundle.run_id == "run_fixture_001"
     assert list(regime.columns[:2]) == ["regime", "mean_ic"] and len(regime) >= 2
     assert rc == json.loads((evidence_dir / "rc_summary.json").read_text())
     assert isinstance(ex, ExecutionEvidence) and ex.max_participation_rate == 0.05
     # A bundle object is returned as is; absent, unreadable and escaping paths give None.
-    obj = ValidationBundle(run_id="x", dataset_id="d", signal_name="s", freq="1h", horizons=[1], ic_summary_by_horizon={})
-    got = resolve_evidence({"rc_summary_path": "../../x.json", "execution_evidence_path": "nope.json"}, evidence_dir, obj)
+    obj = ValidationBundle(
+        run_id="x", dataset_id="d", signal_name="s", freq="1h", horizons=[1], ic_summary_by_horizon={}
+    )
+    got = resolve_evidence(
+        {"rc_summary_path": "../../x.json", "execution_evidence_path": "nope.json"}, evidence_dir, obj
+    )
     assert got[0] is obj and got[1:] == (None, None, None)
     assert resolve_evidence({}, evidence_dir, "")[0] is None
 
@@ -283,5 +374,6 @@ def test_a_replaced_resolver_is_used(db_path, tmp_path, monkeypatch):
     with mock.patch.object(service, "resolve_evidence", return_value=(loaded, None, None, None)):
         d = service.evaluate_and_record(db_path, cid, THR, "ignored.json", target_status="candidate")
     assert d.reasons == [
-        "execution evidence required (target beyond exploratory or require_execution_evidence) but none provided"]
+        "execution evidence required (target beyond exploratory or require_execution_evidence) but none provided"
+    ]
     assert st.get_candidate(db_path, cid)["status"] == "rejected"

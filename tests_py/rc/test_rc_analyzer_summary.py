@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from crypto_analyzer_promotion.reality_check import (
     RealityCheckConfig,
     make_null_generator_stationary,
@@ -49,8 +48,15 @@ def test_summary_keys_without_run_key(monkeypatch):
     assert "n_sim_shortfall_warning" not in out
     assert (out["seed_root"], out["seed_version"], out["component_salt"]) == (77, 1, None)
     spec = out["null_construction_spec"]
-    assert spec == {"method": "stationary", "avg_block_length": 12, "block_size": 12, "seed_derivation": "explicit",
-                    "seed_version": 1, "rng": "default", "null_centering": "recentred"}
+    assert spec == {
+        "method": "stationary",
+        "avg_block_length": 12,
+        "block_size": 12,
+        "seed_derivation": "explicit",
+        "seed_version": 1,
+        "rng": "default",
+        "null_centering": "recentred",
+    }
     assert out["rw_enabled"] is False and out["rw_adjusted_p_values"].empty
     assert "rw_method" not in out and "rw_skipped_reason" not in out
     assert out["hypothesis_ids"] == ["a|1", "b|1", "c|1"]
@@ -90,11 +96,15 @@ def test_shortfall_rows_are_dropped_and_reported(monkeypatch):
     monkeypatch.setenv(RW, "1")
     obs = pd.Series({"a|1": 0.3, "b|1": 0.1})
     null = np.random.default_rng(2).normal(0, 0.2, (40, 2))
-    out = run_reality_check(obs, lambda b: None if b % 4 == 0 else (null[b] if b % 4 else None),
-                            RealityCheckConfig(n_sim=40))
+    out = run_reality_check(
+        obs, lambda b: None if b % 4 == 0 else (null[b] if b % 4 else None), RealityCheckConfig(n_sim=40)
+    )
     kept = np.array([null[b] for b in range(40) if b % 4])
     assert (out["requested_n_sim"], out["actual_n_sim"]) == (40, 30)
-    assert out["n_sim_shortfall_warning"] == "actual_n_sim=30 < requested_n_sim=40 (10 null rows dropped due to length mismatch)"
+    assert (
+        out["n_sim_shortfall_warning"]
+        == "actual_n_sim=30 < requested_n_sim=40 (10 null rows dropped due to length mismatch)"
+    )
     assert out["rc_p_value"] == (1 + np.sum(kept.max(axis=1) >= 0.3)) / 31
     none = run_reality_check(obs, lambda b: [1.0], RealityCheckConfig(n_sim=5))
     assert none["actual_n_sim"] == 0 and none["rc_p_value"] == 1.0
@@ -126,7 +136,9 @@ print(json.dumps(out))
 """
 
 
-@pytest.mark.skipif(not (ANALYZER / "crypto_analyzer").is_dir(), reason="the analyzer's c79684b tree is not on this machine")
+@pytest.mark.skipif(
+    not (ANALYZER / "crypto_analyzer").is_dir(), reason="the analyzer's c79684b tree is not on this machine"
+)
 @pytest.mark.parametrize("rw", ["0", "1"])
 @pytest.mark.parametrize("source", ["run_reality_check", "family_to_dict"])
 def test_our_summaries_pass_the_analyzers_own_gate(monkeypatch, rw, source):
@@ -138,8 +150,14 @@ def test_our_summaries_pass_the_analyzers_own_gate(monkeypatch, rw, source):
         summary = {k: v for k, v in out.items() if k != "null_max_distribution"}
         rw_adj = summary.pop("rw_adjusted_p_values")
         summary["rw_adjusted_p_values"] = {k: float(v) for k, v in rw_adj.items()}  # as the report writes it
-    proc = subprocess.run([sys.executable, "-c", GATE], input=json.dumps(summary, default=str), text=True,
-                          capture_output=True, cwd=ANALYZER, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", GATE],
+        input=json.dumps(summary, default=str),
+        text=True,
+        capture_output=True,
+        cwd=ANALYZER,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     res = json.loads(proc.stdout)
     assert res["candidate"] == {"passed": True, "blockers": []}

@@ -15,8 +15,6 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-
-from crypto_analyzer_promotion import reality_check as rc
 from crypto_analyzer_promotion.reality_check import (
     FamilyRealityCheckResult,
     RealityCheckConfig,
@@ -28,16 +26,33 @@ from crypto_analyzer_promotion.reality_check import (
 )
 
 CONTRACT_KEYS = {
-    "rc_p_value", "observed_max", "null_max_distribution", "n_sim", "hypothesis_ids", "rc_metric",
-    "rc_horizon", "rc_seed", "rc_method", "rc_avg_block_length", "romano_wolf_p_values",
+    "rc_p_value",
+    "observed_max",
+    "null_max_distribution",
+    "n_sim",
+    "hypothesis_ids",
+    "rc_metric",
+    "rc_horizon",
+    "rc_seed",
+    "rc_method",
+    "rc_avg_block_length",
+    "romano_wolf_p_values",
 }
 
 
 def test_config_defaults_match_the_contract():
     cfg = RealityCheckConfig()
     assert dataclasses.asdict(cfg) == dict(
-        metric="mean_ic", horizon=None, n_sim=200, method="stationary", avg_block_length=12, block_size=12, seed=42,
-        run_key=None, seed_root=None, rng=None,  # c79684b's additions
+        metric="mean_ic",
+        horizon=None,
+        n_sim=200,
+        method="stationary",
+        avg_block_length=12,
+        block_size=12,
+        seed=42,
+        run_key=None,
+        seed_root=None,
+        rng=None,  # c79684b's additions
     )
 
 
@@ -83,14 +98,16 @@ def test_run_reality_check_rust_batch_equals_python_callable_loop():
 def test_run_reality_check_with_cached_null_max():
     obs = pd.Series([0.2, 0.5], index=["a", "b"])
     cached = np.array([0.1, 0.6, 0.4, 0.5])
-    out = run_reality_check(obs, lambda b: pytest.fail("must not simulate"), RealityCheckConfig(n_sim=4),
-                            cached_null_max=cached)
+    out = run_reality_check(
+        obs, lambda b: pytest.fail("must not simulate"), RealityCheckConfig(n_sim=4), cached_null_max=cached
+    )
     assert out["rc_p_value"] == pytest.approx((1 + 2) / 5)
     assert out["n_sim"] == 4 and out["romano_wolf_p_values"] is None
     # As in the analyzer: maxima of another size than n_sim are not used; the null is simulated.
     calls = []
-    out = run_reality_check(obs, lambda b: calls.append(b) or [0.0, 0.0], RealityCheckConfig(n_sim=5),
-                            cached_null_max=cached)
+    out = run_reality_check(
+        obs, lambda b: calls.append(b) or [0.0, 0.0], RealityCheckConfig(n_sim=5), cached_null_max=cached
+    )
     assert calls == [0, 1, 2, 3, 4] and out["actual_n_sim"] == 5
 
 
@@ -124,7 +141,9 @@ def test_progress_callback_is_rate_limited_and_ends_at_total():
         calls = []
         t0 = time.perf_counter()
         r = run_family_reality_check(
-            x, RealityCheckConfig(n_sim=total), progress=lambda d, t: calls.append((d, t, time.perf_counter()))
+            x,
+            RealityCheckConfig(n_sim=total),
+            progress=lambda d, t, calls=calls: calls.append((d, t, time.perf_counter())),
         )
         elapsed = time.perf_counter() - t0
         if elapsed >= 0.8:
@@ -148,9 +167,21 @@ def test_result_dataclass_fields_and_json_summary():
     r = run_family_reality_check({"s|1": pd.Series(x[:, 0]), "s|2": pd.Series(x[:, 1])}, RealityCheckConfig(n_sim=50))
     assert isinstance(r, FamilyRealityCheckResult)
     for name in (
-        "hypothesis_ids", "observed_stats", "observed_max", "rc_p_value", "spa_p_values",
-        "spa_unstudentized_p_values", "romano_wolf_p_values", "null_max_distribution", "n_sim", "config",
-        "null_centering", "rng", "cache_key", "cache_hit", "elapsed_s",
+        "hypothesis_ids",
+        "observed_stats",
+        "observed_max",
+        "rc_p_value",
+        "spa_p_values",
+        "spa_unstudentized_p_values",
+        "romano_wolf_p_values",
+        "null_max_distribution",
+        "n_sim",
+        "config",
+        "null_centering",
+        "rng",
+        "cache_key",
+        "cache_hit",
+        "elapsed_s",
     ):
         assert hasattr(r, name), name
     assert isinstance(r.observed_stats, np.ndarray) and isinstance(r.null_max_distribution, np.ndarray)
@@ -184,7 +215,9 @@ INTERRUPT_SCRIPT = textwrap.dedent(
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT semantics")
 def test_ctrl_c_stops_a_long_run_within_a_second():
     env = {**os.environ, "CRYPTO_ANALYZER_THREADS": "2"}
-    proc = subprocess.Popen([sys.executable, "-c", INTERRUPT_SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPT_SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     try:
         assert proc.stdout.readline().strip() == "ready"
         time.sleep(0.5)

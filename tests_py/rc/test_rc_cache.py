@@ -11,7 +11,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from crypto_analyzer_promotion import rc_cache
 from crypto_analyzer_promotion.rc_cache import (
     get_rc_cache_key,
@@ -28,7 +27,20 @@ FIELDS = ("fam1", "ds1", "abc123", "mean_ic", None, 200, 42, "stationary", 12)
 def test_key_is_pinned_and_recomputable_with_hashlib():
     key = get_rc_cache_key(*FIELDS)
     assert key == "8886008d6a0dc92ff337b0e7"  # pinned: a change here invalidates every cache
-    payload = "|".join(["rc-null-v2-recentred/xoshiro256pp-splitmix-v1", "fam1", "ds1", "abc123", "mean_ic", "None", "200", "42", "stationary", "12"])
+    payload = "|".join(
+        [
+            "rc-null-v2-recentred/xoshiro256pp-splitmix-v1",
+            "fam1",
+            "ds1",
+            "abc123",
+            "mean_ic",
+            "None",
+            "200",
+            "42",
+            "stationary",
+            "12",
+        ]
+    )
     assert key == hashlib.sha256(payload.encode()).hexdigest()[:24]
     assert len(key) == 24 and all(c in "0123456789abcdef" for c in key)
 
@@ -41,9 +53,27 @@ def test_key_differs_between_recentred_and_old_null_and_between_streams():
         get_rc_cache_key(*FIELDS, null_centering="none", rng="numpy_legacy"),
     }
     assert len(keys) == 4
-    payload = "|".join(["rc-null-v1-uncentred/numpy-legacy-mt19937", "fam1", "ds1", "abc123", "mean_ic", "None", "200", "42", "stationary", "12"])
-    assert get_rc_cache_key(*FIELDS, null_centering="none", rng="numpy_legacy") == hashlib.sha256(payload.encode()).hexdigest()[:24]
-    assert get_rc_cache_key("fam1", "ds1", "abc123", "mean_ic", None, 201, 42, "stationary", 12) != get_rc_cache_key(*FIELDS)
+    payload = "|".join(
+        [
+            "rc-null-v1-uncentred/numpy-legacy-mt19937",
+            "fam1",
+            "ds1",
+            "abc123",
+            "mean_ic",
+            "None",
+            "200",
+            "42",
+            "stationary",
+            "12",
+        ]
+    )
+    assert (
+        get_rc_cache_key(*FIELDS, null_centering="none", rng="numpy_legacy")
+        == hashlib.sha256(payload.encode()).hexdigest()[:24]
+    )
+    assert get_rc_cache_key("fam1", "ds1", "abc123", "mean_ic", None, 201, 42, "stationary", 12) != get_rc_cache_key(
+        *FIELDS
+    )
 
 
 def test_roundtrip_manifest_and_npy_format(tmp_path):
@@ -106,7 +136,11 @@ def test_concurrent_writers_from_several_processes_lose_nothing(tmp_path):
     for w in range(n_proc):
         for i in range(per):
             np.testing.assert_array_equal(load_cached_null_max(tmp_path, f"w{w}_{i}"), np.full(500, w * 1000.0 + i))
-    assert not [p for p in tmp_path.iterdir() if p.name not in man and not p.name.endswith(".npy") and p.name not in ("manifest.json", "manifest.lock")]
+    assert not [
+        p
+        for p in tmp_path.iterdir()
+        if p.name not in man and not p.name.endswith(".npy") and p.name not in ("manifest.json", "manifest.lock")
+    ]
 
 
 def test_no_cache_flag_and_env(monkeypatch, tmp_path):
@@ -120,7 +154,9 @@ def test_no_cache_flag_and_env(monkeypatch, tmp_path):
     assert r.cache_key is None and not r.cache_hit
     assert not (tmp_path / "manifest.json").exists()
     monkeypatch.setenv("CRYPTO_ANALYZER_NO_CACHE", "0")
-    r = run_family_reality_check(x, RealityCheckConfig(n_sim=50), family_id="f", dataset_id="d", cache_dir=tmp_path, no_cache=True)
+    r = run_family_reality_check(
+        x, RealityCheckConfig(n_sim=50), family_id="f", dataset_id="d", cache_dir=tmp_path, no_cache=True
+    )
     assert r.cache_key is None and not (tmp_path / "manifest.json").exists()
 
 
@@ -131,7 +167,9 @@ def test_family_run_hits_the_cache_and_recomputes_a_corrupt_artifact(monkeypatch
     cfg = RealityCheckConfig(n_sim=300)
     kw = dict(family_id="fam", dataset_id="ds", git_commit="c0ffee", cache_dir=tmp_path)
     first = run_family_reality_check(x, cfg, **kw)
-    assert not first.cache_hit and first.cache_key == get_rc_cache_key("fam", "ds", "c0ffee", "mean_ic", None, 300, 42, "stationary", 12)
+    assert not first.cache_hit and first.cache_key == get_rc_cache_key(
+        "fam", "ds", "c0ffee", "mean_ic", None, 300, 42, "stationary", 12
+    )
     second = run_family_reality_check(x, cfg, **kw)
     assert second.cache_hit
     np.testing.assert_array_equal(second.null_max_distribution, first.null_max_distribution)

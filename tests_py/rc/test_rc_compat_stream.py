@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from crypto_analyzer_promotion.reality_check import RealityCheckConfig, bootstrap_indices
 
 
@@ -56,7 +55,15 @@ def test_stationary_matches_numpy_legacy(seed, t, avg, b):
 
 @pytest.mark.parametrize(
     "seed,t,block,b",
-    [(42, 100, 12, 0), (42, 100, 12, 5), (3, 1, 1, 0), (3, 10, 10, 4), (8, 10, 25, 1), (11, 77, 1, 2), (13, 999, 64, 3)],
+    [
+        (42, 100, 12, 0),
+        (42, 100, 12, 5),
+        (3, 1, 1, 0),
+        (3, 10, 10, 4),
+        (8, 10, 25, 1),
+        (11, 77, 1, 2),
+        (13, 999, 64, 3),
+    ],
 )
 def test_block_fixed_matches_numpy_legacy(seed, t, block, b):
     cfg = RealityCheckConfig(method="block_fixed", block_size=block, seed=seed)

@@ -34,7 +34,9 @@ SCRIPT = textwrap.dedent(
 
 def run(threads: int, seed: int) -> dict:
     env = {**os.environ, "CRYPTO_ANALYZER_THREADS": str(threads)}
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(seed)], env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(seed)], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     import json
 
@@ -57,4 +59,7 @@ def test_same_process_repeat_is_identical():
     x = np.random.default_rng(1).normal(size=(300, 12))
     a = run_family_reality_check(x, RealityCheckConfig(n_sim=300))
     b = run_family_reality_check(x, RealityCheckConfig(n_sim=300))
-    assert hashlib.sha256(a.null_max_distribution.tobytes()).digest() == hashlib.sha256(b.null_max_distribution.tobytes()).digest()
+    assert (
+        hashlib.sha256(a.null_max_distribution.tobytes()).digest()
+        == hashlib.sha256(b.null_max_distribution.tobytes()).digest()
+    )

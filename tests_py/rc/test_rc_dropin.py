@@ -2,7 +2,6 @@
 
 import numpy as np
 import pandas as pd
-
 from crypto_analyzer_promotion.reality_check import (
     RealityCheckConfig,
     compute_sweep_statistic,

@@ -12,7 +12,6 @@ import warnings
 
 import numpy as np
 import pytest
-
 from crypto_analyzer_promotion.reality_check import (
     RealityCheckConfig,
     bootstrap_indices,
@@ -143,7 +142,9 @@ def test_every_statistic_matches_numpy_with_fixed_indices(small_panel, method, o
         assert got["spa_studentized"][name] == pytest.approx(ref["spa_s"][name], rel=1e-12)
     # The studentized statistic itself, against numpy.
     n = np.sum(~np.isnan(x), axis=0)
-    assert got["spa_stat_studentized"] == pytest.approx(max(np.nanmax(np.sqrt(n) * ref["m"] / ref["omega"]), 0), rel=1e-10)
+    assert got["spa_stat_studentized"] == pytest.approx(
+        max(np.nanmax(np.sqrt(n) * ref["m"] / ref["omega"]), 0), rel=1e-10
+    )
     # The gather reference kernel agrees too.
     gen2 = make_null_generator_stationary(x, cfg, keep_values=True)
     got2 = gen2.run(B, indices=idx, return_null_matrix=True, kernel="gather")
@@ -189,6 +190,8 @@ def test_uncentred_null_is_the_old_statistic(small_panel):
 
 
 def test_fft_omega_matches_direct_sum_on_a_longer_series():
-    x = np.random.default_rng(1).normal(size=(1500, 3)).cumsum(axis=0) * 0.01 + np.random.default_rng(2).normal(size=(1500, 3))
+    x = np.random.default_rng(1).normal(size=(1500, 3)).cumsum(axis=0) * 0.01 + np.random.default_rng(2).normal(
+        size=(1500, 3)
+    )
     gen = make_null_generator_stationary(x, RealityCheckConfig(avg_block_length=20))
     close(gen.omega, omega_direct(x, 20.0), rel=1e-10)

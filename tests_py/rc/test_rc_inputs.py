@@ -3,12 +3,9 @@ ValueError — never a crash."""
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
-
 from crypto_analyzer_promotion.exceptions import InvalidInputError
 from crypto_analyzer_promotion.reality_check import (
     RealityCheckConfig,
@@ -89,7 +86,9 @@ def test_dataframe_columns_are_sorted_and_fortran_input_works():
 
 def test_block_fixed_longer_than_t_is_one_block_of_the_whole_series():
     x = np.random.default_rng(5).normal(size=(20, 2))
-    r = run_family_reality_check(x, RealityCheckConfig(n_sim=9, method="block_fixed", block_size=50), return_null_matrix=True)
+    r = run_family_reality_check(
+        x, RealityCheckConfig(n_sim=9, method="block_fixed", block_size=50), return_null_matrix=True
+    )
     # Every simulation is the series itself: centred draws are 0 (up to rounding).
     np.testing.assert_allclose(r.null_matrix, 0.0, atol=1e-12)
 

@@ -16,7 +16,6 @@ import pathlib
 
 import numpy as np
 import pytest
-
 from crypto_analyzer_promotion import _core
 from crypto_analyzer_promotion.exceptions import InvalidInputError
 
@@ -43,7 +42,9 @@ def same_bits(got: dict, prefix: str, reference: dict | None = None) -> None:
         assert got_a.shape == want.shape, f"{prefix}/{key}: shape {got_a.shape} != {want.shape}"
         if got_a.dtype == np.float64:
             diff = np.flatnonzero(got_a.view(np.uint64) != want.view(np.uint64))
-            assert diff.size == 0, f"{prefix}/{key}: {diff.size} values differ, first at {diff[0]}: {got_a.flat[diff[0]]!r} vs {want.flat[diff[0]]!r}"
+            assert diff.size == 0, (
+                f"{prefix}/{key}: {diff.size} values differ, first at {diff[0]}: {got_a.flat[diff[0]]!r} vs {want.flat[diff[0]]!r}"
+            )
         else:
             assert np.array_equal(got_a, want), f"{prefix}/{key}: the B×K null matrix differs"
 
@@ -65,8 +66,15 @@ def test_every_case_equals_the_fixture_bit_for_bit(prefix, kernel, threads):
 @pytest.mark.parametrize("prefix", ["stored", "streamed"])
 def test_gather_explicit_and_single_simulation_equal_the_fixture(prefix):
     data = dict(t=61, k=7, nan=True, seed=11, order="F")
-    eng = dict(method="stationary", avg_block_length=5.0, block_size=5.0, seed=9, rng="default",
-               null_centering="recentred", n_sim=80)
+    eng = dict(
+        method="stationary",
+        avg_block_length=5.0,
+        block_size=5.0,
+        seed=9,
+        rng="default",
+        null_centering="recentred",
+        n_sim=80,
+    )
     ref = gen.run_case(data, eng, prefix="stored", kernel="prefix")
     same_bits(gen.run_case(data, eng, keep_values=True, kernel="gather", prefix=prefix), "gather", ref)
     idx = np.random.default_rng(3).integers(0, 61, size=(80, 61)).astype(np.int64)
@@ -75,8 +83,20 @@ def test_gather_explicit_and_single_simulation_equal_the_fixture(prefix):
     for nan in (False, True):
         e = _core.RcEngine(gen.panel(61, 7, nan, 11), 5.0, prefix=prefix)
         assert e.streamed == (prefix == "streamed")
-        got = np.stack([e.null_stats(b, method="stationary", avg_block_length=5.0, block_size=5.0, seed=9,
-                                     rng="default", null_centering="recentred") for b in (0, 1, 77)])
+        got = np.stack(
+            [
+                e.null_stats(
+                    b,
+                    method="stationary",
+                    avg_block_length=5.0,
+                    block_size=5.0,
+                    seed=9,
+                    rng="default",
+                    null_centering="recentred",
+                )
+                for b in (0, 1, 77)
+            ]
+        )
         assert np.array_equal(got.view(np.uint64), EXPECTED[f"null_stats-{nan}"].view(np.uint64))
 
 
@@ -102,8 +122,9 @@ def test_streamed_engine_detects_a_changed_input(order):
     x = gen.panel(61, 7, False, 11)
     x = np.asfortranarray(x) if order == "F" else np.ascontiguousarray(x)
     e = _core.RcEngine(x, 5.0, prefix="streamed")
-    kw = dict(method="stationary", avg_block_length=5.0, block_size=5.0, seed=9, rng="default",
-              null_centering="recentred")
+    kw = dict(
+        method="stationary", avg_block_length=5.0, block_size=5.0, seed=9, rng="default", null_centering="recentred"
+    )
     e.run(n_sim=10, **kw)
     x[30, 2] += 1.0
     with pytest.raises(InvalidInputError, match="modified after"):
@@ -113,17 +134,29 @@ def test_streamed_engine_detects_a_changed_input(order):
 def test_streamed_engine_keeps_the_array_alive():
     x = np.asfortranarray(gen.panel(61, 7, True, 11))
     e = _core.RcEngine(x, 5.0, prefix="streamed")
-    want = e.run(n_sim=20, method="stationary", avg_block_length=5.0, block_size=5.0, seed=9, rng="default",
-                 null_centering="recentred")["null_max"].copy()
+    want = e.run(
+        n_sim=20,
+        method="stationary",
+        avg_block_length=5.0,
+        block_size=5.0,
+        seed=9,
+        rng="default",
+        null_centering="recentred",
+    )["null_max"].copy()
     del x
     gc.collect()
-    got = e.run(n_sim=20, method="stationary", avg_block_length=5.0, block_size=5.0, seed=9, rng="default",
-                null_centering="recentred")["null_max"]
+    got = e.run(
+        n_sim=20,
+        method="stationary",
+        avg_block_length=5.0,
+        block_size=5.0,
+        seed=9,
+        rng="default",
+        null_centering="recentred",
+    )["null_max"]
     assert np.array_equal(got.view(np.uint64), want.view(np.uint64))
 
 
 def test_unknown_prefix_mode_is_a_clear_error():
     with pytest.raises(InvalidInputError, match="prefix mode"):
         _core.RcEngine(np.zeros((5, 2)), 2.0, prefix="fast")
-
-

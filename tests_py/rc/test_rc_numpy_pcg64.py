@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from crypto_analyzer_promotion import _core, rc_cache
 from crypto_analyzer_promotion.exceptions import InvalidInputError
 from crypto_analyzer_promotion.reality_check import (
@@ -142,8 +141,14 @@ def test_integers_match_numpy_on_both_paths(bound):
 def test_mixed_stream_keeps_numpys_uint32_buffer():
     g = np.random.default_rng(99)
     s = _state(g)
-    for kind, kw in [("integers", {"bound": 10}), ("double", {}), ("integers", {"bound": 10}), ("u32", {}),
-                     ("geometric", {"p": 0.01}), ("integers", {"bound": 2**40})]:
+    for kind, kw in [
+        ("integers", {"bound": 10}),
+        ("double", {}),
+        ("integers", {"bound": 10}),
+        ("u32", {}),
+        ("geometric", {"p": 0.01}),
+        ("integers", {"bound": 2**40}),
+    ]:
         got, s = _core.numpy_pcg64_draws(*s, kind, 3, **kw)
         if kind == "integers":
             ref = [int(g.integers(0, kw["bound"])) for _ in range(3)]
@@ -189,8 +194,9 @@ CASES = [
 @pytest.mark.parametrize("seed,run_key,t,method,avg,b", CASES)
 @pytest.mark.parametrize("horizon", [None, 4])
 def test_indices_match_numpy(seed, run_key, t, method, avg, b, horizon):
-    cfg = RealityCheckConfig(seed=seed, run_key=run_key, horizon=horizon, method=method,
-                             avg_block_length=avg, block_size=int(max(avg, 1)))
+    cfg = RealityCheckConfig(
+        seed=seed, run_key=run_key, horizon=horizon, method=method, avg_block_length=avg, block_size=int(max(avg, 1))
+    )
     expected = ref_indices(cfg, t, b + 1)[b]
     got = bootstrap_indices(t, b, cfg, rng="numpy_pcg64")
     np.testing.assert_array_equal(got, expected)
@@ -243,8 +249,9 @@ def _family(seed: int, t: int = 150, k: int = 4, gaps: bool = False) -> dict:
 @pytest.mark.parametrize("centering", ["none", "recentred"])
 def test_whole_null_equals_numpy_procedure(method, avg, run_key, centering):
     series = _family(5, gaps=run_key is None)
-    cfg = RealityCheckConfig(n_sim=120, seed=17, method=method, avg_block_length=avg, block_size=avg,
-                             run_key=run_key, horizon=1)
+    cfg = RealityCheckConfig(
+        n_sim=120, seed=17, method=method, avg_block_length=avg, block_size=avg, run_key=run_key, horizon=1
+    )
     ref, m = ref_null(series, cfg, centering == "recentred")
     obs = pd.Series(m, index=sorted(series))
     gen = make_null_generator_stationary(series, cfg, null_centering=centering, rng="numpy_pcg64")

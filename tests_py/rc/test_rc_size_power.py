@@ -4,10 +4,8 @@ agreement with arch.bootstrap.SPA within Monte-Carlo error."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
-from scipy.stats import binom
-
 from crypto_analyzer_promotion.reality_check import RealityCheckConfig, run_family_reality_check
+from scipy.stats import binom
 
 REPS = 240
 
@@ -120,7 +118,9 @@ def test_agrees_with_arch_spa_within_monte_carlo_error(make_ar1):
         x[:, 0] += 0.03 + 0.025 * rep  # edges from weak to clear: p-values from ~0.5 down to ~0.01
         x[:, 1:4] -= 0.15  # some clearly bad hypotheses: lower/consistent/upper differ
         ours = run_family_reality_check(x, RealityCheckConfig(n_sim=B, avg_block_length=10, seed=rep))
-        spa = arch_bootstrap.SPA(np.zeros(300), -x, block_size=10, reps=B, bootstrap="stationary", studentize=False, seed=1000 + rep)
+        spa = arch_bootstrap.SPA(
+            np.zeros(300), -x, block_size=10, reps=B, bootstrap="stationary", studentize=False, seed=1000 + rep
+        )
         spa.compute()
         theirs = spa.pvalues
         for name in ("lower", "consistent", "upper"):

@@ -14,7 +14,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -31,7 +30,9 @@ def test_concurrent_writers_lose_and_duplicate_nothing(tmp_path, harness):
     # operations so that every worker is still writing when the others start.
     n_ops = {"api": 300, "cli": 30, "ui": 30}
     res = harness.run_workers(tmp_path / "run", kinds, n_ops=n_ops, seed=11, timeout_s=600)
-    assert set(res.returncodes.values()) == {0}, [(w, (tmp_path / "run" / f"w{w}.err").read_text()[-800:]) for w in res.returncodes]
+    assert set(res.returncodes.values()) == {0}, [
+        (w, (tmp_path / "run" / f"w{w}.err").read_text()[-800:]) for w in res.returncodes
+    ]
     report = harness.check_run(res)
     assert report["reported_failed"] == 0, report["failures"]
     assert report["reported_ok"] == sum(n_ops[k] for k in kinds)
@@ -87,7 +88,9 @@ def test_sigkill_during_migrations_then_rerun(tmp_path):
     interrupted = 0  # kills that landed before the child reported "done"
     for i in range(8):
         db = tmp_path / f"m{i}.db"
-        p = subprocess.Popen([sys.executable, "-c", _MIGRATE_CHILD, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        p = subprocess.Popen(
+            [sys.executable, "-c", _MIGRATE_CHILD, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
         assert p.stdout.readline().strip() == b"ready"
         p.stdin.write(b"go\n")
         p.stdin.flush()
@@ -138,7 +141,9 @@ def test_busy_database_waits_a_bounded_time_then_raises_a_clear_error(tmp_path, 
     db = tmp_path / "busy.db"
     harness.init_db(db, n_shared=1)
     before = snap.db_digest(db)
-    holder = subprocess.Popen([sys.executable, "-c", _LOCK_HOLDER, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _LOCK_HOLDER, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
     try:
         assert holder.stdout.readline().strip() == b"locked"
         env = dict(os.environ, CRYPTO_ANALYZER_BUSY_TIMEOUT_MS="400")
@@ -157,7 +162,9 @@ def test_busy_database_waits_a_bounded_time_then_raises_a_clear_error(tmp_path, 
     # Once the lock is gone the same call succeeds.
     from crypto_analyzer_promotion import store_sqlite
 
-    store_sqlite.create_candidate(db, dataset_id="d", run_id="r", signal_name="s", horizon=1, config_hash="c", git_commit="g")
+    store_sqlite.create_candidate(
+        db, dataset_id="d", run_id="r", signal_name="s", horizon=1, config_hash="c", git_commit="g"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,7 +180,6 @@ def clean_run(tmp_path_factory, harness):
 
 
 def _damaged_copy(res, tmp_path, sql: str):
-    import shutil
 
     db = tmp_path / "damaged.db"
     src = sqlite3.connect(res.db)
@@ -190,7 +196,7 @@ def _damaged_copy(res, tmp_path, sql: str):
 
 
 def _first_ok(res, harness, op):
-    for wid, path in res.logs.items():
+    for path in res.logs.values():
         for rec in harness.read_log(path):
             if rec["ok"] and rec["op"] == op:
                 return rec
@@ -224,11 +230,11 @@ def test_checker_detects_damage(clean_run, harness, tmp_path, damage, message):
         f"SELECT candidate_id, '9999', event_type, payload_json FROM promotion_events WHERE payload_json LIKE '%\"{ev['tag']}\"%';",
         "orphan_event": "INSERT INTO promotion_events (candidate_id, ts_utc, event_type) VALUES ('ghost', '9999', 'created');",
         "status_mismatch": f"UPDATE promotion_candidates SET status = 'weird' WHERE candidate_id = '{st['cid']}';",
-        "broken_chain": f"UPDATE promotion_events SET payload_json = replace(payload_json, '\"old_status\"', '\"x\":0,\"old_status\":\"bogus\",\"y\"') "
+        "broken_chain": f'UPDATE promotion_events SET payload_json = replace(payload_json, \'"old_status"\', \'"x":0,"old_status":"bogus","y"\') '
         f"WHERE event_id = (SELECT MAX(event_id) FROM promotion_events WHERE event_type = 'status_change' AND candidate_id = '{st['cid']}');",
         "half_candidate": "INSERT INTO promotion_candidates (candidate_id, created_at_utc, status, dataset_id, run_id, signal_name, "
         "horizon, config_hash, git_commit) VALUES ('half', 't', 'exploratory', 'd', 'r', 's', 1, 'c', 'g');",
-        "created_only_status": "UPDATE promotion_candidates SET status = CASE status WHEN 'rejected' THEN 'accepted' "
+        "created_only_status": "UPDATE promotion_candidates SET status = CASE status WHEN 'rejected' THEN 'exploratory' "
         "ELSE 'rejected' END WHERE candidate_id = (SELECT candidate_id FROM promotion_events GROUP BY candidate_id "
         "HAVING COUNT(*) = 1 ORDER BY candidate_id LIMIT 1);",
         "unreported_row": "INSERT INTO promotion_events (candidate_id, ts_utc, event_type, payload_json) "
@@ -236,8 +242,9 @@ def test_checker_detects_damage(clean_run, harness, tmp_path, damage, message):
     }[damage]
     if damage == "created_only_status":  # the clean run must have such a candidate to damage
         conn = sqlite3.connect(clean_run.db)
-        only = conn.execute("SELECT COUNT(*) FROM (SELECT candidate_id FROM promotion_events GROUP BY candidate_id "
-                            "HAVING COUNT(*) = 1)").fetchone()[0]
+        only = conn.execute(
+            "SELECT COUNT(*) FROM (SELECT candidate_id FROM promotion_events GROUP BY candidate_id HAVING COUNT(*) = 1)"
+        ).fetchone()[0]
         conn.close()
         assert only >= 1
     db = _damaged_copy(clean_run, tmp_path, sql)
@@ -277,8 +284,8 @@ def test_sigkilled_cache_writers_leave_a_valid_manifest(tmp_path, harness):
 
 
 def test_cache_checker_detects_a_mismatching_entry(tmp_path, harness):
-    from crypto_analyzer_promotion import rc_cache
     import numpy as np
+    from crypto_analyzer_promotion import rc_cache
 
     cache = tmp_path / "cache"
     rc_cache.save_cached_null_max(cache, harness.cache_key_name(1), np.asarray(harness.cache_values(1, 5)))
@@ -292,7 +299,9 @@ def test_cache_checker_detects_a_mismatching_entry(tmp_path, harness):
         harness.check_cache(other, {0: log})
     # A save that returned but left no manifest entry is a lost write.
     done = tmp_path / "c1.log"
-    done.write_text(json.dumps({"key": 3, "variant": 7}) + "\n" + json.dumps({"key": 3, "variant": 7, "done": True}) + "\n")
+    done.write_text(
+        json.dumps({"key": 3, "variant": 7}) + "\n" + json.dumps({"key": 3, "variant": 7, "done": True}) + "\n"
+    )
     with pytest.raises(harness.InvariantError, match="manifest has no entry"):
         harness.check_cache(cache, {0: log, 1: done})
     (cache / "relkey01.npy").write_bytes((cache / "relkey01.npy").read_bytes()[:-8])

@@ -16,13 +16,13 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 import pytest
-
 from crypto_analyzer_promotion import exceptions as X
 from crypto_analyzer_promotion import migrations_phase3, rc_cache, store_sqlite
 
@@ -147,13 +147,13 @@ class Case:
     id: str
     surface: str  # "api" | "file" | "cli"
     action: Callable[[Env], Any]
-    exc: Optional[type]  # None: the call must RETURN and `returns` checks the value
+    exc: type | None  # None: the call must RETURN and `returns` checks the value
     fragment: str
-    prep: Optional[Callable[[Env], None]] = None
-    returns: Optional[Callable[[Any], Optional[str]]] = None  # -> message fragment found in the value
+    prep: Callable[[Env], None] | None = None
+    returns: Callable[[Any], str | None] | None = None  # -> message fragment found in the value
 
 
-def _decision(reason: str, warning: Optional[str] = None):
+def _decision(reason: str, warning: str | None = None):
     def check(d) -> str:
         assert d.status == "rejected", d
         assert any(reason in r for r in d.reasons), d.reasons
@@ -195,7 +195,6 @@ def _evaluate_with(env: Env, thresholds, **kw):
 
 def _rc_cfg(**kw):
     import pandas as pd
-
     from crypto_analyzer_promotion import reality_check as rc
 
     stream = kw.pop("rng", "default")
@@ -207,8 +206,14 @@ def _rc_cfg(**kw):
 
 def _cli(env: Env, *args: str) -> subprocess.CompletedProcess:
     """The console entry point, run from the work folder (nothing may appear there)."""
-    return subprocess.run([sys.executable, "-m", "crypto_analyzer_promotion", *args], capture_output=True,
-                          text=True, timeout=120, cwd=env.root, errors="surrogateescape")
+    return subprocess.run(
+        [sys.executable, "-m", "crypto_analyzer_promotion", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=env.root,
+        errors="surrogateescape",
+    )
 
 
 def _cli_fails(code: int, fragment: str):
@@ -233,174 +238,577 @@ def _core_load(env: Env):
 
 CASES = [
     # ---- Python API: store --------------------------------------------------------------------
-    Case("unknown_status_on_create", "api", lambda e: store_sqlite.create_candidate(e.db, **BASE, status="promoted"),
-         X.InvalidInputError, 'unknown status "promoted": must be one of exploratory, candidate, accepted, rejected'),
-    Case("unknown_status_on_update", "api", lambda e: store_sqlite.update_status(e.db, e.cid, "Accepted"),
-         X.InvalidInputError, 'unknown status "Accepted"'),
-    Case("unknown_candidate_id", "api", lambda e: store_sqlite.update_status(e.db, "prom_0000000000000000", "rejected"),
-         X.InvalidInputError, "candidate_id not found: prom_0000000000000000"),
-    Case("duplicate_candidate_id", "api", lambda e: store_sqlite.create_candidate(e.db, **BASE, candidate_id=e.cid),
-         X.InvalidInputError, "candidate_id already exists: "),
-    Case("event_for_unknown_candidate", "api", lambda e: store_sqlite.record_event(e.db, "ghost", "note", {"a": 1}),
-         X.InvalidInputError, "candidate_id not found: ghost"),
-    Case("empty_event_type", "api", lambda e: store_sqlite.record_event(e.db, e.cid, "", {"a": 1}),
-         X.InvalidInputError, "event_type must be a non-empty string"),
-    Case("deeply_nested_evidence", "api", lambda e: store_sqlite.create_candidate(e.db, **BASE, evidence=_deep(5000)),
-         X.InvalidInputError, "is nested more than 200 levels deep"),
-    Case("circular_evidence", "api", lambda e: store_sqlite.create_candidate(e.db, **BASE, evidence=_circular()),
-         X.InvalidInputError, "is nested more than 200 levels deep (circular reference?)"),
-    Case("evidence_not_a_dict", "api", lambda e: store_sqlite.create_candidate(e.db, **BASE, evidence=[1, 2]),
-         X.InvalidInputError, "evidence must be a dict (JSON object) or None"),
-    Case("evidence_with_a_set", "api", lambda e: store_sqlite.create_candidate(e.db, **BASE, evidence={"a": {1, 2}}),
-         X.InvalidInputError, "evidence['a'] is not JSON-serializable: set"),
-    Case("evidence_non_str_key", "api", lambda e: store_sqlite.create_candidate(e.db, **BASE, evidence={("t",): 1}),
-         X.InvalidInputError, "JSON keys must be strings"),
-    Case("evidence_int_beyond_64_bits", "api", lambda e: store_sqlite.create_candidate(e.db, **BASE, evidence={"n": 2**80}),
-         X.InvalidInputError, "evidence['n'] is not JSON-serializable: integer out of the 64-bit range"),
-    Case("evidence_numpy_object_array", "api",
-         lambda e: store_sqlite.create_candidate(e.db, **BASE, evidence={"a": np.array([object()])}),
-         X.InvalidInputError, "evidence['a'][0] is not JSON-serializable: object"),
-    Case("horizon_nan", "api", lambda e: store_sqlite.create_candidate(e.db, **{**BASE, "horizon": float("nan")}),
-         ValueError, "horizon must be an integer, got float: nan"),
-    Case("horizon_inf", "api", lambda e: store_sqlite.create_candidate(e.db, **{**BASE, "horizon": float("inf")}),
-         ValueError, "horizon must be an integer, got float: inf"),
-    Case("horizon_str", "api", lambda e: store_sqlite.create_candidate(e.db, **{**BASE, "horizon": "5"}),
-         ValueError, "horizon must be an integer, got str: '5'"),
-    Case("horizon_beyond_64_bits", "api", lambda e: store_sqlite.create_candidate(e.db, **{**BASE, "horizon": 2**64}),
-         ValueError, "horizon must be an integer, got int: 18446744073709551616"),
-    Case("dataset_id_bytes", "api", lambda e: store_sqlite.create_candidate(e.db, **{**BASE, "dataset_id": b"ds"}),
-         TypeError, "'bytes' object is not an instance of 'str'"),
-    Case("signal_lone_surrogate", "api", lambda e: store_sqlite.create_candidate(e.db, **{**BASE, "signal_name": "\ud800"}),
-         UnicodeEncodeError, "surrogates not allowed"),
-    Case("huge_status_string", "api", lambda e: store_sqlite.update_status(e.db, e.cid, "x" * 20_000_000),
-         X.InvalidInputError, 'unknown status "xxxxxxxx'),
-    Case("sql_metacharacters_every_field_create", "api",
-         lambda e: store_sqlite.create_candidate(
-             e.db, dataset_id=META, run_id=META, signal_name=META, horizon=1, config_hash=META, git_commit=META,
-             family_id=META, estimator=META, notes=META, evidence={META: META}, status=META, candidate_id=META),
-         X.InvalidInputError, "unknown status \"x'); DROP TABLE promotion_events;"),
-    Case("sql_metacharacters_update", "api", lambda e: store_sqlite.update_status(e.db, META, "rejected", reason=META),
-         X.InvalidInputError, "candidate_id not found: x'); DROP TABLE promotion_events; --"),
-    Case("sql_metacharacters_event", "api", lambda e: store_sqlite.record_event(e.db, META, META, {META: META}),
-         X.InvalidInputError, "candidate_id not found: x');"),
-    Case("in_memory_connection", "api", lambda e: store_sqlite.list_candidates(sqlite3.connect(":memory:")),
-         ValueError, "in-memory SQLite databases are not supported by the promotion store"),
-    Case("conn_of_wrong_type", "api", lambda e: store_sqlite.list_candidates(42),
-         ValueError, "conn must be a sqlite3.Connection or a database path (str or pathlib.Path), got int"),
-    Case("nul_in_db_path", "api", lambda e: store_sqlite.create_candidate(str(e.root / "a\x00b.db"), **BASE),
-         X.InvalidInputError, "database path contains a NUL byte"),
-    Case("db_path_is_a_directory", "api", lambda e: store_sqlite.create_candidate(e.root, **BASE),
-         X.InvalidInputError, "database path is a directory"),
-    Case("non_sqlite_file", "file", lambda e: store_sqlite.create_candidate(e.root / "junk.db", **BASE),
-         X.InvalidInputError, "is not a SQLite database (file is not a database)", prep=prep_junk_db),
-    Case("migrations_on_non_sqlite_file", "file", lambda e: migrations_phase3.run_migrations_phase3(None, e.root / "junk.db"),
-         X.InvalidInputError, "is not a SQLite database", prep=prep_junk_db),
-    Case("database_without_promotion_tables", "file", lambda e: store_sqlite.create_candidate(e.root / "empty.db", **BASE),
-         X.PromotionRuntimeError, TABLES_MSG, prep=prep_empty_db),
-    Case("missing_database_file", "file", lambda e: store_sqlite.update_status(e.root / "nope.db", "x", "accepted"),
-         X.PromotionRuntimeError, TABLES_MSG),
+    Case(
+        "unknown_status_on_create",
+        "api",
+        lambda e: store_sqlite.create_candidate(e.db, **BASE, status="promoted"),
+        X.InvalidInputError,
+        'unknown status "promoted": must be one of exploratory, candidate, accepted, rejected',
+    ),
+    Case(
+        "unknown_status_on_update",
+        "api",
+        lambda e: store_sqlite.update_status(e.db, e.cid, "Accepted"),
+        X.InvalidInputError,
+        'unknown status "Accepted"',
+    ),
+    Case(
+        "unknown_candidate_id",
+        "api",
+        lambda e: store_sqlite.update_status(e.db, "prom_0000000000000000", "rejected"),
+        X.InvalidInputError,
+        "candidate_id not found: prom_0000000000000000",
+    ),
+    Case(
+        "duplicate_candidate_id",
+        "api",
+        lambda e: store_sqlite.create_candidate(e.db, **BASE, candidate_id=e.cid),
+        X.InvalidInputError,
+        "candidate_id already exists: ",
+    ),
+    Case(
+        "event_for_unknown_candidate",
+        "api",
+        lambda e: store_sqlite.record_event(e.db, "ghost", "note", {"a": 1}),
+        X.InvalidInputError,
+        "candidate_id not found: ghost",
+    ),
+    Case(
+        "empty_event_type",
+        "api",
+        lambda e: store_sqlite.record_event(e.db, e.cid, "", {"a": 1}),
+        X.InvalidInputError,
+        "event_type must be a non-empty string",
+    ),
+    Case(
+        "deeply_nested_evidence",
+        "api",
+        lambda e: store_sqlite.create_candidate(e.db, **BASE, evidence=_deep(5000)),
+        X.InvalidInputError,
+        "is nested more than 200 levels deep",
+    ),
+    Case(
+        "circular_evidence",
+        "api",
+        lambda e: store_sqlite.create_candidate(e.db, **BASE, evidence=_circular()),
+        X.InvalidInputError,
+        "is nested more than 200 levels deep (circular reference?)",
+    ),
+    Case(
+        "evidence_not_a_dict",
+        "api",
+        lambda e: store_sqlite.create_candidate(e.db, **BASE, evidence=[1, 2]),
+        X.InvalidInputError,
+        "evidence must be a dict (JSON object) or None",
+    ),
+    Case(
+        "evidence_with_a_set",
+        "api",
+        lambda e: store_sqlite.create_candidate(e.db, **BASE, evidence={"a": {1, 2}}),
+        X.InvalidInputError,
+        "evidence['a'] is not JSON-serializable: set",
+    ),
+    Case(
+        "evidence_non_str_key",
+        "api",
+        lambda e: store_sqlite.create_candidate(e.db, **BASE, evidence={("t",): 1}),
+        X.InvalidInputError,
+        "JSON keys must be strings",
+    ),
+    Case(
+        "evidence_int_beyond_64_bits",
+        "api",
+        lambda e: store_sqlite.create_candidate(e.db, **BASE, evidence={"n": 2**80}),
+        X.InvalidInputError,
+        "evidence['n'] is not JSON-serializable: integer out of the 64-bit range",
+    ),
+    Case(
+        "evidence_numpy_object_array",
+        "api",
+        lambda e: store_sqlite.create_candidate(e.db, **BASE, evidence={"a": np.array([object()])}),
+        X.InvalidInputError,
+        "evidence['a'][0] is not JSON-serializable: object",
+    ),
+    Case(
+        "horizon_nan",
+        "api",
+        lambda e: store_sqlite.create_candidate(e.db, **{**BASE, "horizon": float("nan")}),
+        ValueError,
+        "horizon must be an integer, got float: nan",
+    ),
+    Case(
+        "horizon_inf",
+        "api",
+        lambda e: store_sqlite.create_candidate(e.db, **{**BASE, "horizon": float("inf")}),
+        ValueError,
+        "horizon must be an integer, got float: inf",
+    ),
+    Case(
+        "horizon_str",
+        "api",
+        lambda e: store_sqlite.create_candidate(e.db, **{**BASE, "horizon": "5"}),
+        ValueError,
+        "horizon must be an integer, got str: '5'",
+    ),
+    Case(
+        "horizon_beyond_64_bits",
+        "api",
+        lambda e: store_sqlite.create_candidate(e.db, **{**BASE, "horizon": 2**64}),
+        ValueError,
+        "horizon must be an integer, got int: 18446744073709551616",
+    ),
+    Case(
+        "dataset_id_bytes",
+        "api",
+        lambda e: store_sqlite.create_candidate(e.db, **{**BASE, "dataset_id": b"ds"}),
+        TypeError,
+        "'bytes' object is not an instance of 'str'",
+    ),
+    Case(
+        "signal_lone_surrogate",
+        "api",
+        lambda e: store_sqlite.create_candidate(e.db, **{**BASE, "signal_name": "\ud800"}),
+        UnicodeEncodeError,
+        "surrogates not allowed",
+    ),
+    Case(
+        "huge_status_string",
+        "api",
+        lambda e: store_sqlite.update_status(e.db, e.cid, "x" * 20_000_000),
+        X.InvalidInputError,
+        'unknown status "xxxxxxxx',
+    ),
+    Case(
+        "sql_metacharacters_every_field_create",
+        "api",
+        lambda e: store_sqlite.create_candidate(
+            e.db,
+            dataset_id=META,
+            run_id=META,
+            signal_name=META,
+            horizon=1,
+            config_hash=META,
+            git_commit=META,
+            family_id=META,
+            estimator=META,
+            notes=META,
+            evidence={META: META},
+            status=META,
+            candidate_id=META,
+        ),
+        X.InvalidInputError,
+        "unknown status \"x'); DROP TABLE promotion_events;",
+    ),
+    Case(
+        "sql_metacharacters_update",
+        "api",
+        lambda e: store_sqlite.update_status(e.db, META, "rejected", reason=META),
+        X.InvalidInputError,
+        "candidate_id not found: x'); DROP TABLE promotion_events; --",
+    ),
+    Case(
+        "sql_metacharacters_event",
+        "api",
+        lambda e: store_sqlite.record_event(e.db, META, META, {META: META}),
+        X.InvalidInputError,
+        "candidate_id not found: x');",
+    ),
+    Case(
+        "in_memory_connection",
+        "api",
+        lambda e: store_sqlite.list_candidates(sqlite3.connect(":memory:")),
+        ValueError,
+        "in-memory SQLite databases are not supported by the promotion store",
+    ),
+    Case(
+        "conn_of_wrong_type",
+        "api",
+        lambda e: store_sqlite.list_candidates(42),
+        ValueError,
+        "conn must be a sqlite3.Connection or a database path (str or pathlib.Path), got int",
+    ),
+    Case(
+        "nul_in_db_path",
+        "api",
+        lambda e: store_sqlite.create_candidate(str(e.root / "a\x00b.db"), **BASE),
+        X.InvalidInputError,
+        "database path contains a NUL byte",
+    ),
+    Case(
+        "db_path_is_a_directory",
+        "api",
+        lambda e: store_sqlite.create_candidate(e.root, **BASE),
+        X.InvalidInputError,
+        "database path is a directory",
+    ),
+    Case(
+        "non_sqlite_file",
+        "file",
+        lambda e: store_sqlite.create_candidate(e.root / "junk.db", **BASE),
+        X.InvalidInputError,
+        "is not a SQLite database (file is not a database)",
+        prep=prep_junk_db,
+    ),
+    Case(
+        "migrations_on_non_sqlite_file",
+        "file",
+        lambda e: migrations_phase3.run_migrations_phase3(None, e.root / "junk.db"),
+        X.InvalidInputError,
+        "is not a SQLite database",
+        prep=prep_junk_db,
+    ),
+    Case(
+        "database_without_promotion_tables",
+        "file",
+        lambda e: store_sqlite.create_candidate(e.root / "empty.db", **BASE),
+        X.PromotionRuntimeError,
+        TABLES_MSG,
+        prep=prep_empty_db,
+    ),
+    Case(
+        "missing_database_file",
+        "file",
+        lambda e: store_sqlite.update_status(e.root / "nope.db", "x", "accepted"),
+        X.PromotionRuntimeError,
+        TABLES_MSG,
+    ),
     # ---- Python API: gate and service -------------------------------------------------------
-    Case("threshold_nan", "api", lambda e: _evaluate_with(e, _threshold(ic_mean_min=float("nan"))),
-         X.InvalidInputError, "ThresholdConfig.ic_mean_min must be a number, got nan"),
-    Case("threshold_wrong_dtype", "api", lambda e: _evaluate_with(e, _threshold(tstat_min="high")),
-         X.InvalidInputError, 'ThresholdConfig.tstat_min must be a number, got string "high"'),
-    Case("thresholds_not_a_config", "api", lambda e: _evaluate_with(e, 5),
-         TypeError, "thresholds must be a ThresholdConfig (or a mapping of its fields), got int"),
-    Case("unknown_target_status", "api", lambda e: _evaluate_with(e, _threshold(), target_status="Accepted"),
-         X.InvalidInputError, 'unknown target_status "Accepted"'),
-    Case("rc_summary_not_a_dict", "api", lambda e: _evaluate_with(e, _threshold(), rc_summary=[0.01]),
-         X.InvalidInputError, "rc_summary must be a dict, got list"),
-    Case("evaluate_unknown_id", "api",
-         lambda e: __import__("crypto_analyzer_promotion.service", fromlist=["x"]).evaluate_and_record(
-             e.db, "prom_missing", _threshold(), str(e.bundle)),
-         None, "", returns=_decision("candidate_id not found: prom_missing")),
+    Case(
+        "threshold_nan",
+        "api",
+        lambda e: _evaluate_with(e, _threshold(ic_mean_min=float("nan"))),
+        X.InvalidInputError,
+        "ThresholdConfig.ic_mean_min must be a number, got nan",
+    ),
+    Case(
+        "threshold_wrong_dtype",
+        "api",
+        lambda e: _evaluate_with(e, _threshold(tstat_min="high")),
+        X.InvalidInputError,
+        'ThresholdConfig.tstat_min must be a number, got string "high"',
+    ),
+    Case(
+        "thresholds_not_a_config",
+        "api",
+        lambda e: _evaluate_with(e, 5),
+        TypeError,
+        "thresholds must be a ThresholdConfig (or a mapping of its fields), got int",
+    ),
+    Case(
+        "unknown_target_status",
+        "api",
+        lambda e: _evaluate_with(e, _threshold(), target_status="Accepted"),
+        X.InvalidInputError,
+        'unknown target_status "Accepted"',
+    ),
+    Case(
+        "rc_summary_not_a_dict",
+        "api",
+        lambda e: _evaluate_with(e, _threshold(), rc_summary=[0.01]),
+        X.InvalidInputError,
+        "rc_summary must be a dict, got list",
+    ),
+    Case(
+        "evaluate_unknown_id",
+        "api",
+        lambda e: __import__("crypto_analyzer_promotion.service", fromlist=["x"]).evaluate_and_record(
+            e.db, "prom_missing", _threshold(), str(e.bundle)
+        ),
+        None,
+        "",
+        returns=_decision("candidate_id not found: prom_missing"),
+    ),
     # ---- files: bundles and evidence ---------------------------------------------------------
-    Case("malformed_bundle_json", "file", lambda e: _eval(e, str(e.root / "malformed.json")),
-         None, "", prep=prep_bad_bundles,
-         returns=_decision("could not load ValidationBundle from path", "ValidationBundle JSON is malformed")),
-    Case("deeply_nested_bundle_json", "file", lambda e: _eval(e, str(e.root / "deep.json")),
-         None, "", prep=prep_bad_bundles,
-         returns=_decision("could not load ValidationBundle from path", "recursion limit exceeded")),
-    Case("deeply_nested_bundle_text", "file",
-         lambda e: __import__("crypto_analyzer_promotion.validation_bundle", fromlist=["x"]).ValidationBundle.from_json(
-             "[" * 50_000 + "]" * 50_000),
-         X.InvalidInputError, "ValidationBundle JSON is malformed: recursion limit exceeded"),
-    Case("bundle_wrong_dtype", "file",
-         lambda e: __import__("crypto_analyzer_promotion.validation_bundle", fromlist=["x"]).ValidationBundle.from_json(
-             json.dumps({"run_id": "r", "dataset_id": "d", "signal_name": "s", "horizons": "5", "ic_summary_by_horizon": {}})),
-         X.InvalidInputError, 'ValidationBundle: horizons must be a list of integers, got string "5"'),
-    Case("bundle_path_escape", "file", lambda e: _eval(e, "../../../../etc/passwd", evidence_base_path=e.root / "b"),
-         None, "", returns=_decision("could not load ValidationBundle from path", "climbs out of evidence_base_path; refused (not read)")),
-    Case("bundle_symlink_loop", "file", lambda e: _eval(e, str(e.root / "loop_a.json")),
-         None, "", prep=prep_symlink_loop,
-         returns=_decision("could not load ValidationBundle from path", "could not read ValidationBundle")),
-    Case("symlinked_bundle_to_non_bundle", "file", lambda e: _eval(e, str(e.root / "b" / "bundle_link.json")),
-         None, "", prep=prep_symlink_to_secret,
-         returns=_decision("could not load ValidationBundle from path", "ValidationBundle JSON is malformed")),
-    Case("bundle_is_a_directory", "file", lambda e: _eval(e, str(e.root / "b")),
-         None, "", returns=_decision("could not load ValidationBundle from path", "Is a directory")),
+    Case(
+        "malformed_bundle_json",
+        "file",
+        lambda e: _eval(e, str(e.root / "malformed.json")),
+        None,
+        "",
+        prep=prep_bad_bundles,
+        returns=_decision("could not load ValidationBundle from path", "ValidationBundle JSON is malformed"),
+    ),
+    Case(
+        "deeply_nested_bundle_json",
+        "file",
+        lambda e: _eval(e, str(e.root / "deep.json")),
+        None,
+        "",
+        prep=prep_bad_bundles,
+        returns=_decision("could not load ValidationBundle from path", "recursion limit exceeded"),
+    ),
+    Case(
+        "deeply_nested_bundle_text",
+        "file",
+        lambda e: __import__("crypto_analyzer_promotion.validation_bundle", fromlist=["x"]).ValidationBundle.from_json(
+            "[" * 50_000 + "]" * 50_000
+        ),
+        X.InvalidInputError,
+        "ValidationBundle JSON is malformed: recursion limit exceeded",
+    ),
+    Case(
+        "bundle_wrong_dtype",
+        "file",
+        lambda e: __import__("crypto_analyzer_promotion.validation_bundle", fromlist=["x"]).ValidationBundle.from_json(
+            json.dumps(
+                {"run_id": "r", "dataset_id": "d", "signal_name": "s", "horizons": "5", "ic_summary_by_horizon": {}}
+            )
+        ),
+        X.InvalidInputError,
+        'ValidationBundle: horizons must be a list of integers, got string "5"',
+    ),
+    Case(
+        "bundle_path_escape",
+        "file",
+        lambda e: _eval(e, "../../../../etc/passwd", evidence_base_path=e.root / "b"),
+        None,
+        "",
+        returns=_decision(
+            "could not load ValidationBundle from path", "climbs out of evidence_base_path; refused (not read)"
+        ),
+    ),
+    Case(
+        "bundle_symlink_loop",
+        "file",
+        lambda e: _eval(e, str(e.root / "loop_a.json")),
+        None,
+        "",
+        prep=prep_symlink_loop,
+        returns=_decision("could not load ValidationBundle from path", "could not read ValidationBundle"),
+    ),
+    Case(
+        "symlinked_bundle_to_non_bundle",
+        "file",
+        lambda e: _eval(e, str(e.root / "b" / "bundle_link.json")),
+        None,
+        "",
+        prep=prep_symlink_to_secret,
+        returns=_decision("could not load ValidationBundle from path", "ValidationBundle JSON is malformed"),
+    ),
+    Case(
+        "bundle_is_a_directory",
+        "file",
+        lambda e: _eval(e, str(e.root / "b")),
+        None,
+        "",
+        returns=_decision("could not load ValidationBundle from path", "Is a directory"),
+    ),
     # ---- files: Reality Check cache ----------------------------------------------------------
-    Case("cache_key_path_escape", "api", lambda e: rc_cache.save_cached_null_max(e.cache, "../../escape", np.ones(3)),
-         X.InvalidInputError, 'cache key "../../escape" must be 1-128 characters of [A-Za-z0-9_-]'),
-    Case("cache_key_huge", "api", lambda e: rc_cache.load_cached_null_max(e.cache, "k" * 5_000_000),
-         X.InvalidInputError, "must be 1-128 characters of [A-Za-z0-9_-]"),
-    Case("cache_dir_is_a_file", "file", lambda e: rc_cache.save_cached_null_max(e.root / "not_a_dir", "k1", np.ones(3)),
-         X.PromotionIOError, "cache dir is not a directory", prep=prep_file_as_cache),
-    Case("cache_values_wrong_dtype", "api", lambda e: rc_cache.save_cached_null_max(e.cache, "k2", np.array(["a", "b"])),
-         ValueError, "could not convert string to float"),
-    Case("truncated_npy", "file", _core_load, None, "", prep=prep_truncated_npy,
-         returns=_none_with_reason("not a 1-D float64 .npy file")),
-    Case("npy_sha256_mismatch", "file", _core_load, None, "", prep=prep_npy_bad_sha,
-         returns=_none_with_reason("sha256 mismatch (corrupt artifact)")),
-    Case("manifest_points_outside", "file", _core_load, None, "", prep=prep_manifest_outside,
-         returns=_none_with_reason("manifest path points outside the cache dir (refused)")),
-    Case("manifest_absolute_path", "file", _core_load, None, "", prep=prep_manifest_absolute,
-         returns=_none_with_reason("manifest path points outside the cache dir (refused)")),
-    Case("manifest_symlink_outside", "file", _core_load, None, "", prep=prep_manifest_symlink,
-         returns=_none_with_reason("manifest path points outside the cache dir (refused)")),
-    Case("manifest_garbage", "file", _core_load, None, "", prep=prep_manifest_garbage,
-         returns=_none_with_reason("not in manifest")),
+    Case(
+        "cache_key_path_escape",
+        "api",
+        lambda e: rc_cache.save_cached_null_max(e.cache, "../../escape", np.ones(3)),
+        X.InvalidInputError,
+        'cache key "../../escape" must be 1-128 characters of [A-Za-z0-9_-]',
+    ),
+    Case(
+        "cache_key_huge",
+        "api",
+        lambda e: rc_cache.load_cached_null_max(e.cache, "k" * 5_000_000),
+        X.InvalidInputError,
+        "must be 1-128 characters of [A-Za-z0-9_-]",
+    ),
+    Case(
+        "cache_dir_is_a_file",
+        "file",
+        lambda e: rc_cache.save_cached_null_max(e.root / "not_a_dir", "k1", np.ones(3)),
+        X.PromotionIOError,
+        "cache dir is not a directory",
+        prep=prep_file_as_cache,
+    ),
+    Case(
+        "cache_values_wrong_dtype",
+        "api",
+        lambda e: rc_cache.save_cached_null_max(e.cache, "k2", np.array(["a", "b"])),
+        ValueError,
+        "could not convert string to float",
+    ),
+    Case(
+        "truncated_npy",
+        "file",
+        _core_load,
+        None,
+        "",
+        prep=prep_truncated_npy,
+        returns=_none_with_reason("not a 1-D float64 .npy file"),
+    ),
+    Case(
+        "npy_sha256_mismatch",
+        "file",
+        _core_load,
+        None,
+        "",
+        prep=prep_npy_bad_sha,
+        returns=_none_with_reason("sha256 mismatch (corrupt artifact)"),
+    ),
+    Case(
+        "manifest_points_outside",
+        "file",
+        _core_load,
+        None,
+        "",
+        prep=prep_manifest_outside,
+        returns=_none_with_reason("manifest path points outside the cache dir (refused)"),
+    ),
+    Case(
+        "manifest_absolute_path",
+        "file",
+        _core_load,
+        None,
+        "",
+        prep=prep_manifest_absolute,
+        returns=_none_with_reason("manifest path points outside the cache dir (refused)"),
+    ),
+    Case(
+        "manifest_symlink_outside",
+        "file",
+        _core_load,
+        None,
+        "",
+        prep=prep_manifest_symlink,
+        returns=_none_with_reason("manifest path points outside the cache dir (refused)"),
+    ),
+    Case(
+        "manifest_garbage",
+        "file",
+        _core_load,
+        None,
+        "",
+        prep=prep_manifest_garbage,
+        returns=_none_with_reason("not in manifest"),
+    ),
     # ---- CLI ----------------------------------------------------------------------------------
-    Case("cli_horizon_not_an_int", "cli",
-         lambda e: _cli(e, "--db", str(e.db), "create", "--from-run", "r", "--signal", "s", "--horizon", "abc"),
-         None, "", returns=_cli_fails(2, "argument --horizon: invalid int value: 'abc'")),
-    Case("cli_horizon_nan", "cli",
-         lambda e: _cli(e, "--db", str(e.db), "create", "--from-run", "r", "--signal", "s", "--horizon", "nan"),
-         None, "", returns=_cli_fails(2, "argument --horizon: invalid int value: 'nan'")),
-    Case("cli_horizon_beyond_64_bits", "cli",
-         lambda e: _cli(e, "--db", str(e.db), "create", "--from-run", "r", "--signal", "s", "--horizon", "9" * 20),
-         None, "", returns=_cli_fails(1, "horizon must be an integer, got int: 99999999999999999999")),
-    Case("cli_signal_invalid_utf8", "cli",
-         lambda e: _cli(e, "--db", str(e.db), "create", "--from-run", "r", "--signal", "\udced\udca0\udc80", "--horizon", "1"),
-         None, "", returns=_cli_fails(1, "surrogates not allowed")),
-    Case("cli_unknown_status", "cli", lambda e: _cli(e, "--db", str(e.db), "set-status", e.cid, "promoted", "--reason", "r"),
-         None, "", returns=_cli_fails(2, "argument status: invalid choice: 'promoted'")),
-    Case("cli_empty_reason", "cli", lambda e: _cli(e, "--db", str(e.db), "set-status", e.cid, "accepted", "--reason", ""),
-         None, "", returns=_cli_fails(1, "--reason must not be empty")),
-    Case("cli_sql_metacharacters", "cli", lambda e: _cli(e, "--db", str(e.db), "set-status", META, "accepted", "--reason", META),
-         None, "", returns=_cli_fails(1, "Candidate not found: x'); DROP TABLE promotion_events;")),
-    Case("cli_evaluate_unknown_id", "cli", lambda e: _cli(e, "--db", str(e.db), "evaluate", "--id", "prom_missing"),
-         None, "", returns=_cli_fails(1, "Candidate not found: prom_missing")),
-    Case("cli_limit_not_an_int", "cli", lambda e: _cli(e, "--db", str(e.db), "list", "--limit", "1e9"),
-         None, "", returns=_cli_fails(2, "argument --limit: invalid int value: '1e9'")),
-    Case("cli_non_sqlite_db", "cli", lambda e: _cli(e, "--db", str(e.root / "junk.db"), "list"),
-         None, "", prep=prep_junk_db, returns=_cli_fails(1, "is not a SQLite database (file is not a database)")),
-    Case("cli_db_is_a_directory", "cli", lambda e: _cli(e, "--db", str(e.root), "list"),
-         None, "", returns=_cli_fails(1, "DB not found: ")),
-    Case("cli_db_without_tables", "cli", lambda e: _cli(e, "--db", str(e.root / "empty.db"), "list"),
-         None, "", prep=prep_empty_db, returns=_cli_fails(1, TABLES_MSG)),
-    Case("cli_cache_dir_missing", "cli",
-         lambda e: _cli(e, "--db", str(e.db), "cache", "verify", "--cache-dir", str(e.root / "no_cache")),
-         None, "", returns=_cli_fails(1, "cache dir not found")),
+    Case(
+        "cli_horizon_not_an_int",
+        "cli",
+        lambda e: _cli(e, "--db", str(e.db), "create", "--from-run", "r", "--signal", "s", "--horizon", "abc"),
+        None,
+        "",
+        returns=_cli_fails(2, "argument --horizon: invalid int value: 'abc'"),
+    ),
+    Case(
+        "cli_horizon_nan",
+        "cli",
+        lambda e: _cli(e, "--db", str(e.db), "create", "--from-run", "r", "--signal", "s", "--horizon", "nan"),
+        None,
+        "",
+        returns=_cli_fails(2, "argument --horizon: invalid int value: 'nan'"),
+    ),
+    Case(
+        "cli_horizon_beyond_64_bits",
+        "cli",
+        lambda e: _cli(e, "--db", str(e.db), "create", "--from-run", "r", "--signal", "s", "--horizon", "9" * 20),
+        None,
+        "",
+        returns=_cli_fails(1, "horizon must be an integer, got int: 99999999999999999999"),
+    ),
+    Case(
+        "cli_signal_invalid_utf8",
+        "cli",
+        lambda e: _cli(
+            e, "--db", str(e.db), "create", "--from-run", "r", "--signal", "\udced\udca0\udc80", "--horizon", "1"
+        ),
+        None,
+        "",
+        returns=_cli_fails(1, "surrogates not allowed"),
+    ),
+    Case(
+        "cli_unknown_status",
+        "cli",
+        lambda e: _cli(e, "--db", str(e.db), "set-status", e.cid, "promoted", "--reason", "r"),
+        None,
+        "",
+        returns=_cli_fails(2, "argument status: invalid choice: 'promoted'"),
+    ),
+    Case(
+        "cli_empty_reason",
+        "cli",
+        lambda e: _cli(e, "--db", str(e.db), "set-status", e.cid, "accepted", "--reason", ""),
+        None,
+        "",
+        returns=_cli_fails(1, "--reason must not be empty"),
+    ),
+    Case(
+        "cli_sql_metacharacters",
+        "cli",
+        lambda e: _cli(e, "--db", str(e.db), "set-status", META, "accepted", "--reason", META),
+        None,
+        "",
+        returns=_cli_fails(1, "Candidate not found: x'); DROP TABLE promotion_events;"),
+    ),
+    Case(
+        "cli_evaluate_unknown_id",
+        "cli",
+        lambda e: _cli(e, "--db", str(e.db), "evaluate", "--id", "prom_missing"),
+        None,
+        "",
+        returns=_cli_fails(1, "Candidate not found: prom_missing"),
+    ),
+    Case(
+        "cli_limit_not_an_int",
+        "cli",
+        lambda e: _cli(e, "--db", str(e.db), "list", "--limit", "1e9"),
+        None,
+        "",
+        returns=_cli_fails(2, "argument --limit: invalid int value: '1e9'"),
+    ),
+    Case(
+        "cli_non_sqlite_db",
+        "cli",
+        lambda e: _cli(e, "--db", str(e.root / "junk.db"), "list"),
+        None,
+        "",
+        prep=prep_junk_db,
+        returns=_cli_fails(1, "is not a SQLite database (file is not a database)"),
+    ),
+    Case(
+        "cli_db_is_a_directory",
+        "cli",
+        lambda e: _cli(e, "--db", str(e.root), "list"),
+        None,
+        "",
+        returns=_cli_fails(1, "DB not found: "),
+    ),
+    Case(
+        "cli_db_without_tables",
+        "cli",
+        lambda e: _cli(e, "--db", str(e.root / "empty.db"), "list"),
+        None,
+        "",
+        prep=prep_empty_db,
+        returns=_cli_fails(1, TABLES_MSG),
+    ),
+    Case(
+        "cli_cache_dir_missing",
+        "cli",
+        lambda e: _cli(e, "--db", str(e.db), "cache", "verify", "--cache-dir", str(e.root / "no_cache")),
+        None,
+        "",
+        returns=_cli_fails(1, "cache dir not found"),
+    ),
     # ---- Reality Check configuration ----------------------------------------------------------
-    Case("rc_block_length_nan", "api", lambda e: _rc_cfg(avg_block_length=float("nan")),
-         X.InvalidInputError, "must be a finite number >= 1 (got NaN)"),
-    Case("rc_unknown_method", "api", lambda e: _rc_cfg(method="bogus"),
-         X.InvalidInputError, "unknown method 'bogus'"),
-    Case("rc_legacy_stream_absurd_block_length", "api", lambda e: _rc_cfg(avg_block_length=1e17, rng="numpy_legacy"),
-         X.InvalidInputError, "is too large for rng=\"numpy_legacy\""),
-    Case("rc_negative_seed", "api", lambda e: _rc_cfg(seed=-1),
-         X.InvalidInputError, "seed must be a non-negative integer below 2**64 (got -1)"),
+    Case(
+        "rc_block_length_nan",
+        "api",
+        lambda e: _rc_cfg(avg_block_length=float("nan")),
+        X.InvalidInputError,
+        "must be a finite number >= 1 (got NaN)",
+    ),
+    Case("rc_unknown_method", "api", lambda e: _rc_cfg(method="bogus"), X.InvalidInputError, "unknown method 'bogus'"),
+    Case(
+        "rc_legacy_stream_absurd_block_length",
+        "api",
+        lambda e: _rc_cfg(avg_block_length=1e17, rng="numpy_legacy"),
+        X.InvalidInputError,
+        'is too large for rng="numpy_legacy"',
+    ),
+    Case(
+        "rc_negative_seed",
+        "api",
+        lambda e: _rc_cfg(seed=-1),
+        X.InvalidInputError,
+        "seed must be a non-negative integer below 2**64 (got -1)",
+    ),
 ]
 
 
@@ -412,7 +820,9 @@ def env(tmp_path) -> Env:
     migrations_phase3.run_migrations_phase3(None, db)
     shutil.copytree(FIXTURE, root / "b")
     bundle = root / "b" / "validation_bundle.json"
-    cid = store_sqlite.create_candidate(db, **BASE, evidence={"bundle_path": str(bundle)}, evidence_base_path=root / "b")
+    cid = store_sqlite.create_candidate(
+        db, **BASE, evidence={"bundle_path": str(bundle)}, evidence_base_path=root / "b"
+    )
     store_sqlite.update_status(db, cid, "rejected", reason="setup")
     cache = root / "cache"
     key = rc_cache.get_rc_cache_key("fam", "ds", "g", "mean_ic", None, 20, 42, "stationary", 12)
@@ -436,7 +846,9 @@ def test_hostile_input(case: Case, env: Env, snap):
         assert type(info.value) is case.exc, f"{type(info.value).__module__}.{type(info.value).__qualname__}"
         assert case.fragment in str(info.value), str(info.value)[:500]
     after = snap.tree_digest(env.root)
-    assert after == before, {k: (before.get(k), after.get(k)) for k in set(before) | set(after) if before.get(k) != after.get(k)}
+    assert after == before, {
+        k: (before.get(k), after.get(k)) for k in set(before) | set(after) if before.get(k) != after.get(k)
+    }
 
 
 def test_catalogue_size_and_surfaces():
@@ -449,17 +861,42 @@ def test_sql_metacharacters_are_stored_verbatim_and_harmless(env, snap):
     """The successful counterpart of the SQL rows: every text field holds SQL; it reads back byte
     for byte and both tables (and their rows) are intact."""
     cid = store_sqlite.create_candidate(
-        env.db, dataset_id=META, run_id=META, signal_name=META, horizon=1, config_hash=META, git_commit=META,
-        family_id=META, estimator=META, notes=META, evidence={META: META}, candidate_id=META,
+        env.db,
+        dataset_id=META,
+        run_id=META,
+        signal_name=META,
+        horizon=1,
+        config_hash=META,
+        git_commit=META,
+        family_id=META,
+        estimator=META,
+        notes=META,
+        evidence={META: META},
+        candidate_id=META,
     )
     store_sqlite.update_status(env.db, cid, "rejected", reason=META)
     store_sqlite.record_event(env.db, cid, META, {META: META})
     row = store_sqlite.get_candidate(env.db, META)
-    assert all(row[k] == META for k in ("candidate_id", "dataset_id", "run_id", "signal_name", "config_hash",
-                                         "git_commit", "family_id", "estimator", "notes"))
+    assert all(
+        row[k] == META
+        for k in (
+            "candidate_id",
+            "dataset_id",
+            "run_id",
+            "signal_name",
+            "config_hash",
+            "git_commit",
+            "family_id",
+            "estimator",
+            "notes",
+        )
+    )
     assert json.loads(row["evidence_json"]) == {META: META}
     assert [e["event_type"] for e in store_sqlite.get_events(env.db, META)] == ["created", "status_change", META]
-    assert store_sqlite.list_candidates(env.db, status="rejected", dataset_id=META, signal_name=META)[0]["candidate_id"] == META
+    assert (
+        store_sqlite.list_candidates(env.db, status="rejected", dataset_id=META, signal_name=META)[0]["candidate_id"]
+        == META
+    )
     assert len(store_sqlite.list_candidates(env.db, limit=None)) == 2
     conn = sqlite3.connect(env.db)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -502,8 +939,13 @@ def _unprivileged_prefix():
 
 
 def _child(args, env=None):
-    r = subprocess.run(_unprivileged_prefix() + [sys.executable, "-c", _CHILD, *args], capture_output=True,
-                       text=True, timeout=120, env=env)
+    r = subprocess.run(
+        _unprivileged_prefix() + [sys.executable, "-c", _CHILD, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     return json.loads(r.stdout)
 
@@ -517,7 +959,9 @@ def test_read_only_database(env, snap):
     finally:
         os.chmod(env.db, 0o644)
     assert out["type"] == "AccessDeniedError" and "PermissionError" in out["mro"], out
-    assert "the database is read-only, cannot write" in out["msg"] and "attempt to write a readonly database" in out["msg"]
+    assert (
+        "the database is read-only, cannot write" in out["msg"] and "attempt to write a readonly database" in out["msg"]
+    )
     assert snap.tree_digest(env.root) == before
 
 
@@ -535,22 +979,34 @@ def test_read_only_cache_dir(env, snap):
 
 def test_database_locked_by_another_process(env, snap):
     holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(
-            """
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                """
             import sqlite3, sys
             c = sqlite3.connect(sys.argv[1], isolation_level=None)
             c.execute("BEGIN EXCLUSIVE")
             print("locked", flush=True)
             sys.stdin.readline()
             c.execute("ROLLBACK")
-            """), str(env.db)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            """
+            ),
+            str(env.db),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
     )
     try:
         assert holder.stdout.readline().strip() == b"locked"
         before = snap.tree_digest(env.root / "b")
-        r = subprocess.run([sys.executable, "-c", _CHILD, "create", str(env.db)], capture_output=True, text=True,
-                           timeout=120, env=dict(os.environ, CRYPTO_ANALYZER_BUSY_TIMEOUT_MS="300"))
+        r = subprocess.run(
+            [sys.executable, "-c", _CHILD, "create", str(env.db)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=dict(os.environ, CRYPTO_ANALYZER_BUSY_TIMEOUT_MS="300"),
+        )
         out = json.loads(r.stdout)
     finally:
         holder.stdin.write(b"\n")

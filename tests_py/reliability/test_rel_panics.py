@@ -14,7 +14,6 @@ import sys
 import textwrap
 
 import pytest
-
 from crypto_analyzer_promotion import _core
 from crypto_analyzer_promotion import exceptions as X
 
@@ -29,12 +28,24 @@ EXPECTED = {
     "busy": (X.DatabaseBusyError, TimeoutError, "database is busy (locked by another connection) after waiting 1 ms"),
     "sqlite": (X.DatabaseError, RuntimeError, "sqlite error:"),
     "postgres": (X.DatabaseError, RuntimeError, "postgresql error: debug: refused by a trigger"),
-    "connect": (X.DatabaseConnectionError, ConnectionError, "could not connect to PostgreSQL at postgresql://u:***@h/db"),
+    "connect": (
+        X.DatabaseConnectionError,
+        ConnectionError,
+        "could not connect to PostgreSQL at postgresql://u:***@h/db",
+    ),
     "cache": (X.CacheIntegrityError, RuntimeError, "cache integrity: debug: sha256 mismatch"),
     "internal": (X.InternalError, RuntimeError, "internal error: debug: invariant"),
-    "panic": (X.InternalError, RuntimeError, "panic in the engine (caught, not propagated): _debug_raise: deliberate panic"),
+    "panic": (
+        X.InternalError,
+        RuntimeError,
+        "panic in the engine (caught, not propagated): _debug_raise: deliberate panic",
+    ),
     "panic_in_thread": (X.InternalError, RuntimeError, "deliberate panic in a worker thread"),
-    "panic_gil": (X.InternalError, RuntimeError, "panic in the engine (caught, not propagated): _debug_raise: deliberate panic holding the GIL"),
+    "panic_gil": (
+        X.InternalError,
+        RuntimeError,
+        "panic in the engine (caught, not propagated): _debug_raise: deliberate panic holding the GIL",
+    ),
 }
 
 
@@ -169,13 +180,15 @@ HOSTILE = [None, 0, -1, 2**63, 2**64, float("nan"), float("inf"), -float("inf"),
 
 def _run_sweep(tmp_path, body: str) -> tuple:
     code = textwrap.dedent(_SWEEP_PRELUDE) + textwrap.dedent(body) + "\nprint(n, panics)\n"
+
     def limit_memory():  # a runaway allocation aborts the child, not the machine
         import resource
 
         resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
 
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=tmp_path,
-                       preexec_fn=limit_memory)
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=tmp_path, preexec_fn=limit_memory
+    )
     assert r.returncode == 0, (r.returncode, r.stdout[-2000:], r.stderr[-3000:])
     n, panics = r.stdout.split()[-2:]
     return int(n), int(panics), r.stdout
@@ -184,7 +197,9 @@ def _run_sweep(tmp_path, body: str) -> tuple:
 def test_gating_bindings_survive_hostile_arguments_without_panicking(tmp_path):
     """Every gating binding (the _core functions and their Python wrappers) with hostile values in
     every argument: each call returns or raises an Exception subclass, never PanicException."""
-    n, panics, out = _run_sweep(tmp_path, """
+    n, panics, out = _run_sweep(
+        tmp_path,
+        """
         from crypto_analyzer_promotion import _core, gating, service, validation_bundle as vb, execution_evidence as xe
         from crypto_analyzer_promotion import migrations_phase3, store_sqlite
         d = tempfile.mkdtemp()
@@ -222,7 +237,8 @@ def test_gating_bindings_survive_hostile_arguments_without_panicking(tmp_path):
             call(service.evaluate_and_record, db, cid, good_thr, v)
             call(vb.ValidationBundle, v)
             call(xe.execution_evidence_from_json, v)
-        """)
+        """,
+    )
     assert panics == 0, out[-3000:]
     assert n > 500
 
@@ -230,7 +246,9 @@ def test_gating_bindings_survive_hostile_arguments_without_panicking(tmp_path):
 def test_reality_check_entry_points_survive_hostile_arguments_without_panicking(tmp_path):
     """The Reality Check entry points (_core.RcEngine and its methods, rc_bootstrap_indices,
     rc_pvalues_from_null_matrix, and the Python functions over them) with hostile values."""
-    n, panics, out = _run_sweep(tmp_path, """
+    n, panics, out = _run_sweep(
+        tmp_path,
+        """
         from crypto_analyzer_promotion import _core
         from crypto_analyzer_promotion import reality_check as rc
         x = np.random.default_rng(0).normal(size=(30, 3))
@@ -263,6 +281,7 @@ def test_reality_check_entry_points_survive_hostile_arguments_without_panicking(
         call(eng.run, null_centering="recentred", n_sim=2, indices=np.full((2, 30), 99, dtype=np.int64), **spec)
         call(eng.run, null_centering="recentred", n_sim=2, indices=np.full((2, 30), -1, dtype=np.int64), **spec)
         call(eng.run, null_centering="recentred", n_sim=200000, progress=lambda d, t: 1 / 0, **spec)
-        """)
+        """,
+    )
     assert panics == 0, out[-3000:]
     assert n > 500

@@ -9,7 +9,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from crypto_analyzer_promotion import migrations_phase3, store_sqlite
 
 
@@ -55,18 +54,6 @@ def base_kwargs():
 # The other modules hand `db` to sqlite3 and stay SQLite-only.
 BOTH_BACKENDS = {"test_store_api.py", "test_store_json.py"}
 
-# Tests that set candidate/accepted without an eligibility report, or compare the row keys with
-# the pre-c79684b column list: the PostgreSQL store already has c79684b's rules (issue 10) and
-# its eligibility_report_id column; the SQLite store gets them with issue 10, which rewrites
-# these tests for both backends. Until then they must fail on PostgreSQL (strict xfail).
-PG_PENDING_ISSUE_10 = {
-    "test_create_candidate_row_id_and_created_event": "rows have c79684b's eligibility_report_id column",
-    "test_explicit_id_status_and_no_evidence": "status candidate needs an eligibility report",
-    "test_update_status_writes_old_and_new_status": "update_status to candidate needs an eligibility report",
-    "test_unknown_candidate_is_a_value_error": "update_status to accepted needs an eligibility report",
-    "test_list_candidates_filters_limit_and_order": "status candidate/accepted needs an eligibility report",
-}
-
 
 def pytest_generate_tests(metafunc):
     if "db" in metafunc.fixturenames and Path(str(metafunc.module.__file__)).name in BOTH_BACKENDS:
@@ -79,9 +66,6 @@ def db(request, tmp_path: Path):
     the test server (its postgresql:// URL)."""
     backend = getattr(request, "param", "sqlite")
     if backend == "postgresql":
-        name = request.node.originalname
-        if name in PG_PENDING_ISSUE_10:
-            request.applymarker(pytest.mark.xfail(strict=True, reason=f"issue 10: {PG_PENDING_ISSUE_10[name]}"))
         url = request.getfixturevalue("pg_url")
         migrations_phase3.run_migrations_phase3(None, url)
         return url

@@ -7,7 +7,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from crypto_analyzer_promotion import store_sqlite as st
 
 CONTRACT_MSG = (
@@ -15,17 +14,38 @@ CONTRACT_MSG = (
     "run_migrations_phase3(conn, db_path). From CLI: python cli/promotion.py init --db <path>"
 )
 CANDIDATE_COLUMNS = [
-    "candidate_id", "created_at_utc", "status", "dataset_id", "run_id", "family_id", "signal_name",
-    "horizon", "estimator", "config_hash", "git_commit", "notes", "evidence_json", "eligibility_report_id",
+    "candidate_id",
+    "created_at_utc",
+    "status",
+    "dataset_id",
+    "run_id",
+    "family_id",
+    "signal_name",
+    "horizon",
+    "estimator",
+    "config_hash",
+    "git_commit",
+    "notes",
+    "evidence_json",
+    "eligibility_report_id",
 ]
 
 
 def test_every_contract_name_exists():
     for name in [
-        "PROMOTION_TABLES_REQUIRED_MSG", "promotion_tables_exist", "require_promotion_tables",
-        "init_promotion_tables", "create_candidate", "update_status", "record_event",
-        "list_candidates", "get_candidate", "get_events", "insert_eligibility_report",
-        "promote_to_candidate", "promote_to_accepted",
+        "PROMOTION_TABLES_REQUIRED_MSG",
+        "promotion_tables_exist",
+        "require_promotion_tables",
+        "init_promotion_tables",
+        "create_candidate",
+        "update_status",
+        "record_event",
+        "list_candidates",
+        "get_candidate",
+        "get_events",
+        "insert_eligibility_report",
+        "promote_to_candidate",
+        "promote_to_accepted",
     ]:
         assert hasattr(st, name), name
     assert st.PROMOTION_TABLES_REQUIRED_MSG == CONTRACT_MSG
@@ -37,8 +57,9 @@ def test_missing_tables_raise_the_contract_message_everywhere(tmp_path):
     assert st.promotion_tables_exist(db) is False
     calls = [
         lambda: st.require_promotion_tables(db),
-        lambda: st.create_candidate(db, dataset_id="d", run_id="r", signal_name="s", horizon=1,
-                                    config_hash="c", git_commit="g"),
+        lambda: st.create_candidate(
+            db, dataset_id="d", run_id="r", signal_name="s", horizon=1, config_hash="c", git_commit="g"
+        ),
         lambda: st.update_status(db, "x", "accepted"),
         lambda: st.record_event(db, "x", "note"),
         lambda: st.list_candidates(db),
@@ -76,11 +97,15 @@ def test_create_candidate_row_id_and_created_event(db, make, ref):
     assert row["evidence_json"] == '{"a":0.3,"b":1}'
     assert row["created_at_utc"].endswith("+00:00")
     events = st.get_events(db, cid)
-    assert events == [{
-        "event_id": events[0]["event_id"], "candidate_id": cid, "ts_utc": row["created_at_utc"],
-        "event_type": "created", "payload_json": json.dumps({"created_at_utc": row["created_at_utc"]},
-                                                            separators=(",", ":")),
-    }]
+    assert events == [
+        {
+            "event_id": events[0]["event_id"],
+            "candidate_id": cid,
+            "ts_utc": row["created_at_utc"],
+            "event_type": "created",
+            "payload_json": json.dumps({"created_at_utc": row["created_at_utc"]}, separators=(",", ":")),
+        }
+    ]
 
 
 def test_explicit_id_status_and_no_evidence(db, make):
@@ -101,8 +126,12 @@ def test_update_status_writes_old_and_new_status(db, make):
     ev = st.get_events(db, cid)
     assert [e["event_type"] for e in ev] == ["created", "status_change", "status_change"]
     p1, p2 = json.loads(ev[1]["payload_json"]), json.loads(ev[2]["payload_json"])
-    assert p1 == {"new_status": "rejected", "old_status": "exploratory", "reason": "failed gates",
-                  "ts_utc": ev[1]["ts_utc"]}
+    assert p1 == {
+        "new_status": "rejected",
+        "old_status": "exploratory",
+        "reason": "failed gates",
+        "ts_utc": ev[1]["ts_utc"],
+    }
     assert p2 == {"new_status": "exploratory", "old_status": "rejected", "ts_utc": ev[2]["ts_utc"]}
 
 
@@ -134,8 +163,7 @@ def test_record_event_payloads(db, make, ref):
     e3 = st.record_event(db, cid, "empty_dict", {})
     assert e1 < e2 < e3
     ev = {e["event_id"]: e for e in st.get_events(db, cid)}
-    assert ev[e1]["payload_json"] == ref.python_canonical(
-        {"z": [1, 2.5, None], "a": {"y": float("nan"), "x": "é"}})
+    assert ev[e1]["payload_json"] == ref.python_canonical({"z": [1, 2.5, None], "a": {"y": float("nan"), "x": "é"}})
     assert ev[e2]["payload_json"] is None and ev[e3]["payload_json"] is None
 
 
@@ -153,23 +181,32 @@ def test_get_events_ascending_and_per_candidate(db, make, ref):
 def test_list_candidates_filters_limit_and_order(db, make, ref):
     ids = []
     for i in range(30):
-        ids.append(make(signal_name=f"sig{i % 3}", dataset_id=f"ds{i % 2}",
-                        status=["exploratory", "rejected"][i % 2]))
+        ids.append(make(signal_name=f"sig{i % 3}", dataset_id=f"ds{i % 2}", status=["exploratory", "rejected"][i % 2]))
     everything = ref.rows(db, "SELECT * FROM promotion_candidates")
 
     def expected(status=None, dataset_id=None, signal_name=None, limit=100):
-        sel = [r for r in everything
-               if (status is None or r["status"] == status)
-               and (dataset_id is None or r["dataset_id"] == dataset_id)
-               and (signal_name is None or r["signal_name"] == signal_name)]
+        sel = [
+            r
+            for r in everything
+            if (status is None or r["status"] == status)
+            and (dataset_id is None or r["dataset_id"] == dataset_id)
+            and (signal_name is None or r["signal_name"] == signal_name)
+        ]
         # newest created_at_utc first; equal timestamps: the later insert first
         sel.sort(key=lambda r: (r["created_at_utc"], ids.index(r["candidate_id"])), reverse=True)
         return sel[:limit] if limit is not None and limit >= 0 else sel
 
     for kwargs in [
-        {}, {"status": "rejected"}, {"dataset_id": "ds1"}, {"signal_name": "sig2"},
-        {"status": "exploratory", "dataset_id": "ds0"}, {"status": "rejected", "signal_name": "sig0", "dataset_id": "ds1"},
-        {"limit": 7}, {"signal_name": "sig1", "limit": 3}, {"status": "nope"}, {"limit": None},
+        {},
+        {"status": "rejected"},
+        {"dataset_id": "ds1"},
+        {"signal_name": "sig2"},
+        {"status": "exploratory", "dataset_id": "ds0"},
+        {"status": "rejected", "signal_name": "sig0", "dataset_id": "ds1"},
+        {"limit": 7},
+        {"signal_name": "sig1", "limit": 3},
+        {"status": "nope"},
+        {"limit": None},
     ]:
         assert st.list_candidates(db, **kwargs) == expected(**kwargs), kwargs
     assert [r["candidate_id"] for r in st.list_candidates(db)] == ids[::-1]

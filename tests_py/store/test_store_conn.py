@@ -12,8 +12,8 @@ from queue import Empty
 
 import numpy as np
 import pytest
-
-from crypto_analyzer_promotion import exceptions, store_sqlite as st
+from crypto_analyzer_promotion import exceptions
+from crypto_analyzer_promotion import store_sqlite as st
 
 BASE = dict(dataset_id="ds1", run_id="run1", signal_name="s", horizon=5, config_hash="c", git_commit="g")
 
@@ -24,7 +24,8 @@ def test_sqlite3_connection_and_path_see_the_same_rows(db):
     assert st.get_candidate(str(db), cid) == st.get_candidate(conn, cid) == st.get_candidate(db, cid)
     # The caller's own connection reads what the Rust side wrote.
     assert conn.execute("SELECT status FROM promotion_candidates WHERE candidate_id=?", (cid,)).fetchone() == (
-        "exploratory",)
+        "exploratory",
+    )
     conn.close()
 
 
@@ -43,8 +44,11 @@ def test_callers_uncommitted_rows_are_committed_not_lost(db, ref):
 
 def test_memory_and_closed_connections_are_value_errors(db):
     mem = sqlite3.connect(":memory:")
-    for call in (lambda c: st.list_candidates(c), lambda c: st.create_candidate(c, **BASE),
-                 lambda c: st.promotion_tables_exist(c)):
+    for call in (
+        lambda c: st.list_candidates(c),
+        lambda c: st.create_candidate(c, **BASE),
+        lambda c: st.promotion_tables_exist(c),
+    ):
         with pytest.raises(ValueError, match="in-memory"):
             call(mem)
     with pytest.raises(ValueError, match="in-memory"):
@@ -220,7 +224,9 @@ def test_callers_opening_and_closing_connections_in_another_thread_do_not_corrup
 
     out = subprocess.run(
         [sys.executable, "-c", _RACE_SCRIPT, str(tmp_path / "race.db"), "3"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0 and out.stdout.startswith("OK"), (out.returncode, out.stdout, out.stderr[-2000:])
 

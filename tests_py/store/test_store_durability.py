@@ -10,10 +10,10 @@ import sqlite3
 import subprocess
 import sys
 
-import pytest
-
 import crypto_analyzer_promotion as pkg
-from crypto_analyzer_promotion import _core, exceptions, migrations_phase3, store_sqlite as st
+import pytest
+from crypto_analyzer_promotion import _core, exceptions, migrations_phase3
+from crypto_analyzer_promotion import store_sqlite as st
 
 ENV = "CRYPTO_ANALYZER_SQLITE_SYNCHRONOUS"
 BASE = dict(dataset_id="d", run_id="r", signal_name="s", horizon=1, config_hash="c", git_commit="g")
@@ -34,8 +34,9 @@ def _child(tmp_path, value):
     env = {k: v for k, v in os.environ.items() if k != ENV}
     if value is not None:
         env[ENV] = value
-    out = subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path / "d.db")], env=env,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(tmp_path / "d.db")], env=env, capture_output=True, text=True, timeout=120
+    )
     return out
 
 
@@ -68,7 +69,7 @@ def test_unset_and_full_give_full_in_a_fresh_process(tmp_path):
 def test_an_invalid_value_is_refused_not_ignored(tmp_path, monkeypatch):
     db = tmp_path / "bad.db"
     monkeypatch.setenv(ENV, "OFF")
-    with pytest.raises(exceptions.InvalidInputError, match=f"{ENV} must be FULL .default. or NORMAL, got \"OFF\""):
+    with pytest.raises(exceptions.InvalidInputError, match=f'{ENV} must be FULL .default. or NORMAL, got "OFF"'):
         migrations_phase3.run_migrations_phase3(None, db)
     assert not db.exists()
     assert pkg.sqlite_info()["synchronous"] is None
@@ -80,8 +81,13 @@ def test_cli_version_reports_the_sqlite_and_the_durability(value, words):
     env = {k: v for k, v in os.environ.items() if k != ENV}
     if value is not None:
         env[ENV] = value
-    out = subprocess.run([sys.executable, "-m", "crypto_analyzer_promotion", "--version"], env=env,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "crypto_analyzer_promotion", "--version"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0] == f"crypto-analyzer-promotion {pkg.__version__}"
@@ -94,8 +100,12 @@ def test_the_store_runs_on_the_sqlite_of_pythons_sqlite3_module():
     assert info["source"] == "python-sqlite3", info
     assert info["route"] in ("load_extension", "auto_extension")
     assert info["version"] == sqlite3.sqlite_version
-    assert info["version_number"] == sqlite3.sqlite_version_info[0] * 1_000_000 + \
-        sqlite3.sqlite_version_info[1] * 1000 + sqlite3.sqlite_version_info[2]
+    assert (
+        info["version_number"]
+        == sqlite3.sqlite_version_info[0] * 1_000_000
+        + sqlite3.sqlite_version_info[1] * 1000
+        + sqlite3.sqlite_version_info[2]
+    )
 
 
 def test_the_extension_links_no_sqlite_library():

@@ -9,7 +9,6 @@ import random
 
 import numpy as np
 import pytest
-
 from crypto_analyzer_promotion import store_sqlite as st
 
 
@@ -18,13 +17,15 @@ def random_value(rng: random.Random, depth: int = 0):
     if kind == 0:
         # floats over the whole range, including ties near the 10th digit and subnormals
         e = rng.choice([rng.uniform(-320, 308), rng.uniform(-12, 17), 0])
-        x = rng.uniform(-1, 1) * 10.0 ** e
-        return rng.choice([x, round(x, 11), float(rng.randrange(-10**6, 10**6)) / 2**rng.randrange(40)])
+        x = rng.uniform(-1, 1) * 10.0**e
+        return rng.choice([x, round(x, 11), float(rng.randrange(-(10**6), 10**6)) / 2 ** rng.randrange(40)])
     if kind == 1:
         return rng.randrange(-(2**63), 2**63)
     if kind == 2:
-        return "".join(rng.choice(['a', 'Z', ' ', '"', '\\', '\n', '\t', '\x00', '\x1f', '\x7f',
-                                   'é', '€', '😀', '\u2028', '/']) for _ in range(rng.randrange(8)))
+        return "".join(
+            rng.choice(["a", "Z", " ", '"', "\\", "\n", "\t", "\x00", "\x1f", "\x7f", "é", "€", "😀", "\u2028", "/"])
+            for _ in range(rng.randrange(8))
+        )
     if kind == 3:
         return rng.choice([True, False, None])
     if kind == 4:
@@ -58,8 +59,12 @@ def test_float_rounding_matches_python_round_on_many_floats(ref):
 
 
 def test_stored_evidence_bytes_are_python_canonical_and_stable(db, make, ref):
-    evidence = {"metrics": {"mean_ic": 0.0312345678912345, "t_stat": 2.71828182845904, "p": float("nan")},
-                "b_path": "x.csv", "list": [1.5, 2, None, True], "name": "naïve"}
+    evidence = {
+        "metrics": {"mean_ic": 0.0312345678912345, "t_stat": 2.71828182845904, "p": float("nan")},
+        "b_path": "x.csv",
+        "list": [1.5, 2, None, True],
+        "name": "naïve",
+    }
     a = st.get_candidate(db, make(evidence=evidence))["evidence_json"]
     b = st.get_candidate(db, make(evidence=dict(reversed(list(evidence.items())))))["evidence_json"]
     assert a == b == ref.python_canonical(evidence)
@@ -67,8 +72,14 @@ def test_stored_evidence_bytes_are_python_canonical_and_stable(db, make, ref):
 
 
 def test_numpy_scalars_and_arrays_are_plain_json(db, make, ref):
-    evidence = {"f64": np.float64(0.1), "f32": np.float32(0.5), "i": np.int64(7), "b": np.bool_(True),
-                "arr": np.array([[1.0, 2.0], [3.0, float("nan")]]), "p": pathlib.PurePosixPath("a/b")}
+    evidence = {
+        "f64": np.float64(0.1),
+        "f32": np.float32(0.5),
+        "i": np.int64(7),
+        "b": np.bool_(True),
+        "arr": np.array([[1.0, 2.0], [3.0, float("nan")]]),
+        "p": pathlib.PurePosixPath("a/b"),
+    }
     stored = st.get_candidate(db, make(evidence=evidence))["evidence_json"]
     plain = {"f64": 0.1, "f32": 0.5, "i": 7, "b": True, "arr": [[1.0, 2.0], [3.0, None]], "p": "a/b"}
     assert stored == ref.python_canonical(plain)
@@ -111,12 +122,23 @@ def test_circular_evidence_is_an_error_not_a_crash(make):
 def test_evidence_must_be_a_mapping(make, db):
     with pytest.raises(ValueError, match="evidence must be a dict"):
         make(evidence=[1, 2])
-    # The refused call wrote nothing: no candidate, no event (plain sqlite3).
+    # The refused call wrote nothing: no candidate, no event (plain sqlite3 / psql).
+    counts = [_count_rows(db, t) for t in ("promotion_candidates", "promotion_events")]
+    assert counts == [0, 0]
+
+
+def _count_rows(db, table: str) -> int:
+    if str(db).startswith("postgresql://"):
+        import subprocess
+
+        out = subprocess.run(
+            ["psql", str(db), "-tAc", f"SELECT COUNT(*) FROM {table}"], capture_output=True, text=True, check=True
+        )
+        return int(out.stdout.strip())
     import sqlite3
 
     conn = sqlite3.connect(db)
     try:
-        counts = [conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("promotion_candidates", "promotion_events")]
+        return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
     finally:
         conn.close()
-    assert counts == [0, 0]

@@ -6,8 +6,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
-from crypto_analyzer_promotion import _core, migrations_phase3 as mig, store_sqlite
+from crypto_analyzer_promotion import _core, store_sqlite
+from crypto_analyzer_promotion import migrations_phase3 as mig
 
 
 def rows(db, sql, params=()):
@@ -17,6 +17,7 @@ def rows(db, sql, params=()):
         return [dict(r) for r in conn.execute(sql, params).fetchall()]
     finally:
         conn.close()
+
 
 NAMES = [
     "2026_02_schema_migrations_phase3",
@@ -94,39 +95,94 @@ def test_columns_and_indexes_match_the_contract(db):
         ("eligibility_report_id", "TEXT", 0, 0),
     ]
     assert [c[0] for c in columns(db, "eligibility_reports")] == [
-        "eligibility_report_id", "candidate_id", "level", "passed", "blockers_json", "warnings_json",
-        "computed_at_utc", "run_key", "run_instance_id", "dataset_id_v2", "engine_version", "config_version",
+        "eligibility_report_id",
+        "candidate_id",
+        "level",
+        "passed",
+        "blockers_json",
+        "warnings_json",
+        "computed_at_utc",
+        "run_key",
+        "run_instance_id",
+        "dataset_id_v2",
+        "engine_version",
+        "config_version",
     ]
     assert [c[0] for c in columns(db, "governance_events")] == [
-        "event_id", "timestamp", "actor", "action", "candidate_id", "eligibility_report_id", "run_key",
-        "dataset_id_v2", "artifact_refs_json",
+        "event_id",
+        "timestamp",
+        "actor",
+        "action",
+        "candidate_id",
+        "eligibility_report_id",
+        "run_key",
+        "dataset_id_v2",
+        "artifact_refs_json",
     ]
     assert [c[0] for c in columns(db, "artifact_lineage")] == [
-        "artifact_id", "run_instance_id", "run_key", "dataset_id_v2", "artifact_type", "relative_path", "sha256",
-        "created_utc", "engine_version", "config_version", "schema_versions_json", "plugin_manifest_json",
+        "artifact_id",
+        "run_instance_id",
+        "run_key",
+        "dataset_id_v2",
+        "artifact_type",
+        "relative_path",
+        "sha256",
+        "created_utc",
+        "engine_version",
+        "config_version",
+        "schema_versions_json",
+        "plugin_manifest_json",
     ]
     assert [(c[0], c[3]) for c in columns(db, "artifact_edges")] == [
-        ("child_artifact_id", 1), ("parent_artifact_id", 2), ("relation", 3)
+        ("child_artifact_id", 1),
+        ("parent_artifact_id", 2),
+        ("relation", 3),
     ]
     assert [c[0] for c in columns(db, "promotion_events")] == [
-        "event_id", "candidate_id", "ts_utc", "event_type", "payload_json"
+        "event_id",
+        "candidate_id",
+        "ts_utc",
+        "event_type",
+        "payload_json",
     ]
     assert [c[0] for c in columns(db, "schema_migrations_phase3")] == [
-        "version", "name", "applied_at_utc", "git_commit"
+        "version",
+        "name",
+        "applied_at_utc",
+        "git_commit",
     ]
     assert [c[0] for c in columns(db, "regime_runs")] == [
-        "regime_run_id", "created_at_utc", "dataset_id", "freq", "model", "params_json"
+        "regime_run_id",
+        "created_at_utc",
+        "dataset_id",
+        "freq",
+        "model",
+        "params_json",
     ]
     assert [(c[0], c[3]) for c in columns(db, "regime_states")] == [
-        ("regime_run_id", 1), ("ts_utc", 2), ("regime_label", 0), ("regime_prob", 0)
+        ("regime_run_id", 1),
+        ("ts_utc", 2),
+        ("regime_label", 0),
+        ("regime_prob", 0),
     ]
     assert [(c[0], c[3]) for c in columns(db, "sweep_hypotheses")] == [
-        ("family_id", 1), ("hypothesis_id", 2), ("signal_name", 0), ("horizon", 0),
-        ("estimator", 0), ("params_json", 0), ("regime_run_id", 0),
+        ("family_id", 1),
+        ("hypothesis_id", 2),
+        ("signal_name", 0),
+        ("horizon", 0),
+        ("estimator", 0),
+        ("params_json", 0),
+        ("regime_run_id", 0),
     ]
     assert [c[0] for c in columns(db, "sweep_families")] == [
-        "family_id", "created_at_utc", "dataset_id", "run_id", "sweep_name", "sweep_payload_json",
-        "git_commit", "config_hash",
+        "family_id",
+        "created_at_utc",
+        "dataset_id",
+        "run_id",
+        "sweep_name",
+        "sweep_payload_json",
+        "git_commit",
+        "config_hash",
     ]
     indexed = {
         (r["tbl_name"], col["name"])
@@ -162,8 +218,10 @@ def test_apply_callables_create_their_table(tmp_path):
     db = tmp_path / "apply.db"
     sqlite3.connect(str(db)).close()
     # Versions 9 and 10 create triggers (and the column), not tables.
-    made_by = {9: ("trigger", "promotion_candidates_require_eligibility"),
-               10: ("trigger", "eligibility_reports_prevent_update_when_referenced")}
+    made_by = {
+        9: ("trigger", "promotion_candidates_require_eligibility"),
+        10: ("trigger", "eligibility_reports_prevent_update_when_referenced"),
+    }
     for version, name, apply in mig.MIGRATIONS_PHASE3:
         apply(str(db))
         kind, thing = made_by.get(version, ("table", name.removeprefix("2026_02_")))
@@ -179,9 +237,7 @@ def test_events_are_append_only_and_tied_to_candidates(db, make):
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         conn.execute("DELETE FROM promotion_events")
     with pytest.raises(sqlite3.IntegrityError, match="candidate_id not found"):
-        conn.execute(
-            "INSERT INTO promotion_events (candidate_id, ts_utc, event_type) VALUES ('ghost', 't', 'x')"
-        )
+        conn.execute("INSERT INTO promotion_events (candidate_id, ts_utc, event_type) VALUES ('ghost', 't', 'x')")
     conn.close()
     assert [e["event_type"] for e in store_sqlite.get_events(db, cid)] == ["created"]
 
@@ -216,8 +272,13 @@ def test_triggers_reach_a_database_migrated_by_the_old_python_code(tmp_path):
         conn.execute("DELETE FROM promotion_events")
     assert mig.run_migrations_phase3(conn, db) == []  # and again: idempotent
     triggers = {t["name"] for t in rows(db, "SELECT name FROM sqlite_master WHERE type='trigger'")}
-    assert {"promotion_events_candidate_exists", "promotion_events_no_delete", "promotion_events_no_update",
-            "promotion_candidates_require_eligibility", "governance_events_prevent_delete"} <= triggers
+    assert {
+        "promotion_events_candidate_exists",
+        "promotion_events_no_delete",
+        "promotion_events_no_update",
+        "promotion_candidates_require_eligibility",
+        "governance_events_prevent_delete",
+    } <= triggers
     conn.close()
 
 

@@ -17,7 +17,14 @@ from crypto_analyzer_promotion import exceptions as X
 from crypto_analyzer_promotion import migrations_phase3 as mig
 from crypto_analyzer_promotion import store_sqlite as st
 
-BASE = {"dataset_id": "ds1", "run_id": "run1", "signal_name": "sig_a", "horizon": 5, "config_hash": "cfg", "git_commit": "abc"}
+BASE = {
+    "dataset_id": "ds1",
+    "run_id": "run1",
+    "signal_name": "sig_a",
+    "horizon": 5,
+    "config_hash": "cfg",
+    "git_commit": "abc",
+}
 core = _backend.core
 
 
@@ -53,10 +60,15 @@ def test_url_works_wherever_a_database_is_accepted(pg_url, pg_sql):
     st.init_promotion_tables(pg_url)  # idempotent
     names = [r["name"] for r in pg_sql(pg_url, "SELECT name FROM schema_migrations_phase3 ORDER BY version")]
     sqlite_names = [n for _, n, _ in mig.MIGRATIONS_PHASE3]  # the SQLite runner's names
-    assert names[:len(sqlite_names)] == sqlite_names
-    assert names[7:] == ["2026_02_eligibility_reports", "2026_02_promotion_eligibility_trigger",
-                         "2026_02_eligibility_reports_immutability", "2026_02_governance_events",
-                         "2026_02_artifact_lineage", "2026_02_artifact_edges"]
+    assert names[: len(sqlite_names)] == sqlite_names
+    assert names[7:] == [
+        "2026_02_eligibility_reports",
+        "2026_02_promotion_eligibility_trigger",
+        "2026_02_eligibility_reports_immutability",
+        "2026_02_governance_events",
+        "2026_02_artifact_lineage",
+        "2026_02_artifact_edges",
+    ]
     # postgres:// is the same thing
     other = pg_url.replace("postgresql://", "postgres://", 1)
     cid = st.create_candidate(other, **BASE)
@@ -104,14 +116,32 @@ def test_tampering_through_plain_sql_is_refused_by_the_server(reg, pg_sql):
         ("UPDATE promotion_events SET payload_json = NULL", "append-only: UPDATE is not allowed"),
         ("DELETE FROM promotion_events WHERE candidate_id = ?", "append-only: DELETE is not allowed", a),
         ("TRUNCATE promotion_events", "append-only: TRUNCATE is not allowed"),
-        ("INSERT INTO promotion_events (candidate_id, ts_utc, event_type) VALUES ('ghost', 't', 'x')",
-         "candidate_id not found in promotion_candidates"),
-        ("UPDATE promotion_candidates SET status = 'accepted' WHERE candidate_id = ?", "eligibility_report_id required", b),
-        ("UPDATE promotion_candidates SET status = 'candidate', eligibility_report_id = 'ra' WHERE candidate_id = ?",
-         "eligibility_report_id required", b),
-        (("UPDATE promotion_candidates SET status = 'candidate', eligibility_report_id = 'rb_failed' "
-         "WHERE candidate_id = ?"), "eligibility_report_id required", b),
-        ("UPDATE eligibility_reports SET blockers_json = '[]x' WHERE eligibility_report_id = 'ra'", "evidence is immutable"),
+        (
+            "INSERT INTO promotion_events (candidate_id, ts_utc, event_type) VALUES ('ghost', 't', 'x')",
+            "candidate_id not found in promotion_candidates",
+        ),
+        (
+            "UPDATE promotion_candidates SET status = 'accepted' WHERE candidate_id = ?",
+            "eligibility_report_id required",
+            b,
+        ),
+        (
+            "UPDATE promotion_candidates SET status = 'candidate', eligibility_report_id = 'ra' WHERE candidate_id = ?",
+            "eligibility_report_id required",
+            b,
+        ),
+        (
+            (
+                "UPDATE promotion_candidates SET status = 'candidate', eligibility_report_id = 'rb_failed' "
+                "WHERE candidate_id = ?"
+            ),
+            "eligibility_report_id required",
+            b,
+        ),
+        (
+            "UPDATE eligibility_reports SET blockers_json = '[]x' WHERE eligibility_report_id = 'ra'",
+            "evidence is immutable",
+        ),
         ("DELETE FROM eligibility_reports WHERE eligibility_report_id = 'ra'", "evidence is immutable"),
     ]
     for sql, expect, *params in attempts:
@@ -120,7 +150,8 @@ def test_tampering_through_plain_sql_is_refused_by_the_server(reg, pg_sql):
     assert pg_sql(reg, "SELECT * FROM promotion_events ORDER BY event_id") == before
     assert st.get_candidate(reg, b)["status"] == "exploratory"
     assert pg_sql(reg, "SELECT blockers_json FROM eligibility_reports WHERE eligibility_report_id = 'ra'") == [
-        {"blockers_json": "[]"}]
+        {"blockers_json": "[]"}
+    ]
 
 
 def _assert_clean(exc: BaseException, *secrets: str) -> None:
@@ -170,20 +201,31 @@ def test_server_down_is_one_clear_error():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"postgresql://crypto:Down-Secret-9@127.0.0.1:{port}/registry"
-    for call in (lambda: st.create_candidate(url, **BASE), lambda: mig.run_migrations_phase3(url),
-                 lambda: st.list_candidates(url)):
-        with pytest.raises(X.DatabaseConnectionError, match="could not connect to PostgreSQL at "
-                           r"postgresql://crypto:\*\*\*@127.0.0.1") as info:
+    for call in (
+        lambda: st.create_candidate(url, **BASE),
+        lambda: mig.run_migrations_phase3(url),
+        lambda: st.list_candidates(url),
+    ):
+        with pytest.raises(
+            X.DatabaseConnectionError,
+            match="could not connect to PostgreSQL at "
+            r"postgresql://crypto:\*\*\*@127.0.0.1",
+        ) as info:
             call()
         _assert_clean(info.value, "Down-Secret-9")
 
 
-@pytest.mark.parametrize("url, fragment", [
-    ("postgresql://crypto:Bad-Secret-1@127.0.0.1:notaport/registry", "invalid PostgreSQL URL"),
-    ("postgresql://crypto:Bad-Secret-1@127.0.0.1:5432/registry?sslmode=sometimes", "invalid PostgreSQL URL"),
-    ("postgresql://crypto:Bad-Secret-1@127.0.0.1:5432/registry?password=Bad-Secret-2&bogus_option=1",
-     "invalid PostgreSQL URL"),
-])
+@pytest.mark.parametrize(
+    "url, fragment",
+    [
+        ("postgresql://crypto:Bad-Secret-1@127.0.0.1:notaport/registry", "invalid PostgreSQL URL"),
+        ("postgresql://crypto:Bad-Secret-1@127.0.0.1:5432/registry?sslmode=sometimes", "invalid PostgreSQL URL"),
+        (
+            "postgresql://crypto:Bad-Secret-1@127.0.0.1:5432/registry?password=Bad-Secret-2&bogus_option=1",
+            "invalid PostgreSQL URL",
+        ),
+    ],
+)
 def test_bad_urls_are_value_errors_without_the_password(url, fragment):
     with pytest.raises(X.InvalidInputError, match=fragment) as info:
         st.create_candidate(url, **BASE)
@@ -229,16 +271,21 @@ def test_processes_writing_at_once_lose_nothing(reg, pg_sql):
     created = [c for _, cs, _, _ in results for c in cs]
     assert len(created) == len(set(created)) == workers * ops
     assert _count(pg_sql, reg, "promotion_candidates") == workers * ops + 1
-    n_events = {r["event_type"]: r["n"] for r in pg_sql(
-        reg, "SELECT event_type, count(*) AS n FROM promotion_events GROUP BY event_type")}
+    n_events = {
+        r["event_type"]: r["n"]
+        for r in pg_sql(reg, "SELECT event_type, count(*) AS n FROM promotion_events GROUP BY event_type")
+    }
     assert n_events["created"] == workers * ops + 1
     assert n_events["touch"] == sum(r[2] for r in results)
     assert n_events["status_change"] == sum(1 for j in range(ops) if j % 3) * workers
     # The rule holds for every row: candidate/accepted only with a passed report of that level
     # computed for that very candidate.
-    bad = pg_sql(reg, "SELECT c.candidate_id FROM promotion_candidates c LEFT JOIN eligibility_reports r "
-                      "ON r.eligibility_report_id = c.eligibility_report_id WHERE c.status IN ('candidate', 'accepted') "
-                      "AND (r.passed IS DISTINCT FROM 1 OR r.level <> c.status OR r.candidate_id <> c.candidate_id)")
+    bad = pg_sql(
+        reg,
+        "SELECT c.candidate_id FROM promotion_candidates c LEFT JOIN eligibility_reports r "
+        "ON r.eligibility_report_id = c.eligibility_report_id WHERE c.status IN ('candidate', 'accepted') "
+        "AND (r.passed IS DISTINCT FROM 1 OR r.level <> c.status OR r.candidate_id <> c.candidate_id)",
+    )
     assert bad == []
     assert _count(pg_sql, reg, "promotion_candidates WHERE status = 'candidate'") == sum(r[3] for r in results)
 
@@ -290,12 +337,18 @@ def test_sigkilled_writers_leave_no_half_written_candidate(reg, pg_sql):
         assert _count(pg_sql, reg, "promotion_candidates") >= start + 5
     # Every candidate has exactly one created event (none half-written), every promoted one is
     # linked to its own passed report and has its status_change event.
-    half = pg_sql(reg, "SELECT c.candidate_id FROM promotion_candidates c LEFT JOIN promotion_events e "
-                       "ON e.candidate_id = c.candidate_id AND e.event_type = 'created' "
-                       "GROUP BY c.candidate_id HAVING count(e.event_id) <> 1")
+    half = pg_sql(
+        reg,
+        "SELECT c.candidate_id FROM promotion_candidates c LEFT JOIN promotion_events e "
+        "ON e.candidate_id = c.candidate_id AND e.event_type = 'created' "
+        "GROUP BY c.candidate_id HAVING count(e.event_id) <> 1",
+    )
     assert half == []
-    wrong = pg_sql(reg, "SELECT candidate_id FROM promotion_candidates WHERE status = 'candidate' AND "
-                        "eligibility_report_id IS DISTINCT FROM 'r' || candidate_id")
+    wrong = pg_sql(
+        reg,
+        "SELECT candidate_id FROM promotion_candidates WHERE status = 'candidate' AND "
+        "eligibility_report_id IS DISTINCT FROM 'r' || candidate_id",
+    )
     assert wrong == []
     promoted = pg_sql(reg, "SELECT candidate_id FROM promotion_candidates WHERE status = 'candidate'")
     assert promoted

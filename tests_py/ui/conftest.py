@@ -25,18 +25,35 @@ def promo_db(tmp_path: Path) -> SimpleNamespace:
     fam = json.loads((FIXTURES / "family" / "family.json").read_text())
     noise = fam["bundle_stems"]["best_noise"]
     n_signal, n_h = noise.rsplit("_h", 1)
-    common = dict(dataset_id=fam["dataset_id"], run_id=fam["run_id"], config_hash="cfg", git_commit="abc",
-                  evidence_base_path=str(FIXTURES))
-    lucky = create_candidate(str(db), signal_name=n_signal, horizon=int(n_h), candidate_id="prom_lucky",
-                             evidence={"bundle_path": str(FIXTURES / "bundles" / f"{noise}.json")}, **common)
+    common = dict(
+        dataset_id=fam["dataset_id"],
+        run_id=fam["run_id"],
+        config_hash="cfg",
+        git_commit="abc",
+        evidence_base_path=str(FIXTURES),
+    )
+    lucky = create_candidate(
+        str(db),
+        signal_name=n_signal,
+        horizon=int(n_h),
+        candidate_id="prom_lucky",
+        evidence={"bundle_path": str(FIXTURES / "bundles" / f"{noise}.json")},
+        **common,
+    )
     edge = create_candidate(
-        str(db), signal_name="momentum_24h", horizon=1, family_id=fam["family_id"], candidate_id="prom_edge",
+        str(db),
+        signal_name="momentum_24h",
+        horizon=1,
+        family_id=fam["family_id"],
+        candidate_id="prom_edge",
         evidence={
             "bundle_path": str(FIXTURES / "bundles" / "momentum_24h_h1.json"),
             "rc_summary_path": str(FIXTURES / "rc" / "rc_summary_family.json"),
             "execution_evidence_path": str(FIXTURES / "execution" / "momentum_24h_h1_execution_evidence.json"),
             "ic_summary_by_regime_path": str(FIXTURES / "regimes" / "momentum_24h_h1_regime_summary.csv"),
-        }, **common)
+        },
+        **common,
+    )
     return SimpleNamespace(db=db, edge=edge, lucky=lucky, fixtures=FIXTURES, app=APP)
 
 
@@ -51,8 +68,9 @@ print(json.dumps(rows))
 
 
 def _query(db: Path, sql: str, params: list) -> list:
-    out = subprocess.run([sys.executable, "-c", _READER, str(db), sql, json.dumps(params)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _READER, str(db), sql, json.dumps(params)], capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout)
 
 
@@ -61,8 +79,9 @@ def status_of(db: Path, cid: str) -> str:
 
 
 def events_of(db: Path, cid: str) -> list[tuple[str, dict]]:
-    rows = _query(db, "SELECT event_type, payload_json FROM promotion_events WHERE candidate_id=? "
-                      "ORDER BY event_id", [cid])
+    rows = _query(
+        db, "SELECT event_type, payload_json FROM promotion_events WHERE candidate_id=? ORDER BY event_id", [cid]
+    )
     return [(t, json.loads(p) if p else {}) for t, p in rows]
 
 
@@ -77,5 +96,6 @@ def sql():
         signal, h = stem.rsplit("_h", 1)
         return signal, int(h)
 
-    return SimpleNamespace(status_of=status_of, events_of=events_of, table_names=table_names, query=_query,
-                           best_noise=best_noise)
+    return SimpleNamespace(
+        status_of=status_of, events_of=events_of, table_names=table_names, query=_query, best_noise=best_noise
+    )

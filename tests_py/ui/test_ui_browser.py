@@ -46,8 +46,10 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 90.0) -> None:
     raise AssertionError(f"no answer from {url} within {timeout} s")
 
 
-@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                    reason="chromium/chromedriver not installed (run `make browser`, which uses apt-get)")
+@pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason="chromium/chromedriver not installed (run `make browser`, which uses apt-get)",
+)
 def test_demo_page_in_headless_chromium(tmp_path, monkeypatch):
     monkeypatch.setenv("SE_OFFLINE", "true")  # the drivers are local: Selenium Manager must not download
     webdriver = pytest.importorskip("selenium.webdriver")
@@ -59,16 +61,35 @@ def test_demo_page_in_headless_chromium(tmp_path, monkeypatch):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTO_ANALYZER_")}
     log = open(tmp_path / "demo.log", "w")
     demo = subprocess.Popen(
-        [sys.executable, "-m", "crypto_analyzer_promotion.demo", "--out", str(tmp_path / "demo_out"),
-         "--port", str(port), "--n-sim", "200"],
-        cwd=str(tmp_path), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "crypto_analyzer_promotion.demo",
+            "--out",
+            str(tmp_path / "demo_out"),
+            "--port",
+            str(port),
+            "--n-sim",
+            "200",
+        ],
+        cwd=str(tmp_path),
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     driver = None
     try:
         _wait_http(f"http://127.0.0.1:{port}/_stcore/health", demo)
         opts = webdriver.ChromeOptions()
         opts.binary_location = CHROMIUM
-        for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                    "--window-size=1440,1800"):
+        for arg in (
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-dev-shm-usage",
+            "--disable-gpu",
+            "--window-size=1440,1800",
+        ):
             opts.add_argument(arg)
         driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=CHROMEDRIVER), options=opts)
         driver.get(f"http://127.0.0.1:{port}/")

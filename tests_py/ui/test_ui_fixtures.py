@@ -24,7 +24,8 @@ def _files(root: Path) -> dict[str, bytes]:
 def test_regenerating_gives_identical_bytes(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, str(FIXTURES / "generate_fixtures.py"), "--out", str(tmp_path)],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     committed = _files(FIXTURES)
     fresh = _files(tmp_path)

@@ -16,7 +16,7 @@ TABLES_MSG = (
 )
 
 
-def _app(monkeypatch, db: Path, app: Path) -> "AppTest":
+def _app(monkeypatch, db: Path, app: Path) -> AppTest:
     monkeypatch.setenv("CRYPTO_ANALYZER_DB_PATH", str(db))
     monkeypatch.delenv("CRYPTO_ANALYZER_RC_CACHE_DIR", raising=False)
     at = AppTest.from_file(str(app), default_timeout=60)
@@ -174,7 +174,6 @@ def test_rc_null_from_the_cache_when_the_summary_has_only_a_key(monkeypatch, pro
     import json
 
     import numpy as np
-
     from crypto_analyzer_promotion.rc_cache import get_rc_cache_key, save_cached_null_max
     from crypto_analyzer_promotion.store_sqlite import create_candidate
 
@@ -183,9 +182,17 @@ def test_rc_null_from_the_cache_when_the_summary_has_only_a_key(monkeypatch, pro
     save_cached_null_max(str(cache), key, np.linspace(0.001, 0.01, 50))
     summary = tmp_path / "rc_summary.json"
     summary.write_text(json.dumps({"rc_p_value": 0.0196, "observed_max": 0.029, "cache_key": key}))
-    create_candidate(str(promo_db.db), dataset_id="ds", run_id="r9", signal_name="s9", horizon=1,
-                     config_hash="c", git_commit="g", candidate_id="prom_cached",
-                     evidence={"rc_summary_path": str(summary)})
+    create_candidate(
+        str(promo_db.db),
+        dataset_id="ds",
+        run_id="r9",
+        signal_name="s9",
+        horizon=1,
+        config_hash="c",
+        git_commit="g",
+        candidate_id="prom_cached",
+        evidence={"rc_summary_path": str(summary)},
+    )
     at = _app(monkeypatch, promo_db.db, promo_db.app)
     at.selectbox(key="promo_selected").set_value("prom_cached").run()
     assert len(at.get("vega_lite_chart")) == 1, "only the timeline: no null without the cache folder"

@@ -36,8 +36,12 @@ def _wide() -> dict[str, Any]:
 def _sidebar(db_path: str | None) -> dict[str, Any]:
     sb = st.sidebar
     sb.header("Promotion")
-    db = sb.text_input("DB path", value=db_path or default_db_path(), key="promo_db_path",
-                       help="A SQLite file or a postgresql:// URL (give the password in PGPASSWORD)")
+    db = sb.text_input(
+        "DB path",
+        value=db_path or default_db_path(),
+        key="promo_db_path",
+        help="A SQLite file or a postgresql:// URL (give the password in PGPASSWORD)",
+    )
     status = sb.selectbox("Status", [_ALL, *STATUSES], key="promo_filter_status")
     dataset_id = sb.text_input("dataset_id", key="promo_filter_dataset")
     signal_name = sb.text_input("signal_name", key="promo_filter_signal")
@@ -86,8 +90,7 @@ def _database_ready(db: str) -> bool:
 
 
 def _candidates_table(rows: list[dict]) -> None:
-    cols = ["candidate_id", "status", "signal_name", "horizon", "dataset_id", "run_id", "family_id",
-            "created_at_utc"]
+    cols = ["candidate_id", "status", "signal_name", "horizon", "dataset_id", "run_id", "family_id", "created_at_utc"]
     df = pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
     st.dataframe(df, hide_index=True, **_wide())
 
@@ -102,18 +105,28 @@ def _timeline_chart(events: list[dict]) -> None:
         detail = ""
         if isinstance(payload, dict):
             detail = str(payload.get("new_status") or payload.get("status") or "")
-        rows.append({"ts": ev.get("ts_utc"), "event": ev.get("event_type", ""), "detail": detail,
-                     "event_id": ev.get("event_id")})
+        rows.append(
+            {
+                "ts": ev.get("ts_utc"),
+                "event": ev.get("event_type", ""),
+                "detail": detail,
+                "event_id": ev.get("event_id"),
+            }
+        )
     df = pd.DataFrame(rows)
     df["ts"] = pd.to_datetime(df["ts"], utc=True, errors="coerce", format="ISO8601")
     df = df.dropna(subset=["ts"])
     if df.empty:
         return
-    chart = alt.Chart(df).mark_circle(size=120).encode(
-        x=alt.X("ts:T", title="time (UTC)"),
-        y=alt.Y("event:N", title=None),
-        color=alt.Color("event:N", legend=None),
-        tooltip=["event_id:Q", "event:N", "detail:N", alt.Tooltip("ts:T", format="%Y-%m-%d %H:%M:%S")],
+    chart = (
+        alt.Chart(df)
+        .mark_circle(size=120)
+        .encode(
+            x=alt.X("ts:T", title="time (UTC)"),
+            y=alt.Y("event:N", title=None),
+            color=alt.Color("event:N", legend=None),
+            tooltip=["event_id:Q", "event:N", "detail:N", alt.Tooltip("ts:T", format="%Y-%m-%d %H:%M:%S")],
+        )
     )
     st.altair_chart(chart.properties(height=40 + 30 * df["event"].nunique()), **_wide())
 
@@ -153,18 +166,28 @@ def _rc_chart(null: dict) -> None:
     lo, hi = min(values), max(values)
     pad = (hi - lo) * 0.05 or 1e-6
     # Bins span the null AND the observed max, so the bars stay visible next to a far-away line.
-    hist = alt.Chart(df).mark_bar(opacity=0.75).encode(
-        x=alt.X("null_max:Q", bin=alt.Bin(maxbins=60, extent=[lo - pad, hi + pad]),
-                title="null max_k (m*_k − m_k) per simulation", axis=alt.Axis(format=".3f")),
-        y=alt.Y("count()", title="simulations"),
+    hist = (
+        alt.Chart(df)
+        .mark_bar(opacity=0.75)
+        .encode(
+            x=alt.X(
+                "null_max:Q",
+                bin=alt.Bin(maxbins=60, extent=[lo - pad, hi + pad]),
+                title="null max_k (m*_k − m_k) per simulation",
+                axis=alt.Axis(format=".3f"),
+            ),
+            y=alt.Y("count()", title="simulations"),
+        )
     )
     layers = [hist]
     if obs is not None:
         rule_df = pd.DataFrame({"observed_max": [float(obs)]})
         layers.append(alt.Chart(rule_df).mark_rule(color="red", size=2).encode(x="observed_max:Q"))
     st.altair_chart(alt.layer(*layers).properties(title=title, height=220), **_wide())
-    st.caption(f"{len(df)} simulations from {null['source']}; red line: observed max"
-               + (f" = {float(obs):.6f}" if obs is not None else ""))
+    st.caption(
+        f"{len(df)} simulations from {null['source']}; red line: observed max"
+        + (f" = {float(obs):.6f}" if obs is not None else "")
+    )
 
 
 def _evaluate_section(db: str, row: dict) -> None:
@@ -173,31 +196,53 @@ def _evaluate_section(db: str, row: dict) -> None:
 
     cid = row["candidate_id"]
     bundle_path, base, target = evaluation_inputs(row)
-    st.markdown(f"Current status **{row.get('status')}**, evaluated as a move to **{target}** (so execution "
-                "evidence is required unless overridden). A passing decision whose eligibility report "
-                f"passes moves it to **{target}** (report stored and linked); a failing gate rejects it; "
-                "a failing eligibility report changes nothing. Every write has an `evaluated` event.")
+    st.markdown(
+        f"Current status **{row.get('status')}**, evaluated as a move to **{target}** (so execution "
+        "evidence is required unless overridden). A passing decision whose eligibility report "
+        f"passes moves it to **{target}** (report stored and linked); a failing gate rejects it; "
+        "a failing eligibility report changes nothing. Every write has an `evaluated` event."
+    )
     c1, c2, c3 = st.columns(3)
     ic_min = c1.number_input("min mean IC", value=0.02, step=0.005, format="%.4f", key="promo_ic_min")
     t_min = c2.number_input("min t-stat", value=2.5, step=0.1, key="promo_t_min")
-    require_rc = c3.checkbox("Require Reality Check", key="promo_req_rc",
-                             help="A candidate with a family_id always requires it (service rule).")
-    max_rc_p = c3.number_input("max RC p-value", value=0.05, min_value=0.0, max_value=1.0, step=0.01,
-                               format="%.3f", key="promo_max_rc_p")
+    require_rc = c3.checkbox(
+        "Require Reality Check",
+        key="promo_req_rc",
+        help="A candidate with a family_id always requires it (service rule).",
+    )
+    max_rc_p = c3.number_input(
+        "max RC p-value", value=0.05, min_value=0.0, max_value=1.0, step=0.01, format="%.3f", key="promo_max_rc_p"
+    )
     require_regime = c1.checkbox("Require regime robustness", key="promo_req_regime")
-    worst_min = c1.number_input("worst-regime min mean IC", value=0.0, step=0.005, format="%.4f",
-                                key="promo_worst_min", disabled=not require_regime)
+    worst_min = c1.number_input(
+        "worst-regime min mean IC",
+        value=0.0,
+        step=0.005,
+        format="%.4f",
+        key="promo_worst_min",
+        disabled=not require_regime,
+    )
     require_exec = c2.checkbox("Require execution evidence", key="promo_req_exec")
     use_liq = c2.checkbox("Set min liquidity (USD)", key="promo_use_liq")
-    min_liq = c2.number_input("min liquidity USD", value=1_000_000.0, step=100_000.0, key="promo_min_liq",
-                              disabled=not use_liq)
+    min_liq = c2.number_input(
+        "min liquidity USD", value=1_000_000.0, step=100_000.0, key="promo_min_liq", disabled=not use_liq
+    )
     use_part = c3.checkbox("Set max participation rate", key="promo_use_part")
-    max_part = c3.number_input("max participation rate", value=0.1, min_value=0.0, max_value=1.0, step=0.01,
-                               key="promo_max_part", disabled=not use_part)
+    max_part = c3.number_input(
+        "max participation rate",
+        value=0.1,
+        min_value=0.0,
+        max_value=1.0,
+        step=0.01,
+        key="promo_max_part",
+        disabled=not use_part,
+    )
     override = st.checkbox("Override: allow missing execution evidence", key="promo_override")
     if override:
-        st.warning("Override on: execution evidence will NOT be checked. The decision records "
-                   "the warning 'allow_missing_execution_evidence' in the audit trail.")
+        st.warning(
+            "Override on: execution evidence will NOT be checked. The decision records "
+            "the warning 'allow_missing_execution_evidence' in the audit trail."
+        )
     if st.button("Evaluate", key="promo_evaluate", type="primary"):
         thresholds = ThresholdConfig(
             ic_mean_min=float(ic_min),
@@ -211,14 +256,27 @@ def _evaluate_section(db: str, row: dict) -> None:
             max_participation_rate_max=float(max_part) if use_part else None,
         )
         try:
-            decision = evaluate_and_record(db, cid, thresholds, bundle_path, evidence_base_path=base,
-                                           target_status=target, allow_missing_execution_evidence=bool(override))
+            decision = evaluate_and_record(
+                db,
+                cid,
+                thresholds,
+                bundle_path,
+                evidence_base_path=base,
+                target_status=target,
+                allow_missing_execution_evidence=bool(override),
+            )
         except _ERRORS as e:
             st.session_state["promo_flash"] = ("error", f"Evaluation failed: {e}")
         else:
-            st.session_state["promo_flash"] = ("decision", {
-                "candidate_id": cid, "status": decision.status, "reasons": list(decision.reasons),
-                "warnings": list(getattr(decision, "warnings", []) or [])})
+            st.session_state["promo_flash"] = (
+                "decision",
+                {
+                    "candidate_id": cid,
+                    "status": decision.status,
+                    "reasons": list(decision.reasons),
+                    "warnings": list(getattr(decision, "warnings", []) or []),
+                },
+            )
         st.rerun()
 
 
@@ -228,11 +286,12 @@ def _status_section(db: str, row: dict) -> None:
     cid = row["candidate_id"]
     c1, c2 = st.columns([1, 3])
     current = row.get("status")
-    new_status = c1.selectbox("New status", STATUSES,
-                              index=STATUSES.index(current) if current in STATUSES else 0, key="promo_new_status")
+    new_status = c1.selectbox(
+        "New status", STATUSES, index=STATUSES.index(current) if current in STATUSES else 0, key="promo_new_status"
+    )
     reason = c2.text_input("Reason (required)", key="promo_reason")
     if st.button("Change status", key="promo_set_status"):
-        if not reason.strip():
+        if cid is None or new_status is None or not reason.strip():
             st.error("A reason is required to change the status.")
             return
         try:
@@ -273,21 +332,32 @@ def render_promotion_page(db_path: str | None = None) -> None:
         return
     _flash()
     try:
-        rows = list_candidates(db, status=opts["status"], dataset_id=opts["dataset_id"],
-                               signal_name=opts["signal_name"], limit=opts["limit"])
+        rows = list_candidates(
+            db,
+            status=opts["status"],
+            dataset_id=opts["dataset_id"],
+            signal_name=opts["signal_name"],
+            limit=opts["limit"],
+        )
     except _ERRORS as e:
         st.error(f"Cannot list candidates: {e}")
         return
     st.caption(f"{len(rows)} candidate(s) in {db}")
     if not rows:
-        st.info("No candidates match these filters. Create some with "
-                "`crypto-analyzer-promotion create ...` or run `make demo`.")
+        st.info(
+            "No candidates match these filters. Create some with "
+            "`crypto-analyzer-promotion create ...` or run `make demo`."
+        )
         return
     _candidates_table(rows)
 
-    labels = {r["candidate_id"]: f"{r['candidate_id']} · {r.get('signal_name')} h{r.get('horizon')} · "
-                                 f"{r.get('status')}" for r in rows}
-    cid = st.selectbox("Candidate", list(labels), format_func=labels.get, key="promo_selected")
+    labels = {
+        r["candidate_id"]: f"{r['candidate_id']} · {r.get('signal_name')} h{r.get('horizon')} · {r.get('status')}"
+        for r in rows
+    }
+    cid = st.selectbox("Candidate", list(labels), format_func=lambda c: labels.get(c, str(c)), key="promo_selected")
+    if cid is None:
+        return
     try:
         details = candidate_details(db, cid)
         events = list(get_events(db, cid)) if details else []
@@ -304,9 +374,16 @@ def render_promotion_page(db_path: str | None = None) -> None:
         c1, c2 = st.columns(2)
         with c1:
             st.subheader("Candidate")
-            st.dataframe(pd.DataFrame({"field": [k for k in row if k != "evidence_json"],
-                                       "value": [str(row[k]) for k in row if k != "evidence_json"]}),
-                         hide_index=True, **_wide())
+            st.dataframe(
+                pd.DataFrame(
+                    {
+                        "field": [k for k in row if k != "evidence_json"],
+                        "value": [str(row[k]) for k in row if k != "evidence_json"],
+                    }
+                ),
+                hide_index=True,
+                **_wide(),
+            )
         with c2:
             st.subheader("Metrics snapshot")
             st.json(details["metrics_snapshot"] or {})
@@ -316,10 +393,21 @@ def render_promotion_page(db_path: str | None = None) -> None:
         st.subheader("Evidence")
         files = details["evidence_files"]
         if files:
-            st.dataframe(pd.DataFrame([{"evidence": f["key"], "path": f["path"],
-                                        "exists": "yes" if f["exists"] else "MISSING",
-                                        "resolved": f["resolved"]} for f in files]),
-                         hide_index=True, **_wide())
+            st.dataframe(
+                pd.DataFrame(
+                    [
+                        {
+                            "evidence": f["key"],
+                            "path": f["path"],
+                            "exists": "yes" if f["exists"] else "MISSING",
+                            "resolved": f["resolved"],
+                        }
+                        for f in files
+                    ]
+                ),
+                hide_index=True,
+                **_wide(),
+            )
         else:
             st.caption("No evidence paths recorded.")
         null = None
