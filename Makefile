@@ -89,7 +89,7 @@ test: build lint test-rust test-py test-compat test-wheel test-pip-pysqlite3 tes
 # must work without an analyzer tree): installs its missing test deps into .venv, copies the tree to
 # a temporary folder, adopts it (seven re-export modules) and runs its 51 relevant test files.
 # One expected failure is deselected by id, with its measured rejection rate printed (see
-# docs/analyzer_calibration_random_walk.md). CI runs it against ../shared/analyzer/c79684b.
+# docs/analyzer.md). CI runs it against ../shared/analyzer/c79684b.
 ANALYZER_DIR ?=
 test-analyzer: build
 	@[ -n "$(ANALYZER_DIR)" ] || { echo "usage: make test-analyzer ANALYZER_DIR=path/to/analyzer"; exit 2; }

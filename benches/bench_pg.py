@@ -10,7 +10,7 @@ scripts/pg_cluster.sh (default durability settings: fsync on, synchronous_commit
 the end. psycopg (binary wheel) is installed from PyPI into the running venv when missing: the
 benchmark's own dependency, not the package's.
 
-Per create, every side does the same work: validate, contract id (sha256), canonical evidence
+Per create, every side does the same work: validate, candidate id (sha256), canonical evidence
 JSON, and the candidate row and its `created` event in ONE transaction. SQLite runs with the
 store's settings (WAL, synchronous=NORMAL: a commit does not wait for the disk); PostgreSQL with
 synchronous_commit=on (every commit waits for the WAL flush), so creates/s differ by design.

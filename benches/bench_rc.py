@@ -45,7 +45,7 @@ def prepare_seconds(x: np.ndarray) -> float:
 
 
 def python_reference_per_sim(x: np.ndarray, sims: int, seed: int = 42, avg_block_length: float = 12) -> float:
-    """The old generator as statistics.md describes it: legacy seeding per simulation, a Python
+    """The old generator as docs/statistics.md describes it: legacy seeding per simulation, a Python
     loop of geometric + randint per block, one gather of T×K values, nanmean, max (un-centred)."""
     t, _ = x.shape
     p = 1.0 / avg_block_length

@@ -7,7 +7,7 @@ status changes per side and mode), --big 100000 (rows for the filtered-list timi
 ../shared/analyzer/c79684b next to the repository when present).
 
 Every Rust / plain-Python pair below compares like with like: same schema (our migration SQL),
-same work per create (check the tables, validate the status, contract id, canonical evidence
+same work per create (check the tables, validate the status, candidate id, canonical evidence
 JSON, row + `created` event), same transaction shape and the same durability:
 
 * per row: one transaction per create (row + event) or per status change (update + event);

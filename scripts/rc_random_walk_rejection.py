@@ -5,7 +5,7 @@ two series `default_rng(42 + trial).standard_normal(80).cumsum() * 0.01`, runs t
 n_sim=25, seed=42+1000+trial, stationary L=12, and asserts P(p <= 0.05) <= 0.15 over 50 trials.
 Random walks are not stationary, so their sample means are far from 0 relative to a block
 bootstrap's spread: a correct (recentred) RC rejects often. The analyzer's un-centred null passes
-only because it almost never rejects anything (statistics.md).
+only because it almost never rejects anything (docs/statistics.md).
 
 Prints, for the test's own 50 trials and for many more, the rejection rate of: our default
 (recentred, our stream), the recentred null with n_sim=999, the analyzer's own null reproduced

@@ -8,7 +8,7 @@
 #      its seven replaced modules become re-exports of the package);
 #   3. runs the 51 test files that reach those modules (scripts/analyzer_suite_files.txt).
 # One test is expected to fail through the package and is deselected by id, with its measured
-# rejection rate printed instead (docs/analyzer_calibration_random_walk.md explains why).
+# rejection rate printed instead (docs/analyzer.md explains why).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 analyzer=${1:?usage: test_analyzer.sh ANALYZER_DIR [PYTHON]}

@@ -8,7 +8,7 @@
 //!
 //! Wiring note: the SQLite implementation below delegates to `store::Store`'s inherent methods as
 //! they are at the time of writing (no eligibility arguments yet); after the governance store
-//! (issue 10) lands, `update_status`/`record_evaluation` gain the report id there too.
+//! lands, `update_status`/`record_evaluation` gain the report id there too.
 
 use std::path::{Path, PathBuf};
 

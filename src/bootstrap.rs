@@ -36,7 +36,7 @@ pub enum Method {
 }
 
 impl Method {
-    /// Parse the contract's names ("stationary", "block_fixed").
+    /// Parse the analyzer's names ("stationary", "block_fixed").
     pub fn parse(name: &str, avg_block_length: f64, block_size: f64) -> Result<Method> {
         match name {
             "stationary" => {

@@ -22,7 +22,7 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    /// A state the contract reports as RuntimeError (e.g. promotion tables missing).
+    /// A state the analyzer reports as RuntimeError (e.g. promotion tables missing).
     #[error("{0}")]
     Runtime(String),
 

@@ -1,4 +1,4 @@
-//! The promotion gate: thresholds, decision, and the rules in the contract's order.
+//! The promotion gate: thresholds, decision, and the rules in the analyzer's order.
 //!
 //! Reason strings are byte-identical to the analyzer's: `{:.4f}` values are printed like Python's
 //! `f"{x:.4f}"` and thresholds like Python's `str(x)` (`0.02`, `2.5`, `1e-05`, `3` for an int).
@@ -340,7 +340,7 @@ fn execution_rule(
     soft("max_participation_rate", &ev.max_participation_rate, thr.max_participation_rate_max, true, reasons);
 }
 
-/// Deterministic promotion gate. Rules in the contract's order; any reason → "rejected".
+/// Deterministic promotion gate. Rules in the analyzer's order; any reason → "rejected".
 pub fn evaluate_candidate(
     inputs: &GateInputs,
     thr: &ThresholdConfig,

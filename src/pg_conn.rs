@@ -248,7 +248,7 @@ pub fn is_retryable(e: &postgres::Error) -> bool {
 }
 
 /// Map a client error (after connecting) onto the core error. Missing promotion tables → the
-/// contract's RuntimeError; a closed connection → [`Error::Connect`]; other server errors →
+/// analyzer's RuntimeError; a closed connection → [`Error::Connect`]; other server errors →
 /// [`Error::Postgres`] with the server's message (a trigger's text verbatim).
 pub fn pg_err(target: &PgTarget, e: &postgres::Error) -> Error {
     if let Some(db) = e.as_db_error() {

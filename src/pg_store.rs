@@ -469,7 +469,7 @@ impl PgStore {
     }
 
     /// One rung of an evaluation, written in ONE transaction (the write primitive of
-    /// `evaluate_and_record` on PostgreSQL, issue 15 phase 2): lock the candidate; refuse if its
+    /// `evaluate_and_record` on PostgreSQL, not wired yet): lock the candidate; refuse if its
     /// status is no longer `expected_status` (another process evaluated or promoted it since it
     /// was read: evaluate again; nothing written); store the eligibility `report` (if any); set
     /// `new_status` (None: no status change, e.g. a failed eligibility), linking the report when

@@ -1340,7 +1340,7 @@ pub fn run(p: &Prepared, opts: &RcOptions, source: IndexSource<'_>, control: &Ru
     };
 
     if t < 2 {
-        // No statistic can be computed: every p-value is 1 (statistics.md).
+        // No statistic can be computed: every p-value is 1 (docs/statistics.md).
         control.add_done(n_sim as u64);
         let mut r = finish(null_max, matrix, vec![0; tg.order.len()], [0; 6]);
         r.rc_p_value = 1.0;

@@ -1,6 +1,6 @@
 //! The promotion store: candidates and their append-only event log in SQLite.
 //!
-//! Every write that the contract calls atomic (a candidate and its `created` event, a status and
+//! Every write that must be atomic (a candidate and its `created` event, a status and
 //! its `status_change` / `evaluated` event) runs in one `BEGIN IMMEDIATE` transaction, so a
 //! second writer waits (busy timeout) instead of failing half-way. Connections use WAL mode, so
 //! readers never block writers and several processes can write the same file.
@@ -24,7 +24,7 @@ use crate::json::to_canonical_string;
 /// The statuses a candidate may have.
 pub const VALID_STATUSES: [&str; 4] = ["exploratory", "candidate", "accepted", "rejected"];
 
-/// Raised (as RuntimeError) when the promotion tables are missing. Literal text of the contract.
+/// Raised (as RuntimeError) when the promotion tables are missing. Literal text of the analyzer's.
 pub const PROMOTION_TABLES_REQUIRED_MSG: &str = "Promotion tables not found. Run Phase 3 migrations to create them: run_migrations_phase3(conn, db_path). From CLI: python cli/promotion.py init --db <path>";
 
 /// How long a writer waits for another writer before reporting [`Error::Busy`] (default).
@@ -272,7 +272,7 @@ pub fn missing_column(e: rusqlite::Error, column: &str) -> Error {
 }
 
 /// Map a SQLite error onto the core error: busy/locked → Busy, missing promotion tables →
-/// the contract's RuntimeError, "not a database" → InvalidInput.
+/// the analyzer's RuntimeError, "not a database" → InvalidInput.
 pub fn sql_err(e: rusqlite::Error) -> Error {
     if let rusqlite::Error::SqliteFailure(ref failure, ref detail) = e {
         match failure.code {
@@ -314,7 +314,7 @@ pub fn normalize_path(p: &Path) -> PathBuf {
 
 /// Open a connection with the store's settings (WAL, busy timeout, `synchronous` from
 /// [`synchronous_mode`]: FULL unless the user opted into NORMAL).
-/// With `create` false a missing file is reported as the contract's missing-tables error and
+/// With `create` false a missing file is reported as the analyzer's missing-tables error and
 /// no file is created.
 pub fn open_connection(db_path: &Path, create: bool) -> Result<Connection> {
     crate::sqlite_host::ensure_ready()?;

@@ -1,4 +1,4 @@
-//! The gate's rules, one case each; every expected reason is the contract's literal text.
+//! The gate's rules, one case each; every expected reason is the analyzer's literal text.
 
 use std::path::Path;
 

@@ -129,7 +129,7 @@ fn migrations(base: &str) {
     assert!(err.contains("migration 14 (bad) failed"), "{err}");
     assert_eq!(count(&mut c, "SELECT count(*) FROM pg_class WHERE relname = 'half_made'"), 0);
     assert_eq!(count(&mut c, "SELECT count(*) FROM schema_migrations_phase3 WHERE version = 14"), 0);
-    // Store calls before migrating: the contract's missing-tables error.
+    // Store calls before migrating: the analyzer's missing-tables error.
     let empty = fresh_schema(base);
     let e = with_pg_store(&empty, |s| s.list_candidates(&CandidateFilter::default())).unwrap_err();
     assert!(matches!(e, Error::Runtime(ref m) if m.starts_with("Promotion tables not found")), "{e}");

@@ -1,5 +1,5 @@
 //! The prefix-sum kernel equals the gather reference; results do not depend on the thread count;
-//! NaN columns and T < 2 behave as statistics.md says.
+//! NaN columns and T < 2 behave as docs/statistics.md says.
 
 use crypto_analyzer_promotion::bootstrap::{BootstrapSpec, Method, RngKind};
 use crypto_analyzer_promotion::control::RunControl;

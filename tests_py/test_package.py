@@ -1,4 +1,4 @@
-"""The package imports, the extension is ours, and errors map to the contract's built-ins."""
+"""The package imports, the extension is ours, and errors map to the analyzer's built-ins."""
 
 import crypto_analyzer_promotion as cap
 from crypto_analyzer_promotion import exceptions
@@ -9,7 +9,7 @@ def test_extension_version_matches_package():
     assert cap.__version__.count(".") == 2
 
 
-def test_exception_hierarchy_keeps_builtin_contract():
+def test_exception_hierarchy_keeps_the_analyzers_builtins():
     assert issubclass(exceptions.InvalidInputError, ValueError)
     assert issubclass(exceptions.MissingFileError, FileNotFoundError)
     assert issubclass(exceptions.DatabaseBusyError, RuntimeError)

@@ -1,7 +1,7 @@
 """Exception hierarchy of crypto_analyzer_promotion.
 
 Every error raised by the Rust core is an instance of :class:`PromotionError` *and* of the
-built-in exception the interface contract names, so callers that catch ``ValueError``,
+built-in exception the analyzer's API raises, so callers that catch ``ValueError``,
 ``FileNotFoundError`` or ``RuntimeError`` keep working.
 """
 
@@ -29,7 +29,7 @@ class AccessDeniedError(PromotionIOError, PermissionError):
 
 
 class PromotionRuntimeError(PromotionError, RuntimeError):
-    """A state the contract reports as RuntimeError (e.g. promotion tables missing)."""
+    """A state the analyzer reports as RuntimeError (e.g. promotion tables missing)."""
 
 
 class DatabaseError(PromotionRuntimeError):

@@ -215,7 +215,7 @@ def evaluate_candidate(
     allow_missing_execution_evidence: bool = False,
     execution_evidence_base_path: PathLike | None = None,
 ) -> PromotionDecision:
-    """Deterministic promotion gate (rules and messages: see the README and the contract).
+    """Deterministic promotion gate (rules and messages: see docs/api.md).
 
     ``bundle`` is a ValidationBundle (the analyzer's or this package's), any object with the same
     attributes, a dict, or a path to the bundle JSON (an unreadable path gives a "rejected"

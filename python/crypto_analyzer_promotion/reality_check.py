@@ -4,7 +4,7 @@
 The null simulator is the Rust engine: it resamples periods with a stationary (or fixed-block)
 bootstrap and, by default, **recentres** the bootstrap means (``max_k (m*_k - m_k)``), which is what
 White's test requires. ``null_centering="none"`` reproduces the old un-centred null for old reports
-only. See statistics.md for every definition.
+only. See docs/statistics.md for every definition.
 """
 
 from __future__ import annotations
@@ -261,7 +261,7 @@ def compute_sweep_statistic(results_df: pd.DataFrame, metric: str = "mean_ic", h
     df = results_df
     if horizon is not None and "horizon" in df.columns:
         df = df[df["horizon"] == horizon]
-    # The contract: `signal|horizon` when those columns exist, whatever else the frame has.
+    # The analyzer's rule: `signal|horizon` when those columns exist, whatever else the frame has.
     if "signal" in df.columns and "horizon" in df.columns:
         ids = df["signal"].astype(str) + "|" + df["horizon"].astype(str)
     elif "signal_name" in df.columns and "horizon" in df.columns:
@@ -536,7 +536,7 @@ def _run_reality_check(
 ) -> dict:
     ids, obs = _stats_array(observed_stats)
     if isinstance(observed_stats, (pd.Series, Mapping)):
-        # Hypotheses are sorted by id (statistics.md); a null generator returns its K values in
+        # Hypotheses are sorted by id (docs/statistics.md); a null generator returns its K values in
         # that order, so labelled observations are put in the same order before pairing.
         order = sorted(range(len(ids)), key=ids.__getitem__)
         ids, obs = [ids[i] for i in order], obs[order]

@@ -1,7 +1,7 @@
 //! The one place where core errors become Python exceptions.
 //!
 //! The exception classes are declared once, in Python (`crypto_analyzer_promotion.exceptions`),
-//! so that they can inherit from both our base class and the built-in the contract names
+//! so that they can inherit from both our base class and the built-in the analyzer's API raises
 //! (ValueError, FileNotFoundError, RuntimeError). Here we only pick the class.
 
 use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError};

@@ -1,4 +1,4 @@
-//! Test-only hooks of the reliability suite (issue 7); hidden (underscore names), not public API.
+//! Test-only hooks of the reliability suite; hidden (underscore names), not public API.
 //!
 //! `_debug_raise(kind)` makes the binding layer fail in a chosen way so the tests can check that
 //! every core error variant reaches Python as the documented exception class, and that a Rust

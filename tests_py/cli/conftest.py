@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "fixtures"
 SCRIPT = Path(sys.executable).parent / "crypto-analyzer-promotion"
 
-# The contract's literal message (interface_contract.md, Store).
+# The analyzer's literal message (the analyzer's store_sqlite).
 TABLES_MSG = (
     "Promotion tables not found. Run Phase 3 migrations to create them: run_migrations_phase3(conn, "
     "db_path). From CLI: python cli/promotion.py init --db <path>"

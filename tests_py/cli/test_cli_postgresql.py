@@ -1,6 +1,6 @@
 """The console script on a PostgreSQL registry (`--db postgresql://...` or
 CRYPTO_ANALYZER_DB_PATH): the store commands work, `evaluate` refuses with one line until the
-service runs on PostgreSQL (issue 15 phase 2), and a wrong password is one line that never shows
+service runs on PostgreSQL (not wired yet), and a wrong password is one line that never shows
 a password. The rest of the CLI suite runs on SQLite (test_cli_commands.py)."""
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ def test_fixture_candidate_through_the_workflow(tmp_path, evidence_dir, monkeypa
         "rk_fixture_001",
     )
 
-    # 2) stricter thresholds: every rule fails with the contract's text.
+    # 2) stricter thresholds: every rule fails with the analyzer's text.
     strict = ThresholdConfig(
         ic_mean_min=0.05,
         tstat_min=4.0,

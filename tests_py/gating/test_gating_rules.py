@@ -1,4 +1,4 @@
-"""Every gate rule and message; expected reasons are the contract's literal text."""
+"""Every gate rule and message; expected reasons are the analyzer's literal text."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The contract's names, defaults and return shapes; generic callables; the cached null;
+"""The analyzer's names, defaults and return shapes; generic callables; the cached null;
 progress; Ctrl-C; the high-level result."""
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ CONTRACT_KEYS = {
 }
 
 
-def test_config_defaults_match_the_contract():
+def test_config_defaults_match_the_analyzer():
     cfg = RealityCheckConfig()
     assert dataclasses.asdict(cfg) == dict(
         metric="mean_ic",

@@ -11,7 +11,7 @@ from crypto_analyzer_promotion.reality_check import (
 
 
 def _romano_wolf(obs: np.ndarray, null: np.ndarray) -> np.ndarray:
-    """statistics.md's stepdown, written directly: null[b, k] are the null statistics as given."""
+    """docs/statistics.md's stepdown, written directly: null[b, k] are the null statistics as given."""
     order = np.argsort(-obs, kind="stable")
     b = null.shape[0]
     p = np.empty(obs.size)

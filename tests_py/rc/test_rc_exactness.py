@@ -1,6 +1,6 @@
 """Property 1: with fixed indices every statistic equals a plain numpy computation (1e-10 rel).
 
-The reference below is written independently from statistics.md: gather the rows, nanmean,
+The reference below is written independently from docs/statistics.md: gather the rows, nanmean,
 subtract m, take maxima; ω from the O(T²) autocovariance sum; SPA and Romano–Wolf by definition.
 The studentized SPA's draws are divided by their own ω*_{b,k} (a bootstrap-t): the block variance
 over the draw's runs of consecutive indices, written here from its definition (loops over rows).

@@ -1,4 +1,4 @@
-"""Property 7 (NaN, T < 2) and bad input: the behaviour statistics.md writes, or a clear
+"""Property 7 (NaN, T < 2) and bad input: the behaviour docs/statistics.md writes, or a clear
 ValueError — never a crash."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The null (maxima, the B×K matrix, Romano–Wolf, SPA, ω) is bit-identical to the engine's output
-before issue 14 (``fixtures/null_bits.npz``, written by that build; see ``make_null_bits.py``),
+before the streamed prefix sums (``fixtures/null_bits.npz``, written by that build; see ``make_null_bits.py``),
 on every kernel path: prefix sums stored or streamed from the input, AVX2 or scalar build,
 gather reference, explicit indices, null(b), 1 or 2 threads, C or Fortran order.
 

@@ -1,7 +1,7 @@
 """rng="numpy_pcg64" reproduces the analyzer's c79684b nulls element for element.
 
 The references here are plain numpy written in this file: `np.random.default_rng` and the
-analyzer's procedures as statistics.md describes them (stationary: `geometric(1/L)` then
+analyzer's procedures as docs/statistics.md describes them (stationary: `geometric(1/L)` then
 `integers(0, T)` per block; fixed blocks: `integers(0, max(0, T - size) + 1)`; simulation b seeded
 with `seed + b`, or with the b-th `integers(0, 2**63 - 1)` of `default_rng(seed_root(run_key,
 "rc_null", fold_id=horizon))`).

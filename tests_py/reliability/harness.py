@@ -1,4 +1,4 @@
-"""Concurrency and crash harness for the promotion registry (issue 7).
+"""Concurrency and crash harness for the promotion registry.
 
 Used three ways:
 

@@ -1,7 +1,7 @@
 """Hostile-input catalogue: bad inputs across the Python API, the CLI and files.
 
 Every row names the surface, what is done, the exact exception class expected (or, where the
-contract prescribes a value instead of an exception, that value), and a fragment of the message.
+analyzer's API prescribes a value instead of an exception, that value), and a fragment of the message.
 Around every row the whole work folder is fingerprinted: the database by its logical content
 (iterdump), every other file (cache artifacts, manifest, bundles) by sha256, symlinks by target.
 A refused input must leave all of it unchanged.

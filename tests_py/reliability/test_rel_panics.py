@@ -2,7 +2,7 @@
 
 `_core._debug_raise(kind)` (hidden, test-only) makes the binding layer fail in each way the core
 can: every Error variant must arrive as the class exceptions.py documents for it (and as the
-built-in the contract names), and a panic — on the calling thread, or in a rayon worker joined
+built-in the analyzer's API raises), and a panic — on the calling thread, or in a rayon worker joined
 with the GIL released — must arrive as InternalError. The unguarded panic (left to PyO3) must
 still be an exception, and the interpreter must keep running after all of them.
 """
@@ -17,7 +17,7 @@ import pytest
 from crypto_analyzer_promotion import _core
 from crypto_analyzer_promotion import exceptions as X
 
-# kind -> (class, built-in the contract names, message fragment). Independent of the Rust mapping.
+# kind -> (class, built-in the analyzer's API raises, message fragment). Independent of the Rust mapping.
 EXPECTED = {
     "invalid_input": (X.InvalidInputError, ValueError, "debug: invalid input"),
     "json": (X.InvalidInputError, ValueError, "invalid JSON: EOF while parsing"),

@@ -1,4 +1,4 @@
-"""store_sqlite: every contract name, ids, events, filters, ordering, messages, paths."""
+"""store_sqlite: every analyzer name, ids, events, filters, ordering, messages, paths."""
 
 from __future__ import annotations
 

@@ -77,7 +77,7 @@ def test_fresh_database_then_idempotent_rerun(tmp_path):
     conn.close()
 
 
-def test_columns_and_indexes_match_the_contract(db):
+def test_columns_and_indexes_match_the_analyzer(db):
     assert columns(db, "promotion_candidates") == [
         ("candidate_id", "TEXT", 0, 1),
         ("created_at_utc", "TEXT", 1, 0),

@@ -58,7 +58,7 @@ def _sidebar(db_path: str | None) -> dict[str, Any]:
 
 
 def _database_ready(db: str) -> bool:
-    """Show the contract's message and an Initialize button when the DB or its tables are missing."""
+    """Show the analyzer's message and an Initialize button when the DB or its tables are missing."""
     from .._backend import redact
     from .._conn import is_postgres_url
     from ..store_sqlite import PROMOTION_TABLES_REQUIRED_MSG, init_promotion_tables, promotion_tables_exist
