@@ -8,7 +8,7 @@ use pyo3::types::PyDict;
 
 use crate::bootstrap::RngKind;
 use crate::cache::{self, Miss};
-use crate::python::{detach, to_pyerr};
+use crate::python::detach;
 
 /// The algorithm version that prefixes the key payload.
 /// `seeded_by_base`: with `rng="numpy_pcg64"`, the simulations' seeds are drawn from a base
@@ -16,8 +16,8 @@ use crate::python::{detach, to_pyerr};
 #[pyfunction]
 #[pyo3(signature = (null_centering="recentred", rng="default", seeded_by_base=false))]
 fn rc_cache_algorithm_version(null_centering: &str, rng: &str, seeded_by_base: bool) -> PyResult<String> {
-    let centering = crate::reality_check::NullCentering::parse(null_centering).map_err(to_pyerr)?;
-    let rng = match RngKind::parse(rng).map_err(to_pyerr)? {
+    let centering = crate::reality_check::NullCentering::parse(null_centering)?;
+    let rng = match RngKind::parse(rng)? {
         RngKind::NumpyPcg64 if seeded_by_base => RngKind::NumpyPcg64Base { state: 0, inc: 0 },
         kind => kind,
     };

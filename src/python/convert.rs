@@ -26,7 +26,7 @@ pub(crate) enum Keys {
 }
 
 fn invalid(msg: String) -> PyErr {
-    super::to_pyerr(Error::InvalidInput(msg))
+    PyErr::from(Error::InvalidInput(msg))
 }
 
 /// Convert a Python object; errors name the path from `root` (e.g. "evidence", "bundle").

@@ -31,8 +31,15 @@ fn class_name(err: &Error) -> &'static str {
     }
 }
 
+/// `?` on a core [`Result`](crate::error::Result) inside a binding raises the matching exception.
+impl From<Error> for PyErr {
+    fn from(err: Error) -> PyErr {
+        to_pyerr(err)
+    }
+}
+
 /// Convert a core error into the matching Python exception.
-pub(crate) fn to_pyerr(err: Error) -> PyErr {
+fn to_pyerr(err: Error) -> PyErr {
     if matches!(err, Error::Interrupted) {
         return PyKeyboardInterrupt::new_err("interrupted");
     }

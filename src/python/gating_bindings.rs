@@ -16,7 +16,7 @@ use crate::service;
 use super::convert::{self, val_to_py, Keys};
 
 fn invalid(msg: String) -> PyErr {
-    super::to_pyerr(Error::InvalidInput(msg))
+    PyErr::from(Error::InvalidInput(msg))
 }
 
 /// Python value → [`Val`] (non-finite floats kept; int dict keys such as horizons become str).
@@ -100,7 +100,7 @@ fn check_target_status(target_status: &str) -> PyResult<()> {
     if gating::STATUSES.contains(&target_status) {
         return Ok(());
     }
-    Err(super::to_pyerr(crate::error::Error::invalid(format!(
+    Err(PyErr::from(crate::error::Error::invalid(format!(
         "unknown target_status {target_status:?}: must be one of exploratory, candidate, accepted, rejected"
     ))))
 }
@@ -124,7 +124,7 @@ fn gating_evaluate_candidate<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     super::guard_py(|| {
         check_target_status(target_status)?;
-        let thr = ThresholdConfig::from_val(&py_to_val(thresholds, "thresholds")?).map_err(super::to_pyerr)?;
+        let thr = ThresholdConfig::from_val(&py_to_val(thresholds, "thresholds")?)?;
         let bundle = if bundle.cast::<PyString>().is_ok() {
             let p: String = bundle.extract()?;
             match ValidationBundle::load(Path::new(&p)) {
@@ -136,7 +136,7 @@ fn gating_evaluate_candidate<'py>(
                 }
             }
         } else {
-            ValidationBundle::from_val_lenient(&py_to_val(bundle, "bundle")?).map_err(super::to_pyerr)?
+            ValidationBundle::from_val_lenient(&py_to_val(bundle, "bundle")?)?
         };
         let extra = extract_inputs(regime_summary, rc_summary, execution_evidence)?;
         let inputs = GateInputs {
@@ -165,7 +165,7 @@ fn gating_evaluate_eligibility<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let view = if bundle.cast::<PyString>().is_ok() {
         let p: String = bundle.extract()?;
-        let b = ValidationBundle::load(Path::new(&p)).map_err(super::to_pyerr)?;
+        let b = ValidationBundle::load(Path::new(&p))?;
         BundleView::from_bundle(&b)
     } else {
         let v = py_to_val(bundle, "bundle")?;
@@ -191,7 +191,7 @@ fn gating_evaluate_eligibility<'py>(
             Some(v)
         }
     };
-    let r = eligibility::evaluate_eligibility(&view, level, rc.as_ref()).map_err(super::to_pyerr)?;
+    let r = eligibility::evaluate_eligibility(&view, level, rc.as_ref())?;
     let out = PyDict::new(py);
     out.set_item("passed", r.passed)?;
     out.set_item("level", &r.level)?;
@@ -215,7 +215,7 @@ fn _json_dumps_str_list(items: Vec<String>) -> String {
 #[pyfunction]
 fn validation_bundle_from_json<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
     super::guard_py(|| {
-        let b = ValidationBundle::from_json_str(text).map_err(super::to_pyerr)?;
+        let b = ValidationBundle::from_json_str(text)?;
         bundle_to_py(py, &b)
     })
 }
@@ -224,7 +224,7 @@ fn validation_bundle_from_json<'py>(py: Python<'py>, text: &str) -> PyResult<Bou
 #[pyfunction]
 fn validation_bundle_normalize<'py>(py: Python<'py>, fields: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     super::guard_py(|| {
-        let b = ValidationBundle::from_val_lenient(&py_to_val(fields, "bundle")?).map_err(super::to_pyerr)?;
+        let b = ValidationBundle::from_val_lenient(&py_to_val(fields, "bundle")?)?;
         bundle_to_py(py, &b)
     })
 }
@@ -233,7 +233,7 @@ fn validation_bundle_normalize<'py>(py: Python<'py>, fields: &Bound<'py, PyAny>)
 #[pyfunction]
 fn validation_bundle_to_json(fields: &Bound<'_, PyAny>) -> PyResult<String> {
     super::guard_py(|| {
-        let b = ValidationBundle::from_val_lenient(&py_to_val(fields, "bundle")?).map_err(super::to_pyerr)?;
+        let b = ValidationBundle::from_val_lenient(&py_to_val(fields, "bundle")?)?;
         Ok(b.to_json_string())
     })
 }
@@ -336,7 +336,7 @@ fn service_evaluate_and_record<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     super::guard_py(|| {
         check_target_status(target_status)?;
-        let thr = ThresholdConfig::from_val(&py_to_val(thresholds, "thresholds")?).map_err(super::to_pyerr)?;
+        let thr = ThresholdConfig::from_val(&py_to_val(thresholds, "thresholds")?)?;
         let bundle_arg = match bundle {
             None => service::BundleArg::FromEvidence,
             Some(o) if o.is_none() => service::BundleArg::FromEvidence,

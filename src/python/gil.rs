@@ -16,7 +16,7 @@ where
     T: Send,
     F: FnOnce() -> Result<T> + Send,
 {
-    py.detach(move || guard(work)).map_err(super::to_pyerr)
+    py.detach(move || guard(work)).map_err(PyErr::from)
 }
 
 /// Run `work`, turning a panic into [`Error::Internal`].
@@ -30,10 +30,8 @@ pub(crate) fn guard<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
 /// `InternalError` as [`guard`] does, instead of PyO3's PanicException (a BaseException).
 pub(crate) fn guard_py<T>(work: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
     catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|payload| {
-        Err(super::to_pyerr(Error::Internal(format!(
-            "panic in the engine (caught, not propagated): {}",
-            panic_message(&*payload)
-        ))))
+        Err(Error::Internal(format!("panic in the engine (caught, not propagated): {}", panic_message(&*payload)))
+            .into())
     })
 }
 

@@ -17,7 +17,7 @@ mod store_bindings;
 
 #[allow(unused_imports)]
 pub(crate) use convert::{json_to_py, py_to_json};
-pub(crate) use errors::to_pyerr;
+
 pub(crate) use gil::{detach, guard_py};
 
 #[pymodule]

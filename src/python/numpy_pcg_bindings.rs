@@ -5,7 +5,6 @@ use pyo3::types::PyList;
 
 use crate::error::Error;
 use crate::numpy_pcg::{self, Pcg64};
-use crate::python::to_pyerr;
 use crate::seeding;
 
 /// The analyzer's `seed_root(run_key, salt=..., fold_id=..., version=...)`.
@@ -47,17 +46,17 @@ fn numpy_pcg64_draws<'py>(
         "standard_exponential" => PyList::new(py, (0..n).map(|_| g.standard_exponential()))?,
         "integers" => {
             if bound == 0 {
-                return Err(to_pyerr(Error::invalid("integers bound must be >= 1")));
+                return Err(Error::invalid("integers bound must be >= 1").into());
             }
             PyList::new(py, (0..n).map(|_| g.integers(bound)))?
         }
         "geometric" => {
             if !(p > 0.0 && p <= 1.0) {
-                return Err(to_pyerr(Error::invalid(format!("geometric p must be in (0, 1] (got {p})"))));
+                return Err(Error::invalid(format!("geometric p must be in (0, 1] (got {p})")).into());
             }
             PyList::new(py, (0..n).map(|_| g.geometric(p)))?
         }
-        other => return Err(to_pyerr(Error::invalid(format!("unknown draw kind {other:?}")))),
+        other => return Err(Error::invalid(format!("unknown draw kind {other:?}")).into()),
     };
     Ok((list, (g.state, g.inc, g.has_uint32, g.uinteger)))
 }

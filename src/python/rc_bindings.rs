@@ -15,7 +15,7 @@ use pyo3::types::PyDict;
 use crate::bootstrap::{BootstrapSpec, Method, RngKind};
 use crate::control::RunControl;
 use crate::error::{Error, Result};
-use crate::python::{detach, to_pyerr};
+use crate::python::detach;
 use crate::reality_check::{
     self, IndexSource, Kernel, Layout, Matrix, NullCentering, PrefixMode, Prepared, RcOptions, RcResult, SharedValues,
     SpaPValues,
@@ -137,7 +137,7 @@ fn run_interruptible(
             });
             let _ = tx.send(out);
         })
-        .map_err(|e| to_pyerr(Error::Runtime(format!("could not start the worker thread: {e}"))))?;
+        .map_err(|e| PyErr::from(Error::Runtime(format!("could not start the worker thread: {e}"))))?;
     let rx = Mutex::new(rx);
     let wait = |timeout: Duration| {
         let guard = rx.lock().unwrap_or_else(|p| p.into_inner());
@@ -151,7 +151,7 @@ fn run_interruptible(
                 if let Some(e) = interrupt {
                     return Err(e);
                 }
-                let r = out.map_err(to_pyerr)?;
+                let r = out?;
                 if let Some(cb) = &progress {
                     cb.call1(py, (r.n_sim as u64, r.n_sim as u64))?;
                 }
@@ -178,7 +178,7 @@ fn run_interruptible(
                 }
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(to_pyerr(Error::Internal("the Reality Check worker stopped without a result".into())));
+                return Err(Error::Internal("the Reality Check worker stopped without a result".into()).into());
             }
         }
     }
@@ -201,9 +201,9 @@ impl RcEngine {
         prefix: &str,
     ) -> PyResult<Self> {
         crate::python::guard_py(|| {
-            let mode = PrefixMode::parse(prefix).map_err(to_pyerr)?;
-            let ro = values.try_readonly().map_err(|e| to_pyerr(Error::invalid(format!("values: {e}"))))?;
-            let m = matrix_of(&ro).map_err(to_pyerr)?;
+            let mode = PrefixMode::parse(prefix)?;
+            let ro = values.try_readonly().map_err(|e| PyErr::from(Error::invalid(format!("values: {e}"))))?;
+            let m = matrix_of(&ro)?;
             let (t, k, layout) = (m.t, m.k, m.layout);
             let input: Arc<dyn SharedValues> =
                 Arc::new(NumpyValues { ptr: m.values.as_ptr(), len: m.values.len(), _owner: values.clone().unbind() });
@@ -261,9 +261,8 @@ impl RcEngine {
         base_state: Option<(u128, u128)>,
     ) -> PyResult<Bound<'py, numpy::PyArray1<f64>>> {
         crate::python::guard_py(|| {
-            let spec =
-                spec_of(self.inner.t, method, avg_block_length, block_size, seed, rng, base_state).map_err(to_pyerr)?;
-            let centering = NullCentering::parse(null_centering).map_err(to_pyerr)?;
+            let spec = spec_of(self.inner.t, method, avg_block_length, block_size, seed, rng, base_state)?;
+            let centering = NullCentering::parse(null_centering)?;
             let prep = self.inner.clone();
             let v = detach(py, move || reality_check::null_stats_one(&prep, &spec, centering, b))?;
             Ok(v.into_pyarray(py))
@@ -294,26 +293,26 @@ impl RcEngine {
     ) -> PyResult<Bound<'py, PyDict>> {
         crate::python::guard_py(|| {
             if n_sim <= 0 {
-                return Err(to_pyerr(Error::invalid(format!("n_sim must be a positive integer (got {n_sim})"))));
+                return Err(Error::invalid(format!("n_sim must be a positive integer (got {n_sim})")).into());
             }
-            let spec =
-                spec_of(self.inner.t, method, avg_block_length, block_size, seed, rng, base_state).map_err(to_pyerr)?;
-            let centering = NullCentering::parse(null_centering).map_err(to_pyerr)?;
+            let spec = spec_of(self.inner.t, method, avg_block_length, block_size, seed, rng, base_state)?;
+            let centering = NullCentering::parse(null_centering)?;
             let kernel = match kernel {
                 "prefix" => Kernel::PrefixSum,
                 "gather" => Kernel::Gather,
                 "prefix_scalar" => Kernel::PrefixSumScalar,
-                other => return Err(to_pyerr(Error::invalid(format!("unknown kernel {other:?}")))),
+                other => return Err(Error::invalid(format!("unknown kernel {other:?}")).into()),
             };
             let compare_to = compare_to.map(|c| c.as_array().iter().copied().collect::<Vec<f64>>());
             let indices = match indices {
                 Some(ix) => {
                     let shape = ix.shape();
                     if shape[0] as i64 != n_sim || shape[1] != self.inner.t {
-                        return Err(to_pyerr(Error::invalid(format!(
+                        return Err(Error::invalid(format!(
                             "indices must have shape (n_sim, T) = ({n_sim}, {}), got ({}, {})",
                             self.inner.t, shape[0], shape[1]
-                        ))));
+                        ))
+                        .into());
                     }
                     Some(ix.as_array().iter().copied().collect::<Vec<i64>>())
                 }
@@ -351,11 +350,11 @@ fn rc_bootstrap_indices<'py>(
     crate::python::guard_py(|| {
         if t >= u32::MAX as usize {
             // Same bound as the engine's data; without it T = 2**63 grew the block list until OOM.
-            return Err(to_pyerr(Error::invalid(format!("too many periods (T must be < 2**32, got {t})"))));
+            return Err(Error::invalid(format!("too many periods (T must be < 2**32, got {t})")).into());
         }
-        let spec = spec_of(t, method, avg_block_length, block_size, seed, rng, base_state).map_err(to_pyerr)?;
-        spec.check(b.saturating_add(1)).map_err(to_pyerr)?;
-        let idx = spec.indices(b).map_err(to_pyerr)?;
+        let spec = spec_of(t, method, avg_block_length, block_size, seed, rng, base_state)?;
+        spec.check(b.saturating_add(1))?;
+        let idx = spec.indices(b)?;
         Ok(idx.into_iter().map(|v| v as i64).collect::<Vec<i64>>().into_pyarray(py))
     })
 }
@@ -371,11 +370,9 @@ fn rc_pvalues_from_null_matrix<'py>(
         let obs: Vec<f64> = observed.as_array().iter().copied().collect();
         let shape = null_matrix.shape();
         if shape[1] != obs.len() && shape[0] > 0 {
-            return Err(to_pyerr(Error::invalid(format!(
-                "null matrix has {} columns for {} hypotheses",
-                shape[1],
-                obs.len()
-            ))));
+            return Err(
+                Error::invalid(format!("null matrix has {} columns for {} hypotheses", shape[1], obs.len())).into()
+            );
         }
         let n_sim = shape[0];
         let mat: Vec<f64> = null_matrix.as_array().iter().copied().collect();

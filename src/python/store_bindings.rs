@@ -287,7 +287,7 @@ fn store_get_events<'py>(py: Python<'py>, db_path: PathBuf, candidate_id: String
 fn json_text_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<String> {
     obj.extract::<String>().map_err(|_| {
         let tn = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
-        super::to_pyerr(Error::invalid(format!("{name} must be a str holding a JSON list of strings, got {tn}")))
+        PyErr::from(Error::invalid(format!("{name} must be a str holding a JSON list of strings, got {tn}")))
     })
 }
 
@@ -297,7 +297,7 @@ fn opt_text_arg(obj: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<S
         Some(o) if o.is_none() => Ok(None),
         Some(o) => o.extract::<String>().map(Some).map_err(|_| {
             let tn = o.get_type().name().map(|n| n.to_string()).unwrap_or_default();
-            super::to_pyerr(Error::invalid(format!("{name} must be a str or None, got {tn}")))
+            PyErr::from(Error::invalid(format!("{name} must be a str or None, got {tn}")))
         }),
     }
 }
@@ -398,7 +398,7 @@ fn store_canonical_json(obj: &Bound<'_, PyAny>) -> PyResult<String> {
 /// Round-trip a JSON document through the converter (parse → Python objects).
 #[pyfunction]
 fn store_json_loads<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
-    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| super::to_pyerr(Error::Json(e)))?;
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| PyErr::from(Error::Json(e)))?;
     json_to_py(py, &v)
 }
 
