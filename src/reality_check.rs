@@ -472,7 +472,8 @@ pub(crate) enum PrefixSource<'a> {
 }
 
 /// Prefix sums `P[r]`, r = 0..=T, of the centred columns `c0..c0+wd` of `x` (row-major, width
-/// `wd`), and of their observation counts when `counts` is given: the stored layout's additions.
+/// `wd`), and of their observation counts when `counts` is given: built by [`prefix_block`], the
+/// function that builds the stored prefix sums, so both give the same bits.
 pub(crate) fn tile_prefix(
     x: &Matrix<'_>,
     observed: &[f64],
@@ -481,24 +482,20 @@ pub(crate) fn tile_prefix(
     prefix: &mut Vec<f64>,
     counts: Option<&mut Vec<u32>>,
 ) {
-    let t = x.t;
     prefix.clear();
-    prefix.resize((t + 1) * wd, 0.0);
-    for r in 0..t {
-        for c in 0..wd {
-            let d = centred_value(x.get(r, c0 + c), observed[c0 + c]);
-            prefix[(r + 1) * wd + c] = prefix[r * wd + c] + if d.is_nan() { 0.0 } else { d };
-        }
+    prefix.resize((x.t + 1) * wd, 0.0);
+    if wd == 0 {
+        return;
     }
-    if let Some(cnt) = counts {
-        cnt.clear();
-        cnt.resize((t + 1) * wd, 0);
-        for r in 0..t {
-            for c in 0..wd {
-                let seen = !centred_value(x.get(r, c0 + c), observed[c0 + c]).is_nan();
-                cnt[(r + 1) * wd + c] = cnt[r * wd + c] + u32::from(seen);
-            }
+    let mut rows: Vec<&mut [f64]> = prefix.chunks_mut(wd).collect();
+    match counts {
+        Some(cnt) => {
+            cnt.clear();
+            cnt.resize((x.t + 1) * wd, 0);
+            let mut crows: Vec<&mut [u32]> = cnt.chunks_mut(wd).collect();
+            prefix_block(x, observed, c0, &mut rows, Some(&mut crows));
         }
+        None => prefix_block(x, observed, c0, &mut rows, None),
     }
 }
 
