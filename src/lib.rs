@@ -20,6 +20,7 @@ mod numpy_zig_tables;
 pub mod pg_conn;
 pub mod pg_migrate;
 pub mod pg_store;
+pub mod pool;
 pub mod promotion;
 pub mod reality_check;
 pub mod seeding;

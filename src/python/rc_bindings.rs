@@ -389,7 +389,7 @@ fn rc_pvalues_from_null_matrix<'py>(
 /// Threads the engine uses (env `CRYPTO_ANALYZER_THREADS`, default all cores).
 #[pyfunction]
 fn rc_threads() -> usize {
-    reality_check::configured_threads()
+    crate::pool::configured_threads()
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
