@@ -35,11 +35,37 @@ pub enum Method {
     BlockFixed { block_size: usize },
 }
 
+/// The bootstrap's name, before its block length is known (what `method=` says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MethodKind {
+    Stationary,
+    BlockFixed,
+}
+
+impl MethodKind {
+    /// Parse the analyzer's names ("stationary", "block_fixed").
+    pub fn parse(name: &str) -> Result<MethodKind> {
+        match name {
+            "stationary" => Ok(MethodKind::Stationary),
+            "block_fixed" => Ok(MethodKind::BlockFixed),
+            other => {
+                Err(Error::invalid(format!("unknown method {other:?}: expected \"stationary\" or \"block_fixed\"")))
+            }
+        }
+    }
+}
+
 impl Method {
     /// Parse the analyzer's names ("stationary", "block_fixed").
     pub fn parse(name: &str, avg_block_length: f64, block_size: f64) -> Result<Method> {
-        match name {
-            "stationary" => {
+        Method::new(MethodKind::parse(name)?, avg_block_length, block_size)
+    }
+
+    /// The method `kind` with its block length: `avg_block_length` (stationary) or `block_size`
+    /// (block_fixed); the other one is not used.
+    pub fn new(kind: MethodKind, avg_block_length: f64, block_size: f64) -> Result<Method> {
+        match kind {
+            MethodKind::Stationary => {
                 if !(avg_block_length.is_finite() && avg_block_length >= 1.0) {
                     return Err(Error::invalid(format!(
                         "avg_block_length must be a finite number >= 1 (got {avg_block_length})"
@@ -47,14 +73,11 @@ impl Method {
                 }
                 Ok(Method::Stationary { avg_block_length })
             }
-            "block_fixed" => {
+            MethodKind::BlockFixed => {
                 if !(block_size.is_finite() && block_size >= 1.0 && block_size.fract() == 0.0) {
                     return Err(Error::invalid(format!("block_size must be an integer >= 1 (got {block_size})")));
                 }
                 Ok(Method::BlockFixed { block_size: block_size as usize })
-            }
-            other => {
-                Err(Error::invalid(format!("unknown method {other:?}: expected \"stationary\" or \"block_fixed\"")))
             }
         }
     }

@@ -114,6 +114,19 @@ pub enum Kernel {
     Gather,
 }
 
+impl Kernel {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "prefix" => Ok(Kernel::PrefixSum),
+            "prefix_scalar" => Ok(Kernel::PrefixSumScalar),
+            "gather" => Ok(Kernel::Gather),
+            other => Err(Error::invalid(format!(
+                "unknown kernel {other:?}: expected \"prefix\", \"prefix_scalar\" or \"gather\""
+            ))),
+        }
+    }
+}
+
 /// Options of one batch.
 #[derive(Debug, Clone)]
 pub struct RcOptions {

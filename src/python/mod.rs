@@ -10,6 +10,7 @@ mod gating_bindings;
 mod gil;
 mod numpy_pcg_bindings;
 mod pg_bindings;
+mod rc_args;
 mod rc_bindings;
 mod rel_bindings;
 mod sqlite_bindings;

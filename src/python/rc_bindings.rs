@@ -12,12 +12,12 @@ use numpy::{IntoPyArray, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyA
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::bootstrap::{BootstrapSpec, Method, RngKind};
 use crate::control::RunControl;
 use crate::error::{Error, Result};
 use crate::python::detach;
+use crate::python::rc_args::{BootstrapArgs, Kwargs, RunArgs};
 use crate::reality_check::{
-    self, IndexSource, Kernel, Layout, Matrix, NullCentering, PrefixMode, Prepared, RcOptions, RcResult, SharedValues,
+    self, IndexSource, Layout, Matrix, NullCentering, PrefixMode, Prepared, RcOptions, RcResult, SharedValues,
     SpaPValues,
 };
 
@@ -59,30 +59,6 @@ impl SharedValues for NumpyValues {
 #[pyclass(frozen, module = "crypto_analyzer_promotion._core")]
 pub struct RcEngine {
     inner: Arc<Prepared>,
-}
-
-/// `base_state`: the raw PCG64 `(state, inc)` of the base generator whose successive
-/// `integers(0, 2**63 - 1)` seed the simulations (only with `rng="numpy_pcg64"`).
-fn spec_of(
-    t: usize,
-    method: &str,
-    avg_block_length: f64,
-    block_size: f64,
-    seed: u64,
-    rng: &str,
-    base_state: Option<(u128, u128)>,
-) -> Result<BootstrapSpec> {
-    let rng = match (RngKind::parse(rng)?, base_state) {
-        (RngKind::NumpyPcg64, Some((state, inc))) => RngKind::NumpyPcg64Base { state, inc },
-        (kind, None) => kind,
-        (kind, Some(_)) => {
-            return Err(Error::invalid(format!(
-                "base_state is only used with rng=\"numpy_pcg64\" (got rng={:?})",
-                kind.name()
-            )))
-        }
-    };
-    Ok(BootstrapSpec { t, method: Method::parse(method, avg_block_length, block_size)?, rng, seed })
 }
 
 fn spa_dict<'py>(py: Python<'py>, p: &SpaPValues) -> PyResult<Bound<'py, PyDict>> {
@@ -192,24 +168,25 @@ impl RcEngine {
     /// "stored" or "streamed". Streamed, the engine keeps a reference to `values` and reads it
     /// without copying; it must not be modified while the engine lives (a change is detected).
     #[new]
-    #[pyo3(signature = (values, omega_block_length, keep_values=false, prefix="auto"))]
+    #[pyo3(signature = (values, omega_block_length, keep_values=false, prefix=PrefixMode::Auto),
+           text_signature = "(values, omega_block_length, keep_values=False, prefix='auto')")]
     fn new(
         py: Python<'_>,
         values: Bound<'_, PyArray2<f64>>,
         omega_block_length: f64,
         keep_values: bool,
-        prefix: &str,
+        prefix: PrefixMode,
     ) -> PyResult<Self> {
         crate::python::guard_py(|| {
-            let mode = PrefixMode::parse(prefix)?;
             let ro = values.try_readonly().map_err(|e| PyErr::from(Error::invalid(format!("values: {e}"))))?;
             let m = matrix_of(&ro)?;
             let (t, k, layout) = (m.t, m.k, m.layout);
             let input: Arc<dyn SharedValues> =
                 Arc::new(NumpyValues { ptr: m.values.as_ptr(), len: m.values.len(), _owner: values.clone().unbind() });
             drop(ro);
-            let prep =
-                detach(py, move || Prepared::from_shared(input, t, k, layout, omega_block_length, keep_values, mode))?;
+            let prep = detach(py, move || {
+                Prepared::from_shared(input, t, k, layout, omega_block_length, keep_values, prefix)
+            })?;
             Ok(RcEngine { inner: Arc::new(prep) })
         })
     }
@@ -245,66 +222,41 @@ impl RcEngine {
         self.inner.n_obs.iter().map(|&n| n as u64).collect::<Vec<u64>>().into_pyarray(py)
     }
 
-    /// The K null statistics of simulation `b`.
-    #[pyo3(signature = (b, *, method, avg_block_length, block_size, seed, rng, null_centering, base_state=None))]
-    #[allow(clippy::too_many_arguments)]
+    /// The K null statistics of simulation `b`. Keyword arguments: the bootstrap spec
+    /// (`method, avg_block_length, block_size, seed, rng, base_state=None`).
+    #[pyo3(signature = (b, *, null_centering, **bootstrap))]
     fn null_stats<'py>(
         &self,
         py: Python<'py>,
         b: u64,
-        method: &str,
-        avg_block_length: f64,
-        block_size: f64,
-        seed: u64,
-        rng: &str,
-        null_centering: &str,
-        base_state: Option<(u128, u128)>,
+        null_centering: NullCentering,
+        bootstrap: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, numpy::PyArray1<f64>>> {
         crate::python::guard_py(|| {
-            let spec = spec_of(self.inner.t, method, avg_block_length, block_size, seed, rng, base_state)?;
-            let centering = NullCentering::parse(null_centering)?;
+            let mut kw = Kwargs::new(py, "RcEngine.null_stats", bootstrap)?;
+            let spec = BootstrapArgs::take(&mut kw)?;
+            kw.finish()?;
+            let spec = spec.spec(self.inner.t)?;
             let prep = self.inner.clone();
-            let v = detach(py, move || reality_check::null_stats_one(&prep, &spec, centering, b))?;
+            let v = detach(py, move || reality_check::null_stats_one(&prep, &spec, null_centering, b))?;
             Ok(v.into_pyarray(py))
         })
     }
 
-    /// Run a whole batch (parallel, GIL released, interruptible). Returns a dict.
-    #[pyo3(signature = (*, method, avg_block_length, block_size, seed, rng, null_centering, n_sim,
-                        return_null_matrix=false, compare_to=None, indices=None, kernel="prefix",
-                        progress=None, base_state=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn run<'py>(
-        &self,
-        py: Python<'py>,
-        method: &str,
-        avg_block_length: f64,
-        block_size: f64,
-        seed: u64,
-        rng: &str,
-        null_centering: &str,
-        n_sim: i64,
-        return_null_matrix: bool,
-        compare_to: Option<PyReadonlyArray1<'py, f64>>,
-        indices: Option<PyReadonlyArray2<'py, i64>>,
-        kernel: &str,
-        progress: Option<Py<PyAny>>,
-        base_state: Option<(u128, u128)>,
-    ) -> PyResult<Bound<'py, PyDict>> {
+    /// Run a whole batch (parallel, GIL released, interruptible). Returns a dict. Keyword
+    /// arguments: the bootstrap spec (as in `null_stats`), `null_centering, n_sim,
+    /// return_null_matrix=False, compare_to=None, indices=None, kernel="prefix", progress=None`.
+    #[pyo3(signature = (**kwargs))]
+    fn run<'py>(&self, py: Python<'py>, kwargs: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, PyDict>> {
         crate::python::guard_py(|| {
+            let args = RunArgs::parse(py, kwargs)?;
+            let n_sim = args.n_sim;
             if n_sim <= 0 {
                 return Err(Error::invalid(format!("n_sim must be a positive integer (got {n_sim})")).into());
             }
-            let spec = spec_of(self.inner.t, method, avg_block_length, block_size, seed, rng, base_state)?;
-            let centering = NullCentering::parse(null_centering)?;
-            let kernel = match kernel {
-                "prefix" => Kernel::PrefixSum,
-                "gather" => Kernel::Gather,
-                "prefix_scalar" => Kernel::PrefixSumScalar,
-                other => return Err(Error::invalid(format!("unknown kernel {other:?}")).into()),
-            };
-            let compare_to = compare_to.map(|c| c.as_array().iter().copied().collect::<Vec<f64>>());
-            let indices = match indices {
+            let spec = args.bootstrap.spec(self.inner.t)?;
+            let compare_to = args.compare_to.map(|c| c.as_array().iter().copied().collect::<Vec<f64>>());
+            let indices = match args.indices {
                 Some(ix) => {
                     let shape = ix.shape();
                     if shape[0] as i64 != n_sim || shape[1] != self.inner.t {
@@ -321,38 +273,36 @@ impl RcEngine {
             let opts = RcOptions {
                 spec,
                 n_sim: n_sim as usize,
-                centering,
-                kernel,
-                keep_matrix: return_null_matrix,
+                centering: args.null_centering,
+                kernel: args.kernel,
+                keep_matrix: args.return_null_matrix,
                 compare_to,
             };
-            let r = run_interruptible(py, self.inner.clone(), opts, indices, progress)?;
+            let r = run_interruptible(py, self.inner.clone(), opts, indices, args.progress)?;
             result_dict(py, r)
         })
     }
 }
 
-/// Indices of simulation `b` (int64 array of length T).
+/// Indices of simulation `b` (int64 array of length T). Keyword arguments: the bootstrap spec
+/// (`method, avg_block_length, block_size, seed, rng, base_state=None`).
 #[pyfunction]
-#[pyo3(signature = (t, b, *, method, avg_block_length, block_size, seed, rng, base_state=None))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (t, b, **bootstrap))]
 fn rc_bootstrap_indices<'py>(
     py: Python<'py>,
     t: usize,
     b: u64,
-    method: &str,
-    avg_block_length: f64,
-    block_size: f64,
-    seed: u64,
-    rng: &str,
-    base_state: Option<(u128, u128)>,
+    bootstrap: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, numpy::PyArray1<i64>>> {
     crate::python::guard_py(|| {
+        let mut kw = Kwargs::new(py, "rc_bootstrap_indices", bootstrap)?;
+        let args = BootstrapArgs::take(&mut kw)?;
+        kw.finish()?;
         if t >= u32::MAX as usize {
             // Same bound as the engine's data; without it T = 2**63 grew the block list until OOM.
             return Err(Error::invalid(format!("too many periods (T must be < 2**32, got {t})")).into());
         }
-        let spec = spec_of(t, method, avg_block_length, block_size, seed, rng, base_state)?;
+        let spec = args.spec(t)?;
         spec.check(b.saturating_add(1))?;
         let idx = spec.indices(b)?;
         Ok(idx.into_iter().map(|v| v as i64).collect::<Vec<i64>>().into_pyarray(py))

@@ -248,7 +248,6 @@ impl Prepared {
     /// Like [`Prepared::new`] over an input the engine keeps a handle to: with
     /// [`PrefixMode::Streamed`] (or `Auto` on large data) no prefix sums are stored and every
     /// sweep reads `input` instead. Results are identical bit for bit in every mode.
-    #[allow(clippy::too_many_arguments)]
     pub fn from_shared(
         input: Arc<dyn SharedValues>,
         t: usize,
