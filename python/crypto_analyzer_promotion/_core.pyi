@@ -10,6 +10,8 @@ from typing import Any, final
 import numpy as np
 import numpy.typing as npt
 
+from crypto_analyzer_promotion._rc_types import KernelName, MethodName, NullCenteringName, PrefixModeName, RngName
+
 __version__: str
 
 # ---------------------------------------------------------------------------
@@ -249,7 +251,11 @@ class RcEngine:
     streamed from ``values`` read in place: ``prefix`` "auto" | "stored" | "streamed")."""
 
     def __new__(
-        cls, values: npt.NDArray[np.float64], omega_block_length: float, keep_values: bool = False, prefix: str = "auto"
+        cls,
+        values: npt.NDArray[np.float64],
+        omega_block_length: float,
+        keep_values: bool = False,
+        prefix: PrefixModeName = "auto",
     ) -> RcEngine: ...
     @property
     def streamed(self) -> bool: ...
@@ -267,28 +273,28 @@ class RcEngine:
         self,
         b: int,
         *,
-        method: str,
+        null_centering: NullCenteringName,
+        method: MethodName,
         avg_block_length: float,
         block_size: float,
         seed: int,
-        rng: str,
-        null_centering: str,
+        rng: RngName,
         base_state: tuple[int, int] | None = None,
     ) -> npt.NDArray[np.float64]: ...
     def run(
         self,
         *,
-        method: str,
+        method: MethodName,
         avg_block_length: float,
         block_size: float,
         seed: int,
-        rng: str,
-        null_centering: str,
+        rng: RngName,
+        null_centering: NullCenteringName,
         n_sim: int,
         return_null_matrix: bool = False,
         compare_to: npt.NDArray[np.float64] | None = None,
         indices: npt.NDArray[np.int64] | None = None,
-        kernel: str = "prefix",
+        kernel: KernelName = "prefix",
         progress: Callable[[int, int], Any] | None = None,
         base_state: tuple[int, int] | None = None,
     ) -> dict[str, Any]: ...
@@ -297,11 +303,11 @@ def rc_bootstrap_indices(
     t: int,
     b: int,
     *,
-    method: str,
+    method: MethodName,
     avg_block_length: float,
     block_size: float,
     seed: int,
-    rng: str,
+    rng: RngName,
     base_state: tuple[int, int] | None = None,
 ) -> npt.NDArray[np.int64]: ...
 def rc_pvalues_from_null_matrix(
@@ -309,7 +315,7 @@ def rc_pvalues_from_null_matrix(
 ) -> dict[str, Any]: ...
 def rc_threads() -> int: ...
 def rc_cache_algorithm_version(
-    null_centering: str = "recentred", rng: str = "default", seeded_by_base: bool = False
+    null_centering: NullCenteringName = "recentred", rng: RngName = "default", seeded_by_base: bool = False
 ) -> str: ...
 def rc_cache_key(version: str, fields: Sequence[str]) -> str: ...
 def rc_cache_is_disabled(no_cache_flag: bool = False) -> bool: ...

@@ -15,6 +15,7 @@ from typing import Any, Union
 import numpy as np
 
 from . import _core
+from ._rc_types import NullCenteringName, RngName
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -29,7 +30,7 @@ __all__ = [
 
 
 def rc_cache_algorithm_version(
-    null_centering: str = "recentred", rng: str = "default", seeded_by_base: bool = False
+    null_centering: NullCenteringName = "recentred", rng: RngName = "default", seeded_by_base: bool = False
 ) -> str:
     """The algorithm version that prefixes every key (differs per null centering and stream;
     ``seeded_by_base``: ``rng="numpy_pcg64"`` with per-simulation seeds drawn from a run key's base
@@ -48,8 +49,8 @@ def get_rc_cache_key(
     rc_method: Any,
     rc_avg_block_length: Any,
     *,
-    null_centering: str = "recentred",
-    rng: str = "default",
+    null_centering: NullCenteringName = "recentred",
+    rng: RngName = "default",
     seeded_by_base: bool = False,
 ) -> str:
     """24 hex characters of sha256 over ``version|family_id|dataset_id|...|rc_avg_block_length``.

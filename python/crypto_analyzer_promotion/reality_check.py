@@ -15,12 +15,13 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast, get_args
 
 import numpy as np
 import pandas as pd
 
 from . import _core, rc_cache
+from ._rc_types import KernelName, NullCenteringName, RngName
 from .exceptions import InvalidInputError
 
 __all__ = [
@@ -39,9 +40,6 @@ __all__ = [
     "SEED_ROOT_VERSION",
     "SALT_RC_NULL",
 ]
-
-_METHODS = ("stationary", "block_fixed")
-
 
 # The analyzer's RC summary contract (c79684b): schema and seed-derivation versions, and the salt
 # of the Reality Check null in its run-key seeding.
@@ -77,9 +75,8 @@ class RealityCheckConfig:
 
 
 def _block_length(cfg: RealityCheckConfig) -> float:
-    """L of the method in use: avg_block_length (stationary) or block_size (block_fixed)."""
-    if cfg.method not in _METHODS:
-        raise InvalidInputError(f"unknown method {cfg.method!r}: expected 'stationary' or 'block_fixed'")
+    """L of the method in use: avg_block_length (stationary) or block_size (block_fixed). The
+    method's name is checked by the engine."""
     return float(cfg.avg_block_length if cfg.method == "stationary" else cfg.block_size)
 
 
@@ -93,21 +90,22 @@ def _check_seed(seed: Any) -> int:
     return s
 
 
-_RNG_NAMES = ("default", "numpy_legacy", "numpy_pcg64")
+# Checked here as well as in the engine: the name picks the seeding (run key, base draws) before
+# any call reaches Rust, and an unknown one is refused when the generator is made.
+_RNG_NAMES: tuple[str, ...] = get_args(RngName)
 
 
 @dataclass(frozen=True)
 class _Stream:
     """The random stream a null is drawn from, resolved from the config (see RealityCheckConfig)."""
 
-    rng: str  # "default" | "numpy_legacy" | "numpy_pcg64"
+    rng: RngName
     seed: int  # the stream's seed (cfg.seed, or the run key's seed for the default stream)
     base_state: tuple[int, int] | None = None  # numpy_pcg64 seeded by base draws
     generator: Any = None  # the caller's np.random.Generator (advanced after a batch)
     seed_derivation: str = "explicit"  # "explicit" | "run_key" | "generator"
 
     def kwargs(self, cfg: RealityCheckConfig) -> dict:
-        _block_length(cfg)
         out = dict(
             method=cfg.method,
             avg_block_length=float(cfg.avg_block_length),
@@ -161,6 +159,7 @@ def _resolve_stream(cfg: RealityCheckConfig, rng: Any = None) -> _Stream:
         )
     if cfg.run_key is not None and not isinstance(cfg.run_key, str):
         raise InvalidInputError(f"run_key must be a string (got {type(cfg.run_key).__name__})")
+    name = cast(RngName, name)
     if not cfg.run_key or name == "numpy_legacy":
         # The legacy stream reproduces the analyzer before run keys existed: seed + b only.
         return _Stream(name, seed)
@@ -315,7 +314,7 @@ class NullGenerator:
         engine: Any,
         hypothesis_ids: list[str],
         cfg: RealityCheckConfig,
-        null_centering: str,
+        null_centering: NullCenteringName,
         rng: Any,
         n_periods: int,
     ) -> None:
@@ -360,7 +359,7 @@ class NullGenerator:
         return_null_matrix: bool = False,
         progress: Callable[[int, int], Any] | None = None,
         indices: np.ndarray | None = None,
-        kernel: str = "prefix",
+        kernel: KernelName = "prefix",
     ) -> dict:
         """The whole batch in Rust (parallel, GIL released, Ctrl-C stops it). ``indices``: an
         explicit (n_sim, T) int64 array of period indices replacing the bootstrap draws."""
@@ -386,17 +385,11 @@ class NullGenerator:
         return out
 
 
-def _check_centering(null_centering: str) -> str:
-    if null_centering not in ("recentred", "none"):
-        raise InvalidInputError(f"unknown null_centering {null_centering!r}: expected 'recentred' or 'none'")
-    return null_centering
-
-
 def make_null_generator_stationary(
     series_by_hypothesis: Any,
     cfg: RealityCheckConfig | None = None,
     *,
-    null_centering: str = "recentred",
+    null_centering: NullCenteringName = "recentred",
     rng: Any = None,
     keep_values: bool = False,
 ) -> NullGenerator:
@@ -410,7 +403,6 @@ def make_null_generator_stationary(
     it in every batch instead of storing prefix sums (no memory beyond the input): do not modify
     it while the generator is in use (a batch that sees a change raises InvalidInputError)."""
     cfg = cfg or RealityCheckConfig()
-    _check_centering(null_centering)
     stream = _resolve_stream(cfg, rng)
     block_length = _block_length(cfg)
     ids, values = _family_matrix(series_by_hypothesis)
@@ -779,7 +771,7 @@ def run_family_reality_check(
     git_commit: str | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     no_cache: bool = False,
-    null_centering: str = "recentred",
+    null_centering: NullCenteringName = "recentred",
     rng: Any = None,
     progress: Callable[[int, int], Any] | None = None,
     return_null_matrix: bool = False,
@@ -796,7 +788,6 @@ def run_family_reality_check(
     """
     t0 = time.perf_counter()
     cfg = cfg or RealityCheckConfig()
-    _check_centering(null_centering)
     stream = _resolve_stream(cfg, rng)
     gen = make_null_generator_stationary(series, cfg, null_centering=null_centering, rng=stream)
     rng = stream.rng

@@ -9,19 +9,20 @@ use pyo3::types::PyDict;
 use crate::bootstrap::RngKind;
 use crate::cache::{self, Miss};
 use crate::python::detach;
+use crate::reality_check::NullCentering;
 
 /// The algorithm version that prefixes the key payload.
 /// `seeded_by_base`: with `rng="numpy_pcg64"`, the simulations' seeds are drawn from a base
 /// generator (run key) instead of `seed + b`: another stream, another version.
 #[pyfunction]
-#[pyo3(signature = (null_centering="recentred", rng="default", seeded_by_base=false))]
-fn rc_cache_algorithm_version(null_centering: &str, rng: &str, seeded_by_base: bool) -> PyResult<String> {
-    let centering = crate::reality_check::NullCentering::parse(null_centering)?;
-    let rng = match RngKind::parse(rng)? {
+#[pyo3(signature = (null_centering=NullCentering::Recentred, rng=RngKind::Default, seeded_by_base=false),
+       text_signature = "(null_centering='recentred', rng='default', seeded_by_base=False)")]
+fn rc_cache_algorithm_version(null_centering: NullCentering, rng: RngKind, seeded_by_base: bool) -> String {
+    let rng = match rng {
         RngKind::NumpyPcg64 if seeded_by_base => RngKind::NumpyPcg64Base { state: 0, inc: 0 },
         kind => kind,
     };
-    Ok(cache::algorithm_version(centering == crate::reality_check::NullCentering::Recentred, rng.stream_id()))
+    cache::algorithm_version(null_centering == NullCentering::Recentred, rng.stream_id())
 }
 
 /// 24 hex of sha256 over `version|fields…`.
