@@ -7,6 +7,11 @@
 //! torn file. Every load checks the artifact's sha256; a missing, corrupt or mismatching artifact
 //! is reported as absent (callers recompute), never served. Paths in the manifest that point
 //! outside the cache directory are refused.
+//!
+//! Beside the null maxima of a key, its summary (the SPA and Romano–Wolf p-values of the same
+//! batch, [`RcSummary`]) is the JSON artifact `<key>-summary-v3.json`, entry `<key>-summary-v3`.
+//! Summaries of earlier versions (`-summary`, `-summary-v2`: floats packed in a `.npy`) are never
+//! read: a cache miss, recomputed.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -17,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::reality_check::SpaPValues;
 
 pub const MANIFEST: &str = "manifest.json";
 const LOCK: &str = "manifest.lock";
@@ -159,15 +165,18 @@ fn write_atomic(dir: &Path, final_path: &Path, bytes: &[u8]) -> Result<()> {
 /// Save `values` under `key`: artifact and manifest entry, atomically, under the manifest lock.
 pub fn save(dir: &Path, key: &str, values: &[f64]) -> Result<PathBuf> {
     check_key(key)?;
+    save_artifact(dir, key, &format!("{key}.npy"), &npy_bytes(values))
+}
+
+/// Save `bytes` as the file `name` of manifest entry `entry` (both checked by the caller).
+fn save_artifact(dir: &Path, entry: &str, name: &str, bytes: &[u8]) -> Result<PathBuf> {
     ensure_dir(dir)?;
-    let bytes = npy_bytes(values);
-    let sha = hex::encode(Sha256::digest(&bytes));
-    let name = format!("{key}.npy");
-    let final_path = dir.join(&name);
+    let sha = hex::encode(Sha256::digest(bytes));
+    let final_path = dir.join(name);
     // Write the artifact to a temporary file first (outside the lock), then publish both.
     let mut tmp =
         tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io("could not write in cache dir", dir, e))?;
-    tmp.write_all(&bytes).map_err(|e| Error::io("could not write cache file", tmp.path().to_path_buf(), e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io("could not write cache file", tmp.path().to_path_buf(), e))?;
     tmp.as_file().sync_all().map_err(|e| Error::io("could not sync cache file", tmp.path().to_path_buf(), e))?;
 
     let lock_path = dir.join(LOCK);
@@ -183,12 +192,12 @@ pub fn save(dir: &Path, key: &str, values: &[f64]) -> Result<PathBuf> {
         // Replacing an artifact whose manifest entry has another sha256: drop the entry first,
         // so a crash between the two renames leaves the key absent (recomputed), never an entry
         // whose sha256 does not match its file.
-        if manifest.get(key).is_some_and(|old| old.sha256 != sha) {
-            manifest.remove(key);
+        if manifest.get(entry).is_some_and(|old| old.sha256 != sha) {
+            manifest.remove(entry);
             write_atomic(dir, &dir.join(MANIFEST), &serde_json::to_vec_pretty(&manifest)?)?;
         }
         tmp.persist(&final_path).map_err(|e| Error::io("could not rename cache file into", &final_path, e.error))?;
-        manifest.insert(key.to_string(), ManifestEntry { path: name.clone(), sha256: sha.clone() });
+        manifest.insert(entry.to_string(), ManifestEntry { path: name.to_string(), sha256: sha.clone() });
         let text = serde_json::to_vec_pretty(&manifest)?;
         write_atomic(dir, &dir.join(MANIFEST), &text)
     })();
@@ -209,8 +218,13 @@ pub enum Miss {
 /// Load `key`: `Ok(Err(miss))` when absent or failing its integrity check (never served).
 pub fn load(dir: &Path, key: &str) -> Result<std::result::Result<Vec<f64>, Miss>> {
     check_key(key)?;
+    Ok(load_artifact(dir, key)?.and_then(|(_, bytes)| parse_npy(&bytes).map_err(|e| Miss::Unreadable(e.to_string()))))
+}
+
+/// The verified bytes of manifest entry `entry` and the path the manifest gives them.
+fn load_artifact(dir: &Path, entry: &str) -> Result<std::result::Result<(String, Vec<u8>), Miss>> {
     let manifest = load_manifest(dir)?;
-    let Some(entry) = manifest.get(key) else {
+    let Some(entry) = manifest.get(entry) else {
         return Ok(Err(Miss::NotInManifest));
     };
     let Some(path) = resolve_inside(dir, &entry.path) else {
@@ -231,10 +245,69 @@ pub fn load(dir: &Path, key: &str) -> Result<std::result::Result<Vec<f64>, Miss>
     if hex::encode(Sha256::digest(&bytes)) != entry.sha256.to_ascii_lowercase() {
         return Ok(Err(Miss::ChecksumMismatch));
     }
-    match parse_npy(&bytes) {
-        Ok(v) => Ok(Ok(v)),
-        Err(e) => Ok(Err(Miss::Unreadable(e.to_string()))),
-    }
+    Ok(Ok((entry.path.clone(), bytes)))
+}
+
+/// The SPA and Romano–Wolf p-values of a cached null, for a hit without recomputing it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RcSummary {
+    /// Simulations of the batch (the null maxima's length).
+    pub n_sim: usize,
+    pub spa_studentized: SpaPValues,
+    pub spa_unstudentized: SpaPValues,
+    /// Romano–Wolf adjusted p-values, one per hypothesis in column order.
+    pub romano_wolf: Vec<f64>,
+}
+
+/// The version in the summary's entry and file name; a summary of another version is not read.
+const SUMMARY_SUFFIX: &str = "-summary-v3";
+
+/// The manifest entry of `key`'s summary.
+fn summary_entry(key: &str) -> String {
+    format!("{key}{SUMMARY_SUFFIX}")
+}
+
+/// Save the summary of `key`'s null (`<key>-summary-v3.json`, in the manifest like the null).
+pub fn save_summary(dir: &Path, key: &str, summary: &RcSummary) -> Result<PathBuf> {
+    check_key(key)?;
+    let entry = summary_entry(key);
+    save_artifact(dir, &entry, &format!("{entry}.json"), &serde_json::to_vec_pretty(summary)?)
+}
+
+/// Load the summary of `key`'s null for `k` hypotheses and `n_sim` simulations; one for another
+/// shape is a miss ([`Miss::Unreadable`]), as is anything not verified.
+pub fn load_summary(dir: &Path, key: &str, k: usize, n_sim: usize) -> Result<std::result::Result<RcSummary, Miss>> {
+    check_key(key)?;
+    Ok(load_artifact(dir, &summary_entry(key))?.and_then(|(_, bytes)| {
+        let s = parse_summary(&bytes)?;
+        if s.romano_wolf.len() != k || s.n_sim != n_sim {
+            return Err(Miss::Unreadable(format!(
+                "summary is for K={}, n_sim={} (wanted K={k}, n_sim={n_sim})",
+                s.romano_wolf.len(),
+                s.n_sim
+            )));
+        }
+        Ok(s)
+    }))
+}
+
+fn parse_summary(bytes: &[u8]) -> std::result::Result<RcSummary, Miss> {
+    serde_json::from_slice(bytes).map_err(|e| Miss::Unreadable(format!("not an RC summary: {e}")))
+}
+
+/// Check manifest entry `entry` as a load would (path, sha256, then the format its file name
+/// says: a summary `.json` or a `.npy`): `None` when it would be served.
+pub fn verify(dir: &Path, entry: &str) -> Result<Option<Miss>> {
+    let (path, bytes) = match load_artifact(dir, entry)? {
+        Ok(found) => found,
+        Err(miss) => return Ok(Some(miss)),
+    };
+    let parsed = if path.ends_with(".json") {
+        parse_summary(&bytes).map(|_| ())
+    } else {
+        parse_npy(&bytes).map(|_| ()).map_err(|e| Miss::Unreadable(e.to_string()))
+    };
+    Ok(parsed.err())
 }
 
 #[cfg(test)]

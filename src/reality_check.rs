@@ -141,7 +141,7 @@ pub struct RcOptions {
 }
 
 /// One value per SPA recentring of Hansen's test: lower, consistent, upper.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Variants<T> {
     pub lower: T,
     pub consistent: T,

@@ -436,14 +436,14 @@ def cmd_cache_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_cache_verify(args: argparse.Namespace) -> int:
-    from .rc_cache import load_cached_null_max, load_manifest
+    from .rc_cache import load_manifest, verify_entry
 
     d = _cache_dir(args)
     bad = 0
     manifest = load_manifest(str(d))
     for key in sorted(manifest):
         try:
-            ok = load_cached_null_max(str(d), key) is not None
+            ok = verify_entry(str(d), key) is None
         except (ValueError, OSError, RuntimeError):
             ok = False
         bad += not ok

@@ -3,12 +3,15 @@
 Artifacts are ``<key>.npy`` files (numpy v1.0 format, float64) listed in ``manifest.json``
 (key -> {"path", "sha256"}). The manifest is rewritten atomically under a lock file, so several
 processes may save at once; every load checks the sha256 and a missing or corrupt artifact is
-reported as absent (``None``), never served. All file work is done by the Rust core.
+reported as absent (``None``), never served. Beside a null, its summary (SPA and Romano–Wolf
+p-values of the same batch) is the JSON artifact ``<key>-summary-v3.json``; summaries of older
+versions are not read. All file work is done by the Rust core.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Union
 
@@ -24,6 +27,9 @@ __all__ = [
     "rc_cache_algorithm_version",
     "save_cached_null_max",
     "load_cached_null_max",
+    "save_summary",
+    "load_summary",
+    "verify_entry",
     "load_manifest",
     "is_cache_disabled",
 ]
@@ -88,6 +94,23 @@ def load_cached_null_max(cache_dir: PathLike, key: str) -> np.ndarray | None:
     """The cached array, or ``None`` when absent, missing, corrupt (sha256 mismatch) or refused."""
     arr, _reason = _core.rc_cache_load(os.fspath(cache_dir), str(key))
     return arr
+
+
+def save_summary(cache_dir: PathLike, key: str, result: Mapping[str, Any]) -> Path:
+    """Write the summary of ``result`` (a dict from ``RcEngine.run``: n_sim, spa_studentized,
+    spa_unstudentized, romano_wolf) as ``<key>-summary-v3.json`` and record it in the manifest."""
+    return Path(_core.rc_cache_save_summary(os.fspath(cache_dir), str(key), dict(result)))
+
+
+def load_summary(cache_dir: PathLike, key: str, k: int, n_sim: int) -> dict[str, Any] | None:
+    """The summary of ``key`` (the keys of ``RcEngine.run``: n_sim, spa_studentized,
+    spa_unstudentized, romano_wolf), or ``None`` when absent, corrupt or for another K / n_sim."""
+    return _core.rc_cache_load_summary(os.fspath(cache_dir), str(key), int(k), int(n_sim))
+
+
+def verify_entry(cache_dir: PathLike, key: str) -> str | None:
+    """``None`` when manifest entry ``key`` (a null or a summary) would be served, else the reason."""
+    return _core.rc_cache_verify(os.fspath(cache_dir), str(key))
 
 
 def load_manifest(cache_dir: PathLike) -> dict:

@@ -734,34 +734,6 @@ class FamilyRealityCheckResult:
         return res
 
 
-# v2: the studentized SPA divides each draw by its own ω* (bootstrap-t); a summary saved before
-# that (plain "-summary") is never served for it. The null maxima themselves did not change.
-_SUMMARY_SUFFIX = "-summary-v2"
-
-
-def _summary_array(r: dict, k: int) -> np.ndarray:
-    s, u = r["spa_studentized"], r["spa_unstudentized"]
-    head = [
-        float(k),
-        float(r["n_sim"]),
-        s["lower"],
-        s["consistent"],
-        s["upper"],
-        u["lower"],
-        u["consistent"],
-        u["upper"],
-    ]
-    return np.concatenate([np.array(head, dtype=np.float64), np.asarray(r["romano_wolf"], dtype=np.float64)])
-
-
-def _from_summary(arr: np.ndarray | None, k: int, n_sim: int) -> tuple[dict, dict, np.ndarray] | None:
-    if arr is None or arr.size != 8 + k or int(arr[0]) != k or int(arr[1]) != n_sim:
-        return None
-    s = dict(zip(("lower", "consistent", "upper"), map(float, arr[2:5])))
-    u = dict(zip(("lower", "consistent", "upper"), map(float, arr[5:8])))
-    return s, u, arr[8:]
-
-
 def run_family_reality_check(
     series: Any,
     cfg: RealityCheckConfig | None = None,
@@ -819,9 +791,8 @@ def run_family_reality_check(
         )
         if not return_null_matrix:
             null_max = rc_cache.load_cached_null_max(cdir, cache_key)
-            summary = _from_summary(rc_cache.load_cached_null_max(cdir, cache_key + _SUMMARY_SUFFIX), k, n_sim)
+            summary = rc_cache.load_summary(cdir, cache_key, k, n_sim)
             if null_max is not None and null_max.size == n_sim and summary is not None:
-                spa_s, spa_u, rw = summary
                 obs_max = float(np.nanmax(observed)) if np.any(~np.isnan(observed)) else float("nan")
                 rc_p = (
                     reality_check_pvalue(np.array([obs_max]), null_max.reshape(-1, 1))
@@ -833,9 +804,9 @@ def run_family_reality_check(
                     observed_stats=observed,
                     observed_max=obs_max,
                     rc_p_value=rc_p,
-                    spa_p_values=spa_s,
-                    spa_unstudentized_p_values=spa_u,
-                    romano_wolf_p_values=dict(zip(ids, map(float, rw))),
+                    spa_p_values=dict(summary["spa_studentized"]),
+                    spa_unstudentized_p_values=dict(summary["spa_unstudentized"]),
+                    romano_wolf_p_values=dict(zip(ids, map(float, summary["romano_wolf"]))),
                     null_max_distribution=null_max,
                     n_sim=n_sim,
                     config=cfg,
@@ -852,7 +823,7 @@ def run_family_reality_check(
     if cdir is not None and cache_key is not None:
         try:
             rc_cache.save_cached_null_max(cdir, cache_key, r["null_max"])
-            rc_cache.save_cached_null_max(cdir, cache_key + _SUMMARY_SUFFIX, _summary_array(r, k))
+            rc_cache.save_summary(cdir, cache_key, r)
         except OSError as exc:
             warnings.warn(f"Reality Check cache not written ({exc})", RuntimeWarning, stacklevel=2)
     return FamilyRealityCheckResult(

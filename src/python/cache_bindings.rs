@@ -3,13 +3,14 @@
 use std::path::PathBuf;
 
 use numpy::{IntoPyArray, PyReadonlyArray1};
+use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::bootstrap::RngKind;
-use crate::cache::{self, Miss};
+use crate::cache::{self, Miss, RcSummary};
 use crate::python::detach;
-use crate::reality_check::NullCentering;
+use crate::reality_check::{NullCentering, SpaPValues};
 
 /// The algorithm version that prefixes the key payload.
 /// `seeded_by_base`: with `rng="numpy_pcg64"`, the simulations' seeds are drawn from a base
@@ -51,23 +52,96 @@ fn rc_cache_save(
 
 type Loaded<'py> = (Option<Bound<'py, numpy::PyArray1<f64>>>, Option<String>);
 
+/// Why an artifact was not served, in words.
+fn miss_reason(miss: Miss) -> String {
+    match miss {
+        Miss::NotInManifest => "not in manifest".to_string(),
+        Miss::PathOutsideCache => "manifest path points outside the cache dir (refused)".to_string(),
+        Miss::MissingArtifact => "artifact file missing".to_string(),
+        Miss::ChecksumMismatch => "sha256 mismatch (corrupt artifact)".to_string(),
+        Miss::Unreadable(e) => format!("unreadable artifact: {e}"),
+    }
+}
+
 /// `(array, None)` on a verified hit, `(None, reason)` otherwise.
 #[pyfunction]
 fn rc_cache_load<'py>(py: Python<'py>, cache_dir: PathBuf, key: String) -> PyResult<Loaded<'py>> {
     let r = detach(py, move || cache::load(&cache_dir, &key))?;
     Ok(match r {
         Ok(v) => (Some(v.into_pyarray(py)), None),
-        Err(miss) => (
-            None,
-            Some(match miss {
-                Miss::NotInManifest => "not in manifest".to_string(),
-                Miss::PathOutsideCache => "manifest path points outside the cache dir (refused)".to_string(),
-                Miss::MissingArtifact => "artifact file missing".to_string(),
-                Miss::ChecksumMismatch => "sha256 mismatch (corrupt artifact)".to_string(),
-                Miss::Unreadable(e) => format!("unreadable artifact: {e}"),
-            }),
-        ),
+        Err(miss) => (None, Some(miss_reason(miss))),
     })
+}
+
+/// `None` when manifest entry `key` (a null or a summary) would be served, else why not.
+#[pyfunction]
+fn rc_cache_verify(py: Python<'_>, cache_dir: PathBuf, key: String) -> PyResult<Option<String>> {
+    Ok(detach(py, move || cache::verify(&cache_dir, &key))?.map(miss_reason))
+}
+
+/// An item of a result dict (KeyError when absent).
+fn item<'py>(d: &Bound<'py, PyDict>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+    d.get_item(name)?.ok_or_else(|| PyKeyError::new_err(name.to_string()))
+}
+
+/// The summary of a run's result dict (the keys `RcEngine.run` returns).
+fn summary_of(result: &Bound<'_, PyDict>) -> PyResult<RcSummary> {
+    let spa = |name: &str| -> PyResult<SpaPValues> {
+        let d = item(result, name)?.cast_into::<PyDict>()?;
+        Ok(SpaPValues {
+            lower: item(&d, "lower")?.extract()?,
+            consistent: item(&d, "consistent")?.extract()?,
+            upper: item(&d, "upper")?.extract()?,
+        })
+    };
+    let romano_wolf: PyReadonlyArray1<'_, f64> = item(result, "romano_wolf")?.extract()?;
+    Ok(RcSummary {
+        n_sim: item(result, "n_sim")?.extract()?,
+        spa_studentized: spa("spa_studentized")?,
+        spa_unstudentized: spa("spa_unstudentized")?,
+        romano_wolf: romano_wolf.as_array().to_vec(),
+    })
+}
+
+fn spa_dict<'py>(py: Python<'py>, p: &SpaPValues) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("lower", p.lower)?;
+    d.set_item("consistent", p.consistent)?;
+    d.set_item("upper", p.upper)?;
+    Ok(d)
+}
+
+/// Save the summary of `result` (a dict from `RcEngine.run`) beside the null of `key`.
+#[pyfunction]
+fn rc_cache_save_summary(
+    py: Python<'_>,
+    cache_dir: PathBuf,
+    key: String,
+    result: &Bound<'_, PyDict>,
+) -> PyResult<PathBuf> {
+    let summary = summary_of(result)?;
+    detach(py, move || cache::save_summary(&cache_dir, &key, &summary))
+}
+
+/// The cached summary of `key` for `k` hypotheses and `n_sim` simulations, with the key names of
+/// `RcEngine.run` (n_sim, spa_studentized, spa_unstudentized, romano_wolf); `None` on a miss.
+#[pyfunction]
+fn rc_cache_load_summary<'py>(
+    py: Python<'py>,
+    cache_dir: PathBuf,
+    key: String,
+    k: usize,
+    n_sim: usize,
+) -> PyResult<Option<Bound<'py, PyDict>>> {
+    let Ok(s) = detach(py, move || cache::load_summary(&cache_dir, &key, k, n_sim))? else {
+        return Ok(None);
+    };
+    let d = PyDict::new(py);
+    d.set_item("n_sim", s.n_sim)?;
+    d.set_item("spa_studentized", spa_dict(py, &s.spa_studentized)?)?;
+    d.set_item("spa_unstudentized", spa_dict(py, &s.spa_unstudentized)?)?;
+    d.set_item("romano_wolf", s.romano_wolf.into_pyarray(py))?;
+    Ok(Some(d))
 }
 
 /// key → {"path", "sha256"}.
@@ -91,5 +165,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(rc_cache_save, m)?)?;
     m.add_function(wrap_pyfunction!(rc_cache_load, m)?)?;
     m.add_function(wrap_pyfunction!(rc_cache_manifest, m)?)?;
+    m.add_function(wrap_pyfunction!(rc_cache_verify, m)?)?;
+    m.add_function(wrap_pyfunction!(rc_cache_save_summary, m)?)?;
+    m.add_function(wrap_pyfunction!(rc_cache_load_summary, m)?)?;
     Ok(())
 }

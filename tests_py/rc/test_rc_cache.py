@@ -214,3 +214,22 @@ def test_bad_keys_are_rejected(tmp_path):
     with pytest.raises(ValueError):
         save_cached_null_max(tmp_path, "../escape", np.arange(2.0))
     assert rc_cache.rc_cache_algorithm_version("none") == "rc-null-v1-uncentred/xoshiro256pp-splitmix-v1"
+
+
+def test_summary_is_a_json_artifact_and_an_old_one_is_a_miss(monkeypatch, tmp_path):
+    monkeypatch.delenv("CRYPTO_ANALYZER_NO_CACHE", raising=False)
+    x = np.random.default_rng(4).normal(size=(80, 3))
+    kw = dict(family_id="fam", dataset_id="ds", cache_dir=tmp_path)
+    first = run_family_reality_check(x, RealityCheckConfig(n_sim=50), **kw)
+    key = first.cache_key
+    summary = json.loads((tmp_path / f"{key}-summary-v3.json").read_text())
+    assert summary["n_sim"] == 50 and len(summary["romano_wolf"]) == 3
+    assert rc_cache.load_summary(tmp_path, key, 3, 50)["spa_studentized"] == first.spa_p_values
+    assert rc_cache.load_summary(tmp_path, key, 3, 51) is None  # another n_sim: not served
+    assert rc_cache.verify_entry(tmp_path, f"{key}-summary-v3") is None
+    # Only a summary in the old format (floats packed in a .npy) beside the null: recomputed.
+    (tmp_path / f"{key}-summary-v3.json").unlink()
+    save_cached_null_max(tmp_path, f"{key}-summary-v2", np.array([3.0, 50.0] + [0.5] * 6 + [1.0] * 3))
+    again = run_family_reality_check(x, RealityCheckConfig(n_sim=50), **kw)
+    assert not again.cache_hit and again.spa_p_values == first.spa_p_values
+    assert run_family_reality_check(x, RealityCheckConfig(n_sim=50), **kw).cache_hit
