@@ -26,6 +26,7 @@ use crate::error::Result;
 use crate::evidence::{self, escapes_base, ExecutionEvidence, RegimeSummary, Val, ValidationBundle};
 use crate::gating::{self, GateInputs, Input, PromotionDecision, ThresholdConfig};
 use crate::promotion::EligibilityRow;
+use crate::status::Status;
 use crate::store;
 
 pub const BUNDLE_LOAD_REASON: &str = "could not load ValidationBundle from path";
@@ -58,7 +59,7 @@ pub struct EvaluateRequest {
     pub regime_summary: Input<RegimeSummary>,
     pub rc_summary: Input<Val>,
     pub evidence_base_path: Option<PathBuf>,
-    pub target_status: String,
+    pub target_status: Status,
     pub allow_missing_execution_evidence: bool,
     /// Execution evidence already resolved by the caller (None: load `execution_evidence_path`
     /// from evidence_json).
@@ -285,7 +286,7 @@ pub fn decide(candidate: Option<&store::Candidate>, req: &EvaluateRequest) -> (P
     let mut decision = gating::evaluate_candidate(
         &inputs,
         &thresholds,
-        &req.target_status,
+        req.target_status,
         req.allow_missing_execution_evidence,
         exec_base.as_deref(),
     );
@@ -307,7 +308,7 @@ pub fn decide(candidate: Option<&store::Candidate>, req: &EvaluateRequest) -> (P
     let payload = Value::Object(payload);
     let reason = (!decision.reasons.is_empty()).then(|| decision.reasons.join("; "));
     let target = req.target_status.as_str();
-    if (target == "candidate" || target == "accepted") && decision.status == "accepted" {
+    if req.target_status.needs_eligibility() && decision.status == "accepted" {
         let view = BundleView::from_bundle(&bundle);
         let report = match eligibility::evaluate_eligibility(&view, target, rc_for_eligibility.as_ref()) {
             Ok(r) => r,

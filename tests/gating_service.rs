@@ -9,6 +9,7 @@ use crypto_analyzer_promotion::gating::{Input, ThresholdConfig};
 use crypto_analyzer_promotion::migrate::run_migrations_phase3;
 use crypto_analyzer_promotion::service::{evaluate_and_record, BundleArg, EvaluateRequest};
 use crypto_analyzer_promotion::store::{NewCandidate, Store};
+use crypto_analyzer_promotion::Status;
 use serde_json::json;
 
 const BUNDLE: &str = r#"{"run_id":"r","dataset_id":"d","signal_name":"s","freq":"1h","horizons":[4],
@@ -34,7 +35,7 @@ fn request(id: &str, base: &Path, bundle: BundleArg) -> EvaluateRequest {
         regime_summary: Input::NotProvided,
         rc_summary: Input::NotProvided,
         evidence_base_path: Some(base.to_path_buf()),
-        target_status: "exploratory".into(),
+        target_status: Status::Exploratory,
         allow_missing_execution_evidence: false,
         execution_evidence: None,
     }

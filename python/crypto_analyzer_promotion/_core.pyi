@@ -5,7 +5,7 @@ Each part of the engine keeps its stubs in its own section below.
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, final
+from typing import Any, Literal, TypeAlias, final
 
 import numpy as np
 import numpy.typing as npt
@@ -191,6 +191,15 @@ def pg_store_migrations() -> list[tuple[int, str]]: ...
 # ---------------------------------------------------------------------------
 
 MIN_REGIMES_WITH_SAMPLES: int
+
+#: The four statuses of a candidate (``STATUSES`` at run time, in this order).
+Status: TypeAlias = Literal["exploratory", "candidate", "accepted", "rejected"]
+#: The levels an eligibility report may have (``ELIGIBILITY_LEVELS`` at run time): not "rejected".
+EligibilityLevel: TypeAlias = Literal["exploratory", "candidate", "accepted"]
+STATUSES: list[Status]
+ELIGIBILITY_LEVELS: list[EligibilityLevel]
+
+def status_evaluation_target(current: str | None = None) -> Status: ...
 
 def gating_evaluate_candidate(
     bundle: str | dict[str, Any],

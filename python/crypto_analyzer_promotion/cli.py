@@ -21,10 +21,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import _core
 from ._conn import is_postgres_url
 
 PROG = "crypto-analyzer-promotion"
-STATUSES = ["exploratory", "candidate", "accepted", "rejected"]
+STATUSES = list(_core.STATUSES)
 DB_ENV = "CRYPTO_ANALYZER_DB_PATH"
 CACHE_DIR_ENV = "CRYPTO_ANALYZER_RC_CACHE_DIR"
 

@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::evidence::{self, ExecutionEvidence, RegimeSummary, Val, ValidationBundle};
 use crate::gating::{self, GateInputs, Input, PromotionDecision, ThresholdConfig};
 use crate::service;
+use crate::status::{self, Status};
 
 use super::convert::{self, val_to_py, Keys};
 
@@ -94,15 +95,12 @@ fn extract_inputs(
     Ok(PyInputs { regime, rc, exec })
 }
 
-/// A target status must be one of the statuses: a typo such as "Accepted" would otherwise skip
-/// the execution-evidence rule that "candidate"/"accepted" turn on.
-fn check_target_status(target_status: &str) -> PyResult<()> {
-    if gating::STATUSES.contains(&target_status) {
-        return Ok(());
-    }
-    Err(PyErr::from(crate::error::Error::invalid(format!(
-        "unknown target_status {target_status:?}: must be one of exploratory, candidate, accepted, rejected"
-    ))))
+/// The status an evaluation of a candidate whose stored status is `current` aims for (candidate
+/// from exploratory or none, accepted otherwise).
+#[pyfunction]
+#[pyo3(signature = (current=None))]
+fn status_evaluation_target(current: Option<&str>) -> &'static str {
+    Status::evaluation_target(current).as_str()
 }
 
 /// Gate one candidate. `bundle` is a dict of the bundle's attributes or a path to its JSON.
@@ -123,7 +121,7 @@ fn gating_evaluate_candidate<'py>(
     execution_evidence_base_path: Option<String>,
 ) -> PyResult<Bound<'py, PyAny>> {
     super::guard_py(|| {
-        check_target_status(target_status)?;
+        let target_status = Status::parse("target_status", target_status)?;
         let thr = ThresholdConfig::from_val(&py_to_val(thresholds, "thresholds")?)?;
         let bundle = if bundle.cast::<PyString>().is_ok() {
             let p: String = bundle.extract()?;
@@ -335,7 +333,7 @@ fn service_evaluate_and_record<'py>(
     execution_evidence_resolved: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     super::guard_py(|| {
-        check_target_status(target_status)?;
+        let target_status = Status::parse("target_status", target_status)?;
         let thr = ThresholdConfig::from_val(&py_to_val(thresholds, "thresholds")?)?;
         let bundle_arg = match bundle {
             None => service::BundleArg::FromEvidence,
@@ -351,7 +349,7 @@ fn service_evaluate_and_record<'py>(
             regime_summary: extra.regime,
             rc_summary: extra.rc,
             evidence_base_path: opt_path(evidence_base_path),
-            target_status: target_status.to_string(),
+            target_status,
             allow_missing_execution_evidence,
             execution_evidence: execution_evidence_resolved.then_some(extra.exec),
         };
@@ -423,6 +421,9 @@ fn service_resolve_evidence<'py>(
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MIN_REGIMES_WITH_SAMPLES", gating::MIN_REGIMES_WITH_SAMPLES)?;
+    m.add("STATUSES", status::NAMES.to_vec())?;
+    m.add("ELIGIBILITY_LEVELS", status::LEVEL_NAMES.to_vec())?;
+    m.add_function(wrap_pyfunction!(status_evaluation_target, m)?)?;
     m.add_function(wrap_pyfunction!(gating_evaluate_candidate, m)?)?;
     m.add_function(wrap_pyfunction!(gating_evaluate_eligibility, m)?)?;
     m.add_function(wrap_pyfunction!(_json_dumps_str_list, m)?)?;

@@ -10,7 +10,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-STATUSES = ["exploratory", "candidate", "accepted", "rejected"]
+from .. import _core
+
+STATUSES = list(_core.STATUSES)
 
 
 def parse_payload(raw: Any) -> Any:
@@ -62,9 +64,7 @@ def evaluation_inputs(row: dict) -> tuple[str, str | None, str]:
     evidence = evidence_of(row)
     bundle = evidence.get("bundle_path") or evidence.get("validation_bundle_path") or ""
     base = evidence.get("evidence_base_path") or (str(Path(bundle).parent) if bundle else None)
-    current = (row.get("status") or "exploratory").strip()
-    target = "candidate" if current == "exploratory" else "accepted"
-    return str(bundle), base, target
+    return str(bundle), base, _core.status_evaluation_target(row.get("status"))
 
 
 def last_decision(events: list[dict]) -> dict | None:
