@@ -200,7 +200,6 @@ STATUSES: list[Status]
 ELIGIBILITY_LEVELS: list[EligibilityLevel]
 
 def status_evaluation_target(current: str | None = None) -> Status: ...
-
 def gating_evaluate_candidate(
     bundle: str | dict[str, Any],
     thresholds: dict[str, Any],
