@@ -141,20 +141,7 @@ fn load_bundle(arg: &BundleArg, evidence: &Val, bases: &[PathBuf]) -> std::resul
     match arg {
         BundleArg::Fields(v) => ValidationBundle::from_val_lenient(v).map_err(|e| e.to_string()),
         BundleArg::Path(raw) => {
-            let p = Path::new(raw);
-            let path = if p.is_absolute() {
-                p.to_path_buf()
-            } else if escapes_base(p) {
-                // Callers such as the CLI pass the bundle_path stored in evidence_json: the same
-                // rule as for every evidence path. An absolute path is used as given.
-                return Err(format!(
-                    "bundle path {} climbs out of evidence_base_path; refused (not read); pass an absolute path to use a file outside it",
-                    Value::String(raw.clone())
-                ));
-            } else {
-                // The caller's own path: tried under each base, then as given (current folder).
-                bases.iter().map(|b| b.join(p)).find(|c| c.exists()).unwrap_or_else(|| p.to_path_buf())
-            };
+            let path = resolve_bundle_path(raw, bases)?;
             ValidationBundle::load(&path).map_err(|e| e.to_string())
         }
         BundleArg::FromEvidence => {
@@ -167,6 +154,63 @@ fn load_bundle(arg: &BundleArg, evidence: &Val, bases: &[PathBuf]) -> std::resul
             ValidationBundle::load(&path).map_err(|e| e.to_string())
         }
     }
+}
+
+/// Where a bundle path given by the caller is read: absolute as given; relative under the first
+/// base where it exists, else as given (current folder). `Err` when a relative path climbs out.
+pub fn resolve_bundle_path(raw: &str, bases: &[PathBuf]) -> std::result::Result<PathBuf, String> {
+    let p = Path::new(raw);
+    if p.is_absolute() {
+        return Ok(p.to_path_buf());
+    }
+    if escapes_base(p) {
+        // Callers such as the CLI pass the bundle_path stored in evidence_json: the same rule as
+        // for every evidence path. An absolute path is used as given.
+        return Err(format!(
+            "bundle path {} climbs out of evidence_base_path; refused (not read); pass an absolute path to use a file outside it",
+            Value::String(raw.to_string())
+        ));
+    }
+    Ok(bases.iter().map(|b| b.join(p)).find(|c| c.exists()).unwrap_or_else(|| p.to_path_buf()))
+}
+
+/// One `*_path` entry of a candidate's evidence_json and the file evaluation reads for it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvidenceFile {
+    pub key: String,
+    /// The path as stored.
+    pub path: String,
+    /// The file read, or why none is (a relative path climbing out of its base).
+    pub resolved: std::result::Result<PathBuf, String>,
+    /// Whether `resolved` is an existing file.
+    pub exists: bool,
+}
+
+/// Every `*_path` entry of `evidence` (but `evidence_base_path`), sorted by key, resolved as
+/// [`evaluate_and_record`] resolves it for the bundle path the CLI and the page pass (the
+/// `bundle_path` / `validation_bundle_path` keys) and `evidence_base_path` = `base`: what `show`
+/// and the page display is the file evaluation reads.
+pub fn evidence_files(evidence: &Val, base: Option<&Path>) -> Vec<EvidenceFile> {
+    let bases = bases(base, evidence);
+    let mut keys: Vec<&str> = match evidence.as_map() {
+        Some(m) => m.iter().map(|(k, _)| k.as_str()).collect(),
+        None => Vec::new(),
+    };
+    keys.sort_unstable();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| k.ends_with("_path") && *k != "evidence_base_path")
+        .filter_map(|key| {
+            let raw = evidence_str(evidence, key)?;
+            let resolved = if matches!(key, "bundle_path" | "validation_bundle_path") {
+                resolve_bundle_path(raw, &bases)
+            } else {
+                evidence::resolve_evidence_path(key, raw, &bases)
+            };
+            let exists = resolved.as_ref().is_ok_and(|p| p.is_file());
+            Some(EvidenceFile { key: key.to_string(), path: raw.to_string(), resolved, exists })
+        })
+        .collect()
 }
 
 /// The base under which the execution evidence's relative capacity_curve_path exists (the first

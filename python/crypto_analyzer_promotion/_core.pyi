@@ -244,6 +244,7 @@ def service_evaluate_and_record(
 def service_resolve_evidence(
     evidence: dict[str, Any], evidence_base_path: str | None = None, bundle: str | dict[str, Any] | None = None
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | None]: ...
+def service_evidence_files(evidence: dict[str, Any], evidence_base_path: str | None = None) -> list[dict[str, Any]]: ...
 
 # end section: gating
 

@@ -419,6 +419,42 @@ fn service_resolve_evidence<'py>(
     Ok(pyo3::types::PyTuple::new(py, [b, regime, rc, ex])?.into_any())
 }
 
+/// Every `*_path` entry of a candidate's evidence_json with the file evaluation reads for it:
+/// `[{"key", "path", "resolved" (None when refused), "exists", "error" (None or why refused)}]`.
+/// Files are looked at with the GIL released.
+#[pyfunction]
+#[pyo3(signature = (evidence, evidence_base_path=None))]
+fn service_evidence_files<'py>(
+    py: Python<'py>,
+    evidence: &Bound<'py, PyAny>,
+    evidence_base_path: Option<String>,
+) -> PyResult<Bound<'py, PyList>> {
+    super::guard_py(|| {
+        let ev = py_to_val(evidence, "evidence_json")?;
+        let base = opt_path(evidence_base_path);
+        let files = super::detach(py, move || Ok(service::evidence_files(&ev, base.as_deref())))?;
+        let out = PyList::empty(py);
+        for f in files {
+            let d = PyDict::new(py);
+            d.set_item("key", &f.key)?;
+            d.set_item("path", &f.path)?;
+            match &f.resolved {
+                Ok(p) => {
+                    d.set_item("resolved", p.to_string_lossy())?;
+                    d.set_item("error", py.None())?;
+                }
+                Err(msg) => {
+                    d.set_item("resolved", py.None())?;
+                    d.set_item("error", msg)?;
+                }
+            }
+            d.set_item("exists", f.exists)?;
+            out.append(d)?;
+        }
+        Ok(out)
+    })
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MIN_REGIMES_WITH_SAMPLES", gating::MIN_REGIMES_WITH_SAMPLES)?;
     m.add("STATUSES", status::NAMES.to_vec())?;
@@ -441,5 +477,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_python_format_4f, m)?)?;
     m.add_function(wrap_pyfunction!(service_evaluate_and_record, m)?)?;
     m.add_function(wrap_pyfunction!(service_resolve_evidence, m)?)?;
+    m.add_function(wrap_pyfunction!(service_evidence_files, m)?)?;
     Ok(())
 }

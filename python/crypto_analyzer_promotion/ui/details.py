@@ -33,25 +33,18 @@ def evidence_of(row: dict) -> dict:
     return ev if isinstance(ev, dict) else {}
 
 
-def resolve_evidence_path(path: str, evidence: dict) -> Path:
-    """Where an evidence path points: absolute as is, else relative to the stored base."""
-    p = Path(path)
-    if p.is_absolute():
-        return p
-    base = evidence.get("evidence_base_path")
-    return Path(base) / p if base else p
+def evidence_base(evidence: dict) -> str | None:
+    """The evidence base evaluation uses: the one stored in evidence_json, else the bundle's folder."""
+    bundle = evidence.get("bundle_path") or evidence.get("validation_bundle_path") or ""
+    return evidence.get("evidence_base_path") or (str(Path(bundle).parent) if bundle else None)
 
 
 def evidence_files(evidence: dict) -> list[dict]:
-    """Every ``*_path`` entry of the evidence with its resolved path and whether the file exists."""
-    out = []
-    for key in sorted(evidence):
-        value = evidence[key]
-        if not key.endswith("_path") or key == "evidence_base_path" or not isinstance(value, str) or not value:
-            continue
-        resolved = resolve_evidence_path(value, evidence)
-        out.append({"key": key, "path": value, "resolved": str(resolved), "exists": resolved.is_file()})
-    return out
+    """Every ``*_path`` entry of the evidence with the file evaluation reads for it (the engine's
+    resolution: :func:`crypto_analyzer_promotion.service.evidence_files`) and whether it exists."""
+    from ..service import evidence_files as _files
+
+    return _files(evidence, evidence_base(evidence))
 
 
 def evaluation_inputs(row: dict) -> tuple[str, str | None, str]:
@@ -63,8 +56,7 @@ def evaluation_inputs(row: dict) -> tuple[str, str | None, str]:
     """
     evidence = evidence_of(row)
     bundle = evidence.get("bundle_path") or evidence.get("validation_bundle_path") or ""
-    base = evidence.get("evidence_base_path") or (str(Path(bundle).parent) if bundle else None)
-    return str(bundle), base, _core.status_evaluation_target(row.get("status"))
+    return str(bundle), evidence_base(evidence), _core.status_evaluation_target(row.get("status"))
 
 
 def last_decision(events: list[dict]) -> dict | None:
@@ -106,10 +98,10 @@ def rc_null(evidence: dict, cache_dir: str | os.PathLike | None = None) -> dict 
     else the cached null of its ``cache_key`` (in its ``cache_dir`` or the given one). Returns
     {null_max, observed_max, rc_p_value, source} or None.
     """
-    path = evidence.get("rc_summary_path")
-    if not isinstance(path, str) or not path:
+    entry = next((e for e in evidence_files(evidence) if e["key"] == "rc_summary_path"), None)
+    if entry is None or not entry["exists"]:
         return None
-    f = resolve_evidence_path(path, evidence)
+    f = Path(entry["resolved"])
     try:
         summary = json.loads(f.read_text(encoding="utf-8"))
     except (OSError, ValueError):
