@@ -1,6 +1,9 @@
-"""Read-only views of a candidate shared by the CLI (``show``, ``events``, ``evaluate``) and the
-Streamlit page. No Streamlit import here, no business rules: these only read the store, parse
-JSON the store wrote and look at files on disk.
+"""What the CLI (``show``, ``events``, ``evaluate``) and the Streamlit page both read: the default
+database and cache folders, the statuses, and read-only views of a candidate.
+
+Neither the CLI nor ``ui/`` is imported here, and they do not import each other: both import
+this module. No Streamlit import, no business rules: these read the store, parse JSON the store
+wrote and ask the engine which evidence files evaluation reads.
 """
 
 from __future__ import annotations
@@ -10,9 +13,22 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .. import _core
+from . import _core
 
+#: The four statuses, from the core.
 STATUSES = list(_core.STATUSES)
+DB_ENV = "CRYPTO_ANALYZER_DB_PATH"
+CACHE_DIR_ENV = "CRYPTO_ANALYZER_RC_CACHE_DIR"
+
+
+def default_db_path() -> str:
+    """``$CRYPTO_ANALYZER_DB_PATH``, else ``reports/crypto_analyzer.db`` (as the analyzer's CLI)."""
+    return os.environ.get(DB_ENV) or str(Path("reports") / "crypto_analyzer.db")
+
+
+def default_cache_dir() -> str:
+    """``$CRYPTO_ANALYZER_RC_CACHE_DIR``, else ``reports/rc_cache``."""
+    return os.environ.get(CACHE_DIR_ENV) or str(Path("reports") / "rc_cache")
 
 
 def parse_payload(raw: Any) -> Any:
@@ -42,7 +58,7 @@ def evidence_base(evidence: dict) -> str | None:
 def evidence_files(evidence: dict) -> list[dict]:
     """Every ``*_path`` entry of the evidence with the file evaluation reads for it (the engine's
     resolution: :func:`crypto_analyzer_promotion.service.evidence_files`) and whether it exists."""
-    from ..service import evidence_files as _files
+    from .service import evidence_files as _files
 
     return _files(evidence, evidence_base(evidence))
 
@@ -72,7 +88,7 @@ def last_decision(events: list[dict]) -> dict | None:
 
 def candidate_details(db: Any, candidate_id: str) -> dict | None:
     """Row, evidence (with file existence), metrics snapshot, last decision; None if unknown."""
-    from ..store_sqlite import get_candidate, get_events
+    from .store_sqlite import get_candidate, get_events
 
     row = get_candidate(db, candidate_id)
     if row is None:
@@ -111,7 +127,7 @@ def rc_null(evidence: dict, cache_dir: str | os.PathLike | None = None) -> dict 
     null = summary.get("null_max_distribution")
     source = str(f)
     if not null and summary.get("cache_key"):
-        from ..rc_cache import load_cached_null_max
+        from .rc_cache import load_cached_null_max
 
         for d in (summary.get("cache_dir"), cache_dir):
             if d and Path(d).is_dir():
