@@ -136,8 +136,16 @@ fn load_from_evidence<T>(
     }
 }
 
-/// The bundle, or the detail of why it could not be loaded.
-fn load_bundle(arg: &BundleArg, evidence: &Val, bases: &[PathBuf]) -> std::result::Result<ValidationBundle, String> {
+/// The bundle, or the detail of why it could not be loaded: the one bundle-load rule of the
+/// service and the gate. A path is resolved by [`resolve_bundle_path`] (with no `bases`, as the
+/// gate has none, it is used as given); fields are read leniently; `FromEvidence` takes
+/// `bundle_path` / `validation_bundle_path` from `evidence`. [`bundle_rejection`] is the
+/// decision for the `Err` case.
+pub fn load_bundle(
+    arg: &BundleArg,
+    evidence: &Val,
+    bases: &[PathBuf],
+) -> std::result::Result<ValidationBundle, String> {
     match arg {
         BundleArg::Fields(v) => ValidationBundle::from_val_lenient(v).map_err(|e| e.to_string()),
         BundleArg::Path(raw) => {
@@ -156,14 +164,23 @@ fn load_bundle(arg: &BundleArg, evidence: &Val, bases: &[PathBuf]) -> std::resul
     }
 }
 
+/// The decision when the bundle cannot be loaded: "rejected" with [`BUNDLE_LOAD_REASON`] and the
+/// detail as a warning (nothing is recorded).
+pub fn bundle_rejection(detail: String) -> PromotionDecision {
+    let mut d = PromotionDecision::rejected(BUNDLE_LOAD_REASON);
+    d.warnings.push(detail);
+    d
+}
+
 /// Where a bundle path given by the caller is read: absolute as given; relative under the first
-/// base where it exists, else as given (current folder). `Err` when a relative path climbs out.
+/// base where it exists, else as given (current folder). `Err` when a relative path climbs out
+/// of its bases (with no bases, as for the gate called on a path, it is used as given).
 pub fn resolve_bundle_path(raw: &str, bases: &[PathBuf]) -> std::result::Result<PathBuf, String> {
     let p = Path::new(raw);
     if p.is_absolute() {
         return Ok(p.to_path_buf());
     }
-    if escapes_base(p) {
+    if !bases.is_empty() && escapes_base(p) {
         // Callers such as the CLI pass the bundle_path stored in evidence_json: the same rule as
         // for every evidence path. An absolute path is used as given.
         return Err(format!(
@@ -290,11 +307,7 @@ pub fn decide(candidate: Option<&store::Candidate>, req: &EvaluateRequest) -> (P
 
     let bundle = match load_bundle(&req.bundle, &evidence, &bases) {
         Ok(b) => b,
-        Err(detail) => {
-            let mut d = PromotionDecision::rejected(BUNDLE_LOAD_REASON);
-            d.warnings.push(detail);
-            return (d, Record::Nothing);
-        }
+        Err(detail) => return (bundle_rejection(detail), Record::Nothing),
     };
     let regime_summary = match &req.regime_summary {
         Input::NotProvided => {

@@ -104,3 +104,21 @@ fn escaping_evidence_path_is_refused() {
         ]
     );
 }
+
+/// One bundle-load rule for the service and the gate: a climbing relative path is refused under
+/// evidence bases, used as given when there are none (the gate called on a path of its own).
+#[test]
+fn load_bundle_is_shared_by_the_service_and_the_gate() {
+    use crypto_analyzer_promotion::service::{bundle_rejection, load_bundle, BUNDLE_LOAD_REASON};
+    let none = Val::Map(Vec::new());
+    let climbing = BundleArg::Path("../no-such-dir-for-this-test/bundle.json".into());
+    let refused = load_bundle(&climbing, &none, &[PathBuf::from(".")]).unwrap_err();
+    assert!(refused.contains("climbs out of evidence_base_path"), "{refused}");
+    let as_given = load_bundle(&climbing, &none, &[]).unwrap_err();
+    assert!(!as_given.contains("climbs out"), "{as_given}");
+    let d = bundle_rejection(as_given.clone());
+    assert_eq!(
+        (d.status.as_str(), d.reasons, d.warnings),
+        ("rejected", vec![BUNDLE_LOAD_REASON.to_string()], vec![as_given])
+    );
+}

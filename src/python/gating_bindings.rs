@@ -69,7 +69,7 @@ fn extract_inputs(
         Some(o) if o.is_none() => Input::NotProvided,
         Some(o) if o.cast::<PyString>().is_ok() => {
             let p: String = o.extract()?;
-            match evidence::load_regime_summary(Path::new(&p)) {
+            match super::detach(o.py(), move || Ok(evidence::load_regime_summary(Path::new(&p))))? {
                 Ok(r) => Input::Provided(r),
                 Err(msg) => Input::Unusable(msg),
             }
@@ -124,14 +124,11 @@ fn gating_evaluate_candidate<'py>(
         let target_status = Status::parse("target_status", target_status)?;
         let thr = ThresholdConfig::from_val(&py_to_val(thresholds, "thresholds")?)?;
         let bundle = if bundle.cast::<PyString>().is_ok() {
-            let p: String = bundle.extract()?;
-            match ValidationBundle::load(Path::new(&p)) {
+            // The service's bundle-load rule; no evidence base here, so the path is used as given.
+            let arg = service::BundleArg::Path(bundle.extract()?);
+            match super::detach(py, move || Ok(service::load_bundle(&arg, &Val::Map(Vec::new()), &[])))? {
                 Ok(b) => b,
-                Err(e) => {
-                    let mut d = PromotionDecision::rejected(service::BUNDLE_LOAD_REASON);
-                    d.warnings.push(e.to_string());
-                    return decision_to_py(py, &d);
-                }
+                Err(detail) => return decision_to_py(py, &service::bundle_rejection(detail)),
             }
         } else {
             ValidationBundle::from_val_lenient(&py_to_val(bundle, "bundle")?)?
@@ -145,8 +142,16 @@ fn gating_evaluate_candidate<'py>(
             execution_evidence: extra.exec,
         };
         let base = opt_path(execution_evidence_base_path);
-        let d =
-            gating::evaluate_candidate(&inputs, &thr, target_status, allow_missing_execution_evidence, base.as_deref());
+        // The execution-evidence rule looks at the capacity curve file: run without the GIL.
+        let d = super::detach(py, move || {
+            Ok(gating::evaluate_candidate(
+                &inputs,
+                &thr,
+                target_status,
+                allow_missing_execution_evidence,
+                base.as_deref(),
+            ))
+        })?;
         decision_to_py(py, &d)
     })
 }
@@ -163,8 +168,7 @@ fn gating_evaluate_eligibility<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let view = if bundle.cast::<PyString>().is_ok() {
         let p: String = bundle.extract()?;
-        let b = ValidationBundle::load(Path::new(&p))?;
-        BundleView::from_bundle(&b)
+        super::detach(py, move || ValidationBundle::load(Path::new(&p)).map(|b| BundleView::from_bundle(&b)))?
     } else {
         let v = py_to_val(bundle, "bundle")?;
         let meta = match v.get("meta") {
@@ -267,7 +271,8 @@ fn bundle_to_py<'py>(py: Python<'py>, b: &ValidationBundle) -> PyResult<Bound<'p
 fn execution_evidence_validate_required(fields: &Bound<'_, PyAny>, base_path: Option<String>) -> PyResult<Vec<String>> {
     super::guard_py(|| {
         let ev = ExecutionEvidence::from_fields(&py_to_val(fields, "execution_evidence")?);
-        Ok(ev.validate_required(base_path.as_deref().map(Path::new)))
+        // Looks at the capacity curve file: without the GIL.
+        super::detach(fields.py(), move || Ok(ev.validate_required(base_path.as_deref().map(Path::new))))
     })
 }
 
