@@ -10,7 +10,7 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from . import _core
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 #: Minimum number of regimes (other than "unknown") when require_regime_robustness is True.
 MIN_REGIMES_WITH_SAMPLES = 2
 
-PathLike = Union[str, "os.PathLike[str]"]
+PathLike = str | os.PathLike[str]
 
 
 @dataclass

@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from ._backend import core as _core
 from ._conn import ConnLike, resolve_db_path
@@ -28,7 +28,7 @@ from .gating import (
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-PathLike = Union[str, "os.PathLike[str]"]
+PathLike = str | os.PathLike[str]
 
 #: Where the analyzer re-exports this module (see resolve_evidence below).
 _ANALYZER_SERVICE_MODULE = "crypto_analyzer.promotion.service"
