@@ -53,3 +53,14 @@ def test_evaluation_target_is_the_next_rung():
         "accepted",
         "accepted",
     ]
+
+
+def test_gating_annotations_resolve_at_run_time():
+    import typing
+
+    from crypto_analyzer_promotion import gating
+
+    hints = typing.get_type_hints(gating.PromotionDecision)
+    assert list(typing.get_args(hints["status"])) == cap._core.STATUSES
+    hints = typing.get_type_hints(gating.EligibilityReport)
+    assert list(typing.get_args(hints["level"])) == cap._core.ELIGIBILITY_LEVELS

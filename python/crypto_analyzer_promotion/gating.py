@@ -10,7 +10,7 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import _core
 
@@ -19,6 +19,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ._core import EligibilityLevel, Status
     from .execution_evidence import ExecutionEvidence
+else:
+    # The stubs' Literal types, built from the core's lists (typing.get_type_hints resolves them).
+    Status = Literal[tuple(_core.STATUSES)]
+    EligibilityLevel = Literal[tuple(_core.ELIGIBILITY_LEVELS)]
 
 #: Minimum number of regimes (other than "unknown") when require_regime_robustness is True.
 MIN_REGIMES_WITH_SAMPLES = 2
