@@ -11,10 +11,11 @@ use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
 use crate::evidence::{map_get, python_float_repr, python_format_4f, ExecutionEvidence, RegimeSummary, Val};
+use crate::status::Status;
 
 pub const MIN_REGIMES_WITH_SAMPLES: usize = 2;
 
-pub const STATUSES: [&str; 4] = ["exploratory", "candidate", "accepted", "rejected"];
+pub const STATUSES: [&str; 4] = crate::status::NAMES;
 
 /// A threshold number, printed the way Python prints the value the user gave (int or float).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -344,7 +345,7 @@ fn execution_rule(
 pub fn evaluate_candidate(
     inputs: &GateInputs,
     thr: &ThresholdConfig,
-    target_status: &str,
+    target_status: Status,
     allow_missing_execution_evidence: bool,
     execution_evidence_base_path: Option<&Path>,
 ) -> PromotionDecision {
@@ -406,7 +407,7 @@ pub fn evaluate_candidate(
         warnings.push(format!("rc summary not used: {msg}"));
     }
 
-    let enforce_exec = matches!(target_status, "candidate" | "accepted") || thr.require_execution_evidence;
+    let enforce_exec = target_status.needs_eligibility() || thr.require_execution_evidence;
     if enforce_exec {
         if allow_missing_execution_evidence {
             warnings.push("allow_missing_execution_evidence: execution evidence not checked".into());

@@ -26,9 +26,11 @@ pub mod reality_check;
 pub mod seeding;
 pub mod service;
 pub mod sqlite_host;
+pub mod status;
 pub mod store;
 
 #[cfg(feature = "python")]
 mod python;
 
 pub use error::{Error, Result};
+pub use status::Status;

@@ -50,7 +50,7 @@ pub const ELIGIBILITY_TABLE_REQUIRED_MSG: &str = "eligibility_reports table not 
 pub const GOVERNANCE_TABLE_REQUIRED_MSG: &str = "governance_events table not found; run Phase 3 migrations 011+";
 
 /// The levels an eligibility report may have.
-pub const ELIGIBILITY_LEVELS: [&str; 3] = ["exploratory", "candidate", "accepted"];
+pub const ELIGIBILITY_LEVELS: [&str; 3] = crate::status::LEVEL_NAMES;
 
 const CANDIDATE_COLUMNS: &str = "candidate_id, created_at_utc, status, dataset_id, run_id, \
     family_id, signal_name, horizon, estimator, config_hash, git_commit, notes, evidence_json, \

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::store::{not_found, now_utc_iso, sql_err, trigger_message, validate_status, Store};
 
 /// The levels a report may have.
-pub const LEVELS: [&str; 3] = ["exploratory", "candidate", "accepted"];
+pub const LEVELS: [&str; 3] = crate::status::LEVEL_NAMES;
 
 /// Raised (RuntimeError) when migration 8 has not run. The analyzer's text.
 pub const ELIGIBILITY_TABLE_REQUIRED_MSG: &str = "eligibility_reports table not found; run Phase 3 migrations 008+";
@@ -40,10 +40,7 @@ pub struct EligibilityRow {
 
 /// An unknown level is an error naming the three.
 pub fn validate_level(level: &str) -> Result<()> {
-    if LEVELS.contains(&level) {
-        return Ok(());
-    }
-    Err(Error::invalid(format!("unknown eligibility level {level:?}: must be one of exploratory, candidate, accepted")))
+    crate::status::Status::parse_level(level).map(|_| ())
 }
 
 fn string_list(name: &str, text: &str) -> Result<usize> {

@@ -26,6 +26,7 @@ use crate::error::Result;
 use crate::evidence::{self, escapes_base, ExecutionEvidence, RegimeSummary, Val, ValidationBundle};
 use crate::gating::{self, GateInputs, Input, PromotionDecision, ThresholdConfig};
 use crate::promotion::EligibilityRow;
+use crate::status::Status;
 use crate::store;
 
 pub const BUNDLE_LOAD_REASON: &str = "could not load ValidationBundle from path";
@@ -58,7 +59,7 @@ pub struct EvaluateRequest {
     pub regime_summary: Input<RegimeSummary>,
     pub rc_summary: Input<Val>,
     pub evidence_base_path: Option<PathBuf>,
-    pub target_status: String,
+    pub target_status: Status,
     pub allow_missing_execution_evidence: bool,
     /// Execution evidence already resolved by the caller (None: load `execution_evidence_path`
     /// from evidence_json).
@@ -135,25 +136,20 @@ fn load_from_evidence<T>(
     }
 }
 
-/// The bundle, or the detail of why it could not be loaded.
-fn load_bundle(arg: &BundleArg, evidence: &Val, bases: &[PathBuf]) -> std::result::Result<ValidationBundle, String> {
+/// The bundle, or the detail of why it could not be loaded: the one bundle-load rule of the
+/// service and the gate. A path is resolved by [`resolve_bundle_path`] (with no `bases`, as the
+/// gate has none, it is used as given); fields are read leniently; `FromEvidence` takes
+/// `bundle_path` / `validation_bundle_path` from `evidence`. [`bundle_rejection`] is the
+/// decision for the `Err` case.
+pub fn load_bundle(
+    arg: &BundleArg,
+    evidence: &Val,
+    bases: &[PathBuf],
+) -> std::result::Result<ValidationBundle, String> {
     match arg {
         BundleArg::Fields(v) => ValidationBundle::from_val_lenient(v).map_err(|e| e.to_string()),
         BundleArg::Path(raw) => {
-            let p = Path::new(raw);
-            let path = if p.is_absolute() {
-                p.to_path_buf()
-            } else if escapes_base(p) {
-                // Callers such as the CLI pass the bundle_path stored in evidence_json: the same
-                // rule as for every evidence path. An absolute path is used as given.
-                return Err(format!(
-                    "bundle path {} climbs out of evidence_base_path; refused (not read); pass an absolute path to use a file outside it",
-                    Value::String(raw.clone())
-                ));
-            } else {
-                // The caller's own path: tried under each base, then as given (current folder).
-                bases.iter().map(|b| b.join(p)).find(|c| c.exists()).unwrap_or_else(|| p.to_path_buf())
-            };
+            let path = resolve_bundle_path(raw, bases)?;
             ValidationBundle::load(&path).map_err(|e| e.to_string())
         }
         BundleArg::FromEvidence => {
@@ -166,6 +162,72 @@ fn load_bundle(arg: &BundleArg, evidence: &Val, bases: &[PathBuf]) -> std::resul
             ValidationBundle::load(&path).map_err(|e| e.to_string())
         }
     }
+}
+
+/// The decision when the bundle cannot be loaded: "rejected" with [`BUNDLE_LOAD_REASON`] and the
+/// detail as a warning (nothing is recorded).
+pub fn bundle_rejection(detail: String) -> PromotionDecision {
+    let mut d = PromotionDecision::rejected(BUNDLE_LOAD_REASON);
+    d.warnings.push(detail);
+    d
+}
+
+/// Where a bundle path given by the caller is read: absolute as given; relative under the first
+/// base where it exists, else as given (current folder). `Err` when a relative path climbs out
+/// of its bases (with no bases, as for the gate called on a path, it is used as given).
+pub fn resolve_bundle_path(raw: &str, bases: &[PathBuf]) -> std::result::Result<PathBuf, String> {
+    let p = Path::new(raw);
+    if p.is_absolute() {
+        return Ok(p.to_path_buf());
+    }
+    if !bases.is_empty() && escapes_base(p) {
+        // Callers such as the CLI pass the bundle_path stored in evidence_json: the same rule as
+        // for every evidence path. An absolute path is used as given.
+        return Err(format!(
+            "bundle path {} climbs out of evidence_base_path; refused (not read); pass an absolute path to use a file outside it",
+            Value::String(raw.to_string())
+        ));
+    }
+    Ok(bases.iter().map(|b| b.join(p)).find(|c| c.exists()).unwrap_or_else(|| p.to_path_buf()))
+}
+
+/// One `*_path` entry of a candidate's evidence_json and the file evaluation reads for it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvidenceFile {
+    pub key: String,
+    /// The path as stored.
+    pub path: String,
+    /// The file read, or why none is (a relative path climbing out of its base).
+    pub resolved: std::result::Result<PathBuf, String>,
+    /// Whether `resolved` is an existing file.
+    pub exists: bool,
+}
+
+/// Every `*_path` entry of `evidence` (but `evidence_base_path`), sorted by key, resolved as
+/// [`evaluate_and_record`] resolves it for the bundle path the CLI and the page pass (the
+/// `bundle_path` / `validation_bundle_path` keys) and `evidence_base_path` = `base`: what `show`
+/// and the page display is the file evaluation reads.
+pub fn evidence_files(evidence: &Val, base: Option<&Path>) -> Vec<EvidenceFile> {
+    let bases = bases(base, evidence);
+    let mut keys: Vec<&str> = match evidence.as_map() {
+        Some(m) => m.iter().map(|(k, _)| k.as_str()).collect(),
+        None => Vec::new(),
+    };
+    keys.sort_unstable();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| k.ends_with("_path") && *k != "evidence_base_path")
+        .filter_map(|key| {
+            let raw = evidence_str(evidence, key)?;
+            let resolved = if matches!(key, "bundle_path" | "validation_bundle_path") {
+                resolve_bundle_path(raw, &bases)
+            } else {
+                evidence::resolve_evidence_path(key, raw, &bases)
+            };
+            let exists = resolved.as_ref().is_ok_and(|p| p.is_file());
+            Some(EvidenceFile { key: key.to_string(), path: raw.to_string(), resolved, exists })
+        })
+        .collect()
 }
 
 /// The base under which the execution evidence's relative capacity_curve_path exists (the first
@@ -245,11 +307,7 @@ pub fn decide(candidate: Option<&store::Candidate>, req: &EvaluateRequest) -> (P
 
     let bundle = match load_bundle(&req.bundle, &evidence, &bases) {
         Ok(b) => b,
-        Err(detail) => {
-            let mut d = PromotionDecision::rejected(BUNDLE_LOAD_REASON);
-            d.warnings.push(detail);
-            return (d, Record::Nothing);
-        }
+        Err(detail) => return (bundle_rejection(detail), Record::Nothing),
     };
     let regime_summary = match &req.regime_summary {
         Input::NotProvided => {
@@ -285,7 +343,7 @@ pub fn decide(candidate: Option<&store::Candidate>, req: &EvaluateRequest) -> (P
     let mut decision = gating::evaluate_candidate(
         &inputs,
         &thresholds,
-        &req.target_status,
+        req.target_status,
         req.allow_missing_execution_evidence,
         exec_base.as_deref(),
     );
@@ -307,7 +365,7 @@ pub fn decide(candidate: Option<&store::Candidate>, req: &EvaluateRequest) -> (P
     let payload = Value::Object(payload);
     let reason = (!decision.reasons.is_empty()).then(|| decision.reasons.join("; "));
     let target = req.target_status.as_str();
-    if (target == "candidate" || target == "accepted") && decision.status == "accepted" {
+    if req.target_status.needs_eligibility() && decision.status == "accepted" {
         let view = BundleView::from_bundle(&bundle);
         let report = match eligibility::evaluate_eligibility(&view, target, rc_for_eligibility.as_ref()) {
             Ok(r) => r,

@@ -20,9 +20,10 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::json::to_canonical_string;
+use crate::status::Status;
 
 /// The statuses a candidate may have.
-pub const VALID_STATUSES: [&str; 4] = ["exploratory", "candidate", "accepted", "rejected"];
+pub const VALID_STATUSES: [&str; 4] = crate::status::NAMES;
 
 /// Raised (as RuntimeError) when the promotion tables are missing. Literal text of the analyzer's.
 pub const PROMOTION_TABLES_REQUIRED_MSG: &str = "Promotion tables not found. Run Phase 3 migrations to create them: run_migrations_phase3(conn, db_path). From CLI: python cli/promotion.py init --db <path>";
@@ -228,13 +229,7 @@ pub fn candidate_id_for(run_id: &str, signal_name: &str, horizon: i64, created_a
 
 /// Check that `status` is one of [`VALID_STATUSES`].
 pub fn validate_status(status: &str) -> Result<()> {
-    if VALID_STATUSES.contains(&status) {
-        Ok(())
-    } else {
-        Err(Error::invalid(format!(
-            "unknown status {status:?}: must be one of exploratory, candidate, accepted, rejected"
-        )))
-    }
+    Status::parse("status", status).map(|_| ())
 }
 
 /// The analyzer's message when update_status is asked for candidate/accepted.
@@ -243,7 +238,7 @@ pub const PROMOTE_WITH_REPORT_MSG: &str =
 
 /// [`PROMOTE_WITH_REPORT_MSG`] as InvalidInput for status candidate/accepted.
 pub fn refuse_promotion_status(status: &str) -> Result<()> {
-    if status == "candidate" || status == "accepted" {
+    if Status::from_name(status).is_some_and(Status::needs_eligibility) {
         return Err(Error::invalid(PROMOTE_WITH_REPORT_MSG));
     }
     Ok(())

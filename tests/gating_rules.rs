@@ -4,6 +4,7 @@ use std::path::Path;
 
 use crypto_analyzer_promotion::evidence::{ExecutionEvidence, RegimeSummary, Val};
 use crypto_analyzer_promotion::gating::{evaluate_candidate, GateInputs, Input, Num, ThresholdConfig};
+use crypto_analyzer_promotion::Status;
 use serde_json::json;
 
 fn val(v: serde_json::Value) -> Val {
@@ -25,7 +26,7 @@ fn good() -> GateInputs {
 }
 
 fn run(i: &GateInputs, t: &ThresholdConfig) -> (String, Vec<String>, Vec<String>) {
-    let d = evaluate_candidate(i, t, "exploratory", false, None);
+    let d = evaluate_candidate(i, t, Status::Exploratory, false, None);
     (d.status, d.reasons, d.warnings)
 }
 
@@ -45,7 +46,7 @@ fn passes_with_good_metrics() {
 
 #[test]
 fn missing_ic_summary_is_exploratory() {
-    let d = evaluate_candidate(&inputs(json!({})), &ThresholdConfig::default(), "exploratory", false, None);
+    let d = evaluate_candidate(&inputs(json!({})), &ThresholdConfig::default(), Status::Exploratory, false, None);
     assert_eq!(d.status, "exploratory");
     assert_eq!(d.reasons, vec!["missing IC summary"]);
     assert_eq!(d.metrics_snapshot_json(), json!({"mean_ic": null, "t_stat": null, "n_obs": 0}));
@@ -130,12 +131,12 @@ fn reality_check_rules() {
 #[test]
 fn execution_rules() {
     let t = ThresholdConfig::default();
-    let d = evaluate_candidate(&good(), &t, "candidate", false, None);
+    let d = evaluate_candidate(&good(), &t, Status::Candidate, false, None);
     assert_eq!(
         d.reasons,
         vec!["execution evidence required (target beyond exploratory or require_execution_evidence) but none provided"]
     );
-    let d = evaluate_candidate(&good(), &t, "accepted", true, None);
+    let d = evaluate_candidate(&good(), &t, Status::Accepted, true, None);
     assert_eq!(d.status, "accepted");
     assert_eq!(d.warnings, vec!["allow_missing_execution_evidence: execution evidence not checked"]);
 
@@ -158,7 +159,7 @@ fn execution_rules() {
     assert_eq!(run(&i, &t3).1, vec!["min_liquidity_usd 100000.0 < 1000000.0", "max_participation_rate 0.05 > 0.01"]);
 
     // With a base path the capacity curve must be a readable file there.
-    let d = evaluate_candidate(&i, &t2, "exploratory", false, Some(Path::new("/nonexistent-dir")));
+    let d = evaluate_candidate(&i, &t2, Status::Exploratory, false, Some(Path::new("/nonexistent-dir")));
     assert_eq!(d.reasons, vec!["execution evidence missing required: capacity_curve_path"]);
 }
 
@@ -167,7 +168,7 @@ fn deterministic() {
     let mut i = good();
     i.meta = val(json!({"rc_p_value": 0.2}));
     let t = ThresholdConfig { require_reality_check: true, ..Default::default() };
-    let a = evaluate_candidate(&i, &t, "accepted", false, None);
-    let b = evaluate_candidate(&i, &t, "accepted", false, None);
+    let a = evaluate_candidate(&i, &t, Status::Accepted, false, None);
+    let b = evaluate_candidate(&i, &t, Status::Accepted, false, None);
     assert_eq!(a, b);
 }

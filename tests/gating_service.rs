@@ -9,6 +9,7 @@ use crypto_analyzer_promotion::gating::{Input, ThresholdConfig};
 use crypto_analyzer_promotion::migrate::run_migrations_phase3;
 use crypto_analyzer_promotion::service::{evaluate_and_record, BundleArg, EvaluateRequest};
 use crypto_analyzer_promotion::store::{NewCandidate, Store};
+use crypto_analyzer_promotion::Status;
 use serde_json::json;
 
 const BUNDLE: &str = r#"{"run_id":"r","dataset_id":"d","signal_name":"s","freq":"1h","horizons":[4],
@@ -34,7 +35,7 @@ fn request(id: &str, base: &Path, bundle: BundleArg) -> EvaluateRequest {
         regime_summary: Input::NotProvided,
         rc_summary: Input::NotProvided,
         evidence_base_path: Some(base.to_path_buf()),
-        target_status: "exploratory".into(),
+        target_status: Status::Exploratory,
         allow_missing_execution_evidence: false,
         execution_evidence: None,
     }
@@ -101,5 +102,23 @@ fn escaping_evidence_path_is_refused() {
         vec![
             "rc summary not used: rc_summary_path \"../rc.json\" climbs out of evidence_base_path; refused (not read)"
         ]
+    );
+}
+
+/// One bundle-load rule for the service and the gate: a climbing relative path is refused under
+/// evidence bases, used as given when there are none (the gate called on a path of its own).
+#[test]
+fn load_bundle_is_shared_by_the_service_and_the_gate() {
+    use crypto_analyzer_promotion::service::{bundle_rejection, load_bundle, BUNDLE_LOAD_REASON};
+    let none = Val::Map(Vec::new());
+    let climbing = BundleArg::Path("../no-such-dir-for-this-test/bundle.json".into());
+    let refused = load_bundle(&climbing, &none, &[PathBuf::from(".")]).unwrap_err();
+    assert!(refused.contains("climbs out of evidence_base_path"), "{refused}");
+    let as_given = load_bundle(&climbing, &none, &[]).unwrap_err();
+    assert!(!as_given.contains("climbs out"), "{as_given}");
+    let d = bundle_rejection(as_given.clone());
+    assert_eq!(
+        (d.status.as_str(), d.reasons, d.warnings),
+        ("rejected", vec![BUNDLE_LOAD_REASON.to_string()], vec![as_given])
     );
 }

@@ -17,7 +17,7 @@ use crypto_analyzer_promotion::evidence::{
 use crypto_analyzer_promotion::gating::{evaluate_candidate, GateInputs, Input, ThresholdConfig};
 use crypto_analyzer_promotion::json::{canonicalize, to_canonical_string};
 use crypto_analyzer_promotion::store::{self, CandidateFilter, NewCandidate, Store};
-use crypto_analyzer_promotion::{migrate, Error};
+use crypto_analyzer_promotion::{migrate, Error, Status};
 use serde_json::Value;
 
 /// Names of the targets, as in fuzz/Cargo.toml and fuzz/seeds/.
@@ -305,7 +305,7 @@ pub fn bundle_json(data: &[u8]) {
         execution_evidence: Input::NotProvided,
     };
     let thr = ThresholdConfig { require_reality_check: data.len().is_multiple_of(2), ..Default::default() };
-    let target = ["exploratory", "candidate", "accepted"][data.len() % 3];
+    let target = [Status::Exploratory, Status::Candidate, Status::Accepted][data.len() % 3];
     let d1 = evaluate_candidate(&inputs, &thr, target, false, None);
     let d2 = evaluate_candidate(&inputs, &thr, target, false, None);
     assert!(["exploratory", "accepted", "rejected"].contains(&d1.status.as_str()), "status {}", d1.status);
@@ -378,8 +378,8 @@ pub fn evidence_files(data: &[u8]) {
         rc_summary: rc,
         execution_evidence: ev,
     };
-    let d1 = evaluate_candidate(&inputs, &thr, "accepted", false, None);
-    let d2 = evaluate_candidate(&inputs, &thr, "accepted", false, None);
+    let d1 = evaluate_candidate(&inputs, &thr, Status::Accepted, false, None);
+    let d2 = evaluate_candidate(&inputs, &thr, Status::Accepted, false, None);
     assert!(same_decision(&d1, &d2), "the gate is not deterministic");
     assert!(d1.status == "accepted" || d1.status == "rejected");
 }

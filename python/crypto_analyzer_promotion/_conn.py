@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from typing import Union
 
-ConnLike = Union[sqlite3.Connection, str, "os.PathLike[str]"]
+ConnLike = sqlite3.Connection | str | os.PathLike[str]
 
 _IN_MEMORY_MSG = (
     "in-memory SQLite databases are not supported by the promotion store: it writes the "

@@ -5,7 +5,7 @@ Each part of the engine keeps its stubs in its own section below.
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, final
+from typing import Any, Literal, TypeAlias, final
 
 import numpy as np
 import numpy.typing as npt
@@ -194,6 +194,14 @@ def pg_store_migrations() -> list[tuple[int, str]]: ...
 
 MIN_REGIMES_WITH_SAMPLES: int
 
+#: The four statuses of a candidate (``STATUSES`` at run time, in this order).
+Status: TypeAlias = Literal["exploratory", "candidate", "accepted", "rejected"]
+#: The levels an eligibility report may have (``ELIGIBILITY_LEVELS`` at run time): not "rejected".
+EligibilityLevel: TypeAlias = Literal["exploratory", "candidate", "accepted"]
+STATUSES: list[Status]
+ELIGIBILITY_LEVELS: list[EligibilityLevel]
+
+def status_evaluation_target(current: str | None = None) -> Status: ...
 def gating_evaluate_candidate(
     bundle: str | dict[str, Any],
     thresholds: dict[str, Any],
@@ -238,6 +246,7 @@ def service_evaluate_and_record(
 def service_resolve_evidence(
     evidence: dict[str, Any], evidence_base_path: str | None = None, bundle: str | dict[str, Any] | None = None
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | None]: ...
+def service_evidence_files(evidence: dict[str, Any], evidence_base_path: str | None = None) -> list[dict[str, Any]]: ...
 
 # end section: gating
 

@@ -18,7 +18,6 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 from .exceptions import InvalidInputError, MissingFileError
 
@@ -37,7 +36,7 @@ MODULES: tuple[tuple[str, str], ...] = (
 BACKUP_DIR = ".crypto_analyzer_promotion"
 _MANIFEST = "manifest.json"
 
-PathLike = Union[str, "os.PathLike[str]"]
+PathLike = str | os.PathLike[str]
 
 
 def reexport_text(package_module: str) -> str:

@@ -4,6 +4,8 @@ The database defaults to ``$CRYPTO_ANALYZER_DB_PATH`` (else ``reports/crypto_ana
 can be changed in the sidebar.
 """
 
+from __future__ import annotations
+
 import streamlit as st
 
 from crypto_analyzer_promotion.ui import render_promotion_page

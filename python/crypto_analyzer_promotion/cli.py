@@ -22,11 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from ._conn import is_postgres_url
+from ._views import STATUSES, default_cache_dir, default_db_path
 
 PROG = "crypto-analyzer-promotion"
-STATUSES = ["exploratory", "candidate", "accepted", "rejected"]
-DB_ENV = "CRYPTO_ANALYZER_DB_PATH"
-CACHE_DIR_ENV = "CRYPTO_ANALYZER_RC_CACHE_DIR"
 
 
 class CliError(Exception):
@@ -39,16 +37,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
         raise SystemExit(2)
-
-
-def default_db_path() -> str:
-    """``$CRYPTO_ANALYZER_DB_PATH``, else ``reports/crypto_analyzer.db`` (as the analyzer's CLI)."""
-    return os.environ.get(DB_ENV) or str(Path("reports") / "crypto_analyzer.db")
-
-
-def default_cache_dir() -> str:
-    """``$CRYPTO_ANALYZER_RC_CACHE_DIR``, else ``reports/rc_cache``."""
-    return os.environ.get(CACHE_DIR_ENV) or str(Path("reports") / "rc_cache")
 
 
 def _db(args: argparse.Namespace, *, must_exist: bool = True) -> str:
@@ -180,10 +168,10 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ._views import evaluation_inputs
     from .gating import ThresholdConfig
     from .service import evaluate_and_record
     from .store_sqlite import get_candidate
-    from .ui.details import evaluation_inputs
 
     db = _db(args)
     if args.require_regime and args.worst_regime_ic_min is None:
@@ -227,7 +215,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from .ui.details import candidate_details
+    from ._views import candidate_details
 
     details = candidate_details(_db(args), args.candidate_id)
     if details is None:
@@ -237,8 +225,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
+    from ._views import parse_payload
     from .store_sqlite import get_candidate, get_events
-    from .ui.details import parse_payload
 
     db = _db(args)
     if get_candidate(db, args.candidate_id) is None:

@@ -10,19 +10,24 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import _core
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+    from ._core import EligibilityLevel, Status
     from .execution_evidence import ExecutionEvidence
+else:
+    # The stubs' Literal types, built from the core's lists (typing.get_type_hints resolves them).
+    Status = Literal[tuple(_core.STATUSES)]
+    EligibilityLevel = Literal[tuple(_core.ELIGIBILITY_LEVELS)]
 
 #: Minimum number of regimes (other than "unknown") when require_regime_robustness is True.
 MIN_REGIMES_WITH_SAMPLES = 2
 
-PathLike = Union[str, "os.PathLike[str]"]
+PathLike = str | os.PathLike[str]
 
 
 @dataclass
@@ -46,7 +51,7 @@ class ThresholdConfig:
 class PromotionDecision:
     """Result of the gate. ``warnings`` are recorded for audit and never cause a rejection."""
 
-    status: Literal["exploratory", "candidate", "accepted", "rejected"]
+    status: Status
     reasons: list[str] = field(default_factory=list)
     metrics_snapshot: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -57,7 +62,7 @@ class EligibilityReport:
     """Result of :func:`evaluate_eligibility`; persisted before a promotion to candidate/accepted."""
 
     passed: bool
-    level: Literal["exploratory", "candidate", "accepted"]
+    level: EligibilityLevel
     blockers: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     run_key: str = ""
@@ -238,7 +243,7 @@ def evaluate_candidate(
 
 def evaluate_eligibility(
     bundle: Any,
-    level: Literal["exploratory", "candidate", "accepted"],
+    level: EligibilityLevel,
     rc_summary: dict[str, Any] | None = None,
 ) -> EligibilityReport:
     """Eligibility of ``bundle`` for promotion ``level`` (rules and messages: see the README).

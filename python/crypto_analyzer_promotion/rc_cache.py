@@ -13,14 +13,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
 from . import _core
 from ._rc_types import NullCenteringName, RngName
 
-PathLike = Union[str, "os.PathLike[str]"]
+PathLike = str | os.PathLike[str]
 
 __all__ = [
     "get_rc_cache_key",

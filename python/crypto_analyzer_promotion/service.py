@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from ._backend import core as _core
 from ._conn import ConnLike, resolve_db_path
@@ -28,7 +28,7 @@ from .gating import (
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-PathLike = Union[str, "os.PathLike[str]"]
+PathLike = str | os.PathLike[str]
 
 #: Where the analyzer re-exports this module (see resolve_evidence below).
 _ANALYZER_SERVICE_MODULE = "crypto_analyzer.promotion.service"
@@ -63,6 +63,18 @@ def resolve_evidence(
         regime_df = pd.DataFrame(regime["rows"], columns=regime["columns"])
     execution_evidence = None if ex is None else ExecutionEvidence(**ex)
     return bundle, regime_df, rc, execution_evidence
+
+
+def evidence_files(evidence_json: dict[str, Any], evidence_base_path: PathLike | None = None) -> list[dict[str, Any]]:
+    """Every ``*_path`` entry of ``evidence_json`` (but ``evidence_base_path``), sorted by key, with
+    the file :func:`evaluate_and_record` reads for it when given that ``evidence_base_path`` and
+    the evidence's bundle path (as the CLI and the page call it).
+
+    Each entry is ``{"key", "path", "resolved", "exists", "error"}``: ``resolved`` is None and
+    ``error`` says why when a relative path climbs out of its base (never read).
+    """
+    base = None if evidence_base_path is None else os.fsdecode(os.fspath(evidence_base_path))
+    return list(_core.service_evidence_files(dict(evidence_json or {}), base))
 
 
 _RESOLVE_EVIDENCE = resolve_evidence
@@ -188,4 +200,11 @@ def _evaluate_with_resolver(
     return _decision(d)
 
 
-__all__ = ["evaluate_and_record", "resolve_evidence", "evaluate_candidate", "ThresholdConfig", "PromotionDecision"]
+__all__ = [
+    "evaluate_and_record",
+    "resolve_evidence",
+    "evidence_files",
+    "evaluate_candidate",
+    "ThresholdConfig",
+    "PromotionDecision",
+]

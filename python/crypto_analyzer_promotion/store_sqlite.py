@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any, Union
+from typing import Any
 
 from ._backend import core as _core
 from ._conn import ConnLike, resolve_db_path
 from .migrations_phase3 import run_migrations_phase3
 
-PathLike = Union[str, "os.PathLike[str]"]
+PathLike = str | os.PathLike[str]
 
 PROMOTION_TABLES_REQUIRED_MSG: str = _core.PROMOTION_TABLES_REQUIRED_MSG
 #: ValueError text of update_status for status candidate/accepted (the analyzer's).

@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::evidence::{self, ExecutionEvidence, RegimeSummary, Val, ValidationBundle};
 use crate::gating::{self, GateInputs, Input, PromotionDecision, ThresholdConfig};
 use crate::service;
+use crate::status::{self, Status};
 
 use super::convert::{self, val_to_py, Keys};
 
@@ -68,7 +69,7 @@ fn extract_inputs(
         Some(o) if o.is_none() => Input::NotProvided,
         Some(o) if o.cast::<PyString>().is_ok() => {
             let p: String = o.extract()?;
-            match evidence::load_regime_summary(Path::new(&p)) {
+            match super::detach(o.py(), move || Ok(evidence::load_regime_summary(Path::new(&p))))? {
                 Ok(r) => Input::Provided(r),
                 Err(msg) => Input::Unusable(msg),
             }
@@ -94,15 +95,12 @@ fn extract_inputs(
     Ok(PyInputs { regime, rc, exec })
 }
 
-/// A target status must be one of the statuses: a typo such as "Accepted" would otherwise skip
-/// the execution-evidence rule that "candidate"/"accepted" turn on.
-fn check_target_status(target_status: &str) -> PyResult<()> {
-    if gating::STATUSES.contains(&target_status) {
-        return Ok(());
-    }
-    Err(PyErr::from(crate::error::Error::invalid(format!(
-        "unknown target_status {target_status:?}: must be one of exploratory, candidate, accepted, rejected"
-    ))))
+/// The status an evaluation of a candidate whose stored status is `current` aims for (candidate
+/// from exploratory or none, accepted otherwise).
+#[pyfunction]
+#[pyo3(signature = (current=None))]
+fn status_evaluation_target(current: Option<&str>) -> &'static str {
+    Status::evaluation_target(current).as_str()
 }
 
 /// Gate one candidate. `bundle` is a dict of the bundle's attributes or a path to its JSON.
@@ -123,17 +121,14 @@ fn gating_evaluate_candidate<'py>(
     execution_evidence_base_path: Option<String>,
 ) -> PyResult<Bound<'py, PyAny>> {
     super::guard_py(|| {
-        check_target_status(target_status)?;
+        let target_status = Status::parse("target_status", target_status)?;
         let thr = ThresholdConfig::from_val(&py_to_val(thresholds, "thresholds")?)?;
         let bundle = if bundle.cast::<PyString>().is_ok() {
-            let p: String = bundle.extract()?;
-            match ValidationBundle::load(Path::new(&p)) {
+            // The service's bundle-load rule; no evidence base here, so the path is used as given.
+            let arg = service::BundleArg::Path(bundle.extract()?);
+            match super::detach(py, move || Ok(service::load_bundle(&arg, &Val::Map(Vec::new()), &[])))? {
                 Ok(b) => b,
-                Err(e) => {
-                    let mut d = PromotionDecision::rejected(service::BUNDLE_LOAD_REASON);
-                    d.warnings.push(e.to_string());
-                    return decision_to_py(py, &d);
-                }
+                Err(detail) => return decision_to_py(py, &service::bundle_rejection(detail)),
             }
         } else {
             ValidationBundle::from_val_lenient(&py_to_val(bundle, "bundle")?)?
@@ -147,8 +142,16 @@ fn gating_evaluate_candidate<'py>(
             execution_evidence: extra.exec,
         };
         let base = opt_path(execution_evidence_base_path);
-        let d =
-            gating::evaluate_candidate(&inputs, &thr, target_status, allow_missing_execution_evidence, base.as_deref());
+        // The execution-evidence rule looks at the capacity curve file: run without the GIL.
+        let d = super::detach(py, move || {
+            Ok(gating::evaluate_candidate(
+                &inputs,
+                &thr,
+                target_status,
+                allow_missing_execution_evidence,
+                base.as_deref(),
+            ))
+        })?;
         decision_to_py(py, &d)
     })
 }
@@ -165,8 +168,7 @@ fn gating_evaluate_eligibility<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let view = if bundle.cast::<PyString>().is_ok() {
         let p: String = bundle.extract()?;
-        let b = ValidationBundle::load(Path::new(&p))?;
-        BundleView::from_bundle(&b)
+        super::detach(py, move || ValidationBundle::load(Path::new(&p)).map(|b| BundleView::from_bundle(&b)))?
     } else {
         let v = py_to_val(bundle, "bundle")?;
         let meta = match v.get("meta") {
@@ -269,7 +271,8 @@ fn bundle_to_py<'py>(py: Python<'py>, b: &ValidationBundle) -> PyResult<Bound<'p
 fn execution_evidence_validate_required(fields: &Bound<'_, PyAny>, base_path: Option<String>) -> PyResult<Vec<String>> {
     super::guard_py(|| {
         let ev = ExecutionEvidence::from_fields(&py_to_val(fields, "execution_evidence")?);
-        Ok(ev.validate_required(base_path.as_deref().map(Path::new)))
+        // Looks at the capacity curve file: without the GIL.
+        super::detach(fields.py(), move || Ok(ev.validate_required(base_path.as_deref().map(Path::new))))
     })
 }
 
@@ -335,7 +338,7 @@ fn service_evaluate_and_record<'py>(
     execution_evidence_resolved: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     super::guard_py(|| {
-        check_target_status(target_status)?;
+        let target_status = Status::parse("target_status", target_status)?;
         let thr = ThresholdConfig::from_val(&py_to_val(thresholds, "thresholds")?)?;
         let bundle_arg = match bundle {
             None => service::BundleArg::FromEvidence,
@@ -351,7 +354,7 @@ fn service_evaluate_and_record<'py>(
             regime_summary: extra.regime,
             rc_summary: extra.rc,
             evidence_base_path: opt_path(evidence_base_path),
-            target_status: target_status.to_string(),
+            target_status,
             allow_missing_execution_evidence,
             execution_evidence: execution_evidence_resolved.then_some(extra.exec),
         };
@@ -421,8 +424,47 @@ fn service_resolve_evidence<'py>(
     Ok(pyo3::types::PyTuple::new(py, [b, regime, rc, ex])?.into_any())
 }
 
+/// Every `*_path` entry of a candidate's evidence_json with the file evaluation reads for it:
+/// `[{"key", "path", "resolved" (None when refused), "exists", "error" (None or why refused)}]`.
+/// Files are looked at with the GIL released.
+#[pyfunction]
+#[pyo3(signature = (evidence, evidence_base_path=None))]
+fn service_evidence_files<'py>(
+    py: Python<'py>,
+    evidence: &Bound<'py, PyAny>,
+    evidence_base_path: Option<String>,
+) -> PyResult<Bound<'py, PyList>> {
+    super::guard_py(|| {
+        let ev = py_to_val(evidence, "evidence_json")?;
+        let base = opt_path(evidence_base_path);
+        let files = super::detach(py, move || Ok(service::evidence_files(&ev, base.as_deref())))?;
+        let out = PyList::empty(py);
+        for f in files {
+            let d = PyDict::new(py);
+            d.set_item("key", &f.key)?;
+            d.set_item("path", &f.path)?;
+            match &f.resolved {
+                Ok(p) => {
+                    d.set_item("resolved", p.to_string_lossy())?;
+                    d.set_item("error", py.None())?;
+                }
+                Err(msg) => {
+                    d.set_item("resolved", py.None())?;
+                    d.set_item("error", msg)?;
+                }
+            }
+            d.set_item("exists", f.exists)?;
+            out.append(d)?;
+        }
+        Ok(out)
+    })
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MIN_REGIMES_WITH_SAMPLES", gating::MIN_REGIMES_WITH_SAMPLES)?;
+    m.add("STATUSES", status::NAMES.to_vec())?;
+    m.add("ELIGIBILITY_LEVELS", status::LEVEL_NAMES.to_vec())?;
+    m.add_function(wrap_pyfunction!(status_evaluation_target, m)?)?;
     m.add_function(wrap_pyfunction!(gating_evaluate_candidate, m)?)?;
     m.add_function(wrap_pyfunction!(gating_evaluate_eligibility, m)?)?;
     m.add_function(wrap_pyfunction!(_json_dumps_str_list, m)?)?;
@@ -440,5 +482,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_python_format_4f, m)?)?;
     m.add_function(wrap_pyfunction!(service_evaluate_and_record, m)?)?;
     m.add_function(wrap_pyfunction!(service_resolve_evidence, m)?)?;
+    m.add_function(wrap_pyfunction!(service_evidence_files, m)?)?;
     Ok(())
 }

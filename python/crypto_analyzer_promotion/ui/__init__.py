@@ -2,7 +2,7 @@
 
 ``render_promotion_page(db_path=None)`` draws the page; ``streamlit run`` on
 ``crypto_analyzer_promotion/app.py`` shows it alone. Streamlit is imported only when the page is
-drawn, so the CLI (which shares :mod:`.details`) does not need it.
+drawn. What the page shares with the CLI lives in :mod:`crypto_analyzer_promotion._views`.
 """
 
 from __future__ import annotations

@@ -11,10 +11,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from ..cli import default_cache_dir, default_db_path
-from .details import (
+from .._views import (
     STATUSES,
     candidate_details,
+    default_cache_dir,
+    default_db_path,
     evaluation_inputs,
     parse_payload,
     rc_null,
@@ -399,7 +400,7 @@ def render_promotion_page(db_path: str | None = None) -> None:
                         {
                             "evidence": f["key"],
                             "path": f["path"],
-                            "exists": "yes" if f["exists"] else "MISSING",
+                            "exists": "yes" if f["exists"] else ("REFUSED" if f.get("error") else "MISSING"),
                             "resolved": f["resolved"],
                         }
                         for f in files

@@ -1,6 +1,9 @@
-"""Read-only views of a candidate shared by the CLI (``show``, ``events``, ``evaluate``) and the
-Streamlit page. No Streamlit import here, no business rules: these only read the store, parse
-JSON the store wrote and look at files on disk.
+"""What the CLI (``show``, ``events``, ``evaluate``) and the Streamlit page both read: the default
+database and cache folders, the statuses, and read-only views of a candidate.
+
+Neither the CLI nor ``ui/`` is imported here, and they do not import each other: both import
+this module. No Streamlit import, no business rules: these read the store, parse JSON the store
+wrote and ask the engine which evidence files evaluation reads.
 """
 
 from __future__ import annotations
@@ -10,7 +13,22 @@ import os
 from pathlib import Path
 from typing import Any
 
-STATUSES = ["exploratory", "candidate", "accepted", "rejected"]
+from . import _core
+
+#: The four statuses, from the core.
+STATUSES = list(_core.STATUSES)
+DB_ENV = "CRYPTO_ANALYZER_DB_PATH"
+CACHE_DIR_ENV = "CRYPTO_ANALYZER_RC_CACHE_DIR"
+
+
+def default_db_path() -> str:
+    """``$CRYPTO_ANALYZER_DB_PATH``, else ``reports/crypto_analyzer.db`` (as the analyzer's CLI)."""
+    return os.environ.get(DB_ENV) or str(Path("reports") / "crypto_analyzer.db")
+
+
+def default_cache_dir() -> str:
+    """``$CRYPTO_ANALYZER_RC_CACHE_DIR``, else ``reports/rc_cache``."""
+    return os.environ.get(CACHE_DIR_ENV) or str(Path("reports") / "rc_cache")
 
 
 def parse_payload(raw: Any) -> Any:
@@ -31,25 +49,18 @@ def evidence_of(row: dict) -> dict:
     return ev if isinstance(ev, dict) else {}
 
 
-def resolve_evidence_path(path: str, evidence: dict) -> Path:
-    """Where an evidence path points: absolute as is, else relative to the stored base."""
-    p = Path(path)
-    if p.is_absolute():
-        return p
-    base = evidence.get("evidence_base_path")
-    return Path(base) / p if base else p
+def evidence_base(evidence: dict) -> str | None:
+    """The evidence base evaluation uses: the one stored in evidence_json, else the bundle's folder."""
+    bundle = evidence.get("bundle_path") or evidence.get("validation_bundle_path") or ""
+    return evidence.get("evidence_base_path") or (str(Path(bundle).parent) if bundle else None)
 
 
 def evidence_files(evidence: dict) -> list[dict]:
-    """Every ``*_path`` entry of the evidence with its resolved path and whether the file exists."""
-    out = []
-    for key in sorted(evidence):
-        value = evidence[key]
-        if not key.endswith("_path") or key == "evidence_base_path" or not isinstance(value, str) or not value:
-            continue
-        resolved = resolve_evidence_path(value, evidence)
-        out.append({"key": key, "path": value, "resolved": str(resolved), "exists": resolved.is_file()})
-    return out
+    """Every ``*_path`` entry of the evidence with the file evaluation reads for it (the engine's
+    resolution: :func:`crypto_analyzer_promotion.service.evidence_files`) and whether it exists."""
+    from .service import evidence_files as _files
+
+    return _files(evidence, evidence_base(evidence))
 
 
 def evaluation_inputs(row: dict) -> tuple[str, str | None, str]:
@@ -61,10 +72,7 @@ def evaluation_inputs(row: dict) -> tuple[str, str | None, str]:
     """
     evidence = evidence_of(row)
     bundle = evidence.get("bundle_path") or evidence.get("validation_bundle_path") or ""
-    base = evidence.get("evidence_base_path") or (str(Path(bundle).parent) if bundle else None)
-    current = (row.get("status") or "exploratory").strip()
-    target = "candidate" if current == "exploratory" else "accepted"
-    return str(bundle), base, target
+    return str(bundle), evidence_base(evidence), _core.status_evaluation_target(row.get("status"))
 
 
 def last_decision(events: list[dict]) -> dict | None:
@@ -80,7 +88,7 @@ def last_decision(events: list[dict]) -> dict | None:
 
 def candidate_details(db: Any, candidate_id: str) -> dict | None:
     """Row, evidence (with file existence), metrics snapshot, last decision; None if unknown."""
-    from ..store_sqlite import get_candidate, get_events
+    from .store_sqlite import get_candidate, get_events
 
     row = get_candidate(db, candidate_id)
     if row is None:
@@ -106,10 +114,10 @@ def rc_null(evidence: dict, cache_dir: str | os.PathLike | None = None) -> dict 
     else the cached null of its ``cache_key`` (in its ``cache_dir`` or the given one). Returns
     {null_max, observed_max, rc_p_value, source} or None.
     """
-    path = evidence.get("rc_summary_path")
-    if not isinstance(path, str) or not path:
+    entry = next((e for e in evidence_files(evidence) if e["key"] == "rc_summary_path"), None)
+    if entry is None or not entry["exists"]:
         return None
-    f = resolve_evidence_path(path, evidence)
+    f = Path(entry["resolved"])
     try:
         summary = json.loads(f.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -119,7 +127,7 @@ def rc_null(evidence: dict, cache_dir: str | os.PathLike | None = None) -> dict 
     null = summary.get("null_max_distribution")
     source = str(f)
     if not null and summary.get("cache_key"):
-        from ..rc_cache import load_cached_null_max
+        from .rc_cache import load_cached_null_max
 
         for d in (summary.get("cache_dir"), cache_dir):
             if d and Path(d).is_dir():
