@@ -21,6 +21,7 @@ use serde_json::{Map, Value};
 
 use sha2::{Digest, Sha256};
 
+use crate::backend::{with_backend, Backend, Rung};
 use crate::eligibility::{self, json_dumps_str_list, BundleView};
 use crate::error::Result;
 use crate::evidence::{self, escapes_base, ExecutionEvidence, RegimeSummary, Val, ValidationBundle};
@@ -344,22 +345,36 @@ pub fn decide(candidate: Option<&store::Candidate>, req: &EvaluateRequest) -> (P
     (decision, Record::Status { status: status.to_string(), payload })
 }
 
-/// Evaluate a stored candidate and record the decision. Unknown id or unreadable bundle: a
-/// "rejected" decision and nothing written.
-pub fn evaluate_and_record(db_path: &Path, req: &EvaluateRequest) -> Result<PromotionDecision> {
-    let candidate = store::with_cached_store(db_path, |s| {
+/// Evaluate a stored candidate and record the decision, on either backend (a SQLite file or a
+/// PostgreSQL server). Unknown id or unreadable bundle: a "rejected" decision and nothing written.
+///
+/// The decision is taken from the candidate as read (evidence files are read outside any lock or
+/// transaction); the write ([`RegistryStore::record_rung`](crate::backend::RegistryStore)) then
+/// locks the candidate and refuses, writing nothing, if another writer changed its status in
+/// between: each evaluation moves at most one rung from the status it saw.
+pub fn evaluate_and_record(db: &Backend, req: &EvaluateRequest) -> Result<PromotionDecision> {
+    let candidate = with_backend(db, |s| {
         s.require_promotion_tables()?;
         s.get_candidate(&req.candidate_id)
     })?;
-    // Evidence files are read outside the store's lock.
     let (decision, record) = decide(candidate.as_ref(), req);
+    let Some(row) = candidate else { return Ok(decision) };
+    let rung = |new_status: &str, report: Option<&EligibilityRow>, reason: Option<&str>, payload: &Value| {
+        let rung = Rung {
+            candidate_id: &req.candidate_id,
+            expected_status: &row.status,
+            new_status,
+            report,
+            reason,
+            evaluated: payload,
+        };
+        with_backend(db, |s| s.record_rung(&rung))
+    };
     match record {
         Record::Nothing => {}
-        Record::Status { status, payload } => {
-            store::with_cached_store(db_path, |s| s.record_evaluation(&req.candidate_id, &status, &payload))?;
-        }
+        Record::Status { status, payload } => rung(&status, None, None, &payload)?,
         Record::Promotion { report, reason, payload } => {
-            store::with_cached_store(db_path, |s| s.record_promotion(&report, reason.as_deref(), &payload))?;
+            rung(&report.level, Some(&report), reason.as_deref(), &payload)?
         }
     }
     Ok(decision)

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
+use crate::backend::Backend;
 use crate::eligibility::{self, BundleView};
 use crate::error::Error;
 use crate::evidence::{self, ExecutionEvidence, RegimeSummary, Val, ValidationBundle};
@@ -355,7 +356,7 @@ fn service_evaluate_and_record<'py>(
             allow_missing_execution_evidence,
             execution_evidence: execution_evidence_resolved.then_some(extra.exec),
         };
-        let db = PathBuf::from(db_path);
+        let db = Backend::parse(&db_path);
         let d = super::detach(py, move || service::evaluate_and_record(&db, &req))?;
         decision_to_py(py, &d)
     })

@@ -9,6 +9,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import dbread
 import pytest
 from crypto_analyzer_promotion import store_sqlite as st
 from crypto_analyzer_promotion.gating import ThresholdConfig
@@ -60,17 +61,12 @@ def create(db, evidence=None, **kw):
 
 
 def state(db):
-    """Everything a call may write, to compare before/after."""
-    with sqlite3.connect(db) as c:
-        return (
-            c.execute(
-                "SELECT candidate_id, status, eligibility_report_id FROM promotion_candidates ORDER BY 1"
-            ).fetchall(),
-            c.execute(
-                "SELECT event_id, candidate_id, event_type, payload_json FROM promotion_events ORDER BY 1"
-            ).fetchall(),
-            c.execute("SELECT * FROM eligibility_reports ORDER BY 1").fetchall(),
-        )
+    """Everything a call may write, to compare before/after (sqlite3, or psql on PostgreSQL)."""
+    return (
+        dbread.rows(db, "SELECT candidate_id, status, eligibility_report_id FROM promotion_candidates ORDER BY 1"),
+        dbread.rows(db, "SELECT event_id, candidate_id, event_type, payload_json FROM promotion_events ORDER BY 1"),
+        dbread.rows(db, "SELECT * FROM eligibility_reports ORDER BY 1"),
+    )
 
 
 def next_rung(db, cid, bundle_path, thr=THR, **kw):
@@ -280,6 +276,7 @@ def test_store_promotion_functions_and_their_errors(db_path):
     assert st.get_candidate(db_path, a)["eligibility_report_id"] == "ra"
 
 
+@pytest.mark.sqlite_only
 def test_plain_sqlite3_tampering_after_service_promotion(db_path, tmp_path):
     path = write_bundle(tmp_path / "run", PROVENANCE)
     a = create(db_path)
