@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 
 use sha2::{Digest, Sha256};
 
-use crate::backend::{with_backend, Backend, Rung};
+use crate::backend::{status_changed, with_backend, Backend, Rung};
 use crate::eligibility::{self, json_dumps_str_list, BundleView};
 use crate::error::Result;
 use crate::evidence::{self, escapes_base, ExecutionEvidence, RegimeSummary, Val, ValidationBundle};
@@ -64,6 +64,10 @@ pub struct EvaluateRequest {
     /// Execution evidence already resolved by the caller (None: load `execution_evidence_path`
     /// from evidence_json).
     pub execution_evidence: Option<Input<ExecutionEvidence>>,
+    /// The status the caller chose `target_status` from (the CLI and the page: the next rung
+    /// from the status they read). When the stored status is another one, by the read or by the
+    /// write, the call is refused and nothing is written. None: the status the service reads.
+    pub expected_status: Option<String>,
 }
 
 /// The evidence of a candidate, loaded (the analyzer's `resolve_evidence`).
@@ -357,6 +361,11 @@ pub fn evaluate_and_record(db: &Backend, req: &EvaluateRequest) -> Result<Promot
         s.require_promotion_tables()?;
         s.get_candidate(&req.candidate_id)
     })?;
+    if let (Some(row), Some(expected)) = (&candidate, &req.expected_status) {
+        if &row.status != expected {
+            return Err(status_changed(&req.candidate_id, expected, &row.status));
+        }
+    }
     let (decision, record) = decide(candidate.as_ref(), req);
     let Some(row) = candidate else { return Ok(decision) };
     let rung = |new_status: &str, report: Option<&EligibilityRow>, reason: Option<&str>, payload: &Value| {

@@ -29,6 +29,7 @@ fn setup(dir: &Path, family: Option<&str>) -> (PathBuf, String) {
 
 fn request(id: &str, base: &Path, bundle: BundleArg) -> EvaluateRequest {
     EvaluateRequest {
+        expected_status: None,
         candidate_id: id.to_string(),
         thresholds: ThresholdConfig::default(),
         bundle,

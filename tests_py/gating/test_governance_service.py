@@ -374,3 +374,25 @@ def test_a_replaced_resolver_is_used(db_path, tmp_path, monkeypatch):
         "execution evidence required (target beyond exploratory or require_execution_evidence) but none provided"
     ]
     assert st.get_candidate(db_path, cid)["status"] == "rejected"
+
+
+def test_a_status_changed_since_the_caller_read_it_is_refused_and_nothing_written(db_path, tmp_path):
+    # The CLI and the page pass the status they chose the next rung from; another process may
+    # have evaluated or promoted the candidate since. Same refusal on SQLite and PostgreSQL.
+    path = write_bundle(tmp_path / "run", PROVENANCE)
+    cid = create(db_path, {"bundle_path": str(path)})
+    next_rung(db_path, cid, path)  # exploratory -> candidate
+    before = state(db_path)
+    with pytest.raises(ValueError, match=f"candidate {cid} changed status from exploratory to candidate"):
+        evaluate_and_record(
+            db_path,
+            cid,
+            THR,
+            str(path),
+            target_status="candidate",
+            allow_missing_execution_evidence=True,
+            expected_status="exploratory",
+        )
+    assert state(db_path) == before
+    d = next_rung(db_path, cid, path, expected_status="candidate")
+    assert d.status == "accepted" and st.get_candidate(db_path, cid)["status"] == "accepted"
