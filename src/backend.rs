@@ -74,12 +74,18 @@ pub struct Rung<'a> {
     pub evaluated: &'a Value,
 }
 
+/// How [`status_changed`]'s message ends.
+const STATUS_CHANGED_END: &str = "while it was evaluated; evaluate again";
+
 /// The refusal of a [`Rung`] whose candidate changed status after the evaluation read it (the
 /// same text on both backends).
 pub fn status_changed(candidate_id: &str, expected: &str, found: &str) -> Error {
-    Error::invalid(format!(
-        "candidate {candidate_id} changed status from {expected} to {found} while it was evaluated; evaluate again"
-    ))
+    Error::invalid(format!("candidate {candidate_id} changed status from {expected} to {found} {STATUS_CHANGED_END}"))
+}
+
+/// Whether `e` is [`status_changed`]'s refusal.
+pub fn is_status_changed(e: &Error) -> bool {
+    matches!(e, Error::InvalidInput(m) if m.ends_with(STATUS_CHANGED_END))
 }
 
 /// The store operations both backends provide.

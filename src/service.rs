@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 
 use sha2::{Digest, Sha256};
 
-use crate::backend::{status_changed, with_backend, Backend, Rung};
+use crate::backend::{is_status_changed, status_changed, with_backend, Backend, Rung};
 use crate::eligibility::{self, json_dumps_str_list, BundleView};
 use crate::error::Result;
 use crate::evidence::{self, escapes_base, ExecutionEvidence, RegimeSummary, Val, ValidationBundle};
@@ -349,14 +349,32 @@ pub fn decide(candidate: Option<&store::Candidate>, req: &EvaluateRequest) -> (P
     (decision, Record::Status { status: status.to_string(), payload })
 }
 
+/// How many times [`evaluate_and_record`] evaluates again when the candidate's status changed
+/// between its read and its write and the caller gave no `expected_status`.
+pub const MAX_EVALUATIONS: u32 = 4;
+
 /// Evaluate a stored candidate and record the decision, on either backend (a SQLite file or a
 /// PostgreSQL server). Unknown id or unreadable bundle: a "rejected" decision and nothing written.
 ///
 /// The decision is taken from the candidate as read (evidence files are read outside any lock or
 /// transaction); the write ([`RegistryStore::record_rung`](crate::backend::RegistryStore)) then
 /// locks the candidate and refuses, writing nothing, if another writer changed its status in
-/// between: each evaluation moves at most one rung from the status it saw.
+/// between: each evaluation moves at most one rung from the status it saw. With
+/// `expected_status` (the status the caller chose the target from) that refusal is returned;
+/// without, the candidate is read and evaluated again (at most [`MAX_EVALUATIONS`] times).
 pub fn evaluate_and_record(db: &Backend, req: &EvaluateRequest) -> Result<PromotionDecision> {
+    let mut attempt = 1;
+    loop {
+        match evaluate_once(db, req) {
+            Err(e) if req.expected_status.is_none() && is_status_changed(&e) && attempt < MAX_EVALUATIONS => {
+                attempt += 1;
+            }
+            out => return out,
+        }
+    }
+}
+
+fn evaluate_once(db: &Backend, req: &EvaluateRequest) -> Result<PromotionDecision> {
     let candidate = with_backend(db, |s| {
         s.require_promotion_tables()?;
         s.get_candidate(&req.candidate_id)
