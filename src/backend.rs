@@ -6,9 +6,8 @@
 //! trait, whose methods are the store operations both backends implement with the same rows,
 //! canonical JSON, ids and messages.
 //!
-//! Wiring note: the SQLite implementation below delegates to `store::Store`'s inherent methods as
-//! they are at the time of writing (no eligibility arguments yet); after the governance store
-//! lands, `update_status`/`record_evaluation` gain the report id there too.
+//! [`RegistryStore::record_rung`] is the write side of `service::evaluate_and_record`, the one
+//! service function for both backends (SQLite: `promotion.rs`, PostgreSQL: `pg_store.rs`).
 
 use std::path::{Path, PathBuf};
 
