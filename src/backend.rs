@@ -6,17 +6,17 @@
 //! trait, whose methods are the store operations both backends implement with the same rows,
 //! canonical JSON, ids and messages.
 //!
-//! Wiring note: the SQLite implementation below delegates to `store::Store`'s inherent methods as
-//! they are at the time of writing (no eligibility arguments yet); after the governance store
-//! lands, `update_status`/`record_evaluation` gain the report id there too.
+//! [`RegistryStore::record_rung`] is the write side of `service::evaluate_and_record`, the one
+//! service function for both backends (SQLite: `promotion.rs`, PostgreSQL: `pg_store.rs`).
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::pg_conn::is_postgres_url;
-use crate::pg_store::{with_pg_store, PgStore};
+use crate::pg_store::{with_pg_store, NewEligibilityReport, PgStore, RungWrite};
+use crate::promotion::EligibilityRow;
 use crate::store::{with_cached_store, Candidate, CandidateFilter, Event, NewCandidate, Store};
 
 /// Where the registry lives.
@@ -51,6 +51,42 @@ impl Backend {
     }
 }
 
+/// What one evaluation writes (the write side of `service::evaluate_and_record`), in ONE
+/// transaction that first locks the candidate (SQLite: the write lock of an IMMEDIATE
+/// transaction; PostgreSQL: `SELECT ... FOR UPDATE` on the candidate row).
+#[derive(Debug, Clone, Copy)]
+pub struct Rung<'a> {
+    pub candidate_id: &'a str,
+    /// The status the evaluation read and decided from. If another writer changed it since,
+    /// nothing is written and [`status_changed`]'s error is returned: an evaluation moves at
+    /// most one rung from the status it saw.
+    pub expected_status: &'a str,
+    /// Without a report: the new status (exploratory or rejected). With one: ignored, the
+    /// status becomes the report's level.
+    pub new_status: &'a str,
+    /// A PASSED eligibility report computed for this candidate: stored, linked, the status set
+    /// to its level and a `status_change` event written (eligibility first).
+    pub report: Option<&'a EligibilityRow>,
+    /// The `status_change` event's reason (promotion only).
+    pub reason: Option<&'a str>,
+    /// The payload of the `evaluated` event, written last.
+    pub evaluated: &'a Value,
+}
+
+/// How [`status_changed`]'s message ends.
+const STATUS_CHANGED_END: &str = "while it was evaluated; evaluate again";
+
+/// The refusal of a [`Rung`] whose candidate changed status after the evaluation read it (the
+/// same text on both backends).
+pub fn status_changed(candidate_id: &str, expected: &str, found: &str) -> Error {
+    Error::invalid(format!("candidate {candidate_id} changed status from {expected} to {found} {STATUS_CHANGED_END}"))
+}
+
+/// Whether `e` is [`status_changed`]'s refusal.
+pub fn is_status_changed(e: &Error) -> bool {
+    matches!(e, Error::InvalidInput(m) if m.ends_with(STATUS_CHANGED_END))
+}
+
 /// The store operations both backends provide.
 pub trait RegistryStore {
     fn require_promotion_tables(&mut self) -> Result<()>;
@@ -62,6 +98,8 @@ pub trait RegistryStore {
     fn list_candidates(&mut self, filter: &CandidateFilter) -> Result<Vec<Candidate>>;
     fn get_candidate(&mut self, candidate_id: &str) -> Result<Option<Candidate>>;
     fn get_events(&mut self, candidate_id: &str) -> Result<Vec<Event>>;
+    /// Write one evaluation's rung (see [`Rung`]) in one transaction; nothing on any error.
+    fn record_rung(&mut self, rung: &Rung<'_>) -> Result<()>;
 }
 
 impl RegistryStore for Store {
@@ -92,6 +130,9 @@ impl RegistryStore for Store {
     fn get_events(&mut self, candidate_id: &str) -> Result<Vec<Event>> {
         Store::get_events(self, candidate_id)
     }
+    fn record_rung(&mut self, rung: &Rung<'_>) -> Result<()> {
+        Store::record_rung(self, rung)
+    }
 }
 
 impl RegistryStore for PgStore {
@@ -121,6 +162,26 @@ impl RegistryStore for PgStore {
     }
     fn get_events(&mut self, candidate_id: &str) -> Result<Vec<Event>> {
         PgStore::get_events(self, candidate_id)
+    }
+    fn record_rung(&mut self, rung: &Rung<'_>) -> Result<()> {
+        if let Some(r) = rung.report {
+            r.validate()?;
+        }
+        let report = rung.report.map(NewEligibilityReport::from);
+        let new_status = rung.report.map_or(rung.new_status, |r| r.level.as_str());
+        PgStore::record_rung(
+            self,
+            &RungWrite {
+                candidate_id: rung.candidate_id,
+                expected_status: Some(rung.expected_status),
+                new_status: Some(new_status),
+                event_payload: Some(rung.evaluated),
+                report: report.as_ref(),
+                reason: rung.reason,
+                governance: None,
+            },
+        )
+        .map(|_| ())
     }
 }
 

@@ -23,9 +23,11 @@ use postgres::types::ToSql;
 use postgres::{Client, GenericClient, Row, Statement, Transaction};
 use serde_json::{Map, Value};
 
+use crate::backend::status_changed;
 use crate::error::{Error, Result};
 use crate::json::to_canonical_string;
 use crate::pg_conn::{is_retryable, pg_err, PgTarget};
+use crate::promotion::EligibilityRow;
 use crate::store::{
     candidate_id_for, evidence_to_json, now_utc_iso, validate_status, Candidate, CandidateFilter, Event, NewCandidate,
     PROMOTION_TABLES_REQUIRED_MSG,
@@ -81,6 +83,25 @@ pub struct NewEligibilityReport {
     pub config_version: Option<String>,
 }
 
+impl From<&EligibilityRow> for NewEligibilityReport {
+    fn from(r: &EligibilityRow) -> Self {
+        NewEligibilityReport {
+            eligibility_report_id: r.eligibility_report_id.clone(),
+            candidate_id: r.candidate_id.clone(),
+            level: r.level.clone(),
+            passed: r.passed,
+            blockers_json: r.blockers_json.clone(),
+            warnings_json: r.warnings_json.clone(),
+            computed_at_utc: r.computed_at_utc.clone(),
+            run_key: r.run_key.clone(),
+            run_instance_id: r.run_instance_id.clone(),
+            dataset_id_v2: r.dataset_id_v2.clone(),
+            engine_version: r.engine_version.clone(),
+            config_version: r.config_version.clone(),
+        }
+    }
+}
+
 /// One row to append to `governance_events` (None text fields stored as "", as c79684b does).
 #[derive(Debug, Clone, Default)]
 pub struct NewGovernanceEvent {
@@ -106,6 +127,8 @@ pub struct RungWrite<'a> {
     pub event_payload: Option<&'a Value>,
     /// The eligibility report computed for this candidate (stored; linked on promotion).
     pub report: Option<&'a NewEligibilityReport>,
+    /// The reason of the `status_change` event a promotion writes.
+    pub reason: Option<&'a str>,
     /// A governance event to append in the same transaction.
     pub governance: Option<&'a NewGovernanceEvent>,
 }
@@ -469,12 +492,12 @@ impl PgStore {
     }
 
     /// One rung of an evaluation, written in ONE transaction (the write primitive of
-    /// `evaluate_and_record` on PostgreSQL, not wired yet): lock the candidate; refuse if its
+    /// `evaluate_and_record` on PostgreSQL, through `backend::RegistryStore::record_rung`): lock the candidate; refuse if its
     /// status is no longer `expected_status` (another process evaluated or promoted it since it
     /// was read: evaluate again; nothing written); store the eligibility `report` (if any); set
     /// `new_status` (None: no status change, e.g. a failed eligibility), linking the report when
     /// the new status is candidate/accepted (it must be a passed report of that level for this
-    /// candidate); append the `evaluated` event (if any) and the governance event (if any).
+    /// candidate) and writing the `status_change` event; append the `evaluated` event (if any) and the governance event (if any).
     /// Returns the id of the `evaluated` event.
     pub fn record_rung(&mut self, w: &RungWrite<'_>) -> Result<Option<i64>> {
         self.require_promotion_tables()?;
@@ -507,11 +530,7 @@ impl PgStore {
             let old = lock_candidate(tx, stmts, w.candidate_id)?;
             if let Some(expected) = w.expected_status {
                 if old != expected {
-                    return Err(Error::invalid(format!(
-                        "candidate {} changed status from {expected} to {old} while it was evaluated; evaluate again",
-                        w.candidate_id
-                    ))
-                    .into());
+                    return Err(status_changed(w.candidate_id, expected, &old).into());
                 }
             }
             if let Some(r) = w.report {
@@ -522,6 +541,20 @@ impl PgStore {
             }
             if let Some(st) = w.new_status {
                 set_status(tx, stmts, w.candidate_id, st, link)?;
+            }
+            if let (Some(rid), Some(st)) = (link, w.new_status) {
+                // A promotion: the same `status_change` event as [`PgStore::promote`] writes.
+                let ts = now_utc_iso();
+                let mut payload = Map::new();
+                payload.insert("new_status".into(), Value::String(st.to_string()));
+                payload.insert("old_status".into(), Value::String(old.clone()));
+                payload.insert("eligibility_report_id".into(), Value::String(rid.to_string()));
+                payload.insert("ts_utc".into(), Value::String(ts.clone()));
+                if let Some(r) = w.reason.filter(|r| !r.is_empty()) {
+                    payload.insert("reason".into(), Value::String(r.to_string()));
+                }
+                let json = payload_to_json(Some(&Value::Object(payload)));
+                insert_event(tx, stmts, w.candidate_id, &ts, "status_change", json)?;
             }
             let event_id = match w.event_payload {
                 Some(_) => {
@@ -574,6 +607,42 @@ impl PgStore {
                 return Err(not_found(&r.candidate_id).into());
             }
             insert_report(tx, stmts, r)
+        })
+    }
+
+    /// The eligibility reports of a candidate, oldest `computed_at_utc` first (the table has no
+    /// insertion-order column on PostgreSQL; ties by id); empty before migration 8.
+    pub fn get_eligibility_reports(&mut self, candidate_id: &str) -> Result<Vec<EligibilityRow>> {
+        if !self.table_exists("eligibility_reports")? {
+            return Ok(Vec::new());
+        }
+        self.read(|tx, stmts| {
+            let st = prep(
+                tx,
+                stmts,
+                "SELECT eligibility_report_id, candidate_id, level, passed, blockers_json, warnings_json, \
+                 computed_at_utc, run_key, run_instance_id, dataset_id_v2, engine_version, config_version \
+                 FROM eligibility_reports WHERE candidate_id = $1 ORDER BY computed_at_utc, eligibility_report_id",
+            )?;
+            let rows = tx.query(&st, &[&candidate_id])?;
+            rows.iter()
+                .map(|r| {
+                    Ok(EligibilityRow {
+                        eligibility_report_id: r.try_get(0)?,
+                        candidate_id: r.try_get(1)?,
+                        level: r.try_get(2)?,
+                        passed: r.try_get::<_, i32>(3)? == 1,
+                        blockers_json: r.try_get(4)?,
+                        warnings_json: r.try_get(5)?,
+                        computed_at_utc: r.try_get(6)?,
+                        run_key: r.try_get(7)?,
+                        run_instance_id: r.try_get(8)?,
+                        dataset_id_v2: r.try_get(9)?,
+                        engine_version: r.try_get(10)?,
+                        config_version: r.try_get(11)?,
+                    })
+                })
+                .collect()
         })
     }
 
@@ -785,27 +854,30 @@ fn check_report(
         }
         Err(e) => return Err(e.into()),
     };
-    let why = match row {
-        None => Some("was not found".to_string()),
-        Some(row) => {
-            let (owner, rep_level, passed): (String, String, i32) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-            if owner != candidate_id {
-                Some(format!("was computed for another candidate ({owner})"))
-            } else if passed != 1 {
-                Some("did not pass".to_string())
-            } else if rep_level != level {
-                Some(format!("is for level {rep_level}, not {level}"))
-            } else {
-                None
-            }
-        }
+    // The SQLite store's messages (promotion.rs), word for word.
+    let Some(row) = row else {
+        return Err(Error::invalid(format!("eligibility report not found: {report_id}")).into());
     };
-    match why {
-        None => Ok(()),
-        Some(why) => {
-            Err(Error::invalid(format!("{ELIGIBILITY_REQUIRED_MSG} (eligibility report {report_id} {why})")).into())
-        }
+    let (owner, rep_level, passed): (String, String, i32) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+    if owner != candidate_id {
+        return Err(Error::invalid(format!(
+            "eligibility report {report_id} was computed for candidate {owner}, not {candidate_id}; \
+             a report promotes only the candidate it was computed for"
+        ))
+        .into());
     }
+    if passed != 1 {
+        return Err(
+            Error::invalid(format!("eligibility report {report_id} did not pass; cannot promote to {level}")).into()
+        );
+    }
+    if rep_level != level {
+        return Err(Error::invalid(format!(
+            "eligibility report {report_id} is for level {rep_level}, not {level}; cannot promote to {level}"
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 fn set_status(

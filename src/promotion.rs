@@ -10,8 +10,9 @@
 use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
 use serde_json::{Map, Value};
 
+use crate::backend::{status_changed, Rung};
 use crate::error::{Error, Result};
-use crate::store::{not_found, now_utc_iso, sql_err, trigger_message, validate_status, Store};
+use crate::store::{not_found, now_utc_iso, refuse_promotion_status, sql_err, trigger_message, validate_status, Store};
 
 /// The levels a report may have.
 pub const LEVELS: [&str; 3] = crate::status::LEVEL_NAMES;
@@ -240,6 +241,51 @@ impl Store {
         insert_report(&tx, report)?;
         promote_in(&tx, &report.candidate_id, &report.level, &report.eligibility_report_id, reason)?;
         insert_event(&tx, &report.candidate_id, &now_utc_iso(), "evaluated", evaluated)?;
+        tx.commit().map_err(sql_err)
+    }
+
+    /// The write side of `service::evaluate_and_record` (see [`Rung`]): in ONE IMMEDIATE
+    /// transaction (the database's write lock is held from the first read), refuse if the status
+    /// is no longer the one the evaluation decided from, then either store the report, promote
+    /// to its level (`status_change`) and write the `evaluated` event, or set exploratory /
+    /// rejected with the `evaluated` event. Nothing is written on any error.
+    pub fn record_rung(&mut self, rung: &Rung<'_>) -> Result<()> {
+        self.require_promotion_tables()?;
+        match rung.report {
+            Some(r) => {
+                r.validate()?;
+                if r.candidate_id != rung.candidate_id {
+                    return Err(Error::invalid(format!(
+                        "eligibility report {} was computed for candidate {}, not {}",
+                        r.eligibility_report_id, r.candidate_id, rung.candidate_id
+                    )));
+                }
+            }
+            None => {
+                validate_status(rung.new_status)?;
+                refuse_promotion_status(rung.new_status)?;
+            }
+        }
+        let tx = self.connection_mut().transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
+        let found = candidate_status(&tx, rung.candidate_id)?.ok_or_else(|| not_found(rung.candidate_id))?;
+        if found != rung.expected_status {
+            return Err(status_changed(rung.candidate_id, rung.expected_status, &found));
+        }
+        let ts = now_utc_iso();
+        match rung.report {
+            Some(r) => {
+                insert_report(&tx, r)?;
+                promote_in(&tx, rung.candidate_id, &r.level, &r.eligibility_report_id, rung.reason)?;
+            }
+            None => {
+                tx.execute(
+                    "UPDATE promotion_candidates SET status = ?1 WHERE candidate_id = ?2",
+                    params![rung.new_status, rung.candidate_id],
+                )
+                .map_err(write_err)?;
+            }
+        }
+        insert_event(&tx, rung.candidate_id, &ts, "evaluated", rung.evaluated)?;
         tx.commit().map_err(sql_err)
     }
 

@@ -21,6 +21,7 @@ use serde_json::{Map, Value};
 
 use sha2::{Digest, Sha256};
 
+use crate::backend::{is_status_changed, status_changed, with_backend, Backend, Rung};
 use crate::eligibility::{self, json_dumps_str_list, BundleView};
 use crate::error::Result;
 use crate::evidence::{self, escapes_base, ExecutionEvidence, RegimeSummary, Val, ValidationBundle};
@@ -64,6 +65,10 @@ pub struct EvaluateRequest {
     /// Execution evidence already resolved by the caller (None: load `execution_evidence_path`
     /// from evidence_json).
     pub execution_evidence: Option<Input<ExecutionEvidence>>,
+    /// The status the caller chose `target_status` from (the CLI and the page: the next rung
+    /// from the status they read). When the stored status is another one, by the read or by the
+    /// write, the call is refused and nothing is written. None: the status the service reads.
+    pub expected_status: Option<String>,
 }
 
 /// The evidence of a candidate, loaded (the analyzer's `resolve_evidence`).
@@ -402,22 +407,59 @@ pub fn decide(candidate: Option<&store::Candidate>, req: &EvaluateRequest) -> (P
     (decision, Record::Status { status: status.to_string(), payload })
 }
 
-/// Evaluate a stored candidate and record the decision. Unknown id or unreadable bundle: a
-/// "rejected" decision and nothing written.
-pub fn evaluate_and_record(db_path: &Path, req: &EvaluateRequest) -> Result<PromotionDecision> {
-    let candidate = store::with_cached_store(db_path, |s| {
+/// How many times [`evaluate_and_record`] evaluates again when the candidate's status changed
+/// between its read and its write and the caller gave no `expected_status`.
+pub const MAX_EVALUATIONS: u32 = 4;
+
+/// Evaluate a stored candidate and record the decision, on either backend (a SQLite file or a
+/// PostgreSQL server). Unknown id or unreadable bundle: a "rejected" decision and nothing written.
+///
+/// The decision is taken from the candidate as read (evidence files are read outside any lock or
+/// transaction); the write ([`RegistryStore::record_rung`](crate::backend::RegistryStore)) then
+/// locks the candidate and refuses, writing nothing, if another writer changed its status in
+/// between: each evaluation moves at most one rung from the status it saw. With
+/// `expected_status` (the status the caller chose the target from) that refusal is returned;
+/// without, the candidate is read and evaluated again (at most [`MAX_EVALUATIONS`] times).
+pub fn evaluate_and_record(db: &Backend, req: &EvaluateRequest) -> Result<PromotionDecision> {
+    let mut attempt = 1;
+    loop {
+        match evaluate_once(db, req) {
+            Err(e) if req.expected_status.is_none() && is_status_changed(&e) && attempt < MAX_EVALUATIONS => {
+                attempt += 1;
+            }
+            out => return out,
+        }
+    }
+}
+
+fn evaluate_once(db: &Backend, req: &EvaluateRequest) -> Result<PromotionDecision> {
+    let candidate = with_backend(db, |s| {
         s.require_promotion_tables()?;
         s.get_candidate(&req.candidate_id)
     })?;
-    // Evidence files are read outside the store's lock.
+    if let (Some(row), Some(expected)) = (&candidate, &req.expected_status) {
+        if &row.status != expected {
+            return Err(status_changed(&req.candidate_id, expected, &row.status));
+        }
+    }
     let (decision, record) = decide(candidate.as_ref(), req);
+    let Some(row) = candidate else { return Ok(decision) };
+    let rung = |new_status: &str, report: Option<&EligibilityRow>, reason: Option<&str>, payload: &Value| {
+        let rung = Rung {
+            candidate_id: &req.candidate_id,
+            expected_status: &row.status,
+            new_status,
+            report,
+            reason,
+            evaluated: payload,
+        };
+        with_backend(db, |s| s.record_rung(&rung))
+    };
     match record {
         Record::Nothing => {}
-        Record::Status { status, payload } => {
-            store::with_cached_store(db_path, |s| s.record_evaluation(&req.candidate_id, &status, &payload))?;
-        }
+        Record::Status { status, payload } => rung(&status, None, None, &payload)?,
         Record::Promotion { report, reason, payload } => {
-            store::with_cached_store(db_path, |s| s.record_promotion(&report, reason.as_deref(), &payload))?;
+            rung(&report.level, Some(&report), reason.as_deref(), &payload)?
         }
     }
     Ok(decision)

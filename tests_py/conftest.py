@@ -14,9 +14,8 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import re
-import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,40 +23,14 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# Test helper modules (``import dbread``): importlib mode has no test packages.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))
+
+from dbread import PsqlError, run_psql  # noqa: E402
+
 CLUSTER_SCRIPT = ROOT / "scripts" / "pg_cluster.sh"
 PG_URL_ENV = "CRYPTO_ANALYZER_TEST_PG_URL"
 _schemas = itertools.count()
-
-
-def _psql_binary() -> str:
-    found = shutil.which("psql")
-    if found:
-        return found
-    for cand in sorted(Path("/usr/lib/postgresql").glob("*/bin/psql"), reverse=True):
-        return str(cand)
-    raise RuntimeError("psql not found (install postgresql-client)")
-
-
-def run_psql(url: str, sql: str, params: Sequence[Any] = ()) -> str:
-    """Run ``sql`` with psql on ``url``; ``?`` placeholders take ``params`` (as SQL literals)."""
-    names: list[str] = []
-
-    def sub(_m: re.Match[str]) -> str:
-        names.append(f"p{len(names)}")
-        return f":'{names[-1]}'"
-
-    text = re.sub(r"\?", sub, sql)
-    args = [_psql_binary(), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url]
-    for name, value in zip(names, params):
-        args += ["-v", f"{name}={value}"]
-    proc = subprocess.run(args, input=text, capture_output=True, text=True, timeout=120, check=False)
-    if proc.returncode != 0:
-        raise PsqlError(proc.stderr.strip())
-    return proc.stdout
-
-
-class PsqlError(RuntimeError):
-    """psql reported an error (the server refused the statement)."""
 
 
 @pytest.fixture(scope="session")
@@ -112,3 +85,22 @@ def pg_sql() -> Callable[..., Any]:
 
     _run.Error = PsqlError  # type: ignore[attr-defined]
     return _run
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: SQLite-specific behaviour; not run on PostgreSQL")
+
+
+@pytest.fixture
+def registry(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty registry: a SQLite file path, or for param "postgresql" the URL of a
+    fresh schema on the test server. Areas parametrize it with ``dbread.both_backends``."""
+    from crypto_analyzer_promotion.migrations_phase3 import run_migrations_phase3
+
+    if getattr(request, "param", "sqlite") == "postgresql":
+        url: str = request.getfixturevalue("pg_url")
+        run_migrations_phase3(url)
+        return url
+    path = str(tmp_path / "promo.db")
+    run_migrations_phase3(path)
+    return path

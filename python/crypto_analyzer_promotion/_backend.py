@@ -21,12 +21,15 @@ _PREFIXES = ("store_", "service_")
 #: ``store_*`` functions whose first argument is not a database.
 _NO_TARGET = frozenset({"store_migrations", "store_canonical_json", "store_json_loads", "store_candidate_id"})
 
+#: Functions that take either backend themselves (the core picks it from the target).
+_BOTH_BACKENDS = frozenset({"service_evaluate_and_record"})
+
 
 class _Dispatch:
     """Attribute access like the ``_core`` module, with backend dispatch on the first argument."""
 
     def __getattr__(self, name: str) -> Any:
-        dispatched = name.startswith(_PREFIXES) and name not in _NO_TARGET
+        dispatched = name.startswith(_PREFIXES) and name not in _NO_TARGET and name not in _BOTH_BACKENDS
         pg = getattr(_core, "pg_" + name, None) if dispatched else None
         attr = getattr(_core, name) if pg is None else getattr(_core, name, None)
         if not dispatched:

@@ -142,17 +142,20 @@ def pg_store_insert_eligibility_report(
     eligibility_report_id: str,
     candidate_id: str,
     level: str,
-    passed: bool,
-    blockers_json: str,
-    warnings_json: str,
+    passed: Any,
+    blockers_json: Any,
+    warnings_json: Any,
     computed_at_utc: str,
-    *,
-    run_key: str | None = None,
-    run_instance_id: str | None = None,
-    dataset_id_v2: str | None = None,
-    engine_version: str | None = None,
-    config_version: str | None = None,
+    run_key: Any = None,
+    run_instance_id: Any = None,
+    dataset_id_v2: Any = None,
+    engine_version: Any = None,
+    config_version: Any = None,
 ) -> None: ...
+def pg_store_promote(
+    url: str, candidate_id: str, level: str, eligibility_report_id: str, reason: str | None = None
+) -> int: ...
+def pg_store_get_eligibility_reports(url: str, candidate_id: str) -> list[dict[str, Any]]: ...
 def pg_store_append_governance_event(
     url: str,
     *,
@@ -242,6 +245,7 @@ def service_evaluate_and_record(
     allow_missing_execution_evidence: bool = False,
     execution_evidence: dict[str, Any] | None = None,
     execution_evidence_resolved: bool = False,
+    expected_status: str | None = None,
 ) -> dict[str, Any]: ...
 def service_resolve_evidence(
     evidence: dict[str, Any], evidence_base_path: str | None = None, bundle: str | dict[str, Any] | None = None

@@ -197,6 +197,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         evidence_base_path=base,
         target_status=target,
         allow_missing_execution_evidence=args.allow_missing_exec,
+        expected_status=row["status"],
     )
     out: dict[str, Any] = {
         "status": decision.status,

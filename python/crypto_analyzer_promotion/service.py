@@ -109,6 +109,7 @@ def evaluate_and_record(
     evidence_base_path: PathLike | None = None,
     target_status: str = "exploratory",
     allow_missing_execution_evidence: bool = False,
+    expected_status: str | None = None,
 ) -> PromotionDecision:
     """Gate candidate ``candidate_id`` and record the decision.
 
@@ -125,6 +126,12 @@ def evaluate_and_record(
     ``bundle_or_path`` may be None to use the evidence's ``bundle_path``.
     Unknown id → "rejected", ``candidate_id not found: <id>``; unreadable bundle → "rejected",
     ``could not load ValidationBundle from path``; in both cases nothing is written.
+
+    ``expected_status``: the status the caller chose ``target_status`` from (the next rung). If
+    the stored status is another one, when read or when written (another process evaluated or
+    promoted it meanwhile), ValueError "... changed status from X to Y while it was evaluated;
+    evaluate again" and nothing is written. Without it, the status the service reads is the one
+    the write checks. The same on SQLite and PostgreSQL.
     """
     db = resolve_db_path(conn)
     base = None if evidence_base_path is None else os.fsdecode(os.fspath(evidence_base_path))
@@ -141,6 +148,7 @@ def evaluate_and_record(
             base,
             target_status,
             allow_missing_execution_evidence,
+            expected_status,
         )
     bundle = None if bundle_or_path is None else _bundle_arg(bundle_or_path)
     d = _core.service_evaluate_and_record(
@@ -153,6 +161,7 @@ def evaluate_and_record(
         base,
         target_status,
         bool(allow_missing_execution_evidence),
+        expected_status=expected_status,
     )
     return _decision(d)
 
@@ -168,6 +177,7 @@ def _evaluate_with_resolver(
     base: str | None,
     target_status: str,
     allow_missing_execution_evidence: bool,
+    expected_status: str | None = None,
 ) -> PromotionDecision:
     """evaluate_and_record with the evidence loaded by a replaced ``resolve_evidence``."""
     from .store_sqlite import get_candidate
@@ -196,6 +206,7 @@ def _evaluate_with_resolver(
         bool(allow_missing_execution_evidence),
         _evidence_arg(execution_evidence),
         True,
+        expected_status=expected_status,
     )
     return _decision(d)
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
+use crate::backend::Backend;
 use crate::eligibility::{self, BundleView};
 use crate::error::Error;
 use crate::evidence::{self, ExecutionEvidence, RegimeSummary, Val, ValidationBundle};
@@ -321,7 +322,7 @@ fn _python_format_4f(x: f64) -> PyResult<String> {
 #[pyfunction]
 #[pyo3(signature = (db_path, candidate_id, thresholds, bundle=None, regime_summary=None, rc_summary=None,
                     evidence_base_path=None, target_status="exploratory", allow_missing_execution_evidence=false,
-                    execution_evidence=None, execution_evidence_resolved=false))]
+                    execution_evidence=None, execution_evidence_resolved=false, expected_status=None))]
 #[allow(clippy::too_many_arguments)]
 fn service_evaluate_and_record<'py>(
     py: Python<'py>,
@@ -336,6 +337,7 @@ fn service_evaluate_and_record<'py>(
     allow_missing_execution_evidence: bool,
     execution_evidence: Option<&Bound<'py, PyAny>>,
     execution_evidence_resolved: bool,
+    expected_status: Option<String>,
 ) -> PyResult<Bound<'py, PyAny>> {
     super::guard_py(|| {
         let target_status = Status::parse("target_status", target_status)?;
@@ -357,8 +359,9 @@ fn service_evaluate_and_record<'py>(
             target_status,
             allow_missing_execution_evidence,
             execution_evidence: execution_evidence_resolved.then_some(extra.exec),
+            expected_status,
         };
-        let db = PathBuf::from(db_path);
+        let db = Backend::parse(&db_path);
         let d = super::detach(py, move || service::evaluate_and_record(&db, &req))?;
         decision_to_py(py, &d)
     })

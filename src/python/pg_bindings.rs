@@ -9,7 +9,10 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use super::detach;
-use super::store_bindings::{candidate_to_dict, event_to_dict, extract_horizon, optional_json, rows_to_new_candidates};
+use super::store_bindings::{
+    candidate_to_dict, event_to_dict, extract_horizon, json_text_arg, opt_text_arg, optional_json, reports_to_list,
+    rows_to_new_candidates,
+};
 use crate::migrate::Migration;
 use crate::pg_conn::PgTarget;
 use crate::pg_migrate;
@@ -17,6 +20,7 @@ use crate::pg_store::{
     forget_pg_store, with_pg_store, CandidateRow, NewEligibilityReport, NewGovernanceEvent, ELIGIBILITY_REQUIRED_MSG,
     USE_PROMOTE_MSG,
 };
+use crate::promotion::EligibilityRow;
 use crate::store::{CandidateFilter, NewCandidate};
 
 fn row_to_dict<'py>(py: Python<'py>, r: &CandidateRow) -> PyResult<Bound<'py, PyDict>> {
@@ -129,9 +133,10 @@ fn pg_store_promote_to_accepted(
     })
 }
 
+/// The same arguments, checks and messages as `store_insert_eligibility_report`.
 #[pyfunction]
 #[pyo3(signature = (url, eligibility_report_id, candidate_id, level, passed, blockers_json, warnings_json,
-    computed_at_utc, *, run_key=None, run_instance_id=None, dataset_id_v2=None, engine_version=None,
+    computed_at_utc, run_key=None, run_instance_id=None, dataset_id_v2=None, engine_version=None,
     config_version=None))]
 #[allow(clippy::too_many_arguments)]
 fn pg_store_insert_eligibility_report(
@@ -140,31 +145,59 @@ fn pg_store_insert_eligibility_report(
     eligibility_report_id: String,
     candidate_id: String,
     level: String,
-    passed: bool,
-    blockers_json: String,
-    warnings_json: String,
+    passed: &Bound<'_, PyAny>,
+    blockers_json: &Bound<'_, PyAny>,
+    warnings_json: &Bound<'_, PyAny>,
     computed_at_utc: String,
-    run_key: Option<String>,
-    run_instance_id: Option<String>,
-    dataset_id_v2: Option<String>,
-    engine_version: Option<String>,
-    config_version: Option<String>,
+    run_key: Option<&Bound<'_, PyAny>>,
+    run_instance_id: Option<&Bound<'_, PyAny>>,
+    dataset_id_v2: Option<&Bound<'_, PyAny>>,
+    engine_version: Option<&Bound<'_, PyAny>>,
+    config_version: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
-    let r = NewEligibilityReport {
+    let row = EligibilityRow {
         eligibility_report_id,
         candidate_id,
         level,
-        passed,
-        blockers_json,
-        warnings_json,
+        passed: passed.is_truthy()?,
+        blockers_json: json_text_arg(blockers_json, "blockers_json")?,
+        warnings_json: json_text_arg(warnings_json, "warnings_json")?,
         computed_at_utc,
-        run_key,
-        run_instance_id,
-        dataset_id_v2,
-        engine_version,
-        config_version,
+        run_key: opt_text_arg(run_key, "run_key")?,
+        run_instance_id: opt_text_arg(run_instance_id, "run_instance_id")?,
+        dataset_id_v2: opt_text_arg(dataset_id_v2, "dataset_id_v2")?,
+        engine_version: opt_text_arg(engine_version, "engine_version")?,
+        config_version: opt_text_arg(config_version, "config_version")?,
     };
+    row.validate()?;
+    let r = NewEligibilityReport::from(&row);
     detach(py, move || with_pg_store(&url, |s| s.insert_eligibility_report(&r)))
+}
+
+/// `store_promote` on a server: promote to `level` with a passed report of that level.
+#[pyfunction]
+#[pyo3(signature = (url, candidate_id, level, eligibility_report_id, reason=None))]
+fn pg_store_promote(
+    py: Python<'_>,
+    url: String,
+    candidate_id: String,
+    level: String,
+    eligibility_report_id: String,
+    reason: Option<String>,
+) -> PyResult<i64> {
+    detach(py, move || {
+        with_pg_store(&url, |s| s.promote(&candidate_id, &level, &eligibility_report_id, reason.as_deref()))
+    })
+}
+
+#[pyfunction]
+fn pg_store_get_eligibility_reports<'py>(
+    py: Python<'py>,
+    url: String,
+    candidate_id: String,
+) -> PyResult<Bound<'py, PyList>> {
+    let rows = detach(py, move || with_pg_store(&url, |s| s.get_eligibility_reports(&candidate_id)))?;
+    reports_to_list(py, &rows)
 }
 
 #[pyfunction]
@@ -310,6 +343,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pg_store_promote_to_candidate, m)?)?;
     m.add_function(wrap_pyfunction!(pg_store_promote_to_accepted, m)?)?;
     m.add_function(wrap_pyfunction!(pg_store_insert_eligibility_report, m)?)?;
+    m.add_function(wrap_pyfunction!(pg_store_promote, m)?)?;
+    m.add_function(wrap_pyfunction!(pg_store_get_eligibility_reports, m)?)?;
     m.add_function(wrap_pyfunction!(pg_store_append_governance_event, m)?)?;
     m.add_function(wrap_pyfunction!(pg_store_record_event, m)?)?;
     m.add_function(wrap_pyfunction!(pg_store_list_candidates, m)?)?;

@@ -284,14 +284,14 @@ fn store_get_events<'py>(py: Python<'py>, db_path: PathBuf, candidate_id: String
     Ok(out)
 }
 
-fn json_text_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<String> {
+pub(super) fn json_text_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<String> {
     obj.extract::<String>().map_err(|_| {
         let tn = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
         PyErr::from(Error::invalid(format!("{name} must be a str holding a JSON list of strings, got {tn}")))
     })
 }
 
-fn opt_text_arg(obj: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<String>> {
+pub(super) fn opt_text_arg(obj: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<String>> {
     match obj {
         None => Ok(None),
         Some(o) if o.is_none() => Ok(None),
@@ -364,8 +364,13 @@ fn store_get_eligibility_reports<'py>(
     candidate_id: String,
 ) -> PyResult<Bound<'py, PyList>> {
     let rows = detach(py, move || store::with_cached_store(&db_path, |s| s.get_eligibility_reports(&candidate_id)))?;
+    reports_to_list(py, &rows)
+}
+
+/// Eligibility reports as a list of dicts (all columns; `passed` as 0/1), on either backend.
+pub(super) fn reports_to_list<'py>(py: Python<'py>, rows: &[EligibilityRow]) -> PyResult<Bound<'py, PyList>> {
     let out = PyList::empty(py);
-    for r in &rows {
+    for r in rows {
         let d = PyDict::new(py);
         d.set_item("eligibility_report_id", &r.eligibility_report_id)?;
         d.set_item("candidate_id", &r.candidate_id)?;

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+import dbread
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,17 +42,15 @@ class Cli:
         return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
 
 
-def status_of(db: Path, cid: str) -> str:
-    """Independent read with plain sqlite3."""
-    with sqlite3.connect(db) as c:
-        return c.execute("SELECT status FROM promotion_candidates WHERE candidate_id = ?", (cid,)).fetchone()[0]
+def status_of(db: Path | str, cid: str) -> str:
+    """Independent read (plain sqlite3, or psql on PostgreSQL)."""
+    return dbread.scalar(db, "SELECT status FROM promotion_candidates WHERE candidate_id = ?", [cid])
 
 
-def events_of(db: Path, cid: str) -> list[tuple[str, dict]]:
-    with sqlite3.connect(db) as c:
-        rows = c.execute(
-            "SELECT event_type, payload_json FROM promotion_events WHERE candidate_id = ? ORDER BY event_id", (cid,)
-        ).fetchall()
+def events_of(db: Path | str, cid: str) -> list[tuple[str, dict]]:
+    rows = dbread.rows(
+        db, "SELECT event_type, payload_json FROM promotion_events WHERE candidate_id = ? ORDER BY event_id", [cid]
+    )
     return [(t, json.loads(p) if p else {}) for t, p in rows]
 
 
@@ -69,8 +67,27 @@ def cli(tmp_path: Path) -> Cli:
     return Cli(tmp_path / "promo.db", work)
 
 
+# Test modules whose `ready_cli` tests run on SQLite and on PostgreSQL (`--db` is then a
+# postgresql:// URL of a fresh schema); tests marked sqlite_only check SQLite-specific behaviour.
+BOTH_BACKENDS = {"test_cli_commands.py"}
+
+
+def pytest_generate_tests(metafunc):
+    if "ready_cli" not in metafunc.fixturenames or Path(str(metafunc.module.__file__)).name not in BOTH_BACKENDS:
+        return
+    if metafunc.definition.get_closest_marker("sqlite_only") is None:
+        metafunc.parametrize("cli_backend", ["sqlite", "postgresql"], indirect=True)
+
+
 @pytest.fixture
-def ready_cli(cli: Cli) -> Cli:
+def cli_backend(request) -> str:
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def ready_cli(cli: Cli, cli_backend: str, request) -> Cli:
+    if cli_backend == "postgresql":
+        cli.db = request.getfixturevalue("pg_url")
     proc = cli("init", "--create")
     assert proc.returncode == 0, proc.stderr
     return cli

@@ -1,7 +1,6 @@
 """The console script on a PostgreSQL registry (`--db postgresql://...` or
-CRYPTO_ANALYZER_DB_PATH): the store commands work, `evaluate` refuses with one line until the
-service runs on PostgreSQL (not wired yet), and a wrong password is one line that never shows
-a password. The rest of the CLI suite runs on SQLite (test_cli_commands.py)."""
+CRYPTO_ANALYZER_DB_PATH): the store commands and `evaluate` work, and a wrong password is one
+line that never shows a password. The rest of the CLI suite runs on SQLite (test_cli_commands.py)."""
 
 from __future__ import annotations
 
@@ -48,14 +47,18 @@ def test_store_commands_on_a_server(pg_cli, h, pg_sql):
     ]
 
 
-def test_evaluate_is_refused_in_one_line_and_writes_nothing(pg_cli, h, pg_sql):
+def test_evaluate_climbs_one_rung_per_call_on_a_server(pg_cli, h, pg_sql):
     cid = h.create_edge(pg_cli)
-    before = pg_sql(pg_cli.db, "SELECT count(*) AS n FROM promotion_events")
-    proc = pg_cli("evaluate", "--id", cid)
-    assert proc.returncode == 1
-    assert proc.stderr.strip().endswith("evaluate_and_record is not available on PostgreSQL yet")
-    assert len(proc.stderr.strip().splitlines()) == 1
-    assert pg_sql(pg_cli.db, "SELECT count(*) AS n FROM promotion_events") == before
+    for rung in ("candidate", "accepted"):
+        proc = pg_cli("evaluate", "--id", cid, "--require-rc", "--require-exec", "--max-participation", "0.1")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert json.loads(proc.stdout)["status"] == "accepted"
+        got = pg_sql(pg_cli.db, "SELECT status FROM promotion_candidates WHERE candidate_id = ?", [cid])
+        assert got == [{"status": rung}]
+    types = [e["event_type"] for e in pg_cli.json_lines("events", cid)]
+    assert types == ["created", "status_change", "evaluated", "status_change", "evaluated"]
+    reports = pg_sql(pg_cli.db, "SELECT level, passed FROM eligibility_reports WHERE candidate_id = ?", [cid])
+    assert sorted((r["level"], r["passed"]) for r in reports) == [("accepted", 1), ("candidate", 1)]
 
 
 def test_wrong_password_is_one_line_without_the_password(pg_cli):

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import dbread
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,10 +45,16 @@ def evidence_dir(tmp_path: Path) -> Path:
     return dst
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> str:
-    from crypto_analyzer_promotion.migrations_phase3 import run_migrations_phase3
+# Test modules whose `db_path` tests run on SQLite and on PostgreSQL (db_path is then a path or
+# a postgresql:// URL); tests marked sqlite_only check SQLite-specific behaviour.
+BOTH_BACKENDS = {"test_gating_service.py", "test_governance_service.py"}
 
-    path = str(tmp_path / "promo.db")
-    run_migrations_phase3(path)
-    return path
+
+def pytest_generate_tests(metafunc):
+    dbread.both_backends(metafunc, BOTH_BACKENDS)
+
+
+@pytest.fixture
+def db_path(registry: str) -> str:
+    """A migrated registry (see the root conftest's ``registry``)."""
+    return registry

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import dbread
 import pandas as pd
 import pytest
 from crypto_analyzer_promotion import store_sqlite
@@ -34,15 +35,14 @@ def create(db_path, evidence=None, **kw):
 
 
 def raw_events(db_path, cid):
-    with sqlite3.connect(db_path) as c:
-        return c.execute(
-            "SELECT event_type, payload_json FROM promotion_events WHERE candidate_id=? ORDER BY event_id", (cid,)
-        ).fetchall()
+    """Independent read (sqlite3, or psql on PostgreSQL)."""
+    return dbread.rows(
+        db_path, "SELECT event_type, payload_json FROM promotion_events WHERE candidate_id=? ORDER BY event_id", [cid]
+    )
 
 
 def raw_status(db_path, cid):
-    with sqlite3.connect(db_path) as c:
-        return c.execute("SELECT status FROM promotion_candidates WHERE candidate_id=?", (cid,)).fetchone()[0]
+    return dbread.scalar(db_path, "SELECT status FROM promotion_candidates WHERE candidate_id=?", [cid])
 
 
 REL_EVIDENCE = {
@@ -59,8 +59,7 @@ def test_unknown_id_is_rejected_and_nothing_written(db_path, evidence_dir):
     d = evaluate_and_record(db_path, "prom_nope", ThresholdConfig(), evidence_dir / "validation_bundle.json")
     assert (d.status, d.reasons, d.metrics_snapshot) == ("rejected", ["candidate_id not found: prom_nope"], {})
     assert raw_events(db_path, cid) == before
-    with sqlite3.connect(db_path) as c:
-        assert c.execute("SELECT COUNT(*) FROM promotion_events").fetchone()[0] == 1
+    assert dbread.scalar(db_path, "SELECT COUNT(*) FROM promotion_events") == 1
 
 
 @pytest.mark.parametrize(
@@ -212,6 +211,7 @@ def test_family_id_requires_reality_check(db_path, evidence_dir):
     assert payload["thresholds_used"]["require_reality_check"] is True
 
 
+@pytest.mark.sqlite_only
 def test_accepts_sqlite_connection_and_bundle_objects(db_path, evidence_dir):
     from crypto_analyzer_promotion.validation_bundle import ValidationBundle
 
@@ -296,6 +296,4 @@ def test_threads_evaluating_at_once_lose_no_event(db_path, evidence_dir):
             pool.map(lambda c: evaluate_and_record(db_path, c, FULL, None, evidence_base_path=evidence_dir), jobs)
         )
     assert {d.status for d in decisions} == {"accepted"}
-    with sqlite3.connect(db_path) as c:
-        n = c.execute("SELECT COUNT(*) FROM promotion_events WHERE event_type='evaluated'").fetchone()[0]
-    assert n == 24
+    assert dbread.scalar(db_path, "SELECT COUNT(*) FROM promotion_events WHERE event_type='evaluated'") == 24

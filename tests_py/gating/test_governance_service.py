@@ -9,6 +9,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import dbread
 import pytest
 from crypto_analyzer_promotion import store_sqlite as st
 from crypto_analyzer_promotion.gating import ThresholdConfig
@@ -60,17 +61,12 @@ def create(db, evidence=None, **kw):
 
 
 def state(db):
-    """Everything a call may write, to compare before/after."""
-    with sqlite3.connect(db) as c:
-        return (
-            c.execute(
-                "SELECT candidate_id, status, eligibility_report_id FROM promotion_candidates ORDER BY 1"
-            ).fetchall(),
-            c.execute(
-                "SELECT event_id, candidate_id, event_type, payload_json FROM promotion_events ORDER BY 1"
-            ).fetchall(),
-            c.execute("SELECT * FROM eligibility_reports ORDER BY 1").fetchall(),
-        )
+    """Everything a call may write, to compare before/after (sqlite3, or psql on PostgreSQL)."""
+    return (
+        dbread.rows(db, "SELECT candidate_id, status, eligibility_report_id FROM promotion_candidates ORDER BY 1"),
+        dbread.rows(db, "SELECT event_id, candidate_id, event_type, payload_json FROM promotion_events ORDER BY 1"),
+        dbread.rows(db, "SELECT * FROM eligibility_reports ORDER BY 1"),
+    )
 
 
 def next_rung(db, cid, bundle_path, thr=THR, **kw):
@@ -280,6 +276,7 @@ def test_store_promotion_functions_and_their_errors(db_path):
     assert st.get_candidate(db_path, a)["eligibility_report_id"] == "ra"
 
 
+@pytest.mark.sqlite_only
 def test_plain_sqlite3_tampering_after_service_promotion(db_path, tmp_path):
     path = write_bundle(tmp_path / "run", PROVENANCE)
     a = create(db_path)
@@ -377,3 +374,25 @@ def test_a_replaced_resolver_is_used(db_path, tmp_path, monkeypatch):
         "execution evidence required (target beyond exploratory or require_execution_evidence) but none provided"
     ]
     assert st.get_candidate(db_path, cid)["status"] == "rejected"
+
+
+def test_a_status_changed_since_the_caller_read_it_is_refused_and_nothing_written(db_path, tmp_path):
+    # The CLI and the page pass the status they chose the next rung from; another process may
+    # have evaluated or promoted the candidate since. Same refusal on SQLite and PostgreSQL.
+    path = write_bundle(tmp_path / "run", PROVENANCE)
+    cid = create(db_path, {"bundle_path": str(path)})
+    next_rung(db_path, cid, path)  # exploratory -> candidate
+    before = state(db_path)
+    with pytest.raises(ValueError, match=f"candidate {cid} changed status from exploratory to candidate"):
+        evaluate_and_record(
+            db_path,
+            cid,
+            THR,
+            str(path),
+            target_status="candidate",
+            allow_missing_execution_evidence=True,
+            expected_status="exploratory",
+        )
+    assert state(db_path) == before
+    d = next_rung(db_path, cid, path, expected_status="candidate")
+    assert d.status == "accepted" and st.get_candidate(db_path, cid)["status"] == "accepted"

@@ -43,7 +43,8 @@ def reg(pg_url):
 
 
 def _report(url, rid, cid, level, passed=True):
-    core.store_insert_eligibility_report(url, rid, cid, level, passed, "[]", "[]", "2026-01-01T00:00:00+00:00")
+    blockers = "[]" if passed else '["blocked"]'  # a failed report lists its blockers (as on SQLite)
+    core.store_insert_eligibility_report(url, rid, cid, level, passed, blockers, "[]", "2026-01-01T00:00:00+00:00")
 
 
 def test_url_works_wherever_a_database_is_accepted(pg_url, pg_sql):
@@ -86,7 +87,7 @@ def test_eligibility_first_promotion(reg, pg_sql):
     _report(reg, "ra", a, "candidate")
     _report(reg, "ra_acc_failed", a, "accepted", passed=False)
     events_b = len(st.get_events(reg, b))
-    with pytest.raises(ValueError, match="computed for another candidate"):
+    with pytest.raises(ValueError, match="was computed for candidate"):
         core.store_promote_to_candidate(reg, b, "ra")
     with pytest.raises(ValueError, match="did not pass"):
         core.store_promote_to_accepted(reg, a, "ra_acc_failed")
