@@ -13,6 +13,7 @@ use std::path::{Component, Path, PathBuf};
 use serde_json::{Map, Number, Value};
 
 use crate::error::{Error, Result};
+use crate::pyfmt::{self, python_float_repr};
 
 /// A JSON-like value that may hold non-finite floats. Maps keep their insertion order.
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -123,89 +124,10 @@ impl Val {
             Val::Map(_) => format!("object {}", self.to_json()),
         }
     }
-
-    /// Canonical form: map keys sorted, floats rounded to 10 decimals, non-finite floats → null.
-    pub fn canonical(&self) -> Val {
-        match self {
-            Val::Float(f) if !f.is_finite() => Val::Null,
-            Val::Float(f) => Val::Float(round_decimals(*f, 10)),
-            Val::List(items) => Val::List(items.iter().map(Val::canonical).collect()),
-            Val::Map(entries) => {
-                let sorted: BTreeMap<&String, Val> = entries.iter().map(|(k, x)| (k, x.canonical())).collect();
-                Val::Map(sorted.into_iter().map(|(k, x)| (k.clone(), x)).collect())
-            }
-            other => other.clone(),
-        }
-    }
 }
 
 pub fn map_get<'a>(map: &'a [(String, Val)], key: &str) -> Option<&'a Val> {
     map.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
-}
-
-/// Python's `round(x, ndigits)` for finite floats: the nearest decimal with `ndigits` places
-/// (exact binary value, ties to even), read back as the nearest float.
-pub fn round_decimals(x: f64, ndigits: usize) -> f64 {
-    if !x.is_finite() {
-        return x;
-    }
-    format!("{:.*}", ndigits, x).parse::<f64>().unwrap_or(x)
-}
-
-/// Python's `repr(float)`: shortest round-trip digits, exponent form when the decimal point is
-/// more than 16 places right or 4 places left (`1e-05`, `1e+16`), `.0` added to whole numbers.
-pub fn python_float_repr(x: f64) -> String {
-    if x.is_nan() {
-        return "nan".to_string();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 { "inf".to_string() } else { "-inf".to_string() };
-    }
-    let sign = if x.is_sign_negative() { "-" } else { "" };
-    if x == 0.0 {
-        return format!("{sign}0.0");
-    }
-    // Rust's `{:e}` without precision prints the shortest round-trip digits ("1.2345e-5"), but on
-    // an exact tie between two shortest candidates it may pick the upper one where Python picks
-    // the even one. The correctly rounded decimal with the same number of digits (exact mode,
-    // ties to even) also round-trips and is what Python prints.
-    let shortest = format!("{:e}", x.abs());
-    let n_digits = shortest.split('e').next().map_or(1, |m| m.chars().filter(|c| c.is_ascii_digit()).count());
-    let sci = format!("{:.*e}", n_digits.saturating_sub(1), x.abs());
-    let (mantissa, exp) = match sci.split_once('e') {
-        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
-        None => (sci.as_str(), 0),
-    };
-    let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
-    let n = digits.len() as i32;
-    let decpt = exp + 1; // value = 0.DIGITS × 10^decpt
-    if decpt > -4 && decpt <= 16 {
-        let body = if decpt <= 0 {
-            format!("0.{}{}", "0".repeat((-decpt) as usize), digits)
-        } else if decpt >= n {
-            format!("{}{}.0", digits, "0".repeat((decpt - n) as usize))
-        } else {
-            let (a, b) = digits.split_at(decpt as usize);
-            format!("{a}.{b}")
-        };
-        format!("{sign}{body}")
-    } else {
-        let (first, rest) = digits.split_at(1);
-        let frac = if rest.is_empty() { String::new() } else { format!(".{rest}") };
-        let esign = if exp < 0 { '-' } else { '+' };
-        format!("{sign}{first}{frac}e{esign}{:02}", exp.abs())
-    }
-}
-
-/// Python's `f"{x:.4f}"`: the exact binary value rounded to 4 decimals (ties to even).
-pub fn python_format_4f(x: f64) -> String {
-    if x.is_nan() {
-        return "nan".to_string();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 { "inf".to_string() } else { "-inf".to_string() };
-    }
-    format!("{:.4}", x)
 }
 
 // Marks a non-finite number while parsing. The marker carries a digest of the whole text, so
@@ -642,10 +564,12 @@ impl ExecutionEvidence {
         ]
     }
 
-    /// Canonical dict: keys sorted, None omitted, floats rounded to 10 decimals.
+    /// Canonical dict: keys sorted, None omitted, each value in the store's canonical form
+    /// ([`pyfmt::canonicalize`]: floats rounded to 10 decimals, non-finite ones None).
     pub fn to_dict(&self) -> Val {
+        let canonical = |v: &Val| Val::from_json(&pyfmt::canonicalize(&v.to_json()));
         let mut out: Vec<(String, Val)> =
-            self.fields().iter().map(|(k, v)| (k.to_string(), v.canonical())).filter(|(_, v)| !v.is_null()).collect();
+            self.fields().iter().map(|(k, v)| (k.to_string(), canonical(v))).filter(|(_, v)| !v.is_null()).collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Val::Map(out)
     }
@@ -794,50 +718,6 @@ pub fn load_rc_summary(path: &Path) -> std::result::Result<Val, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn float_repr_matches_python_literals() {
-        // Expected strings are what CPython's repr() prints for the same values.
-        let cases: [(f64, &str); 17] = [
-            (0.02, "0.02"),
-            (2.5, "2.5"),
-            (1.0, "1.0"),
-            (1e-5, "1e-05"),
-            (0.0001, "0.0001"),
-            (1e16, "1e+16"),
-            (1e15, "1000000000000000.0"),
-            (123456789012345680.0, "1.2345678901234568e+17"),
-            (-0.0, "-0.0"),
-            (0.1 + 0.2, "0.30000000000000004"),
-            (f64::NAN, "nan"),
-            (f64::NEG_INFINITY, "-inf"),
-            (5e-324, "5e-324"),
-            (1.7976931348623157e308, "1.7976931348623157e+308"),
-            (-2.5e-7, "-2.5e-07"),
-            (1234.5, "1234.5"),
-            (14.868423461914062, "14.868423461914062"), // exact tie between 17-digit candidates
-        ];
-        for (x, want) in cases {
-            assert_eq!(python_float_repr(x), want, "repr of {x:?}");
-        }
-    }
-
-    #[test]
-    fn fixed4_matches_python_literals() {
-        let cases: [(f64, &str); 8] = [
-            (0.015, "0.0150"),
-            (0.03125, "0.0312"), // exact tie, rounds to even
-            (0.09375, "0.0938"), // exact tie, rounds to even
-            (0.00005, "0.0001"), // binary value is slightly above the tie
-            (-0.00001, "-0.0000"),
-            (2.00005, "2.0000"), // binary value is slightly below the tie
-            (1e20, "100000000000000000000.0000"),
-            (f64::INFINITY, "inf"),
-        ];
-        for (x, want) in cases {
-            assert_eq!(python_format_4f(x), want, "{x:?}");
-        }
-    }
 
     #[test]
     fn json_with_python_nan_tokens() {

@@ -10,7 +10,8 @@ use std::path::Path;
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
-use crate::evidence::{map_get, python_float_repr, python_format_4f, ExecutionEvidence, RegimeSummary, Val};
+use crate::evidence::{map_get, ExecutionEvidence, RegimeSummary, Val};
+use crate::pyfmt::{python_float_repr, python_format_4f};
 
 pub const MIN_REGIMES_WITH_SAMPLES: usize = 2;
 

@@ -204,7 +204,7 @@ fn promote_in(
 fn insert_event(tx: &Transaction<'_>, candidate_id: &str, ts: &str, event_type: &str, payload: &Value) -> Result<i64> {
     tx.execute(
         "INSERT INTO promotion_events (candidate_id, ts_utc, event_type, payload_json) VALUES (?1, ?2, ?3, ?4)",
-        params![candidate_id, ts, event_type, crate::json::to_canonical_string(payload)],
+        params![candidate_id, ts, event_type, crate::pyfmt::to_canonical_string(payload)],
     )
     .map_err(write_err)?;
     Ok(tx.last_insert_rowid())

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::json::to_canonical_string;
+use crate::pyfmt::to_canonical_string;
 
 /// The statuses a candidate may have.
 pub const VALID_STATUSES: [&str; 4] = ["exploratory", "candidate", "accepted", "rejected"];

@@ -15,7 +15,7 @@ use crypto_analyzer_promotion::evidence::{
     parse_json_allow_nan, ExecutionEvidence, RegimeSummary, Val, ValidationBundle,
 };
 use crypto_analyzer_promotion::gating::{evaluate_candidate, GateInputs, Input, ThresholdConfig};
-use crypto_analyzer_promotion::json::{canonicalize, to_canonical_string};
+use crypto_analyzer_promotion::pyfmt::{canonicalize, to_canonical_string};
 use crypto_analyzer_promotion::store::{self, CandidateFilter, NewCandidate, Store};
 use crypto_analyzer_promotion::{migrate, Error};
 use serde_json::Value;

@@ -12,9 +12,9 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
 use super::convert::{json_to_py, py_to_json, py_to_json_named};
 use super::detach;
 use crate::error::Error;
-use crate::json::to_canonical_string;
 use crate::migrate::{self, Migration};
 use crate::promotion::EligibilityRow;
+use crate::pyfmt::to_canonical_string;
 use crate::store::{self, Candidate, CandidateFilter, Event, NewCandidate};
 
 pub(super) fn extract_horizon(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
