@@ -8,9 +8,9 @@
 //! number in [0,1], adjusted p-values that are not a mapping, a nested `meta` that is not a dict.
 
 use crate::error::Result;
-use crate::evidence::{map_get, Val};
 use crate::promotion::validate_level;
 use crate::pyfmt::python_float_repr;
+use crate::val::{map_get, Val};
 
 /// Schema versions the gate requires (the analyzer's `contracts.schema_versions`).
 pub const VALIDATION_BUNDLE_SCHEMA_VERSION: i64 = 1;

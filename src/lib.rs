@@ -26,6 +26,7 @@ pub mod seeding;
 pub mod service;
 pub mod sqlite_host;
 pub mod store;
+pub mod val;
 
 #[cfg(feature = "python")]
 mod python;

@@ -4,11 +4,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crypto_analyzer_promotion::evidence::Val;
 use crypto_analyzer_promotion::gating::{Input, ThresholdConfig};
 use crypto_analyzer_promotion::migrate::run_migrations_phase3;
 use crypto_analyzer_promotion::service::{evaluate_and_record, BundleArg, EvaluateRequest};
 use crypto_analyzer_promotion::store::{NewCandidate, Store};
+use crypto_analyzer_promotion::val::Val;
 use serde_json::json;
 
 const BUNDLE: &str = r#"{"run_id":"r","dataset_id":"d","signal_name":"s","freq":"1h","horizons":[4],
