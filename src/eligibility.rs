@@ -8,8 +8,9 @@
 //! number in [0,1], adjusted p-values that are not a mapping, a nested `meta` that is not a dict.
 
 use crate::error::Result;
-use crate::evidence::{map_get, python_float_repr, Val};
 use crate::promotion::validate_level;
+use crate::pyfmt::python_float_repr;
+use crate::val::{map_get, Val};
 
 /// Schema versions the gate requires (the analyzer's `contracts.schema_versions`).
 pub const VALIDATION_BUNDLE_SCHEMA_VERSION: i64 = 1;
@@ -421,7 +422,7 @@ pub fn evaluate_eligibility(view: &BundleView, level: &str, rc_summary: Option<&
 /// stores blockers_json / warnings_json.
 pub fn json_dumps_str_list(items: &[String]) -> String {
     let parts: Vec<String> =
-        items.iter().map(|s| crate::json::to_canonical_string(&serde_json::Value::String(s.clone()))).collect();
+        items.iter().map(|s| crate::pyfmt::to_canonical_string(&serde_json::Value::String(s.clone()))).collect();
     format!("[{}]", parts.join(", "))
 }
 

@@ -1,281 +1,16 @@
 //! Evidence the gate reads: the validation bundle, execution evidence, the regime summary CSV and
-//! the Reality Check summary JSON.
-//!
-//! Values coming from Python or from files are kept as [`Val`], a JSON-like value that (unlike
-//! `serde_json::Value`) can hold NaN and ±inf, so the gate can say "mean_ic is not a finite
-//! number (got nan)" instead of silently reading a null. Writing a `Val` to JSON turns non-finite
-//! floats into null, as the analyzer's own writers do.
+//! the Reality Check summary JSON; where an evidence path points and how each file is loaded and
+//! checked. The values they hold are [`Val`]s (`crate::val`), printed with `crate::pyfmt`.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
-use serde_json::{Map, Number, Value};
+use serde_json::Value;
 
 use crate::error::{Error, Result};
-
-/// A JSON-like value that may hold non-finite floats. Maps keep their insertion order.
-#[derive(Clone, Debug, PartialEq, Default)]
-pub enum Val {
-    #[default]
-    Null,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Text(String),
-    List(Vec<Val>),
-    Map(Vec<(String, Val)>),
-}
-
-impl Val {
-    pub fn from_json(v: &Value) -> Val {
-        match v {
-            Value::Null => Val::Null,
-            Value::Bool(b) => Val::Bool(*b),
-            Value::Number(n) => match n.as_i64() {
-                Some(i) => Val::Int(i),
-                None => Val::Float(n.as_f64().unwrap_or(f64::NAN)),
-            },
-            Value::String(s) => Val::Text(s.clone()),
-            Value::Array(items) => Val::List(items.iter().map(Val::from_json).collect()),
-            Value::Object(map) => Val::Map(map.iter().map(|(k, x)| (k.clone(), Val::from_json(x))).collect()),
-        }
-    }
-
-    /// JSON form; non-finite floats become null.
-    pub fn to_json(&self) -> Value {
-        match self {
-            Val::Null => Value::Null,
-            Val::Bool(b) => Value::Bool(*b),
-            Val::Int(i) => Value::from(*i),
-            Val::Float(f) => Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
-            Val::Text(s) => Value::String(s.clone()),
-            Val::List(items) => Value::Array(items.iter().map(Val::to_json).collect()),
-            Val::Map(entries) => {
-                let mut m = Map::new();
-                for (k, x) in entries {
-                    m.insert(k.clone(), x.to_json());
-                }
-                Value::Object(m)
-            }
-        }
-    }
-
-    pub fn is_null(&self) -> bool {
-        matches!(self, Val::Null)
-    }
-
-    /// The value as a number when it is an int or a float (possibly non-finite); bools are not numbers.
-    pub fn as_number(&self) -> Option<f64> {
-        match self {
-            Val::Int(i) => Some(*i as f64),
-            Val::Float(f) => Some(*f),
-            _ => None,
-        }
-    }
-
-    /// The value when it is a finite int or float.
-    pub fn as_finite(&self) -> Option<f64> {
-        self.as_number().filter(|x| x.is_finite())
-    }
-
-    pub fn as_str(&self) -> Option<&str> {
-        match self {
-            Val::Text(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    pub fn as_map(&self) -> Option<&[(String, Val)]> {
-        match self {
-            Val::Map(m) => Some(m),
-            _ => None,
-        }
-    }
-
-    /// Look a key up in a map value.
-    pub fn get(&self, key: &str) -> Option<&Val> {
-        self.as_map().and_then(|m| map_get(m, key))
-    }
-
-    /// How Python's `str(x)` / `f"{x}"` prints the value (for scalars).
-    pub fn python_str(&self) -> String {
-        match self {
-            Val::Null => "None".to_string(),
-            Val::Bool(true) => "True".to_string(),
-            Val::Bool(false) => "False".to_string(),
-            Val::Int(i) => i.to_string(),
-            Val::Float(f) => python_float_repr(*f),
-            Val::Text(s) => s.clone(),
-            other => other.to_json().to_string(),
-        }
-    }
-
-    /// A short description for error messages: `nan`, `string "0.05"`, `null`, `list [1,2]`.
-    pub fn describe(&self) -> String {
-        match self {
-            Val::Null => "null".to_string(),
-            Val::Bool(b) => format!("boolean {b}"),
-            Val::Int(i) => i.to_string(),
-            Val::Float(f) => python_float_repr(*f),
-            Val::Text(s) => format!("string {}", Value::String(s.clone())),
-            Val::List(_) => format!("list {}", self.to_json()),
-            Val::Map(_) => format!("object {}", self.to_json()),
-        }
-    }
-
-    /// Canonical form: map keys sorted, floats rounded to 10 decimals, non-finite floats → null.
-    pub fn canonical(&self) -> Val {
-        match self {
-            Val::Float(f) if !f.is_finite() => Val::Null,
-            Val::Float(f) => Val::Float(round_decimals(*f, 10)),
-            Val::List(items) => Val::List(items.iter().map(Val::canonical).collect()),
-            Val::Map(entries) => {
-                let sorted: BTreeMap<&String, Val> = entries.iter().map(|(k, x)| (k, x.canonical())).collect();
-                Val::Map(sorted.into_iter().map(|(k, x)| (k.clone(), x)).collect())
-            }
-            other => other.clone(),
-        }
-    }
-}
-
-pub fn map_get<'a>(map: &'a [(String, Val)], key: &str) -> Option<&'a Val> {
-    map.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
-}
-
-/// Python's `round(x, ndigits)` for finite floats: the nearest decimal with `ndigits` places
-/// (exact binary value, ties to even), read back as the nearest float.
-pub fn round_decimals(x: f64, ndigits: usize) -> f64 {
-    if !x.is_finite() {
-        return x;
-    }
-    format!("{:.*}", ndigits, x).parse::<f64>().unwrap_or(x)
-}
-
-/// Python's `repr(float)`: shortest round-trip digits, exponent form when the decimal point is
-/// more than 16 places right or 4 places left (`1e-05`, `1e+16`), `.0` added to whole numbers.
-pub fn python_float_repr(x: f64) -> String {
-    if x.is_nan() {
-        return "nan".to_string();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 { "inf".to_string() } else { "-inf".to_string() };
-    }
-    let sign = if x.is_sign_negative() { "-" } else { "" };
-    if x == 0.0 {
-        return format!("{sign}0.0");
-    }
-    // Rust's `{:e}` without precision prints the shortest round-trip digits ("1.2345e-5"), but on
-    // an exact tie between two shortest candidates it may pick the upper one where Python picks
-    // the even one. The correctly rounded decimal with the same number of digits (exact mode,
-    // ties to even) also round-trips and is what Python prints.
-    let shortest = format!("{:e}", x.abs());
-    let n_digits = shortest.split('e').next().map_or(1, |m| m.chars().filter(|c| c.is_ascii_digit()).count());
-    let sci = format!("{:.*e}", n_digits.saturating_sub(1), x.abs());
-    let (mantissa, exp) = match sci.split_once('e') {
-        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
-        None => (sci.as_str(), 0),
-    };
-    let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
-    let n = digits.len() as i32;
-    let decpt = exp + 1; // value = 0.DIGITS × 10^decpt
-    if decpt > -4 && decpt <= 16 {
-        let body = if decpt <= 0 {
-            format!("0.{}{}", "0".repeat((-decpt) as usize), digits)
-        } else if decpt >= n {
-            format!("{}{}.0", digits, "0".repeat((decpt - n) as usize))
-        } else {
-            let (a, b) = digits.split_at(decpt as usize);
-            format!("{a}.{b}")
-        };
-        format!("{sign}{body}")
-    } else {
-        let (first, rest) = digits.split_at(1);
-        let frac = if rest.is_empty() { String::new() } else { format!(".{rest}") };
-        let esign = if exp < 0 { '-' } else { '+' };
-        format!("{sign}{first}{frac}e{esign}{:02}", exp.abs())
-    }
-}
-
-/// Python's `f"{x:.4f}"`: the exact binary value rounded to 4 decimals (ties to even).
-pub fn python_format_4f(x: f64) -> String {
-    if x.is_nan() {
-        return "nan".to_string();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 { "inf".to_string() } else { "-inf".to_string() };
-    }
-    format!("{:.4}", x)
-}
-
-// Marks a non-finite number while parsing. The marker carries a digest of the whole text, so
-// no string the document itself contains (e.g. "\u0000nonfinite:NaN") can be taken for one.
-const NONFINITE_MARK: &str = "\u{0}nonfinite:";
-
-fn nonfinite_marker(text: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = hex::encode(Sha256::digest(text.as_bytes()));
-    format!("{NONFINITE_MARK}{}:", digest.get(..32).unwrap_or(&digest))
-}
-
-/// Parse JSON as Python's `json` module writes it: the non-standard tokens `NaN`, `Infinity` and
-/// `-Infinity` (Python's default `allow_nan=True`) are read as non-finite floats instead of making
-/// the whole file "malformed".
-pub fn parse_json_allow_nan(text: &str) -> std::result::Result<Val, serde_json::Error> {
-    let marker = nonfinite_marker(text);
-    let mut out = String::with_capacity(text.len());
-    let mut in_string = false;
-    let mut escaped = false;
-    let mut rest = text;
-    while let Some(c) = rest.chars().next() {
-        if in_string {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-            rest = &rest[c.len_utf8()..];
-            continue;
-        }
-        if c == '"' {
-            in_string = true;
-            out.push(c);
-            rest = &rest[1..];
-            continue;
-        }
-        let token = ["-Infinity", "Infinity", "NaN"].into_iter().find(|t| rest.starts_with(t));
-        match token {
-            Some(t) => {
-                // The marker in JSON string syntax: the NUL escaped, the rest plain ASCII.
-                out.push_str(&format!("\"\\u0000{}{t}\"", &marker[1..]));
-                rest = &rest[t.len()..];
-            }
-            None => {
-                out.push(c);
-                rest = &rest[c.len_utf8()..];
-            }
-        }
-    }
-    let v: Value = serde_json::from_str(&out)?;
-    Ok(restore_nonfinite(Val::from_json(&v), &marker))
-}
-
-fn restore_nonfinite(v: Val, marker: &str) -> Val {
-    match v {
-        Val::Text(s) => match s.strip_prefix(marker) {
-            Some("NaN") => Val::Float(f64::NAN),
-            Some("Infinity") => Val::Float(f64::INFINITY),
-            Some("-Infinity") => Val::Float(f64::NEG_INFINITY),
-            _ => Val::Text(s),
-        },
-        Val::List(items) => Val::List(items.into_iter().map(|x| restore_nonfinite(x, marker)).collect()),
-        Val::Map(entries) => Val::Map(entries.into_iter().map(|(k, x)| (k, restore_nonfinite(x, marker))).collect()),
-        other => other,
-    }
-}
+use crate::pyfmt;
+use crate::val::{map_get, parse_json_allow_nan, Val};
 
 // ---------------------------------------------------------------------------------------------
 // Paths
@@ -642,10 +377,12 @@ impl ExecutionEvidence {
         ]
     }
 
-    /// Canonical dict: keys sorted, None omitted, floats rounded to 10 decimals.
+    /// Canonical dict: keys sorted, None omitted, each value in the store's canonical form
+    /// ([`pyfmt::canonicalize`]: floats rounded to 10 decimals, non-finite ones None).
     pub fn to_dict(&self) -> Val {
+        let canonical = |v: &Val| Val::from_json(&pyfmt::canonicalize(&v.to_json()));
         let mut out: Vec<(String, Val)> =
-            self.fields().iter().map(|(k, v)| (k.to_string(), v.canonical())).filter(|(_, v)| !v.is_null()).collect();
+            self.fields().iter().map(|(k, v)| (k.to_string(), canonical(v))).filter(|(_, v)| !v.is_null()).collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Val::Map(out)
     }
@@ -794,60 +531,6 @@ pub fn load_rc_summary(path: &Path) -> std::result::Result<Val, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn float_repr_matches_python_literals() {
-        // Expected strings are what CPython's repr() prints for the same values.
-        let cases: [(f64, &str); 17] = [
-            (0.02, "0.02"),
-            (2.5, "2.5"),
-            (1.0, "1.0"),
-            (1e-5, "1e-05"),
-            (0.0001, "0.0001"),
-            (1e16, "1e+16"),
-            (1e15, "1000000000000000.0"),
-            (123456789012345680.0, "1.2345678901234568e+17"),
-            (-0.0, "-0.0"),
-            (0.1 + 0.2, "0.30000000000000004"),
-            (f64::NAN, "nan"),
-            (f64::NEG_INFINITY, "-inf"),
-            (5e-324, "5e-324"),
-            (1.7976931348623157e308, "1.7976931348623157e+308"),
-            (-2.5e-7, "-2.5e-07"),
-            (1234.5, "1234.5"),
-            (14.868423461914062, "14.868423461914062"), // exact tie between 17-digit candidates
-        ];
-        for (x, want) in cases {
-            assert_eq!(python_float_repr(x), want, "repr of {x:?}");
-        }
-    }
-
-    #[test]
-    fn fixed4_matches_python_literals() {
-        let cases: [(f64, &str); 8] = [
-            (0.015, "0.0150"),
-            (0.03125, "0.0312"), // exact tie, rounds to even
-            (0.09375, "0.0938"), // exact tie, rounds to even
-            (0.00005, "0.0001"), // binary value is slightly above the tie
-            (-0.00001, "-0.0000"),
-            (2.00005, "2.0000"), // binary value is slightly below the tie
-            (1e20, "100000000000000000000.0000"),
-            (f64::INFINITY, "inf"),
-        ];
-        for (x, want) in cases {
-            assert_eq!(python_format_4f(x), want, "{x:?}");
-        }
-    }
-
-    #[test]
-    fn json_with_python_nan_tokens() {
-        let v = parse_json_allow_nan(r#"{"a": NaN, "b": [-Infinity, Infinity], "c": "NaN \" x", "d": 1}"#).unwrap();
-        assert!(matches!(v.get("a"), Some(Val::Float(f)) if f.is_nan()));
-        assert_eq!(v.get("b"), Some(&Val::List(vec![Val::Float(f64::NEG_INFINITY), Val::Float(f64::INFINITY)])));
-        assert_eq!(v.get("c"), Some(&Val::Text("NaN \" x".into())));
-        assert_eq!(v.get("d"), Some(&Val::Int(1)));
-        assert!(parse_json_allow_nan("{\"a\": nan}").is_err());
-    }
 
     #[test]
     fn escape_detection() {

@@ -10,8 +10,10 @@ use std::path::Path;
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
-use crate::evidence::{map_get, python_float_repr, python_format_4f, ExecutionEvidence, RegimeSummary, Val};
+use crate::evidence::{ExecutionEvidence, RegimeSummary};
+use crate::pyfmt::{python_float_repr, python_format_4f};
 use crate::status::Status;
+use crate::val::{map_get, Val};
 
 pub const MIN_REGIMES_WITH_SAMPLES: usize = 2;
 

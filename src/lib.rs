@@ -13,7 +13,6 @@ pub mod error;
 pub mod evidence;
 pub mod gating;
 pub mod guards;
-pub mod json;
 pub mod migrate;
 pub mod numpy_pcg;
 mod numpy_zig_tables;
@@ -22,12 +21,14 @@ pub mod pg_migrate;
 pub mod pg_store;
 pub mod pool;
 pub mod promotion;
+pub mod pyfmt;
 pub mod reality_check;
 pub mod seeding;
 pub mod service;
 pub mod sqlite_host;
 pub mod status;
 pub mod store;
+pub mod val;
 
 #[cfg(feature = "python")]
 mod python;

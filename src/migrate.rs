@@ -9,11 +9,11 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior, MAIN_DB};
+use rusqlite::{params, Connection, OptionalExtension, MAIN_DB};
 
 use crate::error::{Error, Result};
 use crate::guards;
-use crate::store::{now_utc_iso, sql_err, with_cached_store_opts};
+use crate::store::{now_utc_iso, sql_err, with_cached_store_opts, with_write_transaction};
 
 /// One migration: its version, its name (`2026_02_<table>`) and its SQL.
 #[derive(Debug, Clone, PartialEq)]
@@ -198,16 +198,14 @@ pub fn run_migrations_on(
 /// Also ensures the governance triggers of migrations 009–013 (see [`crate::guards`]).
 pub fn ensure_guards(conn: &mut Connection) -> Result<()> {
     if table_exists(conn, "promotion_events")? && table_exists(conn, "promotion_candidates")? {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
-        tx.execute_batch(PROMOTION_EVENTS_GUARDS_SQL).map_err(sql_err)?;
-        tx.commit().map_err(sql_err)?;
+        with_write_transaction(conn, |tx| tx.execute_batch(PROMOTION_EVENTS_GUARDS_SQL).map_err(sql_err))?;
     }
     if !guards::pending_guards(conn)?.is_empty() {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
-        // Re-read under the write lock: another process may have just done it.
-        let pending = guards::pending_guards(&tx)?;
-        guards::apply_guards(&tx, &pending)?;
-        tx.commit().map_err(sql_err)?;
+        with_write_transaction(conn, |tx| {
+            // Re-read under the write lock: another process may have just done it.
+            let pending = guards::pending_guards(tx)?;
+            guards::apply_guards(tx, &pending)
+        })?;
     }
     Ok(())
 }
@@ -251,25 +249,25 @@ fn apply_one(conn: &mut Connection, db_path: &Path, m: &Migration, git_commit: &
 }
 
 fn apply_in_transaction(conn: &mut Connection, m: &Migration, sql: &str, git_commit: &str) -> Result<bool> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
-    // Another process may have applied it while we waited for the lock.
-    if table_exists(&tx, "schema_migrations_phase3")? {
-        let already: Option<i64> = tx
-            .query_row("SELECT 1 FROM schema_migrations_phase3 WHERE version = ?1", [m.version], |r| r.get(0))
-            .optional()
-            .map_err(sql_err)?;
-        if already.is_some() {
-            return Ok(false);
+    with_write_transaction(conn, |tx| {
+        // Another process may have applied it while we waited for the lock (nothing written).
+        if table_exists(tx, "schema_migrations_phase3")? {
+            let already: Option<i64> = tx
+                .query_row("SELECT 1 FROM schema_migrations_phase3 WHERE version = ?1", [m.version], |r| r.get(0))
+                .optional()
+                .map_err(sql_err)?;
+            if already.is_some() {
+                return Ok(false);
+            }
         }
-    }
-    apply_sql(&tx, &m.name, sql)?;
-    tx.execute(
-        "INSERT OR REPLACE INTO schema_migrations_phase3 (version, name, applied_at_utc, git_commit) VALUES (?1, ?2, ?3, ?4)",
-        params![m.version, m.name, now_utc_iso(), git_commit],
-    )
-    .map_err(sql_err)?;
-    tx.commit().map_err(sql_err)?;
-    Ok(true)
+        apply_sql(tx, &m.name, sql)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO schema_migrations_phase3 (version, name, applied_at_utc, git_commit) VALUES (?1, ?2, ?3, ?4)",
+            params![m.version, m.name, now_utc_iso(), git_commit],
+        )
+        .map_err(sql_err)?;
+        Ok(true)
+    })
 }
 
 /// Run one migration's SQL inside the caller's transaction: the eligibility column first for
@@ -290,8 +288,6 @@ pub fn apply_migration_sql(db_path: &Path, version: i64) -> Result<()> {
         .ok_or_else(|| Error::invalid(format!("unknown Phase 3 migration version: {version}")))?;
     let name = MIGRATIONS_PHASE3.iter().find(|(v, _, _)| *v == version).map(|(_, n, _)| *n).unwrap_or_default();
     with_cached_store_opts(db_path, true, |s| {
-        let tx = s.connection_mut().transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
-        apply_sql(&tx, name, &sql)?;
-        tx.commit().map_err(sql_err)
+        with_write_transaction(s.connection_mut(), |tx| apply_sql(tx, name, &sql))
     })
 }

@@ -25,9 +25,9 @@ use serde_json::{Map, Value};
 
 use crate::backend::status_changed;
 use crate::error::{Error, Result};
-use crate::json::to_canonical_string;
 use crate::pg_conn::{is_retryable, pg_err, PgTarget};
 use crate::promotion::EligibilityRow;
+use crate::pyfmt::to_canonical_string;
 use crate::store::{
     candidate_id_for, evidence_to_json, now_utc_iso, validate_status, Candidate, CandidateFilter, Event, NewCandidate,
     PROMOTION_TABLES_REQUIRED_MSG,

@@ -7,12 +7,14 @@
 //! of migration 9/10 enforce the same rules for plain SQL. Promotion straight from exploratory to
 //! accepted stays possible here (the analyzer's tests use it); the service moves one rung.
 
-use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::{Map, Value};
 
 use crate::backend::{status_changed, Rung};
 use crate::error::{Error, Result};
-use crate::store::{not_found, now_utc_iso, refuse_promotion_status, sql_err, trigger_message, validate_status, Store};
+use crate::store::{
+    insert_event_row, not_found, now_utc_iso, refuse_promotion_status, sql_err, trigger_message, validate_status, Store,
+};
 
 /// The levels a report may have.
 pub const LEVELS: [&str; 3] = crate::status::LEVEL_NAMES;
@@ -200,12 +202,8 @@ fn promote_in(
 }
 
 fn insert_event(tx: &Transaction<'_>, candidate_id: &str, ts: &str, event_type: &str, payload: &Value) -> Result<i64> {
-    tx.execute(
-        "INSERT INTO promotion_events (candidate_id, ts_utc, event_type, payload_json) VALUES (?1, ?2, ?3, ?4)",
-        params![candidate_id, ts, event_type, crate::json::to_canonical_string(payload)],
-    )
-    .map_err(write_err)?;
-    Ok(tx.last_insert_rowid())
+    insert_event_row(tx, candidate_id, ts, event_type, Some(&crate::pyfmt::to_canonical_string(payload)))
+        .map_err(write_err)
 }
 
 impl Store {
@@ -215,9 +213,7 @@ impl Store {
     pub fn insert_eligibility_report(&mut self, report: &EligibilityRow) -> Result<()> {
         self.require_promotion_tables()?;
         report.validate()?;
-        let tx = self.connection_mut().transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
-        insert_report(&tx, report)?;
-        tx.commit().map_err(sql_err)
+        self.with_write_transaction(|tx| insert_report(tx, report))
     }
 
     /// `promote_to_candidate` / `promote_to_accepted`: link a passed report of `level` computed
@@ -226,10 +222,7 @@ impl Store {
     pub fn promote(&mut self, candidate_id: &str, level: &str, report_id: &str, reason: Option<&str>) -> Result<i64> {
         self.require_promotion_tables()?;
         validate_status(level)?;
-        let tx = self.connection_mut().transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
-        let id = promote_in(&tx, candidate_id, level, report_id, reason)?;
-        tx.commit().map_err(sql_err)?;
-        Ok(id)
+        self.with_write_transaction(|tx| promote_in(tx, candidate_id, level, report_id, reason))
     }
 
     /// The service's promotion: insert the (passed) report, promote to its level, and write the
@@ -237,11 +230,12 @@ impl Store {
     pub fn record_promotion(&mut self, report: &EligibilityRow, reason: Option<&str>, evaluated: &Value) -> Result<()> {
         self.require_promotion_tables()?;
         report.validate()?;
-        let tx = self.connection_mut().transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
-        insert_report(&tx, report)?;
-        promote_in(&tx, &report.candidate_id, &report.level, &report.eligibility_report_id, reason)?;
-        insert_event(&tx, &report.candidate_id, &now_utc_iso(), "evaluated", evaluated)?;
-        tx.commit().map_err(sql_err)
+        self.with_write_transaction(|tx| {
+            insert_report(tx, report)?;
+            promote_in(tx, &report.candidate_id, &report.level, &report.eligibility_report_id, reason)?;
+            insert_event(tx, &report.candidate_id, &now_utc_iso(), "evaluated", evaluated)?;
+            Ok(())
+        })
     }
 
     /// The write side of `service::evaluate_and_record` (see [`Rung`]): in ONE IMMEDIATE
@@ -266,27 +260,28 @@ impl Store {
                 refuse_promotion_status(rung.new_status)?;
             }
         }
-        let tx = self.connection_mut().transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
-        let found = candidate_status(&tx, rung.candidate_id)?.ok_or_else(|| not_found(rung.candidate_id))?;
-        if found != rung.expected_status {
-            return Err(status_changed(rung.candidate_id, rung.expected_status, &found));
-        }
-        let ts = now_utc_iso();
-        match rung.report {
-            Some(r) => {
-                insert_report(&tx, r)?;
-                promote_in(&tx, rung.candidate_id, &r.level, &r.eligibility_report_id, rung.reason)?;
+        self.with_write_transaction(|tx| {
+            let found = candidate_status(tx, rung.candidate_id)?.ok_or_else(|| not_found(rung.candidate_id))?;
+            if found != rung.expected_status {
+                return Err(status_changed(rung.candidate_id, rung.expected_status, &found));
             }
-            None => {
-                tx.execute(
-                    "UPDATE promotion_candidates SET status = ?1 WHERE candidate_id = ?2",
-                    params![rung.new_status, rung.candidate_id],
-                )
-                .map_err(write_err)?;
+            let ts = now_utc_iso();
+            match rung.report {
+                Some(r) => {
+                    insert_report(tx, r)?;
+                    promote_in(tx, rung.candidate_id, &r.level, &r.eligibility_report_id, rung.reason)?;
+                }
+                None => {
+                    tx.execute(
+                        "UPDATE promotion_candidates SET status = ?1 WHERE candidate_id = ?2",
+                        params![rung.new_status, rung.candidate_id],
+                    )
+                    .map_err(write_err)?;
+                }
             }
-        }
-        insert_event(&tx, rung.candidate_id, &ts, "evaluated", rung.evaluated)?;
-        tx.commit().map_err(sql_err)
+            insert_event(tx, rung.candidate_id, &ts, "evaluated", rung.evaluated)?;
+            Ok(())
+        })
     }
 
     /// The eligibility reports of a candidate, in insertion order (empty before migration 8).

@@ -24,11 +24,12 @@ use sha2::{Digest, Sha256};
 use crate::backend::{is_status_changed, status_changed, with_backend, Backend, Rung};
 use crate::eligibility::{self, json_dumps_str_list, BundleView};
 use crate::error::Result;
-use crate::evidence::{self, escapes_base, ExecutionEvidence, RegimeSummary, Val, ValidationBundle};
+use crate::evidence::{self, escapes_base, ExecutionEvidence, RegimeSummary, ValidationBundle};
 use crate::gating::{self, GateInputs, Input, PromotionDecision, ThresholdConfig};
 use crate::promotion::EligibilityRow;
 use crate::status::Status;
 use crate::store;
+use crate::val::Val;
 
 pub const BUNDLE_LOAD_REASON: &str = "could not load ValidationBundle from path";
 

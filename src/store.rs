@@ -14,12 +14,12 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::json::to_canonical_string;
+use crate::pyfmt::to_canonical_string;
 use crate::status::Status;
 
 /// The statuses a candidate may have.
@@ -452,6 +452,34 @@ pub fn evidence_to_json(evidence: Option<&Value>, base: Option<&Path>) -> Result
     Ok(Some(to_canonical_string(&stored)))
 }
 
+/// Run `f` in ONE `BEGIN IMMEDIATE` transaction on `conn`. Every write of the store goes through
+/// here: the write lock is taken first (a second writer waits out the busy timeout instead of
+/// failing half-way), the transaction commits when `f` returns `Ok` and rolls back (dropped
+/// unfinished) when it returns `Err`.
+pub fn with_write_transaction<T>(conn: &mut Connection, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
+    let out = f(&tx)?;
+    tx.commit().map_err(sql_err)?;
+    Ok(out)
+}
+
+/// The one `INSERT INTO promotion_events`: append an event row inside `tx`; returns its id.
+/// `payload_json` is canonical JSON text, `None` for SQL NULL. Errors are left to the caller to
+/// map (a trigger's refusal reads differently in a promotion than in a plain event).
+pub(crate) fn insert_event_row(
+    tx: &Transaction<'_>,
+    candidate_id: &str,
+    ts_utc: &str,
+    event_type: &str,
+    payload_json: Option<&str>,
+) -> rusqlite::Result<i64> {
+    tx.prepare_cached(
+        "INSERT INTO promotion_events (candidate_id, ts_utc, event_type, payload_json) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![candidate_id, ts_utc, event_type, payload_json])?;
+    Ok(tx.last_insert_rowid())
+}
+
 fn payload_to_json(payload: Option<&Value>) -> Option<String> {
     match payload {
         None | Some(Value::Null) => None,
@@ -564,9 +592,8 @@ impl Store {
             let evidence_json = evidence_to_json(new.evidence.as_ref(), new.evidence_base_path.as_deref())?;
             prepared.push((new, evidence_json));
         }
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
-        let mut ids = Vec::with_capacity(items.len());
-        {
+        self.with_write_transaction(|tx| {
+            let mut ids = Vec::with_capacity(items.len());
             let with_report = prepared.iter().any(|(n, _)| n.eligibility_report_id.is_some());
             let mut ins = tx
                 .prepare_cached(if with_report {
@@ -580,12 +607,6 @@ impl Store {
                      evidence_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
                 })
                 .map_err(|e| missing_column(e, "eligibility_report_id"))?;
-            let mut ev = tx
-                .prepare_cached(
-                    "INSERT INTO promotion_events (candidate_id, ts_utc, event_type, payload_json) \
-                     VALUES (?1, ?2, 'created', ?3)",
-                )
-                .map_err(sql_err)?;
             for (new, evidence_json) in &prepared {
                 let created_at = now_utc_iso();
                 let id = match &new.candidate_id {
@@ -623,15 +644,19 @@ impl Store {
                     return Err(sql_err(e));
                 }
                 let payload = to_canonical_string(&serde_json::json!({ "created_at_utc": created_at }));
-                ev.execute(params![id, created_at, payload]).map_err(sql_err)?;
+                insert_event_row(tx, &id, &created_at, "created", Some(&payload)).map_err(sql_err)?;
                 ids.push(id);
             }
-        }
-        tx.commit().map_err(sql_err)?;
-        Ok(ids)
+            Ok(ids)
+        })
     }
 
-    fn current_status(tx: &rusqlite::Transaction<'_>, candidate_id: &str) -> Result<Option<String>> {
+    /// [`with_write_transaction`] on this store's connection.
+    pub fn with_write_transaction<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        with_write_transaction(&mut self.conn, f)
+    }
+
+    fn current_status(tx: &Transaction<'_>, candidate_id: &str) -> Result<Option<String>> {
         tx.prepare_cached("SELECT status FROM promotion_candidates WHERE candidate_id = ?1")
             .and_then(|mut st| st.query_row([candidate_id], |r| r.get(0)).optional())
             .map_err(sql_err)
@@ -645,20 +670,18 @@ impl Store {
         self.require_promotion_tables()?;
         validate_status(status)?;
         refuse_promotion_status(status)?;
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
-        let old = Self::current_status(&tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
-        let ts = now_utc_iso();
-        let mut payload = Map::new();
-        payload.insert("new_status".into(), Value::String(status.to_string()));
-        payload.insert("old_status".into(), Value::String(old));
-        payload.insert("ts_utc".into(), Value::String(ts.clone()));
-        if let Some(r) = reason.filter(|r| !r.is_empty()) {
-            payload.insert("reason".into(), Value::String(r.to_string()));
-        }
-        let event_id =
-            Self::write_status_and_event(&tx, candidate_id, status, &ts, "status_change", &Value::Object(payload))?;
-        tx.commit().map_err(sql_err)?;
-        Ok(event_id)
+        self.with_write_transaction(|tx| {
+            let old = Self::current_status(tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
+            let ts = now_utc_iso();
+            let mut payload = Map::new();
+            payload.insert("new_status".into(), Value::String(status.to_string()));
+            payload.insert("old_status".into(), Value::String(old));
+            payload.insert("ts_utc".into(), Value::String(ts.clone()));
+            if let Some(r) = reason.filter(|r| !r.is_empty()) {
+                payload.insert("reason".into(), Value::String(r.to_string()));
+            }
+            Self::write_status_and_event(tx, candidate_id, status, &ts, "status_change", &Value::Object(payload))
+        })
     }
 
     /// Set the status and write an `evaluated` event with `event_payload` (canonical JSON) in
@@ -667,16 +690,15 @@ impl Store {
         self.require_promotion_tables()?;
         validate_status(new_status)?;
         refuse_promotion_status(new_status)?;
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
-        Self::current_status(&tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
-        let ts = now_utc_iso();
-        let event_id = Self::write_status_and_event(&tx, candidate_id, new_status, &ts, "evaluated", event_payload)?;
-        tx.commit().map_err(sql_err)?;
-        Ok(event_id)
+        self.with_write_transaction(|tx| {
+            Self::current_status(tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
+            let ts = now_utc_iso();
+            Self::write_status_and_event(tx, candidate_id, new_status, &ts, "evaluated", event_payload)
+        })
     }
 
     fn write_status_and_event(
-        tx: &rusqlite::Transaction<'_>,
+        tx: &Transaction<'_>,
         candidate_id: &str,
         status: &str,
         ts: &str,
@@ -686,12 +708,7 @@ impl Store {
         tx.prepare_cached("UPDATE promotion_candidates SET status = ?1 WHERE candidate_id = ?2")
             .and_then(|mut st| st.execute(params![status, candidate_id]))
             .map_err(sql_err)?;
-        tx.prepare_cached(
-            "INSERT INTO promotion_events (candidate_id, ts_utc, event_type, payload_json) VALUES (?1, ?2, ?3, ?4)",
-        )
-        .and_then(|mut st| st.execute(params![candidate_id, ts, event_type, payload_to_json(Some(payload))]))
-        .map_err(sql_err)?;
-        Ok(tx.last_insert_rowid())
+        insert_event_row(tx, candidate_id, ts, event_type, payload_to_json(Some(payload)).as_deref()).map_err(sql_err)
     }
 
     /// Append an event; payload_json is canonical JSON, NULL when the payload is empty.
@@ -701,16 +718,10 @@ impl Store {
             return Err(Error::invalid("event_type must be a non-empty string"));
         }
         let payload_json = payload_to_json(payload);
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_err)?;
-        Self::current_status(&tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
-        tx.prepare_cached(
-            "INSERT INTO promotion_events (candidate_id, ts_utc, event_type, payload_json) VALUES (?1, ?2, ?3, ?4)",
-        )
-        .and_then(|mut st| st.execute(params![candidate_id, now_utc_iso(), event_type, payload_json]))
-        .map_err(sql_err)?;
-        let event_id = tx.last_insert_rowid();
-        tx.commit().map_err(sql_err)?;
-        Ok(event_id)
+        self.with_write_transaction(|tx| {
+            Self::current_status(tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
+            insert_event_row(tx, candidate_id, &now_utc_iso(), event_type, payload_json.as_deref()).map_err(sql_err)
+        })
     }
 
     /// Candidates matching the filters, newest `created_at_utc` first (ties: newest insert first).

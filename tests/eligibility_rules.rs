@@ -2,7 +2,7 @@
 //! (tests_py/gating/test_eligibility.py covers every rule, and compares with the analyzer's own.)
 
 use crypto_analyzer_promotion::eligibility::{evaluate_eligibility, json_dumps_str_list, python_repr, BundleView};
-use crypto_analyzer_promotion::evidence::Val;
+use crypto_analyzer_promotion::val::Val;
 use crypto_analyzer_promotion::Error;
 
 fn text(s: &str) -> Val {

@@ -2,8 +2,9 @@
 
 use std::path::Path;
 
-use crypto_analyzer_promotion::evidence::{ExecutionEvidence, RegimeSummary, Val};
+use crypto_analyzer_promotion::evidence::{ExecutionEvidence, RegimeSummary};
 use crypto_analyzer_promotion::gating::{evaluate_candidate, GateInputs, Input, Num, ThresholdConfig};
+use crypto_analyzer_promotion::val::Val;
 use crypto_analyzer_promotion::Status;
 use serde_json::json;
 

@@ -11,12 +11,11 @@
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 
-use crypto_analyzer_promotion::evidence::{
-    parse_json_allow_nan, ExecutionEvidence, RegimeSummary, Val, ValidationBundle,
-};
+use crypto_analyzer_promotion::evidence::{ExecutionEvidence, RegimeSummary, ValidationBundle};
 use crypto_analyzer_promotion::gating::{evaluate_candidate, GateInputs, Input, ThresholdConfig};
-use crypto_analyzer_promotion::json::{canonicalize, to_canonical_string};
+use crypto_analyzer_promotion::pyfmt::{canonicalize, to_canonical_string};
 use crypto_analyzer_promotion::store::{self, CandidateFilter, NewCandidate, Store};
+use crypto_analyzer_promotion::val::{parse_json_allow_nan, Val};
 use crypto_analyzer_promotion::{migrate, Error, Status};
 use serde_json::Value;
 

@@ -11,7 +11,7 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::evidence::Val;
+use crate::val::Val;
 
 /// Deeper than this is reported as an error (a list that contains itself would never end).
 const MAX_DEPTH: usize = 200;

@@ -10,10 +10,11 @@ use pyo3::types::{PyDict, PyList, PyString};
 use crate::backend::Backend;
 use crate::eligibility::{self, BundleView};
 use crate::error::Error;
-use crate::evidence::{self, ExecutionEvidence, RegimeSummary, Val, ValidationBundle};
+use crate::evidence::{self, ExecutionEvidence, RegimeSummary, ValidationBundle};
 use crate::gating::{self, GateInputs, Input, PromotionDecision, ThresholdConfig};
 use crate::service;
 use crate::status::{self, Status};
+use crate::val::Val;
 
 use super::convert::{self, val_to_py, Keys};
 
@@ -309,13 +310,13 @@ fn execution_evidence_from_dict<'py>(py: Python<'py>, d: &Bound<'py, PyAny>) -> 
 /// Python's `repr(float)`, as the gate prints thresholds (exposed for tests).
 #[pyfunction]
 fn _python_float_repr(x: f64) -> PyResult<String> {
-    super::guard_py(|| Ok(evidence::python_float_repr(x)))
+    super::guard_py(|| Ok(crate::pyfmt::python_float_repr(x)))
 }
 
 /// Python's `f"{x:.4f}"`, as the gate prints metrics (exposed for tests).
 #[pyfunction]
 fn _python_format_4f(x: f64) -> PyResult<String> {
-    super::guard_py(|| Ok(evidence::python_format_4f(x)))
+    super::guard_py(|| Ok(crate::pyfmt::python_format_4f(x)))
 }
 
 /// Evaluate a stored candidate and record the decision (status + `evaluated` event, one transaction).

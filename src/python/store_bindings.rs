@@ -4,24 +4,24 @@
 
 use std::path::PathBuf;
 
-use pyo3::exceptions::PyValueError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
 
 use super::convert::{json_to_py, py_to_json, py_to_json_named};
 use super::detach;
+use super::errors::invalid_input;
 use crate::error::Error;
-use crate::json::to_canonical_string;
 use crate::migrate::{self, Migration};
 use crate::promotion::EligibilityRow;
+use crate::pyfmt::to_canonical_string;
 use crate::store::{self, Candidate, CandidateFilter, Event, NewCandidate};
 
 pub(super) fn extract_horizon(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
     let bad = || {
         let tn = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
         let repr = obj.repr().map(|r| r.to_string()).unwrap_or_default();
-        PyValueError::new_err(format!("horizon must be an integer, got {tn}: {repr}"))
+        invalid_input(format!("horizon must be an integer, got {tn}: {repr}"))
     };
     if obj.is_instance_of::<PyBool>() || obj.is_instance_of::<PyFloat>() || obj.is_instance_of::<PyString>() {
         return Err(bad());
@@ -130,15 +130,14 @@ pub(super) fn get_opt_str(d: &Bound<'_, PyDict>, key: &str, at: usize) -> PyResu
     match d.get_item(key)? {
         None => Ok(None),
         Some(v) if v.is_none() => Ok(None),
-        Some(v) => v
-            .extract::<String>()
-            .map(Some)
-            .map_err(|_| PyValueError::new_err(format!("rows[{at}]['{key}'] must be a str"))),
+        Some(v) => {
+            v.extract::<String>().map(Some).map_err(|_| invalid_input(format!("rows[{at}]['{key}'] must be a str")))
+        }
     }
 }
 
 pub(super) fn get_str(d: &Bound<'_, PyDict>, key: &str, at: usize) -> PyResult<String> {
-    get_opt_str(d, key, at)?.ok_or_else(|| PyValueError::new_err(format!("rows[{at}] is missing '{key}'")))
+    get_opt_str(d, key, at)?.ok_or_else(|| invalid_input(format!("rows[{at}] is missing '{key}'")))
 }
 
 pub(super) const ROW_KEYS: [&str; 14] = [
@@ -168,16 +167,16 @@ pub(super) fn rows_to_new_candidates(
         let row = row?;
         let d = row
             .cast::<PyDict>()
-            .map_err(|_| PyValueError::new_err(format!("rows[{at}] must be a dict of create_candidate arguments")))?;
+            .map_err(|_| invalid_input(format!("rows[{at}] must be a dict of create_candidate arguments")))?;
         for k in d.keys() {
             let known = k.extract::<String>().map(|key| ROW_KEYS.contains(&key.as_str())).unwrap_or(false);
             if !known {
                 let repr = k.repr().map(|r| r.to_string()).unwrap_or_default();
-                return Err(PyValueError::new_err(format!("rows[{at}] has an unknown key: {repr}")));
+                return Err(invalid_input(format!("rows[{at}] has an unknown key: {repr}")));
             }
         }
         let horizon =
-            d.get_item("horizon")?.ok_or_else(|| PyValueError::new_err(format!("rows[{at}] is missing 'horizon'")))?;
+            d.get_item("horizon")?.ok_or_else(|| invalid_input(format!("rows[{at}] is missing 'horizon'")))?;
         let mut new = NewCandidate::new(
             get_str(d, "dataset_id", at)?,
             get_str(d, "run_id", at)?,

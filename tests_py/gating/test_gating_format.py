@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import struct
 
@@ -58,6 +59,24 @@ def _random_floats(n: int):
         yield rng.randint(-(10**6), 10**6) / 2 ** rng.randint(0, 20)
 
 
+def _near_powers_of_two():
+    # Every power of two and its two neighbours, both signs. At a power of two the gap below is
+    # half the gap above, so the nearest 16- or 17-digit decimal may not read back as x.
+    for e in range(-1074, 1024):
+        p = math.ldexp(1.0, e)
+        for x in (p, math.nextafter(p, 0.0), math.nextafter(p, math.inf)):
+            if math.isfinite(x):
+                yield x
+                yield -x
+
+
+def _subnormals(n: int):
+    rng = random.Random(4321)
+    yield from (struct.unpack("<d", struct.pack("<Q", bits))[0] for bits in range(1, 1000))
+    for _ in range(n):
+        yield struct.unpack("<d", struct.pack("<Q", rng.getrandbits(52)))[0]
+
+
 def test_float_repr_matches_python():
     for x in TRICKY + list(_random_floats(5000)):
         assert _core._python_float_repr(x) == repr(x), x
@@ -65,4 +84,18 @@ def test_float_repr_matches_python():
 
 def test_format_4f_matches_python():
     for x in TRICKY + list(_random_floats(5000)):
+        assert _core._python_format_4f(x) == f"{x:.4f}", x
+
+
+def test_float_repr_matches_python_near_powers_of_two_and_on_subnormals():
+    # An unchecked copy of repr printed 46 exact powers of two wrongly (2**-24 as
+    # 5.960464477539062e-08, which reads back as another float); one implementation is left.
+    values = list(_near_powers_of_two()) + list(_subnormals(5000))
+    wrong = [(repr(x), _core._python_float_repr(x)) for x in values if _core._python_float_repr(x) != repr(x)]
+    assert not wrong, f"{len(wrong)} of {len(values)} wrong, e.g. {wrong[:5]}"
+    assert _core._python_float_repr(2.0**-24) == "5.960464477539063e-08"
+
+
+def test_format_4f_matches_python_near_powers_of_two_and_on_subnormals():
+    for x in list(_near_powers_of_two()) + list(_subnormals(1000)):
         assert _core._python_format_4f(x) == f"{x:.4f}", x

@@ -12,7 +12,7 @@ from queue import Empty
 
 import numpy as np
 import pytest
-from crypto_analyzer_promotion import exceptions
+from crypto_analyzer_promotion import _core, exceptions
 from crypto_analyzer_promotion import store_sqlite as st
 
 BASE = dict(dataset_id="ds1", run_id="run1", signal_name="s", horizon=5, config_hash="c", git_commit="g")
@@ -76,6 +76,30 @@ def test_horizon_must_be_an_integer(db, ref, horizon):
     with pytest.raises(ValueError, match="horizon must be an integer"):
         st.create_candidate(db, **dict(BASE, horizon=horizon))
     assert ref.rows(db, "SELECT COUNT(*) AS n FROM promotion_candidates")[0]["n"] == 0
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([dict(BASE, horizon="5")], "horizon must be an integer, got str: '5'"),
+        ([dict(BASE, colour="red")], "rows[0] has an unknown key: 'colour'"),
+        ([{k: v for k, v in BASE.items() if k != "horizon"}], "rows[0] is missing 'horizon'"),
+        ([{k: v for k, v in BASE.items() if k != "run_id"}], "rows[0] is missing 'run_id'"),
+        ([BASE, dict(BASE, notes=3)], "rows[1]['notes'] must be a str"),
+    ],
+)
+def test_argument_errors_are_the_packages_invalid_input_error(db, ref, rows, message):
+    # Raised while converting arguments in the bindings, before the core runs: the same class as
+    # the core's own input errors (still a ValueError), and nothing written.
+    for _ in range(2):  # the second raise uses the class looked up by the first
+        with pytest.raises(exceptions.InvalidInputError) as info:
+            st.create_candidates_many(db, rows)
+        assert type(info.value) is exceptions.InvalidInputError and isinstance(info.value, ValueError)
+        assert str(info.value) == message
+    assert ref.rows(db, "SELECT COUNT(*) AS n FROM promotion_candidates")[0]["n"] == 0
+    # The wrapper hands the core dicts; a caller of _core itself can pass anything.
+    with pytest.raises(exceptions.InvalidInputError, match=r"^rows\[0\] must be a dict of create_candidate arguments$"):
+        _core.store_create_candidates_many(str(db), [42], None)
 
 
 def test_numpy_integer_horizon_is_accepted(db, ref):

@@ -4,6 +4,7 @@ separators=(",", ":")) and are the same every run; bad evidence is refused by ke
 from __future__ import annotations
 
 import json
+import math
 import pathlib
 import random
 
@@ -48,6 +49,17 @@ def test_canonical_text_equals_python_json_on_random_documents(ref):
     for _ in range(3000):
         obj = {"v": random_value(rng), "w": random_value(rng)}
         assert st.canonical_json(obj) == ref.python_canonical(obj), obj
+
+
+def test_canonical_floats_near_powers_of_two_match_python(ref):
+    # round(x, 10) then repr: the large powers of two keep all their digits (2**89 is
+    # 6.189700196426902e+26), the small ones round to 0.0 or a short decimal.
+    values = []
+    for e in range(-1074, 1024):
+        p = math.ldexp(1.0, e)
+        values += [p, -p, math.nextafter(p, 0.0), math.nextafter(p, math.inf)]
+    values = [v for v in values if math.isfinite(v)]
+    assert st.canonical_json(values) == ref.python_canonical(values)
 
 
 def test_float_rounding_matches_python_round_on_many_floats(ref):
