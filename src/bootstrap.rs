@@ -25,6 +25,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::error::{Error, Result};
 use crate::numpy_pcg::{self, SeedSource};
+use crate::pyfmt::python_str_repr;
 
 /// How the bootstrap resamples periods.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,9 +49,10 @@ impl MethodKind {
         match name {
             "stationary" => Ok(MethodKind::Stationary),
             "block_fixed" => Ok(MethodKind::BlockFixed),
-            other => {
-                Err(Error::invalid(format!("unknown method {other:?}: expected \"stationary\" or \"block_fixed\"")))
-            }
+            other => Err(Error::invalid(format!(
+                "unknown method {}: expected 'stationary' or 'block_fixed'",
+                python_str_repr(other)
+            ))),
         }
     }
 }
@@ -112,7 +114,8 @@ impl RngKind {
             "numpy_legacy" => Ok(RngKind::NumpyLegacy),
             "numpy_pcg64" => Ok(RngKind::NumpyPcg64),
             other => Err(Error::invalid(format!(
-                "unknown rng {other:?}: expected \"default\", \"numpy_legacy\" or \"numpy_pcg64\""
+                "unknown rng {}: expected 'default', 'numpy_legacy' or 'numpy_pcg64'",
+                python_str_repr(other)
             ))),
         }
     }

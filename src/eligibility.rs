@@ -9,7 +9,7 @@
 
 use crate::error::Result;
 use crate::promotion::validate_level;
-use crate::pyfmt::python_float_repr;
+use crate::pyfmt::{self, python_float_repr};
 use crate::val::{map_get, Val};
 
 /// Schema versions the gate requires (the analyzer's `contracts.schema_versions`).
@@ -76,30 +76,6 @@ fn py_eq_int(v: &Val, n: i64) -> bool {
     }
 }
 
-fn py_str_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || (0x7f..=0xa0).contains(&(c as u32)) => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
-
 /// Python's `repr(x)` of a JSON-like value (`None`, `True`, `'text'`, `[1, 2]`, `{'a': 1.0}`).
 pub fn python_repr(v: &Val) -> String {
     match v {
@@ -108,13 +84,13 @@ pub fn python_repr(v: &Val) -> String {
         Val::Bool(false) => "False".into(),
         Val::Int(i) => i.to_string(),
         Val::Float(f) => python_float_repr(*f),
-        Val::Text(s) => py_str_repr(s),
+        Val::Text(s) => pyfmt::python_str_repr(s),
         Val::List(items) => format!("[{}]", items.iter().map(python_repr).collect::<Vec<_>>().join(", ")),
         Val::Map(entries) => format!(
             "{{{}}}",
             entries
                 .iter()
-                .map(|(k, x)| format!("{}: {}", py_str_repr(k), python_repr(x)))
+                .map(|(k, x)| format!("{}: {}", pyfmt::python_str_repr(k), python_repr(x)))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),

@@ -226,6 +226,32 @@ fn write_python_float(out: &mut String, x: f64) {
     }
 }
 
+/// Python's `repr` of a `str` (quote choice and escapes as CPython prints them), for messages that
+/// quote the caller's value the way the analyzer's Python did.
+pub fn python_str_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || (0x7f..=0xa0).contains(&(c as u32)) => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,5 +352,15 @@ mod tests {
         let v = json!({"b": 1.23456789012345, "a": [1, 2.0, "é"], "c": null});
         assert_eq!(to_canonical_string(&v), r#"{"a":[1,2.0,"\u00e9"],"b":1.2345678901,"c":null}"#);
         assert_eq!(to_canonical_string(&canonicalize(&v)), to_canonical_string(&v));
+    }
+
+    #[test]
+    fn str_repr_matches_python() {
+        // Expected strings are what CPython 3.11 prints for repr(s).
+        assert_eq!(python_str_repr("bogus"), "'bogus'");
+        assert_eq!(python_str_repr("it's"), "\"it's\"");
+        assert_eq!(python_str_repr("a'b\"c"), "'a\\'b\"c'");
+        assert_eq!(python_str_repr("tab\tnl\n\\"), "'tab\\tnl\\n\\\\'");
+        assert_eq!(python_str_repr("\u{7f}"), "'\\x7f'");
     }
 }

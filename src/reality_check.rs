@@ -29,6 +29,7 @@ use crate::bootstrap::BootstrapSpec;
 use crate::control::RunControl;
 use crate::error::{Error, Result};
 use crate::pool::thread_pool;
+use crate::pyfmt::python_str_repr;
 use kernel::{Batch, Worker};
 use tally::{Tally, Targets};
 
@@ -79,9 +80,10 @@ impl NullCentering {
         match s {
             "recentred" | "recentered" => Ok(NullCentering::Recentred),
             "none" => Ok(NullCentering::None),
-            other => {
-                Err(Error::invalid(format!("unknown null_centering {other:?}: expected \"recentred\" or \"none\"")))
-            }
+            other => Err(Error::invalid(format!(
+                "unknown null_centering {}: expected 'recentred' or 'none'",
+                python_str_repr(other)
+            ))),
         }
     }
     pub fn name(&self) -> &'static str {
@@ -121,7 +123,8 @@ impl Kernel {
             "prefix_scalar" => Ok(Kernel::PrefixSumScalar),
             "gather" => Ok(Kernel::Gather),
             other => Err(Error::invalid(format!(
-                "unknown kernel {other:?}: expected \"prefix\", \"prefix_scalar\" or \"gather\""
+                "unknown kernel {}: expected 'prefix', 'prefix_scalar' or 'gather'",
+                python_str_repr(other)
             ))),
         }
     }

@@ -10,6 +10,7 @@ use super::omega::omega_all;
 use super::{Layout, Matrix};
 use crate::error::{Error, Result};
 use crate::pool::thread_pool;
+use crate::pyfmt::python_str_repr;
 
 /// A T×K input kept by its owner (e.g. the caller's numpy array, held alive by the bindings) that
 /// the streamed kernel reads in place instead of storing prefix sums.
@@ -45,7 +46,8 @@ impl PrefixMode {
             "streamed" => Ok(PrefixMode::Streamed),
             "auto" => Ok(PrefixMode::Auto),
             other => Err(Error::invalid(format!(
-                "unknown prefix mode {other:?}: expected \"auto\", \"stored\" or \"streamed\""
+                "unknown prefix mode {}: expected 'auto', 'stored' or 'streamed'",
+                python_str_repr(other)
             ))),
         }
     }
