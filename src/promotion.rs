@@ -83,8 +83,10 @@ fn table_exists(tx: &Transaction<'_>, name: &str) -> Result<bool> {
 }
 
 fn candidate_status(tx: &Transaction<'_>, candidate_id: &str) -> Result<Option<String>> {
-    tx.query_row("SELECT status FROM promotion_candidates WHERE candidate_id = ?1", [candidate_id], |r| r.get(0))
-        .optional()
+    // Cached statements: these run on every evaluation, and preparing a statement on a table with
+    // triggers is most of its cost.
+    tx.prepare_cached("SELECT status FROM promotion_candidates WHERE candidate_id = ?1")
+        .and_then(|mut st| st.query_row([candidate_id], |r| r.get(0)).optional())
         .map_err(sql_err)
 }
 
@@ -114,11 +116,13 @@ fn insert_report(tx: &Transaction<'_>, r: &EligibilityRow) -> Result<()> {
         return Err(Error::invalid(format!("eligibility_report_id already exists: {}", r.eligibility_report_id)));
     }
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO eligibility_reports (eligibility_report_id, candidate_id, level, passed, blockers_json, \
          warnings_json, computed_at_utc, run_key, run_instance_id, dataset_id_v2, engine_version, config_version) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        params![
+    )
+    .and_then(|mut st| {
+        st.execute(params![
             r.eligibility_report_id,
             r.candidate_id,
             r.level,
@@ -131,8 +135,8 @@ fn insert_report(tx: &Transaction<'_>, r: &EligibilityRow) -> Result<()> {
             text(&r.dataset_id_v2),
             text(&r.engine_version),
             text(&r.config_version),
-        ],
-    )
+        ])
+    })
     .map_err(write_err)?;
     Ok(())
 }
@@ -185,10 +189,10 @@ fn promote_in(
     let old = candidate_status(tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
     check_report(tx, candidate_id, level, report_id)?;
     let ts = now_utc_iso();
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE promotion_candidates SET status = ?1, eligibility_report_id = ?2 WHERE candidate_id = ?3",
-        params![level, report_id, candidate_id],
     )
+    .and_then(|mut st| st.execute(params![level, report_id, candidate_id]))
     .map_err(write_err)?;
     let mut payload = Map::new();
     payload.insert("new_status".into(), Value::String(level.to_string()));
@@ -272,11 +276,9 @@ impl Store {
                     promote_in(tx, rung.candidate_id, &r.level, &r.eligibility_report_id, rung.reason)?;
                 }
                 None => {
-                    tx.execute(
-                        "UPDATE promotion_candidates SET status = ?1 WHERE candidate_id = ?2",
-                        params![rung.new_status, rung.candidate_id],
-                    )
-                    .map_err(write_err)?;
+                    tx.prepare_cached("UPDATE promotion_candidates SET status = ?1 WHERE candidate_id = ?2")
+                        .and_then(|mut st| st.execute(params![rung.new_status, rung.candidate_id]))
+                        .map_err(write_err)?;
                 }
             }
             insert_event(tx, rung.candidate_id, &ts, "evaluated", rung.evaluated)?;
