@@ -21,7 +21,7 @@ use std::time::Duration;
 use postgres::error::SqlState;
 use postgres::types::ToSql;
 use postgres::{Client, GenericClient, Row, Statement, Transaction};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::backend::status_changed;
 use crate::error::{Error, Result};
@@ -29,8 +29,8 @@ use crate::pg_conn::{is_retryable, pg_err, PgTarget};
 use crate::promotion::EligibilityRow;
 use crate::pyfmt::to_canonical_string;
 use crate::store::{
-    candidate_id_for, evidence_to_json, now_utc_iso, validate_status, Candidate, CandidateFilter, Event, NewCandidate,
-    PROMOTION_TABLES_REQUIRED_MSG,
+    candidate_id_for, evidence_to_json, now_utc_iso, status_change_payload, validate_status, Candidate,
+    CandidateFilter, Event, NewCandidate, PROMOTION_TABLES_REQUIRED_MSG,
 };
 
 /// How many times a transaction is attempted when the server reports a deadlock or a
@@ -397,18 +397,9 @@ impl PgStore {
         self.run_tx(|tx, stmts| {
             let old = lock_candidate(tx, stmts, candidate_id)?;
             let ts = now_utc_iso();
-            let mut payload = Map::new();
-            payload.insert("new_status".into(), Value::String(status.to_string()));
-            payload.insert("old_status".into(), Value::String(old));
-            payload.insert("ts_utc".into(), Value::String(ts.clone()));
-            if let Some(r) = reason.filter(|r| !r.is_empty()) {
-                payload.insert("reason".into(), Value::String(r.to_string()));
-            }
-            if let Some(rid) = eligibility_report_id {
-                payload.insert("eligibility_report_id".into(), Value::String(rid.to_string()));
-            }
+            let payload = status_change_payload(&old, status, &ts, eligibility_report_id, reason);
             set_status(tx, stmts, candidate_id, status, None)?;
-            insert_event(tx, stmts, candidate_id, &ts, "status_change", payload_to_json(Some(&Value::Object(payload))))
+            insert_event(tx, stmts, candidate_id, &ts, "status_change", payload_to_json(Some(&payload)))
         })
     }
 
@@ -430,16 +421,9 @@ impl PgStore {
             let old = lock_candidate(tx, stmts, candidate_id)?;
             check_report(tx, stmts, candidate_id, level, eligibility_report_id)?;
             let ts = now_utc_iso();
-            let mut payload = Map::new();
-            payload.insert("new_status".into(), Value::String(level.to_string()));
-            payload.insert("old_status".into(), Value::String(old));
-            payload.insert("eligibility_report_id".into(), Value::String(eligibility_report_id.to_string()));
-            payload.insert("ts_utc".into(), Value::String(ts.clone()));
-            if let Some(r) = reason.filter(|r| !r.is_empty()) {
-                payload.insert("reason".into(), Value::String(r.to_string()));
-            }
+            let payload = status_change_payload(&old, level, &ts, Some(eligibility_report_id), reason);
             set_status(tx, stmts, candidate_id, level, Some(eligibility_report_id))?;
-            insert_event(tx, stmts, candidate_id, &ts, "status_change", payload_to_json(Some(&Value::Object(payload))))
+            insert_event(tx, stmts, candidate_id, &ts, "status_change", payload_to_json(Some(&payload)))
         })
     }
 
@@ -545,15 +529,8 @@ impl PgStore {
             if let (Some(rid), Some(st)) = (link, w.new_status) {
                 // A promotion: the same `status_change` event as [`PgStore::promote`] writes.
                 let ts = now_utc_iso();
-                let mut payload = Map::new();
-                payload.insert("new_status".into(), Value::String(st.to_string()));
-                payload.insert("old_status".into(), Value::String(old.clone()));
-                payload.insert("eligibility_report_id".into(), Value::String(rid.to_string()));
-                payload.insert("ts_utc".into(), Value::String(ts.clone()));
-                if let Some(r) = w.reason.filter(|r| !r.is_empty()) {
-                    payload.insert("reason".into(), Value::String(r.to_string()));
-                }
-                let json = payload_to_json(Some(&Value::Object(payload)));
+                let payload = status_change_payload(&old, st, &ts, Some(rid), w.reason);
+                let json = payload_to_json(Some(&payload));
                 insert_event(tx, stmts, w.candidate_id, &ts, "status_change", json)?;
             }
             let event_id = match w.event_payload {

@@ -8,12 +8,13 @@
 //! accepted stays possible here (the analyzer's tests use it); the service moves one rung.
 
 use rusqlite::{params, OptionalExtension, Transaction};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::backend::{status_changed, Rung};
 use crate::error::{Error, Result};
 use crate::store::{
-    insert_event_row, not_found, now_utc_iso, refuse_promotion_status, sql_err, trigger_message, validate_status, Store,
+    insert_event_row, not_found, now_utc_iso, refuse_promotion_status, sql_err, status_change_payload, trigger_message,
+    validate_status, Store,
 };
 
 /// The levels a report may have.
@@ -194,15 +195,8 @@ fn promote_in(
     )
     .and_then(|mut st| st.execute(params![level, report_id, candidate_id]))
     .map_err(write_err)?;
-    let mut payload = Map::new();
-    payload.insert("new_status".into(), Value::String(level.to_string()));
-    payload.insert("old_status".into(), Value::String(old));
-    payload.insert("eligibility_report_id".into(), Value::String(report_id.to_string()));
-    payload.insert("ts_utc".into(), Value::String(ts.clone()));
-    if let Some(r) = reason.filter(|r| !r.is_empty()) {
-        payload.insert("reason".into(), Value::String(r.to_string()));
-    }
-    insert_event(tx, candidate_id, &ts, "status_change", &Value::Object(payload))
+    let payload = status_change_payload(&old, level, &ts, Some(report_id), reason);
+    insert_event(tx, candidate_id, &ts, "status_change", &payload)
 }
 
 fn insert_event(tx: &Transaction<'_>, candidate_id: &str, ts: &str, event_type: &str, payload: &Value) -> Result<i64> {

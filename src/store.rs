@@ -463,6 +463,28 @@ pub fn with_write_transaction<T>(conn: &mut Connection, f: impl FnOnce(&Transact
     Ok(out)
 }
 
+/// The payload of a `status_change` event, the same on both stores: old and new status, the time,
+/// the eligibility report a promotion rests on, and the caller's reason when one was given.
+pub(crate) fn status_change_payload(
+    old_status: &str,
+    new_status: &str,
+    ts: &str,
+    eligibility_report_id: Option<&str>,
+    reason: Option<&str>,
+) -> Value {
+    let mut payload = Map::new();
+    payload.insert("new_status".into(), Value::String(new_status.to_string()));
+    payload.insert("old_status".into(), Value::String(old_status.to_string()));
+    payload.insert("ts_utc".into(), Value::String(ts.to_string()));
+    if let Some(rid) = eligibility_report_id {
+        payload.insert("eligibility_report_id".into(), Value::String(rid.to_string()));
+    }
+    if let Some(r) = reason.filter(|r| !r.is_empty()) {
+        payload.insert("reason".into(), Value::String(r.to_string()));
+    }
+    Value::Object(payload)
+}
+
 /// The one `INSERT INTO promotion_events`: append an event row inside `tx`; returns its id.
 /// `payload_json` is canonical JSON text, `None` for SQL NULL. Errors are left to the caller to
 /// map (a trigger's refusal reads differently in a promotion than in a plain event).
@@ -673,14 +695,8 @@ impl Store {
         self.with_write_transaction(|tx| {
             let old = Self::current_status(tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
             let ts = now_utc_iso();
-            let mut payload = Map::new();
-            payload.insert("new_status".into(), Value::String(status.to_string()));
-            payload.insert("old_status".into(), Value::String(old));
-            payload.insert("ts_utc".into(), Value::String(ts.clone()));
-            if let Some(r) = reason.filter(|r| !r.is_empty()) {
-                payload.insert("reason".into(), Value::String(r.to_string()));
-            }
-            Self::write_status_and_event(tx, candidate_id, status, &ts, "status_change", &Value::Object(payload))
+            let payload = status_change_payload(&old, status, &ts, None, reason);
+            Self::write_status_and_event(tx, candidate_id, status, &ts, "status_change", &payload)
         })
     }
 

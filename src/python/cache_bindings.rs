@@ -10,6 +10,7 @@ use pyo3::types::PyDict;
 use crate::bootstrap::RngKind;
 use crate::cache::{self, Miss, RcSummary};
 use crate::python::detach;
+use crate::python::rc_bindings::spa_dict;
 use crate::reality_check::{NullCentering, SpaPValues};
 
 /// The algorithm version that prefixes the key payload.
@@ -101,14 +102,6 @@ fn summary_of(result: &Bound<'_, PyDict>) -> PyResult<RcSummary> {
         spa_unstudentized: spa("spa_unstudentized")?,
         romano_wolf: romano_wolf.as_array().to_vec(),
     })
-}
-
-fn spa_dict<'py>(py: Python<'py>, p: &SpaPValues) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item("lower", p.lower)?;
-    d.set_item("consistent", p.consistent)?;
-    d.set_item("upper", p.upper)?;
-    Ok(d)
 }
 
 /// Save the summary of `result` (a dict from `RcEngine.run`) beside the null of `key`.

@@ -61,7 +61,8 @@ pub struct RcEngine {
     inner: Arc<Prepared>,
 }
 
-fn spa_dict<'py>(py: Python<'py>, p: &SpaPValues) -> PyResult<Bound<'py, PyDict>> {
+/// SPA p-values as the dict both the run's result and the cached summary hand to Python.
+pub(super) fn spa_dict<'py>(py: Python<'py>, p: &SpaPValues) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("lower", p.lower)?;
     d.set_item("consistent", p.consistent)?;
