@@ -15,13 +15,23 @@ FIXTURES = REPO / "fixtures"
 APP = REPO / "python" / "crypto_analyzer_promotion" / "app.py"
 
 
-@pytest.fixture
-def promo_db(tmp_path: Path) -> SimpleNamespace:
-    from crypto_analyzer_promotion.store_sqlite import create_candidate, init_promotion_tables
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Page tests run on SQLite and PostgreSQL, except those that check results with plain
+    sqlite3 (the ``sql`` fixture) or are marked ``sqlite_only``."""
+    if "registry" not in metafunc.fixturenames or "sql" in metafunc.fixturenames:
+        return
+    if metafunc.definition.get_closest_marker("sqlite_only") is not None:
+        return
+    metafunc.parametrize("registry", ["sqlite", "postgresql"], indirect=True)
 
-    db = tmp_path / "promo.db"
-    db.touch()  # an empty file is an empty SQLite database
-    init_promotion_tables(str(db))
+
+@pytest.fixture
+def promo_db(registry: str) -> SimpleNamespace:
+    """The candidates in a migrated registry (a SQLite path, or a PostgreSQL schema URL when
+    the test is parametrized over both backends)."""
+    from crypto_analyzer_promotion.store_sqlite import create_candidate
+
+    db = registry
     fam = json.loads((FIXTURES / "family" / "family.json").read_text())
     noise = fam["bundle_stems"]["best_noise"]
     n_signal, n_h = noise.rsplit("_h", 1)
@@ -33,7 +43,7 @@ def promo_db(tmp_path: Path) -> SimpleNamespace:
         evidence_base_path=str(FIXTURES),
     )
     lucky = create_candidate(
-        str(db),
+        db,
         signal_name=n_signal,
         horizon=int(n_h),
         candidate_id="prom_lucky",
@@ -41,7 +51,7 @@ def promo_db(tmp_path: Path) -> SimpleNamespace:
         **common,
     )
     edge = create_candidate(
-        str(db),
+        db,
         signal_name="momentum_24h",
         horizon=1,
         family_id=fam["family_id"],

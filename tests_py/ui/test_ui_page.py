@@ -43,7 +43,9 @@ def test_load_shows_the_candidates_table(monkeypatch, promo_db):
     df = _table(at)
     assert set(df["candidate_id"]) == {promo_db.edge, promo_db.lucky}
     assert set(df["status"]) == {"exploratory"}
-    assert at.sidebar.text_input(key="promo_db_path").value == str(promo_db.db)
+    from crypto_analyzer_promotion._backend import redact
+
+    assert at.sidebar.text_input(key="promo_db_path").value == redact(str(promo_db.db))
 
 
 def test_filters(monkeypatch, promo_db):
@@ -94,6 +96,39 @@ def test_evaluate_records_the_decision(monkeypatch, promo_db, sql):
     assert kind == "evaluated" and payload["status"] == "accepted"
     assert payload["thresholds_used"]["require_reality_check"] is True
     assert payload["thresholds_used"]["require_execution_evidence"] is True
+
+
+def test_evaluate_through_the_service_on_both_backends(monkeypatch, promo_db):
+    """The page evaluates through the service on either backend (read back with the store API)."""
+    from crypto_analyzer_promotion.store_sqlite import get_candidate
+
+    at = _app(monkeypatch, promo_db.db, promo_db.app)
+    at.selectbox(key="promo_selected").set_value(promo_db.edge).run()
+    at.checkbox(key="promo_req_rc").check()
+    at.checkbox(key="promo_req_exec").check()
+    at.button(key="promo_evaluate").click().run()
+    assert not at.exception
+    assert any("accepted" in s.value for s in at.success), _texts(at)
+    got = get_candidate(promo_db.db, promo_db.edge)
+    assert got is not None and got["status"] == "candidate"
+
+
+def test_a_password_in_the_url_is_never_rendered(monkeypatch, pg_url):
+    """A server that refuses the connection: the error names the URL redacted, never the password."""
+    from urllib.parse import urlsplit
+
+    secret = "Sup3rS3cretPw"
+    parts = urlsplit(pg_url)
+    url = f"postgresql://{parts.username or 'u'}:{secret}@127.0.0.1:1/{parts.path.lstrip('/') or 'db'}"
+    monkeypatch.setenv("CRYPTO_ANALYZER_DB_PATH", url)
+    monkeypatch.delenv("CRYPTO_ANALYZER_RC_CACHE_DIR", raising=False)
+    app = Path(__file__).resolve().parents[2] / "python" / "crypto_analyzer_promotion" / "app.py"
+    at = AppTest.from_file(str(app), default_timeout=60)
+    at.run()
+    assert not at.exception
+    shown = _texts(at) + "\n" + str(at.sidebar.text_input(key="promo_db_path").value)
+    assert "***" in shown, shown
+    assert secret not in shown
 
 
 def test_evaluate_rejection_shows_reasons_and_override_warning(monkeypatch, promo_db, sql):

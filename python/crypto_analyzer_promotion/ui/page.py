@@ -37,9 +37,13 @@ def _wide() -> dict[str, Any]:
 def _sidebar(db_path: str | None) -> dict[str, Any]:
     sb = st.sidebar
     sb.header("Promotion")
+    from .._backend import redact
+
+    # The widget shows the URL redacted; left as shown, the page uses the full one.
+    given = db_path or default_db_path()
     db = sb.text_input(
         "DB path",
-        value=db_path or default_db_path(),
+        value=redact(given),
         key="promo_db_path",
         help="A SQLite file or a postgresql:// URL (give the password in PGPASSWORD)",
     )
@@ -48,6 +52,8 @@ def _sidebar(db_path: str | None) -> dict[str, Any]:
     signal_name = sb.text_input("signal_name", key="promo_filter_signal")
     limit = sb.number_input("Max rows", min_value=1, max_value=10_000, value=100, key="promo_filter_limit")
     cache_dir = sb.text_input("RC cache dir", value=default_cache_dir(), key="promo_cache_dir")
+    if db.strip() == redact(given):
+        db = given
     return {
         "db": db.strip(),
         "status": None if status == _ALL else status,
