@@ -1,5 +1,5 @@
 """PostgreSQL benchmark: the package's store on PostgreSQL vs on SQLite, and vs psycopg doing the
-same SQL from Python, in one run.
+same SQL from Python, in one run; then evaluate_and_record/s through the service on both backends.
 
 Not a test: prints a table. Run with `make bench` (or `.venv/bin/python benches/bench_pg.py`).
 Options: --n 1000 (creates per side), --big 20000 (rows for the filtered-list timing),
@@ -154,6 +154,7 @@ def main(argv=None) -> int:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             results = run(args, base, Path(tmp), psycopg)
+            evals = run_evaluate(args, base, Path(tmp), psycopg)
     finally:
         if cluster_dir:
             subprocess.run(["bash", str(CLUSTER), "down", cluster_dir], capture_output=True, check=False)
@@ -165,7 +166,66 @@ def main(argv=None) -> int:
     for name, (c_min, c_med), (l_min, l_med) in results:
         print(f"{name:44s} {args.n / c_med:9.0f} / {args.n / c_min:9.0f}  {l_min * 1e3:9.3f} / {l_med * 1e3:9.3f}")
     print("(creates/s: at the median round / the best round; list: min / median of the rounds' means)")
+    n_eval = eval_calls(args)
+    print(f"\nevaluate_and_record ({n_eval} calls per round, {args.rounds} rounds; same candidate evidence and bundle)")
+    print(f"{'side':44s} {'evaluate_and_record/s':>21s}")
+    for name, (e_min, e_med) in evals:
+        print(f"{name:44s} {n_eval / e_med:9.0f} / {n_eval / e_min:9.0f}")
+    print("(at the median round / the best round)")
     return 0
+
+
+def eval_calls(args) -> int:
+    return max(20, args.n // 5)
+
+
+def run_evaluate(args, base: str, tmp: Path, psycopg):
+    """evaluate_and_record through the service on each backend: one candidate with the four
+    evidence files of fixtures/bundles/momentum_24h, every gate on, status + event committed."""
+    from crypto_analyzer_promotion.gating import ThresholdConfig
+    from crypto_analyzer_promotion.service import evaluate_and_record
+
+    fixture = ROOT / "fixtures" / "bundles" / "momentum_24h"
+    evidence = {
+        "bundle_path": "validation_bundle.json",
+        "rc_summary_path": "rc_summary.json",
+        "ic_summary_by_regime_path": "ic_summary_by_regime.csv",
+        "execution_evidence_path": "execution_evidence.json",
+    }
+    thr = ThresholdConfig(
+        require_regime_robustness=True,
+        worst_regime_ic_mean_min=0.01,
+        require_reality_check=True,
+        require_execution_evidence=True,
+    )
+    n_eval = eval_calls(args)
+
+    def side(target: str):
+        cid = store_sqlite.create_candidate(
+            target,
+            dataset_id="d",
+            run_id="r",
+            signal_name="s",
+            horizon=4,
+            config_hash="c",
+            git_commit="g",
+            evidence=evidence,
+        )
+
+        def evals():
+            for _ in range(n_eval):
+                evaluate_and_record(target, cid, thr, None, evidence_base_path=fixture)
+
+        return timed(evals, args.rounds)
+
+    sq = tmp / "bench_eval.db"
+    migrations_phase3.run_migrations_phase3(None, sq)
+    out = [("package on SQLite (file, WAL)", side(str(sq)))]
+    url = fresh_schema(base, psycopg)
+    migrations_phase3.run_migrations_phase3(url)
+    out.append(("package on PostgreSQL (127.0.0.1, Rust client)", side(url)))
+    _core.pg_store_forget_connection(url)
+    return out
 
 
 def run(args, base: str, tmp: Path, psycopg):
