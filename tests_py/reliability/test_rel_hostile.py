@@ -860,8 +860,22 @@ def test_catalogue_size_and_surfaces():
 def test_sql_metacharacters_are_stored_verbatim_and_harmless(env, snap):
     """The successful counterpart of the SQL rows: every text field holds SQL; it reads back byte
     for byte and both tables (and their rows) are intact."""
+    _metacharacters_round_trip(env.db, n_rows=2)
+    conn = sqlite3.connect(env.db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert conn.execute("SELECT COUNT(*) FROM promotion_events WHERE candidate_id = ?", (env.cid,)).fetchone()[0] == 2
+    conn.close()
+
+
+@pytest.mark.parametrize("registry", ["sqlite", "postgresql"], indirect=True)
+def test_sql_metacharacters_through_the_store_on_both_backends(registry):
+    """The same round trip through the store on a fresh registry of either backend."""
+    _metacharacters_round_trip(registry, n_rows=1)
+
+
+def _metacharacters_round_trip(db, n_rows: int) -> None:
     cid = store_sqlite.create_candidate(
-        env.db,
+        db,
         dataset_id=META,
         run_id=META,
         signal_name=META,
@@ -874,9 +888,9 @@ def test_sql_metacharacters_are_stored_verbatim_and_harmless(env, snap):
         evidence={META: META},
         candidate_id=META,
     )
-    store_sqlite.update_status(env.db, cid, "rejected", reason=META)
-    store_sqlite.record_event(env.db, cid, META, {META: META})
-    row = store_sqlite.get_candidate(env.db, META)
+    store_sqlite.update_status(db, cid, "rejected", reason=META)
+    store_sqlite.record_event(db, cid, META, {META: META})
+    row = store_sqlite.get_candidate(db, META)
     assert all(
         row[k] == META
         for k in (
@@ -892,16 +906,12 @@ def test_sql_metacharacters_are_stored_verbatim_and_harmless(env, snap):
         )
     )
     assert json.loads(row["evidence_json"]) == {META: META}
-    assert [e["event_type"] for e in store_sqlite.get_events(env.db, META)] == ["created", "status_change", META]
+    assert [e["event_type"] for e in store_sqlite.get_events(db, META)] == ["created", "status_change", META]
     assert (
-        store_sqlite.list_candidates(env.db, status="rejected", dataset_id=META, signal_name=META)[0]["candidate_id"]
+        store_sqlite.list_candidates(db, status="rejected", dataset_id=META, signal_name=META)[0]["candidate_id"]
         == META
     )
-    assert len(store_sqlite.list_candidates(env.db, limit=None)) == 2
-    conn = sqlite3.connect(env.db)
-    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert conn.execute("SELECT COUNT(*) FROM promotion_events WHERE candidate_id = ?", (env.cid,)).fetchone()[0] == 2
-    conn.close()
+    assert len(store_sqlite.list_candidates(db, limit=None)) == n_rows
 
 
 # ---- inputs that need another process or dropped privileges ------------------------------------
