@@ -73,18 +73,19 @@ pub struct Rung<'a> {
     pub evaluated: &'a Value,
 }
 
-/// How [`status_changed`]'s message ends.
-const STATUS_CHANGED_END: &str = "while it was evaluated; evaluate again";
-
 /// The refusal of a [`Rung`] whose candidate changed status after the evaluation read it (the
-/// same text on both backends).
+/// same error, and text, on both backends).
 pub fn status_changed(candidate_id: &str, expected: &str, found: &str) -> Error {
-    Error::invalid(format!("candidate {candidate_id} changed status from {expected} to {found} {STATUS_CHANGED_END}"))
+    Error::StatusChanged {
+        candidate_id: candidate_id.to_string(),
+        expected: expected.to_string(),
+        found: found.to_string(),
+    }
 }
 
 /// Whether `e` is [`status_changed`]'s refusal.
 pub fn is_status_changed(e: &Error) -> bool {
-    matches!(e, Error::InvalidInput(m) if m.ends_with(STATUS_CHANGED_END))
+    matches!(e, Error::StatusChanged { .. })
 }
 
 /// The store operations both backends provide.

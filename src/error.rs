@@ -22,6 +22,14 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// An evaluation's write found the candidate in another status than the one it decided from
+    /// (another writer moved it in between); nothing was written. Python: InvalidInputError, as
+    /// before; a variant of its own so the service can tell it from other bad input by kind.
+    #[error(
+        "candidate {candidate_id} changed status from {expected} to {found} while it was evaluated; evaluate again"
+    )]
+    StatusChanged { candidate_id: String, expected: String, found: String },
+
     /// A state the analyzer reports as RuntimeError (e.g. promotion tables missing).
     #[error("{0}")]
     Runtime(String),

@@ -26,7 +26,7 @@ use serde_json::Value;
 use crate::backend::status_changed;
 use crate::error::{Error, Result};
 use crate::pg_conn::{is_retryable, pg_err, PgTarget};
-use crate::promotion::EligibilityRow;
+use crate::promotion::{validate_level, EligibilityRow};
 use crate::pyfmt::to_canonical_string;
 use crate::store::{
     candidate_id_for, evidence_to_json, now_utc_iso, status_change_payload, validate_status, Candidate,
@@ -50,9 +50,6 @@ pub const ELIGIBILITY_TABLE_REQUIRED_MSG: &str = "eligibility_reports table not 
 
 /// c79684b's message when migration 011 is missing.
 pub const GOVERNANCE_TABLE_REQUIRED_MSG: &str = "governance_events table not found; run Phase 3 migrations 011+";
-
-/// The levels an eligibility report may have.
-pub const ELIGIBILITY_LEVELS: [&str; 3] = crate::status::LEVEL_NAMES;
 
 const CANDIDATE_COLUMNS: &str = "candidate_id, created_at_utc, status, dataset_id, run_id, \
     family_id, signal_name, horizon, estimator, config_hash, git_commit, notes, evidence_json, \
@@ -501,12 +498,7 @@ impl PgStore {
                     r.eligibility_report_id, r.candidate_id
                 )));
             }
-            if !ELIGIBILITY_LEVELS.contains(&r.level.as_str()) {
-                return Err(Error::invalid(format!(
-                    "unknown eligibility level {:?}: must be one of exploratory, candidate, accepted",
-                    r.level
-                )));
-            }
+            validate_level(&r.level)?;
         }
         let payload_json = w.event_payload.and_then(|p| payload_to_json(Some(p)));
         let governance = w.governance.map(governance_values);
@@ -569,12 +561,7 @@ impl PgStore {
         if !self.table_exists("eligibility_reports")? {
             return Err(Error::Runtime(ELIGIBILITY_TABLE_REQUIRED_MSG.to_string()));
         }
-        if !ELIGIBILITY_LEVELS.contains(&r.level.as_str()) {
-            return Err(Error::invalid(format!(
-                "unknown eligibility level {:?}: must be one of exploratory, candidate, accepted",
-                r.level
-            )));
-        }
+        validate_level(&r.level)?;
         if r.eligibility_report_id.is_empty() {
             return Err(Error::invalid("eligibility_report_id must be a non-empty string"));
         }

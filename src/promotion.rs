@@ -17,9 +17,6 @@ use crate::store::{
     validate_status, Store,
 };
 
-/// The levels a report may have.
-pub const LEVELS: [&str; 3] = crate::status::LEVEL_NAMES;
-
 /// Raised (RuntimeError) when migration 8 has not run. The analyzer's text.
 pub const ELIGIBILITY_TABLE_REQUIRED_MSG: &str = "eligibility_reports table not found; run Phase 3 migrations 008+";
 

@@ -85,7 +85,7 @@ fn exception_class<'py>(py: Python<'py>, class: Class) -> PyResult<Bound<'py, Py
 
 fn class_of(err: &Error) -> Class {
     match err {
-        Error::InvalidInput(_) | Error::Json(_) => Class::InvalidInput,
+        Error::InvalidInput(_) | Error::Json(_) | Error::StatusChanged { .. } => Class::InvalidInput,
         Error::FileNotFound { .. } => Class::MissingFile,
         Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => Class::AccessDenied,
         Error::Io { .. } => Class::PromotionIo,
