@@ -49,9 +49,14 @@ def evidence_of(row: dict) -> dict:
     return ev if isinstance(ev, dict) else {}
 
 
+def bundle_path(evidence: dict) -> str:
+    """The bundle evaluation reads: evidence ``bundle_path``, else ``validation_bundle_path``."""
+    return str(evidence.get("bundle_path") or evidence.get("validation_bundle_path") or "")
+
+
 def evidence_base(evidence: dict) -> str | None:
     """The evidence base evaluation uses: the one stored in evidence_json, else the bundle's folder."""
-    bundle = evidence.get("bundle_path") or evidence.get("validation_bundle_path") or ""
+    bundle = bundle_path(evidence)
     return evidence.get("evidence_base_path") or (str(Path(bundle).parent) if bundle else None)
 
 
@@ -71,8 +76,7 @@ def evaluation_inputs(row: dict) -> tuple[str, str | None, str]:
     the one stored in evidence_json when there is one, else the bundle's folder.
     """
     evidence = evidence_of(row)
-    bundle = evidence.get("bundle_path") or evidence.get("validation_bundle_path") or ""
-    return str(bundle), evidence_base(evidence), _core.status_evaluation_target(row.get("status"))
+    return bundle_path(evidence), evidence_base(evidence), _core.status_evaluation_target(row.get("status"))
 
 
 def last_decision(events: list[dict]) -> dict | None:

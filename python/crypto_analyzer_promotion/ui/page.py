@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from .._backend import redact
 from .._views import (
     STATUSES,
     candidate_details,
@@ -37,13 +38,12 @@ def _wide() -> dict[str, Any]:
 def _sidebar(db_path: str | None) -> dict[str, Any]:
     sb = st.sidebar
     sb.header("Promotion")
-    from .._backend import redact
-
     # The widget shows the URL redacted; left as shown, the page uses the full one.
     given = db_path or default_db_path()
+    shown = redact(given)
     db = sb.text_input(
         "DB path",
-        value=redact(given),
+        value=shown,
         key="promo_db_path",
         help="A SQLite file or a postgresql:// URL (give the password in PGPASSWORD)",
     )
@@ -52,7 +52,7 @@ def _sidebar(db_path: str | None) -> dict[str, Any]:
     signal_name = sb.text_input("signal_name", key="promo_filter_signal")
     limit = sb.number_input("Max rows", min_value=1, max_value=10_000, value=100, key="promo_filter_limit")
     cache_dir = sb.text_input("RC cache dir", value=default_cache_dir(), key="promo_cache_dir")
-    if db.strip() == redact(given):
+    if db.strip() == shown:
         db = given
     return {
         "db": db.strip(),
@@ -66,7 +66,6 @@ def _sidebar(db_path: str | None) -> dict[str, Any]:
 
 def _database_ready(db: str) -> bool:
     """Show the analyzer's message and an Initialize button when the DB or its tables are missing."""
-    from .._backend import redact
     from .._conn import is_postgres_url
     from ..store_sqlite import PROMOTION_TABLES_REQUIRED_MSG, init_promotion_tables, promotion_tables_exist
 
