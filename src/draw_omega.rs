@@ -19,13 +19,15 @@
 //! i.e. the sum over runs of the squared run sums of `x* − m̄*`. Fewer than two runs with an
 //! observation (or a zero variance) leave ω* undefined: that draw uses the fixed `√n_k/ω̂_k`.
 //! The run sums come from the centred prefix sums already built for the kernel: a draw costs
-//! (number of runs)·K. The runs of a chunk of draws are counting-sorted by their first row and the
-//! columns are tiled, so the prefix rows are read about once per chunk in memory order (row b of a
-//! run is a few rows after row a) instead of twice per run at random. Each draw sums its own runs
-//! in (first row, run order) order: results do not depend on chunking or threads.
+//! (number of runs)·K. The runs of a chunk of draws are counting-sorted by their first row and
+//! the columns go by the kernel's own tiles (a tile's ω* follows its means, while its prefix sums
+//! are in cache, and a streamed tile is built from the input once for both), so the prefix rows
+//! are read about once per chunk in memory order (row b of a run is a few rows after row a)
+//! instead of twice per run at random. Each draw sums its own runs in (first row, run order)
+//! order: results do not depend on chunking or threads.
 
 use crate::error::{Error, Result};
-use crate::reality_check::{tile_prefix, PrefixSource, Prepared};
+use crate::reality_check::{tile_width, Prepared, TileBuf, TileView};
 
 /// Reusable buffers of one worker.
 #[derive(Debug, Default)]
@@ -39,9 +41,6 @@ pub struct DrawOmega {
     q: Vec<f64>,
     n: Vec<u64>,
     nruns: Vec<u32>,
-    /// A column tile's prefix sums (and counts) rebuilt from the input in streamed mode.
-    tile_prefix: Vec<f64>,
-    tile_cnt: Vec<u32>,
 }
 
 /// Merge segments `[a, b)` that continue each other into maximal runs (order kept).
@@ -55,32 +54,21 @@ fn merge_runs(segs: &[(usize, usize)], out: &mut Vec<(usize, usize)>) {
     }
 }
 
-/// Columns per tile: the draws' accumulators (q, n, runs) of one tile stay in a core's L2.
-fn tile_width(n_draws: usize, k: usize) -> usize {
-    let w = 256 * 1024 / (20 * n_draws.max(1));
-    w.clamp(8, 1024).min(k.max(1))
+/// What one column tile of a chunk's draws needs: the draws' centred means `d` and the output
+/// scales (both chunk × K, row j = draw j), the fallback scales (K) and the tile's first column.
+pub(crate) struct TileScales<'s> {
+    pub k: usize,
+    pub c0: usize,
+    /// The tile's centred means, row j = draw j (n × wd).
+    pub d_tile: &'s [f64],
+    pub fallback: &'s [f64],
+    pub scale: &'s mut [f64],
 }
 
 impl DrawOmega {
-    /// For the draws `j < n` of a chunk, given by their segments `seg_lists[j]` and their centred
-    /// means `d[j*K..(j+1)*K]` (NaN: no observation), fill `scale[j*K + k] = sqrt(n*_k)/ω*_{j,k}`.
-    /// `fallback[k]` (the fixed sqrt(n_k)/ω̂_k) is used where ω* is undefined; columns with `d`
-    /// NaN get NaN.
-    pub fn chunk_scales(
-        &mut self,
-        p: &Prepared,
-        seg_lists: &[Vec<(usize, usize)>],
-        d: &[f64],
-        fallback: &[f64],
-        scale: &mut [f64],
-    ) -> Result<()> {
-        let (k, t) = (p.k, p.t);
-        let n = seg_lists.len();
-        if d.len() < n * k || scale.len() < n * k || fallback.len() < k {
-            return Err(Error::Internal("draw ω*: buffers shorter than the chunk".into()));
-        }
-        let source = p.prefix_source();
-        // Runs of every draw, counting-sorted by first row (stable: per draw, run order kept).
+    /// The runs of the chunk's draws (given by their segments), counting-sorted by first row:
+    /// stable, so each draw keeps its own run order. Call once per chunk, before the tiles.
+    pub(crate) fn sort_runs(&mut self, seg_lists: &[Vec<(usize, usize)>], t: usize) -> Result<()> {
         self.all.clear();
         for (j, segs) in seg_lists.iter().enumerate() {
             merge_runs(segs, &mut self.runs);
@@ -106,85 +94,110 @@ impl DrawOmega {
             self.sorted[*slot] = run;
             *slot += 1;
         }
+        Ok(())
+    }
+
+    /// `scale[j*K + k] = sqrt(n*_k)/ω*_{j,k}` for the `n` draws of the chunk (runs from
+    /// [`DrawOmega::sort_runs`]) and the columns of one tile, from that tile's prefix sums.
+    /// `fallback[k]` (the fixed sqrt(n_k)/ω̂_k) is used where ω* is undefined; columns with `d`
+    /// NaN get NaN.
+    #[inline(always)]
+    pub(crate) fn tile_scales(&mut self, tile: &TileView<'_>, n: usize, out: &mut TileScales<'_>) -> Result<()> {
+        let (k, c0, wd) = (out.k, out.c0, tile.wd);
+        if out.d_tile.len() < n * wd || out.scale.len() < n * k || out.fallback.len() < c0 + wd {
+            return Err(Error::Internal("draw ω*: buffers shorter than the chunk".into()));
+        }
+        self.q.clear();
+        self.q.resize(n * wd, 0.0);
+        self.n.clear();
+        self.n.resize(n * wd, 0);
+        self.nruns.clear();
+        self.nruns.resize(n * wd, 0);
+        let d = out.d_tile;
+        if tile.has_counts() {
+            for &(a, b, j) in &self.sorted {
+                let (pa, pb, ca, cb) = (tile.row(a)?, tile.row(b)?, tile.cnt_row(a)?, tile.cnt_row(b)?);
+                let (Some(ca), Some(cb)) = (ca, cb) else {
+                    return Err(Error::Internal("draw ω*: counts missing".into()));
+                };
+                let (Some(dj), Some(q), Some(nn), Some(nr)) = (
+                    d.get(j * wd..(j + 1) * wd),
+                    self.q.get_mut(j * wd..(j + 1) * wd),
+                    self.n.get_mut(j * wd..(j + 1) * wd),
+                    self.nruns.get_mut(j * wd..(j + 1) * wd),
+                ) else {
+                    return Err(Error::Internal(format!("draw {j} outside the chunk")));
+                };
+                for i in 0..wd {
+                    let c = cb[i].wrapping_sub(ca[i]);
+                    if c == 0 {
+                        continue;
+                    }
+                    let e = (pb[i] - pa[i]) - f64::from(c) * dj[i];
+                    q[i] += e * e;
+                    nn[i] += u64::from(c);
+                    nr[i] += 1;
+                }
+            }
+        } else {
+            for &(a, b, j) in &self.sorted {
+                let (pa, pb) = (tile.row(a)?, tile.row(b)?);
+                let (Some(dj), Some(q)) = (d.get(j * wd..(j + 1) * wd), self.q.get_mut(j * wd..(j + 1) * wd)) else {
+                    return Err(Error::Internal(format!("draw {j} outside the chunk")));
+                };
+                let c = (b - a) as f64;
+                for (((q, &va), &vb), &dc) in q.iter_mut().zip(pa).zip(pb).zip(dj) {
+                    let e = (vb - va) - c * dc;
+                    *q += e * e;
+                }
+                self.n[j * wd] += (b - a) as u64;
+                self.nruns[j * wd] += 1;
+            }
+        }
+        let per_column = tile.has_counts();
+        for j in 0..n {
+            for i in 0..wd {
+                let col = c0 + i;
+                // Without gaps the count and runs are the same for every column (slot 0).
+                let at = if per_column { j * wd + i } else { j * wd };
+                let (qv, nv, rv) = (self.q[j * wd + i], self.n[at], self.nruns[at]);
+                let dv = d[j * wd + i];
+                out.scale[j * k + col] = if dv.is_nan() {
+                    f64::NAN
+                } else if rv >= 2 && qv > 0.0 && qv.is_finite() {
+                    // sqrt(n*) / sqrt(q / n*) = n* / sqrt(q)
+                    nv as f64 / qv.sqrt()
+                } else {
+                    out.fallback[col]
+                };
+            }
+        }
+        Ok(())
+    }
+
+    /// [`DrawOmega::sort_runs`] then [`DrawOmega::tile_scales`] over every tile: the scales of a
+    /// whole chunk whose means came from elsewhere (the gather reference kernel).
+    pub(crate) fn chunk_scales(
+        &mut self,
+        p: &Prepared,
+        seg_lists: &[Vec<(usize, usize)>],
+        d: &[f64],
+        fallback: &[f64],
+        scale: &mut [f64],
+        buf: &mut TileBuf,
+    ) -> Result<()> {
+        let (k, n) = (p.k, seg_lists.len());
+        self.sort_runs(seg_lists, p.t)?;
         let tile = tile_width(n, k);
         let mut c0 = 0;
         while c0 < k {
             let wd = tile.min(k - c0);
-            self.q.clear();
-            self.q.resize(n * wd, 0.0);
-            self.n.clear();
-            self.n.resize(n * wd, 0);
-            self.nruns.clear();
-            self.nruns.resize(n * wd, 0);
-            // Stored: rows of width K, the tile at column c0. Streamed: this tile's own prefix
-            // sums, rows of width wd (same additions, same bits).
-            let (prefix, prefix_cnt, stride, off): (&[f64], Option<&[u32]>, usize, usize) = match &source {
-                PrefixSource::Stored { prefix, cnt } => (prefix, *cnt, k, c0),
-                PrefixSource::Streamed { input, has_nan } => {
-                    let counts = if *has_nan { Some(&mut self.tile_cnt) } else { None };
-                    tile_prefix(input, &p.observed, c0, wd, &mut self.tile_prefix, counts);
-                    let cnt = if *has_nan { Some(&self.tile_cnt[..]) } else { None };
-                    (&self.tile_prefix[..], cnt, wd, 0)
-                }
-            };
-            for &(a, b, j) in &self.sorted {
-                let (Some(pa), Some(pb), Some(dj)) = (
-                    prefix.get(a * stride + off..a * stride + off + wd),
-                    prefix.get(b * stride + off..b * stride + off + wd),
-                    d.get(j * k + c0..j * k + c0 + wd),
-                ) else {
-                    return Err(Error::Internal(format!("run [{a}, {b}) outside the prefix sums")));
-                };
-                let q = &mut self.q[j * wd..(j + 1) * wd];
-                match prefix_cnt {
-                    None => {
-                        let c = (b - a) as f64;
-                        for (((q, &va), &vb), &dc) in q.iter_mut().zip(pa).zip(pb).zip(dj) {
-                            let e = (vb - va) - c * dc;
-                            *q += e * e;
-                        }
-                        self.n[j * wd] += (b - a) as u64;
-                        self.nruns[j * wd] += 1;
-                    }
-                    Some(pc) => {
-                        let (Some(ca), Some(cb)) = (
-                            pc.get(a * stride + off..a * stride + off + wd),
-                            pc.get(b * stride + off..b * stride + off + wd),
-                        ) else {
-                            return Err(Error::Internal(format!("run [{a}, {b}) outside the count prefix")));
-                        };
-                        let nn = &mut self.n[j * wd..(j + 1) * wd];
-                        let nr = &mut self.nruns[j * wd..(j + 1) * wd];
-                        for i in 0..wd {
-                            let c = cb[i].wrapping_sub(ca[i]);
-                            if c == 0 {
-                                continue;
-                            }
-                            let e = (pb[i] - pa[i]) - f64::from(c) * dj[i];
-                            q[i] += e * e;
-                            nn[i] += u64::from(c);
-                            nr[i] += 1;
-                        }
-                    }
-                }
+            let view = p.tile(c0, wd, buf)?;
+            let mut d_tile = Vec::with_capacity(n * wd);
+            for row in d.chunks(k).take(n) {
+                d_tile.extend_from_slice(&row[c0..c0 + wd]);
             }
-            for j in 0..n {
-                for i in 0..wd {
-                    let col = c0 + i;
-                    // Without gaps the count and runs are the same for every column (slot 0).
-                    let at = if prefix_cnt.is_some() { j * wd + i } else { j * wd };
-                    let (qv, nv, rv) = (self.q[j * wd + i], self.n[at], self.nruns[at]);
-                    let dv = d[j * k + col];
-                    scale[j * k + col] = if dv.is_nan() {
-                        f64::NAN
-                    } else if rv >= 2 && qv > 0.0 && qv.is_finite() {
-                        // sqrt(n*) / sqrt(q / n*) = n* / sqrt(q)
-                        nv as f64 / qv.sqrt()
-                    } else {
-                        fallback[col]
-                    };
-                }
-            }
+            self.tile_scales(&view, n, &mut TileScales { k, c0, d_tile: &d_tile, fallback, scale })?;
             c0 += wd;
         }
         Ok(())
@@ -224,7 +237,7 @@ mod tests {
         ];
         let d = [0.0, 0.0, 2.25, 0.5, f64::NAN];
         let mut scale = [0.0; 5];
-        w.chunk_scales(&p, &draws, &d, &[7.0], &mut scale).unwrap();
+        w.chunk_scales(&p, &draws, &d, &[7.0], &mut scale, &mut TileBuf::default()).unwrap();
         assert_eq!(scale[0], 7.0);
         assert!((scale[1] - 4.0 / 40.5f64.sqrt()).abs() < 1e-15);
         assert_eq!(scale[2], 7.0);
@@ -232,7 +245,7 @@ mod tests {
         assert!(scale[4].is_nan());
         // A draw's result does not depend on the other draws of its chunk.
         let mut one = [0.0];
-        w.chunk_scales(&p, &draws[3..4], &d[3..4], &[7.0], &mut one).unwrap();
+        w.chunk_scales(&p, &draws[3..4], &d[3..4], &[7.0], &mut one, &mut TileBuf::default()).unwrap();
         assert_eq!(one[0].to_bits(), scale[3].to_bits());
     }
 }

@@ -34,7 +34,7 @@ use kernel::{Batch, Worker};
 use tally::{Tally, Targets};
 
 pub use omega::{autocovariances_fft, omega_squared};
-pub(crate) use prepare::{tile_prefix, PrefixSource};
+pub(crate) use prepare::{tile_width, TileBuf, TileView};
 pub use prepare::{PrefixMode, Prepared, SharedValues, STORED_PREFIX_MAX_BYTES};
 
 /// Memory layout of the input matrix.
@@ -243,10 +243,11 @@ fn stepdown_accumulate(null_vals: &[f64], order: &[usize], stats: &[f64], counts
 /// Simulations per work item: the tiled kernel reuses each column tile across them.
 const CHUNK: usize = 64;
 
-/// Most simulations per work item when the prefix sums are streamed: every sweep centres the
-/// whole input once, so up to 4× the simulations share that cost (tiles get narrower; results do
-/// not depend on the grouping). Measured at T=25,000, K=2,000: 256 a sweep took 0.88× the CPU
-/// time per simulation of the stored prefix sums at 64, where 64 a sweep streamed took 1.4×.
+/// Most simulations per work item when the prefix sums are streamed: every chunk rebuilds each
+/// tile's prefix sums from the input once, so up to 4× the simulations share that cost (tiles get
+/// narrower; results do not depend on the grouping). At W2 (T=25,000, K=8,000, B=1,000, 2
+/// threads) 512 gave 15.3 CPU-s of simulations against 15.5 at 256, within noise, for 0.05× the
+/// input more memory.
 const CHUNK_STREAMED: usize = 256;
 
 /// Where the indices of the simulations come from.

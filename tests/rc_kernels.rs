@@ -49,9 +49,10 @@ fn prefix_kernel_equals_gather_reference() {
 
 #[test]
 fn tiled_kernel_on_data_larger_than_a_tile_equals_gather_and_single_simulation() {
-    // (T+1)·K·8 bytes > 768 KiB: the prefix kernel splits the columns into several tiles.
+    // K > 1024 columns: the prefix kernel splits the columns into tiles (prepare::tile_width),
+    // in full chunks and in the partial last one.
     for nan_every in [0usize, 11] {
-        let (t, k) = (2000, 70);
+        let (t, k) = (300, 1100);
         let x = data(t, k, nan_every);
         let p = Prepared::new(Matrix { values: &x, t, k, layout: Layout::RowMajor }, 9.0, true).unwrap();
         let mut o = opts(t, Method::Stationary { avg_block_length: 9.0 }, Kernel::PrefixSum);

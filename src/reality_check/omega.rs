@@ -1,11 +1,8 @@
 //! Hansen's ω_k: the stationary-bootstrap kernel estimate of each column's long-run standard
 //! deviation, from its autocovariances (computed by FFT, O(T log T) a column).
 
-use rayon::prelude::*;
 use rustfft::num_complex::Complex;
 use rustfft::FftPlanner;
-
-use super::{Layout, Matrix};
 
 /// γ_i, i = 0..n−1, of the (already centred) series `d`, via FFT: O(n log n).
 pub fn autocovariances_fft(d: &[f64], planner: &mut FftPlanner<f64>) -> Vec<f64> {
@@ -80,43 +77,48 @@ fn omega_squared_with(gamma: &[f64], kappa: &[f64]) -> f64 {
     s
 }
 
-pub(super) fn omega_all(x: &Matrix<'_>, observed: &[f64], block_length: f64) -> Vec<f64> {
-    let q = 1.0 / block_length;
-    (0..x.k)
-        .into_par_iter()
-        .map_init(
-            || (FftPlanner::<f64>::new(), Vec::<f64>::new(), FftBufs::default()),
-            |(planner, kappa, bufs), c| {
-                let m = observed[c];
-                if m.is_nan() {
-                    return f64::NAN;
-                }
-                let d: Vec<f64> = match x.layout {
-                    // A column of a Fortran-ordered input is contiguous: read it as a slice.
-                    Layout::ColMajor => x
-                        .values
-                        .get(c * x.t..(c + 1) * x.t)
-                        .unwrap_or(&[])
-                        .iter()
-                        .filter(|v| !v.is_nan())
-                        .map(|v| v - m)
-                        .collect(),
-                    Layout::RowMajor => (0..x.t).map(|t| x.get(t, c)).filter(|v| !v.is_nan()).map(|v| v - m).collect(),
-                };
-                if d.len() < 2 {
-                    return f64::NAN;
-                }
-                if kappa.len() != d.len() {
-                    *kappa = kernel_weights(d.len(), q);
-                }
-                autocovariances_fft_into(&d, planner, bufs);
-                let w2 = omega_squared_with(&bufs.gamma, kappa);
-                if w2 > 0.0 {
-                    w2.sqrt()
-                } else {
-                    f64::NAN
-                }
-            },
-        )
-        .collect()
+/// ω_k of one column at a time, with the FFT plans, kernel weights and buffers kept from one
+/// column to the next (one per worker thread).
+pub(super) struct OmegaWorker {
+    q: f64,
+    planner: FftPlanner<f64>,
+    kappa: Vec<f64>,
+    bufs: FftBufs,
+    d: Vec<f64>,
+}
+
+impl OmegaWorker {
+    /// For the stationary-bootstrap kernel of average block length `block_length` (q = 1/L).
+    pub fn new(block_length: f64) -> Self {
+        OmegaWorker {
+            q: 1.0 / block_length,
+            planner: FftPlanner::new(),
+            kappa: Vec::new(),
+            bufs: FftBufs::default(),
+            d: Vec::new(),
+        }
+    }
+
+    /// ω of the observations of one column (`values` in row order, NaN skipped) around their
+    /// mean `m`; NaN when fewer than two observations or ω² ≤ 0.
+    pub fn omega(&mut self, values: impl Iterator<Item = f64>, m: f64) -> f64 {
+        if m.is_nan() {
+            return f64::NAN;
+        }
+        self.d.clear();
+        self.d.extend(values.filter(|v| !v.is_nan()).map(|v| v - m));
+        if self.d.len() < 2 {
+            return f64::NAN;
+        }
+        if self.kappa.len() != self.d.len() {
+            self.kappa = kernel_weights(self.d.len(), self.q);
+        }
+        autocovariances_fft_into(&self.d, &mut self.planner, &mut self.bufs);
+        let w2 = omega_squared_with(&self.bufs.gamma, &self.kappa);
+        if w2 > 0.0 {
+            w2.sqrt()
+        } else {
+            f64::NAN
+        }
+    }
 }
