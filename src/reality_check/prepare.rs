@@ -392,10 +392,10 @@ impl Prepared {
 
 /// Columns per tile of the kernels: the tile-local accumulators of a chunk's `n` simulations
 /// (n × width doubles) stay in a core's L2 cache. Narrower tiles keep them in L1 but pay the
-/// per-event cost (decode, bounds, a few lanes) more often: measured at T=25,000, K=8,000, n=256
-/// (streamed), budgets of 16 KiB, 64 KiB and 512 KiB took 26.4, 8.8 and 7.2 CPU-s for 512
-/// simulations (events and ω*); above 512 KiB the streamed tile (T+1 rows × width) outgrows
-/// the L3 cache and rebuilding it costs more than the events save.
+/// per-event cost (decode, bounds, a few lanes) more often. Measured at T=25,000, K=8,000, n=256
+/// (streamed): events + ω* for 512 simulations took 26.7, 8.8, 6.7 and 6.3 CPU-s with budgets of
+/// 16 KiB, 64 KiB, 256 KiB and 1 MiB while the tile rebuild grew from 1.3 to 2.0 CPU-s; end to end
+/// at B=1,000, 128 KiB, 256 KiB and 512 KiB took 13.1, 11.9 and 11.5 s.
 pub(crate) fn tile_width(n: usize, k: usize) -> usize {
     let w = TILE_BYTES / (8 * n.max(1));
     w.clamp(TILE_MIN_COLS, 1024).min(k.max(1))
