@@ -200,7 +200,7 @@ pub(super) fn one_simulation(p: &Prepared, spec: &BootstrapSpec, b: u64) -> Resu
 /// depends only on its own segments (row, then segment order), so results do not depend on how
 /// simulations are grouped into chunks or on the number of threads.
 ///
-/// The columns go by tiles narrow enough for the chunk's accumulators to stay in L1; each tile's
+/// The columns go by tiles narrow enough for the chunk's accumulators to stay in L2; each tile's
 /// prefix sums (stored, or rebuilt from the input once per tile) serve its means and then, when
 /// `fallback` is given, its per-draw ω* (draw_omega.rs) while they are still in cache.
 /// Fills `w.dall[j*K..(j+1)*K]` with m*_{j,k} − m_k and, with `fallback`, `w.dscale_all` alike.
@@ -334,9 +334,10 @@ fn apply_row_events(
     Ok(())
 }
 
-/// One tile: every event of the chunk applied to its columns (in tile-local accumulators: the
-/// chunk's rows of K values are a power-of-two-ish stride apart and would share cache sets), the
-/// sums turned into means and written to the chunk's rows, then the per-draw scales.
+/// One tile: every event of the chunk applied to its columns (in tile-local accumulators: in the
+/// chunk's rows of K values a tile's pieces lie 8·K bytes apart, 64,000 at K = 8,000, and land in
+/// the same few cache sets), the sums turned into means and written to the chunk's rows, then the
+/// per-draw scales.
 #[inline(always)]
 fn tile_body(a: &TileArgs<'_>, view: &TileView<'_>, out: &mut TileParts<'_>) -> Result<()> {
     let (k, c0, wd, n) = (a.p.k, a.c0, view.wd, a.n);
