@@ -62,7 +62,7 @@ const PREP_COLS: usize = 64;
 /// The centred prefix sums, stored or read from the input.
 pub(super) enum Sums {
     Stored { prefix: Vec<f64>, cnt: Option<Vec<u32>> },
-    Streamed { input: Arc<dyn SharedValues>, layout: Layout, total: Vec<f64>, total_cnt: Vec<u32> },
+    Streamed { input: Arc<dyn SharedValues>, layout: Layout, total: Vec<f64> },
 }
 
 impl std::fmt::Debug for Sums {
@@ -327,9 +327,7 @@ impl Prepared {
         let sums = match stream {
             Some(input) => {
                 let total = cols.iter().map(|c| c.total).collect();
-                // The observations of a column are what its count prefix adds up to.
-                let total_cnt = cols.iter().map(|c| if c.observed.is_nan() { 0 } else { c.n_obs as u32 }).collect();
-                Sums::Streamed { input, layout: x.layout, total, total_cnt }
+                Sums::Streamed { input, layout: x.layout, total }
             }
             None => {
                 let mut prefix = vec![0.0f64; (t + 1) * k];
@@ -367,7 +365,7 @@ impl Prepared {
         }
         match &self.sums {
             Sums::Stored { prefix, cnt } => Ok(TileView { prefix, cnt: cnt.as_deref(), stride: self.k, off: c0, wd }),
-            Sums::Streamed { input, layout, total, total_cnt } => {
+            Sums::Streamed { input, layout, total } => {
                 let x = Matrix { values: input.values(), t: self.t, k: self.k, layout: *layout };
                 let (t, has_nan) = (self.t, self.has_nan);
                 let counts = if has_nan { Some(&mut buf.cnt) } else { None };
@@ -375,8 +373,13 @@ impl Prepared {
                 let last = buf.prefix.get(t * wd..(t + 1) * wd).unwrap_or(&[]);
                 let same_sums =
                     last.len() == wd && last.iter().zip(&total[c0..c0 + wd]).all(|(a, b)| a.to_bits() == b.to_bits());
-                let same_counts =
-                    !has_nan || buf.cnt.get(t * wd..(t + 1) * wd).is_some_and(|n| n == &total_cnt[c0..c0 + wd]);
+                // A column's count prefix ends on its observations (none when it has no mean).
+                let observations = |c: usize| if self.observed[c].is_nan() { 0 } else { self.n_obs[c] as u32 };
+                let same_counts = !has_nan
+                    || buf
+                        .cnt
+                        .get(t * wd..(t + 1) * wd)
+                        .is_some_and(|n| n.iter().enumerate().all(|(i, &got)| got == observations(c0 + i)));
                 if !(same_sums && same_counts) {
                     return Err(Error::invalid(
                         "the input array was modified after the Reality Check engine was built; build a new \
