@@ -11,39 +11,13 @@ from pathlib import Path
 
 import dbread
 import pytest
+from bundles import PROVENANCE, write_bundle
 from crypto_analyzer_promotion import store_sqlite as st
 from crypto_analyzer_promotion.gating import ThresholdConfig
 from crypto_analyzer_promotion.service import evaluate_and_record
 from crypto_analyzer_promotion.validation_bundle import ValidationBundle
 
-PROVENANCE = {
-    "validation_bundle_schema_version": 1,
-    "dataset_id_v2": "ds2",
-    "dataset_hash_algo": "sqlite_logical_v2",
-    "dataset_hash_mode": "STRICT",
-    "run_key": "rk",
-    "engine_version": "e1",
-    "config_version": "c1",
-    "seed_version": 1,
-}
 THR = ThresholdConfig(ic_mean_min=0.02, tstat_min=2.0)
-
-
-def write_bundle(folder: Path, meta: dict, mean_ic: float = 0.04) -> Path:
-    b = ValidationBundle(
-        run_id="run_g",
-        dataset_id="d",
-        signal_name="sig",
-        freq="1h",
-        horizons=[1],
-        ic_summary_by_horizon={1: {"mean_ic": mean_ic, "t_stat": 3.0, "n_obs": 100}},
-        ic_decay_table=[],
-        meta=meta,
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "bundle.json"
-    b.save(path)
-    return path
 
 
 def create(db, evidence=None, **kw):

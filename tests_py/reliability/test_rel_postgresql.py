@@ -20,38 +20,17 @@ from pathlib import Path
 
 import dbread
 import pytest
+from bundles import PROVENANCE, write_bundle
 from crypto_analyzer_promotion import store_sqlite as st
 from crypto_analyzer_promotion.migrations_phase3 import run_migrations_phase3
-from crypto_analyzer_promotion.validation_bundle import ValidationBundle
 
 WORKER = Path(__file__).resolve().parents[1] / "support" / "pg_worker.py"
-PROVENANCE = {
-    "validation_bundle_schema_version": 1,
-    "dataset_id_v2": "ds2",
-    "dataset_hash_algo": "sqlite_logical_v2",
-    "dataset_hash_mode": "STRICT",
-    "run_key": "rk",
-    "engine_version": "e1",
-    "config_version": "c1",
-    "seed_version": 1,
-    "research_spec_version": 1,
-}
 RUNG = {"exploratory": "candidate", "candidate": "accepted"}
 
 
 def _setup(url: str, tmp_path: Path, n_seed: int) -> str:
     run_migrations_phase3(url)
-    bundle = tmp_path / "bundle.json"
-    ValidationBundle(
-        run_id="run_g",
-        dataset_id="d",
-        signal_name="sig",
-        freq="1h",
-        horizons=[1],
-        ic_summary_by_horizon={1: {"mean_ic": 0.04, "t_stat": 3.0, "n_obs": 100}},
-        ic_decay_table=[],
-        meta=PROVENANCE,
-    ).save(bundle)
+    bundle = write_bundle(tmp_path, {**PROVENANCE, "research_spec_version": 1})
     for i in range(n_seed):
         st.create_candidate(
             url,

@@ -32,6 +32,17 @@ def _texts(at) -> str:
     return "\n".join(str(p) for p in parts)
 
 
+def _evaluate_edge_requiring_evidence(monkeypatch, promo_db) -> None:
+    """Evaluate the edge candidate with RC and execution evidence required: it passes as accepted."""
+    at = _app(monkeypatch, promo_db.db, promo_db.app)
+    at.selectbox(key="promo_selected").set_value(promo_db.edge).run()
+    at.checkbox(key="promo_req_rc").check()
+    at.checkbox(key="promo_req_exec").check()
+    at.button(key="promo_evaluate").click().run()
+    assert not at.exception
+    assert any("accepted" in s.value for s in at.success), _texts(at)
+
+
 def _table(at):
     """The candidates table (the first dataframe on the page)."""
     return at.dataframe[0].value
@@ -82,13 +93,7 @@ def test_select_shows_details_evidence_history_and_rc_null(monkeypatch, promo_db
 
 
 def test_evaluate_records_the_decision(monkeypatch, promo_db, sql):
-    at = _app(monkeypatch, promo_db.db, promo_db.app)
-    at.selectbox(key="promo_selected").set_value(promo_db.edge).run()
-    at.checkbox(key="promo_req_rc").check()
-    at.checkbox(key="promo_req_exec").check()
-    at.button(key="promo_evaluate").click().run()
-    assert not at.exception
-    assert any("accepted" in s.value for s in at.success), _texts(at)
+    _evaluate_edge_requiring_evidence(monkeypatch, promo_db)
     # c79684b: one rung, through a stored eligibility report.
     assert sql.status_of(promo_db.db, promo_db.edge) == "candidate"
     assert [k for k, _ in sql.events_of(promo_db.db, promo_db.edge)][-2:] == ["status_change", "evaluated"]
@@ -102,13 +107,7 @@ def test_evaluate_through_the_service_on_both_backends(monkeypatch, promo_db):
     """The page evaluates through the service on either backend (read back with the store API)."""
     from crypto_analyzer_promotion.store_sqlite import get_candidate
 
-    at = _app(monkeypatch, promo_db.db, promo_db.app)
-    at.selectbox(key="promo_selected").set_value(promo_db.edge).run()
-    at.checkbox(key="promo_req_rc").check()
-    at.checkbox(key="promo_req_exec").check()
-    at.button(key="promo_evaluate").click().run()
-    assert not at.exception
-    assert any("accepted" in s.value for s in at.success), _texts(at)
+    _evaluate_edge_requiring_evidence(monkeypatch, promo_db)
     got = get_candidate(promo_db.db, promo_db.edge)
     assert got is not None and got["status"] == "candidate"
 
