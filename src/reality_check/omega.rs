@@ -1,49 +1,89 @@
 //! Hansen's ω_k: the stationary-bootstrap kernel estimate of each column's long-run standard
 //! deviation, from its autocovariances (computed by FFT, O(T log T) a column).
+//!
+//! The autocovariances come from one real-to-complex transform and its inverse at the smallest
+//! even length N ≥ 2n − 1 whose prime factors are 2, 3 and 5 (no wrap-around; 50,000 for
+//! n = 25,000, where a power of two would be 65,536). A complex transform of the zero-padded
+//! series did twice the work for an imaginary part that is zero: measured per column at
+//! n = 25,000, 0.30 ms instead of 0.66 ms, and closer to a compensated direct sum of the
+//! products (largest relative error of ω² over 20 series 6.5e-16, the complex power-of-two
+//! transform 8.3e-16). The values are not the complex transform's bit for bit (within a few
+//! ulp); tests_py/rc/test_rc_exactness.py checks them against plain numpy.
 
-use rustfft::num_complex::Complex;
-use rustfft::FftPlanner;
+use realfft::num_complex::Complex;
+use realfft::RealFftPlanner;
 
 /// γ_i, i = 0..n−1, of the (already centred) series `d`, via FFT: O(n log n).
-pub fn autocovariances_fft(d: &[f64], planner: &mut FftPlanner<f64>) -> Vec<f64> {
+pub fn autocovariances_fft(d: &[f64], planner: &mut RealFftPlanner<f64>) -> Vec<f64> {
     let mut bufs = FftBufs::default();
     autocovariances_fft_into(d, planner, &mut bufs);
     bufs.gamma
 }
 
-/// Buffers [`autocovariances_fft`] reuses from one series to the next (FFT input and scratch).
+/// The transform length for n values: the smallest even N ≥ 2n − 1 with no prime factor above 5
+/// (the FFT's fast radices; for 100 ≤ n ≤ 200,000 at most 1.11 × (2n − 1), against up to 2× for a
+/// power of two).
+fn fft_len(n: usize) -> usize {
+    let mut size = (2 * n).saturating_sub(1).max(2);
+    loop {
+        if size.is_multiple_of(2) {
+            let mut r = size;
+            for p in [2, 3, 5] {
+                while r.is_multiple_of(p) {
+                    r /= p;
+                }
+            }
+            if r == 1 {
+                return size;
+            }
+        }
+        size += 1;
+    }
+}
+
+/// Buffers [`autocovariances_fft`] reuses from one series to the next (the padded series, its
+/// spectrum and the transforms' scratch).
 #[derive(Default)]
 struct FftBufs {
-    buf: Vec<Complex<f64>>,
+    series: Vec<f64>,
+    spectrum: Vec<Complex<f64>>,
     scratch: Vec<Complex<f64>>,
     gamma: Vec<f64>,
 }
 
-/// [`autocovariances_fft`] into `bufs.gamma`, without allocating per series (the same
-/// transforms, the same bits).
-fn autocovariances_fft_into(d: &[f64], planner: &mut FftPlanner<f64>, bufs: &mut FftBufs) {
+/// [`autocovariances_fft`] into `bufs.gamma`, without allocating per series.
+fn autocovariances_fft_into(d: &[f64], planner: &mut RealFftPlanner<f64>, bufs: &mut FftBufs) {
     let n = d.len();
     bufs.gamma.clear();
     if n == 0 {
         return;
     }
-    let size = (2 * n).next_power_of_two();
-    bufs.buf.clear();
-    bufs.buf.extend(d.iter().map(|&v| Complex::new(v, 0.0)));
-    bufs.buf.resize(size, Complex::new(0.0, 0.0));
+    let size = fft_len(n);
+    bufs.series.clear();
+    bufs.series.extend_from_slice(d);
+    bufs.series.resize(size, 0.0);
     let fwd = planner.plan_fft_forward(size);
     let inv = planner.plan_fft_inverse(size);
-    let need = fwd.get_inplace_scratch_len().max(inv.get_inplace_scratch_len());
+    bufs.spectrum.clear();
+    bufs.spectrum.resize(size / 2 + 1, Complex::new(0.0, 0.0));
+    let need = fwd.get_scratch_len().max(inv.get_scratch_len());
     if bufs.scratch.len() < need {
         bufs.scratch.resize(need, Complex::new(0.0, 0.0));
     }
-    fwd.process_with_scratch(&mut bufs.buf, &mut bufs.scratch[..fwd.get_inplace_scratch_len()]);
-    for z in bufs.buf.iter_mut() {
+    // Lengths agree by construction (series = size, spectrum = size/2 + 1, scratch ≥ need):
+    // the transforms cannot fail; if they did, γ is left empty and ω is NaN.
+    if fwd.process_with_scratch(&mut bufs.series, &mut bufs.spectrum, &mut bufs.scratch).is_err() {
+        return;
+    }
+    for z in bufs.spectrum.iter_mut() {
+        // |X|² is real; the inverse of a real even spectrum needs exact zeros at 0 and N/2.
         *z = Complex::new(z.norm_sqr(), 0.0);
     }
-    inv.process_with_scratch(&mut bufs.buf, &mut bufs.scratch[..inv.get_inplace_scratch_len()]);
+    if inv.process_with_scratch(&mut bufs.spectrum, &mut bufs.series, &mut bufs.scratch).is_err() {
+        return;
+    }
     let scale = 1.0 / (size as f64 * n as f64);
-    bufs.gamma.extend(bufs.buf.iter().take(n).map(|z| z.re * scale));
+    bufs.gamma.extend(bufs.series.iter().take(n).map(|v| v * scale));
 }
 
 /// ω² = γ_0 + 2 Σ_{i=1}^{n−1} κ(n,i) γ_i with the stationary-bootstrap kernel
@@ -81,7 +121,7 @@ fn omega_squared_with(gamma: &[f64], kappa: &[f64]) -> f64 {
 /// column to the next (one per worker thread).
 pub(super) struct OmegaWorker {
     q: f64,
-    planner: FftPlanner<f64>,
+    planner: RealFftPlanner<f64>,
     kappa: Vec<f64>,
     bufs: FftBufs,
     d: Vec<f64>,
@@ -92,7 +132,7 @@ impl OmegaWorker {
     pub fn new(block_length: f64) -> Self {
         OmegaWorker {
             q: 1.0 / block_length,
-            planner: FftPlanner::new(),
+            planner: RealFftPlanner::new(),
             kappa: Vec::new(),
             bufs: FftBufs::default(),
             d: Vec::new(),
@@ -119,6 +159,23 @@ impl OmegaWorker {
             w2.sqrt()
         } else {
             f64::NAN
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fft_len;
+
+    #[test]
+    fn fft_length_is_even_5_smooth_and_long_enough() {
+        assert_eq!(fft_len(1), 2);
+        assert_eq!(fft_len(7), 16); // 13 and 15 are odd, 14 = 2·7
+        assert_eq!(fft_len(300), 600);
+        assert_eq!(fft_len(25_000), 50_000);
+        for n in 1..3000 {
+            let s = fft_len(n);
+            assert!(s >= 2 * n - 1 && s.is_multiple_of(2), "{n} -> {s}");
         }
     }
 }
