@@ -24,7 +24,7 @@ pub(super) struct Batch<'a> {
     pub chunk: usize,
 }
 
-/// Per-worker state: reusable buffers, the counts of the chunks it ran, its first error.
+/// Per-worker state: reusable buffers and the counts of the chunks it ran.
 pub(super) struct Worker {
     blocks: Vec<(usize, usize)>,
     segs: Vec<(usize, usize)>,
@@ -37,7 +37,6 @@ pub(super) struct Worker {
     dscale_all: Vec<f64>,
     domega: DrawOmega,
     pub tally: Tally,
-    pub err: Option<Error>,
     /// Segments of each simulation of the current chunk.
     seg_lists: Vec<Vec<(usize, usize)>>,
     /// Centred means of each simulation of the chunk (chunk × K).
@@ -70,7 +69,6 @@ impl Worker {
             dscale_all: Vec::new(),
             domega: DrawOmega::default(),
             tally: Tally::new(n_order),
-            err: None,
             seg_lists: Vec::new(),
             dall: Vec::new(),
             row_start: Vec::new(),
@@ -90,34 +88,41 @@ impl Worker {
             self.dall = vec![0.0; chunk * k];
         }
     }
-
-    /// Two workers' counts added (integers: the order of merging does not matter); the first error.
-    pub fn merge(mut self, other: Worker) -> Worker {
-        self.tally.merge(&other.tally);
-        if self.err.is_none() {
-            self.err = other.err;
-        }
-        self
-    }
 }
 
-/// Run chunk `ci` of a batch: simulations `ci·chunk ..` (one per slot of `out`). Their null
-/// maxima go to `out`, their null rows to `matrix` when the caller keeps it, their exceedances
-/// to `w.tally`.
-pub(super) fn run_chunk(
-    batch: &Batch<'_>,
-    w: &mut Worker,
-    ci: usize,
-    out: &mut [f64],
-    mut matrix: Option<&mut [f64]>,
-) -> Result<()> {
-    let (p, tg, n) = (batch.p, batch.targets, out.len());
-    let k = p.k;
-    w.ensure_chunk(k, batch.chunk);
+/// Everything of chunk `ci` (simulations `ci·chunk ..`, `n` of them) that comes before its column
+/// tiles: the segments, their endpoints sorted by row and the runs the studentized SPA needs; with
+/// the gather kernel, the centred means and scales themselves.
+pub(super) fn begin_chunk(batch: &Batch<'_>, w: &mut Worker, ci: usize, n: usize) -> Result<()> {
+    let (p, tg) = (batch.p, batch.targets);
+    w.ensure_chunk(p.k, batch.chunk);
     for j in 0..n {
         chunk_segments(batch, w, ci * batch.chunk + j, j)?;
     }
-    centred_means_and_scales(p, tg, batch.opts.kernel, w, n)?;
+    let per_draw = init_scales(tg, w, n, p.k);
+    match batch.opts.kernel {
+        Kernel::Gather => gather_chunk(p, tg, w, n, per_draw),
+        Kernel::PrefixSum | Kernel::PrefixSumScalar => sort_endpoints(p, w, n, per_draw),
+    }
+}
+
+/// Columns `c0..c0+view.wd` of a chunk begun by [`begin_chunk`]: its centred means and, for the
+/// studentized SPA, its scales (prefix kernels; the gather kernel did everything already).
+pub(super) fn chunk_tile(batch: &Batch<'_>, w: &mut Worker, n: usize, c0: usize, view: &TileView<'_>) -> Result<()> {
+    let simd = match batch.opts.kernel {
+        Kernel::Gather => return Ok(()),
+        Kernel::PrefixSum => true,
+        Kernel::PrefixSumScalar => false,
+    };
+    let tg = batch.targets;
+    sweep_tile(batch.p, w, n, simd, (tg.spa_obs_s > 0.0).then_some(&tg.scale[..]), c0, view)
+}
+
+/// The end of a chunk whose every tile is done: its null maxima go to `out`, its null rows to
+/// `matrix` when the caller keeps it, its exceedances to `w.tally`.
+pub(super) fn end_chunk(batch: &Batch<'_>, w: &mut Worker, out: &mut [f64], mut matrix: Option<&mut [f64]>) {
+    let (p, tg) = (batch.p, batch.targets);
+    let k = p.k;
     for (j, slot) in out.iter_mut().enumerate() {
         let d = &w.dall[j * k..(j + 1) * k];
         batch.opts.centering.null_values(d, &p.observed, &mut w.nullv);
@@ -127,7 +132,6 @@ pub(super) fn run_chunk(
         *slot = nanmax(w.nullv.iter().copied());
         w.tally.add(tg, &w.nullv, d, &w.dscale_all[j * k..(j + 1) * k]);
     }
-    Ok(())
 }
 
 /// The segments of simulation `b` into slot `j` of the chunk: from the bootstrap spec, or from
@@ -149,38 +153,36 @@ fn chunk_segments(batch: &Batch<'_>, w: &mut Worker, b: usize, j: usize) -> Resu
     Ok(())
 }
 
-/// The centred means of the chunk's `n` simulations into `w.dall` (row j = simulation j) and
-/// their studentization for the SPA into `w.dscale_all`.
-fn centred_means_and_scales(p: &Prepared, tg: &Targets, kernel: Kernel, w: &mut Worker, n: usize) -> Result<()> {
-    let k = p.k;
+/// Size the chunk's scales; returns whether each draw needs its own ω*. When the observed
+/// studentized statistic is 0 every draw counts whatever its scale: the observed scales are used
+/// and no ω* is computed.
+fn init_scales(tg: &Targets, w: &mut Worker, n: usize, k: usize) -> bool {
     if w.dscale_all.len() < n * k {
         w.dscale_all.resize(n * k, 0.0);
     }
-    // When the observed studentized statistic is 0 every draw counts whatever its scale: the
-    // observed scales are used and no ω* is computed.
     let per_draw = tg.spa_obs_s > 0.0;
     if !per_draw {
         for row in w.dscale_all[..n * k].chunks_mut(k) {
             row.copy_from_slice(&tg.scale);
         }
     }
-    match kernel {
-        Kernel::PrefixSum => kernel_sweep(p, w, n, true, per_draw.then_some(&tg.scale[..])),
-        Kernel::PrefixSumScalar => kernel_sweep(p, w, n, false, per_draw.then_some(&tg.scale[..])),
-        Kernel::Gather => {
-            for j in 0..n {
-                w.segs = std::mem::take(&mut w.seg_lists[j]);
-                kernel_gather(p, w)?;
-                w.seg_lists[j] = std::mem::take(&mut w.segs);
-                w.dall[j * k..(j + 1) * k].copy_from_slice(&w.d);
-            }
-            if per_draw {
-                let (segs, dall, out) = (&w.seg_lists[..n], &w.dall[..n * k], &mut w.dscale_all[..n * k]);
-                w.domega.chunk_scales(p, segs, dall, &tg.scale, out, &mut w.tile_buf)?;
-            }
-            Ok(())
-        }
+    per_draw
+}
+
+/// The gather reference kernel over a whole chunk: centred means, then (when `per_draw`) ω*.
+fn gather_chunk(p: &Prepared, tg: &Targets, w: &mut Worker, n: usize, per_draw: bool) -> Result<()> {
+    let k = p.k;
+    for j in 0..n {
+        w.segs = std::mem::take(&mut w.seg_lists[j]);
+        kernel_gather(p, w)?;
+        w.seg_lists[j] = std::mem::take(&mut w.segs);
+        w.dall[j * k..(j + 1) * k].copy_from_slice(&w.d);
     }
+    if per_draw {
+        let (segs, dall, out) = (&w.seg_lists[..n], &w.dall[..n * k], &mut w.dscale_all[..n * k]);
+        w.domega.chunk_scales(p, segs, dall, &tg.scale, out, &mut w.tile_buf)?;
+    }
+    Ok(())
 }
 
 /// The centred means `m*_{b,k} − m_k` of simulation `b` alone (what `null(b)` is made of).
@@ -204,8 +206,27 @@ pub(super) fn one_simulation(p: &Prepared, spec: &BootstrapSpec, b: u64) -> Resu
 /// prefix sums (stored, or rebuilt from the input once per tile) serve its means and then, when
 /// `fallback` is given, its per-draw ω* (draw_omega.rs) while they are still in cache.
 /// Fills `w.dall[j*K..(j+1)*K]` with m*_{j,k} − m_k and, with `fallback`, `w.dscale_all` alike.
+/// [`sort_endpoints`] sorts the chunk's events (and runs), [`sweep_tile`] does one tile.
 fn kernel_sweep(p: &Prepared, w: &mut Worker, n: usize, simd: bool, fallback: Option<&[f64]>) -> Result<()> {
-    let (k, t) = (p.k, p.t);
+    sort_endpoints(p, w, n, fallback.is_some())?;
+    let k = p.k;
+    let tile = tile_width(n, k);
+    let mut buf = std::mem::take(&mut w.tile_buf);
+    let mut c0 = 0;
+    while c0 < k {
+        let wd = tile.min(k - c0);
+        let view = p.tile(c0, wd, &mut buf)?;
+        sweep_tile(p, w, n, simd, fallback, c0, &view)?;
+        c0 += wd;
+    }
+    w.tile_buf = buf;
+    Ok(())
+}
+
+/// The endpoints of the chunk's segments sorted by row (counting sort: `w.row_start`,
+/// `w.events`), each simulation's length, and its runs for ω* when `per_draw`.
+fn sort_endpoints(p: &Prepared, w: &mut Worker, n: usize, per_draw: bool) -> Result<()> {
+    let t = p.t;
     // Counting sort of the endpoints by row.
     w.row_start.clear();
     w.row_start.resize(t + 2, 0);
@@ -239,28 +260,33 @@ fn kernel_sweep(p: &Prepared, w: &mut Worker, n: usize, simd: bool, fallback: Op
             *ca += 1;
         }
     }
-    if fallback.is_some() {
+    if per_draw {
         w.domega.sort_runs(&w.seg_lists[..n], t)?;
     }
-    let tile = tile_width(n, k);
-    let mut c0 = 0;
-    while c0 < k {
-        let wd = tile.min(k - c0);
-        let view = p.tile(c0, wd, &mut w.tile_buf)?;
-        let args = TileArgs { p, row_start: &w.row_start, events: &w.events, seg_total: &w.seg_total, n, c0 };
-        let mut parts = TileParts {
-            dall: &mut w.dall,
-            acc: &mut w.tile_acc,
-            cnt: &mut w.tile_cnt,
-            domega: &mut w.domega,
-            scale: &mut w.dscale_all,
-            fallback,
-            neg: &mut w.neg_row,
-        };
-        tile_dispatch(&args, &view, simd, &mut parts)?;
-        c0 += wd;
-    }
     Ok(())
+}
+
+/// One tile (columns `c0..c0+view.wd`) of a chunk whose endpoints [`sort_endpoints`] sorted.
+fn sweep_tile(
+    p: &Prepared,
+    w: &mut Worker,
+    n: usize,
+    simd: bool,
+    fallback: Option<&[f64]>,
+    c0: usize,
+    view: &TileView<'_>,
+) -> Result<()> {
+    let args = TileArgs { p, row_start: &w.row_start, events: &w.events, seg_total: &w.seg_total, n, c0 };
+    let mut parts = TileParts {
+        dall: &mut w.dall,
+        acc: &mut w.tile_acc,
+        cnt: &mut w.tile_cnt,
+        domega: &mut w.domega,
+        scale: &mut w.dscale_all,
+        fallback,
+        neg: &mut w.neg_row,
+    };
+    tile_dispatch(&args, view, simd, &mut parts)
 }
 
 /// What every tile of a chunk reads.

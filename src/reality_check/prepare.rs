@@ -357,38 +357,61 @@ impl Prepared {
     }
 
     /// The centred prefix sums of columns `c0..c0+wd`: a view of the stored ones, or rebuilt
-    /// from the input into `buf` (the same additions, so the same bits). A rebuilt tile must end
-    /// on the column totals computed when the engine was built; otherwise the input changed.
+    /// from the input into `buf` ([`Prepared::build_tile`] then [`Prepared::tile_view`]).
     pub(crate) fn tile<'a>(&'a self, c0: usize, wd: usize, buf: &'a mut TileBuf) -> Result<TileView<'a>> {
+        self.build_tile(c0, wd, buf)?;
+        self.tile_view(c0, wd, buf)
+    }
+
+    /// Streamed mode: rebuild the prefix sums of columns `c0..c0+wd` from the input into `buf`
+    /// (the same additions as the stored ones, so the same bits). A rebuilt tile must end on the
+    /// column totals computed when the engine was built; otherwise the input changed. Stored
+    /// mode: nothing to do.
+    pub(crate) fn build_tile(&self, c0: usize, wd: usize, buf: &mut TileBuf) -> Result<()> {
+        if c0 + wd > self.k {
+            return Err(Error::Internal(format!("tile {c0}+{wd} outside {} columns", self.k)));
+        }
+        let Sums::Streamed { input, layout, total } = &self.sums else {
+            return Ok(());
+        };
+        buf.built = None;
+        let x = Matrix { values: input.values(), t: self.t, k: self.k, layout: *layout };
+        let (t, has_nan) = (self.t, self.has_nan);
+        let counts = if has_nan { Some(&mut buf.cnt) } else { None };
+        tile_prefix(&x, &self.observed, c0, wd, &mut buf.prefix, counts);
+        let last = buf.prefix.get(t * wd..(t + 1) * wd).unwrap_or(&[]);
+        let same_sums =
+            last.len() == wd && last.iter().zip(&total[c0..c0 + wd]).all(|(a, b)| a.to_bits() == b.to_bits());
+        // A column's count prefix ends on its observations (none when it has no mean).
+        let observations = |c: usize| if self.observed[c].is_nan() { 0 } else { self.n_obs[c] as u32 };
+        let same_counts = !has_nan
+            || buf
+                .cnt
+                .get(t * wd..(t + 1) * wd)
+                .is_some_and(|n| n.iter().enumerate().all(|(i, &got)| got == observations(c0 + i)));
+        if !(same_sums && same_counts) {
+            return Err(Error::invalid(
+                "the input array was modified after the Reality Check engine was built; build a new \
+                 null generator from the changed data",
+            ));
+        }
+        buf.built = Some((c0, wd));
+        Ok(())
+    }
+
+    /// The prefix sums of columns `c0..c0+wd`: the stored ones, or those [`Prepared::build_tile`]
+    /// put in `buf` for the same columns.
+    pub(crate) fn tile_view<'a>(&'a self, c0: usize, wd: usize, buf: &'a TileBuf) -> Result<TileView<'a>> {
         if c0 + wd > self.k {
             return Err(Error::Internal(format!("tile {c0}+{wd} outside {} columns", self.k)));
         }
         match &self.sums {
             Sums::Stored { prefix, cnt } => Ok(TileView { prefix, cnt: cnt.as_deref(), stride: self.k, off: c0, wd }),
-            Sums::Streamed { input, layout, total } => {
-                let x = Matrix { values: input.values(), t: self.t, k: self.k, layout: *layout };
-                let (t, has_nan) = (self.t, self.has_nan);
-                let counts = if has_nan { Some(&mut buf.cnt) } else { None };
-                tile_prefix(&x, &self.observed, c0, wd, &mut buf.prefix, counts);
-                let last = buf.prefix.get(t * wd..(t + 1) * wd).unwrap_or(&[]);
-                let same_sums =
-                    last.len() == wd && last.iter().zip(&total[c0..c0 + wd]).all(|(a, b)| a.to_bits() == b.to_bits());
-                // A column's count prefix ends on its observations (none when it has no mean).
-                let observations = |c: usize| if self.observed[c].is_nan() { 0 } else { self.n_obs[c] as u32 };
-                let same_counts = !has_nan
-                    || buf
-                        .cnt
-                        .get(t * wd..(t + 1) * wd)
-                        .is_some_and(|n| n.iter().enumerate().all(|(i, &got)| got == observations(c0 + i)));
-                if !(same_sums && same_counts) {
-                    return Err(Error::invalid(
-                        "the input array was modified after the Reality Check engine was built; build a new \
-                         null generator from the changed data",
-                    ));
-                }
-                let cnt = if has_nan { Some(&buf.cnt[..]) } else { None };
+            Sums::Streamed { .. } if buf.built == Some((c0, wd)) => {
+                let cnt = if self.has_nan { Some(&buf.cnt[..]) } else { None };
                 Ok(TileView { prefix: &buf.prefix, cnt, stride: wd, off: 0, wd })
             }
+            Sums::Streamed { .. } => Err(Error::Internal(format!("tile {c0}+{wd} was not built"))),
         }
     }
 }
@@ -413,6 +436,8 @@ const TILE_MIN_COLS: usize = 8;
 pub(crate) struct TileBuf {
     prefix: Vec<f64>,
     cnt: Vec<u32>,
+    /// The columns `(c0, wd)` the buffer holds (None while building or after a failed check).
+    built: Option<(usize, usize)>,
 }
 
 /// One column tile's centred prefix sums as the kernels read them: `P[r]` of columns
