@@ -11,7 +11,7 @@ use super::prepare::{tile_width, TileBuf, TileView};
 use super::tally::{Tally, Targets};
 use super::{nanmax, IndexSource, Kernel, Prepared, RcOptions};
 use crate::bootstrap::{blocks_to_segments, indices_to_segments, BootstrapSpec};
-use crate::draw_omega::{DrawOmega, TileScales};
+use crate::draw_omega::{DrawOmega, ScaleTarget, TileScales};
 use crate::error::{Error, Result};
 
 /// What every chunk of one batch reads (shared by all workers).
@@ -115,7 +115,8 @@ pub(super) fn chunk_tile(batch: &Batch<'_>, w: &mut Worker, n: usize, c0: usize,
         Kernel::PrefixSumScalar => false,
     };
     let tg = batch.targets;
-    sweep_tile(batch.p, w, n, simd, (tg.spa_obs_s > 0.0).then_some(&tg.scale[..]), c0, view)
+    let target = (tg.spa_obs_s > 0.0).then_some(ScaleTarget { fallback: &tg.scale, threshold: tg.spa_obs_s });
+    sweep_tile(batch.p, w, n, simd, target, c0, view)
 }
 
 /// The end of a chunk whose every tile is done: its null maxima go to `out`, its null rows to
@@ -180,7 +181,8 @@ fn gather_chunk(p: &Prepared, tg: &Targets, w: &mut Worker, n: usize, per_draw: 
     }
     if per_draw {
         let (segs, dall, out) = (&w.seg_lists[..n], &w.dall[..n * k], &mut w.dscale_all[..n * k]);
-        w.domega.chunk_scales(p, segs, dall, &tg.scale, out, &mut w.tile_buf)?;
+        let target = ScaleTarget { fallback: &tg.scale, threshold: tg.spa_obs_s };
+        w.domega.chunk_scales(p, segs, dall, target, out, &mut w.tile_buf)?;
     }
     Ok(())
 }
@@ -204,11 +206,11 @@ pub(super) fn one_simulation(p: &Prepared, spec: &BootstrapSpec, b: u64) -> Resu
 ///
 /// The columns go by tiles narrow enough for the chunk's accumulators to stay in L2; each tile's
 /// prefix sums (stored, or rebuilt from the input once per tile) serve its means and then, when
-/// `fallback` is given, its per-draw ω* (draw_omega.rs) while they are still in cache.
-/// Fills `w.dall[j*K..(j+1)*K]` with m*_{j,k} − m_k and, with `fallback`, `w.dscale_all` alike.
+/// `target` is given, its per-draw ω* (draw_omega.rs) while they are still in cache.
+/// Fills `w.dall[j*K..(j+1)*K]` with m*_{j,k} − m_k and, with `target`, `w.dscale_all` alike.
 /// [`sort_endpoints`] sorts the chunk's events (and runs), [`sweep_tile`] does one tile.
-fn kernel_sweep(p: &Prepared, w: &mut Worker, n: usize, simd: bool, fallback: Option<&[f64]>) -> Result<()> {
-    sort_endpoints(p, w, n, fallback.is_some())?;
+fn kernel_sweep(p: &Prepared, w: &mut Worker, n: usize, simd: bool, target: Option<ScaleTarget<'_>>) -> Result<()> {
+    sort_endpoints(p, w, n, target.is_some())?;
     let k = p.k;
     let tile = tile_width(n, k);
     let mut buf = std::mem::take(&mut w.tile_buf);
@@ -216,7 +218,7 @@ fn kernel_sweep(p: &Prepared, w: &mut Worker, n: usize, simd: bool, fallback: Op
     while c0 < k {
         let wd = tile.min(k - c0);
         let view = p.tile(c0, wd, &mut buf)?;
-        sweep_tile(p, w, n, simd, fallback, c0, &view)?;
+        sweep_tile(p, w, n, simd, target, c0, &view)?;
         c0 += wd;
     }
     w.tile_buf = buf;
@@ -272,7 +274,7 @@ fn sweep_tile(
     w: &mut Worker,
     n: usize,
     simd: bool,
-    fallback: Option<&[f64]>,
+    target: Option<ScaleTarget<'_>>,
     c0: usize,
     view: &TileView<'_>,
 ) -> Result<()> {
@@ -283,7 +285,7 @@ fn sweep_tile(
         cnt: &mut w.tile_cnt,
         domega: &mut w.domega,
         scale: &mut w.dscale_all,
-        fallback,
+        target,
         neg: &mut w.neg_row,
     };
     tile_dispatch(&args, view, simd, &mut parts)
@@ -301,7 +303,7 @@ struct TileArgs<'a> {
 }
 
 /// What a tile writes: the chunk's accumulators (sums, counts when there are NaNs), and the
-/// per-draw scales when `fallback` is given.
+/// per-draw scales when `target` is given.
 struct TileParts<'a> {
     /// The chunk's centred means (n × K).
     dall: &'a mut [f64],
@@ -310,7 +312,7 @@ struct TileParts<'a> {
     cnt: &'a mut Vec<u64>,
     domega: &'a mut DrawOmega,
     scale: &'a mut [f64],
-    fallback: Option<&'a [f64]>,
+    target: Option<ScaleTarget<'a>>,
     /// The negated prefix row (see [`apply_row_events`]).
     neg: &'a mut Vec<f64>,
 }
@@ -394,8 +396,8 @@ fn tile_body(a: &TileArgs<'_>, view: &TileView<'_>, out: &mut TileParts<'_>) -> 
         }
         out.dall[j * k + c0..j * k + c0 + wd].copy_from_slice(row);
     }
-    if let Some(fallback) = out.fallback {
-        let mut scales = TileScales { k, c0, d_tile: out.acc, fallback, scale: out.scale };
+    if let Some(target) = out.target {
+        let mut scales = TileScales { k, c0, d_tile: out.acc, target, scale: out.scale };
         out.domega.tile_scales(view, n, &mut scales)?;
     }
     Ok(())

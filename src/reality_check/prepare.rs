@@ -475,6 +475,31 @@ impl<'a> TileView<'a> {
     pub fn has_counts(&self) -> bool {
         self.cnt.is_some()
     }
+
+    /// Ask the CPU to start loading row r (sums and counts) into cache: a hint, no effect on
+    /// results; nothing when r is outside the tile or the CPU is not x86-64.
+    #[inline(always)]
+    pub fn prefetch_row(&self, r: usize) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let at = r * self.stride + self.off;
+            if let Some(row) = self.prefix.get(at..at + self.wd) {
+                for line in row.chunks(8) {
+                    // SAFETY: prefetching never faults; the pointer is inside the slice.
+                    unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) };
+                }
+            }
+            if let Some(row) = self.cnt.and_then(|c| c.get(at..at + self.wd)) {
+                for line in row.chunks(16) {
+                    // SAFETY: as above.
+                    unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) };
+                }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = r;
+    }
 }
 
 /// Prefix sums `P[r]`, r = 0..=T, of the centred columns `c0..c0+wd` of `x` (row-major, width
