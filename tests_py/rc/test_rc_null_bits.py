@@ -9,7 +9,7 @@ every path with the stored-prefix AVX2 run of the same build instead:
   its own ω* (size study, docs/size_study.md); their values are checked against plain numpy in
   test_rc_exactness.py;
 - ω and the observed studentized SPA statistic (``spa[6]``): ω's autocovariances now come from a
-  real FFT of length 50,000 instead of a complex one of 65,536 at T = 25,000 (omega.rs), which moves
+  real FFT of length 51,200 instead of a complex one of 65,536 at T = 25,000 (omega.rs), which moves
   some values by a few ulp; they stay within 1e-14 of the fixture (checked here) and within 1e-10
   of a direct numpy sum (test_rc_exactness.py)."""
 
