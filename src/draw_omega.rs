@@ -193,8 +193,8 @@ impl DrawOmega {
                 let (a, b, j) = self.sorted[idx];
                 // The open columns are scattered over the rows: the hardware prefetcher cannot
                 // follow them, so the rows a little ahead (of a, and of most b) are fetched whole
-                // (W2, 512 simulations, alternating in one process: 4.9–5.4 CPU-s of simulations
-                // with 48 rows ahead, 5.5–6.8 without).
+                // (W2, 512 simulations, alternating in one process, CPU-s min / median: 4.9 / 5.4
+                // with 48 rows ahead, 5.1 / 5.1 with 128, 5.5 / 6.8 without).
                 while fetched <= (a + PREFETCH_ROWS).min(tile_rows) {
                     tile.prefetch_row(fetched);
                     fetched += 1;

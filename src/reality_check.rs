@@ -359,6 +359,9 @@ fn run_groups(
         // The gather kernel has no tiles: begin_chunk did everything.
         let mut c0 = if batch.opts.kernel == Kernel::Gather { k } else { 0 };
         while c0 < k {
+            if control.is_cancelled() {
+                return Err(Error::Interrupted);
+            }
             let tiles: Vec<(usize, usize)> =
                 (0..threads).map(|i| c0 + i * width).take_while(|&s| s < k).map(|s| (s, width.min(k - s))).collect();
             bufs.par_iter_mut().zip(tiles.par_iter()).try_for_each(|(buf, &(s, wd))| p.build_tile(s, wd, buf))?;

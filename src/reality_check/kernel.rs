@@ -1,8 +1,9 @@
 //! The simulation kernel: one chunk of simulations from their bootstrap segments to their null
-//! maxima and counts ([`run_chunk`]), and the prefix-sum sweep that computes, tile of columns by
-//! tile, the chunk's centred means `m*_{b,k} − m_k` and then the draws' own ω* (stored prefix
-//! sums or a tile rebuilt from the input, AVX2 or baseline build; a plain gather kernel is kept
-//! as the reference).
+//! maxima and counts ([`begin_chunk`], then [`chunk_tile`] for every column tile, then
+//! [`end_chunk`]; the batch driver in reality_check.rs shares each tile among the chunks that run
+//! together), and the prefix-sum sweep that computes, tile of columns by tile, the chunk's centred
+//! means `m*_{b,k} − m_k` and then the draws' own ω* (stored prefix sums or a tile rebuilt from
+//! the input, AVX2 or baseline build; a plain gather kernel is kept as the reference).
 //!
 //! Every value is a function of (data, seed, b) only: a simulation's additions happen in an order
 //! fixed by its own segments, whatever the chunk it is grouped in or the thread that runs it.
