@@ -47,11 +47,12 @@ pub struct DrawOmega {
     all: Vec<(usize, usize, usize)>,
     sorted: Vec<(usize, usize, usize)>,
     bucket: Vec<usize>,
-    /// Per draw and tile column: Σ (S − c d)², observations, runs with an observation.
+    /// Per draw and tile column: Σ (S − c d)²; with gaps also its observations and runs with one.
     q: Vec<f64>,
     n: Vec<u64>,
     nruns: Vec<u32>,
-    /// Per draw: its observations, its runs, and the observations of its runs after the first part.
+    /// Per draw: its observations, its runs (every column's, without gaps), and the observations
+    /// of its runs after the first part.
     draw_len: Vec<u64>,
     draw_runs: Vec<u32>,
     rest_len: Vec<u64>,
@@ -173,10 +174,14 @@ impl DrawOmega {
         }
         self.q.clear();
         self.q.resize(n * wd, 0.0);
+        // Per-column observations and runs only with gaps; without, every column of a draw has
+        // the draw's (`draw_len`, `draw_runs`).
+        let per_column = tile.has_counts();
+        let per_column_len = if per_column { n * wd } else { 0 };
         self.n.clear();
-        self.n.resize(n * wd, 0);
+        self.n.resize(per_column_len, 0);
         self.nruns.clear();
-        self.nruns.resize(n * wd, 0);
+        self.nruns.resize(per_column_len, 0);
         let d = out.d_tile;
         let total = self.sorted.len();
         // A threshold ≤ 0 asks for every scale: the first part is then every run.
@@ -210,13 +215,13 @@ impl DrawOmega {
             self.open.clear();
             self.open.resize(n * wd, true);
         }
-        let per_column = tile.has_counts();
         for j in 0..n {
             for i in 0..wd {
                 let col = c0 + i;
-                // Without gaps the count and runs are the same for every column (slot 0).
-                let at = if per_column { j * wd + i } else { j * wd };
-                let (qv, nv, rv) = (self.q[j * wd + i], self.n[at], self.nruns[at]);
+                let at = j * wd + i;
+                let (nv, rv) =
+                    if per_column { (self.n[at], self.nruns[at]) } else { (self.draw_len[j], self.draw_runs[j]) };
+                let qv = self.q[at];
                 let dv = d[j * wd + i];
                 out.scale[j * k + col] = if dv.is_nan() {
                     f64::NAN
@@ -249,13 +254,15 @@ impl DrawOmega {
         let wd = view.wd;
         let (pa, pb) = (view.row(a)?, view.row(b)?);
         let cols = j * wd..(j + 1) * wd;
-        let (Some(dj), Some(q), Some(nn), Some(nr)) =
-            (d.get(cols.clone()), self.q.get_mut(cols.clone()), self.n.get_mut(cols.clone()), self.nruns.get_mut(cols))
-        else {
-            return Err(Error::Internal(format!("draw {j} outside the chunk")));
+        let outside = || Error::Internal(format!("draw {j} outside the chunk"));
+        let (Some(dj), Some(q)) = (d.get(cols.clone()), self.q.get_mut(cols.clone())) else {
+            return Err(outside());
         };
         match (view.cnt_row(a)?, view.cnt_row(b)?) {
             (Some(ca), Some(cb)) => {
+                let (Some(nn), Some(nr)) = (self.n.get_mut(cols.clone()), self.nruns.get_mut(cols)) else {
+                    return Err(outside());
+                };
                 let mut one = |i: usize| {
                     let c = cb[i].wrapping_sub(ca[i]);
                     if c != 0 {
@@ -287,9 +294,6 @@ impl DrawOmega {
                         }
                     }
                 }
-                // Without gaps every column has the same count and runs (slot 0).
-                nn[0] += (b - a) as u64;
-                nr[0] += 1;
             }
             _ => return Err(Error::Internal("draw ω*: counts missing".into())),
         }
