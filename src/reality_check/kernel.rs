@@ -102,7 +102,7 @@ pub(super) fn begin_chunk(batch: &Batch<'_>, w: &mut Worker, ci: usize, n: usize
     }
     let per_draw = init_scales(tg, w, n, p.k);
     match batch.opts.kernel {
-        Kernel::Gather => gather_chunk(p, tg, w, n, per_draw),
+        Kernel::Gather => gather_chunk(p, tg, w, n),
         Kernel::PrefixSum | Kernel::PrefixSumScalar => sort_endpoints(p, w, n, per_draw),
     }
 }
@@ -116,7 +116,7 @@ pub(super) fn chunk_tile(batch: &Batch<'_>, w: &mut Worker, n: usize, c0: usize,
         Kernel::PrefixSumScalar => false,
     };
     let tg = batch.targets;
-    let target = (tg.spa_obs_s > 0.0).then_some(ScaleTarget { fallback: &tg.scale, threshold: tg.spa_obs_s });
+    let target = tg.scale_target();
     sweep_tile(batch.p, w, n, simd, target, c0, view)
 }
 
@@ -155,14 +155,13 @@ fn chunk_segments(batch: &Batch<'_>, w: &mut Worker, b: usize, j: usize) -> Resu
     Ok(())
 }
 
-/// Size the chunk's scales; returns whether each draw needs its own ω*. When the observed
-/// studentized statistic is 0 every draw counts whatever its scale: the observed scales are used
-/// and no ω* is computed.
+/// Size the chunk's scales; returns whether each draw needs its own ω* ([`Targets::scale_target`];
+/// without, the observed scales).
 fn init_scales(tg: &Targets, w: &mut Worker, n: usize, k: usize) -> bool {
     if w.dscale_all.len() < n * k {
         w.dscale_all.resize(n * k, 0.0);
     }
-    let per_draw = tg.spa_obs_s > 0.0;
+    let per_draw = tg.scale_target().is_some();
     if !per_draw {
         for row in w.dscale_all[..n * k].chunks_mut(k) {
             row.copy_from_slice(&tg.scale);
@@ -171,8 +170,8 @@ fn init_scales(tg: &Targets, w: &mut Worker, n: usize, k: usize) -> bool {
     per_draw
 }
 
-/// The gather reference kernel over a whole chunk: centred means, then (when `per_draw`) ω*.
-fn gather_chunk(p: &Prepared, tg: &Targets, w: &mut Worker, n: usize, per_draw: bool) -> Result<()> {
+/// The gather reference kernel over a whole chunk: centred means, then (when the targets ask) ω*.
+fn gather_chunk(p: &Prepared, tg: &Targets, w: &mut Worker, n: usize) -> Result<()> {
     let k = p.k;
     for j in 0..n {
         w.segs = std::mem::take(&mut w.seg_lists[j]);
@@ -180,9 +179,8 @@ fn gather_chunk(p: &Prepared, tg: &Targets, w: &mut Worker, n: usize, per_draw: 
         w.seg_lists[j] = std::mem::take(&mut w.segs);
         w.dall[j * k..(j + 1) * k].copy_from_slice(&w.d);
     }
-    if per_draw {
+    if let Some(target) = tg.scale_target() {
         let (segs, dall, out) = (&w.seg_lists[..n], &w.dall[..n * k], &mut w.dscale_all[..n * k]);
-        let target = ScaleTarget { fallback: &tg.scale, threshold: tg.spa_obs_s };
         w.domega.chunk_scales(p, segs, dall, target, out, &mut w.tile_buf)?;
     }
     Ok(())

@@ -4,6 +4,7 @@
 //! counts only, so workers merge them in any order and get the same totals.
 
 use super::{stepdown_accumulate, stepdown_order, Prepared, Variants};
+use crate::draw_omega::ScaleTarget;
 use crate::error::{Error, Result};
 
 /// Everything the per-simulation counts need, computed once from the observed data.
@@ -62,6 +63,13 @@ impl Targets {
             }
         }
         Ok(Targets { cmp, order, shift, scale, stud_valid, spa_obs_u, spa_obs_s })
+    }
+
+    /// What each draw's own ω* is computed against (draw_omega.rs), or None when the observed
+    /// studentized statistic is 0: then every draw counts whatever its scale, the observed scales
+    /// are used and no ω* is computed.
+    pub fn scale_target(&self) -> Option<ScaleTarget<'_>> {
+        (self.spa_obs_s > 0.0).then_some(ScaleTarget { fallback: &self.scale, threshold: self.spa_obs_s })
     }
 
     /// A draw's SPA maxima `max(0, max_k (d_k + shift_k))`, unstudentized and studentized (each
