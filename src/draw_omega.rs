@@ -193,6 +193,7 @@ impl DrawOmega {
         if first < total {
             self.close_columns(n, wd, c0, d, target, tile.has_counts());
             let mut fetched = 0;
+            // The tile's last row is T (sort_runs sized its buckets T + 1).
             let tile_rows = self.bucket.len().saturating_sub(1);
             for idx in first..total {
                 let (a, b, j) = self.sorted[idx];
