@@ -16,7 +16,8 @@ use realfft::RealFftPlanner;
 /// γ_i, i = 0..n−1, of the (already centred) series `d`, via FFT: O(n log n).
 pub fn autocovariances_fft(d: &[f64], planner: &mut RealFftPlanner<f64>) -> Vec<f64> {
     let mut bufs = FftBufs::default();
-    autocovariances_fft_into(d, planner, &mut bufs);
+    bufs.series.extend_from_slice(d);
+    autocovariances_fft_into(planner, &mut bufs);
     bufs.gamma
 }
 
@@ -57,16 +58,16 @@ struct FftBufs {
     gamma: Vec<f64>,
 }
 
-/// [`autocovariances_fft`] into `bufs.gamma`, without allocating per series.
-fn autocovariances_fft_into(d: &[f64], planner: &mut RealFftPlanner<f64>, bufs: &mut FftBufs) {
-    let n = d.len();
+/// [`autocovariances_fft`] of the series the caller put in `bufs.series` (its n values, written
+/// there directly so that a column is copied once), into `bufs.gamma`, without allocating per
+/// series. `bufs.series` is padded and transformed in place.
+fn autocovariances_fft_into(planner: &mut RealFftPlanner<f64>, bufs: &mut FftBufs) {
+    let n = bufs.series.len();
     bufs.gamma.clear();
     if n == 0 {
         return;
     }
     let size = fft_len(n);
-    bufs.series.clear();
-    bufs.series.extend_from_slice(d);
     bufs.series.resize(size, 0.0);
     let fwd = planner.plan_fft_forward(size);
     let inv = planner.plan_fft_inverse(size);
@@ -130,7 +131,6 @@ pub(super) struct OmegaWorker {
     planner: RealFftPlanner<f64>,
     kappa: Vec<f64>,
     bufs: FftBufs,
-    d: Vec<f64>,
 }
 
 impl OmegaWorker {
@@ -141,7 +141,6 @@ impl OmegaWorker {
             planner: RealFftPlanner::new(),
             kappa: Vec::new(),
             bufs: FftBufs::default(),
-            d: Vec::new(),
         }
     }
 
@@ -151,15 +150,18 @@ impl OmegaWorker {
         if m.is_nan() {
             return f64::NAN;
         }
-        self.d.clear();
-        self.d.extend(values.filter(|v| !v.is_nan()).map(|v| v - m));
-        if self.d.len() < 2 {
+        // The centred observations go straight into the FFT's input.
+        let series = &mut self.bufs.series;
+        series.clear();
+        series.extend(values.filter(|v| !v.is_nan()).map(|v| v - m));
+        let n = series.len();
+        if n < 2 {
             return f64::NAN;
         }
-        if self.kappa.len() != self.d.len() {
-            self.kappa = kernel_weights(self.d.len(), self.q);
+        if self.kappa.len() != n {
+            self.kappa = kernel_weights(n, self.q);
         }
-        autocovariances_fft_into(&self.d, &mut self.planner, &mut self.bufs);
+        autocovariances_fft_into(&mut self.planner, &mut self.bufs);
         let w2 = omega_squared_with(&self.bufs.gamma, &self.kappa);
         if w2 > 0.0 {
             w2.sqrt()
