@@ -191,7 +191,7 @@ impl DrawOmega {
             self.add_run(tile, a, b, j, d, None)?;
         }
         if first < total {
-            self.close_columns(n, wd, c0, d, target, tile.has_counts());
+            self.close_columns(n, wd, c0, d, target, per_column);
             let mut fetched = 0;
             // The tile's last row is T (sort_runs sized its buckets T + 1).
             let tile_rows = self.bucket.len().saturating_sub(1);
@@ -223,10 +223,10 @@ impl DrawOmega {
                 let (nv, rv) =
                     if per_column { (self.n[at], self.nruns[at]) } else { (self.draw_len[j], self.draw_runs[j]) };
                 let qv = self.q[at];
-                let dv = d[j * wd + i];
+                let dv = d[at];
                 out.scale[j * k + col] = if dv.is_nan() {
                     f64::NAN
-                } else if !self.open[j * wd + i] {
+                } else if !self.open[at] {
                     0.0
                 } else if rv >= 2 && qv > 0.0 && qv.is_finite() {
                     // sqrt(n*) / sqrt(q / n*) = n* / sqrt(q)
