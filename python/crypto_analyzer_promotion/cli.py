@@ -699,7 +699,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-lock", action="store_true", help="do not run `uv lock` (the output says what to run)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--restore", action="store_true", help="put every file adopt changed back, byte for byte")
-    g.add_argument("--status", action="store_true", help="only report the modules, the declared dependency and the lock")
+    g.add_argument(
+        "--status", action="store_true", help="only report the modules, the declared dependency and the lock"
+    )
     p.set_defaults(run=cmd_adopt)
 
     p = sub.add_parser(
