@@ -19,11 +19,25 @@ from crypto_analyzer_promotion.reality_check import (
 def test_warning_below_the_block_count_names_the_measured_size():
     w = size_warning(250, 10, "stationary", 12.0)
     assert w is not None
-    assert "T / L = 250 / 12 = 20.8 blocks" in w
+    assert "T / L = 250 / 12; 20.8 blocks is below 40" in w
     # The figures measured at T = 250, K = 10, L = 12 (docs/size_study.md).
     assert "rejected 7.2 %" in w and "studentized SPA (consistent) 4.1 %" in w
     assert "average block length" in w
     assert "block size" in size_warning(250, 10, "block_fixed", 12.0)
+    assert "hypotheses" not in w  # K = 10: the many-hypotheses figures do not apply
+
+
+def test_many_hypotheses_with_few_blocks_name_the_conservative_spa():
+    w = size_warning(500, 100, "stationary", 12.0)  # 41.7 blocks: only the many-K rule
+    assert w is not None and "below 40" not in w
+    assert "K = 100 hypotheses with 41.7 blocks" in w and "2.9 % at T = 500, K = 100" in w
+    both = size_warning(250, 100, "stationary", 12.0)
+    assert both is not None and "below 40" in both and "1.2 % of null" in both
+    # Enough blocks, or fewer hypotheses: nothing.
+    assert size_warning(1000, 200, "stationary", 12.0) is None  # 83 blocks (measured 4.4 %)
+    assert size_warning(780, 100, "stationary", 12.0) is None  # exactly MANY_K_BLOCKS blocks
+    assert size_warning(779, 100, "stationary", 12.0) is not None
+    assert size_warning(500, 99, "stationary", 12.0) is None
 
 
 def test_no_warning_inside_the_measured_band_and_the_boundary():
@@ -47,7 +61,7 @@ def test_the_result_and_its_summary_carry_it_with_the_method_s_own_length(tmp_pa
     fixed = run_family_reality_check(
         long_, RealityCheckConfig(n_sim=49, method="block_fixed", block_size=30, avg_block_length=5)
     )
-    assert fixed.size_warning is not None and "1000 / 30" in fixed.size_warning
+    assert fixed.size_warning is not None and "T / L = 1000 / 30;" in fixed.size_warning
     ok = run_family_reality_check(long_, RealityCheckConfig(n_sim=49))
     assert ok.size_warning is None and ok.to_dict()["size_warning"] is None
     # A cached result says the same.
