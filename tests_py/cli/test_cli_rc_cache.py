@@ -92,7 +92,7 @@ def test_rc_warns_with_the_measured_size_when_the_series_has_few_blocks(cli, h, 
     short = tmp_path / "short.csv"
     df.iloc[:250].to_csv(short)
     text = _rc(cli, h, tmp_path / "c1", "--no-cache", series=short).stdout
-    assert "WARNING size: T / L = 250 / 12; 20.8 blocks is below 40" in text and "rejected 7.2 %" in text
+    assert "WARNING size: T / L = 250 / 12; 20.8 blocks is below 40" in text and "rejected 7.15 %" in text
     out = json.loads(_rc(cli, h, tmp_path / "c2", "--json", "--no-cache", series=short).stdout)
     assert out["size_warning"].startswith("size: T / L = 250 / 12")
     full = json.loads(_rc(cli, h, tmp_path / "c3", "--json", "--no-cache").stdout)

@@ -21,7 +21,7 @@ def test_warning_below_the_block_count_names_the_measured_size():
     assert w is not None
     assert "T / L = 250 / 12; 20.8 blocks is below 40" in w
     # The figures measured at T = 250, K = 10, L = 12 (docs/size_study.md).
-    assert "rejected 7.2 %" in w and "studentized SPA (consistent) 4.1 %" in w
+    assert "rejected 7.15 %" in w and "studentized SPA (consistent) 4.1 %" in w
     assert "average block length" in w
     assert "block size" in size_warning(250, 10, "block_fixed", 12.0)
     assert "hypotheses" not in w  # K = 10: the many-hypotheses figures do not apply

@@ -244,7 +244,7 @@ def test_rc_chart_shows_the_summary_s_size_warning(monkeypatch, promo_db, tmp_pa
     from crypto_analyzer_promotion.store_sqlite import create_candidate
 
     summary = tmp_path / "rc_summary.json"
-    warning = "size: T / L = 250 / 12 = 20.8 blocks is below 40: the RC rejected 7.2 % …"
+    warning = "size: T / L = 250 / 12 = 20.8 blocks is below 40: the RC rejected 7.15 % …"
     summary.write_text(
         json.dumps(
             {"rc_p_value": 0.04, "observed_max": 0.02, "null_max_distribution": [0.0, 0.01], "size_warning": warning}
