@@ -20,7 +20,7 @@ COMPAT_DEPS := "maturin>=1.7,<2" "numpy==1.26.*" "pandas==2.2.*" "pyarrow>=14,<2
 
 
 .PHONY: lint test-analyzer-if-present
-.PHONY: venv build browser test test-rust test-py test-compat test-analyzer test-analyzer-suite demo bench stress calibrate fuzz \
+.PHONY: venv build browser test test-rust test-py test-compat test-analyzer test-analyzer-suite demo bench stress calibrate size-study fuzz \
         clean wheel test-wheel test-pip-pysqlite3 pg-up pg-down
 
 $(VENV)/.deps-stamp: Makefile pyproject.toml
@@ -172,6 +172,13 @@ stress: build
 CALIBRATE_ARGS ?= --seeds 20 --reps 200
 calibrate: build
 	$(PY) scripts/calibrate.py $(CALIBRATE_ARGS)
+
+# Size and power over the designs users run (T 250…5,000, K 10…1,000, dependence, t(4) shocks,
+# GARCH, a common factor, both bootstraps) with arch's SPA and StepM on the same panels
+# (docs/size_study.md has the tables and the run time). `SIZE_STUDY_ARGS=--quick` is a smoke run.
+SIZE_STUDY_ARGS ?= --panels 400 --auto-block
+size-study: build
+	$(PY) scripts/size_power_study.py $(SIZE_STUDY_ARGS)
 
 # True libFuzzer runs of every fuzz/ target (installs cargo-fuzz when missing; ~7 min to build).
 # CI runs the same target bodies as plain cargo tests (tests/reliability_fuzz.rs) instead.

@@ -481,3 +481,197 @@ mod tests {
         assert!(dropped > 1000, "only {dropped} scales dropped");
     }
 }
+
+#[cfg(test)]
+mod pruning_tests {
+    //! The pruning proven on the cases that can go wrong: every open cell keeps the exact scale's
+    //! bits, every closed cell provably cannot count, on draws built to hit each branch.
+    use super::*;
+    use crate::reality_check::{Layout, Matrix};
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> f64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        }
+        fn below(&mut self, n: usize) -> usize {
+            ((self.next() * n as f64) as usize).min(n - 1)
+        }
+    }
+
+    /// The bound the pruning compares with s for cell (draw j, column i) after the first part,
+    /// recomputed here from the tile's prefix rows in the engine's order and expressions:
+    /// `(d · n_max / sqrt(q_first), two runs certain, q_first)`.
+    fn first_part_bound(w: &DrawOmega, view: &TileView<'_>, j: usize, i: usize, dv: f64) -> (f64, bool, f64) {
+        let mut q = 0.0;
+        let (mut nobs, mut nruns) = (0u64, 0u32);
+        for &(a, b, jj) in &w.sorted[..w.cut] {
+            if jj != j {
+                continue;
+            }
+            let (pa, pb) = (view.row(a).unwrap()[i], view.row(b).unwrap()[i]);
+            let c = match (view.cnt_row(a).unwrap(), view.cnt_row(b).unwrap()) {
+                (Some(ca), Some(cb)) => cb[i] - ca[i],
+                _ => (b - a) as u32,
+            };
+            if c == 0 {
+                continue;
+            }
+            let e = if view.has_counts() { (pb - pa) - f64::from(c) * dv } else { (pb - pa) - (b - a) as f64 * dv };
+            q += e * e;
+            nobs += u64::from(c);
+            nruns += 1;
+        }
+        let (n_max, two) =
+            if view.has_counts() { (nobs + w.rest_len[j], nruns >= 2) } else { (w.draw_len[j], w.draw_runs[j] >= 2) };
+        (dv * (n_max as f64 / q.sqrt()), two, q)
+    }
+
+    #[test]
+    fn open_cells_keep_their_exact_bits_and_closed_cells_cannot_count() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let mut seen = [0usize; 8];
+        // (T, K, gaps): gaps switch the tile to per-column counts (n_max = observations so far +
+        // every row left, which the gaps then make an over-count).
+        for (t, k, gaps) in [(48, 12, false), (48, 12, true), (90, 30, true), (120, 9, false)] {
+            let mut x: Vec<f64> = (0..t * k).map(|_| rng.next() - 0.5).collect();
+            // Column 0 alternates 1, 3 (m = 2, centred ±1, prefix sums exact integers): runs of
+            // one 3 each give S = c·d exactly for d = 1, so q = 0 with d > 0 (the fallback).
+            for r in 0..t {
+                x[r * k] = if r % 2 == 0 { 1.0 } else { 3.0 };
+            }
+            if gaps {
+                for r in 0..t {
+                    for c in 1..k {
+                        // Column 1: only the last half has gaps (the rows the first part never
+                        // reaches); column 2: one observation in the first rows, NaN after
+                        // row 3; column 3: all NaN; the rest: 10 % gaps.
+                        let nan = match c {
+                            1 => r >= t / 2 && r % 3 != 0,
+                            2 => r >= 3,
+                            3 => true,
+                            _ => rng.next() < 0.1,
+                        };
+                        if nan {
+                            x[r * k + c] = f64::NAN;
+                        }
+                    }
+                }
+            }
+            let p = Prepared::new(Matrix { values: &x, t, k, layout: Layout::RowMajor }, 4.0, false).unwrap();
+            let mut draws: Vec<Vec<(usize, usize)>> = vec![
+                // Draw 0: every run starts in the first rows, so (counting-sorted by first row)
+                // all of them fall in the first third of the chunk's runs.
+                vec![(0, 2), (1, 3), (0, 1), (2, 4), (1, 2), (0, 3)],
+                // Draw 1: one run (the fallback: fewer than two runs).
+                vec![(0, t)],
+                // Draw 2: the runs [1,2) and [3,4) repeated: for column 0, S = 1 = c·d with d = 1.
+                vec![(1, 2), (3, 4), (1, 2), (3, 4)],
+                // Draw 3: segments that continue each other (one long run after merging), then short ones.
+                vec![(t / 2, t / 2 + 3), (t / 2 + 3, t / 2 + 9), (t - 2, t), (5, 6)],
+            ];
+            while draws.len() < 40 {
+                let (mut segs, mut len) = (Vec::new(), 0);
+                while len < t {
+                    let a = rng.below(t);
+                    let b = (a + 1 + rng.below(8)).min(t);
+                    segs.push((a, b));
+                    len += b - a;
+                }
+                draws.push(segs);
+            }
+            let n = draws.len();
+            let mut d: Vec<f64> = (0..n * k).map(|_| (rng.next() - 0.35) * 0.2).collect();
+            d[2 * k] = 1.0; // draw 2, column 0: q = 0 exactly with d > 0
+            d[5 * k + 1] = f64::NAN; // NaN statistics
+            d[6 * k + 4] = f64::NAN;
+            let fallback: Vec<f64> = (0..k).map(|_| 1.0 + rng.next() * 10.0).collect();
+
+            let mut buf = TileBuf::default();
+            let mut w = DrawOmega::default();
+            let mut exact = vec![0.0; n * k];
+            let all = ScaleTarget { fallback: &fallback, threshold: 0.0 };
+            w.chunk_scales(&p, &draws, &d, all, &mut exact, &mut buf).unwrap();
+            assert_eq!(tile_width(n, k), k, "one tile: the bounds below are the tile's");
+            // The runs as the pruned calls will see them (sort_runs depends on the draws only).
+            w.sort_runs(&draws, t).unwrap();
+            assert!(w.cut > 0 && w.cut < w.sorted.len());
+            let draw0_first_part = w.sorted[..w.cut].iter().filter(|r| r.2 == 0).count();
+            assert_eq!(draw0_first_part, w.draw_runs[0] as usize, "draw 0's runs all in the first third");
+            assert_eq!(w.rest_len[0], 0);
+            let view = p.tile(0, k, &mut buf).unwrap();
+            let bounds: Vec<(f64, bool, f64)> =
+                (0..n * k).map(|at| first_part_bound(&w, &view, at / k, at % k, d[at])).collect();
+            // The q = 0 cell: exact scale is the fallback.
+            assert_eq!(bounds[2 * k].2, 0.0);
+            assert_eq!(exact[2 * k].to_bits(), fallback[0].to_bits());
+            assert_eq!(exact[k].to_bits(), fallback[0].to_bits(), "one run: the fallback");
+
+            let mut thresholds: Vec<f64> = Vec::new();
+            let mut products: Vec<f64> =
+                d.iter().zip(&exact).map(|(a, b)| a * b).filter(|v| v.is_finite() && *v > 0.0).collect();
+            products.sort_by(f64::total_cmp);
+            for qt in [0.0, 0.5, 0.9, 0.99] {
+                thresholds.push(products[((products.len() - 1) as f64 * qt) as usize]);
+            }
+            // Thresholds equal to a bound (a cell at its own bound must stay open), to a
+            // fallback product, and a hair above a bound (the cell may close).
+            for at in (0..n * k).filter(|&at| d[at] > 0.0 && bounds[at].1 && bounds[at].2 > 0.0).step_by(37) {
+                let s = bounds[at].0;
+                if s.is_finite() && s > 0.0 {
+                    thresholds.push(s);
+                    thresholds.push(f64::from_bits(s.to_bits() + 1));
+                    thresholds.push(d[at] * fallback[at % k]);
+                }
+            }
+            for &s in &thresholds {
+                let mut pruned = vec![0.0; n * k];
+                let target = ScaleTarget { fallback: &fallback, threshold: s };
+                w.chunk_scales(&p, &draws, &d, target, &mut pruned, &mut buf).unwrap();
+                for at in 0..n * k {
+                    let (dv, fb) = (d[at], fallback[at % k]);
+                    if dv.is_nan() {
+                        assert!(pruned[at].is_nan() && exact[at].is_nan(), "cell {at}: NaN statistic, NaN scale");
+                        seen[0] += 1;
+                        continue;
+                    }
+                    let (bound, two, q) = bounds[at];
+                    if pruned[at] != 0.0 {
+                        // Open: the exact scale, to the bit.
+                        assert_eq!(pruned[at].to_bits(), exact[at].to_bits(), "T={t} K={k} s={s} cell {at}");
+                        seen[1] += 1;
+                        if bound == s {
+                            seen[2] += 1; // open at a threshold equal to its bound
+                        }
+                        if q == 0.0 && dv > 0.0 {
+                            seen[3] += 1; // q = 0 after the first part: cannot close
+                        }
+                        if at / k == 0 {
+                            seen[4] += 1; // a draw with every run in the first part
+                        }
+                    } else {
+                        // Closed: it cannot count for any shift ≤ 0, with the exact scale or the
+                        // fallback, and it was closed for the reason the module doc gives.
+                        assert!(exact[at] != 0.0);
+                        assert!(dv <= 0.0 || (dv * exact[at] < s && dv * fb < s), "cell {at} closed but counts");
+                        if dv > 0.0 {
+                            assert!(two && q > 0.0 && bound < s && dv * fb < s, "cell {at} closed without a bound");
+                            assert!(dv * exact[at] <= bound, "cell {at}: the bound is not an upper bound");
+                            seen[5] += 1;
+                            if gaps {
+                                seen[6] += 1;
+                            }
+                        } else {
+                            seen[7] += 1;
+                        }
+                    }
+                }
+            }
+        }
+        // Every case was exercised.
+        assert!(seen.iter().all(|&c| c > 0), "cases not reached: {seen:?}");
+    }
+}

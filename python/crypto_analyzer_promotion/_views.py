@@ -116,7 +116,8 @@ def rc_null(evidence: dict, cache_dir: str | os.PathLike | None = None) -> dict 
 
     From the rc_summary file named in the evidence: its ``null_max_distribution`` if present,
     else the cached null of its ``cache_key`` (in its ``cache_dir`` or the given one). Returns
-    {null_max, observed_max, rc_p_value, source} or None.
+    {null_max, observed_max, rc_p_value, source, size_warning} or None (size_warning: the
+    summary's measured-size warning, docs/size_study.md).
     """
     entry = next((e for e in evidence_files(evidence) if e["key"] == "rc_summary_path"), None)
     if entry is None or not entry["exists"]:
@@ -147,4 +148,5 @@ def rc_null(evidence: dict, cache_dir: str | os.PathLike | None = None) -> dict 
         "observed_max": summary.get("observed_max"),
         "rc_p_value": summary.get("rc_p_value"),
         "source": source,
+        "size_warning": summary.get("size_warning") if isinstance(summary.get("size_warning"), str) else None,
     }

@@ -403,6 +403,8 @@ def _print_rc_text(res: Any, args: argparse.Namespace) -> None:
     cache = "disabled" if not res.cache_key else ("hit" if res.cache_hit else "miss (computed)")
     print(f"  cache             {cache}" + (f" (key {res.cache_key})" if res.cache_key else ""))
     print(f"  elapsed           {float(res.elapsed_s):.2f} s")
+    if res.size_warning:
+        print(f"  WARNING {res.size_warning}")
 
 
 def _cache_dir(args: argparse.Namespace, *, must_exist: bool = True) -> Path:

@@ -37,6 +37,7 @@ __all__ = [
     "rc_threads",
     "romano_wolf_enabled",
     "RC_SUMMARY_SCHEMA_VERSION",
+    "size_warning",
     "SEED_ROOT_VERSION",
     "SALT_RC_NULL",
 ]
@@ -658,6 +659,53 @@ def _run_reality_check(
 # One call for the CLI / UI
 
 
+# Where the default tests' measured size at nominal 5 % leaves [3.5 %, 6.5 %] (docs/size_study.md,
+# `scripts/size_power_study.py --no-arch --panels 4000 --power --designs small_T mid_T base wide_K
+# small_T_wide_K K1000`): fewer than FEW_BLOCKS bootstrap blocks per series (T / L), where the RC
+# and Romano–Wolf over-reject; and many hypotheses (K ≥ MANY_HYPOTHESES) with fewer than
+# MANY_K_BLOCKS blocks, where the studentized SPA is conservative (it rejects true edges less often).
+SIZE_BAND = (0.035, 0.065)
+FEW_BLOCKS = 40
+MANY_HYPOTHESES = 100
+MANY_K_BLOCKS = 65
+_FEW_BLOCKS_MEASURED = (
+    "on null AR(1) panels with T = 250, K = 10, L = 12 (T / L ≈ 21; 4,000 panels, B = 299) the RC and Romano–Wolf's "
+    "family-wise error rejected 7.15 % (6.5 % under a partial null) and the studentized SPA (consistent) 4.1 % at "
+    "nominal 5 %; at T = 500 (T / L ≈ 42) the RC rejected 5.9 %"
+)
+_MANY_K_MEASURED = (
+    "with many hypotheses and few blocks the studentized SPA (consistent) is conservative: it rejected 1.2 % of null "
+    "AR(1) panels at T = 250, K = 100, 2.9 % at T = 500, K = 100 (L = 12; 4,000 panels each) and 2.0 % at T = 730, "
+    "K = 1,000 with t(4) GARCH shocks (1,000 panels), at nominal 5 %, so it finds true edges less often than its "
+    "level suggests (the RC rejected 5.0 %, 4.6 % and 1.3 % there)"
+)
+
+
+def size_warning(n_periods: int, n_hypotheses: int, method: str, block_length: float) -> str | None:
+    """A warning naming the measured size when a configuration is outside the designs where the
+    default tests hold their size (docs/size_study.md), else None: fewer than ``FEW_BLOCKS``
+    blocks per series (T / L), where the RC and Romano–Wolf reject more often than the nominal
+    level, and ``MANY_HYPOTHESES`` or more hypotheses with fewer than ``MANY_K_BLOCKS`` blocks,
+    where the studentized SPA rejects less often."""
+    if n_periods < 2 or block_length <= 0 or n_hypotheses < 1:
+        return None
+    blocks = n_periods / block_length
+    parts = []
+    if blocks < FEW_BLOCKS:
+        parts.append(f"{blocks:.1f} blocks is below {FEW_BLOCKS}: " + _FEW_BLOCKS_MEASURED)
+    if n_hypotheses >= MANY_HYPOTHESES and blocks < MANY_K_BLOCKS:
+        parts.append(f"K = {n_hypotheses} hypotheses with {blocks:.1f} blocks: " + _MANY_K_MEASURED)
+    if not parts:
+        return None
+    kind = "average block length" if method == "stationary" else "block size"
+    return (
+        f"size: T / L = {n_periods} / {block_length:g}; "
+        + "; ".join(parts)
+        + f". Read p-values near 0.05 with that in mind; more periods, or a shorter {kind} where the serial "
+        "dependence allows, give more blocks (docs/size_study.md)."
+    )
+
+
 @dataclass
 class FamilyRealityCheckResult:
     """Everything a Reality Check of one family produced. ``to_dict()`` is JSON-able and usable
@@ -682,6 +730,13 @@ class FamilyRealityCheckResult:
     omega: np.ndarray | None = None
     null_matrix: np.ndarray | None = field(default=None, repr=False)
     seed_derivation: str = "explicit"
+
+    @property
+    def size_warning(self) -> str | None:
+        """The measured size when this configuration is outside the calibrated designs
+        (:func:`size_warning`), else None."""
+        cfg = self.config
+        return size_warning(int(self.n_periods), len(self.hypothesis_ids), cfg.method, _block_length(cfg))
 
     def to_dict(self) -> dict:
         def num(x: Any) -> float | None:
@@ -710,6 +765,7 @@ class FamilyRealityCheckResult:
             "cache_key": self.cache_key,
             "cache_hit": bool(self.cache_hit),
             "elapsed_s": float(self.elapsed_s),
+            "size_warning": self.size_warning,
             **self.analyzer_summary(),
         }
 

@@ -85,6 +85,21 @@ def test_rc_text_output_and_saved_summary(cli, h, tmp_path):
     assert saved["rc_p_value"] < 0.05 and "null_max_distribution" in saved
 
 
+def test_rc_warns_with_the_measured_size_when_the_series_has_few_blocks(cli, h, tmp_path):
+    """T = 250 periods at the default L = 12 (about 21 blocks): the text output and the JSON
+    summary carry the measured-size warning (docs/size_study.md); the 2,000-period fixture does not."""
+    df = pd.read_csv(h.FIXTURES / "family" / "ic_series.csv", index_col=0)
+    short = tmp_path / "short.csv"
+    df.iloc[:250].to_csv(short)
+    text = _rc(cli, h, tmp_path / "c1", "--no-cache", series=short).stdout
+    assert "WARNING size: T / L = 250 / 12; 20.8 blocks is below 40" in text and "rejected 7.15 %" in text
+    out = json.loads(_rc(cli, h, tmp_path / "c2", "--json", "--no-cache", series=short).stdout)
+    assert out["size_warning"].startswith("size: T / L = 250 / 12")
+    full = json.loads(_rc(cli, h, tmp_path / "c3", "--json", "--no-cache").stdout)
+    assert full["size_warning"] is None
+    assert "WARNING" not in _rc(cli, h, tmp_path / "c4", "--no-cache").stdout
+
+
 def test_rc_reads_parquet(cli, h, tmp_path):
     pytest.importorskip("pyarrow")
     df = pd.read_csv(h.FIXTURES / "family" / "ic_series.csv")

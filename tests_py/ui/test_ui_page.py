@@ -236,6 +236,38 @@ def test_rc_null_from_the_cache_when_the_summary_has_only_a_key(monkeypatch, pro
     assert f"50 simulations from cache {cache}" in _texts(at)
 
 
+def test_rc_chart_shows_the_summary_s_size_warning(monkeypatch, promo_db, tmp_path):
+    """An rc_summary with a measured-size warning (few blocks, docs/size_study.md): the page shows
+    it under the null chart."""
+    import json
+
+    from crypto_analyzer_promotion.store_sqlite import create_candidate
+
+    summary = tmp_path / "rc_summary.json"
+    warning = "size: T / L = 250 / 12 = 20.8 blocks is below 40: the RC rejected 7.15 % …"
+    summary.write_text(
+        json.dumps(
+            {"rc_p_value": 0.04, "observed_max": 0.02, "null_max_distribution": [0.0, 0.01], "size_warning": warning}
+        )
+    )
+    create_candidate(
+        str(promo_db.db),
+        dataset_id="ds",
+        run_id="r8",
+        signal_name="s8",
+        horizon=1,
+        config_hash="c",
+        git_commit="g",
+        candidate_id="prom_warned",
+        evidence={"rc_summary_path": str(summary)},
+    )
+    at = _app(monkeypatch, promo_db.db, promo_db.app)
+    at.selectbox(key="promo_selected").set_value("prom_warned").run()
+    assert not at.exception
+    assert len(at.get("vega_lite_chart")) == 2
+    assert warning in [w.value for w in at.warning]
+
+
 def test_no_rc_chart_without_an_rc_summary(monkeypatch, promo_db):
     at = _app(monkeypatch, promo_db.db, promo_db.app)
     at.selectbox(key="promo_selected").set_value(promo_db.lucky).run()

@@ -194,6 +194,8 @@ def _rc_chart(null: dict) -> None:
         f"{len(df)} simulations from {null['source']}; red line: observed max"
         + (f" = {float(obs):.6f}" if obs is not None else "")
     )
+    if null.get("size_warning"):
+        st.warning(str(null["size_warning"]))
 
 
 def _evaluate_section(db: str, row: dict) -> None:
