@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,16 +55,29 @@ def connect(address: str, timeout: float = 10.0) -> Any:
         raise ConnectionError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
 
 
-def local_client(n_workers: int, threads_per_worker: int = 1, memory_limit: str | int | None = None) -> Any:
-    """A client of a new local cluster of ``n_workers`` worker processes, closed with the client."""
+def local_client(
+    n_workers: int,
+    threads_per_worker: int | None = None,
+    memory_limit: str | int | None = None,
+) -> Any:
+    """A client of a new local cluster of ``n_workers`` worker processes (closed with the client),
+    each running one block at a time with ``threads_per_worker`` engine threads (default: this
+    machine's cores shared out, at least one), so that the workers share the cores instead of
+    each starting a thread per core."""
     distributed = _require_dask()
     if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
         raise InvalidInputError(f"workers must be a positive integer (got {n_workers!r})")
+    threads = threads_per_worker or max(1, (os.cpu_count() or 1) // n_workers)
     kw: dict[str, Any] = {}
     if memory_limit is not None:
         kw["memory_limit"] = memory_limit
     return distributed.Client(
-        n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True, dashboard_address=None, **kw
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        env={"CRYPTO_ANALYZER_THREADS": str(threads)},
+        **kw,
     )
 
 
@@ -73,12 +87,10 @@ def local_client(n_workers: int, threads_per_worker: int = 1, memory_limit: str 
 
 @dataclass(frozen=True)
 class _ArrayBlock:
-    """The block's columns themselves (the caller's data was in memory)."""
+    """The block's columns themselves (the caller's data was in memory): scattered to a worker
+    (one hop, no copy in the task graph) and handed to the task as its data argument."""
 
     values: np.ndarray
-
-    def read(self) -> np.ndarray:
-        return self.values
 
 
 @dataclass(frozen=True)
@@ -94,26 +106,29 @@ class _ParquetBlock:
         import pyarrow.parquet as pq
 
         out = np.empty((self.t, len(self.columns)), dtype=np.float64, order="F")
-        for g in range(0, len(self.columns), _READ_GROUP):
-            names = list(self.columns[g : g + _READ_GROUP])
-            row = 0
-            for f in self.files:
-                try:
-                    table = pq.read_table(f, columns=names)
-                except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
-                    raise InvalidInputError(f"cannot read columns of {f}: {exc}") from None
-                n = table.num_rows
+        row = 0
+        for f in self.files:
+            try:
+                pf = pq.ParquetFile(f)  # the footer parsed once per file, not once per group
+                n = pf.metadata.num_rows
                 if row + n > self.t:
                     raise InvalidInputError(f"{f} has more rows than when the run started: the data changed")
-                for i, name in enumerate(names):
-                    col = table.column(name).cast(pa.float64(), safe=False)
-                    out[row : row + n, g + i] = col.to_numpy(zero_copy_only=False)
-                row += n
-                del table
-            if row != self.t:
-                raise InvalidInputError(
-                    f"the Parquet data has {row} rows, {self.t} when the run started: the data changed"
-                )
+                for g in range(0, len(self.columns), _READ_GROUP):
+                    names = list(self.columns[g : g + _READ_GROUP])
+                    table = pf.read(columns=names)
+                    if table.num_rows != n:
+                        raise InvalidInputError(f"{f}: {table.num_rows} rows read where its metadata says {n}")
+                    for i, name in enumerate(names):
+                        col = table.column(name).cast(pa.float64(), safe=False)
+                        out[row : row + n, g + i] = col.to_numpy(zero_copy_only=False)
+                    del table
+            except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
+                if isinstance(exc, InvalidInputError):
+                    raise
+                raise InvalidInputError(f"cannot read columns of {f}: {exc}") from None
+            row += n
+        if row != self.t:
+            raise InvalidInputError(f"the Parquet data has {row} rows, {self.t} when the run started: the data changed")
         return out
 
 
@@ -137,9 +152,16 @@ def _frames_to_values(frames: list[pd.DataFrame], columns: tuple[str, ...]) -> n
 # Tasks (module-level functions: the workers import this module by name).
 
 
-def _stats_task(source: Any, block_length: float, *frames: pd.DataFrame) -> dict[str, Any]:
-    values = _frames_to_values(list(frames), source.columns) if isinstance(source, _FramesBlock) else source.read()
-    return rc_blocks.block_stats(values, block_length)
+def _block_values(source: Any, data: tuple[Any, ...]) -> np.ndarray:
+    if isinstance(source, _FramesBlock):
+        return _frames_to_values(list(data), source.columns)
+    if isinstance(source, _ArrayBlock):
+        return np.asarray(data[0])
+    return source.read()
+
+
+def _stats_task(source: Any, block_length: float, *data: Any) -> dict[str, Any]:
+    return rc_blocks.block_stats(_block_values(source, data), block_length)
 
 
 def _run_task(
@@ -148,9 +170,9 @@ def _run_task(
     n_sim: int,
     null_centering: NullCenteringName,
     stream_kwargs: dict[str, Any],
-    *frames: pd.DataFrame,
+    *data: Any,
 ) -> dict[str, Any]:
-    values = _frames_to_values(list(frames), source.columns) if isinstance(source, _FramesBlock) else source.read()
+    values = _block_values(source, data)
     out = rc_blocks.run_block(
         values, block_length, n_sim=n_sim, null_centering=null_centering, stream_kwargs=stream_kwargs
     )
@@ -305,7 +327,28 @@ class DistributedFamily:
             import dask
 
             return self._client.compute(dask.delayed(fn, pure=True)(*args, *self._frames[i]))
+        source = args[0]
+        if isinstance(source, _ArrayBlock):
+            data = self._client.scatter(source.values, hash=False)
+            # The task carries only an empty marker; the columns come as the scattered data.
+            return self._client.submit(fn, _ArrayBlock(np.empty((0, 0))), *args[1:], data, pure=False)
         return self._client.submit(fn, *args, pure=False)
+
+    def _blocks(
+        self, fn: Callable[..., Any], rest: tuple, progress: Callable[[int, int], Any] | None, total: int
+    ) -> list[Any]:
+        """Every block's task, gathered in column order. Scattered columns (an in-memory family)
+        have no lineage: when a worker that held some dies, its tasks are cancelled, and the run
+        is submitted again (up to twice more), the columns scattered anew."""
+        attempts = 3 if any(isinstance(s, _ArrayBlock) for s in self._sources) else 1
+        for attempt in range(attempts):
+            futures = [self._submit(fn, (s, *rest), i) for i, s in enumerate(self._sources)]
+            try:
+                return self._gather(futures, progress, total)
+            except CancelledError:
+                if attempt + 1 == attempts:
+                    raise
+        raise AssertionError("unreachable")
 
     def _gather(self, futures: list[Any], progress: Callable[[int, int], Any] | None, total: int) -> list[Any]:
         distributed = _require_dask()
@@ -332,8 +375,7 @@ class DistributedFamily:
 
     def _load_stats(self) -> dict[str, Any]:
         if self._stats is None:
-            futures = [self._submit(_stats_task, (s, self._block_length), i) for i, s in enumerate(self._sources)]
-            parts = self._gather(futures, None, 1)
+            parts = self._blocks(_stats_task, (self._block_length,), None, 1)
             self._check_t(parts)
             self._stats = {
                 "observed": np.concatenate([p["observed"] for p in parts]),
@@ -360,8 +402,7 @@ class DistributedFamily:
         stream = self._stream.refresh()
         kwargs = stream.kwargs(self._cfg)
         args = (self._block_length, int(n_sim), self.null_centering, kwargs)
-        futures = [self._submit(_run_task, (s, *args), i) for i, s in enumerate(self._sources)]
-        parts = self._gather(futures, progress, int(n_sim))
+        parts = self._blocks(_run_task, args, progress, int(n_sim))
         self._check_t(parts)
         out = rc_blocks.combine_blocks(parts, self.null_centering)
         self._stats = {"observed": out["observed"], "omega": out["omega"]}

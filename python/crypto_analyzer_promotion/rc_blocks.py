@@ -41,7 +41,10 @@ def _engine(values: np.ndarray, block_length: float) -> Any:
     if not (arr.flags.aligned and (arr.flags.c_contiguous or arr.flags.f_contiguous)):
         # E.g. an array unpickled from a network buffer: the engine reads aligned memory only.
         arr = np.array(arr, dtype=np.float64, order="F", copy=True)
-    return _core.RcEngine(arr, float(block_length))
+    # Streamed: the prefix sums are rebuilt from the block's own array in every sweep (no memory
+    # beyond it). Measured at T=25,000, 1,000 columns, B=500, 1 thread: 1.4-1.5 CPU-s a block
+    # against 1.7 with them stored, which "auto" would pick below 256 MiB.
+    return _core.RcEngine(arr, float(block_length), prefix="streamed")
 
 
 def block_stats(values: np.ndarray, block_length: float) -> dict[str, Any]:

@@ -207,18 +207,33 @@ def test_single_runs_never_import_dask():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
-def test_a_worker_killed_mid_run_changes_nothing(client):
-    """SIGKILL the worker running a block while it runs: the nanny restarts it, the scheduler
-    reruns the block, and the result is the single run's, bit for bit."""
+@pytest.mark.parametrize("source", ["frame", "parquet"])
+def test_a_worker_killed_mid_run_changes_nothing(client, tmp_path, monkeypatch, source):
+    """SIGKILL the worker running a block while it runs: the nanny restarts it and the result is
+    the single run's, bit for bit. From Parquet the scheduler reruns the lost block (its task
+    reads its columns again); an in-memory family's columns were scattered to the dead worker, so
+    the run is submitted again (every block's task counted twice)."""
     df = panel(12, 10_000, 60, True)  # about a second a block on one thread
     cfg = RealityCheckConfig(n_sim=3000, seed=12)
     single = run_family_reality_check(df, cfg, no_cache=True)
+    series = df
+    if source == "parquet":
+        series = tmp_path / "kill.parquet"
+        df.to_parquet(series)
+    submitted = []
+    real_submit = cap_dist.DistributedFamily._submit
+
+    def counting_submit(self, fn, args, i):
+        submitted.append(i)
+        return real_submit(self, fn, args, i)
+
+    monkeypatch.setattr(cap_dist.DistributedFamily, "_submit", counting_submit)
     pids = client.run(os.getpid)
     out: dict = {}
 
     def run() -> None:
         try:
-            out["res"] = run_family_reality_check(df, cfg, no_cache=True, client=client, blocks=2)
+            out["res"] = run_family_reality_check(series, cfg, no_cache=True, client=client, blocks=2)
         except BaseException as exc:  # reported below
             out["err"] = exc
 
@@ -239,6 +254,7 @@ def test_a_worker_killed_mid_run_changes_nothing(client):
     assert not th.is_alive()
     assert "err" not in out, out.get("err")
     same(out["res"], single)
+    assert len(submitted) == (2 if source == "parquet" else 4), submitted
     # The killed worker is gone (the nanny started a new process).
     client.wait_for_workers(2, timeout=60)
     assert pids[victim] not in client.run(os.getpid).values()
