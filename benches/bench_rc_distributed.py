@@ -124,8 +124,11 @@ W3_WRITE = textwrap.dedent(
     names = ["ts"] + [f"h{i:05d}" for i in range(k)]
     schema = pa.schema([("ts", pa.int64())] + [(n, pa.float64()) for n in names[1:]])
     rng = np.random.default_rng(3)
-    rows = max(1, min(t, (1 << 27) // (8 * k)))  # row groups of about 128 MiB
-    with pq.ParquetWriter(path, schema, compression="none") as w:
+    # Row groups of about 1 GiB and no statistics or dictionaries: every reader parses the whole
+    # footer, whose size is columns x row groups (with 128 MiB groups, 49 x 32,768 column chunks
+    # made every process hold 1.6 GiB of metadata).
+    rows = max(1, min(t, (1 << 30) // (8 * k)))
+    with pq.ParquetWriter(path, schema, compression="none", write_statistics=False, use_dictionary=False) as w:
         for r0 in range(0, t, rows):
             n = min(rows, t - r0)
             x = rng.normal(size=(k, n)) * 0.05
@@ -157,6 +160,40 @@ W3_SCRIPT = COMMON + textwrap.dedent(
                           t=res.n_periods, rc_p=res.rc_p_value, **traffic)))
     """
 )
+
+
+SPLIT_SCRIPT = textwrap.dedent(
+    """
+    import json, sys, time
+    import numpy as np
+    from crypto_analyzer_promotion import _core, reality_check as rc
+    t, k, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    x = np.empty((k, t)); rng = np.random.default_rng(0)
+    for i in range(0, k, 500):
+        x[i:i + 500] = rng.normal(size=(min(500, k - i), t)) * 0.05
+    x = x.T
+    cfg = rc.RealityCheckConfig(n_sim=n, seed=42); kw = rc._resolve_stream(cfg).kwargs(cfg)
+    def cpu(f):
+        c = time.process_time(); r = f(); return time.process_time() - c, r
+    pw, e = cpu(lambda: _core.RcEngine(x, 12.0, prefix="streamed"))
+    rw, _ = cpu(lambda: e.run(null_centering="recentred", n_sim=n, **kw))
+    pb = rb = 0.0
+    for a, b in ((0, k // 2), (k // 2, k)):
+        p1, eb = cpu(lambda: _core.RcEngine(x[:, a:b], 12.0, prefix="streamed"))
+        r1, _ = cpu(lambda: _core.rc_run_block(eb, null_centering="recentred", n_sim=n, **kw))
+        pb, rb = pb + p1, rb + r1
+    print(json.dumps(dict(whole=[pw, rw], blocks=[pb, rb])))
+    """
+)
+
+
+def split_cost(t: int, k: int, b: int) -> None:
+    r = _run(SPLIT_SCRIPT, t, k, b, env={"CRYPTO_ANALYZER_THREADS": "1"})
+    (pw, rw), (pb, rb) = r["whole"], r["blocks"]
+    print(
+        f"\nThe split alone, one process, 1 engine thread, T={t}, K={k}, B={b}: whole family prepare {pw:.2f} + "
+        f"simulations {rw:.2f} CPU-s; as two column blocks {pb:.2f} + {rb:.2f} CPU-s ({(pb + rb) / (pw + rw):.2f}x)"
+    )
 
 
 def _run(script: str, *args: object, env: dict | None = None) -> dict:
@@ -248,6 +285,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
     ap.add_argument("--no-w2", action="store_true")
     ap.add_argument("--no-w3", action="store_true")
+    ap.add_argument("--no-split", action="store_true", help="skip the one-process cost of the split")
     ap.add_argument("--repeat", type=int, default=3, help="W2 rounds (fresh processes, alternating)")
     ap.add_argument("--w3-dir", default=None, help="where W3's Parquet file is written (default: a temporary folder)")
     ap.add_argument("--w3-keep", action="store_true", help="keep W3's file (reused by the next run)")
@@ -262,6 +300,8 @@ def main() -> int:
             3 * GIB,
             args.repeat,
         )
+    if not args.no_split:
+        split_cost(w2_size[0], w2_size[1], 100 if args.quick else 400)
     if not args.no_w2:
         w2(*w2_size, repeat)
     if not args.no_w3:
