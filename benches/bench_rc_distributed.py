@@ -90,23 +90,24 @@ W2_SCRIPT = COMMON + textwrap.dedent(
         out["cpu"] = time.process_time() - c0
     else:
         series = df
-        if mode == "parquet":  # the same family as a Parquet file the workers read (not timed)
+        if mode.startswith("parquet"):  # the same family as a Parquet file the workers read (not timed)
             import tempfile
             series = os.path.join(tempfile.mkdtemp(), "w2.parquet")
             df.set_axis(pd.Index(np.arange(t), name="ts")).to_parquet(series)  # the time as its index
         t0 = time.perf_counter()
-        client = cd.local_client(2, threads_per_worker=1)
-        client.wait_for_workers(2)
+        n_workers = 1 if mode == "parquet1" else 2  # parquet1: one worker with both cores
+        client = cd.local_client(n_workers, threads_per_worker=3 - n_workers)
+        client.wait_for_workers(n_workers)
         client.run(lambda: __import__("crypto_analyzer_promotion.distributed"))  # a warm cluster
         out["cluster_start"] = time.perf_counter() - t0
         w_cpu = sum(client.run(time.process_time).values())
         c0 = time.process_time()
         t0 = time.perf_counter()
-        res = rc.run_family_reality_check(series, cfg, no_cache=True, client=client)
+        res = rc.run_family_reality_check(series, cfg, no_cache=True, client=client, blocks=2)
         out["total"] = time.perf_counter() - t0
         out["cpu"] = time.process_time() - c0 + sum(client.run(time.process_time).values()) - w_cpu
         out["worker_peak_kib"] = sorted(client.run(peak_kib).values())
-        if mode == "parquet":
+        if mode.startswith("parquet"):
             os.unlink(series)
         client.close()
         out.update(traffic)
@@ -214,11 +215,12 @@ def _mm(vals: list[float]) -> str:
 
 
 def w2(t: int, k: int, b: int, repeat: int) -> None:
-    runs: dict[str, list[dict]] = {"single": [], "frame": [], "parquet": []}
+    runs: dict[str, list[dict]] = {"single": [], "frame": [], "parquet": [], "parquet1": []}
     for _ in range(repeat):  # alternating, fresh processes
         runs["single"].append(_run(W2_SCRIPT, t, k, b, "single", env={"CRYPTO_ANALYZER_THREADS": "2"}))
         runs["frame"].append(_run(W2_SCRIPT, t, k, b, "frame"))
         runs["parquet"].append(_run(W2_SCRIPT, t, k, b, "parquet"))
+        runs["parquet1"].append(_run(W2_SCRIPT, t, k, b, "parquet1"))
     digests = {r["digest"] for rs in runs.values() for r in rs}
     print(
         f"\nW2 through the cluster: T={t}, K={k}, B={b} ({t * k * 8 / GIB:.2f} GiB of float64); single process "
@@ -235,7 +237,12 @@ def w2(t: int, k: int, b: int, repeat: int) -> None:
     for name, rs in runs.items():
         tw, cw = sorted(r["total"] for r in rs), sorted(r["cpu"] for r in rs)
         wp = ", ".join(f"{v * 1024 / GIB:.2f}" for v in rs[0].get("worker_peak_kib", [])) or "-"
-        label = {"single": "single process", "frame": "2 workers, DataFrame", "parquet": "2 workers, Parquet"}[name]
+        label = {
+            "single": "single process",
+            "frame": "2 workers, DataFrame",
+            "parquet": "2 workers, Parquet",
+            "parquet1": "1 worker x 2 engine threads, Parquet",
+        }[name]
         print(
             f"| {label} | {_mm(tw)} | {_mm(cw)} | {tw[0] / ts[0]:.2f} / {tw[len(tw) // 2] / ts[len(ts) // 2]:.2f} | "
             f"{cw[0] / cs[0]:.2f} / {cw[len(cw) // 2] / cs[len(cs) // 2]:.2f} | "
