@@ -18,6 +18,7 @@
 //! beyond the prefix sums, unless the caller asks for the B×K matrix. Every output is a function
 //! of (data, seed, b) only: identical on any number of threads.
 
+pub mod blocks;
 mod kernel;
 pub mod omega;
 pub mod prepare;
@@ -313,8 +314,17 @@ pub fn run(p: &Prepared, opts: &RcOptions, source: IndexSource<'_>, control: &Ru
         None => (0..n_sim.div_ceil(chunk)).map(|_| None).collect(),
     };
     let batch = Batch { p, opts, source: &source, targets: &targets, chunk };
-    let threads = pool.current_num_threads().max(1);
-    let tally = pool.install(|| run_groups(&batch, &mut null_max, matrix_chunks, threads, control))?;
+    let mut sinks = vec![(); pool.current_num_threads().max(1)];
+    let end = |b: &Batch<'_>, w: &mut Worker, c: &mut ChunkOut<'_>, _: &mut ()| {
+        kernel::end_chunk(b, w, c.out, c.rows.as_deref_mut());
+        Ok(())
+    };
+    let workers = pool.install(|| run_groups(&batch, &mut null_max, matrix_chunks, &mut sinks, control, &end))?;
+    // Integer counts: the order of merging does not matter.
+    let mut tally = Tally::new(targets.order.len());
+    for w in &workers {
+        tally.merge(&w.tally);
+    }
     Ok(finish(p, opts, &targets, null_max, matrix, tally))
 }
 
@@ -330,13 +340,17 @@ struct ChunkOut<'a> {
 /// the prefix sums are streamed; one worker a tile) and read by every chunk of the group, then end
 /// in parallel. Streamed, each chunk used to rebuild every tile for itself (2.9 CPU-s of 15 at
 /// W2). A simulation's values depend only on its own segments: grouping changes no bit.
-fn run_groups(
+/// `end` ends a chunk (one thread each, `sinks[i]` that thread's own output); returns the workers
+/// (their tallies).
+fn run_groups<S: Send>(
     batch: &Batch<'_>,
     null_max: &mut [f64],
     mut matrix_chunks: Vec<Option<&mut [f64]>>,
-    threads: usize,
+    sinks: &mut [S],
     control: &RunControl,
-) -> Result<Tally> {
+    end: &(dyn Fn(&Batch<'_>, &mut Worker, &mut ChunkOut<'_>, &mut S) -> Result<()> + Sync),
+) -> Result<Vec<Worker>> {
+    let threads = sinks.len().max(1);
     let (p, k, chunk) = (batch.p, batch.p.k, batch.chunk);
     let n_order = batch.targets.order.len();
     let mut items: Vec<ChunkOut<'_>> = null_max
@@ -375,20 +389,16 @@ fn run_groups(
             })?;
             c0 += width * tiles.len();
         }
-        ws.par_iter_mut().zip(group.par_iter_mut()).for_each(|(w, c)| {
-            kernel::end_chunk(batch, w, c.out, c.rows.as_deref_mut());
+        ws.par_iter_mut().zip(group.par_iter_mut()).zip(sinks.par_iter_mut()).try_for_each(|((w, c), sink)| {
+            end(batch, w, c, sink)?;
             control.add_done(c.out.len() as u64);
-        });
+            Ok::<(), Error>(())
+        })?;
     }
     if control.is_cancelled() {
         return Err(Error::Interrupted);
     }
-    // Integer counts: the order of merging does not matter.
-    let mut tally = Tally::new(n_order);
-    for w in &workers {
-        tally.merge(&w.tally);
-    }
-    Ok(tally)
+    Ok(workers)
 }
 
 /// The result of a batch from its null maxima, kept matrix and counts: `(1 + count) / (B + 1)`.
@@ -400,14 +410,35 @@ fn finish(
     null_matrix: Option<Vec<f64>>,
     tally: Tally,
 ) -> RcResult {
-    let n_sim = opts.n_sim;
+    let cols = Columns { t: p.t, k: p.k, omega: &p.omega };
+    finish_columns(cols, opts.n_sim, opts.centering, tg, null_max, null_matrix, tally)
+}
+
+/// The shape and ω of the family a result is about (a [`Prepared`], or the blocks of one).
+#[derive(Clone, Copy)]
+struct Columns<'a> {
+    t: usize,
+    k: usize,
+    omega: &'a [f64],
+}
+
+/// [`finish`] from the family's shape and ω.
+fn finish_columns(
+    p: Columns<'_>,
+    n_sim: usize,
+    centering: NullCentering,
+    tg: &Targets,
+    null_max: Vec<f64>,
+    null_matrix: Option<Vec<f64>>,
+    tally: Tally,
+) -> RcResult {
     let observed_max = nanmax(tg.cmp.iter().copied());
     let pvalue = |count: u64| (1 + count) as f64 / (n_sim + 1) as f64;
     RcResult {
         t: p.t,
         k: p.k,
         n_sim,
-        centering: opts.centering,
+        centering,
         observed: tg.cmp.clone(),
         observed_max,
         rc_p_value: exceedance_pvalue(&null_max, observed_max),
@@ -417,7 +448,7 @@ fn finish(
         spa_studentized: tally.spa_studentized.map(pvalue),
         spa_stat_unstudentized: tg.spa_obs_u,
         spa_stat_studentized: tg.spa_obs_s,
-        omega: p.omega.clone(),
+        omega: p.omega.to_vec(),
         null_matrix,
     }
 }

@@ -29,3 +29,12 @@ def test_bench_gating_prints_every_row() -> None:
     out = _run("bench_gating.py")
     rows = [line for line in out.splitlines() if line.startswith("| evaluate")]
     assert len(rows) == 4, out
+
+
+def test_bench_rc_distributed_runs_at_a_small_scale() -> None:
+    import pytest
+
+    pytest.importorskip("distributed", reason="the distributed extra is installed by `make venv`")
+    out = _run("bench_rc_distributed.py", "--quick")
+    assert "bit-identical (null maxima, RC, SPA, Romano-Wolf): yes" in out
+    assert "workers restarted: 0" in out and "every worker below its limit: yes" in out

@@ -327,6 +327,20 @@ def rc_pvalues_from_null_matrix(
     observed: npt.NDArray[np.float64], null_matrix: npt.NDArray[np.float64]
 ) -> dict[str, Any]: ...
 def rc_threads() -> int: ...
+def rc_run_block(
+    engine: RcEngine,
+    *,
+    method: MethodName,
+    avg_block_length: float,
+    block_size: float,
+    seed: int,
+    rng: RngName,
+    null_centering: NullCenteringName,
+    n_sim: int,
+    kernel: KernelName = "prefix",
+    base_state: tuple[int, int] | None = None,
+) -> dict[str, Any]: ...
+def rc_combine_blocks(parts: list[dict[str, Any]], null_centering: NullCenteringName) -> dict[str, Any]: ...
 def rc_cache_algorithm_version(
     null_centering: NullCenteringName = "recentred", rng: RngName = "default", seeded_by_base: bool = False
 ) -> str: ...

@@ -312,10 +312,38 @@ def _progress_bar(stream) -> Callable[[int, int], None]:
     return progress
 
 
+def _distributed_series(path: str) -> Any:
+    """With a cluster: a Parquet file or folder is passed on as a path (each worker reads its own
+    columns); anything else is read here as for a single run."""
+    p = Path(path)
+    if p.is_dir() or p.suffix.lower() in (".parquet", ".pq"):
+        if not p.exists():
+            raise CliError(f"series file not found: {path}")
+        return p
+    return _read_series(path)
+
+
 def cmd_rc(args: argparse.Namespace) -> int:
+    client = None
+    if args.blocks is not None and not (args.scheduler or args.workers):
+        raise CliError("--blocks needs --scheduler or --workers")
+    if args.scheduler or args.workers:
+        from .distributed import connect, local_client
+
+        series = _distributed_series(args.series)
+        client = connect(args.scheduler, args.scheduler_timeout) if args.scheduler else local_client(args.workers)
+    else:
+        series = _read_series(args.series)
+    try:
+        return _run_rc(args, series, client)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _run_rc(args: argparse.Namespace, series: Any, client: Any) -> int:
     from .reality_check import RealityCheckConfig, run_family_reality_check
 
-    series = _read_series(args.series)
     cfg = RealityCheckConfig(
         metric=args.metric,
         horizon=args.horizon,
@@ -337,6 +365,8 @@ def cmd_rc(args: argparse.Namespace) -> int:
         null_centering=args.null_centering,
         rng=args.rng,
         progress=progress,
+        client=client,
+        blocks=args.blocks,
     )
     summary = _jsonable(res.to_dict())
     if not isinstance(summary, dict):
@@ -679,6 +709,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--top", type=int, default=10, help="how many Romano-Wolf p-values to print")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run the hypotheses as column blocks on the Dask cluster at ADDRESS (e.g. tcp://host:8786); "
+        "same result bit for bit; a Parquet file or folder is then read by the workers, each its own columns "
+        "(docs/distributed.md; needs the 'distributed' extra)",
+    )
+    g.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="as --scheduler, on a new local cluster of N processes",
+    )
+    p.add_argument(
+        "--blocks",
+        type=_positive_int,
+        default=None,
+        help="column blocks (with --scheduler/--workers; default: one per worker)",
+    )
+    p.add_argument(
+        "--scheduler-timeout", type=float, default=10.0, metavar="SECONDS", help="how long to try to reach --scheduler"
+    )
     p.set_defaults(run=cmd_rc)
 
     p = sub.add_parser(

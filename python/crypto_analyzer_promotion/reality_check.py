@@ -332,6 +332,10 @@ class NullGenerator:
         """m_k, the nanmean of each hypothesis (NaN for no observation or T < 2)."""
         return pd.Series(self._engine.observed, index=pd.Index(self.hypothesis_ids, name="hypothesis_id"))
 
+    def observed_values(self) -> np.ndarray:
+        """m_k as an array, in ``hypothesis_ids`` order."""
+        return self._engine.observed
+
     @property
     def omega(self) -> np.ndarray:
         """Hansen's ω̂_k (stationary-bootstrap kernel estimate): it studentizes the observed SPA
@@ -803,6 +807,8 @@ def run_family_reality_check(
     rng: Any = None,
     progress: Callable[[int, int], Any] | None = None,
     return_null_matrix: bool = False,
+    client: Any = None,
+    blocks: int | None = None,
 ) -> FamilyRealityCheckResult:
     """Reality Check, SPA and Romano–Wolf of a whole family in one parallel Rust batch.
 
@@ -813,11 +819,25 @@ def run_family_reality_check(
     cannot be written gives a ``RuntimeWarning`` and the computed result. ``rng`` (default
     ``cfg.rng``) and ``cfg.run_key`` choose the stream (see :class:`RealityCheckConfig`); a null drawn
     from a caller's Generator is never cached (it depends on the generator's state).
+
+    ``client``: a ``dask.distributed.Client``: the hypotheses are split into ``blocks`` contiguous
+    column blocks (default: one per worker), each run as a task, and combined here into the same
+    result bit for bit (docs/distributed.md; needs the ``distributed`` extra). ``series`` may then
+    also be a Parquet file or folder (each task reads only its columns) or a dask DataFrame.
+    ``return_null_matrix`` is not available then.
     """
     t0 = time.perf_counter()
     cfg = cfg or RealityCheckConfig()
     stream = _resolve_stream(cfg, rng)
-    gen = make_null_generator_stationary(series, cfg, null_centering=null_centering, rng=stream)
+    gen: Any
+    if client is not None:
+        from .distributed import DistributedFamily
+
+        gen = DistributedFamily(series, cfg, client, stream, null_centering, _block_length(cfg), blocks)
+    else:
+        if blocks is not None:
+            raise InvalidInputError("blocks is only used with client= (a distributed run)")
+        gen = make_null_generator_stationary(series, cfg, null_centering=null_centering, rng=stream)
     rng = stream.rng
     ids = gen.hypothesis_ids
     k = len(ids)
@@ -825,7 +845,6 @@ def run_family_reality_check(
     if isinstance(n_sim, bool) or not isinstance(n_sim, (int, np.integer)) or n_sim <= 0:
         raise InvalidInputError(f"n_sim must be a positive integer (got {n_sim!r})")
     n_sim = int(n_sim)
-    observed = gen._engine.observed
     cache_key = None
     cacheable = family_id is not None and stream.generator is None and not rc_cache.is_cache_disabled(no_cache)
     cdir = cache_dir if cacheable else None
@@ -849,6 +868,7 @@ def run_family_reality_check(
             null_max = rc_cache.load_cached_null_max(cdir, cache_key)
             summary = rc_cache.load_summary(cdir, cache_key, k, n_sim)
             if null_max is not None and null_max.size == n_sim and summary is not None:
+                observed = gen.observed_values()
                 obs_max = float(np.nanmax(observed)) if np.any(~np.isnan(observed)) else float("nan")
                 rc_p = (
                     reality_check_pvalue(np.array([obs_max]), null_max.reshape(-1, 1))

@@ -12,6 +12,7 @@ mod numpy_pcg_bindings;
 mod pg_bindings;
 mod rc_args;
 mod rc_bindings;
+mod rc_dist_bindings;
 mod rel_bindings;
 mod sqlite_bindings;
 mod store_bindings;
@@ -28,6 +29,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     store_bindings::register(m)?;
     gating_bindings::register(m)?;
     rc_bindings::register(m)?;
+    rc_dist_bindings::register(m)?;
     cache_bindings::register(m)?;
     rel_bindings::register(m)?;
     numpy_pcg_bindings::register(m)?;

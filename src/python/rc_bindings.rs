@@ -61,6 +61,13 @@ pub struct RcEngine {
     inner: Arc<Prepared>,
 }
 
+impl RcEngine {
+    /// The prepared data (for the column-block bindings).
+    pub(super) fn prepared(&self) -> Arc<Prepared> {
+        self.inner.clone()
+    }
+}
+
 /// SPA p-values as the dict both the run's result and the cached summary hand to Python.
 pub(super) fn spa_dict<'py>(py: Python<'py>, p: &SpaPValues) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
@@ -70,7 +77,7 @@ pub(super) fn spa_dict<'py>(py: Python<'py>, p: &SpaPValues) -> PyResult<Bound<'
     Ok(d)
 }
 
-fn result_dict<'py>(py: Python<'py>, r: RcResult) -> PyResult<Bound<'py, PyDict>> {
+pub(super) fn result_dict<'py>(py: Python<'py>, r: RcResult) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("observed", r.observed.into_pyarray(py))?;
     d.set_item("observed_max", r.observed_max)?;

@@ -83,6 +83,11 @@ impl Worker {
         }
     }
 
+    /// Draw `j` of the chunk just swept: its centred means and its per-draw scales (K each).
+    pub fn draw(&self, j: usize, k: usize) -> Option<(&[f64], &[f64])> {
+        Some((self.dall.get(j * k..(j + 1) * k)?, self.dscale_all.get(j * k..(j + 1) * k)?))
+    }
+
     fn ensure_chunk(&mut self, k: usize, chunk: usize) {
         if self.seg_lists.len() < chunk {
             self.seg_lists.resize_with(chunk, Vec::new);

@@ -22,17 +22,35 @@ pub(super) struct Targets {
     /// The observed SPA statistics, unstudentized and studentized.
     pub spa_obs_u: f64,
     pub spa_obs_s: f64,
+    /// Give every draw its own ω* even when `spa_obs_s` is 0 (then exactly, every column): a
+    /// column block (blocks.rs) does not know the family's threshold, only its own.
+    pub always_per_draw: bool,
 }
 
 impl Targets {
     pub fn new(p: &Prepared, compare_to: Option<&[f64]>) -> Result<Targets> {
-        let k = p.k;
+        Targets::from_columns(&p.observed, &p.n_obs, &p.omega, compare_to)
+    }
+
+    /// The targets of columns given by their observed means, observations and ω (all of one
+    /// length K): what [`Targets::new`] reads from a [`Prepared`], and what the client of a
+    /// column-block run assembles from its blocks.
+    pub fn from_columns(
+        observed: &[f64],
+        n_obs: &[usize],
+        omega: &[f64],
+        compare_to: Option<&[f64]>,
+    ) -> Result<Targets> {
+        let k = observed.len();
+        if n_obs.len() != k || omega.len() != k {
+            return Err(Error::Internal("targets: columns of different lengths".into()));
+        }
         let cmp: Vec<f64> = match compare_to {
             Some(c) if c.len() != k => {
                 return Err(Error::invalid(format!("observed statistics have {} values for {k} hypotheses", c.len())))
             }
-            Some(c) => c.iter().zip(&p.observed).map(|(&v, m)| if m.is_nan() { f64::NAN } else { v }).collect(),
-            None => p.observed.clone(),
+            Some(c) => c.iter().zip(observed).map(|(&v, m)| if m.is_nan() { f64::NAN } else { v }).collect(),
+            None => observed.to_vec(),
         };
         if cmp.iter().any(|v| v.is_infinite()) {
             return Err(Error::invalid("observed statistics contain an infinite value"));
@@ -44,12 +62,12 @@ impl Targets {
         let mut spa_obs_u = 0.0f64;
         let mut spa_obs_s = 0.0f64;
         for c in 0..k {
-            let m = p.observed[c];
+            let m = observed[c];
             if m.is_nan() {
                 continue;
             }
-            let n = p.n_obs[c] as f64;
-            let w = p.omega[c];
+            let n = n_obs[c] as f64;
+            let w = omega[c];
             shift.lower[c] = m.min(0.0);
             let loglog = if n > 1.0 { n.ln().ln().max(0.0) } else { 0.0 };
             let thr = if w.is_nan() { 0.0 } else { -((w * w / n) * 2.0 * loglog).sqrt() };
@@ -62,19 +80,20 @@ impl Targets {
                 spa_obs_s = spa_obs_s.max(m * scale[c]);
             }
         }
-        Ok(Targets { cmp, order, shift, scale, stud_valid, spa_obs_u, spa_obs_s })
+        Ok(Targets { cmp, order, shift, scale, stud_valid, spa_obs_u, spa_obs_s, always_per_draw: false })
     }
 
     /// What each draw's own ω* is computed against (draw_omega.rs), or None when the observed
     /// studentized statistic is 0: then every draw counts whatever its scale, the observed scales
     /// are used and no ω* is computed.
     pub fn scale_target(&self) -> Option<ScaleTarget<'_>> {
-        (self.spa_obs_s > 0.0).then_some(ScaleTarget { fallback: &self.scale, threshold: self.spa_obs_s })
+        (self.spa_obs_s > 0.0 || self.always_per_draw)
+            .then_some(ScaleTarget { fallback: &self.scale, threshold: self.spa_obs_s })
     }
 
     /// A draw's SPA maxima `max(0, max_k (d_k + shift_k))`, unstudentized and studentized (each
     /// term times the draw's scale, over the columns that have an ω).
-    fn spa_maxima(&self, d: &[f64], scale: &[f64], shift: &[f64]) -> (f64, f64) {
+    pub(super) fn spa_maxima(&self, d: &[f64], scale: &[f64], shift: &[f64]) -> (f64, f64) {
         let mut mu = 0.0f64;
         let mut ms = 0.0f64;
         for (c, &dc) in d.iter().enumerate() {
