@@ -8,8 +8,8 @@
 //! number in [0,1], adjusted p-values that are not a mapping, a nested `meta` that is not a dict.
 
 use crate::error::Result;
-use crate::promotion::validate_level;
 use crate::pyfmt::{self, python_float_repr};
+use crate::store::sqlite::promotion::validate_level;
 use crate::val::{map_get, Val};
 
 /// Schema versions the gate requires (the analyzer's `contracts.schema_versions`).

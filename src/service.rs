@@ -21,14 +21,14 @@ use serde_json::{Map, Value};
 
 use sha2::{Digest, Sha256};
 
-use crate::backend::{is_status_changed, status_changed, with_backend, Backend, Rung};
 use crate::eligibility::{self, json_dumps_str_list, BundleView};
 use crate::error::Result;
 use crate::evidence::{self, escapes_base, ExecutionEvidence, RegimeSummary, ValidationBundle};
 use crate::gating::{self, GateInputs, Input, PromotionDecision, ThresholdConfig};
-use crate::promotion::EligibilityRow;
 use crate::status::Status;
-use crate::store;
+use crate::store::sqlite as store;
+use crate::store::sqlite::promotion::EligibilityRow;
+use crate::store::{is_status_changed, status_changed, with_backend, Backend, Rung};
 use crate::val::Val;
 
 pub const BUNDLE_LOAD_REASON: &str = "could not load ValidationBundle from path";
@@ -416,7 +416,7 @@ pub const MAX_EVALUATIONS: u32 = 4;
 /// PostgreSQL server). Unknown id or unreadable bundle: a "rejected" decision and nothing written.
 ///
 /// The decision is taken from the candidate as read (evidence files are read outside any lock or
-/// transaction); the write ([`RegistryStore::record_rung`](crate::backend::RegistryStore)) then
+/// transaction); the write ([`RegistryStore::record_rung`](crate::store::RegistryStore)) then
 /// locks the candidate and refuses, writing nothing, if another writer changed its status in
 /// between: each evaluation moves at most one rung from the status it saw. With
 /// `expected_status` (the status the caller chose the target from) that refusal is returned;

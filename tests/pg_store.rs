@@ -10,12 +10,14 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crypto_analyzer_promotion::error::Error;
-use crypto_analyzer_promotion::pg_migrate::{pg_applied_versions, pg_phase3_tables_exist, pg_run_migrations};
-use crypto_analyzer_promotion::pg_store::{
+use crypto_analyzer_promotion::store::postgres::migrate::{
+    pg_applied_versions, pg_phase3_tables_exist, pg_run_migrations,
+};
+use crypto_analyzer_promotion::store::postgres::{
     with_pg_store, NewEligibilityReport, NewGovernanceEvent, PgStore, RungWrite, ELIGIBILITY_REQUIRED_MSG,
     USE_PROMOTE_MSG,
 };
-use crypto_analyzer_promotion::store::{candidate_id_for, CandidateFilter, NewCandidate};
+use crypto_analyzer_promotion::store::sqlite::{candidate_id_for, CandidateFilter, NewCandidate};
 use serde_json::json;
 
 struct Cluster {
@@ -120,7 +122,7 @@ fn migrations(base: &str) {
     assert_eq!(names[12], "2026_02_artifact_edges");
     assert!(rows.iter().all(|r| r.get::<_, Option<String>>(2).as_deref() == Some("testcommit")));
     // A failing extra migration leaves nothing behind (DDL is transactional).
-    let bad = crypto_analyzer_promotion::migrate::Migration {
+    let bad = crypto_analyzer_promotion::store::sqlite::migrate::Migration {
         version: 14,
         name: "bad".into(),
         sql: "CREATE TABLE half_made (x INT); SELECT no_such_function();".into(),
@@ -362,7 +364,7 @@ fn tampering_is_refused_by_the_server(base: &str) {
 }
 
 fn connection_failures(base: &str) {
-    let target = crypto_analyzer_promotion::pg_conn::PgTarget::parse(base).unwrap();
+    let target = crypto_analyzer_promotion::store::postgres::conn::PgTarget::parse(base).unwrap();
     let redacted = target.redacted().to_string();
     let password =
         base.split("://").nth(1).and_then(|r| r.split('@').next()).and_then(|u| u.split(':').nth(1)).unwrap();

@@ -3,9 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crypto_analyzer_promotion::migrate;
 use crypto_analyzer_promotion::pyfmt::{canonicalize, to_canonical_string};
-use crypto_analyzer_promotion::store::{self, CandidateFilter, NewCandidate, Store, PROMOTION_TABLES_REQUIRED_MSG};
+use crypto_analyzer_promotion::store::sqlite::migrate;
+use crypto_analyzer_promotion::store::sqlite::{
+    self as store, CandidateFilter, NewCandidate, Store, PROMOTION_TABLES_REQUIRED_MSG,
+};
 use crypto_analyzer_promotion::Error;
 use serde_json::json;
 use sha2::{Digest, Sha256};

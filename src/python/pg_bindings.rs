@@ -13,15 +13,15 @@ use super::store_bindings::{
     candidate_to_dict, event_to_dict, extract_horizon, json_text_arg, opt_text_arg, optional_json, reports_to_list,
     rows_to_new_candidates,
 };
-use crate::migrate::Migration;
-use crate::pg_conn::PgTarget;
-use crate::pg_migrate;
-use crate::pg_store::{
+use crate::store::postgres::conn::PgTarget;
+use crate::store::postgres::migrate as pg_migrate;
+use crate::store::postgres::{
     forget_pg_store, with_pg_store, CandidateRow, NewEligibilityReport, NewGovernanceEvent, ELIGIBILITY_REQUIRED_MSG,
     USE_PROMOTE_MSG,
 };
-use crate::promotion::EligibilityRow;
-use crate::store::{CandidateFilter, NewCandidate};
+use crate::store::sqlite::migrate::Migration;
+use crate::store::sqlite::promotion::EligibilityRow;
+use crate::store::sqlite::{CandidateFilter, NewCandidate};
 
 fn row_to_dict<'py>(py: Python<'py>, r: &CandidateRow) -> PyResult<Bound<'py, PyDict>> {
     let d = candidate_to_dict(py, &r.candidate)?;

@@ -12,8 +12,8 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::bootstrap::{BootstrapSpec, Method, MethodKind, RngKind};
 use crate::error::{Error, Result};
+use crate::reality_check::bootstrap::{BootstrapSpec, Method, MethodKind, RngKind};
 use crate::reality_check::{Kernel, NullCentering, PrefixMode};
 
 /// One `FromPyObject` for each enum named by a string: a `str` (else TypeError), then the core's

@@ -7,8 +7,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::detach;
-use crate::sqlite_host;
-use crate::store;
+use crate::store::sqlite as store;
+use crate::store::sqlite::library as sqlite_host;
 
 /// The library in use and the configured durability, as a dict (never raises).
 #[pyfunction]

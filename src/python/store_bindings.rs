@@ -12,10 +12,10 @@ use super::convert::{json_to_py, py_to_json, py_to_json_named};
 use super::detach;
 use super::errors::invalid_input;
 use crate::error::Error;
-use crate::migrate::{self, Migration};
-use crate::promotion::EligibilityRow;
 use crate::pyfmt::to_canonical_string;
-use crate::store::{self, Candidate, CandidateFilter, Event, NewCandidate};
+use crate::store::sqlite::migrate::{self, Migration};
+use crate::store::sqlite::promotion::EligibilityRow;
+use crate::store::sqlite::{self as store, Candidate, CandidateFilter, Event, NewCandidate};
 
 pub(super) fn extract_horizon(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
     let bad = || {
@@ -472,7 +472,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(store_promote, m)?)?;
     m.add_function(wrap_pyfunction!(store_get_eligibility_reports, m)?)?;
     m.add("PROMOTE_WITH_REPORT_MSG", store::PROMOTE_WITH_REPORT_MSG)?;
-    m.add("ELIGIBILITY_TABLE_REQUIRED_MSG", crate::promotion::ELIGIBILITY_TABLE_REQUIRED_MSG)?;
+    m.add("ELIGIBILITY_TABLE_REQUIRED_MSG", crate::store::sqlite::promotion::ELIGIBILITY_TABLE_REQUIRED_MSG)?;
     m.add_function(wrap_pyfunction!(store_canonical_json, m)?)?;
     m.add_function(wrap_pyfunction!(store_json_loads, m)?)?;
     m.add_function(wrap_pyfunction!(store_candidate_id, m)?)?;

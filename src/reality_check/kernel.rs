@@ -11,9 +11,9 @@
 use super::prepare::{tile_width, TileBuf, TileView};
 use super::tally::{Tally, Targets};
 use super::{nanmax, IndexSource, Kernel, Prepared, RcOptions};
-use crate::bootstrap::{blocks_to_segments, indices_to_segments, BootstrapSpec};
-use crate::draw_omega::{DrawOmega, ScaleTarget, TileScales};
 use crate::error::{Error, Result};
+use crate::reality_check::bootstrap::{blocks_to_segments, indices_to_segments, BootstrapSpec};
+use crate::reality_check::draw_omega::{DrawOmega, ScaleTarget, TileScales};
 
 /// What every chunk of one batch reads (shared by all workers).
 pub(super) struct Batch<'a> {

@@ -4,8 +4,8 @@
 //! counts only, so workers merge them in any order and get the same totals.
 
 use super::{stepdown_accumulate, stepdown_order, Prepared, Variants};
-use crate::draw_omega::ScaleTarget;
 use crate::error::{Error, Result};
+use crate::reality_check::draw_omega::ScaleTarget;
 
 /// Everything the per-simulation counts need, computed once from the observed data.
 pub(super) struct Targets {

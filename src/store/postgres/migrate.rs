@@ -13,38 +13,42 @@
 use std::collections::BTreeSet;
 
 use crate::error::{Error, Result};
-use crate::migrate::{current_git_commit, Migration};
-use crate::pg_conn::pg_err;
-use crate::pg_store::{with_pg_store, PgStore};
-use crate::store::now_utc_iso;
+use crate::store::postgres::conn::pg_err;
+use crate::store::postgres::{with_pg_store, PgStore};
+use crate::store::sqlite::migrate::{current_git_commit, Migration};
+use crate::store::sqlite::now_utc_iso;
 
 /// (version, name, SQL) of the PostgreSQL migrations, in order (names as in SQLite/c79684b).
 pub const PG_MIGRATIONS_PHASE3: [(i64, &str, &str); 13] = [
-    (1, "2026_02_schema_migrations_phase3", include_str!("../migrations/postgresql/001_schema_migrations_phase3.sql")),
-    (2, "2026_02_regime_runs", include_str!("../migrations/postgresql/002_regime_runs.sql")),
-    (3, "2026_02_regime_states", include_str!("../migrations/postgresql/003_regime_states.sql")),
-    (4, "2026_02_promotion_candidates", include_str!("../migrations/postgresql/004_promotion_candidates.sql")),
-    (5, "2026_02_promotion_events", include_str!("../migrations/postgresql/005_promotion_events.sql")),
-    (6, "2026_02_sweep_families", include_str!("../migrations/postgresql/006_sweep_families.sql")),
-    (7, "2026_02_sweep_hypotheses", include_str!("../migrations/postgresql/007_sweep_hypotheses.sql")),
-    (8, "2026_02_eligibility_reports", include_str!("../migrations/postgresql/008_eligibility_reports.sql")),
+    (
+        1,
+        "2026_02_schema_migrations_phase3",
+        include_str!("../../../migrations/postgresql/001_schema_migrations_phase3.sql"),
+    ),
+    (2, "2026_02_regime_runs", include_str!("../../../migrations/postgresql/002_regime_runs.sql")),
+    (3, "2026_02_regime_states", include_str!("../../../migrations/postgresql/003_regime_states.sql")),
+    (4, "2026_02_promotion_candidates", include_str!("../../../migrations/postgresql/004_promotion_candidates.sql")),
+    (5, "2026_02_promotion_events", include_str!("../../../migrations/postgresql/005_promotion_events.sql")),
+    (6, "2026_02_sweep_families", include_str!("../../../migrations/postgresql/006_sweep_families.sql")),
+    (7, "2026_02_sweep_hypotheses", include_str!("../../../migrations/postgresql/007_sweep_hypotheses.sql")),
+    (8, "2026_02_eligibility_reports", include_str!("../../../migrations/postgresql/008_eligibility_reports.sql")),
     (
         9,
         "2026_02_promotion_eligibility_trigger",
-        include_str!("../migrations/postgresql/009_promotion_eligibility_trigger.sql"),
+        include_str!("../../../migrations/postgresql/009_promotion_eligibility_trigger.sql"),
     ),
     (
         10,
         "2026_02_eligibility_reports_immutability",
-        include_str!("../migrations/postgresql/010_eligibility_reports_immutability.sql"),
+        include_str!("../../../migrations/postgresql/010_eligibility_reports_immutability.sql"),
     ),
-    (11, "2026_02_governance_events", include_str!("../migrations/postgresql/011_governance_events.sql")),
-    (12, "2026_02_artifact_lineage", include_str!("../migrations/postgresql/012_artifact_lineage.sql")),
-    (13, "2026_02_artifact_edges", include_str!("../migrations/postgresql/013_artifact_edges.sql")),
+    (11, "2026_02_governance_events", include_str!("../../../migrations/postgresql/011_governance_events.sql")),
+    (12, "2026_02_artifact_lineage", include_str!("../../../migrations/postgresql/012_artifact_lineage.sql")),
+    (13, "2026_02_artifact_edges", include_str!("../../../migrations/postgresql/013_artifact_edges.sql")),
 ];
 
 /// Append-only triggers of promotion_events (idempotent).
-pub const PG_PROMOTION_EVENTS_GUARDS_SQL: &str = include_str!("../migrations/postgresql/guards.sql");
+pub const PG_PROMOTION_EVENTS_GUARDS_SQL: &str = include_str!("../../../migrations/postgresql/guards.sql");
 
 /// The triggers the guards create on promotion_events.
 const GUARD_TRIGGERS: [&str; 4] = [

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension, MAIN_DB};
 
 use crate::error::{Error, Result};
-use crate::guards;
-use crate::store::{now_utc_iso, sql_err, with_cached_store_opts, with_write_transaction};
+use crate::store::sqlite::guards;
+use crate::store::sqlite::{now_utc_iso, sql_err, with_cached_store_opts, with_write_transaction};
 
 /// One migration: its version, its name (`2026_02_<table>`) and its SQL.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,30 +25,38 @@ pub struct Migration {
 
 /// (version, name, SQL) of the embedded Phase 3 migrations, in order.
 pub const MIGRATIONS_PHASE3: [(i64, &str, &str); 13] = [
-    (1, "2026_02_schema_migrations_phase3", include_str!("../migrations/001_schema_migrations_phase3.sql")),
-    (2, "2026_02_regime_runs", include_str!("../migrations/002_regime_runs.sql")),
-    (3, "2026_02_regime_states", include_str!("../migrations/003_regime_states.sql")),
-    (4, "2026_02_promotion_candidates", include_str!("../migrations/004_promotion_candidates.sql")),
-    (5, "2026_02_promotion_events", include_str!("../migrations/005_promotion_events.sql")),
-    (6, "2026_02_sweep_families", include_str!("../migrations/006_sweep_families.sql")),
-    (7, "2026_02_sweep_hypotheses", include_str!("../migrations/007_sweep_hypotheses.sql")),
-    (8, "2026_02_eligibility_reports", include_str!("../migrations/008_eligibility_reports.sql")),
-    (9, "2026_02_promotion_eligibility_trigger", include_str!("../migrations/009_promotion_eligibility_trigger.sql")),
+    (
+        1,
+        "2026_02_schema_migrations_phase3",
+        include_str!("../../../migrations/sqlite/001_schema_migrations_phase3.sql"),
+    ),
+    (2, "2026_02_regime_runs", include_str!("../../../migrations/sqlite/002_regime_runs.sql")),
+    (3, "2026_02_regime_states", include_str!("../../../migrations/sqlite/003_regime_states.sql")),
+    (4, "2026_02_promotion_candidates", include_str!("../../../migrations/sqlite/004_promotion_candidates.sql")),
+    (5, "2026_02_promotion_events", include_str!("../../../migrations/sqlite/005_promotion_events.sql")),
+    (6, "2026_02_sweep_families", include_str!("../../../migrations/sqlite/006_sweep_families.sql")),
+    (7, "2026_02_sweep_hypotheses", include_str!("../../../migrations/sqlite/007_sweep_hypotheses.sql")),
+    (8, "2026_02_eligibility_reports", include_str!("../../../migrations/sqlite/008_eligibility_reports.sql")),
+    (
+        9,
+        "2026_02_promotion_eligibility_trigger",
+        include_str!("../../../migrations/sqlite/009_promotion_eligibility_trigger.sql"),
+    ),
     (
         10,
         "2026_02_eligibility_reports_immutability",
-        include_str!("../migrations/010_eligibility_reports_immutability.sql"),
+        include_str!("../../../migrations/sqlite/010_eligibility_reports_immutability.sql"),
     ),
-    (11, "2026_02_governance_events", include_str!("../migrations/011_governance_events.sql")),
-    (12, "2026_02_artifact_lineage", include_str!("../migrations/012_artifact_lineage.sql")),
-    (13, "2026_02_artifact_edges", include_str!("../migrations/013_artifact_edges.sql")),
+    (11, "2026_02_governance_events", include_str!("../../../migrations/sqlite/011_governance_events.sql")),
+    (12, "2026_02_artifact_lineage", include_str!("../../../migrations/sqlite/012_artifact_lineage.sql")),
+    (13, "2026_02_artifact_edges", include_str!("../../../migrations/sqlite/013_artifact_edges.sql")),
 ];
 
 /// The migration that adds `promotion_candidates.eligibility_report_id` (before its SQL runs).
 const ELIGIBILITY_COLUMN_MIGRATION: &str = "2026_02_promotion_eligibility_trigger";
 
 /// Append-only triggers of promotion_events (idempotent).
-pub const PROMOTION_EVENTS_GUARDS_SQL: &str = include_str!("../migrations/promotion_events_guards.sql");
+pub const PROMOTION_EVENTS_GUARDS_SQL: &str = include_str!("../../../migrations/sqlite/promotion_events_guards.sql");
 
 /// The tables the Phase 3 migrations 2–7 create (besides schema_migrations_phase3); the
 /// analyzer's `phase3_tables_exist` checks these.
@@ -195,7 +203,7 @@ pub fn run_migrations_on(
 }
 
 /// Ensure the append-only triggers of promotion_events (when the table exists).
-/// Also ensures the governance triggers of migrations 009–013 (see [`crate::guards`]).
+/// Also ensures the governance triggers of migrations 009–013 (see [`crate::store::sqlite::guards`]).
 pub fn ensure_guards(conn: &mut Connection) -> Result<()> {
     if table_exists(conn, "promotion_events")? && table_exists(conn, "promotion_candidates")? {
         with_write_transaction(conn, |tx| tx.execute_batch(PROMOTION_EVENTS_GUARDS_SQL).map_err(sql_err))?;

@@ -8,6 +8,11 @@
 //! Python callers reach the store through [`with_cached_store`], which keeps one connection per
 //! database path per process (reopened after a fork or when the file is replaced).
 
+pub mod guards;
+pub mod library;
+pub mod migrate;
+pub mod promotion;
+
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
@@ -312,7 +317,7 @@ pub fn normalize_path(p: &Path) -> PathBuf {
 /// With `create` false a missing file is reported as the analyzer's missing-tables error and
 /// no file is created.
 pub fn open_connection(db_path: &Path, create: bool) -> Result<Connection> {
-    crate::sqlite_host::ensure_ready()?;
+    crate::store::sqlite::library::ensure_ready()?;
     let synchronous = synchronous_mode()?;
     if db_path.as_os_str().to_string_lossy().contains('\0') {
         return Err(Error::invalid("database path contains a NUL byte"));

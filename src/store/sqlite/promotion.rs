@@ -10,12 +10,12 @@
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::Value;
 
-use crate::backend::{status_changed, Rung};
 use crate::error::{Error, Result};
-use crate::store::{
+use crate::store::sqlite::{
     insert_event_row, not_found, now_utc_iso, refuse_promotion_status, sql_err, status_change_payload, trigger_message,
     validate_status, Store,
 };
+use crate::store::{status_changed, Rung};
 
 /// Raised (RuntimeError) when migration 8 has not run. The analyzer's text.
 pub const ELIGIBILITY_TABLE_REQUIRED_MSG: &str = "eligibility_reports table not found; run Phase 3 migrations 008+";

@@ -1,5 +1,5 @@
 //! The promotion store on a PostgreSQL server: the same operations, rows, canonical JSON, ids
-//! and messages as the SQLite [`Store`](crate::store::Store), for a registry a team shares.
+//! and messages as the SQLite [`Store`](crate::store::sqlite::Store), for a registry a team shares.
 //!
 //! Concurrency: every operation is ONE transaction at READ COMMITTED that first locks the
 //! candidate row it changes (`SELECT ... FOR UPDATE`) and the eligibility report it links
@@ -14,6 +14,9 @@
 //! The server's triggers (migrations/postgresql) enforce the same rules independently of this
 //! code, so plain SQL from any client cannot bypass them.
 
+pub mod conn;
+pub mod migrate;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -23,15 +26,15 @@ use postgres::types::ToSql;
 use postgres::{Client, GenericClient, Row, Statement, Transaction};
 use serde_json::Value;
 
-use crate::backend::status_changed;
 use crate::error::{Error, Result};
-use crate::pg_conn::{is_retryable, pg_err, PgTarget};
-use crate::promotion::{validate_level, EligibilityRow};
 use crate::pyfmt::to_canonical_string;
-use crate::store::{
+use crate::store::postgres::conn::{is_retryable, pg_err, PgTarget};
+use crate::store::sqlite::promotion::{validate_level, EligibilityRow};
+use crate::store::sqlite::{
     candidate_id_for, evidence_to_json, now_utc_iso, status_change_payload, validate_status, Candidate,
     CandidateFilter, Event, NewCandidate, PROMOTION_TABLES_REQUIRED_MSG,
 };
+use crate::store::status_changed;
 
 /// How many times a transaction is attempted when the server reports a deadlock or a
 /// serialization failure.

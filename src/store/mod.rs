@@ -9,15 +9,18 @@
 //! [`RegistryStore::record_rung`] is the write side of `service::evaluate_and_record`, the one
 //! service function for both backends (SQLite: `promotion.rs`, PostgreSQL: `pg_store.rs`).
 
+pub mod postgres;
+pub mod sqlite;
+
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::pg_conn::is_postgres_url;
-use crate::pg_store::{with_pg_store, NewEligibilityReport, PgStore, RungWrite};
-use crate::promotion::EligibilityRow;
-use crate::store::{with_cached_store, Candidate, CandidateFilter, Event, NewCandidate, Store};
+use crate::store::postgres::conn::is_postgres_url;
+use crate::store::postgres::{with_pg_store, NewEligibilityReport, PgStore, RungWrite};
+use crate::store::sqlite::promotion::EligibilityRow;
+use crate::store::sqlite::{with_cached_store, Candidate, CandidateFilter, Event, NewCandidate, Store};
 
 /// Where the registry lives.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,7 +46,7 @@ impl Backend {
     pub fn describe(&self) -> String {
         match self {
             Backend::Sqlite(p) => p.display().to_string(),
-            Backend::Postgres(url) => match crate::pg_conn::PgTarget::parse(url) {
+            Backend::Postgres(url) => match crate::store::postgres::conn::PgTarget::parse(url) {
                 Ok(t) => t.redacted().to_string(),
                 Err(_) => "postgresql://(unparsable URL)".to_string(),
             },
