@@ -26,9 +26,8 @@ use crate::error::Result;
 use crate::evidence::{self, escapes_base, ExecutionEvidence, RegimeSummary, ValidationBundle};
 use crate::gating::{self, GateInputs, Input, PromotionDecision, ThresholdConfig};
 use crate::status::Status;
-use crate::store::sqlite as store;
-use crate::store::sqlite::promotion::EligibilityRow;
-use crate::store::{is_status_changed, status_changed, with_backend, Backend, Rung};
+use crate::store::rules::{is_status_changed, now_utc_iso, status_changed};
+use crate::store::{with_backend, Backend, Candidate, EligibilityRow, Rung};
 use crate::val::Val;
 
 pub const BUNDLE_LOAD_REASON: &str = "could not load ValidationBundle from path";
@@ -294,7 +293,7 @@ pub fn eligibility_report_id(candidate_id: &str, level: &str, computed_at_utc: &
 }
 
 /// What evaluate_and_record decides and would record, without touching the database.
-pub fn decide(candidate: Option<&store::Candidate>, req: &EvaluateRequest) -> (PromotionDecision, Record) {
+pub fn decide(candidate: Option<&Candidate>, req: &EvaluateRequest) -> (PromotionDecision, Record) {
     let Some(row) = candidate else {
         return (PromotionDecision::rejected(format!("candidate_id not found: {}", req.candidate_id)), Record::Nothing);
     };
@@ -386,7 +385,7 @@ pub fn decide(candidate: Option<&store::Candidate>, req: &EvaluateRequest) -> (P
             };
             return (d, Record::Nothing);
         }
-        let computed_at = store::now_utc_iso();
+        let computed_at = now_utc_iso();
         let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
         let row = EligibilityRow {
             eligibility_report_id: eligibility_report_id(&req.candidate_id, target, &computed_at),
