@@ -59,7 +59,7 @@ pub(super) struct Worker {
 
 impl Worker {
     /// A worker for K columns and `n_order` stepdown positions.
-    pub fn new(k: usize, n_order: usize) -> Self {
+    pub(crate) fn new(k: usize, n_order: usize) -> Self {
         Worker {
             blocks: Vec::new(),
             segs: Vec::new(),

@@ -25,7 +25,7 @@ pub(super) struct Targets {
 }
 
 impl Targets {
-    pub fn new(p: &Prepared, compare_to: Option<&[f64]>) -> Result<Targets> {
+    pub(crate) fn new(p: &Prepared, compare_to: Option<&[f64]>) -> Result<Targets> {
         let k = p.k;
         let cmp: Vec<f64> = match compare_to {
             Some(c) if c.len() != k => {
@@ -68,7 +68,7 @@ impl Targets {
     /// What each draw's own ω* is computed against (draw_omega.rs), or None when the observed
     /// studentized statistic is 0: then every draw counts whatever its scale, the observed scales
     /// are used and no ω* is computed.
-    pub fn scale_target(&self) -> Option<ScaleTarget<'_>> {
+    pub(crate) fn scale_target(&self) -> Option<ScaleTarget<'_>> {
         (self.spa_obs_s > 0.0).then_some(ScaleTarget { fallback: &self.scale, threshold: self.spa_obs_s })
     }
 
@@ -103,7 +103,7 @@ pub(super) struct Tally {
 }
 
 impl Tally {
-    pub fn new(n_order: usize) -> Tally {
+    pub(crate) fn new(n_order: usize) -> Tally {
         Tally {
             romano_wolf: vec![0; n_order],
             spa_unstudentized: Variants::default(),
@@ -113,7 +113,7 @@ impl Tally {
 
     /// Count one simulation: its null values (in column order), its centred means `d` and the
     /// studentization `scale` of each of its columns.
-    pub fn add(&mut self, tg: &Targets, null_values: &[f64], d: &[f64], scale: &[f64]) {
+    pub(crate) fn add(&mut self, tg: &Targets, null_values: &[f64], d: &[f64], scale: &[f64]) {
         stepdown_accumulate(null_values, &tg.order, &tg.cmp, &mut self.romano_wolf);
         let (u, s) = (&mut self.spa_unstudentized, &mut self.spa_studentized);
         for (shift, n_u, n_s) in [
@@ -127,7 +127,7 @@ impl Tally {
         }
     }
 
-    pub fn merge(&mut self, other: &Tally) {
+    pub(crate) fn merge(&mut self, other: &Tally) {
         for (a, b) in self.romano_wolf.iter_mut().zip(&other.romano_wolf) {
             *a += b;
         }

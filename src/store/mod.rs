@@ -9,6 +9,8 @@
 //! [`RegistryStore::record_rung`] is the write side of `service::evaluate_and_record`, the one
 //! service function for both backends (SQLite: `promotion.rs`, PostgreSQL: `pg_store.rs`).
 
+#![warn(missing_docs)]
+
 pub mod migrations;
 pub mod model;
 pub mod postgres;
@@ -72,6 +74,7 @@ impl Backend {
 /// transaction; PostgreSQL: `SELECT ... FOR UPDATE` on the candidate row).
 #[derive(Debug, Clone, Copy)]
 pub struct Rung<'a> {
+    /// The candidate the evaluation is for.
     pub candidate_id: &'a str,
     /// The status the evaluation read and decided from. If another writer changed it since,
     /// nothing is written and [`rules::status_changed`]'s error is returned: an evaluation moves at

@@ -48,19 +48,28 @@ const CANDIDATE_COLUMNS: &str = "candidate_id, created_at_utc, status, dataset_i
 /// One row to append to `governance_events` (None text fields stored as "", as c79684b does).
 #[derive(Debug, Clone, Default)]
 pub struct NewGovernanceEvent {
+    /// When the action happened (as the caller gave it).
     pub timestamp: String,
+    /// Who acted.
     pub actor: String,
+    /// What was done.
     pub action: String,
+    /// The candidate concerned, if any.
     pub candidate_id: Option<String>,
+    /// The eligibility report concerned, if any.
     pub eligibility_report_id: Option<String>,
+    /// The analyzer's run key, if any.
     pub run_key: Option<String>,
+    /// The dataset id (v2), if any.
     pub dataset_id_v2: Option<String>,
+    /// Artifact references (stored as canonical JSON; None or `[]`: empty).
     pub artifact_refs: Option<Value>,
 }
 
 /// What [`PgStore::record_rung`] writes in one transaction.
 #[derive(Debug, Clone, Copy)]
 pub struct RungWrite<'a> {
+    /// The candidate the evaluation is for.
     pub candidate_id: &'a str,
     /// The status the evaluation started from (None: not checked).
     pub expected_status: Option<&'a str>,

@@ -16,8 +16,11 @@ pub const GOVERNANCE_GUARDS_SQL: &str = include_str!("../../../migrations/sqlite
 /// One trigger of the file: its name, what must exist, its `CREATE TRIGGER` statement.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Guard {
+    /// The trigger's name.
     pub name: String,
+    /// The tables (or `table.column`) that must exist before it is created.
     pub needs: Vec<String>,
+    /// Its `CREATE TRIGGER` statement.
     pub sql: String,
 }
 

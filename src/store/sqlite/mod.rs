@@ -59,7 +59,9 @@ pub const SYNCHRONOUS_ENV: &str = "CRYPTO_ANALYZER_SQLITE_SYNCHRONOUS";
 ///   loses nothing). Faster per commit; for bulk loads that can be redone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Synchronous {
+    /// `synchronous=FULL`: every commit synced (the default).
     Full,
+    /// `synchronous=NORMAL`: synced at checkpoints only (opt-in).
     Normal,
 }
 
@@ -325,6 +327,7 @@ impl Store {
         &mut self.conn
     }
 
+    /// Whether both promotion tables exist.
     pub fn promotion_tables_exist(&self) -> Result<bool> {
         promotion_tables_exist_conn(&self.conn)
     }
