@@ -110,6 +110,58 @@ pub const VERSIONS: [Version; 13] = [
     },
 ];
 
+/// Which dialect's text of the list a runner applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// `migrations/sqlite/`.
+    Sqlite,
+    /// `migrations/postgresql/`.
+    Postgresql,
+}
+
+impl Version {
+    /// This version's SQL in `dialect`.
+    pub fn sql(&self, dialect: Dialect) -> &'static str {
+        match dialect {
+            Dialect::Sqlite => self.sqlite,
+            Dialect::Postgresql => self.postgresql,
+        }
+    }
+}
+
+/// The list in `dialect`, as owned values (a runner appends the caller's extra versions).
+pub fn migrations(dialect: Dialect) -> Vec<Migration> {
+    VERSIONS
+        .iter()
+        .map(|v| Migration { version: v.version, name: v.name.to_string(), sql: v.sql(dialect).to_string() })
+        .collect()
+}
+
+/// The name of version 5, which creates `promotion_events`: its append-only guards (each
+/// dialect's own trigger text) run with it.
+const EVENTS_VERSION_NAME: &str = "2026_02_promotion_events";
+
+/// What a runner executes for `m`: its SQL, followed by `events_guards` (the dialect's
+/// append-only triggers of `promotion_events`) when `m` is version 5 of the list.
+pub fn sql_to_run(m: &Migration, events_guards: &str) -> String {
+    if m.version == 5 && m.name == EVENTS_VERSION_NAME {
+        format!("{}\n{}", m.sql, events_guards)
+    } else {
+        m.sql.clone()
+    }
+}
+
+/// The SQL of one version of the list in `dialect`, with `events_guards` for version 5 (what
+/// `apply_migration_sql` executes); None for a version the list does not have.
+pub fn version_sql(dialect: Dialect, version: i64, events_guards: &str) -> Option<String> {
+    let mut sql = VERSIONS.iter().find(|v| v.version == version)?.sql(dialect).to_string();
+    if version == 5 {
+        sql.push('\n');
+        sql.push_str(events_guards);
+    }
+    Some(sql)
+}
+
 /// The commit of the code running the migration: env `CRYPTO_ANALYZER_GIT_COMMIT`, else
 /// `git rev-parse HEAD` in the current folder, else "unknown".
 pub fn current_git_commit() -> String {

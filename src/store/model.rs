@@ -91,6 +91,15 @@ pub struct NewCandidate {
 }
 
 impl NewCandidate {
+    /// The id it gets when created at `created_at_utc`: the caller's when given (non-empty), else
+    /// `rules::candidate_id_for` of its run, signal, horizon and creation time.
+    pub fn id_at(&self, created_at_utc: &str) -> String {
+        match &self.candidate_id {
+            Some(id) if !id.is_empty() => id.clone(),
+            _ => crate::store::rules::candidate_id_for(&self.run_id, &self.signal_name, self.horizon, created_at_utc),
+        }
+    }
+
     /// The required fields; the optional ones start empty and the status exploratory.
     pub fn new(
         dataset_id: impl Into<String>,

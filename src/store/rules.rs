@@ -31,6 +31,11 @@ pub fn candidate_id_for(run_id: &str, signal_name: &str, horizon: i64, created_a
     format!("prom_{}", hex.get(..16).unwrap_or(&hex))
 }
 
+/// The payload of a candidate's `created` event (canonical JSON).
+pub fn created_payload(created_at_utc: &str) -> String {
+    to_canonical_string(&serde_json::json!({ "created_at_utc": created_at_utc }))
+}
+
 /// Check that `status` is one of [`VALID_STATUSES`].
 pub fn validate_status(status: &str) -> Result<()> {
     Status::parse("status", status).map(|_| ())

@@ -13,7 +13,7 @@
 use std::collections::BTreeSet;
 
 use crate::error::{Error, Result};
-use crate::store::migrations::{current_git_commit, Migration, VERSIONS};
+use crate::store::migrations::{self, current_git_commit, Dialect, Migration};
 use crate::store::postgres::conn::pg_err;
 use crate::store::postgres::{with_pg_store, PgStore};
 use crate::store::rules::now_utc_iso;
@@ -48,20 +48,12 @@ const MIGRATION_LOCK_KEY: i64 = 0x0050_4833_5052_4f4d; // "PH3PROM"
 
 /// The embedded PostgreSQL migrations as owned values.
 pub fn pg_phase3_migrations() -> Vec<Migration> {
-    VERSIONS
-        .iter()
-        .map(|v| Migration { version: v.version, name: v.name.to_string(), sql: v.postgresql.to_string() })
-        .collect()
+    migrations::migrations(Dialect::Postgresql)
 }
 
 /// The SQL of one embedded version (the guards included for version 5).
 pub fn pg_migration_sql(version: i64) -> Option<String> {
-    let mut sql = VERSIONS.iter().find(|v| v.version == version)?.postgresql.to_string();
-    if version == 5 {
-        sql.push('\n');
-        sql.push_str(PG_PROMOTION_EVENTS_GUARDS_SQL);
-    }
-    Some(sql)
+    migrations::version_sql(Dialect::Postgresql, version, PG_PROMOTION_EVENTS_GUARDS_SQL)
 }
 
 fn table_exists(store: &mut PgStore, name: &str) -> Result<bool> {
@@ -120,11 +112,7 @@ pub fn run_migrations_on(store: &mut PgStore, migrations: &[Migration], git_comm
             continue;
         }
         let commit = commit.get_or_insert_with(current_git_commit).clone();
-        let sql = if m.version == 5 && m.name == "2026_02_promotion_events" {
-            format!("{}\n{}", m.sql, PG_PROMOTION_EVENTS_GUARDS_SQL)
-        } else {
-            m.sql.clone()
-        };
+        let sql = migrations::sql_to_run(m, PG_PROMOTION_EVENTS_GUARDS_SQL);
         let applied_now = store
             .run_tx(|tx, _| {
                 tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])?;

@@ -31,7 +31,7 @@ use crate::pyfmt::to_canonical_string;
 use crate::store::model::{Candidate, CandidateFilter, EligibilityRow, Event, NewCandidate};
 use crate::store::postgres::conn::{is_retryable, pg_err, PgTarget};
 use crate::store::rules::{
-    candidate_id_for, check_report_link, evidence_to_json, not_found, now_utc_iso, payload_to_json,
+    check_report_link, created_payload, evidence_to_json, not_found, now_utc_iso, payload_to_json,
     status_change_payload, status_changed, validate_status, ReportLink, ELIGIBILITY_REQUIRED_MSG,
     ELIGIBILITY_TABLE_REQUIRED_MSG, GOVERNANCE_TABLE_REQUIRED_MSG, PROMOTE_WITH_REPORT_MSG,
     PROMOTION_TABLES_REQUIRED_MSG,
@@ -280,10 +280,7 @@ impl PgStore {
             let mut ids = Vec::with_capacity(prepared.len());
             for (new, report, evidence_json) in &prepared {
                 let created_at = now_utc_iso();
-                let id = match &new.candidate_id {
-                    Some(id) if !id.is_empty() => id.clone(),
-                    _ => candidate_id_for(&new.run_id, &new.signal_name, new.horizon, &created_at),
-                };
+                let id = new.id_at(&created_at);
                 if let Some(rid) = report {
                     check_report(tx, stmts, &id, &new.status, rid)?;
                 }
@@ -306,7 +303,7 @@ impl PgStore {
                 if tx.execute(&ins, &params)? == 0 {
                     return Err(Error::invalid(format!("candidate_id already exists: {id}")).into());
                 }
-                let payload = to_canonical_string(&serde_json::json!({ "created_at_utc": created_at }));
+                let payload = created_payload(&created_at);
                 tx.execute(&ev, &[&id, &created_at, &payload])?;
                 ids.push(id);
             }

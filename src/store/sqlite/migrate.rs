@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension, MAIN_DB};
 
 use crate::error::{Error, Result};
-use crate::store::migrations::{current_git_commit, Migration, VERSIONS};
+use crate::store::migrations::{self, current_git_commit, Dialect, Migration, VERSIONS};
 use crate::store::rules::now_utc_iso;
 use crate::store::sqlite::guards;
 use crate::store::sqlite::{sql_err, with_cached_store_opts, with_write_transaction};
@@ -31,20 +31,12 @@ pub const PHASE3_TABLES: [&str; 6] =
 
 /// The embedded migrations as owned values.
 pub fn phase3_migrations() -> Vec<Migration> {
-    VERSIONS
-        .iter()
-        .map(|v| Migration { version: v.version, name: v.name.to_string(), sql: v.sqlite.to_string() })
-        .collect()
+    migrations::migrations(Dialect::Sqlite)
 }
 
 /// The SQL of one embedded version (the guards included for version 5).
 pub fn migration_sql(version: i64) -> Option<String> {
-    let mut sql = VERSIONS.iter().find(|v| v.version == version)?.sqlite.to_string();
-    if version == 5 {
-        sql.push('\n');
-        sql.push_str(PROMOTION_EVENTS_GUARDS_SQL);
-    }
-    Some(sql)
+    migrations::version_sql(Dialect::Sqlite, version, PROMOTION_EVENTS_GUARDS_SQL)
 }
 
 fn table_exists(conn: &Connection, name: &str) -> Result<bool> {
@@ -176,11 +168,7 @@ fn apply_one(conn: &mut Connection, db_path: &Path, m: &Migration, git_commit: &
             m.name
         ))
     })?;
-    let sql = if m.version == 5 && m.name == "2026_02_promotion_events" {
-        format!("{}\n{}", m.sql, PROMOTION_EVENTS_GUARDS_SQL)
-    } else {
-        m.sql.clone()
-    };
+    let sql = migrations::sql_to_run(m, PROMOTION_EVENTS_GUARDS_SQL);
     let result = apply_in_transaction(conn, m, &sql, git_commit);
     match result {
         Ok(applied) => {

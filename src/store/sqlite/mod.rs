@@ -23,10 +23,9 @@ use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Tran
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::pyfmt::to_canonical_string;
 use crate::store::model::{Candidate, CandidateFilter, Event, NewCandidate};
 use crate::store::rules::{
-    candidate_id_for, evidence_to_json, normalize_path, not_found, now_utc_iso, payload_to_json,
+    created_payload, evidence_to_json, normalize_path, not_found, now_utc_iso, payload_to_json,
     refuse_promotion_status, status_change_payload, validate_status, PROMOTION_TABLES_REQUIRED_MSG,
 };
 
@@ -377,10 +376,7 @@ impl Store {
                 .map_err(|e| missing_column(e, "eligibility_report_id"))?;
             for (new, evidence_json) in &prepared {
                 let created_at = now_utc_iso();
-                let id = match &new.candidate_id {
-                    Some(id) if !id.is_empty() => id.clone(),
-                    _ => candidate_id_for(&new.run_id, &new.signal_name, new.horizon, &created_at),
-                };
+                let id = new.id_at(&created_at);
                 let mut values: Vec<&dyn rusqlite::ToSql> = vec![
                     &id,
                     &created_at,
@@ -411,7 +407,7 @@ impl Store {
                     }
                     return Err(sql_err(e));
                 }
-                let payload = to_canonical_string(&serde_json::json!({ "created_at_utc": created_at }));
+                let payload = created_payload(&created_at);
                 insert_event_row(tx, &id, &created_at, "created", Some(&payload)).map_err(sql_err)?;
                 ids.push(id);
             }
