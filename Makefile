@@ -9,7 +9,8 @@ export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 
 # Python packages the tests, benchmarks, demo and page need (installed from PyPI into .venv).
 DEV_DEPS := "maturin>=1.7,<2" "numpy>=1.26" "pandas>=2.0" "pytest>=7" "arch>=6" "scipy>=1.10" \
-            "streamlit>=1.30" "altair>=5" "pyarrow>=14" "selenium>=4" "mypy>=1.8" "ruff>=0.6"
+            "streamlit>=1.30" "altair>=5" "pyarrow>=14" "selenium>=4" "mypy>=1.8" "ruff>=0.6" \
+            "zizmor>=1.0" "check-jsonschema>=0.28"
 
 # The oldest versions the analyzer may pin: the whole pytest suite runs again against them in a
 # second venv (same abi3 extension). pyarrow < 20 because newer wheels need numpy 2.
@@ -19,7 +20,7 @@ COMPAT_DEPS := "maturin>=1.7,<2" "numpy==1.26.*" "pandas==2.2.*" "pyarrow>=14,<2
 
 
 .PHONY: lint test-analyzer-if-present
-.PHONY: venv build browser test test-rust test-py test-compat test-analyzer demo bench stress calibrate fuzz \
+.PHONY: venv build browser test test-rust test-py test-compat test-analyzer test-analyzer-suite demo bench stress calibrate fuzz \
         clean wheel test-wheel test-pip-pysqlite3 pg-up pg-down
 
 $(VENV)/.deps-stamp: Makefile pyproject.toml
@@ -62,8 +63,9 @@ test-compat: build browser $(COMPAT_VENV)/.deps-stamp
 	$(COMPAT_VENV)/bin/python -m pytest tests_py -q -rs
 
 # Format and lint gates: rustfmt, clippy (all targets, the Python bindings included, warnings are
-# errors), the Rust module-cycle check (scripts/check_module_cycles.py), ruff (lint and format)
-# and mypy on the package.
+# errors), the Rust module-cycle check (scripts/check_module_cycles.py), ruff (lint and format),
+# mypy on the package, and the release workflow checked against GitHub's workflow schema and
+# audited by zizmor (offline; .github/zizmor.yml).
 lint: venv
 	cargo fmt --check
 	cargo clippy --quiet --all-targets --features python -- -D warnings
@@ -71,6 +73,8 @@ lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(VENV)/bin/zizmor --offline --quiet --config .github/zizmor.yml .github/workflows
 
 # The analyzer's own suite through the package, when an analyzer tree sits beside this repository
 # (it does in CI: ../shared/analyzer/c79684b). Without one, says so and passes: `make test` must
@@ -87,14 +91,29 @@ test-analyzer-if-present:
 # start a throwaway PostgreSQL cluster (installed from Debian's packages when missing).
 test: build lint test-rust test-py test-compat test-wheel test-pip-pysqlite3 test-analyzer-if-present
 
-# An analyzer checkout's own test suite run through the package (not part of `make test`, which
-# must work without an analyzer tree): installs its missing test deps into .venv, copies the tree to
-# a temporary folder, adopts it (seven re-export modules) and runs its 51 relevant test files.
-# One expected failure is deselected by id, with its measured rejection rate printed (see
-# docs/analyzer.md). CI runs it against ../shared/analyzer/c79684b.
+# The analyzer's whole CI (its .github/workflows/ci.yml, step by step) on fresh clones of its tree,
+# alone and adopted, with the built wheel served from a package index on 127.0.0.1 and uv from the
+# package registry (scripts/analyzer_ci.py; docs/analyzer.md). Fails unless every step and test
+# that passes alone passes adopted (one documented test excepted, by id) and `adopt --restore`
+# gives the analyzer's files back byte for byte. CI runs it against ../shared/analyzer/c79684b.
 ANALYZER_DIR ?=
-test-analyzer: build
+UV_VENV := .venv-uv
+$(UV_VENV)/.deps-stamp: Makefile
+	$(PYTHON) -m venv $(UV_VENV)
+	$(UV_VENV)/bin/python -m pip install -q --upgrade pip
+	$(UV_VENV)/bin/python -m pip install -q "uv>=0.9"
+	touch $@
+
+test-analyzer: build wheel $(UV_VENV)/.deps-stamp
 	@[ -n "$(ANALYZER_DIR)" ] || { echo "usage: make test-analyzer ANALYZER_DIR=path/to/analyzer"; exit 2; }
+	$(PY) scripts/analyzer_ci.py --analyzer "$(ANALYZER_DIR)" --uv $(UV_VENV)/bin/uv \
+	  --wheel $$(ls $(WHEEL_DIR)/crypto_analyzer_promotion-*.whl)
+
+# The 51 analyzer test files that reach the replaced modules, run with this repository's .venv
+# (numpy 2.x, pandas 3.x: newer than the analyzer's lock) through an adopted copy of the tree.
+# Not part of `make test` (test-analyzer runs the whole suite on the analyzer's own lock).
+test-analyzer-suite: build
+	@[ -n "$(ANALYZER_DIR)" ] || { echo "usage: make test-analyzer-suite ANALYZER_DIR=path/to/analyzer"; exit 2; }
 	scripts/test_analyzer.sh "$(ANALYZER_DIR)" $(PY)
 
 # Release wheel as users get it: abi3, manylinux tag (maturin's auditwheel check/repair). The

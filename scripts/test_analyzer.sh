@@ -19,7 +19,7 @@ py=$(cd "$(dirname "$py")" && pwd)/$(basename "$py")
 "$py" "$here/analyzer_test_deps.py" "$analyzer"
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 cp -r "$analyzer/." "$work/"
-"$py" -m crypto_analyzer_promotion.cli adopt --analyzer-dir "$work" > /dev/null
+"$py" -m crypto_analyzer_promotion.cli adopt --analyzer-dir "$work" --no-dependency > /dev/null
 expected="tests/test_calibration_harness_type1.py::test_calibration_rc_type_i_not_wildly_above_alpha"
 echo "test-analyzer: deselected (expected to fail through the package): $expected"
 echo "  It draws random walks as 'null' IC series; a correct recentred Reality Check rejects them"

@@ -74,40 +74,63 @@ def _sqlite_module_file() -> str | None:
     return None
 
 
+def _auto_extension_hosts() -> list[str | None]:
+    """Where ``sqlite3_auto_extension`` of Python's own SQLite can be looked up, most likely first.
+
+    Linux and macOS: the ``_sqlite3`` shared object (a symbol lookup through its handle also
+    searches the libraries it links, e.g. the system ``libsqlite3``), or the interpreter itself
+    (None) when ``_sqlite3`` is built in. Windows: ``GetProcAddress`` on ``_sqlite3.pyd`` finds only
+    what that module exports, which is not SQLite's API, so the ``sqlite3.dll`` it links comes next:
+    the one beside it (python.org's and uv's Pythons ship it in ``DLLs\\``), then the one the process
+    has loaded under that name. A wrong library is caught by the route's own check.
+    """
+    where = _sqlite_module_file()
+    hosts: list[str | None] = [where]
+    if sys.platform == "win32":
+        import os
+
+        if where is not None:
+            hosts.append(os.path.join(os.path.dirname(where), "sqlite3.dll"))
+        hosts.append("sqlite3.dll")
+    return hosts
+
+
 def _by_auto_extension() -> str | None:
     """Route 2; None when bound, else why not."""
     try:
         import ctypes
     except ImportError as exc:  # pragma: no cover - ctypes is part of CPython
         return f"ctypes is unavailable: {exc}"
-    where = _sqlite_module_file()
-    try:
-        host = ctypes.CDLL(where)  # None: the interpreter itself (SQLite linked in statically)
-        register = host.sqlite3_auto_extension
-        cancel = host.sqlite3_cancel_auto_extension
-        entry = getattr(ctypes.CDLL(_core.__file__), _core.SQLITE_ENTRY_POINT)
-    except (OSError, AttributeError) as exc:
-        return f"sqlite3_auto_extension not found in {where or 'the interpreter'}: {exc}"
-    for fn in (register, cancel):
-        fn.argtypes = [ctypes.c_void_p]
-        fn.restype = ctypes.c_int
-    entry_addr = ctypes.cast(entry, ctypes.c_void_p).value
-    if register(entry_addr) != 0:
-        return "sqlite3_auto_extension refused the entry point"
-    try:
-        sqlite3.connect(":memory:").close()
-    except sqlite3.Error as exc:
-        return f"Python's SQLite refused the store: {exc}"
-    finally:
-        cancel(entry_addr)
-    return (
-        None
-        if _bound()
-        else (
-            f"the sqlite3_auto_extension found in {where or 'the interpreter'} is not the SQLite "
-            "Python's sqlite3 opens connections with"
+    reasons = []
+    for where in _auto_extension_hosts():
+        shown = where or "the interpreter"
+        try:
+            host = ctypes.CDLL(where)  # None: the interpreter itself (SQLite linked in statically)
+            register = host.sqlite3_auto_extension
+            cancel = host.sqlite3_cancel_auto_extension
+            entry = getattr(ctypes.CDLL(_core.__file__), _core.SQLITE_ENTRY_POINT)
+        except (OSError, AttributeError, TypeError) as exc:
+            reasons.append(f"sqlite3_auto_extension not found in {shown}: {exc}")
+            continue
+        for fn in (register, cancel):
+            fn.argtypes = [ctypes.c_void_p]
+            fn.restype = ctypes.c_int
+        entry_addr = ctypes.cast(entry, ctypes.c_void_p).value
+        if register(entry_addr) != 0:
+            reasons.append(f"the sqlite3_auto_extension of {shown} refused the entry point")
+            continue
+        try:
+            sqlite3.connect(":memory:").close()
+        except sqlite3.Error as exc:
+            return f"Python's SQLite refused the store: {exc}"
+        finally:
+            cancel(entry_addr)
+        if _bound():
+            return None
+        reasons.append(
+            f"the sqlite3_auto_extension found in {shown} is not the SQLite Python's sqlite3 opens connections with"
         )
-    )
+    return "; ".join(reasons)
 
 
 _route: str | None = None

@@ -476,9 +476,27 @@ def cmd_adopt(args: argparse.Namespace) -> int:
     elif args.restore:
         st = _adopt.restore(args.analyzer_dir)
     else:
-        st = _adopt.adopt(args.analyzer_dir)
+        st = _adopt.adopt(
+            args.analyzer_dir,
+            index_url=args.index_url,
+            declare_dependency=not args.no_dependency,
+            lock=not args.no_lock,
+        )
     print(json.dumps(st.to_dict(), sort_keys=True))
+    for step in st.next_steps:
+        print(f"next: {step}", file=sys.stderr)
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from . import doctor
+
+    checks = doctor.run_checks(analyzer_dir=args.analyzer_dir, db=args.doctor_db or args.db)
+    if args.json:
+        print(json.dumps({"checks": [c.to_dict() for c in checks], "ok": all(c.status != "fail" for c in checks)}))
+    else:
+        print(doctor.render(checks))
+    return 1 if any(c.status == "fail" for c in checks) else 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -663,14 +681,44 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "adopt",
-        help="Make an analyzer checkout use this package (its seven replaced modules "
-        "become re-exports; originals kept), or --restore the originals",
+        help="Make an analyzer checkout use this package (its seven replaced modules become "
+        "re-exports, pyproject.toml and uv.lock declare the package; originals kept), or --restore them",
     )
     p.add_argument("--analyzer-dir", required=True, help="the analyzer tree (the folder holding crypto_analyzer/)")
+    p.add_argument(
+        "--index-url",
+        default=None,
+        metavar="URL",
+        help="a PEP 503 index serving the package's wheel (checked first); uv takes the package, and only it, from there",
+    )
+    p.add_argument(
+        "--no-dependency",
+        action="store_true",
+        help="write only the seven modules (pyproject.toml, uv.lock and requirements.txt untouched)",
+    )
+    p.add_argument("--no-lock", action="store_true", help="do not run `uv lock` (the output says what to run)")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--restore", action="store_true", help="put the original modules back")
-    g.add_argument("--status", action="store_true", help="only report which modules are re-exports")
+    g.add_argument("--restore", action="store_true", help="put every file adopt changed back, byte for byte")
+    g.add_argument(
+        "--status", action="store_true", help="only report the modules, the declared dependency and the lock"
+    )
     p.set_defaults(run=cmd_adopt)
+
+    p = sub.add_parser(
+        "doctor",
+        help="Check that this environment is safe and complete (SQLite route, durability, an analyzer "
+        "checkout's adoption, a database's migrations); exit 1 when something must be fixed",
+    )
+    p.add_argument("--analyzer-dir", default=None, help="an analyzer checkout to check the adoption of")
+    p.add_argument(
+        "--db",
+        dest="doctor_db",
+        default=None,
+        metavar="TARGET",
+        help="a SQLite path or postgresql:// URL to check the migration level of (credentials are never shown)",
+    )
+    p.add_argument("--json", action="store_true", help="print the checks as one JSON object")
+    p.set_defaults(run=cmd_doctor)
 
     p = sub.add_parser("cache", help="Inspect the Reality Check null cache")
     csub = p.add_subparsers(dest="cache_command", required=True, metavar="ACTION", parser_class=_Parser)

@@ -150,3 +150,86 @@ def test_without_a_shareable_sqlite_the_store_refuses_and_names_the_cause(tmp_pa
     assert "REFUSED the promotion store cannot open a database" in out.stdout
     assert "two SQLite libraries in one process" in out.stdout
     assert not db.exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# Durability measured, not read back: the syncs SQLite really issues per commit, counted in a
+# child process by a small LD_PRELOAD shim (compiled here) that wraps fsync and fdatasync. A store
+# that ran synchronous=NORMAL or OFF by default would pass the pragma read-back above only if it
+# lied about its settings; it cannot pass this.
+# ------------------------------------------------------------------------------------------------
+
+_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdatomic.h>
+static atomic_long syncs;
+long sync_count_probe(void) { return atomic_load(&syncs); }
+int fsync(int fd) {
+    static int (*real)(int);
+    if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+    atomic_fetch_add(&syncs, 1);
+    return real(fd);
+}
+int fdatasync(int fd) {
+    static int (*real)(int);
+    if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+    atomic_fetch_add(&syncs, 1);
+    return real(fd);
+}
+"""
+
+# Child: migrate, then count the syncs of N commits (one create_candidate each) and print them.
+_SYNC_CHILD = r"""
+import ctypes, json, sys
+from crypto_analyzer_promotion import migrations_phase3, store_sqlite as st
+probe = ctypes.CDLL(None).sync_count_probe
+probe.restype = ctypes.c_long
+db, n = sys.argv[1], int(sys.argv[2])
+migrations_phase3.run_migrations_phase3(None, db)
+st.create_candidate(db, dataset_id="d", run_id="warm", signal_name="s", horizon=1, config_hash="c", git_commit="g")
+before = probe()
+for i in range(n):
+    st.create_candidate(db, dataset_id="d", run_id=f"r{i}", signal_name="s", horizon=1, config_hash="c", git_commit="g")
+print(json.dumps({"syncs": probe() - before, "commits": n}))
+"""
+
+
+@pytest.fixture(scope="module")
+def sync_shim(tmp_path_factory):
+    cc = next(
+        (c for c in ("cc", "gcc", "clang") if subprocess.run(["which", c], capture_output=True).returncode == 0), None
+    )
+    if cc is None or not sys.platform.startswith("linux"):
+        pytest.skip("needs a C compiler and Linux's LD_PRELOAD to count syncs")
+    d = tmp_path_factory.mktemp("shim")
+    (d / "shim.c").write_text(_SHIM)
+    subprocess.run([cc, "-shared", "-fPIC", "-O2", "-o", str(d / "shim.so"), str(d / "shim.c"), "-ldl"], check=True)
+    return d / "shim.so"
+
+
+def _syncs_per_commit(tmp_path, shim, value, n=20) -> float:
+    env = {k: v for k, v in os.environ.items() if k != ENV}
+    env["LD_PRELOAD"] = str(shim)
+    if value is not None:
+        env[ENV] = value
+    out = subprocess.run(
+        [sys.executable, "-c", _SYNC_CHILD, str(tmp_path / f"s{value}.db"), str(n)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    return got["syncs"] / got["commits"]
+
+
+def test_every_commit_is_synced_to_disk_by_default(tmp_path, sync_shim):
+    """WAL with synchronous=FULL syncs the WAL at every commit: at least one sync per commit.
+    NORMAL (the explicit opt-in) syncs only at checkpoints: far fewer. The two are measured in the
+    same way, so the check can tell them apart (it fails if the default were NORMAL)."""
+    full = _syncs_per_commit(tmp_path, sync_shim, None)
+    normal = _syncs_per_commit(tmp_path, sync_shim, "NORMAL")
+    assert full >= 1.0, f"default store: {full} syncs per commit (synchronous=FULL issues at least one)"
+    assert normal < 0.5 < full, f"NORMAL {normal} vs FULL {full} syncs per commit"
