@@ -63,11 +63,13 @@ test-compat: build browser $(COMPAT_VENV)/.deps-stamp
 	$(COMPAT_VENV)/bin/python -m pytest tests_py -q -rs
 
 # Format and lint gates: rustfmt, clippy (all targets, the Python bindings included, warnings are
-# errors), ruff (lint and format), mypy on the package, and the release workflow checked against
-# GitHub's workflow schema and audited by zizmor (offline; .github/zizmor.yml).
+# errors), the Rust module-cycle check (scripts/check_module_cycles.py), ruff (lint and format),
+# mypy on the package, and the release workflow checked against GitHub's workflow schema and
+# audited by zizmor (offline; .github/zizmor.yml).
 lint: venv
 	cargo fmt --check
 	cargo clippy --quiet --all-targets --features python -- -D warnings
+	$(PY) scripts/check_module_cycles.py src
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy

@@ -227,7 +227,7 @@ def run_evaluate(args, base: str, tmp: Path, psycopg):
     url = fresh_schema(base, psycopg)
     migrations_phase3.run_migrations_phase3(url)
     out.append(("package on PostgreSQL (127.0.0.1, Rust client)", side(url)))
-    _core.pg_store_forget_connection(url)
+    _core.store_forget_connection(url)
     return out
 
 
@@ -283,7 +283,7 @@ def run(args, base: str, tmp: Path, psycopg):
         conn.execute("ANALYZE promotion_candidates")
     lst = timed(list_side(url), rounds)
     results.append(("package on PostgreSQL (127.0.0.1, Rust client)", c, (lst[0] / 50, lst[1] / 50)))
-    _core.pg_store_forget_connection(url)
+    _core.store_forget_connection(url)
 
     # PostgreSQL (psycopg, same SQL, from Python), on the same seeded schema
     with psycopg.connect(url, autocommit=True) as conn:
@@ -303,7 +303,7 @@ def run(args, base: str, tmp: Path, psycopg):
         assert [r["candidate_id"] for r in psycopg_list(conn)] == [
             r["candidate_id"] for r in store_sqlite.list_candidates(url, status="rejected", dataset_id="ds1", limit=100)
         ]
-        _core.pg_store_forget_connection(url)
+        _core.store_forget_connection(url)
     results.append(("psycopg 3 on PostgreSQL (same SQL, Python)", c, (lst[0] / 50, lst[1] / 50)))
     return results
 

@@ -318,7 +318,7 @@ def fresh_plain(folder: Path, name: str) -> Path:
     """Schema created by plain sqlite3 from the same SQL files; left in its default journal mode."""
     path = folder / name
     conn = sqlite3.connect(str(path))
-    sql_dir = Path(__file__).resolve().parent.parent / "migrations"
+    sql_dir = Path(__file__).resolve().parent.parent / "migrations" / "sqlite"
     for f in sorted(sql_dir.glob("0*.sql")):
         conn.executescript(f.read_text())
     conn.executescript((sql_dir / "promotion_events_guards.sql").read_text())

@@ -8,7 +8,6 @@
 //! number in [0,1], adjusted p-values that are not a mapping, a nested `meta` that is not a dict.
 
 use crate::error::Result;
-use crate::promotion::validate_level;
 use crate::pyfmt::{self, python_float_repr};
 use crate::val::{map_get, Val};
 
@@ -291,7 +290,7 @@ fn rw_blockers(view: &BundleView, rc: &Val, actual: Option<i64>, blockers: &mut 
 /// Eligibility of `bundle` for `level` ("exploratory", "candidate", "accepted"; anything else is
 /// an error). `rc_summary` is the RC/RW summary map (`None` = `{}`).
 pub fn evaluate_eligibility(view: &BundleView, level: &str, rc_summary: Option<&Val>) -> Result<EligibilityReport> {
-    validate_level(level)?;
+    crate::status::Status::parse_level(level)?;
     let empty = Val::Map(Vec::new());
     let rc = rc_summary.unwrap_or(&empty);
     let meta = &view.meta;

@@ -2,7 +2,7 @@
 //!
 //! Data are a T×K matrix (rows = periods, columns = hypotheses), NaN = no observation. The
 //! observed statistic is the column nanmean `m_k`. Each simulation `b` resamples the periods with
-//! [`crate::bootstrap`] and yields the centred draws `d_k = m*_{b,k} − m_k`.
+//! [`crate::reality_check::bootstrap`] and yields the centred draws `d_k = m*_{b,k} − m_k`.
 //!
 //! The parts, by job:
 //! - [`prepare`]: the data prepared once ([`Prepared`]: `m_k`, counts, ω_k, centred prefix sums
@@ -19,18 +19,22 @@
 //! of (data, seed, b) only: identical on any number of threads.
 
 pub mod blocks;
+pub mod bootstrap;
+pub mod cache;
+pub mod draw_omega;
 mod kernel;
+pub mod numpy;
 pub mod omega;
 pub mod prepare;
 mod tally;
 
 use rayon::prelude::*;
 
-use crate::bootstrap::BootstrapSpec;
 use crate::control::RunControl;
 use crate::error::{Error, Result};
 use crate::pool::thread_pool;
 use crate::pyfmt::python_str_repr;
+use crate::reality_check::bootstrap::BootstrapSpec;
 use kernel::{Batch, Worker};
 use tally::{Tally, Targets};
 

@@ -21,14 +21,13 @@ use serde_json::{Map, Value};
 
 use sha2::{Digest, Sha256};
 
-use crate::backend::{is_status_changed, status_changed, with_backend, Backend, Rung};
 use crate::eligibility::{self, json_dumps_str_list, BundleView};
 use crate::error::Result;
 use crate::evidence::{self, escapes_base, ExecutionEvidence, RegimeSummary, ValidationBundle};
 use crate::gating::{self, GateInputs, Input, PromotionDecision, ThresholdConfig};
-use crate::promotion::EligibilityRow;
 use crate::status::Status;
-use crate::store;
+use crate::store::rules::{is_status_changed, now_utc_iso, status_changed};
+use crate::store::{with_backend, Backend, Candidate, EligibilityRow, Rung};
 use crate::val::Val;
 
 pub const BUNDLE_LOAD_REASON: &str = "could not load ValidationBundle from path";
@@ -294,7 +293,7 @@ pub fn eligibility_report_id(candidate_id: &str, level: &str, computed_at_utc: &
 }
 
 /// What evaluate_and_record decides and would record, without touching the database.
-pub fn decide(candidate: Option<&store::Candidate>, req: &EvaluateRequest) -> (PromotionDecision, Record) {
+pub fn decide(candidate: Option<&Candidate>, req: &EvaluateRequest) -> (PromotionDecision, Record) {
     let Some(row) = candidate else {
         return (PromotionDecision::rejected(format!("candidate_id not found: {}", req.candidate_id)), Record::Nothing);
     };
@@ -386,7 +385,7 @@ pub fn decide(candidate: Option<&store::Candidate>, req: &EvaluateRequest) -> (P
             };
             return (d, Record::Nothing);
         }
-        let computed_at = store::now_utc_iso();
+        let computed_at = now_utc_iso();
         let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
         let row = EligibilityRow {
             eligibility_report_id: eligibility_report_id(&req.candidate_id, target, &computed_at),
@@ -416,7 +415,7 @@ pub const MAX_EVALUATIONS: u32 = 4;
 /// PostgreSQL server). Unknown id or unreadable bundle: a "rejected" decision and nothing written.
 ///
 /// The decision is taken from the candidate as read (evidence files are read outside any lock or
-/// transaction); the write ([`RegistryStore::record_rung`](crate::backend::RegistryStore)) then
+/// transaction); the write ([`RegistryStore::record_rung`](crate::store::RegistryStore)) then
 /// locks the candidate and refuses, writing nothing, if another writer changed its status in
 /// between: each evaluation moves at most one rung from the status it saw. With
 /// `expected_status` (the status the caller chose the target from) that refusal is returned;

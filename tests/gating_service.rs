@@ -4,11 +4,12 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crypto_analyzer_promotion::backend::Backend;
 use crypto_analyzer_promotion::gating::{Input, ThresholdConfig};
-use crypto_analyzer_promotion::migrate::run_migrations_phase3;
 use crypto_analyzer_promotion::service::{evaluate_and_record, BundleArg, EvaluateRequest};
-use crypto_analyzer_promotion::store::{NewCandidate, Store};
+use crypto_analyzer_promotion::store::sqlite::migrate::run_migrations_phase3;
+use crypto_analyzer_promotion::store::sqlite::Store;
+use crypto_analyzer_promotion::store::Backend;
+use crypto_analyzer_promotion::store::NewCandidate;
 use crypto_analyzer_promotion::val::Val;
 use crypto_analyzer_promotion::Status;
 use serde_json::json;

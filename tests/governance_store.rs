@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crypto_analyzer_promotion::guards;
-use crypto_analyzer_promotion::migrate;
-use crypto_analyzer_promotion::promotion::EligibilityRow;
-use crypto_analyzer_promotion::store::{self, NewCandidate, Store};
+use crypto_analyzer_promotion::store::sqlite::guards;
+use crypto_analyzer_promotion::store::sqlite::migrate;
+use crypto_analyzer_promotion::store::sqlite::{self as store, Store};
+use crypto_analyzer_promotion::store::{EligibilityRow, NewCandidate};
 use crypto_analyzer_promotion::Error;
 use rusqlite::Connection;
 use serde_json::json;

@@ -10,12 +10,14 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crypto_analyzer_promotion::error::Error;
-use crypto_analyzer_promotion::pg_migrate::{pg_applied_versions, pg_phase3_tables_exist, pg_run_migrations};
-use crypto_analyzer_promotion::pg_store::{
-    with_pg_store, NewEligibilityReport, NewGovernanceEvent, PgStore, RungWrite, ELIGIBILITY_REQUIRED_MSG,
-    USE_PROMOTE_MSG,
+use crypto_analyzer_promotion::store::postgres::migrate::{
+    pg_applied_versions, pg_phase3_tables_exist, pg_run_migrations,
 };
-use crypto_analyzer_promotion::store::{candidate_id_for, CandidateFilter, NewCandidate};
+use crypto_analyzer_promotion::store::postgres::{with_pg_store, NewGovernanceEvent, PgStore, RungWrite};
+use crypto_analyzer_promotion::store::rules::{
+    candidate_id_for, ELIGIBILITY_REQUIRED_MSG, PROMOTE_WITH_REPORT_MSG as USE_PROMOTE_MSG,
+};
+use crypto_analyzer_promotion::store::{CandidateFilter, EligibilityRow as NewEligibilityReport, NewCandidate};
 use serde_json::json;
 
 struct Cluster {
@@ -82,7 +84,8 @@ fn report(id: &str, cid: &str, level: &str, passed: bool) -> NewEligibilityRepor
         candidate_id: cid.into(),
         level: level.into(),
         passed,
-        blockers_json: "[]".into(),
+        // A failed report lists its blockers (checked by EligibilityRow::validate, as on SQLite).
+        blockers_json: if passed { "[]".into() } else { r#"["blocked"]"#.into() },
         warnings_json: "[]".into(),
         computed_at_utc: "2026-01-01T00:00:00+00:00".into(),
         ..Default::default()
@@ -120,7 +123,7 @@ fn migrations(base: &str) {
     assert_eq!(names[12], "2026_02_artifact_edges");
     assert!(rows.iter().all(|r| r.get::<_, Option<String>>(2).as_deref() == Some("testcommit")));
     // A failing extra migration leaves nothing behind (DDL is transactional).
-    let bad = crypto_analyzer_promotion::migrate::Migration {
+    let bad = crypto_analyzer_promotion::store::migrations::Migration {
         version: 14,
         name: "bad".into(),
         sql: "CREATE TABLE half_made (x INT); SELECT no_such_function();".into(),
@@ -143,7 +146,7 @@ fn store_operations(base: &str) {
     n.evidence = Some(json!({"b": 1.23456789012345, "a": [1, 2.0, null], "z": f64::NAN.to_string()}));
     let id = s.create_candidate(&n).unwrap();
     let row = s.get_candidate(&id).unwrap().unwrap();
-    let c = &row.candidate;
+    let c = &row;
     assert_eq!(id, candidate_id_for("run1", "sig_a", 5, &c.created_at_utc));
     assert_eq!(c.status, "exploratory");
     assert_eq!(c.horizon, 5);
@@ -172,21 +175,18 @@ fn store_operations(base: &str) {
     let mut bad = new_cand("run5");
     bad.status = "promoted".into();
     assert!(s.create_candidate(&bad).unwrap_err().to_string().starts_with("unknown status"));
-    assert_eq!(
-        s.update_status("nope", "rejected", None, None).unwrap_err().to_string(),
-        "candidate_id not found: nope"
-    );
+    assert_eq!(s.update_status("nope", "rejected", None).unwrap_err().to_string(), "candidate_id not found: nope");
     assert_eq!(s.record_event("nope", "x", None).unwrap_err().to_string(), "candidate_id not found: nope");
 
     // update_status: old/new status in the event, reason kept.
-    s.update_status(&id, "rejected", Some("weak"), None).unwrap();
+    s.update_status(&id, "rejected", Some("weak")).unwrap();
     let ev = s.get_events(&id).unwrap();
     let p: serde_json::Value = serde_json::from_str(ev[1].payload_json.as_deref().unwrap()).unwrap();
     assert_eq!(p["old_status"], "exploratory");
     assert_eq!(p["new_status"], "rejected");
     assert_eq!(p["reason"], "weak");
     // candidate/accepted through update_status without a report: c79684b's message.
-    assert_eq!(s.update_status(&id, "candidate", None, None).unwrap_err().to_string(), USE_PROMOTE_MSG);
+    assert_eq!(s.update_status(&id, "candidate", None).unwrap_err().to_string(), USE_PROMOTE_MSG);
     // record_event: empty payload → NULL, event ids increase.
     let e1 = s.record_event(&id, "note", Some(&json!({}))).unwrap();
     let e2 = s.record_event(&id, "note", Some(&json!({"k": 0.1}))).unwrap();
@@ -198,7 +198,7 @@ fn store_operations(base: &str) {
     // list: filters, newest first, limit; ties of created_at broken by insertion order.
     let all = s.list_candidates(&CandidateFilter { limit: None, ..Default::default() }).unwrap();
     assert_eq!(all.len(), 3);
-    let created: Vec<&str> = all.iter().map(|r| r.candidate.created_at_utc.as_str()).collect();
+    let created: Vec<&str> = all.iter().map(|r| r.created_at_utc.as_str()).collect();
     let mut sorted = created.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(created, sorted);
@@ -206,7 +206,7 @@ fn store_operations(base: &str) {
     assert_eq!(rej.len(), 1);
     let one = s.list_candidates(&CandidateFilter { limit: Some(1), ..Default::default() }).unwrap();
     assert_eq!(one.len(), 1);
-    assert_eq!(one[0].candidate.candidate_id, all[0].candidate.candidate_id);
+    assert_eq!(one[0].candidate_id, all[0].candidate_id);
 }
 
 fn eligibility_rules(base: &str) {
@@ -236,21 +236,21 @@ fn eligibility_rules(base: &str) {
         assert!(e.contains(why), "{e}");
     }
     assert_eq!(s.get_events(&b).unwrap().len(), events_before);
-    assert_eq!(s.get_candidate(&a).unwrap().unwrap().candidate.status, "exploratory");
+    assert_eq!(s.get_candidate(&a).unwrap().unwrap().status, "exploratory");
     let e = s.promote_to_candidate("prom_unknown", "r_a_cand", None).unwrap_err();
     assert_eq!(e.to_string(), "candidate_id not found: prom_unknown");
 
     s.promote_to_candidate(&a, "r_a_cand", Some("gate passed")).unwrap();
     let row = s.get_candidate(&a).unwrap().unwrap();
-    assert_eq!(row.candidate.status, "candidate");
+    assert_eq!(row.status, "candidate");
     assert_eq!(row.eligibility_report_id.as_deref(), Some("r_a_cand"));
     let ev = s.get_events(&a).unwrap();
     let p: serde_json::Value = serde_json::from_str(ev.last().unwrap().payload_json.as_deref().unwrap()).unwrap();
     assert_eq!(p["eligibility_report_id"], "r_a_cand");
     assert_eq!(p["old_status"], "exploratory");
     assert_eq!(p["new_status"], "candidate");
-    s.update_status(&a, "accepted", None, Some("r_a_acc")).unwrap();
-    assert_eq!(s.get_candidate(&a).unwrap().unwrap().candidate.status, "accepted");
+    s.promote(&a, "accepted", "r_a_acc", None).unwrap();
+    assert_eq!(s.get_candidate(&a).unwrap().unwrap().status, "accepted");
     // Created directly at candidate: the report must exist for the id the row gets.
     let mut direct = new_cand("rd");
     direct.status = "candidate".into();
@@ -362,7 +362,7 @@ fn tampering_is_refused_by_the_server(base: &str) {
 }
 
 fn connection_failures(base: &str) {
-    let target = crypto_analyzer_promotion::pg_conn::PgTarget::parse(base).unwrap();
+    let target = crypto_analyzer_promotion::store::postgres::conn::PgTarget::parse(base).unwrap();
     let redacted = target.redacted().to_string();
     let password =
         base.split("://").nth(1).and_then(|r| r.split('@').next()).and_then(|u| u.split(':').nth(1)).unwrap();
@@ -418,7 +418,7 @@ fn concurrent_writers(base: &str) {
                         s.record_event("w0-0", "touch", Some(&json!({"w": w, "j": j}))).ok();
                     }
                     if j % 4 == 1 {
-                        s.update_status(&mine[j - 1], "rejected", Some("r"), None).unwrap();
+                        s.update_status(&mine[j - 1], "rejected", Some("r")).unwrap();
                     }
                 }
                 mine
@@ -485,7 +485,7 @@ fn evaluation_rungs(base: &str) {
         })
         .unwrap();
     assert!(ev.is_some());
-    assert_eq!(s.get_candidate(&a).unwrap().unwrap().candidate.status, "exploratory");
+    assert_eq!(s.get_candidate(&a).unwrap().unwrap().status, "exploratory");
     // Two evaluations that both read "exploratory" race to promote: exactly one rung is written.
     let results: Vec<_> = (0..2)
         .map(|k| {
@@ -512,7 +512,7 @@ fn evaluation_rungs(base: &str) {
     let lost = results.iter().find_map(|r| r.as_ref().err()).unwrap();
     assert!(lost.contains("changed status from exploratory to candidate"), "{lost}");
     let row = s.get_candidate(&a).unwrap().unwrap();
-    assert_eq!(row.candidate.status, "candidate");
+    assert_eq!(row.status, "candidate");
     assert!(row.eligibility_report_id.as_deref().unwrap().starts_with("ev_ok_"));
     assert_eq!(count(&mut c, "SELECT count(*) FROM eligibility_reports"), 2); // ev_fail + the winner's
     assert_eq!(count(&mut c, "SELECT count(*) FROM promotion_events WHERE event_type = 'evaluated'"), 2);

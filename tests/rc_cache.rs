@@ -1,7 +1,7 @@
 //! Cache core: round trip, integrity, and many threads saving at once (the Python tests use
 //! several processes).
 
-use crypto_analyzer_promotion::cache::{self, Miss};
+use crypto_analyzer_promotion::reality_check::cache::{self, Miss};
 
 #[test]
 fn roundtrip_corruption_and_concurrent_threads() {

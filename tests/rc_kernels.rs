@@ -1,8 +1,8 @@
 //! The prefix-sum kernel equals the gather reference; results do not depend on the thread count;
 //! NaN columns and T < 2 behave as docs/statistics.md says.
 
-use crypto_analyzer_promotion::bootstrap::{BootstrapSpec, Method, RngKind};
 use crypto_analyzer_promotion::control::RunControl;
+use crypto_analyzer_promotion::reality_check::bootstrap::{BootstrapSpec, Method, RngKind};
 use crypto_analyzer_promotion::reality_check::{
     run, IndexSource, Kernel, Layout, Matrix, NullCentering, Prepared, RcOptions,
 };

@@ -3,9 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crypto_analyzer_promotion::migrate;
 use crypto_analyzer_promotion::pyfmt::{canonicalize, to_canonical_string};
-use crypto_analyzer_promotion::store::{self, CandidateFilter, NewCandidate, Store, PROMOTION_TABLES_REQUIRED_MSG};
+use crypto_analyzer_promotion::store::rules::{self, PROMOTION_TABLES_REQUIRED_MSG};
+use crypto_analyzer_promotion::store::sqlite::migrate;
+use crypto_analyzer_promotion::store::sqlite::{self as store, Store};
+use crypto_analyzer_promotion::store::{CandidateFilter, NewCandidate};
 use crypto_analyzer_promotion::Error;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -86,10 +88,10 @@ fn bad_status_and_unknown_ids_write_nothing() {
     // c79684b: candidate/accepted only through promote_to_* with an eligibility report.
     for promoted in ["candidate", "accepted"] {
         assert!(
-            matches!(s.update_status(&id, promoted, None), Err(Error::InvalidInput(m)) if m == store::PROMOTE_WITH_REPORT_MSG)
+            matches!(s.update_status(&id, promoted, None), Err(Error::InvalidInput(m)) if m == rules::PROMOTE_WITH_REPORT_MSG)
         );
         assert!(
-            matches!(s.record_evaluation(&id, promoted, &json!({})), Err(Error::InvalidInput(m)) if m == store::PROMOTE_WITH_REPORT_MSG)
+            matches!(s.record_evaluation(&id, promoted, &json!({})), Err(Error::InvalidInput(m)) if m == rules::PROMOTE_WITH_REPORT_MSG)
         );
     }
     assert!(matches!(s.record_event("ghost", "note", None), Err(Error::InvalidInput(_))));
@@ -168,7 +170,7 @@ fn evidence_paths_under_the_base_become_relative() {
         "nested": {"paths": [base.join("a/../b.csv").to_string_lossy()]},
         "plain": "not/a/path",
     });
-    let text = store::evidence_to_json(Some(&ev), Some(&base)).unwrap().unwrap();
+    let text = rules::evidence_to_json(Some(&ev), Some(&base)).unwrap().unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["bundle_path"], "run1/bundle.json");
     assert_eq!(v["other"], outside.to_string_lossy().as_ref());
@@ -177,9 +179,9 @@ fn evidence_paths_under_the_base_become_relative() {
     assert_eq!(v["evidence_base_path"], base.to_string_lossy().as_ref());
     // Nothing relativized → no base recorded.
     let text =
-        store::evidence_to_json(Some(&json!({"other": outside.to_string_lossy()})), Some(&base)).unwrap().unwrap();
+        rules::evidence_to_json(Some(&json!({"other": outside.to_string_lossy()})), Some(&base)).unwrap().unwrap();
     assert!(!text.contains("evidence_base_path"));
-    assert!(matches!(store::evidence_to_json(Some(&json!([1])), None), Err(Error::InvalidInput(_))));
+    assert!(matches!(rules::evidence_to_json(Some(&json!([1])), None), Err(Error::InvalidInput(_))));
 }
 
 #[test]

@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use crypto_analyzer_promotion::migrate::{self, Migration};
+use crypto_analyzer_promotion::store::migrations::Migration;
+use crypto_analyzer_promotion::store::sqlite::migrate;
 use rusqlite::Connection;
 
 fn temp_db(dir: &tempfile::TempDir, name: &str) -> PathBuf {

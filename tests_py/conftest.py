@@ -67,7 +67,7 @@ def pg_url(pg_server: str) -> Iterator[str]:
     finally:
         from crypto_analyzer_promotion import _core
 
-        _core.pg_store_forget_connection(url)
+        _core.store_forget_connection(url)
         run_psql(pg_server, f"DROP SCHEMA {name} CASCADE")
 
 

@@ -14,9 +14,12 @@ use std::sync::{Mutex, OnceLock};
 use crypto_analyzer_promotion::evidence::{ExecutionEvidence, RegimeSummary, ValidationBundle};
 use crypto_analyzer_promotion::gating::{evaluate_candidate, GateInputs, Input, ThresholdConfig};
 use crypto_analyzer_promotion::pyfmt::{canonicalize, to_canonical_string};
-use crypto_analyzer_promotion::store::{self, CandidateFilter, NewCandidate, Store};
+use crypto_analyzer_promotion::store::rules as store;
+use crypto_analyzer_promotion::store::sqlite::migrate;
+use crypto_analyzer_promotion::store::sqlite::Store;
+use crypto_analyzer_promotion::store::{CandidateFilter, NewCandidate};
 use crypto_analyzer_promotion::val::{parse_json_allow_nan, Val};
-use crypto_analyzer_promotion::{migrate, Error, Status};
+use crypto_analyzer_promotion::{Error, Status};
 use serde_json::Value;
 
 /// Names of the targets, as in fuzz/Cargo.toml and fuzz/seeds/.
@@ -404,7 +407,7 @@ impl Bytes<'_> {
 /// periods with starts in 0..T, indices in 0..T, the same blocks on a second call, and null
 /// statistics of the right length.
 pub fn bootstrap_config(data: &[u8]) {
-    use crypto_analyzer_promotion::bootstrap::{blocks_to_segments, BootstrapSpec, Method, RngKind};
+    use crypto_analyzer_promotion::reality_check::bootstrap::{blocks_to_segments, BootstrapSpec, Method, RngKind};
     use crypto_analyzer_promotion::reality_check::{null_stats_one, Layout, Matrix, NullCentering, Prepared};
 
     let mut b = Bytes(data);
@@ -502,7 +505,7 @@ fn cache_dir() -> &'static Mutex<CacheDir> {
             Err(e) => panic!("tempdir: {e}"),
         };
         let values = vec![0.25, -1.5, 3.0];
-        let blob = crypto_analyzer_promotion::cache::npy_bytes(&values);
+        let blob = crypto_analyzer_promotion::reality_check::cache::npy_bytes(&values);
         let inside = dir.path().join("cache");
         for (p, bytes) in [(inside.join("k1.npy"), &blob), (dir.path().join("outside.npy"), &blob)] {
             if let Some(parent) = p.parent() {
@@ -520,7 +523,7 @@ fn cache_dir() -> &'static Mutex<CacheDir> {
 /// after writing; refusals are Cache errors) and manifest.json (whatever it says, a load serves
 /// only the artifact that lives in the cache dir and matches its sha256; never a file outside).
 pub fn cache_files(data: &[u8]) {
-    use crypto_analyzer_promotion::cache;
+    use crypto_analyzer_promotion::reality_check::cache;
 
     match cache::parse_npy(data) {
         Ok(v) => {

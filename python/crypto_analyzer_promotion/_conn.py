@@ -1,9 +1,12 @@
-"""Turn what callers pass as ``conn`` into the database file the Rust store works on."""
+"""Turn what callers pass as ``conn`` into the target the Rust store works on: a database file or a
+``postgresql://`` URL (the store picks the backend from it)."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
+
+from . import _core
 
 ConnLike = sqlite3.Connection | str | os.PathLike[str]
 
@@ -57,4 +60,9 @@ def resolve_db_path(conn: ConnLike) -> str:
     )
 
 
-__all__ = ["ConnLike", "is_postgres_url", "resolve_db_path"]
+def redact(target: str) -> str:
+    """The target with any password replaced by ``***`` (paths are returned unchanged)."""
+    return _core.store_redact(target)
+
+
+__all__ = ["ConnLike", "is_postgres_url", "redact", "resolve_db_path"]

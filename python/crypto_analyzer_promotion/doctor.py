@@ -178,8 +178,7 @@ def _analyzer_checks(analyzer_dir: str | os.PathLike[str]) -> list[Check]:
 
 def _db_checks(db: str) -> list[Check]:
     from . import migrations_phase3
-    from ._backend import redact
-    from ._conn import is_postgres_url
+    from ._conn import is_postgres_url, redact
     from .exceptions import PromotionError
 
     shown = redact(db)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from ._backend import core as _core
+from . import _core
 from ._conn import ConnLike, resolve_db_path
 
 

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._backend import core as _core
+from . import _core
 from ._conn import ConnLike, resolve_db_path
 from .gating import (
     PromotionDecision,

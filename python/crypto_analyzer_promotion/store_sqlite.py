@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ._backend import core as _core
+from . import _core
 from ._conn import ConnLike, resolve_db_path
 from .migrations_phase3 import run_migrations_phase3
 

@@ -7,10 +7,10 @@ use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::bootstrap::RngKind;
-use crate::cache::{self, Miss, RcSummary};
 use crate::python::detach;
 use crate::python::rc_bindings::spa_dict;
+use crate::reality_check::bootstrap::RngKind;
+use crate::reality_check::cache::{self, Miss, RcSummary};
 use crate::reality_check::{NullCentering, SpaPValues};
 
 /// The algorithm version that prefixes the key payload.

@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
-use crate::backend::Backend;
 use crate::eligibility::{self, BundleView};
 use crate::error::Error;
 use crate::evidence::{self, ExecutionEvidence, RegimeSummary, ValidationBundle};
 use crate::gating::{self, GateInputs, Input, PromotionDecision, ThresholdConfig};
 use crate::service;
 use crate::status::{self, Status};
+use crate::store::Backend;
 use crate::val::Val;
 
 use super::convert::{self, val_to_py, Keys};

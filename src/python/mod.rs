@@ -9,7 +9,6 @@ mod errors;
 mod gating_bindings;
 mod gil;
 mod numpy_pcg_bindings;
-mod pg_bindings;
 mod rc_args;
 mod rc_bindings;
 mod rc_dist_bindings;
@@ -34,6 +33,5 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     rel_bindings::register(m)?;
     numpy_pcg_bindings::register(m)?;
     sqlite_bindings::register(m)?;
-    pg_bindings::register(m)?;
     Ok(())
 }

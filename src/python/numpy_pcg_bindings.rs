@@ -4,8 +4,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyList;
 
 use crate::error::Error;
-use crate::numpy_pcg::{self, Pcg64};
-use crate::seeding;
+use crate::reality_check::numpy::pcg::{self as numpy_pcg, Pcg64};
+use crate::reality_check::numpy::seeding;
 
 /// The analyzer's `seed_root(run_key, salt=..., fold_id=..., version=...)`.
 #[pyfunction]

@@ -12,8 +12,8 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::bootstrap::{BootstrapSpec, Method, MethodKind, RngKind};
 use crate::error::{Error, Result};
+use crate::reality_check::bootstrap::{BootstrapSpec, Method, MethodKind, RngKind};
 use crate::reality_check::{Kernel, NullCentering, PrefixMode};
 
 /// One `FromPyObject` for each enum named by a string: a `str` (else TypeError), then the core's
@@ -45,7 +45,7 @@ pub(crate) struct Kwargs<'py> {
 
 impl<'py> Kwargs<'py> {
     /// The keyword arguments of `func` (a copy: reading them does not touch the caller's dict).
-    pub fn new(py: Python<'py>, func: &'static str, kwargs: Option<&Bound<'py, PyDict>>) -> PyResult<Self> {
+    pub(crate) fn new(py: Python<'py>, func: &'static str, kwargs: Option<&Bound<'py, PyDict>>) -> PyResult<Self> {
         let dict = match kwargs {
             Some(d) => d.copy()?,
             None => PyDict::new(py),
@@ -69,18 +69,18 @@ impl<'py> Kwargs<'py> {
     }
 
     /// A required argument (None counts as missing).
-    pub fn required<T: FromPyObjectOwned<'py>>(&mut self, name: &str) -> PyResult<T> {
+    pub(crate) fn required<T: FromPyObjectOwned<'py>>(&mut self, name: &str) -> PyResult<T> {
         self.take(name)?
             .ok_or_else(|| PyTypeError::new_err(format!("{}() missing required keyword argument: '{name}'", self.func)))
     }
 
     /// An optional argument (absent or None).
-    pub fn optional<T: FromPyObjectOwned<'py>>(&mut self, name: &str) -> PyResult<Option<T>> {
+    pub(crate) fn optional<T: FromPyObjectOwned<'py>>(&mut self, name: &str) -> PyResult<Option<T>> {
         self.take(name)
     }
 
     /// Every argument was read: a leftover is a name `func` does not take.
-    pub fn finish(self) -> PyResult<()> {
+    pub(crate) fn finish(self) -> PyResult<()> {
         match self.dict.keys().iter().next() {
             Some(name) => Err(PyTypeError::new_err(format!(
                 "{}() got an unexpected keyword argument {}",
@@ -106,7 +106,7 @@ pub(crate) struct BootstrapArgs {
 
 impl BootstrapArgs {
     /// Read `method, avg_block_length, block_size, seed, rng` (required) and `base_state`.
-    pub fn take(kw: &mut Kwargs<'_>) -> PyResult<Self> {
+    pub(crate) fn take(kw: &mut Kwargs<'_>) -> PyResult<Self> {
         Ok(BootstrapArgs {
             method: kw.required("method")?,
             avg_block_length: kw.required("avg_block_length")?,
@@ -119,7 +119,7 @@ impl BootstrapArgs {
 
     /// The core's spec for `t` periods: the block length checked for the method, the base state
     /// only with `rng="numpy_pcg64"`.
-    pub fn spec(&self, t: usize) -> Result<BootstrapSpec> {
+    pub(crate) fn spec(&self, t: usize) -> Result<BootstrapSpec> {
         let rng = match (self.rng, self.base_state) {
             (RngKind::NumpyPcg64, Some((state, inc))) => RngKind::NumpyPcg64Base { state, inc },
             (kind, None) => kind,
@@ -148,7 +148,7 @@ pub(crate) struct RunArgs<'py> {
 }
 
 impl<'py> RunArgs<'py> {
-    pub fn parse(py: Python<'py>, kwargs: Option<&Bound<'py, PyDict>>) -> PyResult<Self> {
+    pub(crate) fn parse(py: Python<'py>, kwargs: Option<&Bound<'py, PyDict>>) -> PyResult<Self> {
         let mut kw = Kwargs::new(py, "RcEngine.run", kwargs)?;
         let args = RunArgs {
             bootstrap: BootstrapArgs::take(&mut kw)?,

@@ -7,8 +7,10 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::detach;
-use crate::sqlite_host;
-use crate::store;
+use crate::error::Error;
+use crate::store::sqlite as store;
+use crate::store::sqlite::library as sqlite_host;
+use crate::store::Backend;
 
 /// The library in use and the configured durability, as a dict (never raises).
 #[pyfunction]
@@ -39,10 +41,13 @@ fn sqlite_mark_unavailable(reason: &str) {
     sqlite_host::mark_unavailable(reason);
 }
 
-/// The settings SQLite reports on the store's own (cached) connection to `db_path`.
+/// The settings SQLite reports on the store's own (cached) connection to the SQLite file `target` (PostgreSQL: not available yet).
 #[pyfunction]
-fn store_connection_settings(py: Python<'_>, db_path: PathBuf) -> PyResult<Bound<'_, PyDict>> {
-    let s = detach(py, move || store::with_cached_store(&db_path, |st| store::connection_settings(st.connection())))?;
+fn store_connection_settings(py: Python<'_>, target: PathBuf) -> PyResult<Bound<'_, PyDict>> {
+    let s = detach(py, move || match Backend::from_path(&target) {
+        Backend::Sqlite(path) => store::with_cached_store(&path, |st| store::connection_settings(st.connection())),
+        Backend::Postgres(_) => Err(Error::invalid("connection_settings is not available on PostgreSQL yet")),
+    })?;
     let d = PyDict::new(py);
     d.set_item("synchronous", s.synchronous)?;
     d.set_item("journal_mode", s.journal_mode)?;

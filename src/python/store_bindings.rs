@@ -1,5 +1,7 @@
-//! Bindings for the store and the Phase 3 migrations. Thin wrappers: extract arguments, run the
-//! core with the GIL released (panics caught and reported as InternalError), convert results.
+//! Bindings for the store and the Phase 3 migrations, ONE set for every backend. Thin wrappers:
+//! extract arguments, run the core with the GIL released (panics caught and reported as
+//! InternalError), convert results. The first argument of each is the target, a SQLite path or a
+//! `postgresql://` URL: [`Backend::from_path`] picks the backend once, the store does the rest.
 //! The public Python API is `crypto_analyzer_promotion.store_sqlite` / `.migrations_phase3`.
 
 use std::path::PathBuf;
@@ -12,12 +14,15 @@ use super::convert::{json_to_py, py_to_json, py_to_json_named};
 use super::detach;
 use super::errors::invalid_input;
 use crate::error::Error;
-use crate::migrate::{self, Migration};
-use crate::promotion::EligibilityRow;
 use crate::pyfmt::to_canonical_string;
-use crate::store::{self, Candidate, CandidateFilter, Event, NewCandidate};
+use crate::store::migrations::{self, Migration};
+use crate::store::rules;
+use crate::store::{
+    forget_connection, promotion_tables_exist, with_backend, Backend, Candidate, CandidateFilter, EligibilityRow,
+    Event, NewCandidate,
+};
 
-pub(super) fn extract_horizon(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
+fn extract_horizon(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
     let bad = || {
         let tn = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
         let repr = obj.repr().map(|r| r.to_string()).unwrap_or_default();
@@ -36,7 +41,7 @@ pub(super) fn extract_horizon(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
     }
 }
 
-pub(super) fn candidate_to_dict<'py>(py: Python<'py>, c: &Candidate) -> PyResult<Bound<'py, PyDict>> {
+fn candidate_to_dict<'py>(py: Python<'py>, c: &Candidate) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item(intern!(py, "candidate_id"), &c.candidate_id)?;
     d.set_item(intern!(py, "created_at_utc"), &c.created_at_utc)?;
@@ -55,7 +60,7 @@ pub(super) fn candidate_to_dict<'py>(py: Python<'py>, c: &Candidate) -> PyResult
     Ok(d)
 }
 
-pub(super) fn event_to_dict<'py>(py: Python<'py>, e: &Event) -> PyResult<Bound<'py, PyDict>> {
+fn event_to_dict<'py>(py: Python<'py>, e: &Event) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item(intern!(py, "event_id"), e.event_id)?;
     d.set_item(intern!(py, "candidate_id"), &e.candidate_id)?;
@@ -65,7 +70,7 @@ pub(super) fn event_to_dict<'py>(py: Python<'py>, e: &Event) -> PyResult<Bound<'
     Ok(d)
 }
 
-pub(super) fn optional_json(obj: Option<&Bound<'_, PyAny>>, root: &str) -> PyResult<Option<serde_json::Value>> {
+fn optional_json(obj: Option<&Bound<'_, PyAny>>, root: &str) -> PyResult<Option<serde_json::Value>> {
     match obj {
         None => Ok(None),
         Some(o) if o.is_none() => Ok(None),
@@ -74,28 +79,23 @@ pub(super) fn optional_json(obj: Option<&Bound<'_, PyAny>>, root: &str) -> PyRes
 }
 
 #[pyfunction]
-fn store_promotion_tables_exist(py: Python<'_>, db_path: PathBuf) -> PyResult<bool> {
-    detach(py, move || {
-        if !db_path.exists() {
-            return Ok(false);
-        }
-        store::with_cached_store(&db_path, |s| s.promotion_tables_exist())
-    })
+fn store_promotion_tables_exist(py: Python<'_>, target: PathBuf) -> PyResult<bool> {
+    detach(py, move || promotion_tables_exist(&Backend::from_path(&target)))
 }
 
 #[pyfunction]
-fn store_require_promotion_tables(py: Python<'_>, db_path: PathBuf) -> PyResult<()> {
-    detach(py, move || store::with_cached_store(&db_path, |s| s.require_promotion_tables()))
+fn store_require_promotion_tables(py: Python<'_>, target: PathBuf) -> PyResult<()> {
+    detach(py, move || with_backend(&Backend::from_path(&target), |s| s.require_promotion_tables()))
 }
 
 #[pyfunction]
-#[pyo3(signature = (db_path, *, dataset_id, run_id, signal_name, horizon, config_hash, git_commit,
+#[pyo3(signature = (target, *, dataset_id, run_id, signal_name, horizon, config_hash, git_commit,
     family_id=None, estimator=None, notes=None, evidence=None, status=None, candidate_id=None,
     evidence_base_path=None, eligibility_report_id=None))]
 #[allow(clippy::too_many_arguments)]
 fn store_create_candidate(
     py: Python<'_>,
-    db_path: PathBuf,
+    target: PathBuf,
     dataset_id: String,
     run_id: String,
     signal_name: String,
@@ -123,10 +123,10 @@ fn store_create_candidate(
     new.candidate_id = candidate_id;
     new.evidence_base_path = evidence_base_path;
     new.eligibility_report_id = eligibility_report_id;
-    detach(py, move || store::with_cached_store(&db_path, |s| s.create_candidate(&new)))
+    detach(py, move || with_backend(&Backend::from_path(&target), |s| s.create_candidate(&new)))
 }
 
-pub(super) fn get_opt_str(d: &Bound<'_, PyDict>, key: &str, at: usize) -> PyResult<Option<String>> {
+fn get_opt_str(d: &Bound<'_, PyDict>, key: &str, at: usize) -> PyResult<Option<String>> {
     match d.get_item(key)? {
         None => Ok(None),
         Some(v) if v.is_none() => Ok(None),
@@ -136,11 +136,11 @@ pub(super) fn get_opt_str(d: &Bound<'_, PyDict>, key: &str, at: usize) -> PyResu
     }
 }
 
-pub(super) fn get_str(d: &Bound<'_, PyDict>, key: &str, at: usize) -> PyResult<String> {
+fn get_str(d: &Bound<'_, PyDict>, key: &str, at: usize) -> PyResult<String> {
     get_opt_str(d, key, at)?.ok_or_else(|| invalid_input(format!("rows[{at}] is missing '{key}'")))
 }
 
-pub(super) const ROW_KEYS: [&str; 14] = [
+const ROW_KEYS: [&str; 14] = [
     "dataset_id",
     "run_id",
     "signal_name",
@@ -158,10 +158,7 @@ pub(super) const ROW_KEYS: [&str; 14] = [
 ];
 
 /// The rows of `create_candidates_many` (dicts of create_candidate's keyword arguments).
-pub(super) fn rows_to_new_candidates(
-    rows: &Bound<'_, PyAny>,
-    evidence_base_path: Option<PathBuf>,
-) -> PyResult<Vec<NewCandidate>> {
+fn rows_to_new_candidates(rows: &Bound<'_, PyAny>, evidence_base_path: Option<PathBuf>) -> PyResult<Vec<NewCandidate>> {
     let mut items = Vec::new();
     for (at, row) in rows.try_iter()?.enumerate() {
         let row = row?;
@@ -204,58 +201,58 @@ pub(super) fn rows_to_new_candidates(
 }
 
 #[pyfunction]
-#[pyo3(signature = (db_path, rows, evidence_base_path=None))]
+#[pyo3(signature = (target, rows, evidence_base_path=None))]
 fn store_create_candidates_many(
     py: Python<'_>,
-    db_path: PathBuf,
+    target: PathBuf,
     rows: &Bound<'_, PyAny>,
     evidence_base_path: Option<PathBuf>,
 ) -> PyResult<Vec<String>> {
     let items = rows_to_new_candidates(rows, evidence_base_path)?;
-    detach(py, move || store::with_cached_store(&db_path, |s| s.create_candidates_many(&items)))
+    detach(py, move || with_backend(&Backend::from_path(&target), |s| s.create_candidates_many(&items)))
 }
 
 #[pyfunction]
-#[pyo3(signature = (db_path, candidate_id, status, reason=None))]
+#[pyo3(signature = (target, candidate_id, status, reason=None))]
 fn store_update_status(
     py: Python<'_>,
-    db_path: PathBuf,
+    target: PathBuf,
     candidate_id: String,
     status: String,
     reason: Option<String>,
 ) -> PyResult<i64> {
     detach(py, move || {
-        store::with_cached_store(&db_path, |s| s.update_status(&candidate_id, &status, reason.as_deref()))
+        with_backend(&Backend::from_path(&target), |s| s.update_status(&candidate_id, &status, reason.as_deref()))
     })
 }
 
 #[pyfunction]
-#[pyo3(signature = (db_path, candidate_id, event_type, payload=None))]
+#[pyo3(signature = (target, candidate_id, event_type, payload=None))]
 fn store_record_event(
     py: Python<'_>,
-    db_path: PathBuf,
+    target: PathBuf,
     candidate_id: String,
     event_type: String,
     payload: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<i64> {
     let payload = optional_json(payload, "payload")?;
     detach(py, move || {
-        store::with_cached_store(&db_path, |s| s.record_event(&candidate_id, &event_type, payload.as_ref()))
+        with_backend(&Backend::from_path(&target), |s| s.record_event(&candidate_id, &event_type, payload.as_ref()))
     })
 }
 
 #[pyfunction]
-#[pyo3(signature = (db_path, status=None, dataset_id=None, signal_name=None, limit=Some(100)))]
+#[pyo3(signature = (target, status=None, dataset_id=None, signal_name=None, limit=Some(100)))]
 fn store_list_candidates<'py>(
     py: Python<'py>,
-    db_path: PathBuf,
+    target: PathBuf,
     status: Option<String>,
     dataset_id: Option<String>,
     signal_name: Option<String>,
     limit: Option<i64>,
 ) -> PyResult<Bound<'py, PyList>> {
     let filter = CandidateFilter { status, dataset_id, signal_name, limit };
-    let rows = detach(py, move || store::with_cached_store(&db_path, |s| s.list_candidates(&filter)))?;
+    let rows = detach(py, move || with_backend(&Backend::from_path(&target), |s| s.list_candidates(&filter)))?;
     let out = PyList::empty(py);
     for c in &rows {
         out.append(candidate_to_dict(py, c)?)?;
@@ -266,16 +263,16 @@ fn store_list_candidates<'py>(
 #[pyfunction]
 fn store_get_candidate<'py>(
     py: Python<'py>,
-    db_path: PathBuf,
+    target: PathBuf,
     candidate_id: String,
 ) -> PyResult<Option<Bound<'py, PyDict>>> {
-    let row = detach(py, move || store::with_cached_store(&db_path, |s| s.get_candidate(&candidate_id)))?;
+    let row = detach(py, move || with_backend(&Backend::from_path(&target), |s| s.get_candidate(&candidate_id)))?;
     row.map(|c| candidate_to_dict(py, &c)).transpose()
 }
 
 #[pyfunction]
-fn store_get_events<'py>(py: Python<'py>, db_path: PathBuf, candidate_id: String) -> PyResult<Bound<'py, PyList>> {
-    let rows = detach(py, move || store::with_cached_store(&db_path, |s| s.get_events(&candidate_id)))?;
+fn store_get_events<'py>(py: Python<'py>, target: PathBuf, candidate_id: String) -> PyResult<Bound<'py, PyList>> {
+    let rows = detach(py, move || with_backend(&Backend::from_path(&target), |s| s.get_events(&candidate_id)))?;
     let out = PyList::empty(py);
     for e in &rows {
         out.append(event_to_dict(py, e)?)?;
@@ -283,14 +280,14 @@ fn store_get_events<'py>(py: Python<'py>, db_path: PathBuf, candidate_id: String
     Ok(out)
 }
 
-pub(super) fn json_text_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<String> {
+fn json_text_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<String> {
     obj.extract::<String>().map_err(|_| {
         let tn = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
         PyErr::from(Error::invalid(format!("{name} must be a str holding a JSON list of strings, got {tn}")))
     })
 }
 
-pub(super) fn opt_text_arg(obj: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<String>> {
+fn opt_text_arg(obj: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<String>> {
     match obj {
         None => Ok(None),
         Some(o) if o.is_none() => Ok(None),
@@ -302,13 +299,13 @@ pub(super) fn opt_text_arg(obj: Option<&Bound<'_, PyAny>>, name: &str) -> PyResu
 }
 
 #[pyfunction]
-#[pyo3(signature = (db_path, eligibility_report_id, candidate_id, level, passed, blockers_json, warnings_json,
+#[pyo3(signature = (target, eligibility_report_id, candidate_id, level, passed, blockers_json, warnings_json,
     computed_at_utc, run_key=None, run_instance_id=None, dataset_id_v2=None, engine_version=None,
     config_version=None))]
 #[allow(clippy::too_many_arguments)]
 fn store_insert_eligibility_report(
     py: Python<'_>,
-    db_path: PathBuf,
+    target: PathBuf,
     eligibility_report_id: String,
     candidate_id: String,
     level: String,
@@ -336,21 +333,21 @@ fn store_insert_eligibility_report(
         engine_version: opt_text_arg(engine_version, "engine_version")?,
         config_version: opt_text_arg(config_version, "config_version")?,
     };
-    detach(py, move || store::with_cached_store(&db_path, |s| s.insert_eligibility_report(&row)))
+    detach(py, move || with_backend(&Backend::from_path(&target), |s| s.insert_eligibility_report(&row)))
 }
 
 #[pyfunction]
-#[pyo3(signature = (db_path, candidate_id, level, eligibility_report_id, reason=None))]
+#[pyo3(signature = (target, candidate_id, level, eligibility_report_id, reason=None))]
 fn store_promote(
     py: Python<'_>,
-    db_path: PathBuf,
+    target: PathBuf,
     candidate_id: String,
     level: String,
     eligibility_report_id: String,
     reason: Option<String>,
 ) -> PyResult<i64> {
     detach(py, move || {
-        store::with_cached_store(&db_path, |s| {
+        with_backend(&Backend::from_path(&target), |s| {
             s.promote(&candidate_id, &level, &eligibility_report_id, reason.as_deref())
         })
     })
@@ -359,15 +356,16 @@ fn store_promote(
 #[pyfunction]
 fn store_get_eligibility_reports<'py>(
     py: Python<'py>,
-    db_path: PathBuf,
+    target: PathBuf,
     candidate_id: String,
 ) -> PyResult<Bound<'py, PyList>> {
-    let rows = detach(py, move || store::with_cached_store(&db_path, |s| s.get_eligibility_reports(&candidate_id)))?;
+    let rows =
+        detach(py, move || with_backend(&Backend::from_path(&target), |s| s.get_eligibility_reports(&candidate_id)))?;
     reports_to_list(py, &rows)
 }
 
-/// Eligibility reports as a list of dicts (all columns; `passed` as 0/1), on either backend.
-pub(super) fn reports_to_list<'py>(py: Python<'py>, rows: &[EligibilityRow]) -> PyResult<Bound<'py, PyList>> {
+/// Eligibility reports as a list of dicts (all columns; `passed` as 0/1).
+fn reports_to_list<'py>(py: Python<'py>, rows: &[EligibilityRow]) -> PyResult<Bound<'py, PyList>> {
     let out = PyList::empty(py);
     for r in rows {
         let d = PyDict::new(py);
@@ -389,8 +387,15 @@ pub(super) fn reports_to_list<'py>(py: Python<'py>, rows: &[EligibilityRow]) -> 
 }
 
 #[pyfunction]
-fn store_forget_connection(db_path: PathBuf) {
-    store::forget_cached_store(&db_path);
+fn store_forget_connection(target: PathBuf) {
+    forget_connection(&Backend::from_path(&target));
+}
+
+/// The target as it may be printed: a path as given, a URL with its password replaced by `***`
+/// (an unparsable URL as `postgresql://(unparsable URL)`).
+#[pyfunction]
+fn store_redact(target: PathBuf) -> String {
+    Backend::from_path(&target).describe()
 }
 
 /// Canonical JSON text of a Python object (the exact bytes stored in evidence_json/payload_json).
@@ -408,7 +413,7 @@ fn store_json_loads<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyA
 
 #[pyfunction]
 fn store_candidate_id(run_id: &str, signal_name: &str, horizon: i64, created_at_utc: &str) -> String {
-    store::candidate_id_for(run_id, signal_name, horizon, created_at_utc)
+    rules::candidate_id_for(run_id, signal_name, horizon, created_at_utc)
 }
 
 // ------------------------------------------------------------------ migrations
@@ -416,48 +421,46 @@ fn store_candidate_id(run_id: &str, signal_name: &str, horizon: i64, created_at_
 /// (version, name) of the embedded migrations, in order.
 #[pyfunction]
 fn store_migrations() -> Vec<(i64, String)> {
-    migrate::MIGRATIONS_PHASE3.iter().map(|(v, n, _)| (*v, (*n).to_string())).collect()
+    migrations::VERSIONS.iter().map(|v| (v.version, v.name.to_string())).collect()
 }
 
 #[pyfunction]
-#[pyo3(signature = (db_path, git_commit=None, extra=None))]
+#[pyo3(signature = (target, git_commit=None, extra=None))]
 fn store_run_migrations(
     py: Python<'_>,
-    db_path: PathBuf,
+    target: PathBuf,
     git_commit: Option<String>,
     extra: Option<Vec<(i64, String, String)>>,
 ) -> PyResult<Vec<i64>> {
-    let mut migrations = migrate::phase3_migrations();
-    for (version, name, sql) in extra.unwrap_or_default() {
-        migrations.push(Migration { version, name, sql });
-    }
-    detach(py, move || migrate::run_migrations(&db_path, &migrations, git_commit.as_deref()))
+    let extra: Vec<Migration> =
+        extra.unwrap_or_default().into_iter().map(|(version, name, sql)| Migration { version, name, sql }).collect();
+    detach(py, move || crate::store::run_migrations(&Backend::from_path(&target), extra, git_commit.as_deref()))
 }
 
 #[pyfunction]
-fn store_apply_migration_sql(py: Python<'_>, db_path: PathBuf, version: i64) -> PyResult<()> {
-    detach(py, move || migrate::apply_migration_sql(&db_path, version))
+fn store_apply_migration_sql(py: Python<'_>, target: PathBuf, version: i64) -> PyResult<()> {
+    detach(py, move || crate::store::apply_migration_sql(&Backend::from_path(&target), version))
 }
 
 #[pyfunction]
-fn store_schema_migrations_exists(py: Python<'_>, db_path: PathBuf) -> PyResult<bool> {
-    detach(py, move || migrate::schema_migrations_phase3_exists(&db_path))
+fn store_schema_migrations_exists(py: Python<'_>, target: PathBuf) -> PyResult<bool> {
+    detach(py, move || crate::store::schema_migrations_exists(&Backend::from_path(&target)))
 }
 
 #[pyfunction]
-fn store_applied_versions(py: Python<'_>, db_path: PathBuf) -> PyResult<Vec<i64>> {
-    detach(py, move || migrate::get_applied_versions_phase3(&db_path))
+fn store_applied_versions(py: Python<'_>, target: PathBuf) -> PyResult<Vec<i64>> {
+    detach(py, move || crate::store::applied_migration_versions(&Backend::from_path(&target)))
 }
 
 #[pyfunction]
-fn store_phase3_tables_exist(py: Python<'_>, db_path: PathBuf) -> PyResult<bool> {
-    detach(py, move || migrate::phase3_tables_exist(&db_path))
+fn store_phase3_tables_exist(py: Python<'_>, target: PathBuf) -> PyResult<bool> {
+    detach(py, move || crate::store::phase3_tables_exist(&Backend::from_path(&target)))
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add("PROMOTION_TABLES_REQUIRED_MSG", store::PROMOTION_TABLES_REQUIRED_MSG)?;
-    m.add("VALID_STATUSES", store::VALID_STATUSES.to_vec())?;
-    m.add("BUSY_TIMEOUT_MS", store::BUSY_TIMEOUT_MS)?;
+    m.add("PROMOTION_TABLES_REQUIRED_MSG", rules::PROMOTION_TABLES_REQUIRED_MSG)?;
+    m.add("VALID_STATUSES", rules::VALID_STATUSES.to_vec())?;
+    m.add("BUSY_TIMEOUT_MS", crate::store::sqlite::BUSY_TIMEOUT_MS)?;
     m.add_function(wrap_pyfunction!(store_promotion_tables_exist, m)?)?;
     m.add_function(wrap_pyfunction!(store_require_promotion_tables, m)?)?;
     m.add_function(wrap_pyfunction!(store_create_candidate, m)?)?;
@@ -468,11 +471,12 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(store_get_candidate, m)?)?;
     m.add_function(wrap_pyfunction!(store_get_events, m)?)?;
     m.add_function(wrap_pyfunction!(store_forget_connection, m)?)?;
+    m.add_function(wrap_pyfunction!(store_redact, m)?)?;
     m.add_function(wrap_pyfunction!(store_insert_eligibility_report, m)?)?;
     m.add_function(wrap_pyfunction!(store_promote, m)?)?;
     m.add_function(wrap_pyfunction!(store_get_eligibility_reports, m)?)?;
-    m.add("PROMOTE_WITH_REPORT_MSG", store::PROMOTE_WITH_REPORT_MSG)?;
-    m.add("ELIGIBILITY_TABLE_REQUIRED_MSG", crate::promotion::ELIGIBILITY_TABLE_REQUIRED_MSG)?;
+    m.add("PROMOTE_WITH_REPORT_MSG", rules::PROMOTE_WITH_REPORT_MSG)?;
+    m.add("ELIGIBILITY_TABLE_REQUIRED_MSG", rules::ELIGIBILITY_TABLE_REQUIRED_MSG)?;
     m.add_function(wrap_pyfunction!(store_canonical_json, m)?)?;
     m.add_function(wrap_pyfunction!(store_json_loads, m)?)?;
     m.add_function(wrap_pyfunction!(store_candidate_id, m)?)?;

@@ -323,7 +323,7 @@ fn stepdown_counts(parts: &[BlockPart<'_>], tg: &Targets, n_sim: usize) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bootstrap::{BootstrapSpec, Method, MethodKind, RngKind};
+    use crate::reality_check::bootstrap::{BootstrapSpec, Method, MethodKind, RngKind};
     use crate::reality_check::{run, Kernel, Layout, Matrix};
 
     fn panel(t: usize, k: usize, seed: u64, gaps: bool) -> Vec<f64> {

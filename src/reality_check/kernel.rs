@@ -11,9 +11,9 @@
 use super::prepare::{tile_width, TileBuf, TileView};
 use super::tally::{Tally, Targets};
 use super::{nanmax, IndexSource, Kernel, Prepared, RcOptions};
-use crate::bootstrap::{blocks_to_segments, indices_to_segments, BootstrapSpec};
-use crate::draw_omega::{DrawOmega, ScaleTarget, TileScales};
 use crate::error::{Error, Result};
+use crate::reality_check::bootstrap::{blocks_to_segments, indices_to_segments, BootstrapSpec};
+use crate::reality_check::draw_omega::{DrawOmega, ScaleTarget, TileScales};
 
 /// What every chunk of one batch reads (shared by all workers).
 pub(super) struct Batch<'a> {
@@ -59,7 +59,7 @@ pub(super) struct Worker {
 
 impl Worker {
     /// A worker for K columns and `n_order` stepdown positions.
-    pub fn new(k: usize, n_order: usize) -> Self {
+    pub(crate) fn new(k: usize, n_order: usize) -> Self {
         Worker {
             blocks: Vec::new(),
             segs: Vec::new(),
@@ -84,7 +84,7 @@ impl Worker {
     }
 
     /// Draw `j` of the chunk just swept: its centred means and its per-draw scales (K each).
-    pub fn draw(&self, j: usize, k: usize) -> Option<(&[f64], &[f64])> {
+    pub(super) fn draw(&self, j: usize, k: usize) -> Option<(&[f64], &[f64])> {
         Some((self.dall.get(j * k..(j + 1) * k)?, self.dscale_all.get(j * k..(j + 1) * k)?))
     }
 

@@ -135,7 +135,7 @@ pub(super) struct OmegaWorker {
 
 impl OmegaWorker {
     /// For the stationary-bootstrap kernel of average block length `block_length` (q = 1/L).
-    pub fn new(block_length: f64) -> Self {
+    pub(crate) fn new(block_length: f64) -> Self {
         OmegaWorker {
             q: 1.0 / block_length,
             planner: RealFftPlanner::new(),
@@ -146,7 +146,7 @@ impl OmegaWorker {
 
     /// ω of the observations of one column (`values` in row order, NaN skipped) around their
     /// mean `m`; NaN when fewer than two observations or ω² ≤ 0.
-    pub fn omega(&mut self, values: impl Iterator<Item = f64>, m: f64) -> f64 {
+    pub(crate) fn omega(&mut self, values: impl Iterator<Item = f64>, m: f64) -> f64 {
         if m.is_nan() {
             return f64::NAN;
         }

@@ -495,14 +495,14 @@ pub(crate) struct TileView<'a> {
 impl<'a> TileView<'a> {
     /// `P[r]` of the tile's columns.
     #[inline(always)]
-    pub fn row(&self, r: usize) -> Result<&'a [f64]> {
+    pub(crate) fn row(&self, r: usize) -> Result<&'a [f64]> {
         let at = r * self.stride + self.off;
         self.prefix.get(at..at + self.wd).ok_or_else(|| Error::Internal(format!("row {r} outside the prefix sums")))
     }
 
     /// The observation counts up to row r (None when the data have no gaps).
     #[inline(always)]
-    pub fn cnt_row(&self, r: usize) -> Result<Option<&'a [u32]>> {
+    pub(crate) fn cnt_row(&self, r: usize) -> Result<Option<&'a [u32]>> {
         match self.cnt {
             None => Ok(None),
             Some(c) => {
@@ -514,14 +514,14 @@ impl<'a> TileView<'a> {
         }
     }
 
-    pub fn has_counts(&self) -> bool {
+    pub(crate) fn has_counts(&self) -> bool {
         self.cnt.is_some()
     }
 
     /// Ask the CPU to start loading row r (sums and counts) into cache: a hint, no effect on
     /// results; nothing when r is outside the tile or the CPU is not x86-64.
     #[inline(always)]
-    pub fn prefetch_row(&self, r: usize) {
+    pub(crate) fn prefetch_row(&self, r: usize) {
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};

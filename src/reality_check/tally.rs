@@ -4,8 +4,8 @@
 //! counts only, so workers merge them in any order and get the same totals.
 
 use super::{stepdown_accumulate, stepdown_order, Prepared, Variants};
-use crate::draw_omega::ScaleTarget;
 use crate::error::{Error, Result};
+use crate::reality_check::draw_omega::ScaleTarget;
 
 /// Everything the per-simulation counts need, computed once from the observed data.
 pub(super) struct Targets {
@@ -28,14 +28,14 @@ pub(super) struct Targets {
 }
 
 impl Targets {
-    pub fn new(p: &Prepared, compare_to: Option<&[f64]>) -> Result<Targets> {
+    pub(crate) fn new(p: &Prepared, compare_to: Option<&[f64]>) -> Result<Targets> {
         Targets::from_columns(&p.observed, &p.n_obs, &p.omega, compare_to)
     }
 
     /// The targets of columns given by their observed means, observations and ω (all of one
     /// length K): what [`Targets::new`] reads from a [`Prepared`], and what the client of a
     /// column-block run assembles from its blocks.
-    pub fn from_columns(
+    pub(crate) fn from_columns(
         observed: &[f64],
         n_obs: &[usize],
         omega: &[f64],
@@ -86,7 +86,7 @@ impl Targets {
     /// What each draw's own ω* is computed against (draw_omega.rs), or None when the observed
     /// studentized statistic is 0: then every draw counts whatever its scale, the observed scales
     /// are used and no ω* is computed.
-    pub fn scale_target(&self) -> Option<ScaleTarget<'_>> {
+    pub(crate) fn scale_target(&self) -> Option<ScaleTarget<'_>> {
         (self.spa_obs_s > 0.0 || self.always_per_draw)
             .then_some(ScaleTarget { fallback: &self.scale, threshold: self.spa_obs_s })
     }
@@ -122,7 +122,7 @@ pub(super) struct Tally {
 }
 
 impl Tally {
-    pub fn new(n_order: usize) -> Tally {
+    pub(crate) fn new(n_order: usize) -> Tally {
         Tally {
             romano_wolf: vec![0; n_order],
             spa_unstudentized: Variants::default(),
@@ -132,7 +132,7 @@ impl Tally {
 
     /// Count one simulation: its null values (in column order), its centred means `d` and the
     /// studentization `scale` of each of its columns.
-    pub fn add(&mut self, tg: &Targets, null_values: &[f64], d: &[f64], scale: &[f64]) {
+    pub(crate) fn add(&mut self, tg: &Targets, null_values: &[f64], d: &[f64], scale: &[f64]) {
         stepdown_accumulate(null_values, &tg.order, &tg.cmp, &mut self.romano_wolf);
         let (u, s) = (&mut self.spa_unstudentized, &mut self.spa_studentized);
         for (shift, n_u, n_s) in [
@@ -146,7 +146,7 @@ impl Tally {
         }
     }
 
-    pub fn merge(&mut self, other: &Tally) {
+    pub(crate) fn merge(&mut self, other: &Tally) {
         for (a, b) in self.romano_wolf.iter_mut().zip(&other.romano_wolf) {
             *a += b;
         }

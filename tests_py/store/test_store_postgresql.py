@@ -12,7 +12,7 @@ import socket
 import traceback
 
 import pytest
-from crypto_analyzer_promotion import _backend
+from crypto_analyzer_promotion import _conn, _core
 from crypto_analyzer_promotion import exceptions as X
 from crypto_analyzer_promotion import migrations_phase3 as mig
 from crypto_analyzer_promotion import store_sqlite as st
@@ -25,7 +25,7 @@ BASE = {
     "config_hash": "cfg",
     "git_commit": "abc",
 }
-core = _backend.core
+core = _core
 
 
 def _password(url: str) -> str:
@@ -88,21 +88,21 @@ def test_eligibility_first_promotion(reg, pg_sql):
     _report(reg, "ra_acc_failed", a, "accepted", passed=False)
     events_b = len(st.get_events(reg, b))
     with pytest.raises(ValueError, match="was computed for candidate"):
-        core.store_promote_to_candidate(reg, b, "ra")
+        st.promote_to_candidate(reg, b, "ra")
     with pytest.raises(ValueError, match="did not pass"):
-        core.store_promote_to_accepted(reg, a, "ra_acc_failed")
+        st.promote_to_accepted(reg, a, "ra_acc_failed")
     with pytest.raises(ValueError, match="candidate_id not found: prom_ghost"):
-        core.store_promote_to_candidate(reg, "prom_ghost", "ra")
+        st.promote_to_candidate(reg, "prom_ghost", "ra")
     assert len(st.get_events(reg, b)) == events_b
     assert _count(pg_sql, reg, "promotion_events") == 2  # the two created events only
-    core.store_promote_to_candidate(reg, a, "ra", "gate passed")
+    st.promote_to_candidate(reg, a, "ra", "gate passed")
     row = st.get_candidate(reg, a)
     assert row["status"] == "candidate" and row["eligibility_report_id"] == "ra"
     last = json.loads(st.get_events(reg, a)[-1]["payload_json"])
     assert last["eligibility_report_id"] == "ra" and last["old_status"] == "exploratory"
     assert last["new_status"] == "candidate" and last["reason"] == "gate passed"
     _report(reg, "ra_acc", a, "accepted")
-    st._core.store_update_status(reg, a, "accepted", eligibility_report_id="ra_acc")
+    st.promote_to_accepted(reg, a, "ra_acc")
     assert st.get_candidate(reg, a)["status"] == "accepted"
 
 
@@ -111,7 +111,7 @@ def test_tampering_through_plain_sql_is_refused_by_the_server(reg, pg_sql):
     b = st.create_candidate(reg, **dict(BASE, run_id="run2"))
     _report(reg, "ra", a, "candidate")
     _report(reg, "rb_failed", b, "candidate", passed=False)
-    core.store_promote_to_candidate(reg, a, "ra")
+    st.promote_to_candidate(reg, a, "ra")
     before = pg_sql(reg, "SELECT * FROM promotion_events ORDER BY event_id")
     attempts = [
         ("UPDATE promotion_events SET payload_json = NULL", "append-only: UPDATE is not allowed"),
@@ -231,7 +231,7 @@ def test_bad_urls_are_value_errors_without_the_password(url, fragment):
     with pytest.raises(X.InvalidInputError, match=fragment) as info:
         st.create_candidate(url, **BASE)
     _assert_clean(info.value, "Bad-Secret-1", "Bad-Secret-2")
-    assert "Bad-Secret" not in _backend.redact(url)
+    assert "Bad-Secret" not in _conn.redact(url)
 
 
 def _worker(url: str, wid: int, ops: int, out: mp.Queue[tuple[int, list[str], int, int]]) -> None:
@@ -244,7 +244,7 @@ def _worker(url: str, wid: int, ops: int, out: mp.Queue[tuple[int, list[str], in
         events += 1
         if j % 3 == 2:
             _report(url, f"rep-{cid}", cid, "candidate")
-            core.store_promote_to_candidate(url, cid, f"rep-{cid}")
+            st.promote_to_candidate(url, cid, f"rep-{cid}")
             promoted += 1
         elif j % 3 == 1:
             st.update_status(url, cid, "rejected", reason="weak")
@@ -316,7 +316,7 @@ def _writer_forever(url: str, prefix: str) -> None:
         st.record_event(url, cid, "touch", {"i": i})
         if i % 2:
             _report(url, f"r{prefix}-{i}", cid, "candidate")
-            core.store_promote_to_candidate(url, cid, f"r{prefix}-{i}")
+            st.promote_to_candidate(url, cid, f"r{prefix}-{i}")
         i += 1
 
 

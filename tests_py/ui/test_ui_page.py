@@ -54,7 +54,7 @@ def test_load_shows_the_candidates_table(monkeypatch, promo_db):
     df = _table(at)
     assert set(df["candidate_id"]) == {promo_db.edge, promo_db.lucky}
     assert set(df["status"]) == {"exploratory"}
-    from crypto_analyzer_promotion._backend import redact
+    from crypto_analyzer_promotion._conn import redact
 
     assert at.sidebar.text_input(key="promo_db_path").value == redact(str(promo_db.db))
 

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from .._backend import redact
+from .._conn import redact
 from .._views import (
     STATUSES,
     candidate_details,

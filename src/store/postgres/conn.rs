@@ -12,7 +12,7 @@ use postgres::error::SqlState;
 use postgres::{Client, Config, NoTls};
 
 use crate::error::Error;
-use crate::store::PROMOTION_TABLES_REQUIRED_MSG;
+use crate::store::rules::PROMOTION_TABLES_REQUIRED_MSG;
 
 /// Seconds to wait for the server when connecting (env `PGCONNECT_TIMEOUT` or `connect_timeout`
 /// in the URL override it).

@@ -14,7 +14,7 @@
 use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
-use crate::numpy_zig_tables::{KE, WE};
+use crate::reality_check::numpy::zig_tables::{KE, WE};
 
 const MULT: u128 = (2_549_297_995_355_413_924u128 << 64) | 4_865_540_595_714_422_341u128;
 

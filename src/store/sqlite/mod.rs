@@ -8,25 +8,26 @@
 //! Python callers reach the store through [`with_cached_store`], which keeps one connection per
 //! database path per process (reopened after a fork or when the file is replaced).
 
+pub mod guards;
+pub mod library;
+pub mod migrate;
+pub mod promotion;
+
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
-use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
+use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::pyfmt::to_canonical_string;
-use crate::status::Status;
-
-/// The statuses a candidate may have.
-pub const VALID_STATUSES: [&str; 4] = crate::status::NAMES;
-
-/// Raised (as RuntimeError) when the promotion tables are missing. Literal text of the analyzer's.
-pub const PROMOTION_TABLES_REQUIRED_MSG: &str = "Promotion tables not found. Run Phase 3 migrations to create them: run_migrations_phase3(conn, db_path). From CLI: python cli/promotion.py init --db <path>";
+use crate::store::model::{Candidate, CandidateFilter, Event, NewCandidate};
+use crate::store::rules::{
+    created_payload, evidence_to_json, normalize_path, not_found, now_utc_iso, payload_to_json,
+    refuse_promotion_status, status_change_payload, validate_status, PROMOTION_TABLES_REQUIRED_MSG,
+};
 
 /// How long a writer waits for another writer before reporting [`Error::Busy`] (default).
 pub const BUSY_TIMEOUT_MS: u64 = 10_000;
@@ -57,7 +58,9 @@ pub const SYNCHRONOUS_ENV: &str = "CRYPTO_ANALYZER_SQLITE_SYNCHRONOUS";
 ///   loses nothing). Faster per commit; for bulk loads that can be redone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Synchronous {
+    /// `synchronous=FULL`: every commit synced (the default).
     Full,
+    /// `synchronous=NORMAL`: synced at checkpoints only (opt-in).
     Normal,
 }
 
@@ -124,126 +127,6 @@ pub fn connection_settings(conn: &Connection) -> Result<ConnectionSettings> {
 /// Every column (`*`): databases before migration 9 have no eligibility_report_id.
 const CANDIDATE_COLUMNS: &str = "*";
 
-/// One row of `promotion_candidates`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Candidate {
-    pub candidate_id: String,
-    pub created_at_utc: String,
-    pub status: String,
-    pub dataset_id: String,
-    pub run_id: String,
-    pub family_id: Option<String>,
-    pub signal_name: String,
-    pub horizon: i64,
-    pub estimator: Option<String>,
-    pub config_hash: String,
-    pub git_commit: String,
-    pub notes: Option<String>,
-    pub evidence_json: Option<String>,
-    /// The eligibility report that promoted it (None before migration 9 or when never promoted).
-    pub eligibility_report_id: Option<String>,
-}
-
-/// One row of `promotion_events`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Event {
-    pub event_id: i64,
-    pub candidate_id: String,
-    pub ts_utc: String,
-    pub event_type: String,
-    pub payload_json: Option<String>,
-}
-
-/// What `create_candidate` needs. Build with [`NewCandidate::new`] and set the optional fields.
-#[derive(Debug, Clone)]
-pub struct NewCandidate {
-    pub dataset_id: String,
-    pub run_id: String,
-    pub signal_name: String,
-    pub horizon: i64,
-    pub config_hash: String,
-    pub git_commit: String,
-    pub family_id: Option<String>,
-    pub estimator: Option<String>,
-    pub notes: Option<String>,
-    /// A JSON object (or None). Floats are rounded and keys sorted when stored.
-    pub evidence: Option<Value>,
-    pub status: String,
-    pub candidate_id: Option<String>,
-    pub evidence_base_path: Option<PathBuf>,
-    /// Status candidate/accepted needs a passed report of that level computed for this candidate
-    /// (the triggers of migration 9 check it).
-    pub eligibility_report_id: Option<String>,
-}
-
-impl NewCandidate {
-    pub fn new(
-        dataset_id: impl Into<String>,
-        run_id: impl Into<String>,
-        signal_name: impl Into<String>,
-        horizon: i64,
-        config_hash: impl Into<String>,
-        git_commit: impl Into<String>,
-    ) -> Self {
-        NewCandidate {
-            dataset_id: dataset_id.into(),
-            run_id: run_id.into(),
-            signal_name: signal_name.into(),
-            horizon,
-            config_hash: config_hash.into(),
-            git_commit: git_commit.into(),
-            family_id: None,
-            estimator: None,
-            notes: None,
-            evidence: None,
-            status: "exploratory".to_string(),
-            candidate_id: None,
-            evidence_base_path: None,
-            eligibility_report_id: None,
-        }
-    }
-}
-
-/// Filters of `list_candidates`. `limit` None or negative means no limit.
-#[derive(Debug, Clone, Default)]
-pub struct CandidateFilter {
-    pub status: Option<String>,
-    pub dataset_id: Option<String>,
-    pub signal_name: Option<String>,
-    pub limit: Option<i64>,
-}
-
-/// Current time as an ISO-8601 UTC string with microseconds, like Python's
-/// `datetime.now(timezone.utc).isoformat()`.
-pub fn now_utc_iso() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string()
-}
-
-/// The default candidate id: `"prom_"` + first 16 hex digits of
-/// sha256(`"{run_id}|{signal_name}|{horizon}|{created_at_utc}"`).
-pub fn candidate_id_for(run_id: &str, signal_name: &str, horizon: i64, created_at_utc: &str) -> String {
-    let digest = Sha256::digest(format!("{run_id}|{signal_name}|{horizon}|{created_at_utc}").as_bytes());
-    let hex = hex::encode(digest);
-    format!("prom_{}", hex.get(..16).unwrap_or(&hex))
-}
-
-/// Check that `status` is one of [`VALID_STATUSES`].
-pub fn validate_status(status: &str) -> Result<()> {
-    Status::parse("status", status).map(|_| ())
-}
-
-/// The analyzer's message when update_status is asked for candidate/accepted.
-pub const PROMOTE_WITH_REPORT_MSG: &str =
-    "Use promote_to_candidate() or promote_to_accepted() with an eligibility report for status candidate/accepted";
-
-/// [`PROMOTE_WITH_REPORT_MSG`] as InvalidInput for status candidate/accepted.
-pub fn refuse_promotion_status(status: &str) -> Result<()> {
-    if Status::from_name(status).is_some_and(Status::needs_eligibility) {
-        return Err(Error::invalid(PROMOTE_WITH_REPORT_MSG));
-    }
-    Ok(())
-}
-
 /// The message of a `RAISE(ABORT, ...)` in one of our triggers, if `e` is one.
 pub fn trigger_message(e: &rusqlite::Error) -> Option<String> {
     if let rusqlite::Error::SqliteFailure(f, Some(msg)) = e {
@@ -290,29 +173,12 @@ pub fn sql_err(e: rusqlite::Error) -> Error {
     Error::Sqlite(e)
 }
 
-/// Lexically normalise an absolute path (drop `.`, resolve `..`); relative paths are first made
-/// absolute against the current directory.
-pub fn normalize_path(p: &Path) -> PathBuf {
-    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    let mut out = PathBuf::new();
-    for comp in abs.components() {
-        match comp {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
-}
-
 /// Open a connection with the store's settings (WAL, busy timeout, `synchronous` from
 /// [`synchronous_mode`]: FULL unless the user opted into NORMAL).
 /// With `create` false a missing file is reported as the analyzer's missing-tables error and
 /// no file is created.
 pub fn open_connection(db_path: &Path, create: bool) -> Result<Connection> {
-    crate::sqlite_host::ensure_ready()?;
+    crate::store::sqlite::library::ensure_ready()?;
     let synchronous = synchronous_mode()?;
     if db_path.as_os_str().to_string_lossy().contains('\0') {
         return Err(Error::invalid("database path contains a NUL byte"));
@@ -365,93 +231,6 @@ pub fn promotion_tables_exist_conn(conn: &Connection) -> Result<bool> {
     Ok(table_exists(conn, "promotion_candidates")? && table_exists(conn, "promotion_events")?)
 }
 
-/// Turn absolute paths under `base` into relative ones (forward slashes), recursively.
-/// Returns the new value and whether any path was relativized.
-pub fn relativize_evidence(v: &Value, base: &Path) -> (Value, bool) {
-    let base = normalize_path(base);
-    let canonical_base = base.canonicalize().ok();
-    let mut changed = false;
-    let out = relativize_value(v, &base, canonical_base.as_deref(), &mut changed);
-    (out, changed)
-}
-
-fn relativize_value(v: &Value, base: &Path, canonical_base: Option<&Path>, changed: &mut bool) -> Value {
-    match v {
-        Value::String(s) => match relative_under(s, base, canonical_base) {
-            Some(rel) => {
-                *changed = true;
-                Value::String(rel)
-            }
-            None => v.clone(),
-        },
-        Value::Array(items) => {
-            Value::Array(items.iter().map(|x| relativize_value(x, base, canonical_base, changed)).collect())
-        }
-        Value::Object(map) => {
-            let mut out = Map::new();
-            for (k, x) in map {
-                let val = if k == "evidence_base_path" {
-                    x.clone()
-                } else {
-                    relativize_value(x, base, canonical_base, changed)
-                };
-                out.insert(k.clone(), val);
-            }
-            Value::Object(out)
-        }
-        other => other.clone(),
-    }
-}
-
-fn relative_under(s: &str, base: &Path, canonical_base: Option<&Path>) -> Option<String> {
-    let p = Path::new(s);
-    if !p.is_absolute() {
-        return None;
-    }
-    let norm = normalize_path(p);
-    let rel = match norm.strip_prefix(base) {
-        Ok(rel) => rel.to_path_buf(),
-        Err(_) => {
-            // Same file through a symlinked folder (e.g. /tmp vs /private/tmp).
-            let cb = canonical_base?;
-            let cp = norm.canonicalize().ok()?;
-            cp.strip_prefix(cb).ok()?.to_path_buf()
-        }
-    };
-    let parts: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
-    if parts.is_empty() {
-        Some(".".to_string())
-    } else {
-        Some(parts.join("/"))
-    }
-}
-
-/// The evidence as it is stored: relativized under `base` (recording the base), canonical text.
-/// None stays None (NULL column).
-pub fn evidence_to_json(evidence: Option<&Value>, base: Option<&Path>) -> Result<Option<String>> {
-    let Some(ev) = evidence else { return Ok(None) };
-    if ev.is_null() {
-        return Ok(None);
-    }
-    if !ev.is_object() {
-        return Err(Error::invalid("evidence must be a dict (JSON object) or None"));
-    }
-    let stored = match base {
-        Some(base) => {
-            let (mut rel, changed) = relativize_evidence(ev, base);
-            if changed {
-                if let Value::Object(ref mut map) = rel {
-                    let abs = normalize_path(base).to_string_lossy().into_owned();
-                    map.insert("evidence_base_path".to_string(), Value::String(abs));
-                }
-            }
-            rel
-        }
-        None => ev.clone(),
-    };
-    Ok(Some(to_canonical_string(&stored)))
-}
-
 /// Run `f` in ONE `BEGIN IMMEDIATE` transaction on `conn`. Every write of the store goes through
 /// here: the write lock is taken first (a second writer waits out the busy timeout instead of
 /// failing half-way), the transaction commits when `f` returns `Ok` and rolls back (dropped
@@ -461,28 +240,6 @@ pub fn with_write_transaction<T>(conn: &mut Connection, f: impl FnOnce(&Transact
     let out = f(&tx)?;
     tx.commit().map_err(sql_err)?;
     Ok(out)
-}
-
-/// The payload of a `status_change` event, the same on both stores: old and new status, the time,
-/// the eligibility report a promotion rests on, and the caller's reason when one was given.
-pub(crate) fn status_change_payload(
-    old_status: &str,
-    new_status: &str,
-    ts: &str,
-    eligibility_report_id: Option<&str>,
-    reason: Option<&str>,
-) -> Value {
-    let mut payload = Map::new();
-    payload.insert("new_status".into(), Value::String(new_status.to_string()));
-    payload.insert("old_status".into(), Value::String(old_status.to_string()));
-    payload.insert("ts_utc".into(), Value::String(ts.to_string()));
-    if let Some(rid) = eligibility_report_id {
-        payload.insert("eligibility_report_id".into(), Value::String(rid.to_string()));
-    }
-    if let Some(r) = reason.filter(|r| !r.is_empty()) {
-        payload.insert("reason".into(), Value::String(r.to_string()));
-    }
-    Value::Object(payload)
 }
 
 /// The one `INSERT INTO promotion_events`: append an event row inside `tx`; returns its id.
@@ -500,15 +257,6 @@ pub(crate) fn insert_event_row(
     )?
     .execute(params![candidate_id, ts_utc, event_type, payload_json])?;
     Ok(tx.last_insert_rowid())
-}
-
-fn payload_to_json(payload: Option<&Value>) -> Option<String> {
-    match payload {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(m)) if m.is_empty() => None,
-        Some(Value::Array(a)) if a.is_empty() => None,
-        Some(v) => Some(to_canonical_string(v)),
-    }
 }
 
 fn row_to_candidate(r: &rusqlite::Row<'_>) -> rusqlite::Result<Candidate> {
@@ -532,10 +280,6 @@ fn row_to_candidate(r: &rusqlite::Row<'_>) -> rusqlite::Result<Candidate> {
         evidence_json: r.get("evidence_json")?,
         eligibility_report_id,
     })
-}
-
-pub(crate) fn not_found(candidate_id: &str) -> Error {
-    Error::invalid(format!("candidate_id not found: {candidate_id}"))
 }
 
 /// A connection to one promotion database.
@@ -582,6 +326,7 @@ impl Store {
         &mut self.conn
     }
 
+    /// Whether both promotion tables exist.
     pub fn promotion_tables_exist(&self) -> Result<bool> {
         promotion_tables_exist_conn(&self.conn)
     }
@@ -631,10 +376,7 @@ impl Store {
                 .map_err(|e| missing_column(e, "eligibility_report_id"))?;
             for (new, evidence_json) in &prepared {
                 let created_at = now_utc_iso();
-                let id = match &new.candidate_id {
-                    Some(id) if !id.is_empty() => id.clone(),
-                    _ => candidate_id_for(&new.run_id, &new.signal_name, new.horizon, &created_at),
-                };
+                let id = new.id_at(&created_at);
                 let mut values: Vec<&dyn rusqlite::ToSql> = vec![
                     &id,
                     &created_at,
@@ -665,7 +407,7 @@ impl Store {
                     }
                     return Err(sql_err(e));
                 }
-                let payload = to_canonical_string(&serde_json::json!({ "created_at_utc": created_at }));
+                let payload = created_payload(&created_at);
                 insert_event_row(tx, &id, &created_at, "created", Some(&payload)).map_err(sql_err)?;
                 ids.push(id);
             }

@@ -8,16 +8,19 @@
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::error::Result;
-use crate::store::sql_err;
+use crate::store::sqlite::sql_err;
 
 /// The SQL file, embedded.
-pub const GOVERNANCE_GUARDS_SQL: &str = include_str!("../migrations/governance_guards.sql");
+pub const GOVERNANCE_GUARDS_SQL: &str = include_str!("../../../migrations/sqlite/governance_guards.sql");
 
 /// One trigger of the file: its name, what must exist, its `CREATE TRIGGER` statement.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Guard {
+    /// The trigger's name.
     pub name: String,
+    /// The tables (or `table.column`) that must exist before it is created.
     pub needs: Vec<String>,
+    /// Its `CREATE TRIGGER` statement.
     pub sql: String,
 }
 

@@ -1,7 +1,7 @@
 //! numpy's float64 exponential ziggurat tables `ke` and `we`, read out of numpy by
 //! `scripts/numpy_zig_probe.py` (generated; tests_py/rc/test_rc_numpy_pcg64.py re-checks them).
 
-pub const KE: [u64; 256] = [
+pub(crate) const KE: [u64; 256] = [
     0x001C5214272497C6,
     0x0000000000000000,
     0x00137D5BD79C317E,
@@ -260,7 +260,7 @@ pub const KE: [u64; 256] = [
     0x001CDB4DD9E4E8C0,
 ];
 
-pub const WE: [f64; 256] = [
+pub(crate) const WE: [f64; 256] = [
     9.655740063209183e-16,
     7.089014243955414e-18,
     1.1639412496691224e-17,

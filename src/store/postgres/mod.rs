@@ -1,5 +1,5 @@
 //! The promotion store on a PostgreSQL server: the same operations, rows, canonical JSON, ids
-//! and messages as the SQLite [`Store`](crate::store::Store), for a registry a team shares.
+//! and messages as the SQLite [`Store`](crate::store::sqlite::Store), for a registry a team shares.
 //!
 //! Concurrency: every operation is ONE transaction at READ COMMITTED that first locks the
 //! candidate row it changes (`SELECT ... FOR UPDATE`) and the eligibility report it links
@@ -14,6 +14,9 @@
 //! The server's triggers (migrations/postgresql) enforce the same rules independently of this
 //! code, so plain SQL from any client cannot bypass them.
 
+pub mod conn;
+pub mod migrate;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -23,98 +26,50 @@ use postgres::types::ToSql;
 use postgres::{Client, GenericClient, Row, Statement, Transaction};
 use serde_json::Value;
 
-use crate::backend::status_changed;
 use crate::error::{Error, Result};
-use crate::pg_conn::{is_retryable, pg_err, PgTarget};
-use crate::promotion::{validate_level, EligibilityRow};
 use crate::pyfmt::to_canonical_string;
-use crate::store::{
-    candidate_id_for, evidence_to_json, now_utc_iso, status_change_payload, validate_status, Candidate,
-    CandidateFilter, Event, NewCandidate, PROMOTION_TABLES_REQUIRED_MSG,
+use crate::store::model::{Candidate, CandidateFilter, EligibilityRow, Event, NewCandidate};
+use crate::store::postgres::conn::{is_retryable, pg_err, PgTarget};
+use crate::store::rules::{
+    check_report_link, created_payload, evidence_to_json, not_found, now_utc_iso, payload_to_json,
+    status_change_payload, status_changed, validate_status, ReportLink, ELIGIBILITY_REQUIRED_MSG,
+    ELIGIBILITY_TABLE_REQUIRED_MSG, GOVERNANCE_TABLE_REQUIRED_MSG, PROMOTE_WITH_REPORT_MSG,
+    PROMOTION_TABLES_REQUIRED_MSG,
 };
 
 /// How many times a transaction is attempted when the server reports a deadlock or a
 /// serialization failure.
 pub const MAX_TX_ATTEMPTS: u32 = 8;
 
-/// c79684b's message: update_status cannot set candidate/accepted.
-pub const USE_PROMOTE_MSG: &str =
-    "Use promote_to_candidate() or promote_to_accepted() with an eligibility report for status candidate/accepted";
-
-/// c79684b's trigger message: candidate/accepted need a passed report of that level.
-pub const ELIGIBILITY_REQUIRED_MSG: &str =
-    "eligibility_report_id required for candidate/accepted; use promote_to_candidate/promote_to_accepted";
-
-/// c79684b's message when migration 008 is missing.
-pub const ELIGIBILITY_TABLE_REQUIRED_MSG: &str = "eligibility_reports table not found; run Phase 3 migrations 008+";
-
-/// c79684b's message when migration 011 is missing.
-pub const GOVERNANCE_TABLE_REQUIRED_MSG: &str = "governance_events table not found; run Phase 3 migrations 011+";
-
 const CANDIDATE_COLUMNS: &str = "candidate_id, created_at_utc, status, dataset_id, run_id, \
     family_id, signal_name, horizon, estimator, config_hash, git_commit, notes, evidence_json, \
     eligibility_report_id";
 
-/// A candidate row with its eligibility link (the column migration 009 adds).
-#[derive(Debug, Clone, PartialEq)]
-pub struct CandidateRow {
-    pub candidate: Candidate,
-    pub eligibility_report_id: Option<String>,
-}
-
-/// One row to insert into `eligibility_reports` (optional text fields are stored as "" when
-/// None, as c79684b does).
-#[derive(Debug, Clone, Default)]
-pub struct NewEligibilityReport {
-    pub eligibility_report_id: String,
-    pub candidate_id: String,
-    pub level: String,
-    pub passed: bool,
-    pub blockers_json: String,
-    pub warnings_json: String,
-    pub computed_at_utc: String,
-    pub run_key: Option<String>,
-    pub run_instance_id: Option<String>,
-    pub dataset_id_v2: Option<String>,
-    pub engine_version: Option<String>,
-    pub config_version: Option<String>,
-}
-
-impl From<&EligibilityRow> for NewEligibilityReport {
-    fn from(r: &EligibilityRow) -> Self {
-        NewEligibilityReport {
-            eligibility_report_id: r.eligibility_report_id.clone(),
-            candidate_id: r.candidate_id.clone(),
-            level: r.level.clone(),
-            passed: r.passed,
-            blockers_json: r.blockers_json.clone(),
-            warnings_json: r.warnings_json.clone(),
-            computed_at_utc: r.computed_at_utc.clone(),
-            run_key: r.run_key.clone(),
-            run_instance_id: r.run_instance_id.clone(),
-            dataset_id_v2: r.dataset_id_v2.clone(),
-            engine_version: r.engine_version.clone(),
-            config_version: r.config_version.clone(),
-        }
-    }
-}
-
 /// One row to append to `governance_events` (None text fields stored as "", as c79684b does).
 #[derive(Debug, Clone, Default)]
 pub struct NewGovernanceEvent {
+    /// When the action happened (as the caller gave it).
     pub timestamp: String,
+    /// Who acted.
     pub actor: String,
+    /// What was done.
     pub action: String,
+    /// The candidate concerned, if any.
     pub candidate_id: Option<String>,
+    /// The eligibility report concerned, if any.
     pub eligibility_report_id: Option<String>,
+    /// The analyzer's run key, if any.
     pub run_key: Option<String>,
+    /// The dataset id (v2), if any.
     pub dataset_id_v2: Option<String>,
+    /// Artifact references (stored as canonical JSON; None or `[]`: empty).
     pub artifact_refs: Option<Value>,
 }
 
 /// What [`PgStore::record_rung`] writes in one transaction.
 #[derive(Debug, Clone, Copy)]
 pub struct RungWrite<'a> {
+    /// The candidate the evaluation is for.
     pub candidate_id: &'a str,
     /// The status the evaluation started from (None: not checked).
     pub expected_status: Option<&'a str>,
@@ -123,7 +78,7 @@ pub struct RungWrite<'a> {
     /// The payload of the `evaluated` event (None: no event).
     pub event_payload: Option<&'a Value>,
     /// The eligibility report computed for this candidate (stored; linked on promotion).
-    pub report: Option<&'a NewEligibilityReport>,
+    pub report: Option<&'a EligibilityRow>,
     /// The reason of the `status_change` event a promotion writes.
     pub reason: Option<&'a str>,
     /// A governance event to append in the same transaction.
@@ -150,37 +105,21 @@ impl From<Error> for TxErr {
 
 type TxResult<T> = std::result::Result<T, TxErr>;
 
-fn not_found(candidate_id: &str) -> Error {
-    Error::invalid(format!("candidate_id not found: {candidate_id}"))
-}
-
-fn payload_to_json(payload: Option<&Value>) -> Option<String> {
-    match payload {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(m)) if m.is_empty() => None,
-        Some(Value::Array(a)) if a.is_empty() => None,
-        Some(v) => Some(to_canonical_string(v)),
-    }
-}
-
-fn row_to_candidate(r: &Row) -> TxResult<CandidateRow> {
-    Ok(CandidateRow {
-        candidate: Candidate {
-            candidate_id: r.try_get(0)?,
-            created_at_utc: r.try_get(1)?,
-            status: r.try_get(2)?,
-            dataset_id: r.try_get(3)?,
-            run_id: r.try_get(4)?,
-            family_id: r.try_get(5)?,
-            signal_name: r.try_get(6)?,
-            horizon: r.try_get(7)?,
-            estimator: r.try_get(8)?,
-            config_hash: r.try_get(9)?,
-            git_commit: r.try_get(10)?,
-            notes: r.try_get(11)?,
-            evidence_json: r.try_get(12)?,
-            eligibility_report_id: r.try_get(13)?,
-        },
+fn row_to_candidate(r: &Row) -> TxResult<Candidate> {
+    Ok(Candidate {
+        candidate_id: r.try_get(0)?,
+        created_at_utc: r.try_get(1)?,
+        status: r.try_get(2)?,
+        dataset_id: r.try_get(3)?,
+        run_id: r.try_get(4)?,
+        family_id: r.try_get(5)?,
+        signal_name: r.try_get(6)?,
+        horizon: r.try_get(7)?,
+        estimator: r.try_get(8)?,
+        config_hash: r.try_get(9)?,
+        git_commit: r.try_get(10)?,
+        notes: r.try_get(11)?,
+        evidence_json: r.try_get(12)?,
         eligibility_report_id: r.try_get(13)?,
     })
 }
@@ -294,8 +233,10 @@ impl PgStore {
     }
 
     /// Insert a candidate and its `created` event in one transaction; returns the id.
+    /// A status of candidate/accepted needs `new.eligibility_report_id`: a passed report of that
+    /// level computed for the id the candidate gets.
     pub fn create_candidate(&mut self, new: &NewCandidate) -> Result<String> {
-        self.create_candidate_linked(new, None)
+        self.create_candidate_linked(new, new.eligibility_report_id.as_deref())
     }
 
     /// [`PgStore::create_candidate`] created directly at candidate/accepted with the passed
@@ -339,10 +280,7 @@ impl PgStore {
             let mut ids = Vec::with_capacity(prepared.len());
             for (new, report, evidence_json) in &prepared {
                 let created_at = now_utc_iso();
-                let id = match &new.candidate_id {
-                    Some(id) if !id.is_empty() => id.clone(),
-                    _ => candidate_id_for(&new.run_id, &new.signal_name, new.horizon, &created_at),
-                };
+                let id = new.id_at(&created_at);
                 if let Some(rid) = report {
                     check_report(tx, stmts, &id, &new.status, rid)?;
                 }
@@ -365,7 +303,7 @@ impl PgStore {
                 if tx.execute(&ins, &params)? == 0 {
                     return Err(Error::invalid(format!("candidate_id already exists: {id}")).into());
                 }
-                let payload = to_canonical_string(&serde_json::json!({ "created_at_utc": created_at }));
+                let payload = created_payload(&created_at);
                 tx.execute(&ev, &[&id, &created_at, &payload])?;
                 ids.push(id);
             }
@@ -374,27 +312,18 @@ impl PgStore {
     }
 
     /// Set the status and write a `status_change` event (old and new status) in one
-    /// transaction. candidate/accepted need `eligibility_report_id` (then this is
-    /// [`PgStore::promote`]); without it: c79684b's ValueError, nothing written.
-    pub fn update_status(
-        &mut self,
-        candidate_id: &str,
-        status: &str,
-        reason: Option<&str>,
-        eligibility_report_id: Option<&str>,
-    ) -> Result<i64> {
+    /// transaction. candidate/accepted are refused (c79684b's ValueError, nothing written): those
+    /// go through [`PgStore::promote`] with an eligibility report.
+    pub fn update_status(&mut self, candidate_id: &str, status: &str, reason: Option<&str>) -> Result<i64> {
         self.require_promotion_tables()?;
         validate_status(status)?;
         if matches!(status, "candidate" | "accepted") {
-            return match eligibility_report_id {
-                Some(rid) => self.promote(candidate_id, status, rid, reason),
-                None => Err(Error::invalid(USE_PROMOTE_MSG)),
-            };
+            return Err(Error::invalid(PROMOTE_WITH_REPORT_MSG));
         }
         self.run_tx(|tx, stmts| {
             let old = lock_candidate(tx, stmts, candidate_id)?;
             let ts = now_utc_iso();
-            let payload = status_change_payload(&old, status, &ts, eligibility_report_id, reason);
+            let payload = status_change_payload(&old, status, &ts, None, reason);
             set_status(tx, stmts, candidate_id, status, None)?;
             insert_event(tx, stmts, candidate_id, &ts, "status_change", payload_to_json(Some(&payload)))
         })
@@ -498,7 +427,7 @@ impl PgStore {
                     r.eligibility_report_id, r.candidate_id
                 )));
             }
-            validate_level(&r.level)?;
+            crate::store::rules::validate_level(&r.level)?;
         }
         let payload_json = w.event_payload.and_then(|p| payload_to_json(Some(p)));
         let governance = w.governance.map(governance_values);
@@ -556,14 +485,11 @@ impl PgStore {
 
     /// Store one eligibility report for an existing candidate. Unknown candidate, unknown level
     /// or an id already used → InvalidInput, nothing written.
-    pub fn insert_eligibility_report(&mut self, r: &NewEligibilityReport) -> Result<()> {
+    pub fn insert_eligibility_report(&mut self, r: &EligibilityRow) -> Result<()> {
+        r.validate()?;
         self.require_promotion_tables()?;
         if !self.table_exists("eligibility_reports")? {
             return Err(Error::Runtime(ELIGIBILITY_TABLE_REQUIRED_MSG.to_string()));
-        }
-        validate_level(&r.level)?;
-        if r.eligibility_report_id.is_empty() {
-            return Err(Error::invalid("eligibility_report_id must be a non-empty string"));
         }
         self.run_tx(|tx, stmts| {
             let st = prep(tx, stmts, "SELECT 1 FROM promotion_candidates WHERE candidate_id = $1 FOR KEY SHARE")?;
@@ -620,7 +546,7 @@ impl PgStore {
     }
 
     /// Candidates matching the filters, newest `created_at_utc` first (ties: newest insert first).
-    pub fn list_candidates(&mut self, filter: &CandidateFilter) -> Result<Vec<CandidateRow>> {
+    pub fn list_candidates(&mut self, filter: &CandidateFilter) -> Result<Vec<Candidate>> {
         self.require_promotion_tables()?;
         let mut sql = format!("SELECT {CANDIDATE_COLUMNS} FROM promotion_candidates");
         let mut args: Vec<&(dyn ToSql + Sync)> = Vec::new();
@@ -647,7 +573,7 @@ impl PgStore {
     }
 
     /// The candidate with this id (all columns), or None.
-    pub fn get_candidate(&mut self, candidate_id: &str) -> Result<Option<CandidateRow>> {
+    pub fn get_candidate(&mut self, candidate_id: &str) -> Result<Option<Candidate>> {
         self.require_promotion_tables()?;
         self.read(|tx, stmts| {
             let st = prep(
@@ -740,11 +666,7 @@ fn insert_governance(
 }
 
 /// Insert one report (optional text fields as ""); an id already used → InvalidInput.
-fn insert_report(
-    tx: &mut Transaction<'_>,
-    stmts: &mut HashMap<String, Statement>,
-    r: &NewEligibilityReport,
-) -> TxResult<()> {
+fn insert_report(tx: &mut Transaction<'_>, stmts: &mut HashMap<String, Statement>, r: &EligibilityRow) -> TxResult<()> {
     let blank = |v: &Option<String>| v.clone().unwrap_or_default();
     let extra = [
         blank(&r.run_key),
@@ -818,30 +740,15 @@ fn check_report(
         }
         Err(e) => return Err(e.into()),
     };
-    // The SQLite store's messages (promotion.rs), word for word.
-    let Some(row) = row else {
-        return Err(Error::invalid(format!("eligibility report not found: {report_id}")).into());
+    let found = match row {
+        Some(row) => Some(ReportLink {
+            candidate_id: row.try_get(0)?,
+            level: row.try_get(1)?,
+            passed: row.try_get::<_, i32>(2)? == 1,
+        }),
+        None => None,
     };
-    let (owner, rep_level, passed): (String, String, i32) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-    if owner != candidate_id {
-        return Err(Error::invalid(format!(
-            "eligibility report {report_id} was computed for candidate {owner}, not {candidate_id}; \
-             a report promotes only the candidate it was computed for"
-        ))
-        .into());
-    }
-    if passed != 1 {
-        return Err(
-            Error::invalid(format!("eligibility report {report_id} did not pass; cannot promote to {level}")).into()
-        );
-    }
-    if rep_level != level {
-        return Err(Error::invalid(format!(
-            "eligibility report {report_id} is for level {rep_level}, not {level}; cannot promote to {level}"
-        ))
-        .into());
-    }
-    Ok(())
+    Ok(check_report_link(candidate_id, level, report_id, found)?)
 }
 
 fn set_status(

@@ -13,38 +13,13 @@
 use std::collections::BTreeSet;
 
 use crate::error::{Error, Result};
-use crate::migrate::{current_git_commit, Migration};
-use crate::pg_conn::pg_err;
-use crate::pg_store::{with_pg_store, PgStore};
-use crate::store::now_utc_iso;
-
-/// (version, name, SQL) of the PostgreSQL migrations, in order (names as in SQLite/c79684b).
-pub const PG_MIGRATIONS_PHASE3: [(i64, &str, &str); 13] = [
-    (1, "2026_02_schema_migrations_phase3", include_str!("../migrations/postgresql/001_schema_migrations_phase3.sql")),
-    (2, "2026_02_regime_runs", include_str!("../migrations/postgresql/002_regime_runs.sql")),
-    (3, "2026_02_regime_states", include_str!("../migrations/postgresql/003_regime_states.sql")),
-    (4, "2026_02_promotion_candidates", include_str!("../migrations/postgresql/004_promotion_candidates.sql")),
-    (5, "2026_02_promotion_events", include_str!("../migrations/postgresql/005_promotion_events.sql")),
-    (6, "2026_02_sweep_families", include_str!("../migrations/postgresql/006_sweep_families.sql")),
-    (7, "2026_02_sweep_hypotheses", include_str!("../migrations/postgresql/007_sweep_hypotheses.sql")),
-    (8, "2026_02_eligibility_reports", include_str!("../migrations/postgresql/008_eligibility_reports.sql")),
-    (
-        9,
-        "2026_02_promotion_eligibility_trigger",
-        include_str!("../migrations/postgresql/009_promotion_eligibility_trigger.sql"),
-    ),
-    (
-        10,
-        "2026_02_eligibility_reports_immutability",
-        include_str!("../migrations/postgresql/010_eligibility_reports_immutability.sql"),
-    ),
-    (11, "2026_02_governance_events", include_str!("../migrations/postgresql/011_governance_events.sql")),
-    (12, "2026_02_artifact_lineage", include_str!("../migrations/postgresql/012_artifact_lineage.sql")),
-    (13, "2026_02_artifact_edges", include_str!("../migrations/postgresql/013_artifact_edges.sql")),
-];
+use crate::store::migrations::{self, current_git_commit, Dialect, Migration};
+use crate::store::postgres::conn::pg_err;
+use crate::store::postgres::{with_pg_store, PgStore};
+use crate::store::rules::now_utc_iso;
 
 /// Append-only triggers of promotion_events (idempotent).
-pub const PG_PROMOTION_EVENTS_GUARDS_SQL: &str = include_str!("../migrations/postgresql/guards.sql");
+pub const PG_PROMOTION_EVENTS_GUARDS_SQL: &str = include_str!("../../../migrations/postgresql/guards.sql");
 
 /// The triggers the guards create on promotion_events.
 const GUARD_TRIGGERS: [&str; 4] = [
@@ -73,21 +48,12 @@ const MIGRATION_LOCK_KEY: i64 = 0x0050_4833_5052_4f4d; // "PH3PROM"
 
 /// The embedded PostgreSQL migrations as owned values.
 pub fn pg_phase3_migrations() -> Vec<Migration> {
-    PG_MIGRATIONS_PHASE3
-        .iter()
-        .map(|(v, n, s)| Migration { version: *v, name: (*n).to_string(), sql: (*s).to_string() })
-        .collect()
+    migrations::migrations(Dialect::Postgresql)
 }
 
 /// The SQL of one embedded version (the guards included for version 5).
 pub fn pg_migration_sql(version: i64) -> Option<String> {
-    let (_, _, sql) = PG_MIGRATIONS_PHASE3.iter().find(|(v, _, _)| *v == version)?;
-    let mut sql = (*sql).to_string();
-    if version == 5 {
-        sql.push('\n');
-        sql.push_str(PG_PROMOTION_EVENTS_GUARDS_SQL);
-    }
-    Some(sql)
+    migrations::version_sql(Dialect::Postgresql, version, PG_PROMOTION_EVENTS_GUARDS_SQL)
 }
 
 fn table_exists(store: &mut PgStore, name: &str) -> Result<bool> {
@@ -146,11 +112,7 @@ pub fn run_migrations_on(store: &mut PgStore, migrations: &[Migration], git_comm
             continue;
         }
         let commit = commit.get_or_insert_with(current_git_commit).clone();
-        let sql = if m.version == 5 && m.name == "2026_02_promotion_events" {
-            format!("{}\n{}", m.sql, PG_PROMOTION_EVENTS_GUARDS_SQL)
-        } else {
-            m.sql.clone()
-        };
+        let sql = migrations::sql_to_run(m, PG_PROMOTION_EVENTS_GUARDS_SQL);
         let applied_now = store
             .run_tx(|tx, _| {
                 tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])?;

@@ -18,14 +18,14 @@
 //!   legacy `geometric`, masked-rejection `randint`).
 //! - [`RngKind::NumpyPcg64`] / [`RngKind::NumpyPcg64Base`]: reproduce the analyzer's current
 //!   release (c79684b), `np.random.default_rng(seed + b)` or the b-th seed drawn from a base
-//!   generator (run key), with its own bootstrap procedures ([`crate::numpy_pcg`]).
+//!   generator (run key), with its own bootstrap procedures ([`crate::reality_check::numpy::pcg`]).
 
 use rand_core::{RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::error::{Error, Result};
-use crate::numpy_pcg::{self, SeedSource};
 use crate::pyfmt::python_str_repr;
+use crate::reality_check::numpy::pcg::{self as numpy_pcg, SeedSource};
 
 /// How the bootstrap resamples periods.
 #[derive(Debug, Clone, Copy, PartialEq)]

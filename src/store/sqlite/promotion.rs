@@ -10,68 +10,14 @@
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::Value;
 
-use crate::backend::{status_changed, Rung};
 use crate::error::{Error, Result};
-use crate::store::{
-    insert_event_row, not_found, now_utc_iso, refuse_promotion_status, sql_err, status_change_payload, trigger_message,
-    validate_status, Store,
+use crate::store::model::EligibilityRow;
+use crate::store::rules::{
+    check_report_link, not_found, now_utc_iso, refuse_promotion_status, status_change_payload, status_changed,
+    validate_status, ReportLink, ELIGIBILITY_TABLE_REQUIRED_MSG,
 };
-
-/// Raised (RuntimeError) when migration 8 has not run. The analyzer's text.
-pub const ELIGIBILITY_TABLE_REQUIRED_MSG: &str = "eligibility_reports table not found; run Phase 3 migrations 008+";
-
-/// One row of `eligibility_reports`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EligibilityRow {
-    pub eligibility_report_id: String,
-    pub candidate_id: String,
-    pub level: String,
-    pub passed: bool,
-    /// JSON text of a list of strings.
-    pub blockers_json: String,
-    /// JSON text of a list of strings.
-    pub warnings_json: String,
-    pub computed_at_utc: String,
-    pub run_key: Option<String>,
-    pub run_instance_id: Option<String>,
-    pub dataset_id_v2: Option<String>,
-    pub engine_version: Option<String>,
-    pub config_version: Option<String>,
-}
-
-/// An unknown level is an error naming the three.
-pub fn validate_level(level: &str) -> Result<()> {
-    crate::status::Status::parse_level(level).map(|_| ())
-}
-
-fn string_list(name: &str, text: &str) -> Result<usize> {
-    let bad = || Error::invalid(format!("{name} must be the JSON text of a list of strings, got {text:?}"));
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Array(items)) if items.iter().all(Value::is_string) => Ok(items.len()),
-        _ => Err(bad()),
-    }
-}
-
-impl EligibilityRow {
-    /// Everything that can be checked without the database.
-    pub fn validate(&self) -> Result<()> {
-        if self.eligibility_report_id.trim().is_empty() {
-            return Err(Error::invalid("eligibility_report_id must be a non-empty string"));
-        }
-        validate_level(&self.level)?;
-        let n_blockers = string_list("blockers_json", &self.blockers_json)?;
-        string_list("warnings_json", &self.warnings_json)?;
-        if self.passed && n_blockers > 0 {
-            return Err(Error::invalid(format!(
-                "a passed eligibility report cannot list blockers (blockers_json has {n_blockers})"
-            )));
-        }
-        if !self.passed && n_blockers == 0 {
-            return Err(Error::invalid("a failed eligibility report must list its blockers (blockers_json is empty)"));
-        }
-        Ok(())
-    }
-}
+use crate::store::sqlite::{insert_event_row, sql_err, trigger_message, Store};
+use crate::store::Rung;
 
 fn table_exists(tx: &Transaction<'_>, name: &str) -> Result<bool> {
     tx.query_row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", [name], |_| Ok(()))
@@ -145,32 +91,15 @@ fn check_report(tx: &Transaction<'_>, candidate_id: &str, level: &str, report_id
     if !table_exists(tx, "eligibility_reports")? {
         return Err(Error::Runtime(ELIGIBILITY_TABLE_REQUIRED_MSG.to_string()));
     }
-    let row: Option<(String, String, i64)> = tx
+    let found = tx
         .query_row(
             "SELECT candidate_id, level, passed FROM eligibility_reports WHERE eligibility_report_id = ?1",
             [report_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok(ReportLink { candidate_id: r.get(0)?, level: r.get(1)?, passed: r.get::<_, i64>(2)? == 1 }),
         )
         .optional()
         .map_err(sql_err)?;
-    let Some((for_candidate, report_level, passed)) = row else {
-        return Err(Error::invalid(format!("eligibility report not found: {report_id}")));
-    };
-    if for_candidate != candidate_id {
-        return Err(Error::invalid(format!(
-            "eligibility report {report_id} was computed for candidate {for_candidate}, not {candidate_id}; \
-             a report promotes only the candidate it was computed for"
-        )));
-    }
-    if passed != 1 {
-        return Err(Error::invalid(format!("eligibility report {report_id} did not pass; cannot promote to {level}")));
-    }
-    if report_level != level {
-        return Err(Error::invalid(format!(
-            "eligibility report {report_id} is for level {report_level}, not {level}; cannot promote to {level}"
-        )));
-    }
-    Ok(())
+    check_report_link(candidate_id, level, report_id, found)
 }
 
 /// Link the report, set the status and write the `status_change` event (inside `tx`).

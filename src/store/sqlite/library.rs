@@ -68,7 +68,7 @@ mod host {
         STATE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub fn ensure_ready() -> Option<String> {
+    pub(crate) fn ensure_ready() -> Option<String> {
         let st = state();
         if st.bound.is_some() {
             return None;
@@ -85,14 +85,14 @@ mod host {
         })
     }
 
-    pub fn mark_unavailable(reason: String) {
+    pub(crate) fn mark_unavailable(reason: String) {
         let mut st = state();
         if st.bound.is_none() {
             st.unavailable = Some(reason);
         }
     }
 
-    pub fn library() -> SqliteLibrary {
+    pub(crate) fn library() -> SqliteLibrary {
         let st = state();
         match &st.bound {
             Some(b) => SqliteLibrary {
@@ -252,6 +252,7 @@ mod host {
     /// # Safety
     /// Called by SQLite's extension loader with its own arguments.
     #[no_mangle]
+    #[allow(unreachable_pub)] // a C symbol: SQLite's loader calls it by name, no Rust code does
     pub unsafe extern "C" fn sqlite3_crypto_analyzer_promotion_init(
         _db: *mut ffi::sqlite3,
         pz_err_msg: *mut *mut c_char,

@@ -9,15 +9,24 @@
 //! [`RegistryStore::record_rung`] is the write side of `service::evaluate_and_record`, the one
 //! service function for both backends (SQLite: `promotion.rs`, PostgreSQL: `pg_store.rs`).
 
+#![warn(missing_docs)]
+
+pub mod migrations;
+pub mod model;
+pub mod postgres;
+pub mod rules;
+pub mod sqlite;
+
+pub use model::{Candidate, CandidateFilter, EligibilityRow, Event, NewCandidate};
+
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::error::{Error, Result};
-use crate::pg_conn::is_postgres_url;
-use crate::pg_store::{with_pg_store, NewEligibilityReport, PgStore, RungWrite};
-use crate::promotion::EligibilityRow;
-use crate::store::{with_cached_store, Candidate, CandidateFilter, Event, NewCandidate, Store};
+use crate::error::Result;
+use crate::store::postgres::conn::is_postgres_url;
+use crate::store::postgres::{with_pg_store, PgStore, RungWrite};
+use crate::store::sqlite::{with_cached_store, Store};
 
 /// Where the registry lives.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,11 +48,20 @@ impl Backend {
         }
     }
 
+    /// [`Backend::parse`] of a path-like argument: a `postgresql://` URL, else the path itself
+    /// (also one that is not UTF-8).
+    pub fn from_path(target: &Path) -> Backend {
+        match target.to_str() {
+            Some(text) if is_postgres_url(text) => Backend::Postgres(text.trim().to_string()),
+            _ => Backend::Sqlite(target.to_path_buf()),
+        }
+    }
+
     /// A printable name: the path, or the URL with the password replaced by `***`.
     pub fn describe(&self) -> String {
         match self {
             Backend::Sqlite(p) => p.display().to_string(),
-            Backend::Postgres(url) => match crate::pg_conn::PgTarget::parse(url) {
+            Backend::Postgres(url) => match crate::store::postgres::conn::PgTarget::parse(url) {
                 Ok(t) => t.redacted().to_string(),
                 Err(_) => "postgresql://(unparsable URL)".to_string(),
             },
@@ -56,9 +74,10 @@ impl Backend {
 /// transaction; PostgreSQL: `SELECT ... FOR UPDATE` on the candidate row).
 #[derive(Debug, Clone, Copy)]
 pub struct Rung<'a> {
+    /// The candidate the evaluation is for.
     pub candidate_id: &'a str,
     /// The status the evaluation read and decided from. If another writer changed it since,
-    /// nothing is written and [`status_changed`]'s error is returned: an evaluation moves at
+    /// nothing is written and [`rules::status_changed`]'s error is returned: an evaluation moves at
     /// most one rung from the status it saw.
     pub expected_status: &'a str,
     /// Without a report: the new status (exploratory or rejected). With one: ignored, the
@@ -73,37 +92,44 @@ pub struct Rung<'a> {
     pub evaluated: &'a Value,
 }
 
-/// The refusal of a [`Rung`] whose candidate changed status after the evaluation read it (the
-/// same error, and text, on both backends).
-pub fn status_changed(candidate_id: &str, expected: &str, found: &str) -> Error {
-    Error::StatusChanged {
-        candidate_id: candidate_id.to_string(),
-        expected: expected.to_string(),
-        found: found.to_string(),
-    }
-}
-
-/// Whether `e` is [`status_changed`]'s refusal.
-pub fn is_status_changed(e: &Error) -> bool {
-    matches!(e, Error::StatusChanged { .. })
-}
-
-/// The store operations both backends provide.
+/// The store operations, the same on every dialect: the same rows, canonical JSON, ids and
+/// messages. Each dialect's store implements them ([`sqlite::Store`], [`postgres::PgStore`]);
+/// callers reach them through [`with_backend`] and never name a dialect.
 pub trait RegistryStore {
+    /// Whether both promotion tables exist.
+    fn promotion_tables_exist(&mut self) -> Result<bool>;
+    /// `Error::Runtime` with the analyzer's message unless both promotion tables exist.
     fn require_promotion_tables(&mut self) -> Result<()>;
+    /// Insert a candidate and its `created` event in one transaction; returns the id.
     fn create_candidate(&mut self, new: &NewCandidate) -> Result<String>;
+    /// Insert many candidates (each with its `created` event) in ONE transaction.
     fn create_candidates_many(&mut self, items: &[NewCandidate]) -> Result<Vec<String>>;
+    /// Set a status (not candidate/accepted) and write its `status_change` event.
     fn update_status(&mut self, candidate_id: &str, status: &str, reason: Option<&str>) -> Result<i64>;
+    /// Set a status and write an `evaluated` event with `payload` in one transaction.
     fn record_evaluation(&mut self, candidate_id: &str, new_status: &str, payload: &Value) -> Result<i64>;
+    /// Append an event (canonical JSON payload, NULL when empty).
     fn record_event(&mut self, candidate_id: &str, event_type: &str, payload: Option<&Value>) -> Result<i64>;
+    /// Candidates matching the filter, newest first.
     fn list_candidates(&mut self, filter: &CandidateFilter) -> Result<Vec<Candidate>>;
+    /// One candidate, or None.
     fn get_candidate(&mut self, candidate_id: &str) -> Result<Option<Candidate>>;
+    /// The events of a candidate, ascending event_id.
     fn get_events(&mut self, candidate_id: &str) -> Result<Vec<Event>>;
+    /// Store one eligibility report for an existing candidate.
+    fn insert_eligibility_report(&mut self, report: &EligibilityRow) -> Result<()>;
+    /// Promote to `level` with a passed report of that level computed for this candidate.
+    fn promote(&mut self, candidate_id: &str, level: &str, report_id: &str, reason: Option<&str>) -> Result<i64>;
+    /// The eligibility reports of a candidate (each dialect's order: see its docs).
+    fn get_eligibility_reports(&mut self, candidate_id: &str) -> Result<Vec<EligibilityRow>>;
     /// Write one evaluation's rung (see [`Rung`]) in one transaction; nothing on any error.
     fn record_rung(&mut self, rung: &Rung<'_>) -> Result<()>;
 }
 
 impl RegistryStore for Store {
+    fn promotion_tables_exist(&mut self) -> Result<bool> {
+        Store::promotion_tables_exist(self)
+    }
     fn require_promotion_tables(&mut self) -> Result<()> {
         Store::require_promotion_tables(self)
     }
@@ -131,12 +157,24 @@ impl RegistryStore for Store {
     fn get_events(&mut self, candidate_id: &str) -> Result<Vec<Event>> {
         Store::get_events(self, candidate_id)
     }
+    fn insert_eligibility_report(&mut self, report: &EligibilityRow) -> Result<()> {
+        Store::insert_eligibility_report(self, report)
+    }
+    fn promote(&mut self, candidate_id: &str, level: &str, report_id: &str, reason: Option<&str>) -> Result<i64> {
+        Store::promote(self, candidate_id, level, report_id, reason)
+    }
+    fn get_eligibility_reports(&mut self, candidate_id: &str) -> Result<Vec<EligibilityRow>> {
+        Store::get_eligibility_reports(self, candidate_id)
+    }
     fn record_rung(&mut self, rung: &Rung<'_>) -> Result<()> {
         Store::record_rung(self, rung)
     }
 }
 
 impl RegistryStore for PgStore {
+    fn promotion_tables_exist(&mut self) -> Result<bool> {
+        PgStore::promotion_tables_exist(self)
+    }
     fn require_promotion_tables(&mut self) -> Result<()> {
         PgStore::require_promotion_tables(self)
     }
@@ -147,7 +185,7 @@ impl RegistryStore for PgStore {
         PgStore::create_candidates_many(self, items)
     }
     fn update_status(&mut self, candidate_id: &str, status: &str, reason: Option<&str>) -> Result<i64> {
-        PgStore::update_status(self, candidate_id, status, reason, None)
+        PgStore::update_status(self, candidate_id, status, reason)
     }
     fn record_evaluation(&mut self, candidate_id: &str, new_status: &str, payload: &Value) -> Result<i64> {
         PgStore::record_evaluation(self, candidate_id, new_status, payload, None)
@@ -156,19 +194,27 @@ impl RegistryStore for PgStore {
         PgStore::record_event(self, candidate_id, event_type, payload)
     }
     fn list_candidates(&mut self, filter: &CandidateFilter) -> Result<Vec<Candidate>> {
-        Ok(PgStore::list_candidates(self, filter)?.into_iter().map(|r| r.candidate).collect())
+        PgStore::list_candidates(self, filter)
     }
     fn get_candidate(&mut self, candidate_id: &str) -> Result<Option<Candidate>> {
-        Ok(PgStore::get_candidate(self, candidate_id)?.map(|r| r.candidate))
+        PgStore::get_candidate(self, candidate_id)
     }
     fn get_events(&mut self, candidate_id: &str) -> Result<Vec<Event>> {
         PgStore::get_events(self, candidate_id)
+    }
+    fn insert_eligibility_report(&mut self, report: &EligibilityRow) -> Result<()> {
+        PgStore::insert_eligibility_report(self, report)
+    }
+    fn promote(&mut self, candidate_id: &str, level: &str, report_id: &str, reason: Option<&str>) -> Result<i64> {
+        PgStore::promote(self, candidate_id, level, report_id, reason)
+    }
+    fn get_eligibility_reports(&mut self, candidate_id: &str) -> Result<Vec<EligibilityRow>> {
+        PgStore::get_eligibility_reports(self, candidate_id)
     }
     fn record_rung(&mut self, rung: &Rung<'_>) -> Result<()> {
         if let Some(r) = rung.report {
             r.validate()?;
         }
-        let report = rung.report.map(NewEligibilityReport::from);
         let new_status = rung.report.map_or(rung.new_status, |r| r.level.as_str());
         PgStore::record_rung(
             self,
@@ -177,7 +223,7 @@ impl RegistryStore for PgStore {
                 expected_status: Some(rung.expected_status),
                 new_status: Some(new_status),
                 event_payload: Some(rung.evaluated),
-                report: report.as_ref(),
+                report: rung.report,
                 reason: rung.reason,
                 governance: None,
             },
@@ -191,6 +237,77 @@ pub fn with_backend<T>(backend: &Backend, f: impl FnOnce(&mut dyn RegistryStore)
     match backend {
         Backend::Sqlite(path) => with_cached_store(Path::new(path), |s| f(s)),
         Backend::Postgres(url) => with_pg_store(url, |s| f(s)),
+    }
+}
+
+/// Whether both promotion tables exist; a SQLite file that does not exist has none (and is not
+/// created).
+pub fn promotion_tables_exist(backend: &Backend) -> Result<bool> {
+    if let Backend::Sqlite(path) = backend {
+        if !path.exists() {
+            return Ok(false);
+        }
+    }
+    with_backend(backend, |s| s.promotion_tables_exist())
+}
+
+/// Drop this process's cached connection to `backend` (e.g. before deleting the file).
+pub fn forget_connection(backend: &Backend) {
+    match backend {
+        Backend::Sqlite(path) => sqlite::forget_cached_store(path),
+        Backend::Postgres(url) => postgres::forget_pg_store(url),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Phase 3 migrations on either dialect (one version list: migrations::VERSIONS).
+// ---------------------------------------------------------------------------------------------
+
+/// Apply the embedded migrations and `extra`; returns the versions applied by this call.
+pub fn run_migrations(
+    backend: &Backend,
+    extra: Vec<migrations::Migration>,
+    git_commit: Option<&str>,
+) -> Result<Vec<i64>> {
+    match backend {
+        Backend::Sqlite(path) => {
+            let mut all = sqlite::migrate::phase3_migrations();
+            all.extend(extra);
+            sqlite::migrate::run_migrations(path, &all, git_commit)
+        }
+        Backend::Postgres(url) => postgres::migrate::pg_run_migrations(url, &extra, git_commit),
+    }
+}
+
+/// Execute the SQL of one embedded version (no bookkeeping row). Idempotent.
+pub fn apply_migration_sql(backend: &Backend, version: i64) -> Result<()> {
+    match backend {
+        Backend::Sqlite(path) => sqlite::migrate::apply_migration_sql(path, version),
+        Backend::Postgres(url) => postgres::migrate::pg_apply_migration_sql(url, version),
+    }
+}
+
+/// Whether `schema_migrations_phase3` exists (a SQLite file that does not exist: false).
+pub fn schema_migrations_exists(backend: &Backend) -> Result<bool> {
+    match backend {
+        Backend::Sqlite(path) => sqlite::migrate::schema_migrations_phase3_exists(path),
+        Backend::Postgres(url) => postgres::migrate::pg_schema_migrations_exists(url),
+    }
+}
+
+/// Applied versions, ascending.
+pub fn applied_migration_versions(backend: &Backend) -> Result<Vec<i64>> {
+    match backend {
+        Backend::Sqlite(path) => sqlite::migrate::get_applied_versions_phase3(path),
+        Backend::Postgres(url) => postgres::migrate::pg_applied_versions(url),
+    }
+}
+
+/// Whether every Phase 3 table exists.
+pub fn phase3_tables_exist(backend: &Backend) -> Result<bool> {
+    match backend {
+        Backend::Sqlite(path) => sqlite::migrate::phase3_tables_exist(path),
+        Backend::Postgres(url) => postgres::migrate::pg_phase3_tables_exist(url),
     }
 }
 

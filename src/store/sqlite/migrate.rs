@@ -1,4 +1,5 @@
-//! Phase 3 migrations: the SQL files of `migrations/`, embedded, applied in order.
+//! The Phase 3 migrations on SQLite: the SQLite texts of [`VERSIONS`] (`migrations/sqlite/`),
+//! applied in order.
 //!
 //! Each pending migration: the database file is copied aside (SQLite backup, consistent even in
 //! WAL mode), the SQL and its row in `schema_migrations_phase3` run in one transaction, and if
@@ -12,43 +13,16 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension, MAIN_DB};
 
 use crate::error::{Error, Result};
-use crate::guards;
-use crate::store::{now_utc_iso, sql_err, with_cached_store_opts, with_write_transaction};
-
-/// One migration: its version, its name (`2026_02_<table>`) and its SQL.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Migration {
-    pub version: i64,
-    pub name: String,
-    pub sql: String,
-}
-
-/// (version, name, SQL) of the embedded Phase 3 migrations, in order.
-pub const MIGRATIONS_PHASE3: [(i64, &str, &str); 13] = [
-    (1, "2026_02_schema_migrations_phase3", include_str!("../migrations/001_schema_migrations_phase3.sql")),
-    (2, "2026_02_regime_runs", include_str!("../migrations/002_regime_runs.sql")),
-    (3, "2026_02_regime_states", include_str!("../migrations/003_regime_states.sql")),
-    (4, "2026_02_promotion_candidates", include_str!("../migrations/004_promotion_candidates.sql")),
-    (5, "2026_02_promotion_events", include_str!("../migrations/005_promotion_events.sql")),
-    (6, "2026_02_sweep_families", include_str!("../migrations/006_sweep_families.sql")),
-    (7, "2026_02_sweep_hypotheses", include_str!("../migrations/007_sweep_hypotheses.sql")),
-    (8, "2026_02_eligibility_reports", include_str!("../migrations/008_eligibility_reports.sql")),
-    (9, "2026_02_promotion_eligibility_trigger", include_str!("../migrations/009_promotion_eligibility_trigger.sql")),
-    (
-        10,
-        "2026_02_eligibility_reports_immutability",
-        include_str!("../migrations/010_eligibility_reports_immutability.sql"),
-    ),
-    (11, "2026_02_governance_events", include_str!("../migrations/011_governance_events.sql")),
-    (12, "2026_02_artifact_lineage", include_str!("../migrations/012_artifact_lineage.sql")),
-    (13, "2026_02_artifact_edges", include_str!("../migrations/013_artifact_edges.sql")),
-];
+use crate::store::migrations::{self, current_git_commit, Dialect, Migration, VERSIONS};
+use crate::store::rules::now_utc_iso;
+use crate::store::sqlite::guards;
+use crate::store::sqlite::{sql_err, with_cached_store_opts, with_write_transaction};
 
 /// The migration that adds `promotion_candidates.eligibility_report_id` (before its SQL runs).
 const ELIGIBILITY_COLUMN_MIGRATION: &str = "2026_02_promotion_eligibility_trigger";
 
 /// Append-only triggers of promotion_events (idempotent).
-pub const PROMOTION_EVENTS_GUARDS_SQL: &str = include_str!("../migrations/promotion_events_guards.sql");
+pub const PROMOTION_EVENTS_GUARDS_SQL: &str = include_str!("../../../migrations/sqlite/promotion_events_guards.sql");
 
 /// The tables the Phase 3 migrations 2–7 create (besides schema_migrations_phase3); the
 /// analyzer's `phase3_tables_exist` checks these.
@@ -57,21 +31,12 @@ pub const PHASE3_TABLES: [&str; 6] =
 
 /// The embedded migrations as owned values.
 pub fn phase3_migrations() -> Vec<Migration> {
-    MIGRATIONS_PHASE3
-        .iter()
-        .map(|(v, n, s)| Migration { version: *v, name: (*n).to_string(), sql: (*s).to_string() })
-        .collect()
+    migrations::migrations(Dialect::Sqlite)
 }
 
 /// The SQL of one embedded version (the guards included for version 5).
 pub fn migration_sql(version: i64) -> Option<String> {
-    let (_, _, sql) = MIGRATIONS_PHASE3.iter().find(|(v, _, _)| *v == version)?;
-    let mut sql = (*sql).to_string();
-    if version == 5 {
-        sql.push('\n');
-        sql.push_str(PROMOTION_EVENTS_GUARDS_SQL);
-    }
-    Some(sql)
+    migrations::version_sql(Dialect::Sqlite, version, PROMOTION_EVENTS_GUARDS_SQL)
 }
 
 fn table_exists(conn: &Connection, name: &str) -> Result<bool> {
@@ -131,26 +96,6 @@ pub fn phase3_tables_exist(db_path: &Path) -> Result<bool> {
     Ok(all.unwrap_or(false))
 }
 
-/// The commit of the code running the migration: env `CRYPTO_ANALYZER_GIT_COMMIT`, else
-/// `git rev-parse HEAD` in the current folder, else "unknown".
-pub fn current_git_commit() -> String {
-    if let Ok(c) = std::env::var("CRYPTO_ANALYZER_GIT_COMMIT") {
-        if !c.trim().is_empty() {
-            return c.trim().to_string();
-        }
-    }
-    std::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".to_string())
-}
-
 /// Where the copy of the database is put before migration `version`.
 pub fn backup_path(db_path: &Path, version: i64) -> PathBuf {
     let mut name = db_path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
@@ -195,7 +140,7 @@ pub fn run_migrations_on(
 }
 
 /// Ensure the append-only triggers of promotion_events (when the table exists).
-/// Also ensures the governance triggers of migrations 009–013 (see [`crate::guards`]).
+/// Also ensures the governance triggers of migrations 009–013 (see [`crate::store::sqlite::guards`]).
 pub fn ensure_guards(conn: &mut Connection) -> Result<()> {
     if table_exists(conn, "promotion_events")? && table_exists(conn, "promotion_candidates")? {
         with_write_transaction(conn, |tx| tx.execute_batch(PROMOTION_EVENTS_GUARDS_SQL).map_err(sql_err))?;
@@ -223,11 +168,7 @@ fn apply_one(conn: &mut Connection, db_path: &Path, m: &Migration, git_commit: &
             m.name
         ))
     })?;
-    let sql = if m.version == 5 && m.name == "2026_02_promotion_events" {
-        format!("{}\n{}", m.sql, PROMOTION_EVENTS_GUARDS_SQL)
-    } else {
-        m.sql.clone()
-    };
+    let sql = migrations::sql_to_run(m, PROMOTION_EVENTS_GUARDS_SQL);
     let result = apply_in_transaction(conn, m, &sql, git_commit);
     match result {
         Ok(applied) => {
@@ -286,7 +227,7 @@ fn apply_sql(conn: &Connection, name: &str, sql: &str) -> Result<()> {
 pub fn apply_migration_sql(db_path: &Path, version: i64) -> Result<()> {
     let sql = migration_sql(version)
         .ok_or_else(|| Error::invalid(format!("unknown Phase 3 migration version: {version}")))?;
-    let name = MIGRATIONS_PHASE3.iter().find(|(v, _, _)| *v == version).map(|(_, n, _)| *n).unwrap_or_default();
+    let name = VERSIONS.iter().find(|v| v.version == version).map(|v| v.name).unwrap_or_default();
     with_cached_store_opts(db_path, true, |s| {
         with_write_transaction(s.connection_mut(), |tx| apply_sql(tx, name, &sql))
     })
