@@ -15,7 +15,7 @@ DEV_DEPS := "maturin>=1.7,<2" "numpy>=1.26" "pandas>=2.0" "pytest>=7" "arch>=6" 
 # The oldest versions the analyzer may pin: the whole pytest suite runs again against them in a
 # second venv (same abi3 extension). pyarrow < 20 because newer wheels need numpy 2.
 COMPAT_VENV := .venv-compat
-COMPAT_DEPS := "maturin>=1.7,<2" "numpy==1.26.*" "pandas==2.2.*" "pyarrow>=14,<20" "pytest>=7" \
+COMPAT_DEPS := "maturin>=1.7,<2" "numpy==1.26.*" "pandas==2.2.*" "pyarrow>=14,<20" "pytest>=7" "ruff>=0.6" \
                "arch>=6" "scipy>=1.10" "streamlit>=1.30" "altair>=5" "selenium>=4" "mypy>=1.8"
 
 
