@@ -593,6 +593,9 @@ def restore(analyzer_dir: PathLike) -> AdoptionStatus:
     if changed:
         raise InvalidInputError(f"module(s) changed by hand since adoption, not overwritten: {', '.join(changed)}")
     backup = root / BACKUP_DIR / "originals"
+    # Every saved original is read and verified before the first write; the writes then use
+    # those bytes.
+    module_writes: dict[str, bytes] = {}
     for rel, _pkg in MODULES:
         if rel not in man["modules"]:
             continue
@@ -602,6 +605,8 @@ def restore(analyzer_dir: PathLike) -> AdoptionStatus:
         data = saved.read_bytes() if saved.is_file() else None
         if data is None or _sha256(data) != man["modules"][rel]:
             raise InvalidInputError(f"saved original of {rel} is missing or corrupt in {backup}")
+        if st.modules[rel] != "original":
+            module_writes[rel] = data
     file_writes: dict[str, bytes | None] = {}
     for rel, book in sorted(man["files"].items()):
         path = root / rel
@@ -621,10 +626,8 @@ def restore(analyzer_dir: PathLike) -> AdoptionStatus:
         if data is None or _sha256(data) != book["original"]:
             raise InvalidInputError(f"saved original of {rel} is missing or corrupt in {backup}")
         file_writes[rel] = data
-    for rel, _pkg in MODULES:
-        if rel in man["modules"] and st.modules[rel] != "original":
-            saved = backup / "crypto_analyzer" / rel
-            _write_atomic(root / "crypto_analyzer" / rel, (saved if saved.is_file() else backup / rel).read_bytes())
+    for rel, data in module_writes.items():
+        _write_atomic(root / "crypto_analyzer" / rel, data)
     for rel, data in file_writes.items():
         if data is None:
             (root / rel).unlink()

@@ -5,10 +5,12 @@ hand edits are never overwritten."""
 
 from __future__ import annotations
 
+import difflib
 import functools
 import http.server
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -241,10 +243,12 @@ def test_dependency_is_added_to_every_list_layout(deps):
     before, after = tomllib.loads(text), tomllib.loads(new)
     assert after["project"]["dependencies"] == [*before["project"]["dependencies"], "crypto-analyzer-promotion~=1.2.3"]
     assert {k: v for k, v in after.items() if k != "project"} == {k: v for k, v in before.items() if k != "project"}
-    # Every other line is kept as it was.
-    assert [ln for ln in text.splitlines() if not ln.startswith("dependencies")] == [
-        ln for ln in new.splitlines() if "crypto-analyzer-promotion" not in ln and not ln.startswith("dependencies")
-    ] or "\n" in deps
+    # Every byte of the original is kept: the edit only inserts the item (and the comma that
+    # separates it from the last one).
+    ops = difflib.SequenceMatcher(None, text, new, autojunk=False).get_opcodes()
+    assert {tag for tag, *_ in ops} <= {"equal", "insert"}, ops
+    inserted = "".join(new[j1:j2] for tag, _i1, _i2, j1, j2 in ops if tag == "insert")
+    assert re.sub(r"[\s,]", "", inserted) == '"crypto-analyzer-promotion~=1.2.3"', inserted
 
 
 def test_uv_index_is_explicit_and_only_for_the_package():
