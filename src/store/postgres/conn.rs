@@ -6,17 +6,45 @@
 //! the password (raw and percent-decoded) before it leaves this module.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use postgres::config::{Host, SslMode, SslNegotiation};
 use postgres::error::SqlState;
-use postgres::{Client, Config, NoTls};
+use postgres::{Client, Config};
 
 use crate::error::Error;
+use crate::store::postgres::transport::Transport;
 use crate::store::rules::PROMOTION_TABLES_REQUIRED_MSG;
 
-/// Seconds to wait for the server when connecting (env `PGCONNECT_TIMEOUT` or `connect_timeout`
-/// in the URL override it).
+/// Seconds to wait for the server when connecting, TCP connect and login together (env
+/// `PGCONNECT_TIMEOUT` or `connect_timeout` in the URL override it).
 pub const CONNECT_TIMEOUT_S: u64 = 10;
+
+/// The session's `lock_timeout` unless the server already sets one for it (env
+/// `CRYPTO_ANALYZER_PG_LOCK_TIMEOUT`, any value PostgreSQL accepts: `5s`, `500ms`, `0` = off).
+pub const LOCK_TIMEOUT: &str = "10s";
+
+/// The session's `statement_timeout` unless the server already sets one for it (env
+/// `CRYPTO_ANALYZER_PG_STATEMENT_TIMEOUT`).
+pub const STATEMENT_TIMEOUT: &str = "60s";
+
+/// The client gives up on a server that sends nothing for the session's `statement_timeout`
+/// plus this margin while it waits for an answer (a frozen server cannot cancel its own
+/// statement).
+pub const RESPONSE_MARGIN_MS: u64 = 5_000;
+
+/// TCP keepalives (unless the URL sets them): first probe after this many idle seconds, then
+/// every [`KEEPALIVE_INTERVAL_S`], [`KEEPALIVE_RETRIES`] unanswered probes end the connection;
+/// unacknowledged data ends it after [`TCP_USER_TIMEOUT_S`] (Linux).
+pub const KEEPALIVE_IDLE_S: u64 = 30;
+/// See [`KEEPALIVE_IDLE_S`].
+pub const KEEPALIVE_INTERVAL_S: u64 = 10;
+/// See [`KEEPALIVE_IDLE_S`].
+pub const KEEPALIVE_RETRIES: u32 = 3;
+/// See [`KEEPALIVE_IDLE_S`].
+pub const TCP_USER_TIMEOUT_S: u64 = 60;
 
 /// True when `target` names a PostgreSQL database (`postgresql://` or `postgres://`).
 pub fn is_postgres_url(target: &str) -> bool {
@@ -31,6 +59,9 @@ pub struct PgTarget {
     redacted: String,
     /// Strings that must never appear in a message (the password as given and decoded).
     secrets: Vec<String>,
+    /// The session's lock_timeout and statement_timeout as last read back (ms, 0: none).
+    lock_ms: AtomicU64,
+    statement_ms: AtomicU64,
 }
 
 impl std::fmt::Debug for PgTarget {
@@ -176,6 +207,47 @@ impl PgTarget {
         if config.get_application_name().is_none() {
             config.application_name(&env("PGAPPNAME").unwrap_or_else(|| "crypto_analyzer_promotion".into()));
         }
+        if config.get_options().is_none() {
+            if let Some(o) = env("PGOPTIONS") {
+                config.options(&o);
+            }
+        }
+        match config.get_ssl_mode() {
+            SslMode::Require => {
+                return Err(Error::invalid(format!(
+                    "sslmode=require cannot be honoured: this build has no TLS support yet \
+                     (refused rather than sent unencrypted): {redacted}"
+                )))
+            }
+            // Without TLS support, prefer means plain TCP (as libpq built without SSL does).
+            SslMode::Disable | SslMode::Prefer => {}
+            _ => return Err(Error::invalid(format!("unsupported sslmode: {redacted}"))),
+        }
+        if config.get_ssl_negotiation() == SslNegotiation::Direct {
+            return Err(Error::invalid(format!(
+                "sslnegotiation=direct cannot be honoured: this build has no TLS support yet: {redacted}"
+            )));
+        }
+        if let Some(mode) = env("PGSSLMODE") {
+            if !url_has_param(url, "sslmode") && !matches!(mode.as_str(), "disable" | "allow" | "prefer") {
+                return Err(Error::invalid(format!(
+                    "PGSSLMODE={mode} cannot be honoured: this build has no TLS support yet \
+                     (refused rather than sent unencrypted)"
+                )));
+            }
+        }
+        if config.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
+            config.keepalives_idle(Duration::from_secs(KEEPALIVE_IDLE_S));
+        }
+        if config.get_keepalives_interval().is_none() {
+            config.keepalives_interval(Duration::from_secs(KEEPALIVE_INTERVAL_S));
+        }
+        if config.get_keepalives_retries().is_none() {
+            config.keepalives_retries(KEEPALIVE_RETRIES);
+        }
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(Duration::from_secs(TCP_USER_TIMEOUT_S));
+        }
         if config.get_connect_timeout().is_none() {
             let secs = env("PGCONNECT_TIMEOUT")
                 .and_then(|s| s.trim().parse::<u64>().ok())
@@ -185,7 +257,7 @@ impl PgTarget {
         }
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets.dedup();
-        Ok(PgTarget { config, redacted, secrets })
+        Ok(PgTarget { config, redacted, secrets, lock_ms: AtomicU64::new(0), statement_ms: AtomicU64::new(0) })
     }
 
     /// The URL with the password replaced by `***`.
@@ -193,28 +265,68 @@ impl PgTarget {
         &self.redacted
     }
 
-    /// Open a connection (plain TCP or Unix socket; TLS is not supported yet).
+    /// Open a connection (plain TCP or Unix socket; TLS is not supported yet) and bound its
+    /// waits: `lock_timeout` and `statement_timeout` for the session unless the server already
+    /// sets them for it (configuration file, role, database, `options` in the URL or
+    /// PGOPTIONS), and over TCP a client-side deadline for each answer (the session's
+    /// statement_timeout plus [`RESPONSE_MARGIN_MS`]; the connect timeout while logging in).
     pub fn connect(&self) -> Result<Client, Error> {
-        self.config.connect(NoTls).map_err(|e| self.connect_err(&e))
+        let connect_timeout =
+            self.config.get_connect_timeout().copied().unwrap_or(Duration::from_secs(CONNECT_TIMEOUT_S));
+        let response_ms = Arc::new(AtomicU64::new(0));
+        let mut config = self.config.clone();
+        // The crate hands the socket to its TLS hook only when TLS is "required"; the hook
+        // (transport.rs) decides what the stream is. Unix sockets never get there (no TLS over
+        // them): they keep the crate's plain stream and the server-side timeouts only.
+        let all_tcp = config.get_hosts().iter().all(|h| matches!(h, Host::Tcp(_)));
+        if all_tcp {
+            config.ssl_mode(SslMode::Require).ssl_negotiation(SslNegotiation::Direct);
+        } else {
+            config.ssl_mode(SslMode::Disable);
+        }
+        let mut client = config
+            .connect(Transport::new(connect_timeout, Arc::clone(&response_ms)))
+            .map_err(|e| self.connect_err(&e))?;
+        let env =
+            |k: &str, default: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty()).unwrap_or(default.into());
+        let lock = env("CRYPTO_ANALYZER_PG_LOCK_TIMEOUT", LOCK_TIMEOUT);
+        let statement = env("CRYPTO_ANALYZER_PG_STATEMENT_TIMEOUT", STATEMENT_TIMEOUT);
+        client
+            .execute(
+                "SELECT set_config(name, CASE name WHEN 'lock_timeout' THEN $1 ELSE $2 END, false) \
+                 FROM pg_catalog.pg_settings WHERE name IN ('lock_timeout', 'statement_timeout') AND source = 'default'",
+                &[&lock, &statement],
+            )
+            .map_err(|e| {
+                Error::invalid(self.scrub(&format!(
+                    "CRYPTO_ANALYZER_PG_LOCK_TIMEOUT={lock:?} / CRYPTO_ANALYZER_PG_STATEMENT_TIMEOUT={statement:?} \
+                     refused by PostgreSQL at {}: {}",
+                    self.redacted,
+                    e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_string())
+                )))
+            })?;
+        let row = client
+            .query_one(
+                "SELECT (SELECT setting::bigint FROM pg_catalog.pg_settings WHERE name = 'lock_timeout'), \
+                        (SELECT setting::bigint FROM pg_catalog.pg_settings WHERE name = 'statement_timeout')",
+                &[],
+            )
+            .map_err(|e| self.connect_err(&e))?;
+        let lock_ms: i64 = row.try_get(0).map_err(|e| self.connect_err(&e))?;
+        let statement_ms: i64 = row.try_get(1).map_err(|e| self.connect_err(&e))?;
+        self.lock_ms.store(lock_ms.unsigned_abs(), Ordering::Relaxed);
+        self.statement_ms.store(statement_ms.unsigned_abs(), Ordering::Relaxed);
+        if statement_ms > 0 {
+            response_ms.store(statement_ms.unsigned_abs().saturating_add(RESPONSE_MARGIN_MS), Ordering::Relaxed);
+        }
+        Ok(client)
     }
 
     /// A connection failure as one clear [`Error::Connect`].
     pub fn connect_err(&self, e: &postgres::Error) -> Error {
         let why = match e.as_db_error() {
             Some(db) => db.message().to_string(),
-            None => {
-                let mut text = e.to_string();
-                let mut src = std::error::Error::source(e);
-                while let Some(s) = src {
-                    let t = s.to_string();
-                    if !text.contains(&t) {
-                        text.push_str(": ");
-                        text.push_str(&t);
-                    }
-                    src = s.source();
-                }
-                text
-            }
+            None => with_sources(e),
         };
         let hint = match e.code() {
             Some(c) if *c == SqlState::INVALID_PASSWORD || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION => {
@@ -232,6 +344,28 @@ impl PgTarget {
     }
 }
 
+/// The error's text followed by its sources' (the crate's Display leaves them out).
+fn with_sources(e: &postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        src = s.source();
+    }
+    text
+}
+
+/// Whether the URL's query string names `key` (`?key=` or `&key=`).
+fn url_has_param(url: &str, key: &str) -> bool {
+    url.split_once('?').is_some_and(|(_, q)| {
+        q.split('&').any(|kv| kv.split_once('=').map_or(kv, |(k, _)| k).eq_ignore_ascii_case(key))
+    })
+}
+
 fn scrub(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_string();
     for s in secrets {
@@ -245,6 +379,19 @@ fn scrub(text: &str, secrets: &[String]) -> String {
 /// Retry-worthy failures of a transaction: serialization failure (40001) and deadlock (40P01).
 pub fn is_retryable(e: &postgres::Error) -> bool {
     matches!(e.code(), Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED)
+}
+
+/// The connection failed while COMMIT was in flight: the server may have committed or not, and
+/// the client cannot know. [`Error::Connect`] with a message that says so and what to do.
+pub fn outcome_unknown(target: &PgTarget, e: &postgres::Error) -> Error {
+    Error::Connect(target.scrub(&format!(
+        "outcome unknown: the connection to PostgreSQL at {} was lost while committing ({}); the write \
+         may or may not have been committed. Check before repeating it (list/show the candidate or \
+         its events); a retry with the same caller-chosen ids is safe (a candidate_id or report id \
+         that exists already is refused, nothing is written twice)",
+        target.redacted,
+        with_sources(e)
+    )))
 }
 
 /// Map a client error (after connecting) onto the core error. Missing promotion tables → the
@@ -268,6 +415,19 @@ pub fn pg_err(target: &PgTarget, e: &postgres::Error) -> Error {
                 db.message()
             )));
         }
+        if *code == SqlState::LOCK_NOT_AVAILABLE || *code == SqlState::QUERY_CANCELED {
+            let lock_ms = target.lock_ms.load(Ordering::Relaxed);
+            let statement_ms = target.statement_ms.load(Ordering::Relaxed);
+            let waited_ms = if *code == SqlState::LOCK_NOT_AVAILABLE { lock_ms } else { statement_ms };
+            return Error::Busy {
+                waited_ms,
+                detail: target.scrub(&format!(
+                    "PostgreSQL: {} (session lock_timeout {lock_ms} ms, statement_timeout {statement_ms} ms; \
+                     nothing was written, try again later)",
+                    db.message()
+                )),
+            };
+        }
         if is_retryable(e) {
             return Error::Busy {
                 waited_ms: 0,
@@ -277,9 +437,13 @@ pub fn pg_err(target: &PgTarget, e: &postgres::Error) -> Error {
         return Error::Postgres(target.scrub(db.message()));
     }
     if e.is_closed() || e.to_string().starts_with("error communicating") {
-        return Error::Connect(target.scrub(&format!("lost the connection to PostgreSQL at {}: {e}", target.redacted)));
+        return Error::Connect(target.scrub(&format!(
+            "lost the connection to PostgreSQL at {}: {}",
+            target.redacted,
+            with_sources(e)
+        )));
     }
-    Error::Postgres(target.scrub(&e.to_string()))
+    Error::Postgres(target.scrub(&with_sources(e)))
 }
 
 #[cfg(test)]
