@@ -15,6 +15,7 @@ use postgres::error::SqlState;
 use postgres::{Client, Config};
 
 use crate::error::Error;
+use crate::store::postgres::pgfiles::{self, PassLookup};
 use crate::store::postgres::transport::Transport;
 use crate::store::rules::PROMOTION_TABLES_REQUIRED_MSG;
 
@@ -59,6 +60,8 @@ pub struct PgTarget {
     redacted: String,
     /// Strings that must never appear in a message (the password as given and decoded).
     secrets: Vec<String>,
+    /// Why the password file was not used (named in connection errors; None: used or absent).
+    passfile_note: Option<String>,
     /// The session's lock_timeout and statement_timeout as last read back (ms, 0: none).
     lock_ms: AtomicU64,
     statement_ms: AtomicU64,
@@ -89,44 +92,90 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The URL with the password part of `user:password@` replaced by `***`; the password as
-/// written (None when there is none).
-fn split_password(url: &str) -> (String, Option<String>) {
-    let Some(scheme_end) = url.find("://") else {
-        return (url.to_string(), None);
-    };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let Some(at) = authority.rfind('@') else {
-        return (url.to_string(), None);
-    };
-    let userinfo = &authority[..at];
-    let Some(colon) = userinfo.find(':') else {
-        return (url.to_string(), None);
-    };
-    let password = &userinfo[colon + 1..];
-    let redacted = format!("{}://{}:***{}", &url[..scheme_end], &userinfo[..colon], &rest[at..]);
-    (redacted, Some(password.to_string()))
+/// Every piece of the URL's text that may be a password as written, raw and percent-decoded:
+/// after the userinfo's first ':' up to the first '@' anywhere (how the `postgres` crate reads
+/// it) and up to the authority's last '@' (how libpq reads it), and each `password=` value of
+/// the query. Only for scrubbing messages: no message ever contains the URL's text itself.
+fn raw_secrets(url: &str) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    if let Some(scheme_end) = url.find("://") {
+        let rest = &url[scheme_end + 3..];
+        let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+        let userinfos = [rest.find('@').map(|at| &rest[..at]), authority.rfind('@').map(|at| &authority[..at])];
+        for userinfo in userinfos.into_iter().flatten() {
+            if let Some((_, pw)) = userinfo.split_once(':') {
+                found.push(pw.to_string());
+            }
+        }
+    }
+    if let Some((_, query)) = url.split_once('?') {
+        for kv in query.split('&') {
+            if let Some((k, v)) = kv.split_once('=') {
+                if percent_decode(k).trim().eq_ignore_ascii_case("password") {
+                    found.push(v.to_string());
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for pw in found.into_iter().filter(|p| !p.is_empty()) {
+        out.push(percent_decode(&pw));
+        out.push(pw);
+    }
+    out
 }
 
-/// Remove query parameters that carry a password (`password=...`) from a printable URL.
-fn redact_query(url: &str) -> (String, Vec<String>) {
-    let Some(q) = url.find('?') else {
-        return (url.to_string(), Vec::new());
-    };
-    let mut secrets = Vec::new();
-    let params: Vec<String> = url[q + 1..]
-        .split('&')
-        .map(|kv| match kv.split_once('=') {
-            Some((k, v)) if k.eq_ignore_ascii_case("password") => {
-                secrets.push(v.to_string());
-                format!("{k}=***")
+/// `s` percent-encoded for a URL (everything but unreserved characters).
+fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The printable form of the parsed settings: `postgresql://user:***@host:port,.../dbname`
+/// (`:***` when a password is set, from any source) and the `options`, rebuilt from the settings
+/// and never from the URL's text, so nothing the parser took as the password can show.
+fn display(config: &Config) -> String {
+    let mut out = String::from("postgresql://");
+    let user = config.get_user().map(url_encode).unwrap_or_default();
+    let password = if config.get_password().is_some() { ":***" } else { "" };
+    if !user.is_empty() || !password.is_empty() {
+        out.push_str(&format!("{user}{password}@"));
+    }
+    let ports = config.get_ports();
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let host = match h {
+                Host::Tcp(name) if name.contains(':') => format!("[{name}]"),
+                Host::Tcp(name) => url_encode(name),
+                #[cfg(unix)]
+                Host::Unix(path) => url_encode(&path.to_string_lossy()),
+            };
+            match ports.get(i).or(if ports.len() == 1 { ports.first() } else { None }) {
+                Some(p) => format!("{host}:{p}"),
+                None => host,
             }
-            _ => kv.to_string(),
         })
         .collect();
-    (format!("{}?{}", &url[..q], params.join("&")), secrets)
+    out.push_str(&hosts.join(","));
+    if let Some(db) = config.get_dbname() {
+        out.push('/');
+        out.push_str(&url_encode(db));
+    }
+    if let Some(options) = config.get_options() {
+        out.push_str("?options=");
+        out.push_str(&url_encode(options));
+    }
+    out
 }
 
 impl PgTarget {
@@ -135,25 +184,36 @@ impl PgTarget {
     /// login name. A malformed URL is [`Error::InvalidInput`] (password never shown).
     pub fn parse(url: &str) -> Result<PgTarget, Error> {
         let url = url.trim();
-        let (redacted, userinfo_pw) = split_password(url);
-        let (redacted, query_pws) = redact_query(&redacted);
-        let mut secrets: Vec<String> = Vec::new();
-        for pw in userinfo_pw.into_iter().chain(query_pws) {
-            if !pw.is_empty() {
-                secrets.push(percent_decode(&pw));
-                secrets.push(pw);
+        let mut secrets = raw_secrets(url);
+        if !is_postgres_url(url) {
+            return Err(Error::invalid("not a PostgreSQL URL (expected postgresql://user@host:port/dbname)"));
+        }
+        // libpq takes the scheme in any case; the crate only in lower case.
+        let normalized = match url.find("://") {
+            Some(i) => format!("{}{}", url[..i].to_ascii_lowercase(), &url[i..]),
+            None => url.to_string(),
+        };
+        // libpq's `service` and `passfile`, which the crate does not know.
+        let (normalized, libpq_only) = take_params(&normalized, &["service", "passfile"]);
+        let url_param = |k: &str| libpq_only.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        let mut config = Config::from_str(&normalized).map_err(|e| {
+            let msg = scrub(&format!("{e}"), &secrets);
+            Error::invalid(format!(
+                "invalid PostgreSQL URL (not shown: it does not parse, so its password cannot be told apart): {msg}"
+            ))
+        })?;
+        if let Some(pw) = config.get_password() {
+            secrets.push(String::from_utf8_lossy(pw).into_owned());
+        }
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        // A service's settings come after the URL's and before the environment's (libpq).
+        let mut passfile = url_param("passfile");
+        if let Some(name) = url_param("service").or_else(|| env("PGSERVICE")) {
+            for (k, v) in pgfiles::service_settings(&name)? {
+                apply_service_setting(&mut config, &name, &k, &v, &mut secrets, &mut passfile)?;
             }
         }
-        if !is_postgres_url(url) {
-            return Err(Error::invalid(format!(
-                "not a PostgreSQL URL (expected postgresql://user@host:port/dbname): {redacted}"
-            )));
-        }
-        let mut config = Config::from_str(url).map_err(|e| {
-            let msg = scrub(&format!("{e}"), &secrets);
-            Error::invalid(format!("invalid PostgreSQL URL {redacted}: {msg}"))
-        })?;
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let redacted = display(&config);
         if config.get_hosts().is_empty() {
             match env("PGHOST") {
                 Some(h) => {
@@ -202,6 +262,32 @@ impl PgTarget {
         if config.get_dbname().is_none() {
             if let Some(db) = env("PGDATABASE") {
                 config.dbname(&db);
+            }
+        }
+        let mut passfile_note = None;
+        if config.get_password().is_none() {
+            if let Some(file) = pgfiles::passfile_path(passfile.as_deref()) {
+                let host = match config.get_hosts().first() {
+                    Some(Host::Tcp(h)) => h.clone(),
+                    // libpq matches its default socket directory as "localhost".
+                    #[cfg(unix)]
+                    Some(Host::Unix(p)) if p == std::path::Path::new("/var/run/postgresql") => "localhost".into(),
+                    #[cfg(unix)]
+                    Some(Host::Unix(p)) => p.to_string_lossy().into_owned(),
+                    None => "localhost".into(),
+                };
+                let user = config.get_user().unwrap_or_default().to_string();
+                let dbname = config.get_dbname().map_or_else(|| user.clone(), str::to_string);
+                let port = config.get_ports().first().copied().unwrap_or(5432);
+                let want = PassLookup { host: &host, port, dbname: &dbname, user: &user };
+                match pgfiles::pgpass_password(&file, &want) {
+                    Ok(Some(pw)) => {
+                        secrets.push(pw.clone());
+                        config.password(pw);
+                    }
+                    Ok(None) => {}
+                    Err(note) => passfile_note = Some(note),
+                }
             }
         }
         if config.get_application_name().is_none() {
@@ -255,9 +341,22 @@ impl PgTarget {
                 .unwrap_or(CONNECT_TIMEOUT_S);
             config.connect_timeout(Duration::from_secs(secs));
         }
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        secrets.dedup();
-        Ok(PgTarget { config, redacted, secrets, lock_ms: AtomicU64::new(0), statement_ms: AtomicU64::new(0) })
+        let redacted = display(&config);
+        secrets.retain(|s| !s.is_empty());
+        let secrets = {
+            let mut v = secrets;
+            v.sort_by_key(|s| std::cmp::Reverse(s.len()));
+            v.dedup();
+            v
+        };
+        Ok(PgTarget {
+            config,
+            redacted,
+            secrets,
+            passfile_note,
+            lock_ms: AtomicU64::new(0),
+            statement_ms: AtomicU64::new(0),
+        })
     }
 
     /// The URL with the password replaced by `***`.
@@ -330,18 +429,103 @@ impl PgTarget {
         };
         let hint = match e.code() {
             Some(c) if *c == SqlState::INVALID_PASSWORD || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION => {
-                " (check the user and the password: URL or PGUSER/PGPASSWORD)"
+                " (check the user and the password: URL, service file, PGUSER/PGPASSWORD or the password file)"
             }
             Some(c) if *c == SqlState::INVALID_CATALOG_NAME => " (create the database first)",
             _ => "",
         };
-        Error::Connect(self.scrub(&format!("could not connect to PostgreSQL at {}: {why}{hint}", self.redacted)))
+        let note = self.passfile_note.as_deref().map(|n| format!("; {n}")).unwrap_or_default();
+        Error::Connect(self.scrub(&format!("could not connect to PostgreSQL at {}: {why}{hint}{note}", self.redacted)))
     }
 
     /// `text` with every secret replaced by `***`.
     pub fn scrub(&self, text: &str) -> String {
         scrub(text, &self.secrets)
     }
+}
+
+/// The URL without the query parameters named in `keys`; their (key, percent-decoded value).
+fn take_params(url: &str, keys: &[&str]) -> (String, Vec<(String, String)>) {
+    let Some((head, query)) = url.split_once('?') else {
+        return (url.to_string(), Vec::new());
+    };
+    let mut taken = Vec::new();
+    let mut kept = Vec::new();
+    for kv in query.split('&') {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        let key = percent_decode(k);
+        if keys.contains(&key.as_str()) {
+            taken.push((key, percent_decode(v)));
+        } else {
+            kept.push(kv);
+        }
+    }
+    let url = if kept.is_empty() { head.to_string() } else { format!("{head}?{}", kept.join("&")) };
+    (url, taken)
+}
+
+/// One `key=value` of a service definition, where the URL left the setting out.
+fn apply_service_setting(
+    config: &mut Config,
+    service: &str,
+    key: &str,
+    value: &str,
+    secrets: &mut Vec<String>,
+    passfile: &mut Option<String>,
+) -> Result<(), Error> {
+    let bad = |what: &str| Error::invalid(format!("service \"{service}\": invalid {what} in the service file"));
+    match key {
+        "host" if config.get_hosts().is_empty() => {
+            for h in value.split(',') {
+                config.host(h.trim());
+            }
+        }
+        "port" if config.get_ports().is_empty() => {
+            for p in value.split(',') {
+                config.port(p.trim().parse::<u16>().map_err(|_| bad("port"))?);
+            }
+        }
+        "dbname" if config.get_dbname().is_none() => {
+            config.dbname(value);
+        }
+        "user" if config.get_user().is_none() => {
+            config.user(value);
+        }
+        "password" if config.get_password().is_none() => {
+            secrets.push(value.to_string());
+            config.password(value);
+        }
+        "options" if config.get_options().is_none() => {
+            config.options(value);
+        }
+        "application_name" if config.get_application_name().is_none() => {
+            config.application_name(value);
+        }
+        "connect_timeout" if config.get_connect_timeout().is_none() => {
+            let secs = value.trim().parse::<u64>().map_err(|_| bad("connect_timeout"))?;
+            if secs > 0 {
+                config.connect_timeout(Duration::from_secs(secs));
+            }
+        }
+        "passfile" => {
+            passfile.get_or_insert_with(|| value.to_string());
+        }
+        "sslmode" => {
+            if !matches!(value, "disable" | "allow" | "prefer") {
+                return Err(Error::invalid(format!(
+                    "service \"{service}\": sslmode={value} cannot be honoured: this build has no TLS support yet \
+                     (refused rather than sent unencrypted)"
+                )));
+            }
+        }
+        "host" | "port" | "dbname" | "user" | "password" | "options" | "application_name" | "connect_timeout" => {}
+        other => {
+            return Err(Error::invalid(format!(
+                "service \"{service}\": the setting {other:?} is not supported by this package (refused rather than ignored)"
+            )))
+        }
+    }
+    Ok(())
 }
 
 /// The error's text followed by its sources' (the crate's Display leaves them out).
@@ -451,14 +635,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn redacts_userinfo_and_query_passwords() {
-        let (r, pw) = split_password("postgresql://alice:s3cr%40t@db.example:5432/reg?sslmode=disable");
-        assert_eq!(r, "postgresql://alice:***@db.example:5432/reg?sslmode=disable");
-        assert_eq!(pw.as_deref(), Some("s3cr%40t"));
+    fn the_printable_url_is_rebuilt_from_the_settings() {
+        let shown = |u: &str| PgTarget::parse(u).map(|t| t.redacted().to_string());
+        assert_eq!(
+            shown("postgresql://alice:s3cr%40t@db.example:5432/reg?sslmode=disable").ok().as_deref(),
+            Some("postgresql://alice:***@db.example:5432/reg")
+        );
+        // The crate reads the password up to the first '@', '/' and '?' included.
+        let t = shown("PostgreSQL://bob:pa/ss?x@h:1/db?options=-csearch_path%3Ds1").ok();
+        assert_eq!(t.as_deref(), Some("postgresql://bob:***@h:1/db?options=-csearch_path%3Ds1"));
+        let t = shown("postgresql://h1:1,h2/db?user=a&password=xyz").ok();
+        assert_eq!(t.as_deref(), Some("postgresql://a:***@h1:1,h2:5432/db"));
+        assert!(raw_secrets("postgresql://h/db?user=a&password=x%79z").contains(&"xyz".to_string()));
+        assert!(raw_secrets("postgresql://u:a/b@h/db").contains(&"a/b".to_string()));
         assert_eq!(percent_decode("s3cr%40t"), "s3cr@t");
-        let (r, s) = redact_query("postgresql://h/db?user=a&password=xyz&port=1");
-        assert_eq!(r, "postgresql://h/db?user=a&password=***&port=1");
-        assert_eq!(s, vec!["xyz".to_string()]);
         assert!(is_postgres_url("postgres://x"));
         assert!(is_postgres_url("PostgreSQL://x"));
         assert!(!is_postgres_url("/tmp/postgresql://x"));

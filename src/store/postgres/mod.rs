@@ -16,6 +16,7 @@
 
 pub mod conn;
 pub mod migrate;
+mod pgfiles;
 mod transport;
 
 use std::collections::HashMap;
