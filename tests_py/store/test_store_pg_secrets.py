@@ -155,7 +155,7 @@ def test_an_unparsable_url_shows_no_part_of_itself(monkeypatch):
     for url in (
         f"postgresql://u:{quote(ODD, safe='')}@127.0.0.1:notaport/db",
         f"postgresql://u:{quote(ODD, safe='')}@h/db?bogus_option=1",
-        f"postgresql://h/db?password={quote(ODD, safe='')}&sslmode=sometimes",
+        f"postgresql://h/db?user=u&password={quote(ODD, safe='')}&sslmode=sometimes",
     ):
         with pytest.raises(X.InvalidInputError, match="invalid PostgreSQL URL") as info:
             st.list_candidates(url)

@@ -293,7 +293,8 @@ def test_a_connection_lost_at_commit_is_reported_as_outcome_unknown(reg, pg_sql)
     hostport = hostpart.split("/", 1)[0]
     host, port = hostport.rsplit(":", 1)
     proxy = CommitDropper(host, int(port))
-    proxied = reg.replace(f"@{hostport}/", f"@127.0.0.1:{proxy.port}/", 1)
+    # Plain TCP, so that the proxy can read the messages.
+    proxied = reg.replace(f"@{hostport}/", f"@127.0.0.1:{proxy.port}/", 1) + "&sslmode=disable"
     try:
         st.list_candidates(proxied)  # connected through the proxy
         proxy.armed.set()
@@ -390,32 +391,11 @@ def test_a_server_restarted_under_writers_loses_no_acknowledged_write(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "url, env, fragment",
-    [
-        ("postgresql://crypto:Tls-Secret-1@127.0.0.1:5432/registry?sslmode=require", {}, "sslmode=require cannot be"),
-        (
-            "postgresql://crypto:Tls-Secret-1@127.0.0.1:5432/registry",
-            {"PGSSLMODE": "verify-full"},
-            "PGSSLMODE=verify-full",
-        ),
-        ("postgresql://crypto:Tls-Secret-1@127.0.0.1:5432/registry", {"PGSSLMODE": "require"}, "PGSSLMODE=require"),
-    ],
-)
-def test_tls_requests_are_refused_not_downgraded(monkeypatch, url, env, fragment):
-    """Until TLS is supported, asking for it is an error naming the setting, before any byte is
-    sent (the port here has no server: a downgrade would show as a connection error instead)."""
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    with pytest.raises(X.InvalidInputError, match=fragment) as info:
-        st.list_candidates(url)
-    assert "Tls-Secret-1" not in str(info.value) + repr(info.value)
-
-
-@pytest.mark.parametrize(
     "param, env", [("sslmode=disable", "verify-full"), ("sslmode=prefer", "require"), (None, "prefer")]
 )
 def test_a_url_sslmode_or_a_plain_pgsslmode_still_connects(reg, monkeypatch, param, env):
-    """The URL's sslmode wins over PGSSLMODE, as in libpq; prefer connects (plain TCP)."""
+    """The URL's sslmode wins over PGSSLMODE, as in libpq; prefer connects to this server (which
+    has no TLS) in plain TCP. TLS itself: test_store_pg_tls.py."""
     monkeypatch.setenv("PGSSLMODE", env)
     url = reg if param is None else _with_param(reg, param)
     try:

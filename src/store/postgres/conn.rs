@@ -10,13 +10,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use postgres::config::{Host, SslMode, SslNegotiation};
+use postgres::config::{Host, SslMode as CrateSslMode, SslNegotiation};
 use postgres::error::SqlState;
 use postgres::{Client, Config};
 
 use crate::error::Error;
 use crate::store::postgres::pgfiles::{self, PassLookup};
-use crate::store::postgres::transport::Transport;
+use crate::store::postgres::tls::{self, SslMode};
+use crate::store::postgres::transport::{Tls, Transport};
 use crate::store::rules::PROMOTION_TABLES_REQUIRED_MSG;
 
 /// Seconds to wait for the server when connecting, TCP connect and login together (env
@@ -60,6 +61,9 @@ pub struct PgTarget {
     redacted: String,
     /// Strings that must never appear in a message (the password as given and decoded).
     secrets: Vec<String>,
+    /// libpq's sslmode as resolved, and the TLS it asks for.
+    ssl_mode: SslMode,
+    tls: Tls,
     /// Why the password file was not used (named in connection errors; None: used or absent).
     passfile_note: Option<String>,
     /// The session's lock_timeout and statement_timeout as last read back (ms, 0: none).
@@ -194,7 +198,8 @@ impl PgTarget {
             None => url.to_string(),
         };
         // libpq's `service` and `passfile`, which the crate does not know.
-        let (normalized, libpq_only) = take_params(&normalized, &["service", "passfile"]);
+        let (normalized, libpq_only) =
+            take_params(&normalized, &["service", "passfile", "sslmode", "sslrootcert", "sslcert", "sslkey"]);
         let url_param = |k: &str| libpq_only.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
         let mut config = Config::from_str(&normalized).map_err(|e| {
             let msg = scrub(&format!("{e}"), &secrets);
@@ -208,9 +213,14 @@ impl PgTarget {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         // A service's settings come after the URL's and before the environment's (libpq).
         let mut passfile = url_param("passfile");
+        let mut service_tls: (Option<String>, Option<String>) = (None, None);
         if let Some(name) = url_param("service").or_else(|| env("PGSERVICE")) {
             for (k, v) in pgfiles::service_settings(&name)? {
-                apply_service_setting(&mut config, &name, &k, &v, &mut secrets, &mut passfile)?;
+                match k.as_str() {
+                    "sslmode" => service_tls.0 = Some(v),
+                    "sslrootcert" => service_tls.1 = Some(v),
+                    _ => apply_service_setting(&mut config, &name, &k, &v, &mut secrets, &mut passfile)?,
+                }
             }
         }
         let redacted = display(&config);
@@ -298,30 +308,25 @@ impl PgTarget {
                 config.options(&o);
             }
         }
-        match config.get_ssl_mode() {
-            SslMode::Require => {
-                return Err(Error::invalid(format!(
-                    "sslmode=require cannot be honoured: this build has no TLS support yet \
-                     (refused rather than sent unencrypted): {redacted}"
-                )))
-            }
-            // Without TLS support, prefer means plain TCP (as libpq built without SSL does).
-            SslMode::Disable | SslMode::Prefer => {}
-            _ => return Err(Error::invalid(format!("unsupported sslmode: {redacted}"))),
-        }
         if config.get_ssl_negotiation() == SslNegotiation::Direct {
+            return Err(Error::invalid(format!("sslnegotiation=direct is not supported by this package: {redacted}")));
+        }
+        if let Some((key, _)) = libpq_only.iter().find(|(k, _)| k == "sslcert" || k == "sslkey") {
             return Err(Error::invalid(format!(
-                "sslnegotiation=direct cannot be honoured: this build has no TLS support yet: {redacted}"
+                "{key}: client certificates are not supported by this package (refused rather than ignored)"
             )));
         }
-        if let Some(mode) = env("PGSSLMODE") {
-            if !url_has_param(url, "sslmode") && !matches!(mode.as_str(), "disable" | "allow" | "prefer") {
-                return Err(Error::invalid(format!(
-                    "PGSSLMODE={mode} cannot be honoured: this build has no TLS support yet \
-                     (refused rather than sent unencrypted)"
-                )));
+        // URL, then service, then environment, then libpq's default (prefer).
+        let ssl_mode = match (url_param("sslmode"), service_tls.0, env("PGSSLMODE")) {
+            (Some(m), _, _) => {
+                SslMode::parse(&m).map_err(|why| Error::invalid(format!("invalid PostgreSQL URL {redacted}: {why}")))?
             }
-        }
+            (None, Some(m), _) => SslMode::parse(&m).map_err(|why| Error::invalid(format!("service file: {why}")))?,
+            (None, None, Some(m)) => SslMode::parse(&m).map_err(|why| Error::invalid(format!("PGSSLMODE: {why}")))?,
+            (None, None, None) => SslMode::Prefer,
+        };
+        let rootcert = url_param("sslrootcert").or(service_tls.1).or_else(|| env("PGSSLROOTCERT"));
+        let tls = tls::resolve(ssl_mode, rootcert.as_deref())?;
         if config.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
             config.keepalives_idle(Duration::from_secs(KEEPALIVE_IDLE_S));
         }
@@ -354,6 +359,8 @@ impl PgTarget {
             redacted,
             secrets,
             passfile_note,
+            ssl_mode,
+            tls,
             lock_ms: AtomicU64::new(0),
             statement_ms: AtomicU64::new(0),
         })
@@ -379,12 +386,17 @@ impl PgTarget {
         // them): they keep the crate's plain stream and the server-side timeouts only.
         let all_tcp = config.get_hosts().iter().all(|h| matches!(h, Host::Tcp(_)));
         if all_tcp {
-            config.ssl_mode(SslMode::Require).ssl_negotiation(SslNegotiation::Direct);
+            config.ssl_mode(CrateSslMode::Require).ssl_negotiation(SslNegotiation::Direct);
+        } else if self.ssl_mode.requires_tls() {
+            return Err(Error::invalid(format!(
+                "sslmode={:?} needs TCP: TLS is not used over a Unix socket ({})",
+                self.ssl_mode, self.redacted
+            )));
         } else {
-            config.ssl_mode(SslMode::Disable);
+            config.ssl_mode(CrateSslMode::Disable);
         }
         let mut client = config
-            .connect(Transport::new(connect_timeout, Arc::clone(&response_ms)))
+            .connect(Transport::new(connect_timeout, Arc::clone(&response_ms), self.tls.clone()))
             .map_err(|e| self.connect_err(&e))?;
         let env =
             |k: &str, default: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty()).unwrap_or(default.into());
@@ -510,14 +522,6 @@ fn apply_service_setting(
         "passfile" => {
             passfile.get_or_insert_with(|| value.to_string());
         }
-        "sslmode" => {
-            if !matches!(value, "disable" | "allow" | "prefer") {
-                return Err(Error::invalid(format!(
-                    "service \"{service}\": sslmode={value} cannot be honoured: this build has no TLS support yet \
-                     (refused rather than sent unencrypted)"
-                )));
-            }
-        }
         "host" | "port" | "dbname" | "user" | "password" | "options" | "application_name" | "connect_timeout" => {}
         other => {
             return Err(Error::invalid(format!(
@@ -541,13 +545,6 @@ fn with_sources(e: &postgres::Error) -> String {
         src = s.source();
     }
     text
-}
-
-/// Whether the URL's query string names `key` (`?key=` or `&key=`).
-fn url_has_param(url: &str, key: &str) -> bool {
-    url.split_once('?').is_some_and(|(_, q)| {
-        q.split('&').any(|kv| kv.split_once('=').map_or(kv, |(k, _)| k).eq_ignore_ascii_case(key))
-    })
 }
 
 fn scrub(text: &str, secrets: &[String]) -> String {

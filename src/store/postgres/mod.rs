@@ -17,6 +17,7 @@
 pub mod conn;
 pub mod migrate;
 mod pgfiles;
+mod tls;
 mod transport;
 
 use std::collections::HashMap;

@@ -13,10 +13,10 @@
 //!
 //! It is plugged in as the `postgres` crate's TLS hook (the only place the crate hands out the
 //! socket): the crate is told "direct TLS, required", and [`Transport`] decides what the stream
-//! is. Today that is always plain TCP (sslmode disable/prefer; require and stronger are refused
-//! by [`super::conn`] before connecting).
+//! is: it sends PostgreSQL's SSLRequest itself and, per libpq's sslmode ([`Tls`], resolved in
+//! `tls.rs`), runs the rustls handshake, stays in plain TCP, or refuses.
 
-use std::future::{ready, Future, Ready};
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,8 +26,20 @@ use std::time::Duration;
 
 use postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
 use postgres::Socket;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::{Instant, Sleep};
+
+/// The TLS a connection must have (libpq's sslmode, resolved by [`super::tls`]).
+#[derive(Clone)]
+pub(crate) enum Tls {
+    /// Plain TCP (sslmode disable / allow).
+    Off,
+    /// Ask for TLS; plain TCP when the server declines (sslmode prefer).
+    Prefer(Arc<rustls::ClientConfig>),
+    /// TLS or no connection (require, verify-ca, verify-full; the config verifies).
+    Require(Arc<rustls::ClientConfig>),
+}
 
 /// Makes the [`Guarded`] stream of one connection.
 #[derive(Clone)]
@@ -37,11 +49,14 @@ pub(crate) struct Transport {
     /// Deadline for each answer once connected, in ms (0: none). Shared so that the connection
     /// can set it after reading the session's `statement_timeout` back.
     response_ms: Arc<AtomicU64>,
+    tls: Tls,
+    /// The host name the certificate must be for (set per host by the crate).
+    domain: String,
 }
 
 impl Transport {
-    pub(crate) fn new(connect: Duration, response_ms: Arc<AtomicU64>) -> Transport {
-        Transport { connect, response_ms }
+    pub(crate) fn new(connect: Duration, response_ms: Arc<AtomicU64>, tls: Tls) -> Transport {
+        Transport { connect, response_ms, tls, domain: String::new() }
     }
 }
 
@@ -50,18 +65,102 @@ impl MakeTlsConnect<Socket> for Transport {
     type TlsConnect = Transport;
     type Error = io::Error;
 
-    fn make_tls_connect(&mut self, _domain: &str) -> io::Result<Transport> {
-        Ok(self.clone())
+    fn make_tls_connect(&mut self, domain: &str) -> io::Result<Transport> {
+        let mut t = self.clone();
+        t.domain = domain.to_string();
+        Ok(t)
+    }
+}
+
+/// PostgreSQL's SSLRequest message: length 8, code 80877103.
+const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+
+impl Transport {
+    async fn open(self, mut stream: Socket) -> io::Result<Guarded> {
+        let (config, required) = match &self.tls {
+            Tls::Off => return Ok(Guarded::new(Inner::Plain(stream), self)),
+            Tls::Prefer(c) => (Arc::clone(c), false),
+            Tls::Require(c) => (Arc::clone(c), true),
+        };
+        let limit = self.connect;
+        let timed_out = || {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the server sent nothing for {:.1} s (connect_timeout) while asked for TLS",
+                    limit.as_secs_f64()
+                ),
+            )
+        };
+        let ask = async {
+            stream.write_all(&SSL_REQUEST).await?;
+            let mut answer = [0u8; 1];
+            stream.read_exact(&mut answer).await?;
+            Ok::<u8, io::Error>(answer[0])
+        };
+        let answer = tokio::time::timeout(limit, ask).await.map_err(|_| timed_out())??;
+        match answer {
+            b'S' => {
+                let name = ServerName::try_from(self.domain.clone())
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("TLS host name: {e}")))?;
+                let handshake = tokio_rustls::TlsConnector::from(config).connect(name, stream);
+                let tls = tokio::time::timeout(limit, handshake).await.map_err(|_| timed_out())??;
+                Ok(Guarded::new(Inner::Tls(Box::new(tls)), self))
+            }
+            b'N' if !required => Ok(Guarded::new(Inner::Plain(stream), self)),
+            b'N' => Err(io::Error::other(
+                "the server does not support TLS, and the sslmode requires it (refused rather than sent unencrypted)",
+            )),
+            other => Err(io::Error::other(format!("unexpected answer {other} to the TLS request"))),
+        }
     }
 }
 
 impl TlsConnect<Socket> for Transport {
     type Stream = Guarded;
     type Error = io::Error;
-    type Future = Ready<io::Result<Guarded>>;
+    type Future = Pin<Box<dyn Future<Output = io::Result<Guarded>> + Send>>;
 
     fn connect(self, stream: Socket) -> Self::Future {
-        ready(Ok(Guarded::new(stream, self)))
+        Box::pin(self.open(stream))
+    }
+}
+
+/// The byte stream itself: plain TCP or TLS over it.
+enum Inner {
+    Plain(Socket),
+    Tls(Box<tokio_rustls::client::TlsStream<Socket>>),
+}
+
+impl AsyncRead for Inner {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Inner::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Inner::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Inner {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Inner::Plain(s) => Pin::new(s).poll_write(cx, data),
+            Inner::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, data),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Inner::Plain(s) => Pin::new(s).poll_flush(cx),
+            Inner::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Inner::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Inner::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
     }
 }
 
@@ -111,7 +210,7 @@ impl Framer {
 /// A TCP stream that fails a read with `TimedOut` when the server sends nothing for the deadline
 /// while the client waits for its answer.
 pub(crate) struct Guarded {
-    inner: Socket,
+    inner: Inner,
     transport: Transport,
     /// Still connecting (no ReadyForQuery yet): the connect deadline applies.
     starting: bool,
@@ -125,7 +224,7 @@ pub(crate) struct Guarded {
 }
 
 impl Guarded {
-    fn new(inner: Socket, transport: Transport) -> Guarded {
+    fn new(inner: Inner, transport: Transport) -> Guarded {
         Guarded {
             inner,
             transport,
