@@ -49,6 +49,10 @@ def test_bench_rc_runs_every_section_at_toy_sizes() -> None:
 
 
 def test_bench_pg_runs_both_sides_on_a_throwaway_cluster() -> None:
+    import pytest
+
+    # The comparison side's driver: in .venv (make venv), not in the compat venv.
+    pytest.importorskip("psycopg", reason="psycopg is installed by `make venv` (bench_pg's comparison side)")
     # Its own cluster from scripts/pg_cluster.sh, as `make bench` runs it.
     out = _run("bench_pg.py", "--n", "10", "--big", "100", "--rounds", "1")
     for side in ("package on SQLite", "package on PostgreSQL (127.0.0.1, Rust client)", "psycopg 3 on PostgreSQL"):
