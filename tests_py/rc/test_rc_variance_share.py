@@ -124,3 +124,19 @@ def test_the_threshold_study_script_runs(capsys):
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| iid") or line.startswith("| strong_dep")]
     assert len(rows) == 2 and "| 100.0 % |" in rows[1]  # both φ = 0.7 panels below every cut
+
+
+def test_the_variance_correction_study_script_runs(capsys):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    import rc_variance_correction_study as study
+
+    assert study.main(["--panels", "3", "--b", "49", "--designs", "iid", "--power", "0", "6"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| iid")]
+    assert len(rows) == 2
+    # i.i.d. columns: the shares are 1 or within a hair of it, so the corrected RC rejects the same panels.
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[2] == cells[3], row
