@@ -10,12 +10,12 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::pyfmt::to_canonical_string;
-use crate::store::dialect::{CandidateInsert, Dialect, WriteTx};
+use crate::store::dialect::{Arg, CandidateInsert, Cell, Dialect, RowLock, Rows, WriteTx};
 use crate::store::model::{Candidate, CandidateFilter, EligibilityRow, Event, NewCandidate};
 use crate::store::rules::{
     check_report_link, created_payload, evidence_to_json, not_found, now_utc_iso, payload_to_json,
-    refuse_promotion_status, status_change_payload, status_changed, validate_status, ELIGIBILITY_TABLE_REQUIRED_MSG,
-    PROMOTION_TABLES_REQUIRED_MSG,
+    refuse_promotion_status, report_id_taken, status_change_payload, status_changed, validate_status,
+    ELIGIBILITY_TABLE_REQUIRED_MSG, PROMOTION_TABLES_REQUIRED_MSG,
 };
 use crate::store::Rung;
 
@@ -106,7 +106,7 @@ impl<D: Dialect> RegistryStore for D {
         validate_status(status)?;
         refuse_promotion_status(status)?;
         self.write(&mut |tx| {
-            let old = tx.lock_candidate(candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
+            let old = lock_candidate(tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
             let ts = now_utc_iso();
             let payload = status_change_payload(&old, status, &ts, None, reason);
             tx.set_status(candidate_id, status, None)?;
@@ -120,7 +120,7 @@ impl<D: Dialect> RegistryStore for D {
         refuse_promotion_status(new_status)?;
         let payload_json = payload_to_json(Some(payload));
         self.write(&mut |tx| {
-            tx.lock_candidate(candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
+            lock_candidate(tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
             let ts = now_utc_iso();
             tx.set_status(candidate_id, new_status, None)?;
             tx.insert_event(candidate_id, &ts, "evaluated", payload_json.as_deref())
@@ -134,7 +134,7 @@ impl<D: Dialect> RegistryStore for D {
         }
         let payload_json = payload_to_json(payload);
         self.write(&mut |tx| {
-            if !tx.candidate_exists(candidate_id)? {
+            if !candidate_exists(tx, candidate_id)? {
                 return Err(not_found(candidate_id));
             }
             tx.insert_event(candidate_id, &now_utc_iso(), event_type, payload_json.as_deref())
@@ -153,7 +153,23 @@ impl<D: Dialect> RegistryStore for D {
 
     fn get_events(&mut self, candidate_id: &str) -> Result<Vec<Event>> {
         self.require_promotion_tables()?;
-        self.select_events(candidate_id)
+        let rows = self.query(
+            "SELECT event_id, candidate_id, ts_utc, event_type, payload_json FROM promotion_events \
+             WHERE candidate_id = ?1 ORDER BY event_id ASC",
+            &[Arg::Text(candidate_id)],
+        )?;
+        rows.into_iter()
+            .map(|row| {
+                let [event_id, candidate_id, ts_utc, event_type, payload_json] = cells(row)?;
+                Ok(Event {
+                    event_id: event_id.into_int()?,
+                    candidate_id: candidate_id.into_text()?,
+                    ts_utc: ts_utc.into_text()?,
+                    event_type: event_type.into_text()?,
+                    payload_json: payload_json.into_opt_text()?,
+                })
+            })
+            .collect()
     }
 
     fn insert_eligibility_report(&mut self, report: &EligibilityRow) -> Result<()> {
@@ -197,7 +213,7 @@ impl<D: Dialect> RegistryStore for D {
         }
         let evaluated = to_canonical_string(rung.evaluated);
         self.write(&mut |tx| {
-            let found = tx.lock_candidate(rung.candidate_id)?.ok_or_else(|| not_found(rung.candidate_id))?;
+            let found = lock_candidate(tx, rung.candidate_id)?.ok_or_else(|| not_found(rung.candidate_id))?;
             if found != rung.expected_status {
                 return Err(status_changed(rung.candidate_id, rung.expected_status, &found));
             }
@@ -220,10 +236,71 @@ fn insert_report(tx: &mut dyn WriteTx, report: &EligibilityRow) -> Result<()> {
     if !tx.table_exists("eligibility_reports")? {
         return Err(Error::Runtime(ELIGIBILITY_TABLE_REQUIRED_MSG.to_string()));
     }
-    if !tx.candidate_exists(&report.candidate_id)? {
+    if !candidate_exists(tx, &report.candidate_id)? {
         return Err(not_found(&report.candidate_id));
     }
-    tx.insert_report(report)
+    let blank = |v: &Option<String>| v.as_deref().unwrap_or_default().to_string();
+    let extra = [
+        blank(&report.run_key),
+        blank(&report.run_instance_id),
+        blank(&report.dataset_id_v2),
+        blank(&report.engine_version),
+        blank(&report.config_version),
+    ];
+    let inserted = tx.execute(
+        "INSERT INTO eligibility_reports (eligibility_report_id, candidate_id, level, passed, blockers_json, \
+         warnings_json, computed_at_utc, run_key, run_instance_id, dataset_id_v2, engine_version, config_version) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT DO NOTHING",
+        &[
+            Arg::Text(&report.eligibility_report_id),
+            Arg::Text(&report.candidate_id),
+            Arg::Text(&report.level),
+            Arg::Int(i64::from(report.passed)),
+            Arg::Text(&report.blockers_json),
+            Arg::Text(&report.warnings_json),
+            Arg::Text(&report.computed_at_utc),
+            Arg::Text(&extra[0]),
+            Arg::Text(&extra[1]),
+            Arg::Text(&extra[2]),
+            Arg::Text(&extra[3]),
+            Arg::Text(&extra[4]),
+        ],
+    )?;
+    if inserted == 0 {
+        return Err(report_id_taken(&report.eligibility_report_id));
+    }
+    Ok(())
+}
+
+/// The candidate's status, its row locked against every other writer until the transaction
+/// ends; None when there is no such candidate.
+fn lock_candidate(tx: &mut dyn WriteTx, candidate_id: &str) -> Result<Option<String>> {
+    let sql =
+        format!("SELECT status FROM promotion_candidates WHERE candidate_id = ?1{}", tx.row_lock(RowLock::Update));
+    match first_row(tx.query(&sql, &[Arg::Text(candidate_id)])?) {
+        Some(row) => {
+            let [status] = cells(row)?;
+            status.into_text().map(Some)
+        }
+        None => Ok(None),
+    }
+}
+
+/// Whether the candidate exists; its row kept from being deleted until the transaction ends
+/// (events and reports may still be added to it concurrently).
+fn candidate_exists(tx: &mut dyn WriteTx, candidate_id: &str) -> Result<bool> {
+    let sql = format!("SELECT 1 FROM promotion_candidates WHERE candidate_id = ?1{}", tx.row_lock(RowLock::KeyShare));
+    Ok(first_row(tx.query(&sql, &[Arg::Text(candidate_id)])?).is_some())
+}
+
+fn first_row(rows: Rows) -> Option<Vec<Cell>> {
+    rows.into_iter().next()
+}
+
+/// The cells of a row of exactly `N` columns (another count is an internal error).
+fn cells<const N: usize>(row: Vec<Cell>) -> Result<[Cell; N]> {
+    let got = row.len();
+    row.try_into().map_err(|_| Error::Internal(format!("store: expected {N} columns from the database, got {got}")))
 }
 
 /// Promote inside `tx`: check the report may promote this candidate to `level`, link it, set
@@ -238,7 +315,7 @@ fn promote_in(
     if level != "candidate" && level != "accepted" {
         return Err(Error::invalid(format!("promotion target must be candidate or accepted, got {level:?}")));
     }
-    let old = tx.lock_candidate(candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
+    let old = lock_candidate(tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
     let link = tx.report_link(report_id)?;
     check_report_link(candidate_id, level, report_id, link)?;
     let ts = now_utc_iso();

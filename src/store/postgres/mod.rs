@@ -404,27 +404,17 @@ fn insert_report(tx: &mut Transaction<'_>, stmts: &mut HashMap<String, Statement
     Ok(())
 }
 
-/// The candidate's status, its row locked `FOR UPDATE` until the transaction ends; None when
-/// there is no such candidate.
-fn candidate_status_for_update(
-    tx: &mut Transaction<'_>,
-    stmts: &mut HashMap<String, Statement>,
-    candidate_id: &str,
-) -> TxResult<Option<String>> {
-    let st = prep(tx, stmts, "SELECT status FROM promotion_candidates WHERE candidate_id = $1 FOR UPDATE")?;
-    Ok(match tx.query_opt(&st, &[&candidate_id])? {
-        Some(row) => Some(row.try_get::<_, String>(0)?),
-        None => None,
-    })
-}
-
 /// Lock the candidate row for this transaction; its status (unknown id → InvalidInput).
 fn lock_candidate(
     tx: &mut Transaction<'_>,
     stmts: &mut HashMap<String, Statement>,
     candidate_id: &str,
 ) -> TxResult<String> {
-    candidate_status_for_update(tx, stmts, candidate_id)?.ok_or_else(|| not_found(candidate_id).into())
+    let st = prep(tx, stmts, "SELECT status FROM promotion_candidates WHERE candidate_id = $1 FOR UPDATE")?;
+    match tx.query_opt(&st, &[&candidate_id])? {
+        Some(row) => Ok(row.try_get::<_, String>(0)?),
+        None => Err(not_found(candidate_id).into()),
+    }
 }
 
 /// The report as a promotion reads it, locked FOR SHARE until the transaction ends (None: no

@@ -15,21 +15,89 @@
 //! * Eligibility reports are returned oldest `computed_at_utc` first (ties by id): the table has
 //!   no insertion-order column on PostgreSQL.
 //! * A `LIMIT NULL` is no limit.
+//! * Statements written once: `?N` placeholders become `$N`; integers are bound at the width of
+//!   the column; [`WriteTx::row_lock`] gives the `FOR UPDATE` / `FOR KEY SHARE` / `FOR SHARE` clause.
 
 use std::collections::HashMap;
 
-use postgres::types::ToSql;
-use postgres::{Statement, Transaction};
+use postgres::types::{ToSql, Type};
+use postgres::{GenericClient, Row, Statement, Transaction};
 
 use crate::error::{Error, Result};
-use crate::store::dialect::{CandidateInsert, Dialect, WriteTx};
-use crate::store::model::{Candidate, CandidateFilter, EligibilityRow, Event};
+use crate::store::dialect::{Arg, CandidateInsert, Cell, Dialect, RowLock, Rows, WriteTx};
+use crate::store::model::{Candidate, CandidateFilter, EligibilityRow};
 use crate::store::postgres::conn::{is_retryable, pg_err, PgTarget};
 use crate::store::postgres::{
-    backoff, candidate_status_for_update, check_report, insert_event, insert_report, prep, report_link,
-    row_to_candidate, set_status, PgStore, TxErr, TxResult, CANDIDATE_COLUMNS, MAX_TX_ATTEMPTS,
+    backoff, check_report, insert_event, prep, report_link, row_to_candidate, set_status, PgStore, TxErr, TxResult,
+    CANDIDATE_COLUMNS, MAX_TX_ATTEMPTS,
 };
 use crate::store::rules::{candidate_id_taken, ReportLink, ELIGIBILITY_REQUIRED_MSG};
+
+/// A statement written once with `?N` placeholders in PostgreSQL's `$N` style (the statements
+/// written once contain no other question mark).
+fn pg_placeholders(sql: &str) -> String {
+    sql.replace('?', "$")
+}
+
+/// The values of `args` typed as the prepared statement's parameters (an [`Arg::Int`] bound to an
+/// INTEGER or SMALLINT column is narrowed, refused when it does not fit).
+fn bind<'a>(st: &Statement, args: &'a [Arg<'a>]) -> TxResult<Vec<Box<dyn ToSql + Sync + 'a>>> {
+    let mut out: Vec<Box<dyn ToSql + Sync + 'a>> = Vec::with_capacity(args.len());
+    for (i, arg) in args.iter().enumerate() {
+        let ty = st.params().get(i).unwrap_or(&Type::INT8);
+        out.push(match *arg {
+            Arg::Text(s) => Box::new(s),
+            Arg::OptText(s) => Box::new(s),
+            Arg::Int(v) if *ty == Type::INT4 => Box::new(
+                i32::try_from(v).map_err(|_| Error::invalid(format!("integer {v} does not fit an INTEGER column")))?,
+            ),
+            Arg::Int(v) if *ty == Type::INT2 => Box::new(
+                i16::try_from(v).map_err(|_| Error::invalid(format!("integer {v} does not fit a SMALLINT column")))?,
+            ),
+            Arg::Int(v) => Box::new(v),
+        });
+    }
+    Ok(out)
+}
+
+fn refs<'a>(values: &'a [Box<dyn ToSql + Sync + 'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
+    values.iter().map(|v| v.as_ref() as &(dyn ToSql + Sync)).collect()
+}
+
+/// One row as [`Cell`]s, read by the type of each column.
+fn cells_of(row: &Row) -> TxResult<Vec<Cell>> {
+    let mut out = Vec::with_capacity(row.len());
+    for (i, col) in row.columns().iter().enumerate() {
+        let ty = col.type_();
+        let int = |v: Option<i64>| v.map_or(Cell::Null, Cell::Int);
+        out.push(if *ty == Type::INT8 {
+            int(row.try_get::<_, Option<i64>>(i)?)
+        } else if *ty == Type::INT4 {
+            int(row.try_get::<_, Option<i32>>(i)?.map(i64::from))
+        } else if *ty == Type::INT2 {
+            int(row.try_get::<_, Option<i16>>(i)?.map(i64::from))
+        } else if *ty == Type::BOOL {
+            int(row.try_get::<_, Option<bool>>(i)?.map(i64::from))
+        } else if [Type::TEXT, Type::VARCHAR, Type::BPCHAR, Type::NAME].contains(ty) {
+            row.try_get::<_, Option<String>>(i)?.map_or(Cell::Null, Cell::Text)
+        } else {
+            return Err(Error::Internal(format!("store: unsupported column type {ty} in column {i}")).into());
+        });
+    }
+    Ok(out)
+}
+
+/// Run a statement written once on `client` (a transaction or the connection) and read its rows.
+fn run_query<C: GenericClient>(
+    client: &mut C,
+    stmts: &mut HashMap<String, Statement>,
+    sql: &str,
+    args: &[Arg<'_>],
+) -> TxResult<Rows> {
+    let st = prep(client, stmts, &pg_placeholders(sql))?;
+    let values = bind(&st, args)?;
+    client.query(&st, &refs(&values))?.iter().map(cells_of).collect()
+}
 
 /// The statements of one write transaction; `retry` is set when a statement failed in a way that
 /// running the transaction again can cure.
@@ -54,27 +122,32 @@ impl PgTx<'_, '_> {
 }
 
 impl WriteTx for PgTx<'_, '_> {
-    fn table_exists(&mut self, name: &str) -> Result<bool> {
-        let r = (|| -> TxResult<bool> {
-            let st = prep(&mut self.tx, self.stmts, "SELECT to_regclass($1) IS NOT NULL")?;
-            Ok(self.tx.query_one(&st, &[&name])?.try_get::<_, bool>(0)?)
+    fn query(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Rows> {
+        let r = run_query(&mut self.tx, self.stmts, sql, args);
+        self.done(r)
+    }
+
+    fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
+        let r = (|| -> TxResult<u64> {
+            let st = prep(&mut self.tx, self.stmts, &pg_placeholders(sql))?;
+            let values = bind(&st, args)?;
+            Ok(self.tx.execute(&st, &refs(&values))?)
         })();
         self.done(r)
     }
 
-    fn lock_candidate(&mut self, candidate_id: &str) -> Result<Option<String>> {
-        let r = candidate_status_for_update(&mut self.tx, self.stmts, candidate_id);
-        self.done(r)
+    fn row_lock(&self, lock: RowLock) -> &'static str {
+        match lock {
+            RowLock::Update => " FOR UPDATE",
+            RowLock::KeyShare => " FOR KEY SHARE",
+            RowLock::Share => " FOR SHARE",
+        }
     }
 
-    fn candidate_exists(&mut self, candidate_id: &str) -> Result<bool> {
+    fn table_exists(&mut self, name: &str) -> Result<bool> {
         let r = (|| -> TxResult<bool> {
-            let st = prep(
-                &mut self.tx,
-                self.stmts,
-                "SELECT 1 FROM promotion_candidates WHERE candidate_id = $1 FOR KEY SHARE",
-            )?;
-            Ok(self.tx.query_opt(&st, &[&candidate_id])?.is_some())
+            let st = prep(&mut self.tx, self.stmts, "SELECT to_regclass($1) IS NOT NULL")?;
+            Ok(self.tx.query_one(&st, &[&name])?.try_get::<_, bool>(0)?)
         })();
         self.done(r)
     }
@@ -141,11 +214,6 @@ impl WriteTx for PgTx<'_, '_> {
         let r = report_link(&mut self.tx, self.stmts, report_id);
         self.done(r)
     }
-
-    fn insert_report(&mut self, report: &EligibilityRow) -> Result<()> {
-        let r = insert_report(&mut self.tx, self.stmts, report);
-        self.done(r)
-    }
 }
 
 impl Dialect for PgStore {
@@ -167,6 +235,10 @@ impl Dialect for PgStore {
 
     fn table_exists(&mut self, name: &str) -> Result<bool> {
         PgStore::table_exists(self, name)
+    }
+
+    fn query(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Rows> {
+        self.read(|client, stmts| run_query(client, stmts, sql, args))
     }
 
     fn write<T>(&mut self, body: &mut dyn FnMut(&mut dyn WriteTx) -> Result<T>) -> Result<T> {
@@ -222,29 +294,6 @@ impl Dialect for PgStore {
                 &format!("SELECT {CANDIDATE_COLUMNS} FROM promotion_candidates WHERE candidate_id = $1"),
             )?;
             tx.query_opt(&st, &[&candidate_id])?.as_ref().map(row_to_candidate).transpose()
-        })
-    }
-
-    fn select_events(&mut self, candidate_id: &str) -> Result<Vec<Event>> {
-        self.read(|tx, stmts| {
-            let st = prep(
-                tx,
-                stmts,
-                "SELECT event_id, candidate_id, ts_utc, event_type, payload_json FROM promotion_events \
-                 WHERE candidate_id = $1 ORDER BY event_id ASC",
-            )?;
-            let rows = tx.query(&st, &[&candidate_id])?;
-            rows.iter()
-                .map(|r| {
-                    Ok(Event {
-                        event_id: r.try_get(0)?,
-                        candidate_id: r.try_get(1)?,
-                        ts_utc: r.try_get(2)?,
-                        event_type: r.try_get(3)?,
-                        payload_json: r.try_get(4)?,
-                    })
-                })
-                .collect()
         })
     }
 

@@ -12,13 +12,15 @@
 //! * Databases before migration 9 have no `eligibility_report_id` column: candidates are read
 //!   with `*` and inserted without the column unless a report is linked.
 //! * Eligibility reports are returned in insertion order (`rowid`).
+//! * Statements written once: `?N` is SQLite's own placeholder style; [`WriteTx::row_lock`] is
+//!   empty (the transaction's write lock covers every row).
 
 use rusqlite::{params, ErrorCode, OptionalExtension, Transaction};
 
 use crate::error::{Error, Result};
-use crate::store::dialect::{CandidateInsert, Dialect, WriteTx};
-use crate::store::model::{Candidate, CandidateFilter, EligibilityRow, Event};
-use crate::store::rules::{candidate_id_taken, report_id_taken, ReportLink, ELIGIBILITY_TABLE_REQUIRED_MSG};
+use crate::store::dialect::{Arg, CandidateInsert, Cell, Dialect, RowLock, Rows, WriteTx};
+use crate::store::model::{Candidate, CandidateFilter, EligibilityRow};
+use crate::store::rules::{candidate_id_taken, ReportLink, ELIGIBILITY_TABLE_REQUIRED_MSG};
 use crate::store::sqlite::{
     missing_column, promotion_tables_exist_conn, sql_err, trigger_message, with_write_transaction, Store,
 };
@@ -84,31 +86,69 @@ fn row_to_report(r: &rusqlite::Row<'_>) -> rusqlite::Result<EligibilityRow> {
     })
 }
 
+/// An [`Arg`] as rusqlite binds it (`?N` is SQLite's own placeholder style).
+fn to_sql<'a>(arg: &'a Arg<'a>) -> rusqlite::types::ToSqlOutput<'a> {
+    use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+    match *arg {
+        Arg::Text(s) | Arg::OptText(Some(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+        Arg::OptText(None) => ToSqlOutput::Owned(Value::Null),
+        Arg::Int(v) => ToSqlOutput::Owned(Value::Integer(v)),
+    }
+}
+
+/// Run a statement written once and read every row as [`Cell`]s.
+fn query(conn: &rusqlite::Connection, sql: &str, args: &[Arg<'_>]) -> Result<Rows> {
+    use rusqlite::types::ValueRef;
+    let mut st = conn.prepare_cached(sql).map_err(sql_err)?;
+    let width = st.column_count();
+    let mut rows = st.query(rusqlite::params_from_iter(args.iter().map(to_sql))).map_err(sql_err)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(sql_err)? {
+        let mut cells = Vec::with_capacity(width);
+        for i in 0..width {
+            cells.push(match row.get_ref(i).map_err(sql_err)? {
+                ValueRef::Null => Cell::Null,
+                ValueRef::Integer(v) => Cell::Int(v),
+                ValueRef::Text(t) => Cell::Text(
+                    std::str::from_utf8(t)
+                        .map_err(|_| Error::Internal(format!("store: column {i} is not UTF-8 text")))?
+                        .to_string(),
+                ),
+                other => {
+                    return Err(Error::Internal(format!(
+                        "store: unexpected {:?} value in column {i}",
+                        other.data_type()
+                    )))
+                }
+            });
+        }
+        out.push(cells);
+    }
+    Ok(out)
+}
+
 /// The statements of one `BEGIN IMMEDIATE` transaction.
 struct SqliteTx<'a, 'c> {
     tx: &'a Transaction<'c>,
 }
 
-impl SqliteTx<'_, '_> {
-    fn status(&self, candidate_id: &str) -> Result<Option<String>> {
-        self.tx
-            .prepare_cached("SELECT status FROM promotion_candidates WHERE candidate_id = ?1")
-            .and_then(|mut st| st.query_row([candidate_id], |r| r.get(0)).optional())
-            .map_err(sql_err)
-    }
-}
-
 impl WriteTx for SqliteTx<'_, '_> {
+    fn query(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Rows> {
+        query(self.tx, sql, args)
+    }
+
+    fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
+        let mut st = self.tx.prepare_cached(sql).map_err(sql_err)?;
+        let n = st.execute(rusqlite::params_from_iter(args.iter().map(to_sql))).map_err(write_err)?;
+        Ok(n as u64)
+    }
+
+    fn row_lock(&self, _lock: RowLock) -> &'static str {
+        "" // BEGIN IMMEDIATE holds the database's write lock for the whole transaction
+    }
+
     fn table_exists(&mut self, name: &str) -> Result<bool> {
         table_exists(self.tx, name)
-    }
-
-    fn lock_candidate(&mut self, candidate_id: &str) -> Result<Option<String>> {
-        self.status(candidate_id)
-    }
-
-    fn candidate_exists(&mut self, candidate_id: &str) -> Result<bool> {
-        Ok(self.status(candidate_id)?.is_some())
     }
 
     fn insert_candidate(&mut self, row: &CandidateInsert<'_>) -> Result<()> {
@@ -205,41 +245,6 @@ impl WriteTx for SqliteTx<'_, '_> {
             })
             .map_err(sql_err)
     }
-
-    fn insert_report(&mut self, r: &EligibilityRow) -> Result<()> {
-        let exists = self
-            .tx
-            .prepare_cached("SELECT 1 FROM eligibility_reports WHERE eligibility_report_id = ?1")
-            .and_then(|mut st| st.query_row([&r.eligibility_report_id], |_| Ok(())).optional())
-            .map_err(sql_err)?;
-        if exists.is_some() {
-            return Err(report_id_taken(&r.eligibility_report_id));
-        }
-        let text = |v: &Option<String>| v.clone().unwrap_or_default();
-        self.tx
-            .prepare_cached(&format!(
-                "INSERT INTO eligibility_reports ({REPORT_COLUMNS}) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-            ))
-            .and_then(|mut st| {
-                st.execute(params![
-                    r.eligibility_report_id,
-                    r.candidate_id,
-                    r.level,
-                    i64::from(r.passed),
-                    r.blockers_json,
-                    r.warnings_json,
-                    r.computed_at_utc,
-                    text(&r.run_key),
-                    text(&r.run_instance_id),
-                    text(&r.dataset_id_v2),
-                    text(&r.engine_version),
-                    text(&r.config_version),
-                ])
-            })
-            .map(|_| ())
-            .map_err(write_err)
-    }
 }
 
 impl Dialect for Store {
@@ -253,6 +258,10 @@ impl Dialect for Store {
 
     fn table_exists(&mut self, name: &str) -> Result<bool> {
         table_exists(&self.conn, name)
+    }
+
+    fn query(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Rows> {
+        query(&self.conn, sql, args)
     }
 
     fn write<T>(&mut self, body: &mut dyn FnMut(&mut dyn WriteTx) -> Result<T>) -> Result<T> {
@@ -290,27 +299,6 @@ impl Dialect for Store {
             .prepare_cached(&format!("SELECT {CANDIDATE_COLUMNS} FROM promotion_candidates WHERE candidate_id = ?1"))
             .and_then(|mut st| st.query_row([candidate_id], row_to_candidate).optional())
             .map_err(sql_err)
-    }
-
-    fn select_events(&mut self, candidate_id: &str) -> Result<Vec<Event>> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT event_id, candidate_id, ts_utc, event_type, payload_json FROM promotion_events \
-                 WHERE candidate_id = ?1 ORDER BY event_id ASC",
-            )
-            .map_err(sql_err)?;
-        st.query_map([candidate_id], |r| {
-            Ok(Event {
-                event_id: r.get(0)?,
-                candidate_id: r.get(1)?,
-                ts_utc: r.get(2)?,
-                event_type: r.get(3)?,
-                payload_json: r.get(4)?,
-            })
-        })
-        .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>())
-        .map_err(sql_err)
     }
 
     fn select_reports(&mut self, candidate_id: &str) -> Result<Vec<EligibilityRow>> {
