@@ -15,6 +15,8 @@
 //! A share below [`SHARE_THRESHOLD`] means the bootstrap's null is too narrow and the p-values
 //! too small.
 
+#![warn(missing_docs)]
+
 use realfft::RealFftPlanner;
 
 use crate::reality_check::bootstrap::Method;
