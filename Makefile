@@ -10,7 +10,8 @@ export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 # Python packages the tests, benchmarks, demo and page need (installed from PyPI into .venv).
 DEV_DEPS := "maturin>=1.7,<2" "numpy>=1.26" "pandas>=2.0" "pytest>=7" "arch>=6" "scipy>=1.10" \
             "streamlit>=1.30" "altair>=5" "pyarrow>=14" "selenium>=4" "mypy>=1.8" "ruff>=0.6" \
-            "zizmor>=1.0" "check-jsonschema>=0.28" "dask[dataframe]>=2024.1" "distributed>=2024.1"
+            "zizmor>=1.0" "check-jsonschema>=0.28" "dask[dataframe]>=2024.1" "distributed>=2024.1" \
+            "psycopg[binary]>=3.1"
 
 # The oldest versions the analyzer may pin: the whole pytest suite runs again against them in a
 # second venv (same abi3 extension). pyarrow < 20 because newer wheels need numpy 2.

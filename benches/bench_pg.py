@@ -7,8 +7,8 @@ Options: --n 1000 (creates per side), --big 20000 (rows for the filtered-list ti
 
 Server: CRYPTO_ANALYZER_BENCH_PG_URL when set, else a throwaway cluster from
 scripts/pg_cluster.sh (default durability settings: fsync on, synchronous_commit on), removed at
-the end. psycopg (binary wheel) is installed from PyPI into the running venv when missing: the
-benchmark's own dependency, not the package's.
+the end. psycopg (binary wheel) is the benchmark's own dependency, not the package's: `make venv`
+installs it; nothing is installed at run time.
 
 Per create, every side does the same work: validate, candidate id (sha256), canonical evidence
 JSON, and the candidate row and its `created` event in ONE transaction. SQLite runs with the
@@ -26,7 +26,6 @@ import json
 import math
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -46,9 +45,10 @@ def ensure_psycopg():
     try:
         return importlib.import_module("psycopg")
     except ImportError:
-        print("bench_pg: installing psycopg[binary] from PyPI for the comparison", flush=True)
-        subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "psycopg[binary]>=3.1"])
-        return importlib.import_module("psycopg")
+        raise SystemExit(
+            "bench_pg: psycopg is not installed (the comparison side); `make venv` installs it, "
+            "or: pip install 'psycopg[binary]>=3.1'"
+        ) from None
 
 
 def round_floats(o):

@@ -256,19 +256,26 @@ def w2_report(t: int, k: int, b: int, repeat: int) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller B and subsets (about 1 min)")
+    ap.add_argument(
+        "--tiny",
+        action="store_true",
+        help="every section at toy sizes (seconds; the test suite runs it so the script cannot rot: no timing is meaningful)",
+    )
     ap.add_argument("--no-w2", action="store_true", help="skip W2 (needs about 3.5 GB of free memory)")
     ap.add_argument("--w2-repeat", type=int, default=3, help="fresh processes for W2 (min/median)")
     args = ap.parse_args()
-    quick = args.quick
-    T, K, L = 5000, 200, 12
-    B = 2000 if quick else 10_000
-    ref_sims = 5 if quick else 20
-    vec_sims = 24 if quick else 96
-    arch_reps = 10 if quick else 40
+    tiny = args.tiny
+    quick = args.quick or tiny
+    T, K, L = (400, 12, 12) if tiny else (5000, 200, 12)
+    B = 100 if tiny else 2000 if quick else 10_000
+    ref_sims = 2 if tiny else 5 if quick else 20
+    vec_sims = 8 if tiny else 24 if quick else 96
+    arch_reps = 3 if tiny else 10 if quick else 40
     cores = os.cpu_count() or 1
     x = np.random.default_rng(0).normal(size=(T, K)) * 0.05
 
-    print(f"Workload W: T={T}, K={K}, stationary L={L}, B={B}{' (--quick)' if quick else ''}")
+    label = " (--tiny)" if tiny else " (--quick)" if quick else ""
+    print(f"Workload W: T={T}, K={K}, stationary L={L}, B={B}{label}")
     print(f"machine: {platform.machine()}, {cores} cores, Python {platform.python_version()}, numpy {np.__version__}")
     prep = prepare_seconds(x)
     e1 = engine_seconds(x, B, 1)
@@ -306,8 +313,8 @@ def main() -> int:
     print("\nScaling (all cores; seconds for the batch, ms per simulation):")
     print("| T | K | B | seconds | ms / sim |")
     print("|---:|---:|---:|---:|---:|")
-    grid_t = [1250, 2500, 5000, 10_000]
-    grid_k = [50, 100, 200, 400]
+    grid_t = [100, 200] if tiny else [1250, 2500, 5000, 10_000]
+    grid_k = [5, 10] if tiny else [50, 100, 200, 400]
     grid_b = [B // 4, B // 2, B]
     rng = np.random.default_rng(1)
     for t in grid_t:
@@ -326,11 +333,13 @@ def main() -> int:
     )
     print("| T | K | B | RSS before (MiB) | peak (MiB) | peak − before (MiB) | B×K matrix would be (MiB) |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
-    for b in [1000, 10_000] if quick else [1000, 10_000, 100_000]:
+    for b in [100] if tiny else [1000, 10_000] if quick else [1000, 10_000, 100_000]:
         before, after = peak_memory_mb(T, K, b)
         print(f"| {T} | {K} | {b} | {before:.0f} | {after:.0f} | {after - before:.0f} | {b * K * 8 / 2**20:.0f} |")
 
-    if not args.no_w2:
+    if tiny:
+        w2_report(500, 40, 50, 1)
+    elif not args.no_w2:
         w2_report(25_000, 8_000, 200 if quick else 1_000, 1 if quick else args.w2_repeat)
     return 0
 

@@ -7,14 +7,20 @@
 //! (see [`Deviation`] notes in the function docs): a non-number n_sim, a p-value that is not a
 //! number in [0,1], adjusted p-values that are not a mapping, a nested `meta` that is not a dict.
 
+#![warn(missing_docs)]
+
 use crate::error::Result;
 use crate::pyfmt::{self, python_float_repr};
 use crate::val::{map_get, Val};
 
-/// Schema versions the gate requires (the analyzer's `contracts.schema_versions`).
+/// Schema version of the validation bundle the gate requires (the analyzer's
+/// `contracts.schema_versions`).
 pub const VALIDATION_BUNDLE_SCHEMA_VERSION: i64 = 1;
+/// Schema version of the Reality Check summary the gate requires.
 pub const RC_SUMMARY_SCHEMA_VERSION: i64 = 1;
+/// Schema version of the seed derivation the gate requires.
 pub const SEED_DERIVATION_SCHEMA_VERSION: i64 = 1;
+/// Schema version of the fold-causality attestation the gate requires.
 pub const FOLD_CAUSALITY_ATTESTATION_SCHEMA_VERSION: i64 = 1;
 
 /// Provenance keys the bundle contract requires for candidate/accepted.
@@ -41,14 +47,23 @@ pub struct BundleView {
 /// Result of [`evaluate_eligibility`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct EligibilityReport {
+    /// Whether the bundle may be promoted to `level` (no blockers).
     pub passed: bool,
+    /// The level evaluated: exploratory, candidate or accepted.
     pub level: String,
+    /// Why it may not (the analyzer's texts, in its order); empty when it passed.
     pub blockers: Vec<String>,
+    /// Findings that do not block (at exploratory every finding is a warning).
     pub warnings: Vec<String>,
+    /// The bundle's run key ("" when it has none).
     pub run_key: String,
+    /// The bundle's run instance id ("" when it has none).
     pub run_instance_id: String,
+    /// The bundle's dataset id v2 ("" when it has none).
     pub dataset_id_v2: String,
+    /// The engine version the bundle was produced with ("" when it has none).
     pub engine_version: String,
+    /// The configuration version the bundle was produced with ("" when it has none).
     pub config_version: String,
 }
 

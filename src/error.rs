@@ -1,8 +1,12 @@
 //! The one error type of the core. `python/errors.rs` maps each variant to a Python exception
 //! exactly once; nothing else in the crate knows about Python exceptions.
 
+#![warn(missing_docs)]
+
 use std::path::PathBuf;
 
+/// Every failure of the core, one variant per kind a caller may need to tell apart (each maps to
+/// one Python exception class).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Bad argument or bad data supplied by the caller (Python: ValueError subclass).
@@ -11,13 +15,21 @@ pub enum Error {
 
     /// A file the caller named does not exist (Python: FileNotFoundError subclass).
     #[error("{message}: {}", path.display())]
-    FileNotFound { message: String, path: PathBuf },
+    FileNotFound {
+        /// What was being done, said by the caller (the text before the path).
+        message: String,
+        /// The path that does not exist.
+        path: PathBuf,
+    },
 
     /// Any other I/O failure on a named path (Python: OSError subclass, PermissionError where it is one).
     #[error("{context} {}: {source}", path.display())]
     Io {
+        /// What was being done, said by the caller (the text before the path).
         context: String,
+        /// The path it was done on.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
@@ -28,7 +40,14 @@ pub enum Error {
     #[error(
         "candidate {candidate_id} changed status from {expected} to {found} while it was evaluated; evaluate again"
     )]
-    StatusChanged { candidate_id: String, expected: String, found: String },
+    StatusChanged {
+        /// The candidate evaluated.
+        candidate_id: String,
+        /// The status the evaluation read and decided from.
+        expected: String,
+        /// The status found when writing.
+        found: String,
+    },
 
     /// A state the analyzer reports as RuntimeError (e.g. promotion tables missing).
     #[error("{0}")]
@@ -36,7 +55,12 @@ pub enum Error {
 
     /// The database stayed locked by another writer longer than the busy timeout.
     #[error("database is busy (locked by another connection) after waiting {waited_ms} ms: {detail}")]
-    Busy { waited_ms: u64, detail: String },
+    Busy {
+        /// How long the writer waited (the busy timeout; 0 for PostgreSQL's retried conflicts).
+        waited_ms: u64,
+        /// The database's own message.
+        detail: String,
+    },
 
     /// Any other SQLite failure (Python: RuntimeError subclass).
     #[error("sqlite error: {0}")]
@@ -70,13 +94,17 @@ pub enum Error {
     Internal(String),
 }
 
+/// A result whose error is the core's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    /// [`Error::InvalidInput`] with this message.
     pub fn invalid(msg: impl Into<String>) -> Self {
         Error::InvalidInput(msg.into())
     }
 
+    /// An I/O failure on `path`: [`Error::FileNotFound`] when the path does not exist, else
+    /// [`Error::Io`].
     pub fn io(context: impl Into<String>, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         let path = path.into();
         if source.kind() == std::io::ErrorKind::NotFound {

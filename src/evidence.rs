@@ -2,6 +2,8 @@
 //! the Reality Check summary JSON; where an evidence path points and how each file is loaded and
 //! checked. The values they hold are [`Val`]s (`crate::val`), printed with `crate::pyfmt`.
 
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
@@ -76,19 +78,33 @@ fn read_text(name: &str, path: &Path) -> std::result::Result<String, String> {
 /// do not know are kept in `extra` and written back.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct ValidationBundle {
+    /// The analyzer run that produced the bundle.
     pub run_id: Val,
+    /// The dataset the signal was validated on.
     pub dataset_id: Val,
+    /// The signal's name.
     pub signal_name: Val,
+    /// The bar frequency (e.g. "1h").
     pub freq: Val,
+    /// The forecast horizons validated, in the bundle's order (the first is the one gated).
     pub horizons: Vec<i64>,
+    /// Per horizon: the IC summary map (mean_ic, t_stat, n_obs, ...).
     pub ic_summary_by_horizon: BTreeMap<i64, Val>,
+    /// The IC decay rows.
     pub ic_decay_table: Vec<Val>,
+    /// The bundle's metadata map (provenance, RC results, attestations).
     pub meta: Val,
+    /// Per horizon: the path of the IC series artifact.
     pub ic_series_path_by_horizon: BTreeMap<i64, Val>,
+    /// The path of the IC decay artifact.
     pub ic_decay_path: Val,
+    /// The path of the turnover artifact.
     pub turnover_path: Val,
+    /// The path of the gross returns artifact.
     pub gross_returns_path: Val,
+    /// The path of the net returns artifact.
     pub net_returns_path: Val,
+    /// Keys this struct does not know, kept in their order and written back.
     pub extra: Vec<(String, Val)>,
 }
 
@@ -209,12 +225,14 @@ impl ValidationBundle {
         })
     }
 
+    /// Parse the bundle's JSON text (NaN and Infinity tokens allowed); malformed → InvalidInput.
     pub fn from_json_str(text: &str) -> Result<ValidationBundle> {
         let v = parse_json_allow_nan(text)
             .map_err(|e| Error::invalid(format!("ValidationBundle JSON is malformed: {e}")))?;
         ValidationBundle::from_val(&v)
     }
 
+    /// Read and parse the bundle file at `path`.
     pub fn load(path: &Path) -> Result<ValidationBundle> {
         let text = fs::read_to_string(path).map_err(|e| Error::io("could not read ValidationBundle", path, e))?;
         ValidationBundle::from_json_str(&text)
@@ -249,6 +267,7 @@ impl ValidationBundle {
         serde_json::to_string_pretty(&v).unwrap_or_else(|_| "{}".to_string())
     }
 
+    /// Write [`ValidationBundle::to_json_string`] and a newline to `path`.
     pub fn save(&self, path: &Path) -> Result<()> {
         let mut text = self.to_json_string();
         text.push('\n');
@@ -260,6 +279,7 @@ impl ValidationBundle {
         self.horizons.first().and_then(|h| self.ic_summary_by_horizon.get(h)).cloned().unwrap_or(Val::Map(Vec::new()))
     }
 
+    /// The value of `key` in `meta`, if `meta` is a map that has it.
     pub fn meta_get(&self, key: &str) -> Option<&Val> {
         self.meta.get(key)
     }
@@ -269,6 +289,7 @@ impl ValidationBundle {
 // Execution evidence
 // ---------------------------------------------------------------------------------------------
 
+/// The fields of execution evidence, in the analyzer's order.
 pub const EXECUTION_EVIDENCE_FIELDS: [&str; 7] = [
     "min_liquidity_usd",
     "max_participation_rate",
@@ -282,12 +303,19 @@ pub const EXECUTION_EVIDENCE_FIELDS: [&str; 7] = [
 /// Evidence for the execution-realism gate. Every field is optional (`Val::Null` when unset).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExecutionEvidence {
+    /// The smallest liquidity (USD) the strategy trades in.
     pub min_liquidity_usd: Val,
+    /// The largest share of volume the strategy takes.
     pub max_participation_rate: Val,
+    /// The spread model used.
     pub spread_model: Val,
+    /// The market-impact model used.
     pub impact_model: Val,
+    /// The path of the capacity curve artifact.
     pub capacity_curve_path: Val,
+    /// The cost configuration (must carry `fee_bps` and `slippage_bps`).
     pub cost_config: Val,
+    /// Free text.
     pub notes: Val,
 }
 
@@ -356,6 +384,7 @@ impl ExecutionEvidence {
         }
     }
 
+    /// Parse execution evidence JSON text (must be an object); malformed → InvalidInput.
     pub fn from_json_str(text: &str) -> Result<ExecutionEvidence> {
         let val = parse_json_allow_nan(text)
             .map_err(|e| Error::invalid(format!("execution evidence JSON is malformed: {e}")))?;
@@ -435,6 +464,8 @@ impl ExecutionEvidence {
         (missing, notes)
     }
 
+    /// The names of the required fields that are missing or unusable (empty: complete);
+    /// relative paths are looked up under `base_path`.
     pub fn validate_required(&self, base_path: Option<&Path>) -> Vec<String> {
         self.check_required(base_path).0
     }
@@ -450,8 +481,11 @@ pub fn load_execution_evidence(path: &Path) -> std::result::Result<ExecutionEvid
 // Regime summary (CSV: regime, mean_ic, optional n_bars)
 // ---------------------------------------------------------------------------------------------
 
+/// A regime summary as read from its CSV: per-regime IC (`regime`, `mean_ic`, optional
+/// `n_bars`).
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct RegimeSummary {
+    /// The header's column names (trimmed), in order.
     pub columns: Vec<String>,
     /// One map per row, column name → value.
     pub rows: Vec<Vec<(String, Val)>>,
@@ -472,10 +506,13 @@ fn parse_csv_cell(s: &str) -> Val {
 }
 
 impl RegimeSummary {
+    /// Whether the CSV has the column `name`.
     pub fn has_column(&self, name: &str) -> bool {
         self.columns.iter().any(|c| c == name)
     }
 
+    /// Parse CSV text with a header: numbers become ints or floats, empty cells null, the
+    /// `regime` column stays text; a malformed CSV → InvalidInput.
     pub fn from_csv_str(text: &str) -> Result<RegimeSummary> {
         let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(text.as_bytes());
         let headers = rdr
@@ -502,6 +539,8 @@ impl RegimeSummary {
     }
 }
 
+/// Load a regime summary CSV file; `Err` is a message for the decision (unreadable, empty,
+/// malformed).
 pub fn load_regime_summary(path: &Path) -> std::result::Result<RegimeSummary, String> {
     let text = read_text("ic_summary_by_regime_path", path)?;
     if text.trim().is_empty() {
@@ -514,6 +553,7 @@ pub fn load_regime_summary(path: &Path) -> std::result::Result<RegimeSummary, St
 // Reality Check summary (JSON object with rc_p_value)
 // ---------------------------------------------------------------------------------------------
 
+/// Load a Reality Check summary JSON file (an object); `Err` is a message for the decision.
 pub fn load_rc_summary(path: &Path) -> std::result::Result<Val, String> {
     let text = read_text("rc_summary_path", path)?;
     let val = parse_json_allow_nan(&text)

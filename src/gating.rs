@@ -5,6 +5,8 @@
 //! Inputs the analyzer would have silently mis-read (NaN, ±inf, a string mean_ic, an unreadable
 //! evidence file, a path climbing out of the evidence base) get a reason saying what was wrong.
 
+#![warn(missing_docs)]
+
 use std::path::Path;
 
 use serde_json::{json, Map, Value};
@@ -15,18 +17,23 @@ use crate::pyfmt::{python_float_repr, python_format_4f};
 use crate::status::Status;
 use crate::val::{map_get, Val};
 
+/// The regime rule needs at least this many regimes (other than "unknown") in the summary.
 pub const MIN_REGIMES_WITH_SAMPLES: usize = 2;
 
+/// The status names the gate may return or aim for (the workflow's order).
 pub const STATUSES: [&str; 4] = crate::status::NAMES;
 
 /// A threshold number, printed the way Python prints the value the user gave (int or float).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Num {
+    /// Given as an integer (prints without a decimal point).
     Int(i64),
+    /// Given as a float (prints as Python's `repr`).
     Float(f64),
 }
 
 impl Num {
+    /// The value compared against.
     pub fn value(&self) -> f64 {
         match self {
             Num::Int(i) => *i as f64,
@@ -34,6 +41,7 @@ impl Num {
         }
     }
 
+    /// The value as Python's `str` prints what the user gave (in reasons).
     pub fn python_str(&self) -> String {
         match self {
             Num::Int(i) => i.to_string(),
@@ -41,6 +49,7 @@ impl Num {
         }
     }
 
+    /// The value as JSON (a non-finite float as null).
     pub fn to_json(&self) -> Value {
         match self {
             Num::Int(i) => json!(i),
@@ -65,16 +74,28 @@ impl Num {
 /// Minimum evidence thresholds (the analyzer's defaults).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ThresholdConfig {
+    /// The first horizon's mean IC must be at least this.
     pub ic_mean_min: Num,
+    /// Its t-statistic must be at least this when the bundle has one (None: not checked).
     pub tstat_min: Option<Num>,
+    /// Part of the analyzer's configuration, carried and printed; the gate does not read it.
     pub p_value_max: Option<Num>,
+    /// Part of the analyzer's configuration, carried and printed; the gate does not read it.
     pub deflated_sharpe_min: Option<Num>,
+    /// Apply the regime rule (needs [`ThresholdConfig::worst_regime_ic_mean_min`] and a regime
+    /// summary).
     pub require_regime_robustness: bool,
+    /// The regime rule: every regime's mean IC must be at least this.
     pub worst_regime_ic_mean_min: Option<Num>,
+    /// Require a Reality Check p-value (from the bundle's meta or the RC summary).
     pub require_reality_check: bool,
+    /// The Reality Check p-value must be at most this.
     pub max_rc_p_value: Num,
+    /// Check execution evidence even when aiming at exploratory.
     pub require_execution_evidence: bool,
+    /// The execution evidence's `min_liquidity_usd` must be at least this (None: not checked).
     pub min_liquidity_usd_min: Option<Num>,
+    /// The execution evidence's `max_participation_rate` must be at most this (None: not checked).
     pub max_participation_rate_max: Option<Num>,
 }
 
@@ -96,6 +117,7 @@ impl Default for ThresholdConfig {
     }
 }
 
+/// The field names of [`ThresholdConfig`], in the analyzer's order.
 pub const THRESHOLD_FIELDS: [&str; 11] = [
     "ic_mean_min",
     "tstat_min",
@@ -176,14 +198,19 @@ impl ThresholdConfig {
 /// The gate's verdict.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PromotionDecision {
+    /// The verdict, as the analyzer's gate gives it: accepted when no rule failed, rejected when
+    /// one did, exploratory when the bundle has no IC summary.
     pub status: String,
+    /// The rules that failed (the analyzer's texts, in its order); empty when none did.
     pub reasons: Vec<String>,
     /// mean_ic, t_stat, n_obs of the first horizon, in that order (empty when no bundle was read).
     pub metrics_snapshot: Vec<(String, Val)>,
+    /// What was noted but did not decide (inputs given but not usable, checks skipped).
     pub warnings: Vec<String>,
 }
 
 impl PromotionDecision {
+    /// A rejection for one reason, with no metrics and no warnings.
     pub fn rejected(reason: impl Into<String>) -> Self {
         PromotionDecision {
             status: "rejected".into(),
@@ -193,6 +220,7 @@ impl PromotionDecision {
         }
     }
 
+    /// [`PromotionDecision::metrics_snapshot`] as a JSON object (non-finite floats as null).
     pub fn metrics_snapshot_json(&self) -> Value {
         Val::Map(self.metrics_snapshot.clone()).to_json()
     }
@@ -201,12 +229,16 @@ impl PromotionDecision {
 /// One optional input of the gate: not given, given but unusable (with the message), or given.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Input<T> {
+    /// Not given.
     NotProvided,
+    /// Given but not usable, and why.
     Unusable(String),
+    /// Given and usable.
     Provided(T),
 }
 
 impl<T> Input<T> {
+    /// Whether it was given (usable or not).
     pub fn is_provided(&self) -> bool {
         !matches!(self, Input::NotProvided)
     }
@@ -219,9 +251,11 @@ pub struct GateInputs {
     pub ic_summary: Val,
     /// The bundle's `meta` map.
     pub meta: Val,
+    /// The regime summary (per-regime IC rows).
     pub regime_summary: Input<RegimeSummary>,
     /// The RC summary map.
     pub rc_summary: Input<Val>,
+    /// The execution evidence (liquidity, participation, costs).
     pub execution_evidence: Input<ExecutionEvidence>,
 }
 

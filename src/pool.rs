@@ -2,6 +2,8 @@
 //! (default all cores), rebuilt in a forked child or when the configured count changes. Results
 //! never depend on the number of threads; only the wall time does.
 
+#![warn(missing_docs)]
+
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};

@@ -15,6 +15,8 @@
 //! * integers as integers; strings escaped as Python's `ensure_ascii=True` does (`\uXXXX`,
 //!   lowercase hex, surrogate pairs above U+FFFF).
 
+#![warn(missing_docs)]
+
 use serde_json::{Map, Number, Value};
 
 /// Decimal digits kept after the point when floats are canonicalised (`round(x, 10)`).

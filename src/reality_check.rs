@@ -10,6 +10,8 @@
 //! - [`omega`]: Hansen's ω_k;
 //! - `kernel`: one chunk of simulations, from segments to null maxima and counts (a block
 //!   `[a, b)` adds `P[b] − P[a]` to every column, so a simulation costs (number of blocks)·K);
+//! - [`size`]: when the p-values are less trustworthy than their level (the size warning and
+//!   the share of the long-run variance the bootstrap reproduces);
 //! - `tally`: the exceedance counts (Romano–Wolf stepdown, SPA per recentring);
 //! - this file: the options, [`run`] (chunks in parallel on [`crate::pool`]'s pool, then the
 //!   p-values), `null(b)` alone, and the p-values from a caller's null matrix.
@@ -26,6 +28,7 @@ mod kernel;
 pub mod numpy;
 pub mod omega;
 pub mod prepare;
+pub mod size;
 mod tally;
 
 use rayon::prelude::*;

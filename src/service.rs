@@ -15,6 +15,8 @@
 //! `evidence_base_path` the store kept in evidence_json, so the same call works from any folder.
 //! A relative path climbing out of its base (`../../etc/passwd`) is refused and never read.
 
+#![warn(missing_docs)]
+
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
@@ -30,6 +32,7 @@ use crate::store::rules::{is_status_changed, now_utc_iso, status_changed};
 use crate::store::{with_backend, Backend, Candidate, EligibilityRow, Rung};
 use crate::val::Val;
 
+/// The reason of the `rejected` decision when the bundle cannot be loaded (the analyzer's text).
 pub const BUNDLE_LOAD_REASON: &str = "could not load ValidationBundle from path";
 
 /// Evidence keys copied into the event's `artifact_pointers` when set.
@@ -52,15 +55,25 @@ pub enum BundleArg {
     FromEvidence,
 }
 
+/// One call of `evaluate_and_record`: which candidate, against which thresholds and evidence,
+/// aiming at which status.
 #[derive(Clone, Debug)]
 pub struct EvaluateRequest {
+    /// The stored candidate to evaluate.
     pub candidate_id: String,
+    /// The gate's thresholds.
     pub thresholds: ThresholdConfig,
+    /// The validation bundle (a path, its fields, or the one named in the evidence).
     pub bundle: BundleArg,
+    /// The regime summary given by the caller (or to be loaded from the evidence).
     pub regime_summary: Input<RegimeSummary>,
+    /// The Reality Check summary given by the caller (or to be loaded from the evidence).
     pub rc_summary: Input<Val>,
+    /// Where relative evidence paths are looked up first.
     pub evidence_base_path: Option<PathBuf>,
+    /// The status the evaluation aims for.
     pub target_status: Status,
+    /// Whether a move to candidate/accepted may go ahead without execution evidence.
     pub allow_missing_execution_evidence: bool,
     /// Execution evidence already resolved by the caller (None: load `execution_evidence_path`
     /// from evidence_json).
@@ -76,8 +89,11 @@ pub struct EvaluateRequest {
 pub struct Resolved {
     /// The bundle, or why it could not be loaded.
     pub bundle: std::result::Result<ValidationBundle, String>,
+    /// The regime summary (given, loaded, or absent).
     pub regime_summary: Input<RegimeSummary>,
+    /// The Reality Check summary (given, loaded, or absent).
     pub rc_summary: Input<Val>,
+    /// The execution evidence (given, loaded, or absent).
     pub execution_evidence: Input<ExecutionEvidence>,
 }
 
@@ -199,6 +215,7 @@ pub fn resolve_bundle_path(raw: &str, bases: &[PathBuf]) -> std::result::Result<
 /// One `*_path` entry of a candidate's evidence_json and the file evaluation reads for it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EvidenceFile {
+    /// The evidence key (e.g. `rc_summary_path`).
     pub key: String,
     /// The path as stored.
     pub path: String,
@@ -280,10 +297,22 @@ pub enum Record {
     /// Nothing (unknown id, unreadable bundle, failed eligibility).
     Nothing,
     /// Status exploratory/rejected and the `evaluated` event.
-    Status { status: String, payload: Value },
+    Status {
+        /// The new status.
+        status: String,
+        /// The `evaluated` event's payload.
+        payload: Value,
+    },
     /// A passed eligibility report, the promotion to its level (`status_change`), and the
     /// `evaluated` event.
-    Promotion { report: Box<EligibilityRow>, reason: Option<String>, payload: Value },
+    Promotion {
+        /// The passed report, stored and linked.
+        report: Box<EligibilityRow>,
+        /// The `status_change` event's reason.
+        reason: Option<String>,
+        /// The `evaluated` event's payload.
+        payload: Value,
+    },
 }
 
 /// The analyzer's report id: `elig_` + 16 hex of sha256(candidate_id + level + computed_at_utc).

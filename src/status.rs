@@ -3,6 +3,8 @@
 //! evaluation aims for. The store, the gate, the service and (through the bindings) the CLI and
 //! the page all read them from here.
 
+#![warn(missing_docs)]
+
 use std::fmt;
 
 use crate::error::{Error, Result};
@@ -10,9 +12,14 @@ use crate::error::{Error, Result};
 /// The status of a promotion candidate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Status {
+    /// Registered, not (yet) promoted: where a candidate starts by default; its next rung is
+    /// candidate.
     Exploratory,
+    /// Promoted once: passed the gate with a passed eligibility report of level candidate.
     Candidate,
+    /// Promoted to the top: a passed eligibility report of level accepted.
     Accepted,
+    /// Turned down by an evaluation or by hand; an evaluation from here aims at accepted.
     Rejected,
 }
 

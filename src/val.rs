@@ -6,6 +6,8 @@
 //! Writing a `Val` to JSON turns non-finite floats into null, as the analyzer's own writers do.
 //! Number formats come from [`crate::pyfmt`].
 
+#![warn(missing_docs)]
+
 use serde_json::{Map, Number, Value};
 
 use crate::pyfmt::python_float_repr;
@@ -13,17 +15,26 @@ use crate::pyfmt::python_float_repr;
 /// A JSON-like value that may hold non-finite floats. Maps keep their insertion order.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub enum Val {
+    /// JSON null / Python None (the default).
     #[default]
     Null,
+    /// A boolean (never read as a number).
     Bool(bool),
+    /// An integer that fits 64 bits.
     Int(i64),
+    /// A float, possibly NaN or ±inf.
     Float(f64),
+    /// A string.
     Text(String),
+    /// A list.
     List(Vec<Val>),
+    /// An object: its entries in insertion order; a repeated key's last entry is the one read.
     Map(Vec<(String, Val)>),
 }
 
 impl Val {
+    /// The value of a parsed JSON document; a number that is not a 64-bit integer becomes a
+    /// float (as Python reads it).
     pub fn from_json(v: &Value) -> Val {
         match v {
             Value::Null => Val::Null,
@@ -57,6 +68,7 @@ impl Val {
         }
     }
 
+    /// Whether it is [`Val::Null`].
     pub fn is_null(&self) -> bool {
         matches!(self, Val::Null)
     }
@@ -75,6 +87,7 @@ impl Val {
         self.as_number().filter(|x| x.is_finite())
     }
 
+    /// The text when it is a string.
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Val::Text(s) => Some(s),
@@ -82,6 +95,7 @@ impl Val {
         }
     }
 
+    /// The entries when it is an object (see [`map_get`] to read one).
     pub fn as_map(&self) -> Option<&[(String, Val)]> {
         match self {
             Val::Map(m) => Some(m),
@@ -121,6 +135,8 @@ impl Val {
     }
 }
 
+/// The value of `key` in an object's entries: the last entry with that key, as Python's `json`
+/// keeps the last of repeated keys.
 pub fn map_get<'a>(map: &'a [(String, Val)], key: &str) -> Option<&'a Val> {
     map.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
 }

@@ -10,6 +10,7 @@ use crypto_analyzer_promotion::store::sqlite::migrate::run_migrations_phase3;
 use crypto_analyzer_promotion::store::sqlite::Store;
 use crypto_analyzer_promotion::store::Backend;
 use crypto_analyzer_promotion::store::NewCandidate;
+use crypto_analyzer_promotion::store::RegistryStore;
 use crypto_analyzer_promotion::val::Val;
 use crypto_analyzer_promotion::Status;
 use serde_json::json;
@@ -52,7 +53,7 @@ fn records_status_and_event_with_family_forcing_rc() {
         evaluate_and_record(&Backend::Sqlite(db.clone()), &request(&id, tmp.path(), BundleArg::FromEvidence)).unwrap();
     assert_eq!(d.status, "rejected");
     assert_eq!(d.reasons, vec!["mean_ic 0.0100 < 0.02", "rc_p_value 0.5000 > 0.05"]);
-    let store = Store::open(&db).unwrap();
+    let mut store = Store::open(&db).unwrap();
     assert_eq!(store.get_candidate(&id).unwrap().unwrap().status, "rejected");
     let events = store.get_events(&id).unwrap();
     assert_eq!(events.len(), 2);
@@ -83,7 +84,7 @@ fn unknown_id_and_unreadable_bundle_write_nothing() {
         assert_eq!(d.reasons, vec!["could not load ValidationBundle from path"]);
         assert_eq!(d.warnings.len(), 1);
     }
-    let store = Store::open(&db).unwrap();
+    let mut store = Store::open(&db).unwrap();
     assert_eq!(store.get_events(&id).unwrap().len(), 1);
     assert_eq!(store.get_candidate(&id).unwrap().unwrap().status, "exploratory");
 }

@@ -7,6 +7,7 @@ use crypto_analyzer_promotion::store::sqlite::guards;
 use crypto_analyzer_promotion::store::sqlite::migrate;
 use crypto_analyzer_promotion::store::sqlite::{self as store, Store};
 use crypto_analyzer_promotion::store::{EligibilityRow, NewCandidate};
+use crypto_analyzer_promotion::store::{RegistryStore, Rung};
 use crypto_analyzer_promotion::Error;
 use rusqlite::Connection;
 use serde_json::json;
@@ -198,17 +199,32 @@ fn create_candidate_at_a_promotion_status_needs_its_own_report() {
 }
 
 #[test]
-fn record_promotion_is_one_transaction() {
+fn a_promoting_rung_is_one_transaction() {
     let dir = tempfile::tempdir().unwrap();
     let db = fresh_db(&dir);
     let mut s = Store::open(&db).unwrap();
     let a = candidate(&mut s, "a");
-    s.record_promotion(&report("r1", &a, "candidate", true), None, &json!({"status": "accepted"})).unwrap();
+    let rung = |r: &EligibilityRow, expected: &'static str, evaluated: &serde_json::Value| {
+        let r = r.clone();
+        let evaluated = evaluated.clone();
+        move |s: &mut Store| {
+            s.record_rung(&Rung {
+                candidate_id: &r.candidate_id,
+                expected_status: expected,
+                new_status: "",
+                report: Some(&r),
+                reason: None,
+                evaluated: &evaluated,
+            })
+        }
+    };
+    rung(&report("r1", &a, "candidate", true), "exploratory", &json!({"status": "accepted"}))(&mut s).unwrap();
     let types: Vec<String> = s.get_events(&a).unwrap().into_iter().map(|e| e.event_type).collect();
     assert_eq!(types, ["created", "status_change", "evaluated"]);
     // A duplicate report id fails before anything is written.
     let before = snapshot(&db);
-    assert!(s.record_promotion(&report("r1", &a, "accepted", true), None, &json!({})).is_err());
+    let e = rung(&report("r1", &a, "accepted", true), "candidate", &json!({}))(&mut s).unwrap_err();
+    assert_eq!(e.to_string(), "eligibility_report_id already exists: r1");
     assert_eq!(snapshot(&db), before);
 }
 

@@ -17,6 +17,7 @@ use crypto_analyzer_promotion::store::postgres::{with_pg_store, NewGovernanceEve
 use crypto_analyzer_promotion::store::rules::{
     candidate_id_for, ELIGIBILITY_REQUIRED_MSG, PROMOTE_WITH_REPORT_MSG as USE_PROMOTE_MSG,
 };
+use crypto_analyzer_promotion::store::RegistryStore;
 use crypto_analyzer_promotion::store::{CandidateFilter, EligibilityRow as NewEligibilityReport, NewCandidate};
 use serde_json::json;
 
@@ -255,9 +256,11 @@ fn eligibility_rules(base: &str) {
     let mut direct = new_cand("rd");
     direct.status = "candidate".into();
     assert_eq!(s.create_candidate(&direct).unwrap_err().to_string(), ELIGIBILITY_REQUIRED_MSG);
-    // record_evaluation to candidate links the report in the same transaction.
+    // A promotion links the report in the same transaction; record_evaluation refuses to promote.
     s.insert_eligibility_report(&report("r_b_cand", &b, "candidate", true)).unwrap();
-    s.record_evaluation(&b, "candidate", &json!({"decision": "candidate"}), Some("r_b_cand")).unwrap();
+    let e = s.record_evaluation(&b, "candidate", &json!({"decision": "candidate"})).unwrap_err();
+    assert_eq!(e.to_string(), USE_PROMOTE_MSG);
+    s.promote(&b, "candidate", "r_b_cand", None).unwrap();
     assert_eq!(s.get_candidate(&b).unwrap().unwrap().eligibility_report_id.as_deref(), Some("r_b_cand"));
     let g = s
         .append_governance_event(&NewGovernanceEvent {

@@ -7,6 +7,7 @@ use crypto_analyzer_promotion::pyfmt::{canonicalize, to_canonical_string};
 use crypto_analyzer_promotion::store::rules::{self, PROMOTION_TABLES_REQUIRED_MSG};
 use crypto_analyzer_promotion::store::sqlite::migrate;
 use crypto_analyzer_promotion::store::sqlite::{self as store, Store};
+use crypto_analyzer_promotion::store::RegistryStore;
 use crypto_analyzer_promotion::store::{CandidateFilter, NewCandidate};
 use crypto_analyzer_promotion::Error;
 use serde_json::json;
@@ -32,7 +33,7 @@ fn missing_tables_give_the_contract_message() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("empty.db");
     rusqlite::Connection::open(&db).unwrap().execute_batch("CREATE TABLE x (a)").unwrap();
-    let s = Store::open(&db).unwrap();
+    let mut s = Store::open(&db).unwrap();
     match s.require_promotion_tables() {
         Err(Error::Runtime(m)) => assert_eq!(
             m,

@@ -38,3 +38,23 @@ def test_bench_rc_distributed_runs_at_a_small_scale() -> None:
     out = _run("bench_rc_distributed.py", "--quick")
     assert "bit-identical (null maxima, RC, SPA, Romano-Wolf): yes" in out
     assert "workers restarted: 0" in out and "every worker below its limit: yes" in out
+
+
+def test_bench_rc_runs_every_section_at_toy_sizes() -> None:
+    out = _run("bench_rc.py", "--tiny")
+    for row in ("| this engine, 1 thread |", "| vectorised numpy, recentred |", "| arch.bootstrap.SPA"):
+        assert row in out, out
+    assert "Scaling (all cores" in out and "Peak memory" in out
+    assert "Workload W2" in out and "CPU seconds" in out
+
+
+def test_bench_pg_runs_both_sides_on_a_throwaway_cluster() -> None:
+    import pytest
+
+    # The comparison side's driver: in .venv (make venv), not in the compat venv.
+    pytest.importorskip("psycopg", reason="psycopg is installed by `make venv` (bench_pg's comparison side)")
+    # Its own cluster from scripts/pg_cluster.sh, as `make bench` runs it.
+    out = _run("bench_pg.py", "--n", "10", "--big", "100", "--rounds", "1")
+    for side in ("package on SQLite", "package on PostgreSQL (127.0.0.1, Rust client)", "psycopg 3 on PostgreSQL"):
+        assert side in out, out
+    assert "evaluate_and_record (20 calls per round" in out

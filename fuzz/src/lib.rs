@@ -17,6 +17,7 @@ use crypto_analyzer_promotion::pyfmt::{canonicalize, to_canonical_string};
 use crypto_analyzer_promotion::store::rules as store;
 use crypto_analyzer_promotion::store::sqlite::migrate;
 use crypto_analyzer_promotion::store::sqlite::Store;
+use crypto_analyzer_promotion::store::RegistryStore;
 use crypto_analyzer_promotion::store::{CandidateFilter, NewCandidate};
 use crypto_analyzer_promotion::val::{parse_json_allow_nan, Val};
 use crypto_analyzer_promotion::{Error, Status};

@@ -239,6 +239,25 @@ def rc_pvalues_from_null_matrix(
     observed: npt.NDArray[np.float64], null_matrix: npt.NDArray[np.float64]
 ) -> dict[str, Any]: ...
 def rc_threads() -> int: ...
+def rc_variance_shares(
+    values: npt.NDArray[np.float64], method: str, avg_block_length: float, block_size: float
+) -> list[float | None]: ...
+def rc_median_share(shares: Sequence[float | None]) -> float | None: ...
+def rc_size_warning(
+    n_periods: int,
+    n_hypotheses: int,
+    method: str,
+    avg_block_length: float,
+    block_size: float,
+    variance_share: float | None = None,
+) -> str | None: ...
+
+RC_SHARE_COLUMNS: int
+RC_SHARE_THRESHOLD: float
+RC_FEW_BLOCKS: float
+RC_MANY_HYPOTHESES: int
+RC_MANY_K_BLOCKS: float
+
 def rc_run_block(
     engine: RcEngine,
     *,

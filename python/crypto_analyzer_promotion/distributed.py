@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import rc_blocks
+from . import _core, rc_blocks
 from ._rc_types import NullCenteringName
 from .exceptions import InvalidInputError
 
@@ -160,8 +160,8 @@ def _block_values(source: Any, data: tuple[Any, ...]) -> np.ndarray:
     return source.read()
 
 
-def _stats_task(source: Any, block_length: float, *data: Any) -> dict[str, Any]:
-    return rc_blocks.block_stats(_block_values(source, data), block_length)
+def _stats_task(source: Any, block_length: float, method: dict[str, Any], *data: Any) -> dict[str, Any]:
+    return rc_blocks.block_stats(_block_values(source, data), block_length, method)
 
 
 def _run_task(
@@ -175,6 +175,9 @@ def _run_task(
     values = _block_values(source, data)
     out = rc_blocks.run_block(
         values, block_length, n_sim=n_sim, null_centering=null_centering, stream_kwargs=stream_kwargs
+    )
+    out["variance_shares"] = rc_blocks.variance_shares(
+        values, stream_kwargs["method"], stream_kwargs["avg_block_length"], stream_kwargs["block_size"]
     )
     del values
     return out
@@ -279,6 +282,7 @@ class DistributedFamily:
         self._block_length = float(block_length)
         self._frames: list[list[Any]] = []
         self._stats: dict[str, Any] | None = None
+        self._variance_shares: list | None = None
         sources: list[Any]
         if isinstance(series, (str, os.PathLike)):
             files, names, t = _parquet_layout(Path(series))
@@ -375,13 +379,28 @@ class DistributedFamily:
 
     def _load_stats(self) -> dict[str, Any]:
         if self._stats is None:
-            parts = self._blocks(_stats_task, (self._block_length,), None, 1)
+            cfg = self._cfg
+            method = {"method": cfg.method, "avg_block_length": cfg.avg_block_length, "block_size": cfg.block_size}
+            parts = self._blocks(_stats_task, (self._block_length, method), None, 1)
             self._check_t(parts)
+            self._take_shares(parts)
             self._stats = {
                 "observed": np.concatenate([p["observed"] for p in parts]),
                 "omega": np.concatenate([p["omega"] for p in parts]),
             }
         return self._stats
+
+    def _take_shares(self, parts: list[dict[str, Any]]) -> None:
+        """The family's first columns' variance shares: each block sent its own first ones, so
+        their concatenation in column order starts with the family's (any split, same values)."""
+        shares = [s for p in parts for s in p.pop("variance_shares", [])]
+        self._variance_shares = shares[: int(_core.RC_SHARE_COLUMNS)]
+
+    @property
+    def variance_share(self) -> float | None:
+        if self._variance_shares is None:
+            self._load_stats()
+        return _core.rc_median_share(self._variance_shares or [])
 
     def observed_values(self) -> np.ndarray:
         return self._load_stats()["observed"]
@@ -404,6 +423,7 @@ class DistributedFamily:
         args = (self._block_length, int(n_sim), self.null_centering, kwargs)
         parts = self._blocks(_run_task, args, progress, int(n_sim))
         self._check_t(parts)
+        self._take_shares(parts)
         out = rc_blocks.combine_blocks(parts, self.null_centering)
         self._stats = {"observed": out["observed"], "omega": out["omega"]}
         stream.advance(int(n_sim))

@@ -19,7 +19,7 @@ from . import _core
 from ._rc_types import NullCenteringName
 from .exceptions import InvalidInputError
 
-__all__ = ["column_ranges", "block_stats", "run_block", "combine_blocks"]
+__all__ = ["column_ranges", "block_stats", "run_block", "combine_blocks", "variance_shares"]
 
 
 def column_ranges(k: int, n_blocks: int) -> list[tuple[int, int]]:
@@ -47,10 +47,27 @@ def _engine(values: np.ndarray, block_length: float) -> Any:
     return _core.RcEngine(arr, float(block_length), prefix="streamed")
 
 
-def block_stats(values: np.ndarray, block_length: float) -> dict[str, Any]:
-    """The block's observed means, observations and Hansen's ω (what a cached run still needs)."""
+def variance_shares(values: np.ndarray, method: str, avg_block_length: float, block_size: float) -> list:
+    """The share of the long-run variance the block bootstrap reproduces, for each of the first
+    ``_core.RC_SHARE_COLUMNS`` columns (None where a column gives none; the engine's
+    ``reality_check::size``). Every block computes it for its own first columns, so the family's
+    first columns are covered whatever the split."""
+    # A copy of the few columns read: aligned and contiguous even when the block's array is a view
+    # of a network buffer.
+    cols = np.array(np.asarray(values)[:, : int(_core.RC_SHARE_COLUMNS)], dtype=np.float64, order="F", copy=True)
+    return list(_core.rc_variance_shares(cols, method, float(avg_block_length), float(block_size)))
+
+
+def block_stats(values: np.ndarray, block_length: float, method: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The block's observed means, observations and Hansen's ω (what a cached run still needs),
+    and with ``method`` (``method, avg_block_length, block_size``) its ``variance_shares``."""
     eng = _engine(values, block_length)
-    return {"t": int(eng.t), "observed": eng.observed, "n_obs": eng.n_obs, "omega": eng.omega}
+    out = {"t": int(eng.t), "observed": eng.observed, "n_obs": eng.n_obs, "omega": eng.omega}
+    if method is not None:
+        out["variance_shares"] = variance_shares(
+            values, method["method"], method["avg_block_length"], method["block_size"]
+        )
+    return out
 
 
 def run_block(

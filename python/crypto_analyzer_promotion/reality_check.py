@@ -23,6 +23,7 @@ import pandas as pd
 from . import _core, rc_cache
 from ._rc_types import KernelName, NullCenteringName, RngName
 from .exceptions import InvalidInputError
+from .rc_blocks import variance_shares
 
 __all__ = [
     "RealityCheckConfig",
@@ -38,6 +39,7 @@ __all__ = [
     "romano_wolf_enabled",
     "RC_SUMMARY_SCHEMA_VERSION",
     "size_warning",
+    "bootstrap_variance_share",
     "SEED_ROOT_VERSION",
     "SALT_RC_NULL",
 ]
@@ -318,8 +320,10 @@ class NullGenerator:
         null_centering: NullCenteringName,
         rng: Any,
         n_periods: int,
+        variance_shares: list | None = None,
     ) -> None:
         self._engine = engine
+        self._variance_shares = variance_shares
         self.hypothesis_ids = list(hypothesis_ids)
         self.cfg = cfg
         self.null_centering = null_centering
@@ -345,6 +349,12 @@ class NullGenerator:
     @property
     def seed_derivation(self) -> str:
         return self._stream.seed_derivation
+
+    @property
+    def variance_share(self) -> float | None:
+        """The share of the long-run variance the bootstrap reproduces, median over the first
+        columns (:func:`bootstrap_variance_share`); None when not measured or no column gives one."""
+        return None if self._variance_shares is None else _core.rc_median_share(self._variance_shares)
 
     def __call__(self, b: int) -> np.ndarray:
         stream = self._stream
@@ -412,7 +422,8 @@ def make_null_generator_stationary(
     block_length = _block_length(cfg)
     ids, values = _family_matrix(series_by_hypothesis)
     engine = _core.RcEngine(values, block_length, keep_values)
-    return NullGenerator(engine, ids, cfg, null_centering, stream, values.shape[0])
+    shares = variance_shares(values, cfg.method, cfg.avg_block_length, cfg.block_size)
+    return NullGenerator(engine, ids, cfg, null_centering, stream, values.shape[0], shares)
 
 
 def _p_or_none(x: float) -> float | None:
@@ -663,51 +674,41 @@ def _run_reality_check(
 # One call for the CLI / UI
 
 
-# Where the default tests' measured size at nominal 5 % leaves [3.5 %, 6.5 %] (docs/size_study.md,
-# `scripts/size_power_study.py --no-arch --panels 4000 --power --designs small_T mid_T base wide_K
-# small_T_wide_K K1000`): fewer than FEW_BLOCKS bootstrap blocks per series (T / L), where the RC
-# and Romano–Wolf over-reject; and many hypotheses (K ≥ MANY_HYPOTHESES) with fewer than
-# MANY_K_BLOCKS blocks, where the studentized SPA is conservative (it rejects true edges less often).
+# Where the default tests' measured size at nominal 5 % leaves [3.5 %, 6.5 %] (docs/size_study.md):
+# the rule and its thresholds live in the engine (src/reality_check/size.rs); these are its values.
 SIZE_BAND = (0.035, 0.065)
-FEW_BLOCKS = 40
-MANY_HYPOTHESES = 100
-MANY_K_BLOCKS = 65
-_FEW_BLOCKS_MEASURED = (
-    "on null AR(1) panels with T = 250, K = 10, L = 12 (T / L ≈ 21; 4,000 panels, B = 299) the RC and Romano–Wolf's "
-    "family-wise error rejected 7.15 % (6.5 % under a partial null) and the studentized SPA (consistent) 4.1 % at "
-    "nominal 5 %; at T = 500 (T / L ≈ 42) the RC rejected 5.9 %"
-)
-_MANY_K_MEASURED = (
-    "with many hypotheses and few blocks the studentized SPA (consistent) is conservative: it rejected 1.2 % of null "
-    "AR(1) panels at T = 250, K = 100, 2.9 % at T = 500, K = 100 (L = 12; 4,000 panels each) and 2.0 % at T = 730, "
-    "K = 1,000 with t(4) GARCH shocks (1,000 panels), at nominal 5 %, so it finds true edges less often than its "
-    "level suggests (the RC rejected 5.0 %, 4.6 % and 1.3 % there)"
-)
+FEW_BLOCKS = int(_core.RC_FEW_BLOCKS)
+MANY_HYPOTHESES = int(_core.RC_MANY_HYPOTHESES)
+MANY_K_BLOCKS = int(_core.RC_MANY_K_BLOCKS)
+VARIANCE_SHARE_THRESHOLD = float(_core.RC_SHARE_THRESHOLD)
 
 
-def size_warning(n_periods: int, n_hypotheses: int, method: str, block_length: float) -> str | None:
+def size_warning(
+    n_periods: int, n_hypotheses: int, method: str, block_length: float, variance_share: float | None = None
+) -> str | None:
     """A warning naming the measured size when a configuration is outside the designs where the
     default tests hold their size (docs/size_study.md), else None: fewer than ``FEW_BLOCKS``
     blocks per series (T / L), where the RC and Romano–Wolf reject more often than the nominal
-    level, and ``MANY_HYPOTHESES`` or more hypotheses with fewer than ``MANY_K_BLOCKS`` blocks,
-    where the studentized SPA rejects less often."""
-    if n_periods < 2 or block_length <= 0 or n_hypotheses < 1:
-        return None
-    blocks = n_periods / block_length
-    parts = []
-    if blocks < FEW_BLOCKS:
-        parts.append(f"{blocks:.1f} blocks is below {FEW_BLOCKS}: " + _FEW_BLOCKS_MEASURED)
-    if n_hypotheses >= MANY_HYPOTHESES and blocks < MANY_K_BLOCKS:
-        parts.append(f"K = {n_hypotheses} hypotheses with {blocks:.1f} blocks: " + _MANY_K_MEASURED)
-    if not parts:
-        return None
-    kind = "average block length" if method == "stationary" else "block size"
-    return (
-        f"size: T / L = {n_periods} / {block_length:g}; "
-        + "; ".join(parts)
-        + f". Read p-values near 0.05 with that in mind; more periods, or a shorter {kind} where the serial "
-        "dependence allows, give more blocks (docs/size_study.md)."
+    level; ``MANY_HYPOTHESES`` or more hypotheses with fewer than ``MANY_K_BLOCKS`` blocks, where
+    the studentized SPA rejects less often; and a ``variance_share`` (see
+    :func:`bootstrap_variance_share`) below ``VARIANCE_SHARE_THRESHOLD``, where serial dependence
+    outlasts the blocks and every test over-rejects."""
+    return _core.rc_size_warning(
+        int(n_periods), int(n_hypotheses), method, float(block_length), float(block_length), variance_share
     )
+
+
+def bootstrap_variance_share(values: Any, cfg: RealityCheckConfig | None = None) -> float | None:
+    """The share of the series' long-run variance (the variance of their means, times T) that
+    ``cfg``'s block bootstrap reproduces: the median over the first ``_core.RC_SHARE_COLUMNS``
+    columns of a T×K array (a flat-top estimate with Politis–White's bandwidth against the
+    bootstrap's lag weights; NaN skipped). 1 when the blocks keep all the dependence the data
+    shows; well below 1 when it outlasts them. None when no column gives one."""
+    cfg = cfg or RealityCheckConfig()
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim != 2:
+        raise InvalidInputError(f"values must be a T x K array (got shape {arr.shape})")
+    return _core.rc_median_share(variance_shares(arr, cfg.method, cfg.avg_block_length, cfg.block_size))
 
 
 @dataclass
@@ -734,13 +735,16 @@ class FamilyRealityCheckResult:
     omega: np.ndarray | None = None
     null_matrix: np.ndarray | None = field(default=None, repr=False)
     seed_derivation: str = "explicit"
+    variance_share: float | None = None
 
     @property
     def size_warning(self) -> str | None:
-        """The measured size when this configuration is outside the calibrated designs
-        (:func:`size_warning`), else None."""
+        """The measured size when this configuration or its data is outside the calibrated
+        designs (:func:`size_warning`), else None."""
         cfg = self.config
-        return size_warning(int(self.n_periods), len(self.hypothesis_ids), cfg.method, _block_length(cfg))
+        return size_warning(
+            int(self.n_periods), len(self.hypothesis_ids), cfg.method, _block_length(cfg), self.variance_share
+        )
 
     def to_dict(self) -> dict:
         def num(x: Any) -> float | None:
@@ -770,6 +774,7 @@ class FamilyRealityCheckResult:
             "cache_hit": bool(self.cache_hit),
             "elapsed_s": float(self.elapsed_s),
             "size_warning": self.size_warning,
+            "bootstrap_variance_share": self.variance_share,
             **self.analyzer_summary(),
         }
 
@@ -894,6 +899,7 @@ def run_family_reality_check(
                     n_periods=gen.n_periods,
                     omega=gen.omega,
                     seed_derivation=stream.seed_derivation,
+                    variance_share=gen.variance_share,
                 )
     r = gen.run(n_sim, return_null_matrix=return_null_matrix, progress=progress)
     if cdir is not None and cache_key is not None:
@@ -922,4 +928,5 @@ def run_family_reality_check(
         omega=r["omega"],
         null_matrix=r["null_matrix"],
         seed_derivation=stream.seed_derivation,
+        variance_share=gen.variance_share,
     )

@@ -16,6 +16,8 @@ use crate::control::RunControl;
 use crate::error::{Error, Result};
 use crate::python::detach;
 use crate::python::rc_args::{BootstrapArgs, Kwargs, RunArgs};
+use crate::reality_check::bootstrap::Method;
+use crate::reality_check::size;
 use crate::reality_check::{
     self, IndexSource, Layout, Matrix, NullCentering, PrefixMode, Prepared, RcOptions, RcResult, SharedValues,
     SpaPValues,
@@ -344,6 +346,47 @@ fn rc_pvalues_from_null_matrix<'py>(
     })
 }
 
+/// The share of the long-run variance the block bootstrap reproduces, for each of the first
+/// `RC_SHARE_COLUMNS` columns of a T×K float64 array (`reality_check::size`); None for a column
+/// that gives none.
+#[pyfunction]
+fn rc_variance_shares(
+    py: Python<'_>,
+    values: PyReadonlyArray2<'_, f64>,
+    method: &str,
+    avg_block_length: f64,
+    block_size: f64,
+) -> PyResult<Vec<Option<f64>>> {
+    crate::python::guard_py(|| {
+        let method = Method::parse(method, avg_block_length, block_size)?;
+        let m = matrix_of(&values)?;
+        detach(py, move || Ok(size::matrix_shares(&m, &method)))
+    })
+}
+
+/// The median of the given shares (None left out), or None: what the size warning reads.
+#[pyfunction]
+fn rc_median_share(shares: Vec<Option<f64>>) -> Option<f64> {
+    size::median_share(&shares)
+}
+
+/// The size warning of a run (`reality_check::size::size_warning`), or None.
+#[pyfunction]
+#[pyo3(signature = (n_periods, n_hypotheses, method, avg_block_length, block_size, variance_share=None))]
+fn rc_size_warning(
+    n_periods: usize,
+    n_hypotheses: usize,
+    method: &str,
+    avg_block_length: f64,
+    block_size: f64,
+    variance_share: Option<f64>,
+) -> PyResult<Option<String>> {
+    crate::python::guard_py(|| {
+        let method = Method::parse(method, avg_block_length, block_size)?;
+        Ok(size::size_warning(n_periods, n_hypotheses, &method, variance_share))
+    })
+}
+
 /// Threads the engine uses (env `CRYPTO_ANALYZER_THREADS`, default all cores).
 #[pyfunction]
 fn rc_threads() -> usize {
@@ -355,5 +398,13 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(rc_bootstrap_indices, m)?)?;
     m.add_function(wrap_pyfunction!(rc_pvalues_from_null_matrix, m)?)?;
     m.add_function(wrap_pyfunction!(rc_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(rc_variance_shares, m)?)?;
+    m.add_function(wrap_pyfunction!(rc_median_share, m)?)?;
+    m.add_function(wrap_pyfunction!(rc_size_warning, m)?)?;
+    m.add("RC_SHARE_COLUMNS", size::SHARE_COLUMNS)?;
+    m.add("RC_SHARE_THRESHOLD", size::SHARE_THRESHOLD)?;
+    m.add("RC_FEW_BLOCKS", size::FEW_BLOCKS)?;
+    m.add("RC_MANY_HYPOTHESES", size::MANY_HYPOTHESES)?;
+    m.add("RC_MANY_K_BLOCKS", size::MANY_K_BLOCKS)?;
     Ok(())
 }

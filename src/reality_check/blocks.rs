@@ -28,6 +28,8 @@
 //! recentred null the records of a draw are about ln(K_block) (the suffix maxima of exchangeable
 //! values) and fewer after the filter.
 
+#![warn(missing_docs)]
+
 use super::kernel::{Batch, Worker};
 use super::tally::{Tally, Targets};
 use super::{
@@ -45,7 +47,9 @@ pub const SPA_SLOTS: usize = 6;
 /// [`Prepared`]).
 #[derive(Debug, Clone)]
 pub struct BlockRun {
+    /// Periods of the series.
     pub t: usize,
+    /// Simulations run.
     pub n_sim: usize,
     /// Per draw: the maximum of the block's null values (NaN when none).
     pub null_max: Vec<f64>,
@@ -55,7 +59,9 @@ pub struct BlockRun {
     /// Romano–Wolf records of draw b: `rec_col[rec_start[b]..rec_start[b + 1]]` (block-local
     /// columns) with their null values `rec_val`, last stepdown position first.
     pub rec_start: Vec<u64>,
+    /// The records' block-local columns (see `rec_start`).
     pub rec_col: Vec<u32>,
+    /// The records' null values (see `rec_start`).
     pub rec_val: Vec<f64>,
 }
 
@@ -166,15 +172,25 @@ fn end_block_chunk(batch: &Batch<'_>, w: &mut Worker, c: &mut ChunkOut<'_>, sink
 /// One block's outputs as the client received them (column order of the family: block 0 first).
 #[derive(Debug, Clone, Copy)]
 pub struct BlockPart<'a> {
+    /// Periods of the series.
     pub t: usize,
+    /// Simulations run.
     pub n_sim: usize,
+    /// The block's columns' observed statistics m_k.
     pub observed: &'a [f64],
+    /// The block's columns' observation counts.
     pub n_obs: &'a [u64],
+    /// The block's columns' ω_k.
     pub omega: &'a [f64],
+    /// [`BlockRun::null_max`].
     pub null_max: &'a [f64],
+    /// [`BlockRun::spa`].
     pub spa: &'a [f64],
+    /// [`BlockRun::rec_start`].
     pub rec_start: &'a [u64],
+    /// [`BlockRun::rec_col`].
     pub rec_col: &'a [u32],
+    /// [`BlockRun::rec_val`].
     pub rec_val: &'a [f64],
 }
 

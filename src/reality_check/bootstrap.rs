@@ -20,6 +20,8 @@
 //!   release (c79684b), `np.random.default_rng(seed + b)` or the b-th seed drawn from a base
 //!   generator (run key), with its own bootstrap procedures ([`crate::reality_check::numpy::pcg`]).
 
+#![warn(missing_docs)]
+
 use rand_core::{RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -31,15 +33,23 @@ use crate::reality_check::numpy::pcg::{self as numpy_pcg, SeedSource};
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Method {
     /// Politis–Romano stationary bootstrap, geometric block lengths with mean `avg_block_length`.
-    Stationary { avg_block_length: f64 },
+    Stationary {
+        /// The mean block length L (blocks end with probability 1/L after each period).
+        avg_block_length: f64,
+    },
     /// Moving blocks of fixed length `block_size` (one block of the whole series when > T).
-    BlockFixed { block_size: usize },
+    BlockFixed {
+        /// The length of every block.
+        block_size: usize,
+    },
 }
 
 /// The bootstrap's name, before its block length is known (what `method=` says).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MethodKind {
+    /// "stationary": [`Method::Stationary`].
     Stationary,
+    /// "block_fixed": [`Method::BlockFixed`].
     BlockFixed,
 }
 
@@ -84,6 +94,7 @@ impl Method {
         }
     }
 
+    /// The analyzer's name of the method.
     pub fn name(&self) -> &'static str {
         match self {
             Method::Stationary { .. } => "stationary",
@@ -95,19 +106,24 @@ impl Method {
 /// Which random stream draws the blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RngKind {
+    /// This engine's own stream: xoshiro256++ per simulation, seeded through SplitMix64.
     Default,
+    /// numpy's legacy `RandomState` (MT19937) seeded with `seed + b` (needs `seed + b < 2**32`).
     NumpyLegacy,
     /// `np.random.default_rng(seed + b)` (c79684b without a run key).
     NumpyPcg64,
     /// `np.random.default_rng(base.integers(0, 2**63 - 1))`, the b-th draw of a base PCG64 in this
     /// raw state (c79684b with a run key or an explicit Generator).
     NumpyPcg64Base {
+        /// The base generator's 128-bit state.
         state: u128,
+        /// The base generator's 128-bit increment.
         inc: u128,
     },
 }
 
 impl RngKind {
+    /// The stream named `default`, `numpy_legacy` or `numpy_pcg64`; anything else is InvalidInput.
     pub fn parse(name: &str) -> Result<RngKind> {
         match name {
             "default" => Ok(RngKind::Default),
@@ -119,6 +135,7 @@ impl RngKind {
             ))),
         }
     }
+    /// The name the stream is chosen by (`rng=`).
     pub fn name(&self) -> &'static str {
         match self {
             RngKind::Default => "default",
@@ -140,9 +157,13 @@ impl RngKind {
 /// Everything that determines the indices of one simulation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BootstrapSpec {
+    /// Periods of the series resampled.
     pub t: usize,
+    /// How periods are resampled.
     pub method: Method,
+    /// Which random stream draws them.
     pub rng: RngKind,
+    /// The run's seed (simulation b uses its own stream derived from it).
     pub seed: u64,
 }
 
@@ -468,6 +489,7 @@ impl Mt19937 {
         self.pos = 0;
     }
 
+    /// The generator's next 32-bit output (MT19937's tempered word).
     pub fn next_u32(&mut self) -> u32 {
         if self.pos >= 624 {
             self.twist();

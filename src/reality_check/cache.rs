@@ -13,6 +13,8 @@
 //! Summaries of earlier versions (`-summary`, `-summary-v2`: floats packed in a `.npy`) are never
 //! read: a cache miss, recomputed.
 
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -24,6 +26,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::reality_check::SpaPValues;
 
+/// The manifest's file name in a cache folder: cache key → artifact file and its sha256.
 pub const MANIFEST: &str = "manifest.json";
 const LOCK: &str = "manifest.lock";
 
@@ -53,12 +56,16 @@ pub fn is_cache_disabled(no_cache_flag: bool) -> bool {
     no_cache_flag || std::env::var("CRYPTO_ANALYZER_NO_CACHE").map(|v| v.trim() == "1").unwrap_or(false)
 }
 
+/// One manifest entry: where a cached artifact is and what its bytes must hash to.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ManifestEntry {
+    /// The artifact's path relative to the cache folder (one inside it is served, nothing else).
     pub path: String,
+    /// The sha256 of its bytes, hex; a mismatch is never served.
     pub sha256: String,
 }
 
+/// The manifest: cache key → entry, in key order (as written to [`MANIFEST`]).
 pub type Manifest = BTreeMap<String, ManifestEntry>;
 
 fn check_key(key: &str) -> Result<()> {
@@ -208,10 +215,15 @@ fn save_artifact(dir: &Path, entry: &str, name: &str, bytes: &[u8]) -> Result<Pa
 /// Why a load returned nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Miss {
+    /// The key has no manifest entry.
     NotInManifest,
+    /// The entry's path (or a symlink on its way) leads out of the cache folder.
     PathOutsideCache,
+    /// The entry's file does not exist.
     MissingArtifact,
+    /// The file's sha256 is not the entry's.
     ChecksumMismatch,
+    /// The file could not be read or parsed (the reason).
     Unreadable(String),
 }
 
@@ -253,7 +265,9 @@ fn load_artifact(dir: &Path, entry: &str) -> Result<std::result::Result<(String,
 pub struct RcSummary {
     /// Simulations of the batch (the null maxima's length).
     pub n_sim: usize,
+    /// Hansen's SPA p-values with studentized statistics.
     pub spa_studentized: SpaPValues,
+    /// Hansen's SPA p-values without studentization.
     pub spa_unstudentized: SpaPValues,
     /// Romano–Wolf adjusted p-values, one per hypothesis in column order.
     pub romano_wolf: Vec<f64>,

@@ -36,6 +36,8 @@
 //! cannot count either) and its remaining runs are skipped. The rest — a few percent of the columns
 //! on noise — add their remaining runs in the same order as before: the same bits, the same counts.
 
+#![warn(missing_docs)]
+
 use crate::error::{Error, Result};
 use crate::reality_check::{tile_width, Prepared, TileBuf, TileView};
 

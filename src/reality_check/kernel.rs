@@ -8,6 +8,8 @@
 //! Every value is a function of (data, seed, b) only: a simulation's additions happen in an order
 //! fixed by its own segments, whatever the chunk it is grouped in or the thread that runs it.
 
+#![warn(missing_docs)]
+
 use super::prepare::{tile_width, TileBuf, TileView};
 use super::tally::{Tally, Targets};
 use super::{nanmax, IndexSource, Kernel, Prepared, RcOptions};

@@ -10,6 +10,8 @@
 //! the complex power-of-two transform 8.3e-16). The values are not the complex transform's bit for
 //! bit (within a few ulp); tests_py/rc/test_rc_exactness.py checks them against plain numpy.
 
+#![warn(missing_docs)]
+
 use realfft::num_complex::Complex;
 use realfft::RealFftPlanner;
 

@@ -2,6 +2,8 @@
 //! observation counts, Hansen's ω_k and the centred prefix sums (stored, or rebuilt from the
 //! caller's input in every sweep: [`PrefixMode`]). Prepared in parallel by column blocks.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -40,6 +42,7 @@ pub enum PrefixMode {
 }
 
 impl PrefixMode {
+    /// The mode named `auto`, `stored` or `streamed`; anything else is InvalidInput naming the three.
     pub fn parse(s: &str) -> Result<Self> {
         match s {
             "stored" => Ok(PrefixMode::Stored),
@@ -79,7 +82,9 @@ impl std::fmt::Debug for Sums {
 /// The data prepared once for any number of simulations (`Send + Sync`).
 #[derive(Debug)]
 pub struct Prepared {
+    /// Observations (rows, time steps) of every column.
     pub t: usize,
+    /// Columns (hypotheses, strategies).
     pub k: usize,
     /// Observed statistics `m_k` (NaN: no observation, or T < 2).
     pub observed: Vec<f64>,

@@ -3,6 +3,8 @@
 //! the three recentrings (lower, consistent, upper), unstudentized and studentized. Integer
 //! counts only, so workers merge them in any order and get the same totals.
 
+#![warn(missing_docs)]
+
 use super::{stepdown_accumulate, stepdown_order, Prepared, Variants};
 use crate::error::{Error, Result};
 use crate::reality_check::draw_omega::ScaleTarget;

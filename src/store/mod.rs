@@ -3,21 +3,24 @@
 //!
 //! [`Backend::parse`] picks the backend from what the caller passed; [`with_backend`] runs a
 //! closure on this process's cached connection of either kind through the [`RegistryStore`]
-//! trait, whose methods are the store operations both backends implement with the same rows,
-//! canonical JSON, ids and messages.
+//! trait, whose methods are the store operations, written once (`ops.rs`) over the per-dialect
+//! primitives of `dialect.rs`: the same rows, canonical JSON, ids and messages on both.
 //!
 //! [`RegistryStore::record_rung`] is the write side of `service::evaluate_and_record`, the one
-//! service function for both backends (SQLite: `promotion.rs`, PostgreSQL: `pg_store.rs`).
+//! service function for both backends.
 
 #![warn(missing_docs)]
 
+pub mod dialect;
 pub mod migrations;
 pub mod model;
+pub mod ops;
 pub mod postgres;
 pub mod rules;
 pub mod sqlite;
 
 pub use model::{Candidate, CandidateFilter, EligibilityRow, Event, NewCandidate};
+pub use ops::RegistryStore;
 
 use std::path::{Path, PathBuf};
 
@@ -25,8 +28,8 @@ use serde_json::Value;
 
 use crate::error::Result;
 use crate::store::postgres::conn::is_postgres_url;
-use crate::store::postgres::{with_pg_store, PgStore, RungWrite};
-use crate::store::sqlite::{with_cached_store, Store};
+use crate::store::postgres::with_pg_store;
+use crate::store::sqlite::with_cached_store;
 
 /// Where the registry lives.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,146 +93,6 @@ pub struct Rung<'a> {
     pub reason: Option<&'a str>,
     /// The payload of the `evaluated` event, written last.
     pub evaluated: &'a Value,
-}
-
-/// The store operations, the same on every dialect: the same rows, canonical JSON, ids and
-/// messages. Each dialect's store implements them ([`sqlite::Store`], [`postgres::PgStore`]);
-/// callers reach them through [`with_backend`] and never name a dialect.
-pub trait RegistryStore {
-    /// Whether both promotion tables exist.
-    fn promotion_tables_exist(&mut self) -> Result<bool>;
-    /// `Error::Runtime` with the analyzer's message unless both promotion tables exist.
-    fn require_promotion_tables(&mut self) -> Result<()>;
-    /// Insert a candidate and its `created` event in one transaction; returns the id.
-    fn create_candidate(&mut self, new: &NewCandidate) -> Result<String>;
-    /// Insert many candidates (each with its `created` event) in ONE transaction.
-    fn create_candidates_many(&mut self, items: &[NewCandidate]) -> Result<Vec<String>>;
-    /// Set a status (not candidate/accepted) and write its `status_change` event.
-    fn update_status(&mut self, candidate_id: &str, status: &str, reason: Option<&str>) -> Result<i64>;
-    /// Set a status and write an `evaluated` event with `payload` in one transaction.
-    fn record_evaluation(&mut self, candidate_id: &str, new_status: &str, payload: &Value) -> Result<i64>;
-    /// Append an event (canonical JSON payload, NULL when empty).
-    fn record_event(&mut self, candidate_id: &str, event_type: &str, payload: Option<&Value>) -> Result<i64>;
-    /// Candidates matching the filter, newest first.
-    fn list_candidates(&mut self, filter: &CandidateFilter) -> Result<Vec<Candidate>>;
-    /// One candidate, or None.
-    fn get_candidate(&mut self, candidate_id: &str) -> Result<Option<Candidate>>;
-    /// The events of a candidate, ascending event_id.
-    fn get_events(&mut self, candidate_id: &str) -> Result<Vec<Event>>;
-    /// Store one eligibility report for an existing candidate.
-    fn insert_eligibility_report(&mut self, report: &EligibilityRow) -> Result<()>;
-    /// Promote to `level` with a passed report of that level computed for this candidate.
-    fn promote(&mut self, candidate_id: &str, level: &str, report_id: &str, reason: Option<&str>) -> Result<i64>;
-    /// The eligibility reports of a candidate (each dialect's order: see its docs).
-    fn get_eligibility_reports(&mut self, candidate_id: &str) -> Result<Vec<EligibilityRow>>;
-    /// Write one evaluation's rung (see [`Rung`]) in one transaction; nothing on any error.
-    fn record_rung(&mut self, rung: &Rung<'_>) -> Result<()>;
-}
-
-impl RegistryStore for Store {
-    fn promotion_tables_exist(&mut self) -> Result<bool> {
-        Store::promotion_tables_exist(self)
-    }
-    fn require_promotion_tables(&mut self) -> Result<()> {
-        Store::require_promotion_tables(self)
-    }
-    fn create_candidate(&mut self, new: &NewCandidate) -> Result<String> {
-        Store::create_candidate(self, new)
-    }
-    fn create_candidates_many(&mut self, items: &[NewCandidate]) -> Result<Vec<String>> {
-        Store::create_candidates_many(self, items)
-    }
-    fn update_status(&mut self, candidate_id: &str, status: &str, reason: Option<&str>) -> Result<i64> {
-        Store::update_status(self, candidate_id, status, reason)
-    }
-    fn record_evaluation(&mut self, candidate_id: &str, new_status: &str, payload: &Value) -> Result<i64> {
-        Store::record_evaluation(self, candidate_id, new_status, payload)
-    }
-    fn record_event(&mut self, candidate_id: &str, event_type: &str, payload: Option<&Value>) -> Result<i64> {
-        Store::record_event(self, candidate_id, event_type, payload)
-    }
-    fn list_candidates(&mut self, filter: &CandidateFilter) -> Result<Vec<Candidate>> {
-        Store::list_candidates(self, filter)
-    }
-    fn get_candidate(&mut self, candidate_id: &str) -> Result<Option<Candidate>> {
-        Store::get_candidate(self, candidate_id)
-    }
-    fn get_events(&mut self, candidate_id: &str) -> Result<Vec<Event>> {
-        Store::get_events(self, candidate_id)
-    }
-    fn insert_eligibility_report(&mut self, report: &EligibilityRow) -> Result<()> {
-        Store::insert_eligibility_report(self, report)
-    }
-    fn promote(&mut self, candidate_id: &str, level: &str, report_id: &str, reason: Option<&str>) -> Result<i64> {
-        Store::promote(self, candidate_id, level, report_id, reason)
-    }
-    fn get_eligibility_reports(&mut self, candidate_id: &str) -> Result<Vec<EligibilityRow>> {
-        Store::get_eligibility_reports(self, candidate_id)
-    }
-    fn record_rung(&mut self, rung: &Rung<'_>) -> Result<()> {
-        Store::record_rung(self, rung)
-    }
-}
-
-impl RegistryStore for PgStore {
-    fn promotion_tables_exist(&mut self) -> Result<bool> {
-        PgStore::promotion_tables_exist(self)
-    }
-    fn require_promotion_tables(&mut self) -> Result<()> {
-        PgStore::require_promotion_tables(self)
-    }
-    fn create_candidate(&mut self, new: &NewCandidate) -> Result<String> {
-        PgStore::create_candidate(self, new)
-    }
-    fn create_candidates_many(&mut self, items: &[NewCandidate]) -> Result<Vec<String>> {
-        PgStore::create_candidates_many(self, items)
-    }
-    fn update_status(&mut self, candidate_id: &str, status: &str, reason: Option<&str>) -> Result<i64> {
-        PgStore::update_status(self, candidate_id, status, reason)
-    }
-    fn record_evaluation(&mut self, candidate_id: &str, new_status: &str, payload: &Value) -> Result<i64> {
-        PgStore::record_evaluation(self, candidate_id, new_status, payload, None)
-    }
-    fn record_event(&mut self, candidate_id: &str, event_type: &str, payload: Option<&Value>) -> Result<i64> {
-        PgStore::record_event(self, candidate_id, event_type, payload)
-    }
-    fn list_candidates(&mut self, filter: &CandidateFilter) -> Result<Vec<Candidate>> {
-        PgStore::list_candidates(self, filter)
-    }
-    fn get_candidate(&mut self, candidate_id: &str) -> Result<Option<Candidate>> {
-        PgStore::get_candidate(self, candidate_id)
-    }
-    fn get_events(&mut self, candidate_id: &str) -> Result<Vec<Event>> {
-        PgStore::get_events(self, candidate_id)
-    }
-    fn insert_eligibility_report(&mut self, report: &EligibilityRow) -> Result<()> {
-        PgStore::insert_eligibility_report(self, report)
-    }
-    fn promote(&mut self, candidate_id: &str, level: &str, report_id: &str, reason: Option<&str>) -> Result<i64> {
-        PgStore::promote(self, candidate_id, level, report_id, reason)
-    }
-    fn get_eligibility_reports(&mut self, candidate_id: &str) -> Result<Vec<EligibilityRow>> {
-        PgStore::get_eligibility_reports(self, candidate_id)
-    }
-    fn record_rung(&mut self, rung: &Rung<'_>) -> Result<()> {
-        if let Some(r) = rung.report {
-            r.validate()?;
-        }
-        let new_status = rung.report.map_or(rung.new_status, |r| r.level.as_str());
-        PgStore::record_rung(
-            self,
-            &RungWrite {
-                candidate_id: rung.candidate_id,
-                expected_status: Some(rung.expected_status),
-                new_status: Some(new_status),
-                event_payload: Some(rung.evaluated),
-                report: rung.report,
-                reason: rung.reason,
-                governance: None,
-            },
-        )
-        .map(|_| ())
-    }
 }
 
 /// Run `f` on this process's cached store of `backend` (SQLite file or PostgreSQL server).

@@ -190,6 +190,16 @@ pub fn payload_to_json(payload: Option<&Value>) -> Option<String> {
     }
 }
 
+/// The refusal of a new candidate whose id is already used.
+pub fn candidate_id_taken(candidate_id: &str) -> Error {
+    Error::invalid(format!("candidate_id already exists: {candidate_id}"))
+}
+
+/// The refusal of a new eligibility report whose id is already used.
+pub fn report_id_taken(report_id: &str) -> Error {
+    Error::invalid(format!("eligibility_report_id already exists: {report_id}"))
+}
+
 /// The refusal of an operation on an unknown candidate id.
 pub fn not_found(candidate_id: &str) -> Error {
     Error::invalid(format!("candidate_id not found: {candidate_id}"))

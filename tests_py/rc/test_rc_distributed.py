@@ -59,6 +59,12 @@ def same(a, b) -> None:
     assert a.spa_unstudentized_p_values == b.spa_unstudentized_p_values
     assert a.romano_wolf_p_values == b.romano_wolf_p_values
     assert a.n_periods == b.n_periods and a.n_sim == b.n_sim and a.rng == b.rng
+    # The size warning's data-driven part: the same first columns' shares whatever the split.
+    assert (
+        np.float64(np.nan if a.variance_share is None else a.variance_share).tobytes()
+        == np.float64(np.nan if b.variance_share is None else b.variance_share).tobytes()
+    )
+    assert a.size_warning == b.size_warning
 
 
 @pytest.mark.parametrize(
@@ -77,6 +83,24 @@ def test_frame_through_the_cluster_is_bit_identical(client, seed, t, k, gaps, me
     dist = run_family_reality_check(df, cfg, rng=rng, no_cache=True, client=client, blocks=blocks)
     same(dist, single)
     assert min(single.romano_wolf_p_values.values()) < 0.5  # a family with a discovery
+
+
+@pytest.mark.parametrize("blocks", [2, 5])
+def test_the_variance_share_reads_the_family_s_first_columns_whatever_the_split(client, blocks):
+    # K = 120 > RC_SHARE_COLUMNS: with 2 blocks the second block's own first columns (60..109)
+    # must not enter the family's median; with 5 blocks of 24 the first 50 span three blocks.
+    rng = np.random.default_rng(40 + blocks)
+    x = rng.normal(size=(300, 120))
+    for i in range(1, 300):
+        x[i] += 0.75 * x[i - 1]  # AR(1), strong dependence in every column ...
+    x[:, 60:] = rng.normal(size=(300, 60))  # ... but the second half is white noise
+    df = pd.DataFrame(x, columns=[f"h{i:03d}" for i in range(120)])
+    cfg = RealityCheckConfig(n_sim=40, seed=blocks)
+    single = run_family_reality_check(df, cfg, no_cache=True)
+    dist = run_family_reality_check(df, cfg, no_cache=True, client=client, blocks=blocks)
+    same(dist, single)
+    assert single.variance_share is not None and single.variance_share < 0.9
+    assert "long-run variance" in (dist.size_warning or "")
 
 
 def test_parquet_file_folder_and_dask_frame(client, tmp_path):

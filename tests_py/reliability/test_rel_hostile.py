@@ -5,6 +5,10 @@ analyzer's API prescribes a value instead of an exception, that value), and a fr
 Around every row the whole work folder is fingerprinted: the database by its logical content
 (iterdump), every other file (cache artifacts, manifest, bundles) by sha256, symlinks by target.
 A refused input must leave all of it unchanged.
+
+The store rows (the first block of the catalogue) run again on a registry of each backend
+(SQLite file, PostgreSQL schema), fingerprinted by the rows of every store table read with an
+independent client (``dbread``: sqlite3 or psql).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dbread
 import numpy as np
 import pytest
 from crypto_analyzer_promotion import exceptions as X
@@ -851,7 +856,58 @@ def test_hostile_input(case: Case, env: Env, snap):
     }
 
 
+# The store rows of the catalogue: they reach the store only through `e.db` and `e.cid`, so they
+# run unchanged on either backend.
+STORE_CASE_IDS = (
+    "unknown_status_on_create",
+    "unknown_status_on_update",
+    "unknown_candidate_id",
+    "duplicate_candidate_id",
+    "event_for_unknown_candidate",
+    "empty_event_type",
+    "deeply_nested_evidence",
+    "circular_evidence",
+    "evidence_not_a_dict",
+    "evidence_with_a_set",
+    "evidence_non_str_key",
+    "evidence_int_beyond_64_bits",
+    "evidence_numpy_object_array",
+    "horizon_nan",
+    "horizon_inf",
+    "horizon_str",
+    "horizon_beyond_64_bits",
+    "dataset_id_bytes",
+    "signal_lone_surrogate",
+    "huge_status_string",
+    "sql_metacharacters_every_field_create",
+    "sql_metacharacters_update",
+    "sql_metacharacters_event",
+)
+STORE_CASES = [c for c in CASES if c.id in STORE_CASE_IDS]
+STORE_TABLES = ("promotion_candidates", "promotion_events", "eligibility_reports", "governance_events")
+
+
+def _registry_rows(db: str) -> dict:
+    return {t: dbread.rows(db, f"SELECT * FROM {t} ORDER BY 1") for t in STORE_TABLES}
+
+
+@pytest.mark.parametrize("registry", ["sqlite", "postgresql"], indirect=True)
+@pytest.mark.parametrize("case", STORE_CASES, ids=[c.id for c in STORE_CASES])
+def test_hostile_store_input_on_both_backends(case: Case, registry):
+    cid = store_sqlite.create_candidate(registry, **BASE)
+    store_sqlite.update_status(registry, cid, "rejected", reason="setup")
+    e = Env(root=Path(), db=registry, cid=cid, cache=Path(), key="", bundle=Path())
+    before = _registry_rows(registry)
+    assert len(before["promotion_events"]) == 2
+    with pytest.raises(case.exc) as info:
+        case.action(e)
+    assert type(info.value) is case.exc, f"{type(info.value).__module__}.{type(info.value).__qualname__}"
+    assert case.fragment in str(info.value), str(info.value)[:500]
+    assert _registry_rows(registry) == before
+
+
 def test_catalogue_size_and_surfaces():
+    assert len(STORE_CASES) == len(STORE_CASE_IDS)
     assert len(CASES) >= 30
     assert {c.surface for c in CASES} == {"api", "file", "cli"}
     assert len({c.id for c in CASES}) == len(CASES)

@@ -106,16 +106,19 @@ def test_panics_never_kill_the_interpreter(tmp_path):
     assert r.stdout.strip() == "InternalError,InternalError,InternalError,InternalError,PanicException 2"
 
 
-def test_store_bindings_survive_hostile_arguments_without_panicking(tmp_path):
-    """A sweep of hostile values through every store function: each call returns or raises an
-    Exception subclass (never PanicException / a crash), in a child process that must exit 0."""
+@pytest.mark.parametrize("registry", ["sqlite", "postgresql"], indirect=True)
+def test_store_bindings_survive_hostile_arguments_without_panicking(tmp_path, registry):
+    """A sweep of hostile values through every store function on a registry of each backend:
+    each call returns or raises an Exception subclass (never PanicException / a crash), in a child
+    process that must exit 0; the registry stays whole (SQLite: integrity_check; both: the
+    candidate created first reads back with its events)."""
     code = textwrap.dedent(
         """
-        import itertools, os, sqlite3, tempfile
+        import itertools, os, sqlite3, sys
         from crypto_analyzer_promotion import migrations_phase3, store_sqlite as st
-        d = tempfile.mkdtemp()
-        db = os.path.join(d, "p.db")
-        migrations_phase3.run_migrations_phase3(None, db)
+        db = sys.argv[1]
+        first = st.create_candidate(db, dataset_id="d", run_id="r", signal_name="s", horizon=1,
+                                    config_hash="c", git_commit="g", candidate_id="first")
         texts = ["", "\\x00", "'; DROP TABLE promotion_events;--", "\\u202e", "x" * 100000, "%", "_", "\\ud800"]
         others = [None, 0, -1, 2**63, 2**64, float("nan"), float("inf"), b"bytes", [], {}, object()]
         n = panics = 0
@@ -145,13 +148,18 @@ def test_store_bindings_survive_hostile_arguments_without_panicking(tmp_path):
             call(st.create_candidates_many, db, v)
             call(st.promotion_tables_exist, v)
             call(migrations_phase3.run_migrations_phase3, v)
-        conn = sqlite3.connect(db)
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        if not db.startswith("postgresql://"):
+            conn = sqlite3.connect(db)
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert st.get_candidate(db, first)["dataset_id"] == "d"
+        assert st.get_events(db, first)[0]["event_type"] == "created"
         print(n, panics)
         """
     )
     # Run in an empty folder: text values double as relative database paths.
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    r = subprocess.run(
+        [sys.executable, "-c", code, registry], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     n, panics = r.stdout.split()[-2:]
     assert int(panics) == 0, r.stdout[-3000:]

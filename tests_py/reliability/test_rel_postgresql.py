@@ -51,10 +51,14 @@ def _start(url: str, w: int, n_ops: int, seed: int, log: Path, bundle: str) -> s
 
 
 def _read_logs(logs: list[Path]) -> list[dict]:
+    """The operations the writers reported. A writer SIGKILLed while writing its log leaves its
+    last line unterminated: that operation counts as unreported (as if killed just before)."""
     out = []
     for log in logs:
         if log.exists():
-            out += [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+            text = log.read_text()
+            complete = text if text.endswith("\n") else text[: text.rfind("\n") + 1]
+            out += [json.loads(line) for line in complete.splitlines() if line.strip()]
     return out
 
 

@@ -11,6 +11,8 @@
 //! The ziggurat tables of `standard_exponential` are numpy's (see [`zig_tables`]); the Python
 //! tests check them against numpy layer by layer and draw by draw.
 
+#![warn(missing_docs)]
+
 use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
@@ -95,9 +97,13 @@ pub fn generate_state_u64(pool: &[u32; POOL], n: usize) -> Vec<u64> {
 /// numpy's PCG64 bit generator (with its one-word `next_uint32` buffer).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pcg64 {
+    /// The 128-bit LCG state.
     pub state: u128,
+    /// The LCG increment (odd).
     pub inc: u128,
+    /// Whether the upper half of the last 64-bit output is buffered for the next 32-bit draw.
     pub has_uint32: bool,
+    /// That buffered upper half.
     pub uinteger: u32,
 }
 
@@ -125,6 +131,7 @@ impl Pcg64 {
         self.state = self.state.wrapping_mul(MULT).wrapping_add(self.inc);
     }
 
+    /// The next 64-bit output: one LCG step, then XSL-RR (numpy's `next_uint64`).
     #[inline]
     pub fn next_u64(&mut self) -> u64 {
         self.step();
@@ -133,6 +140,8 @@ impl Pcg64 {
         (((s >> 64) as u64) ^ (s as u64)).rotate_right(rot)
     }
 
+    /// The next 32-bit output as numpy gives it: the lower half of a new 64-bit output, then its
+    /// buffered upper half.
     #[inline]
     pub fn next_u32(&mut self) -> u32 {
         if self.has_uint32 {
@@ -145,6 +154,7 @@ impl Pcg64 {
         v as u32
     }
 
+    /// A double in [0, 1) from the top 53 bits of a 64-bit output (numpy's `next_double`).
     #[inline]
     pub fn next_double(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / 9_007_199_254_740_992.0)
@@ -234,8 +244,11 @@ const ZIG_EXP_R: f64 = 7.697_117_470_131_05;
 
 /// numpy's float64 exponential ziggurat tables.
 pub struct ZigTables {
+    /// Per layer: the acceptance bound of the draw's integer part (numpy's `ke_double`).
     pub ke: [u64; 256],
+    /// Per layer: the width scale of the layer (numpy's `we_double`).
     pub we: [f64; 256],
+    /// Per layer: the density at the layer's edge, `exp(-x_i)` (numpy's `fe_double`).
     pub fe: [f64; 256],
 }
 
@@ -260,10 +273,18 @@ pub fn zig_tables() -> &'static ZigTables {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SeedSource {
     /// `default_rng(seed + b)` (the analyzer without a run key).
-    SeedPlusB { seed: u64 },
+    SeedPlusB {
+        /// The run's seed.
+        seed: u64,
+    },
     /// `default_rng(base.integers(0, 2**63 - 1))`, the b-th draw of a base PCG64 in this raw state
     /// (the analyzer with a run key: base = `default_rng(seed_root(run_key, "rc_null", fold))`).
-    Base { state: u128, inc: u128 },
+    Base {
+        /// The base generator's state.
+        state: u128,
+        /// The base generator's increment.
+        inc: u128,
+    },
 }
 
 /// The exclusive bound of the analyzer's per-simulation seed draw, `integers(0, 2**63 - 1)`.

@@ -1,6 +1,8 @@
 //! The analyzer's run-key seed derivation (`crypto_analyzer.core.seeding.seed_root`, c79684b):
 //! SHA-256 of `"{run_key}|{salt}[|fold:{fold_id}]|{version}"`, first 8 bytes big-endian, mod 2**63.
 
+#![warn(missing_docs)]
+
 use sha2::{Digest, Sha256};
 
 /// Version of the derivation (`SEED_ROOT_VERSION` in the analyzer).

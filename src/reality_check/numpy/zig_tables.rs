@@ -1,6 +1,8 @@
 //! numpy's float64 exponential ziggurat tables `ke` and `we`, read out of numpy by
 //! `scripts/numpy_zig_probe.py` (generated; tests_py/rc/test_rc_numpy_pcg64.py re-checks them).
 
+#![warn(missing_docs)]
+
 pub(crate) const KE: [u64; 256] = [
     0x001C5214272497C6,
     0x0000000000000000,

@@ -1,5 +1,10 @@
-//! The promotion store on a PostgreSQL server: the same operations, rows, canonical JSON, ids
-//! and messages as the SQLite [`Store`](crate::store::sqlite::Store), for a registry a team shares.
+//! The promotion store on a PostgreSQL server, for a registry a team shares: the connection
+//! ([`PgStore`], `conn.rs`) and its per-process cache, the statements the store's operations
+//! run (the primitives in `primitives.rs`; the operations themselves are written once in
+//! `src/store/ops.rs`, with the same rows, canonical JSON, ids and messages as on SQLite), the
+//! migration runner (`migrate.rs`), and two PostgreSQL-only writes that the Python API does not
+//! reach: [`PgStore::record_rung`] with a governance event in the same transaction, and
+//! [`PgStore::append_governance_event`].
 //!
 //! Concurrency: every operation is ONE transaction at READ COMMITTED that first locks the
 //! candidate row it changes (`SELECT ... FOR UPDATE`) and the eligibility report it links
@@ -17,6 +22,7 @@
 pub mod conn;
 pub mod migrate;
 mod pgfiles;
+mod primitives;
 mod tls;
 mod transport;
 
@@ -25,20 +31,19 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use postgres::error::SqlState;
-use postgres::types::ToSql;
 use postgres::{Client, GenericClient, Row, Statement, Transaction};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::pyfmt::to_canonical_string;
-use crate::store::model::{Candidate, CandidateFilter, EligibilityRow, Event, NewCandidate};
+use crate::store::model::{Candidate, EligibilityRow};
 use crate::store::postgres::conn::{is_retryable, outcome_unknown, pg_err, PgTarget};
 use crate::store::rules::{
-    check_report_link, created_payload, evidence_to_json, not_found, now_utc_iso, payload_to_json,
-    status_change_payload, status_changed, validate_status, ReportLink, ELIGIBILITY_REQUIRED_MSG,
-    ELIGIBILITY_TABLE_REQUIRED_MSG, GOVERNANCE_TABLE_REQUIRED_MSG, PROMOTE_WITH_REPORT_MSG,
-    PROMOTION_TABLES_REQUIRED_MSG,
+    check_report_link, not_found, now_utc_iso, payload_to_json, report_id_taken, status_change_payload, status_changed,
+    validate_status, ReportLink, ELIGIBILITY_REQUIRED_MSG, ELIGIBILITY_TABLE_REQUIRED_MSG,
+    GOVERNANCE_TABLE_REQUIRED_MSG,
 };
+use crate::store::RegistryStore;
 
 /// How many times a transaction is attempted when the server reports a deadlock or a
 /// serialization failure.
@@ -208,157 +213,11 @@ impl PgStore {
         }
     }
 
-    /// Whether both promotion tables exist (in the connection's search_path).
-    pub fn promotion_tables_exist(&mut self) -> Result<bool> {
-        let target = &self.target;
-        let row = self
-            .client
-            .query_one(
-                "SELECT to_regclass('promotion_candidates') IS NOT NULL AND to_regclass('promotion_events') IS NOT NULL",
-                &[],
-            )
-            .map_err(|e| pg_err(target, &e))?;
-        row.try_get::<_, bool>(0).map_err(|e| pg_err(target, &e))
-    }
-
-    /// Error::Runtime with [`PROMOTION_TABLES_REQUIRED_MSG`] unless both tables exist.
-    pub fn require_promotion_tables(&mut self) -> Result<()> {
-        if self.tables_checked {
-            return Ok(());
-        }
-        if !self.promotion_tables_exist()? {
-            return Err(Error::Runtime(PROMOTION_TABLES_REQUIRED_MSG.to_string()));
-        }
-        self.tables_checked = true;
-        Ok(())
-    }
-
     pub(crate) fn table_exists(&mut self, name: &str) -> Result<bool> {
         let target = &self.target;
         let row =
             self.client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&name]).map_err(|e| pg_err(target, &e))?;
         row.try_get::<_, bool>(0).map_err(|e| pg_err(target, &e))
-    }
-
-    /// Insert a candidate and its `created` event in one transaction; returns the id.
-    /// A status of candidate/accepted needs `new.eligibility_report_id`: a passed report of that
-    /// level computed for the id the candidate gets.
-    pub fn create_candidate(&mut self, new: &NewCandidate) -> Result<String> {
-        self.create_candidate_linked(new, new.eligibility_report_id.as_deref())
-    }
-
-    /// [`PgStore::create_candidate`] created directly at candidate/accepted with the passed
-    /// report `eligibility_report_id` (which must have been computed for the id it gets).
-    pub fn create_candidate_linked(
-        &mut self,
-        new: &NewCandidate,
-        eligibility_report_id: Option<&str>,
-    ) -> Result<String> {
-        let mut ids = self.create_many(&[(new, eligibility_report_id)])?;
-        ids.pop().ok_or_else(|| Error::Internal("create_candidate returned no id".into()))
-    }
-
-    /// Insert many candidates (each with its `created` event) in ONE transaction; all or nothing.
-    pub fn create_candidates_many(&mut self, items: &[NewCandidate]) -> Result<Vec<String>> {
-        let linked: Vec<(&NewCandidate, Option<&str>)> = items.iter().map(|n| (n, None)).collect();
-        self.create_many(&linked)
-    }
-
-    fn create_many(&mut self, items: &[(&NewCandidate, Option<&str>)]) -> Result<Vec<String>> {
-        self.require_promotion_tables()?;
-        let mut prepared = Vec::with_capacity(items.len());
-        for (new, report) in items {
-            validate_status(&new.status)?;
-            if matches!(new.status.as_str(), "candidate" | "accepted") && report.is_none() {
-                return Err(Error::invalid(ELIGIBILITY_REQUIRED_MSG));
-            }
-            let evidence_json = evidence_to_json(new.evidence.as_ref(), new.evidence_base_path.as_deref())?;
-            prepared.push((*new, *report, evidence_json));
-        }
-        self.run_tx(|tx, stmts| {
-            let ins = prep(tx, stmts, &format!(
-                "INSERT INTO promotion_candidates ({CANDIDATE_COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING"
-            ))?;
-            let ev = prep(
-                tx,
-                stmts,
-                "INSERT INTO promotion_events (candidate_id, ts_utc, event_type, payload_json) VALUES ($1, $2, 'created', $3)",
-            )?;
-            let mut ids = Vec::with_capacity(prepared.len());
-            for (new, report, evidence_json) in &prepared {
-                let created_at = now_utc_iso();
-                let id = new.id_at(&created_at);
-                if let Some(rid) = report {
-                    check_report(tx, stmts, &id, &new.status, rid)?;
-                }
-                let params: [&(dyn ToSql + Sync); 14] = [
-                    &id,
-                    &created_at,
-                    &new.status,
-                    &new.dataset_id,
-                    &new.run_id,
-                    &new.family_id,
-                    &new.signal_name,
-                    &new.horizon,
-                    &new.estimator,
-                    &new.config_hash,
-                    &new.git_commit,
-                    &new.notes,
-                    evidence_json,
-                    report,
-                ];
-                if tx.execute(&ins, &params)? == 0 {
-                    return Err(Error::invalid(format!("candidate_id already exists: {id}")).into());
-                }
-                let payload = created_payload(&created_at);
-                tx.execute(&ev, &[&id, &created_at, &payload])?;
-                ids.push(id);
-            }
-            Ok(ids)
-        })
-    }
-
-    /// Set the status and write a `status_change` event (old and new status) in one
-    /// transaction. candidate/accepted are refused (c79684b's ValueError, nothing written): those
-    /// go through [`PgStore::promote`] with an eligibility report.
-    pub fn update_status(&mut self, candidate_id: &str, status: &str, reason: Option<&str>) -> Result<i64> {
-        self.require_promotion_tables()?;
-        validate_status(status)?;
-        if matches!(status, "candidate" | "accepted") {
-            return Err(Error::invalid(PROMOTE_WITH_REPORT_MSG));
-        }
-        self.run_tx(|tx, stmts| {
-            let old = lock_candidate(tx, stmts, candidate_id)?;
-            let ts = now_utc_iso();
-            let payload = status_change_payload(&old, status, &ts, None, reason);
-            set_status(tx, stmts, candidate_id, status, None)?;
-            insert_event(tx, stmts, candidate_id, &ts, "status_change", payload_to_json(Some(&payload)))
-        })
-    }
-
-    /// Promote to `level` (candidate or accepted) with a PASSED report of that level computed
-    /// for THIS candidate; the status, the link and a `status_change` event
-    /// `{new_status, old_status, eligibility_report_id, ts_utc, reason?}` in one transaction.
-    pub fn promote(
-        &mut self,
-        candidate_id: &str,
-        level: &str,
-        eligibility_report_id: &str,
-        reason: Option<&str>,
-    ) -> Result<i64> {
-        self.require_promotion_tables()?;
-        if !matches!(level, "candidate" | "accepted") {
-            return Err(Error::invalid(format!("promotion level must be candidate or accepted, got {level:?}")));
-        }
-        self.run_tx(|tx, stmts| {
-            let old = lock_candidate(tx, stmts, candidate_id)?;
-            check_report(tx, stmts, candidate_id, level, eligibility_report_id)?;
-            let ts = now_utc_iso();
-            let payload = status_change_payload(&old, level, &ts, Some(eligibility_report_id), reason);
-            set_status(tx, stmts, candidate_id, level, Some(eligibility_report_id))?;
-            insert_event(tx, stmts, candidate_id, &ts, "status_change", payload_to_json(Some(&payload)))
-        })
     }
 
     /// `promote(candidate_id, "candidate", ...)`.
@@ -368,7 +227,7 @@ impl PgStore {
         eligibility_report_id: &str,
         reason: Option<&str>,
     ) -> Result<i64> {
-        self.promote(candidate_id, "candidate", eligibility_report_id, reason)
+        RegistryStore::promote(self, candidate_id, "candidate", eligibility_report_id, reason)
     }
 
     /// `promote(candidate_id, "accepted", ...)`.
@@ -378,39 +237,12 @@ impl PgStore {
         eligibility_report_id: &str,
         reason: Option<&str>,
     ) -> Result<i64> {
-        self.promote(candidate_id, "accepted", eligibility_report_id, reason)
+        RegistryStore::promote(self, candidate_id, "accepted", eligibility_report_id, reason)
     }
 
-    /// Set the status and write an `evaluated` event with `event_payload` in ONE transaction
-    /// (candidate/accepted need a passed report of that level for this candidate, linked in the
-    /// same transaction). Returns the event id.
-    pub fn record_evaluation(
-        &mut self,
-        candidate_id: &str,
-        new_status: &str,
-        event_payload: &Value,
-        eligibility_report_id: Option<&str>,
-    ) -> Result<i64> {
-        self.require_promotion_tables()?;
-        validate_status(new_status)?;
-        let promoting = matches!(new_status, "candidate" | "accepted");
-        if promoting && eligibility_report_id.is_none() {
-            return Err(Error::invalid(ELIGIBILITY_REQUIRED_MSG));
-        }
-        self.run_tx(|tx, stmts| {
-            lock_candidate(tx, stmts, candidate_id)?;
-            let link = if promoting { eligibility_report_id } else { None };
-            if let Some(rid) = link {
-                check_report(tx, stmts, candidate_id, new_status, rid)?;
-            }
-            let ts = now_utc_iso();
-            set_status(tx, stmts, candidate_id, new_status, link)?;
-            insert_event(tx, stmts, candidate_id, &ts, "evaluated", payload_to_json(Some(event_payload)))
-        })
-    }
-
-    /// One rung of an evaluation, written in ONE transaction (the write primitive of
-    /// `evaluate_and_record` on PostgreSQL, through `backend::RegistryStore::record_rung`): lock the candidate; refuse if its
+    /// One rung of an evaluation with an optional governance event, written in ONE transaction
+    /// (PostgreSQL only; `evaluate_and_record` writes through [`RegistryStore::record_rung`]):
+    /// lock the candidate; refuse if its
     /// status is no longer `expected_status` (another process evaluated or promoted it since it
     /// was read: evaluate again; nothing written); store the eligibility `report` (if any); set
     /// `new_status` (None: no status change, e.g. a failed eligibility), linking the report when
@@ -456,15 +288,15 @@ impl PgStore {
                 set_status(tx, stmts, w.candidate_id, st, link)?;
             }
             if let (Some(rid), Some(st)) = (link, w.new_status) {
-                // A promotion: the same `status_change` event as [`PgStore::promote`] writes.
+                // A promotion: the same `status_change` event as `RegistryStore::promote` writes.
                 let ts = now_utc_iso();
                 let payload = status_change_payload(&old, st, &ts, Some(rid), w.reason);
                 let json = payload_to_json(Some(&payload));
-                insert_event(tx, stmts, w.candidate_id, &ts, "status_change", json)?;
+                insert_event(tx, stmts, w.candidate_id, &ts, "status_change", json.as_deref())?;
             }
             let event_id = match w.event_payload {
                 Some(_) => {
-                    Some(insert_event(tx, stmts, w.candidate_id, &now_utc_iso(), "evaluated", payload_json.clone())?)
+                    Some(insert_event(tx, stmts, w.candidate_id, &now_utc_iso(), "evaluated", payload_json.as_deref())?)
                 }
                 None => None,
             };
@@ -475,75 +307,6 @@ impl PgStore {
         })
     }
 
-    /// Append an event; payload_json is canonical JSON, NULL when the payload is empty.
-    pub fn record_event(&mut self, candidate_id: &str, event_type: &str, payload: Option<&Value>) -> Result<i64> {
-        self.require_promotion_tables()?;
-        if event_type.is_empty() {
-            return Err(Error::invalid("event_type must be a non-empty string"));
-        }
-        let payload_json = payload_to_json(payload);
-        self.run_tx(|tx, stmts| {
-            let st = prep(tx, stmts, "SELECT 1 FROM promotion_candidates WHERE candidate_id = $1 FOR KEY SHARE")?;
-            if tx.query_opt(&st, &[&candidate_id])?.is_none() {
-                return Err(not_found(candidate_id).into());
-            }
-            insert_event(tx, stmts, candidate_id, &now_utc_iso(), event_type, payload_json.clone())
-        })
-    }
-
-    /// Store one eligibility report for an existing candidate. Unknown candidate, unknown level
-    /// or an id already used → InvalidInput, nothing written.
-    pub fn insert_eligibility_report(&mut self, r: &EligibilityRow) -> Result<()> {
-        r.validate()?;
-        self.require_promotion_tables()?;
-        if !self.table_exists("eligibility_reports")? {
-            return Err(Error::Runtime(ELIGIBILITY_TABLE_REQUIRED_MSG.to_string()));
-        }
-        self.run_tx(|tx, stmts| {
-            let st = prep(tx, stmts, "SELECT 1 FROM promotion_candidates WHERE candidate_id = $1 FOR KEY SHARE")?;
-            if tx.query_opt(&st, &[&r.candidate_id])?.is_none() {
-                return Err(not_found(&r.candidate_id).into());
-            }
-            insert_report(tx, stmts, r)
-        })
-    }
-
-    /// The eligibility reports of a candidate, oldest `computed_at_utc` first (the table has no
-    /// insertion-order column on PostgreSQL; ties by id); empty before migration 8.
-    pub fn get_eligibility_reports(&mut self, candidate_id: &str) -> Result<Vec<EligibilityRow>> {
-        if !self.table_exists("eligibility_reports")? {
-            return Ok(Vec::new());
-        }
-        self.read(|tx, stmts| {
-            let st = prep(
-                tx,
-                stmts,
-                "SELECT eligibility_report_id, candidate_id, level, passed, blockers_json, warnings_json, \
-                 computed_at_utc, run_key, run_instance_id, dataset_id_v2, engine_version, config_version \
-                 FROM eligibility_reports WHERE candidate_id = $1 ORDER BY computed_at_utc, eligibility_report_id",
-            )?;
-            let rows = tx.query(&st, &[&candidate_id])?;
-            rows.iter()
-                .map(|r| {
-                    Ok(EligibilityRow {
-                        eligibility_report_id: r.try_get(0)?,
-                        candidate_id: r.try_get(1)?,
-                        level: r.try_get(2)?,
-                        passed: r.try_get::<_, i32>(3)? == 1,
-                        blockers_json: r.try_get(4)?,
-                        warnings_json: r.try_get(5)?,
-                        computed_at_utc: r.try_get(6)?,
-                        run_key: r.try_get(7)?,
-                        run_instance_id: r.try_get(8)?,
-                        dataset_id_v2: r.try_get(9)?,
-                        engine_version: r.try_get(10)?,
-                        config_version: r.try_get(11)?,
-                    })
-                })
-                .collect()
-        })
-    }
-
     /// Append one governance event; returns its event_id.
     pub fn append_governance_event(&mut self, g: &NewGovernanceEvent) -> Result<i64> {
         if !self.table_exists("governance_events")? {
@@ -551,71 +314,6 @@ impl PgStore {
         }
         let vals = governance_values(g);
         self.run_tx(|tx, stmts| insert_governance(tx, stmts, &vals))
-    }
-
-    /// Candidates matching the filters, newest `created_at_utc` first (ties: newest insert first).
-    pub fn list_candidates(&mut self, filter: &CandidateFilter) -> Result<Vec<Candidate>> {
-        self.require_promotion_tables()?;
-        let mut sql = format!("SELECT {CANDIDATE_COLUMNS} FROM promotion_candidates");
-        let mut args: Vec<&(dyn ToSql + Sync)> = Vec::new();
-        let mut clauses: Vec<String> = Vec::new();
-        for (col, val) in
-            [("status", &filter.status), ("dataset_id", &filter.dataset_id), ("signal_name", &filter.signal_name)]
-        {
-            if let Some(v) = val {
-                args.push(v);
-                clauses.push(format!("{col} = ${}", args.len()));
-            }
-        }
-        if !clauses.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&clauses.join(" AND "));
-        }
-        let limit: Option<i64> = filter.limit.filter(|l| *l >= 0);
-        args.push(&limit);
-        sql.push_str(&format!(" ORDER BY created_at_utc DESC, rowid DESC LIMIT ${}", args.len()));
-        self.read(|tx, stmts| {
-            let st = prep(tx, stmts, &sql)?;
-            tx.query(&st, &args)?.iter().map(row_to_candidate).collect()
-        })
-    }
-
-    /// The candidate with this id (all columns), or None.
-    pub fn get_candidate(&mut self, candidate_id: &str) -> Result<Option<Candidate>> {
-        self.require_promotion_tables()?;
-        self.read(|tx, stmts| {
-            let st = prep(
-                tx,
-                stmts,
-                &format!("SELECT {CANDIDATE_COLUMNS} FROM promotion_candidates WHERE candidate_id = $1"),
-            )?;
-            tx.query_opt(&st, &[&candidate_id])?.as_ref().map(row_to_candidate).transpose()
-        })
-    }
-
-    /// The events of a candidate, ascending event_id.
-    pub fn get_events(&mut self, candidate_id: &str) -> Result<Vec<Event>> {
-        self.require_promotion_tables()?;
-        self.read(|tx, stmts| {
-            let st = prep(
-                tx,
-                stmts,
-                "SELECT event_id, candidate_id, ts_utc, event_type, payload_json FROM promotion_events \
-                 WHERE candidate_id = $1 ORDER BY event_id ASC",
-            )?;
-            let rows = tx.query(&st, &[&candidate_id])?;
-            rows.iter()
-                .map(|r| {
-                    Ok(Event {
-                        event_id: r.try_get(0)?,
-                        candidate_id: r.try_get(1)?,
-                        ts_utc: r.try_get(2)?,
-                        event_type: r.try_get(3)?,
-                        payload_json: r.try_get(4)?,
-                    })
-                })
-                .collect()
-        })
     }
 
     /// A read: one statement, no explicit transaction (autocommit; its own snapshot).
@@ -709,7 +407,7 @@ fn insert_report(tx: &mut Transaction<'_>, stmts: &mut HashMap<String, Statement
         ],
     )?;
     if n == 0 {
-        return Err(Error::invalid(format!("eligibility_report_id already exists: {}", r.eligibility_report_id)).into());
+        return Err(report_id_taken(&r.eligibility_report_id).into());
     }
     Ok(())
 }
@@ -727,6 +425,41 @@ fn lock_candidate(
     }
 }
 
+/// The report as a promotion reads it, locked FOR SHARE until the transaction ends (None: no
+/// such report; no eligibility table: the analyzer's RuntimeError).
+fn report_link(
+    tx: &mut Transaction<'_>,
+    stmts: &mut HashMap<String, Statement>,
+    report_id: &str,
+) -> TxResult<Option<ReportLink>> {
+    let st = match prep(
+        tx,
+        stmts,
+        "SELECT candidate_id, level, passed FROM eligibility_reports WHERE eligibility_report_id = $1 FOR SHARE",
+    ) {
+        Ok(st) => st,
+        Err(TxErr::Pg(e)) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => {
+            return Err(Error::Runtime(ELIGIBILITY_TABLE_REQUIRED_MSG.to_string()).into())
+        }
+        Err(e) => return Err(e),
+    };
+    let row = match tx.query_opt(&st, &[&report_id]) {
+        Ok(r) => r,
+        Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => {
+            return Err(Error::Runtime(ELIGIBILITY_TABLE_REQUIRED_MSG.to_string()).into())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(match row {
+        Some(row) => Some(ReportLink {
+            candidate_id: row.try_get(0)?,
+            level: row.try_get(1)?,
+            passed: row.try_get::<_, i32>(2)? == 1,
+        }),
+        None => None,
+    })
+}
+
 /// The report must exist, have passed, have `level` and belong to `candidate_id`; it is
 /// locked FOR SHARE until the transaction ends.
 fn check_report(
@@ -736,29 +469,11 @@ fn check_report(
     level: &str,
     report_id: &str,
 ) -> TxResult<()> {
-    let st = prep(
-        tx,
-        stmts,
-        "SELECT candidate_id, level, passed FROM eligibility_reports WHERE eligibility_report_id = $1 FOR SHARE",
-    )?;
-    let row = match tx.query_opt(&st, &[&report_id]) {
-        Ok(r) => r,
-        Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => {
-            return Err(Error::Runtime(ELIGIBILITY_TABLE_REQUIRED_MSG.to_string()).into())
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let found = match row {
-        Some(row) => Some(ReportLink {
-            candidate_id: row.try_get(0)?,
-            level: row.try_get(1)?,
-            passed: row.try_get::<_, i32>(2)? == 1,
-        }),
-        None => None,
-    };
+    let found = report_link(tx, stmts, report_id)?;
     Ok(check_report_link(candidate_id, level, report_id, found)?)
 }
 
+/// The one statement that changes a candidate's status (and links the report that promoted it).
 fn set_status(
     tx: &mut Transaction<'_>,
     stmts: &mut HashMap<String, Statement>,
@@ -789,7 +504,7 @@ fn insert_event(
     candidate_id: &str,
     ts: &str,
     event_type: &str,
-    payload_json: Option<String>,
+    payload_json: Option<&str>,
 ) -> TxResult<i64> {
     let st = prep(
         tx,

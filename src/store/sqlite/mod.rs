@@ -1,4 +1,6 @@
-//! The promotion store: candidates and their append-only event log in SQLite.
+//! The promotion store on SQLite: connections (WAL, busy timeout, `synchronous`), error mapping,
+//! the connection cache, and the SQLite primitives (`primitives.rs`) the store's operations
+//! (`src/store/ops.rs`) are written over.
 //!
 //! Every write that must be atomic (a candidate and its `created` event, a status and
 //! its `status_change` / `evaluated` event) runs in one `BEGIN IMMEDIATE` transaction, so a
@@ -11,23 +13,17 @@
 pub mod guards;
 pub mod library;
 pub mod migrate;
-pub mod promotion;
+mod primitives;
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
-use serde_json::Value;
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 
 use crate::error::{Error, Result};
-use crate::store::model::{Candidate, CandidateFilter, Event, NewCandidate};
-use crate::store::rules::{
-    created_payload, evidence_to_json, normalize_path, not_found, now_utc_iso, payload_to_json,
-    refuse_promotion_status, status_change_payload, validate_status, PROMOTION_TABLES_REQUIRED_MSG,
-};
+use crate::store::rules::{normalize_path, PROMOTION_TABLES_REQUIRED_MSG};
 
 /// How long a writer waits for another writer before reporting [`Error::Busy`] (default).
 pub const BUSY_TIMEOUT_MS: u64 = 10_000;
@@ -123,9 +119,6 @@ pub fn connection_settings(conn: &Connection) -> Result<ConnectionSettings> {
         busy_timeout_ms,
     })
 }
-
-/// Every column (`*`): databases before migration 9 have no eligibility_report_id.
-const CANDIDATE_COLUMNS: &str = "*";
 
 /// The message of a `RAISE(ABORT, ...)` in one of our triggers, if `e` is one.
 pub fn trigger_message(e: &rusqlite::Error) -> Option<String> {
@@ -242,46 +235,6 @@ pub fn with_write_transaction<T>(conn: &mut Connection, f: impl FnOnce(&Transact
     Ok(out)
 }
 
-/// The one `INSERT INTO promotion_events`: append an event row inside `tx`; returns its id.
-/// `payload_json` is canonical JSON text, `None` for SQL NULL. Errors are left to the caller to
-/// map (a trigger's refusal reads differently in a promotion than in a plain event).
-pub(crate) fn insert_event_row(
-    tx: &Transaction<'_>,
-    candidate_id: &str,
-    ts_utc: &str,
-    event_type: &str,
-    payload_json: Option<&str>,
-) -> rusqlite::Result<i64> {
-    tx.prepare_cached(
-        "INSERT INTO promotion_events (candidate_id, ts_utc, event_type, payload_json) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![candidate_id, ts_utc, event_type, payload_json])?;
-    Ok(tx.last_insert_rowid())
-}
-
-fn row_to_candidate(r: &rusqlite::Row<'_>) -> rusqlite::Result<Candidate> {
-    let eligibility_report_id = match r.as_ref().column_index("eligibility_report_id") {
-        Ok(i) => r.get(i)?,
-        Err(_) => None,
-    };
-    Ok(Candidate {
-        candidate_id: r.get("candidate_id")?,
-        created_at_utc: r.get("created_at_utc")?,
-        status: r.get("status")?,
-        dataset_id: r.get("dataset_id")?,
-        run_id: r.get("run_id")?,
-        family_id: r.get("family_id")?,
-        signal_name: r.get("signal_name")?,
-        horizon: r.get("horizon")?,
-        estimator: r.get("estimator")?,
-        config_hash: r.get("config_hash")?,
-        git_commit: r.get("git_commit")?,
-        notes: r.get("notes")?,
-        evidence_json: r.get("evidence_json")?,
-        eligibility_report_id,
-    })
-}
-
 /// A connection to one promotion database.
 ///
 /// The extension runs on the same SQLite library as Python's `sqlite3` module (see
@@ -291,7 +244,7 @@ fn row_to_candidate(r: &rusqlite::Row<'_>) -> rusqlite::Result<Candidate> {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
-    tables_checked: Cell<bool>,
+    tables_checked: bool,
 }
 
 impl Store {
@@ -303,11 +256,7 @@ impl Store {
 
     /// Like [`Store::open`]; with `create` a missing file is created (migrations, init).
     pub fn open_with(db_path: &Path, create: bool) -> Result<Store> {
-        Ok(Store {
-            conn: open_connection(db_path, create)?,
-            path: db_path.to_path_buf(),
-            tables_checked: Cell::new(false),
-        })
+        Ok(Store { conn: open_connection(db_path, create)?, path: db_path.to_path_buf(), tables_checked: false })
     }
 
     /// The database file this store writes.
@@ -322,227 +271,8 @@ impl Store {
 
     /// Mutable access to the connection (the migration runner needs transactions on it).
     pub fn connection_mut(&mut self) -> &mut Connection {
-        self.tables_checked.set(false);
+        self.tables_checked = false;
         &mut self.conn
-    }
-
-    /// Whether both promotion tables exist.
-    pub fn promotion_tables_exist(&self) -> Result<bool> {
-        promotion_tables_exist_conn(&self.conn)
-    }
-
-    /// Error::Runtime with [`PROMOTION_TABLES_REQUIRED_MSG`] unless both tables exist.
-    pub fn require_promotion_tables(&self) -> Result<()> {
-        if self.tables_checked.get() {
-            return Ok(());
-        }
-        if !self.promotion_tables_exist()? {
-            return Err(Error::Runtime(PROMOTION_TABLES_REQUIRED_MSG.to_string()));
-        }
-        self.tables_checked.set(true);
-        Ok(())
-    }
-
-    /// Insert a candidate and its `created` event in one transaction; returns the id.
-    pub fn create_candidate(&mut self, new: &NewCandidate) -> Result<String> {
-        let mut ids = self.create_candidates_many(std::slice::from_ref(new))?;
-        ids.pop().ok_or_else(|| Error::Internal("create_candidate returned no id".into()))
-    }
-
-    /// Insert many candidates (each with its `created` event) in ONE transaction; all or nothing.
-    pub fn create_candidates_many(&mut self, items: &[NewCandidate]) -> Result<Vec<String>> {
-        self.require_promotion_tables()?;
-        // Validate and serialise everything before touching the database.
-        let mut prepared = Vec::with_capacity(items.len());
-        for new in items {
-            validate_status(&new.status)?;
-            let evidence_json = evidence_to_json(new.evidence.as_ref(), new.evidence_base_path.as_deref())?;
-            prepared.push((new, evidence_json));
-        }
-        self.with_write_transaction(|tx| {
-            let mut ids = Vec::with_capacity(items.len());
-            let with_report = prepared.iter().any(|(n, _)| n.eligibility_report_id.is_some());
-            let mut ins = tx
-                .prepare_cached(if with_report {
-                    "INSERT INTO promotion_candidates (candidate_id, created_at_utc, status, dataset_id, \
-                     run_id, family_id, signal_name, horizon, estimator, config_hash, git_commit, notes, \
-                     evidence_json, eligibility_report_id) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
-                } else {
-                    "INSERT INTO promotion_candidates (candidate_id, created_at_utc, status, dataset_id, \
-                     run_id, family_id, signal_name, horizon, estimator, config_hash, git_commit, notes, \
-                     evidence_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
-                })
-                .map_err(|e| missing_column(e, "eligibility_report_id"))?;
-            for (new, evidence_json) in &prepared {
-                let created_at = now_utc_iso();
-                let id = new.id_at(&created_at);
-                let mut values: Vec<&dyn rusqlite::ToSql> = vec![
-                    &id,
-                    &created_at,
-                    &new.status,
-                    &new.dataset_id,
-                    &new.run_id,
-                    &new.family_id,
-                    &new.signal_name,
-                    &new.horizon,
-                    &new.estimator,
-                    &new.config_hash,
-                    &new.git_commit,
-                    &new.notes,
-                    evidence_json,
-                ];
-                if with_report {
-                    values.push(&new.eligibility_report_id);
-                }
-                let inserted = ins.execute(values.as_slice());
-                if let Err(e) = inserted {
-                    if let Some(msg) = trigger_message(&e) {
-                        return Err(Error::invalid(format!("create_candidate {id}: {msg}")));
-                    }
-                    if let rusqlite::Error::SqliteFailure(ref f, _) = e {
-                        if f.code == ErrorCode::ConstraintViolation {
-                            return Err(Error::invalid(format!("candidate_id already exists: {id}")));
-                        }
-                    }
-                    return Err(sql_err(e));
-                }
-                let payload = created_payload(&created_at);
-                insert_event_row(tx, &id, &created_at, "created", Some(&payload)).map_err(sql_err)?;
-                ids.push(id);
-            }
-            Ok(ids)
-        })
-    }
-
-    /// [`with_write_transaction`] on this store's connection.
-    pub fn with_write_transaction<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        with_write_transaction(&mut self.conn, f)
-    }
-
-    fn current_status(tx: &Transaction<'_>, candidate_id: &str) -> Result<Option<String>> {
-        tx.prepare_cached("SELECT status FROM promotion_candidates WHERE candidate_id = ?1")
-            .and_then(|mut st| st.query_row([candidate_id], |r| r.get(0)).optional())
-            .map_err(sql_err)
-    }
-
-    /// Set the status and write a `status_change` event (old and new status) in one transaction.
-    /// Returns the event id.
-    /// Status candidate/accepted is refused (the analyzer's message): those go through
-    /// [`Store::promote`] with an eligibility report.
-    pub fn update_status(&mut self, candidate_id: &str, status: &str, reason: Option<&str>) -> Result<i64> {
-        self.require_promotion_tables()?;
-        validate_status(status)?;
-        refuse_promotion_status(status)?;
-        self.with_write_transaction(|tx| {
-            let old = Self::current_status(tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
-            let ts = now_utc_iso();
-            let payload = status_change_payload(&old, status, &ts, None, reason);
-            Self::write_status_and_event(tx, candidate_id, status, &ts, "status_change", &payload)
-        })
-    }
-
-    /// Set the status and write an `evaluated` event with `event_payload` (canonical JSON) in
-    /// ONE transaction. Returns the event id. Unknown id or status → InvalidInput, nothing written.
-    pub fn record_evaluation(&mut self, candidate_id: &str, new_status: &str, event_payload: &Value) -> Result<i64> {
-        self.require_promotion_tables()?;
-        validate_status(new_status)?;
-        refuse_promotion_status(new_status)?;
-        self.with_write_transaction(|tx| {
-            Self::current_status(tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
-            let ts = now_utc_iso();
-            Self::write_status_and_event(tx, candidate_id, new_status, &ts, "evaluated", event_payload)
-        })
-    }
-
-    fn write_status_and_event(
-        tx: &Transaction<'_>,
-        candidate_id: &str,
-        status: &str,
-        ts: &str,
-        event_type: &str,
-        payload: &Value,
-    ) -> Result<i64> {
-        tx.prepare_cached("UPDATE promotion_candidates SET status = ?1 WHERE candidate_id = ?2")
-            .and_then(|mut st| st.execute(params![status, candidate_id]))
-            .map_err(sql_err)?;
-        insert_event_row(tx, candidate_id, ts, event_type, payload_to_json(Some(payload)).as_deref()).map_err(sql_err)
-    }
-
-    /// Append an event; payload_json is canonical JSON, NULL when the payload is empty.
-    pub fn record_event(&mut self, candidate_id: &str, event_type: &str, payload: Option<&Value>) -> Result<i64> {
-        self.require_promotion_tables()?;
-        if event_type.is_empty() {
-            return Err(Error::invalid("event_type must be a non-empty string"));
-        }
-        let payload_json = payload_to_json(payload);
-        self.with_write_transaction(|tx| {
-            Self::current_status(tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
-            insert_event_row(tx, candidate_id, &now_utc_iso(), event_type, payload_json.as_deref()).map_err(sql_err)
-        })
-    }
-
-    /// Candidates matching the filters, newest `created_at_utc` first (ties: newest insert first).
-    pub fn list_candidates(&self, filter: &CandidateFilter) -> Result<Vec<Candidate>> {
-        self.require_promotion_tables()?;
-        let mut sql = format!("SELECT {CANDIDATE_COLUMNS} FROM promotion_candidates");
-        let mut args: Vec<&dyn rusqlite::ToSql> = Vec::new();
-        let mut clauses: Vec<String> = Vec::new();
-        for (col, val) in
-            [("status", &filter.status), ("dataset_id", &filter.dataset_id), ("signal_name", &filter.signal_name)]
-        {
-            if let Some(v) = val {
-                args.push(v);
-                clauses.push(format!("{col} = ?{}", args.len()));
-            }
-        }
-        if !clauses.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&clauses.join(" AND "));
-        }
-        let limit = filter.limit.unwrap_or(-1);
-        args.push(&limit);
-        sql.push_str(&format!(" ORDER BY created_at_utc DESC, rowid DESC LIMIT ?{}", args.len()));
-        let mut st = self.conn.prepare_cached(&sql).map_err(sql_err)?;
-        let rows = st
-            .query_map(args.as_slice(), row_to_candidate)
-            .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(sql_err)?;
-        Ok(rows)
-    }
-
-    /// The candidate with this id (all columns), or None.
-    pub fn get_candidate(&self, candidate_id: &str) -> Result<Option<Candidate>> {
-        self.require_promotion_tables()?;
-        self.conn
-            .prepare_cached(&format!("SELECT {CANDIDATE_COLUMNS} FROM promotion_candidates WHERE candidate_id = ?1"))
-            .and_then(|mut st| st.query_row([candidate_id], row_to_candidate).optional())
-            .map_err(sql_err)
-    }
-
-    /// The events of a candidate, ascending event_id.
-    pub fn get_events(&self, candidate_id: &str) -> Result<Vec<Event>> {
-        self.require_promotion_tables()?;
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT event_id, candidate_id, ts_utc, event_type, payload_json FROM promotion_events \
-                 WHERE candidate_id = ?1 ORDER BY event_id ASC",
-            )
-            .map_err(sql_err)?;
-        let rows = st
-            .query_map([candidate_id], |r| {
-                Ok(Event {
-                    event_id: r.get(0)?,
-                    candidate_id: r.get(1)?,
-                    ts_utc: r.get(2)?,
-                    event_type: r.get(3)?,
-                    payload_json: r.get(4)?,
-                })
-            })
-            .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(sql_err)?;
-        Ok(rows)
     }
 }
 
