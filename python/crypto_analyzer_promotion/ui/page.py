@@ -350,7 +350,7 @@ def render_promotion_page(db_path: str | None = None) -> None:
     except _ERRORS as e:
         st.error(f"Cannot list candidates: {e}")
         return
-    st.caption(f"{len(rows)} candidate(s) in {db}")
+    st.caption(f"{len(rows)} candidate(s) in {redact(db)}")
     if not rows:
         st.info(
             "No candidates match these filters. Create some with "

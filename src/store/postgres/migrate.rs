@@ -134,7 +134,11 @@ pub fn run_migrations_on(store: &mut PgStore, migrations: &[Migration], git_comm
                 )?;
                 Ok(true)
             })
-            .map_err(|e| Error::Runtime(format!("migration {} ({}) failed: {e}; nothing of it was kept (rolled back)", m.version, m.name)))?;
+            .map_err(|e| match e {
+                // Lost connection: its own message says whether the outcome is unknown (at COMMIT).
+                Error::Connect(_) => e,
+                e => Error::Runtime(format!("migration {} ({}) failed: {e}; nothing of it was kept (rolled back)", m.version, m.name)),
+            })?;
         store.forget_statements();
         if applied_now {
             done.push(m.version);

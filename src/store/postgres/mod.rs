@@ -21,7 +21,10 @@
 
 pub mod conn;
 pub mod migrate;
+mod pgfiles;
 mod primitives;
+mod tls;
+mod transport;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -34,7 +37,7 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::pyfmt::to_canonical_string;
 use crate::store::model::{Candidate, EligibilityRow};
-use crate::store::postgres::conn::{is_retryable, pg_err, PgTarget};
+use crate::store::postgres::conn::{is_retryable, outcome_unknown, pg_err, PgTarget};
 use crate::store::rules::{
     check_report_link, not_found, now_utc_iso, payload_to_json, report_id_taken, status_change_payload, status_changed,
     validate_status, ReportLink, ELIGIBILITY_REQUIRED_MSG, ELIGIBILITY_TABLE_REQUIRED_MSG,
@@ -193,7 +196,12 @@ impl PgStore {
             attempt += 1;
             let mut tx = self.client.transaction().map_err(|e| pg_err(target, &e))?;
             let outcome = match body(&mut tx, stmts) {
-                Ok(v) => tx.commit().map(|()| v).map_err(TxErr::Pg),
+                Ok(v) => match tx.commit() {
+                    Ok(()) => Ok(v),
+                    // No answer to COMMIT: the server may or may not have committed.
+                    Err(e) if e.as_db_error().is_none() => return Err(outcome_unknown(target, &e)),
+                    Err(e) => Err(TxErr::Pg(e)),
+                },
                 Err(e) => Err(e), // dropping `tx` rolls back
             };
             match outcome {

@@ -26,7 +26,7 @@ use postgres::{GenericClient, Row, Statement, Transaction};
 use crate::error::{Error, Result};
 use crate::store::dialect::{Arg, CandidateInsert, Cell, Dialect, RowLock, Rows, WriteTx};
 use crate::store::model::{Candidate, CandidateFilter, EligibilityRow};
-use crate::store::postgres::conn::{is_retryable, pg_err, PgTarget};
+use crate::store::postgres::conn::{is_retryable, outcome_unknown, pg_err, PgTarget};
 use crate::store::postgres::{
     backoff, check_report, insert_event, prep, report_link, row_to_candidate, set_status, PgStore, TxErr, TxResult,
     CANDIDATE_COLUMNS, MAX_TX_ATTEMPTS,
@@ -250,6 +250,8 @@ impl Dialect for PgStore {
             let (retry, err) = match body(&mut ptx) {
                 Ok(v) => match ptx.tx.commit() {
                     Ok(()) => return Ok(v),
+                    // No answer to COMMIT: the server may or may not have committed.
+                    Err(e) if e.as_db_error().is_none() => return Err(outcome_unknown(&self.target, &e)),
                     Err(e) => (is_retryable(&e), pg_err(&self.target, &e)),
                 },
                 Err(e) => (ptx.retry, e), // dropping the transaction rolls back
