@@ -108,7 +108,8 @@ pub struct ValidationBundle {
     pub extra: Vec<(String, Val)>,
 }
 
-const BUNDLE_KEYS: [&str; 13] = [
+/// The fields of a validation bundle, in the analyzer's order (any other key is kept in `extra`).
+pub const BUNDLE_KEYS: [&str; 13] = [
     "run_id",
     "dataset_id",
     "signal_name",

@@ -115,6 +115,9 @@ Status: TypeAlias = Literal["exploratory", "candidate", "accepted", "rejected"]
 EligibilityLevel: TypeAlias = Literal["exploratory", "candidate", "accepted"]
 STATUSES: list[Status]
 ELIGIBILITY_LEVELS: list[EligibilityLevel]
+#: A validation bundle's fields and execution evidence's fields, in the analyzer's order.
+VALIDATION_BUNDLE_FIELDS: list[str]
+EXECUTION_EVIDENCE_FIELDS: list[str]
 
 def status_evaluation_target(current: str | None = None) -> Status: ...
 def gating_evaluate_candidate(

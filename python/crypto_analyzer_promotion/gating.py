@@ -84,30 +84,9 @@ _ELIGIBILITY_ATTRS = (
 )
 
 _THRESHOLD_FIELDS = tuple(f.name for f in dataclasses.fields(ThresholdConfig))
-_BUNDLE_ATTRS = (
-    "run_id",
-    "dataset_id",
-    "signal_name",
-    "freq",
-    "horizons",
-    "ic_summary_by_horizon",
-    "ic_decay_table",
-    "meta",
-    "ic_series_path_by_horizon",
-    "ic_decay_path",
-    "turnover_path",
-    "gross_returns_path",
-    "net_returns_path",
-)
-_EVIDENCE_FIELDS = (
-    "min_liquidity_usd",
-    "max_participation_rate",
-    "spread_model",
-    "impact_model",
-    "capacity_curve_path",
-    "cost_config",
-    "notes",
-)
+#: The bundle's fields (written once, in the core).
+_BUNDLE_ATTRS = tuple(_core.VALIDATION_BUNDLE_FIELDS)
+_EVIDENCE_FIELDS = tuple(_core.EXECUTION_EVIDENCE_FIELDS)
 
 
 def _thresholds_arg(thresholds: Any) -> dict[str, Any]:

@@ -468,6 +468,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MIN_REGIMES_WITH_SAMPLES", gating::MIN_REGIMES_WITH_SAMPLES)?;
     m.add("STATUSES", status::NAMES.to_vec())?;
     m.add("ELIGIBILITY_LEVELS", status::LEVEL_NAMES.to_vec())?;
+    m.add("VALIDATION_BUNDLE_FIELDS", evidence::BUNDLE_KEYS.to_vec())?;
+    m.add("EXECUTION_EVIDENCE_FIELDS", evidence::EXECUTION_EVIDENCE_FIELDS.to_vec())?;
     m.add_function(wrap_pyfunction!(status_evaluation_target, m)?)?;
     m.add_function(wrap_pyfunction!(gating_evaluate_candidate, m)?)?;
     m.add_function(wrap_pyfunction!(gating_evaluate_eligibility, m)?)?;

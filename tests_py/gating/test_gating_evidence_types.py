@@ -6,6 +6,7 @@ import dataclasses
 import json
 
 import pytest
+from crypto_analyzer_promotion import _core
 from crypto_analyzer_promotion.execution_evidence import (
     ExecutionEvidence,
     execution_evidence_from_json,
@@ -19,6 +20,14 @@ def test_execution_evidence_is_a_plain_dataclass():
     assert dataclasses.asdict(ev)["max_participation_rate"] == 0.05
     assert ev == ExecutionEvidence(max_participation_rate=0.05, notes="n")
     assert repr(ev).startswith("ExecutionEvidence(min_liquidity_usd=None, max_participation_rate=0.05")
+
+
+def test_the_dataclasses_declare_the_cores_fields_in_its_order():
+    # The core's lists are what gating reads off these objects: a field added to one side only
+    # would be silently dropped on the way to the gate.
+    assert [f.name for f in dataclasses.fields(ExecutionEvidence)] == list(_core.EXECUTION_EVIDENCE_FIELDS)
+    bundle_fields = [f.name for f in dataclasses.fields(ValidationBundle)]
+    assert bundle_fields == [*_core.VALIDATION_BUNDLE_FIELDS, "extra"]
 
 
 def test_validate_required(tmp_path):
