@@ -46,6 +46,11 @@ def test_bench_rc_runs_every_section_at_toy_sizes() -> None:
         assert row in out, out
     assert "Scaling (all cores" in out and "Peak memory" in out
     assert "Workload W2" in out and "CPU seconds" in out
+    # W and W2 on every kind of data, W with its references (arch has no notion of gaps).
+    for variant in ("noise", "weak best", "strong edges", "NaN gaps"):
+        w_rows = [line for line in out.splitlines() if line.startswith(f"| {variant} |")]
+        assert len(w_rows) == 2, (variant, out)  # W's row and W2's row
+        assert (w_rows[0].count("n/a") == 2) == (variant == "NaN gaps"), w_rows[0]
 
 
 def test_bench_pg_runs_both_sides_on_a_throwaway_cluster() -> None:
