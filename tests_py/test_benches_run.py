@@ -63,3 +63,17 @@ def test_bench_pg_runs_both_sides_on_a_throwaway_cluster() -> None:
     for side in ("package on SQLite", "package on PostgreSQL (127.0.0.1, Rust client)", "psycopg 3 on PostgreSQL"):
         assert side in out, out
     assert "evaluate_and_record (20 calls per round" in out
+
+
+def test_bench_roofline_runs_every_section_at_toy_sizes() -> None:
+    import shutil
+
+    import pytest
+
+    if shutil.which("rustc") is None:
+        pytest.skip("rustc not installed: the probe cannot be compiled")
+    out = _run("bench_roofline.py", "--tiny")
+    for row in ("| vector additions, G adds/s |", "| read memory, GB/s |", "| y += x in L2, G adds/s |"):
+        assert row in out, out
+    assert "fraction of the limit" in out and "without the per-draw ω*" in out
+    assert "W2 (T=500, K=40, B=50" in out
