@@ -5,6 +5,9 @@ Then W2, the published scale (T=25,000, K=8,000, B=1,000, a float64 DataFrame, 1
 end through ``run_family_reality_check``: setup (input → engine: conversion, means, prefix sums
 or none, ω) and simulations timed apart, peak RSS and the engine's extra memory over the input,
 min/median of 3 fresh processes (``--w2-repeat``), each measured alone.
+W and W2 are also run on the kinds of data users have (``VARIANTS``: pure noise, a weak best
+column, several strong edges, NaN gaps), W with its references timed on the same data in the same
+run.
 
 Run: ``python benches/bench_rc.py`` (about 4-5 minutes) or ``--quick`` (smaller, ~1 min; W2
 at B=200 once). ``--no-w2`` skips W2 (it needs about 3.5 GB of free memory).
@@ -25,16 +28,58 @@ import time
 import numpy as np
 from crypto_analyzer_promotion.reality_check import RealityCheckConfig, make_null_generator_stationary
 
+VARIANTS = ("noise", "weak best", "strong edges", "NaN gaps")
 
-def engine_seconds(x: np.ndarray, n_sim: int, threads: int, repeat: int = 2) -> float:
-    """Best of `repeat` batch times (data preparation excluded; reported separately)."""
+
+def expected_max(k: int) -> float:
+    """About the expected maximum of k independent standard normals (Gumbel approximation)."""
+    if k < 2:
+        return 0.0
+    a = np.sqrt(2 * np.log(k))
+    return float(a - (np.log(np.log(k)) + np.log(4 * np.pi)) / (2 * a))
+
+
+def shape_variant(x: np.ndarray, variant: str, sd: float, rng: np.random.Generator, k_family: int = 0) -> None:
+    """Turn pure noise `x` (T×K, standard deviation `sd`) into one of the data kinds users have, in
+    place: "noise" as is; "weak best": every column loses a little (mean −(E max − 0.6) s.d./√T),
+    so the best column's observed studentized statistic is only about 0.6 on average (0.89 on W's
+    seed) and few columns can be dropped from ω* (the issue's slow case); "strong edges": 5 columns with t ≈ 7; "NaN gaps":
+    5 % of the values missing. `k_family`: the family's K when `x` is a slice of its columns."""
+    t, k = x.shape
+    k = k_family or k
+    if variant == "weak best":
+        x -= (expected_max(k) - 0.6) / np.sqrt(t) * sd
+    elif variant == "strong edges":
+        x[:, : min(5, k)] += 7.0 / np.sqrt(t) * sd
+    elif variant == "NaN gaps":
+        x[rng.random(size=x.shape) < 0.05] = np.nan
+    elif variant != "noise":
+        raise ValueError(variant)
+
+
+def w_variants(t: int, k: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """W's data in each of [`VARIANTS`] (the same noise underneath)."""
+    out = {}
+    for v in VARIANTS:
+        x = np.random.default_rng(seed).normal(size=(t, k)) * 0.05
+        shape_variant(x, v, 0.05, np.random.default_rng(seed + 1))
+        out[v] = x
+    return out
+
+
+def engine_seconds(x: np.ndarray, n_sim: int, threads: int, repeat: int = 2, cpu: list | None = None) -> float:
+    """Best of `repeat` batch times (data preparation excluded; reported separately). With `cpu`,
+    the best CPU seconds (all threads) are appended to it."""
     os.environ["CRYPTO_ANALYZER_THREADS"] = str(threads)
     gen = make_null_generator_stationary(x, RealityCheckConfig(avg_block_length=12, n_sim=n_sim))
-    best = float("inf")
+    best, best_cpu = float("inf"), float("inf")
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         gen.run(n_sim)
         best = min(best, time.perf_counter() - t0)
+        best_cpu = min(best_cpu, time.process_time() - c0)
+    if cpu is not None:
+        cpu.append(best_cpu)
     return best
 
 
@@ -70,7 +115,8 @@ def numpy_vectorised_per_sim(
     t, _ = x.shape
     p = 1.0 / avg_block_length
     rng = np.random.default_rng(seed)
-    m = x.mean(axis=0)  # the data have no NaN: plain mean, numpy's fastest path
+    gaps = bool(np.isnan(x).any())
+    m = np.nanmean(x, axis=0) if gaps else x.mean(axis=0)  # without NaN: plain mean, numpy's fastest path
     pos = np.arange(t)
     done = 0
     t0 = time.perf_counter()
@@ -81,7 +127,7 @@ def numpy_vectorised_per_sim(
         starts = rng.integers(0, t, size=(c, t))
         block_t0 = np.maximum.accumulate(np.where(new, pos, 0), axis=1)
         idx = (np.take_along_axis(starts, block_t0, axis=1) + pos - block_t0) % t
-        means = x[idx].mean(axis=1)  # c × K
+        means = np.nanmean(x[idx], axis=1) if gaps else x[idx].mean(axis=1)  # c × K
         np.max(means - m, axis=1)
         done += c
     return (time.perf_counter() - t0) / sims
@@ -157,13 +203,16 @@ W2_SCRIPT = textwrap.dedent(
     import sys, threading, time, json
     import numpy as np, pandas as pd
     from crypto_analyzer_promotion import reality_check as rc
-    t, k, b = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    t, k, b, variant = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    sys.path.insert(0, sys.argv[5])
+    from bench_rc import shape_variant
     # The family as users hold it: a float64 DataFrame, one column per hypothesis (sorted ids).
     # Filled column by column so that building it never holds two copies.
     block = np.empty((k, t))
     rng = np.random.default_rng(0)
     for i in range(0, k, 500):
         block[i:i + 500] = rng.normal(size=(min(500, k - i), t)) * 0.05
+        shape_variant(block[i:i + 500].T, variant if i == 0 or variant != "strong edges" else "noise", 0.05, rng, k)
     df = pd.DataFrame(block.T, columns=[f"h{i:05d}" for i in range(k)], copy=False)
     del block
     def rss_kib(field="VmRSS:"):
@@ -199,8 +248,8 @@ W2_SCRIPT = textwrap.dedent(
     stop.set()
     th.join()
     peak_kib = max(peak[0], rss_kib("VmHWM:"))
-    if len(sys.argv) > 4:  # optional: keep the null maxima (to compare builds bit for bit)
-        np.save(sys.argv[4], res.null_max_distribution)
+    if len(sys.argv) > 6:  # optional: keep the null maxima (to compare builds bit for bit)
+        np.save(sys.argv[6], res.null_max_distribution)
     print(json.dumps(dict(setup=built[0][0] - t0, sims=t1 - built[0][0], total=t1 - t0, before_kib=before,
                           cpu_setup=built[0][1] - c0, cpu_sims=c1 - built[0][1],
                           peak_kib=peak_kib, input_bytes=df.shape[0] * df.shape[1] * 8,
@@ -209,47 +258,47 @@ W2_SCRIPT = textwrap.dedent(
 )
 
 
-def w2_once(t: int, k: int, b: int) -> dict:
+def w2_once(t: int, k: int, b: int, variant: str = "noise", save: str | None = None) -> dict:
     import json
 
-    out = subprocess.run(
-        [sys.executable, "-c", W2_SCRIPT, str(t), str(k), str(b)], capture_output=True, text=True, check=True
-    )
+    here = os.path.dirname(os.path.abspath(__file__))
+    cmd = [sys.executable, "-c", W2_SCRIPT, str(t), str(k), str(b), variant, here] + ([save] if save else [])
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def w2_report(t: int, k: int, b: int, repeat: int) -> None:
-    runs = [w2_once(t, k, b) for _ in range(repeat)]
-
-    def mm(key: str) -> str:
-        vals = sorted(r[key] for r in runs)
-        return f"{vals[0]:.2f} / {vals[len(vals) // 2]:.2f}"
-
+def w2_report(t: int, k: int, b: int, repeat: int, variants: tuple[str, ...] = VARIANTS) -> None:
     gib = 2**30
-    inp = runs[0]["input_bytes"]
-    extra = sorted((r["peak_kib"] - r["before_kib"]) * 1024 for r in runs)
-    peak = sorted(r["peak_kib"] * 1024 for r in runs)
     print(
         f"\nWorkload W2 (published scale): T={t}, K={k}, stationary L=12, B={b}, float64 DataFrame "
-        f"({inp / gib:.2f} GiB), run_family_reality_check end to end, {os.cpu_count()} cores, "
-        f"min / median of {repeat} fresh processes:"
+        f"({t * k * 8 / gib:.2f} GiB), run_family_reality_check end to end, {os.cpu_count()} cores, "
+        f"min / median of {repeat} fresh processes, each kind of data (see W's table):"
     )
     print(
-        "| setup s (input → engine) | simulations s | total s | ms / simulation | peak RSS GiB | extra over input GiB | extra / input |"
+        "| data | setup s (input → engine) | simulations s | total s | ms / simulation | peak RSS GiB | extra over input GiB | extra / input |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    per = sorted(r["sims"] / b * 1e3 for r in runs)
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    cpu_lines = []
+    for variant in variants:
+        runs = [w2_once(t, k, b, variant) for _ in range(repeat)]
+
+        def mm(key: str, runs: list = runs) -> str:
+            vals = sorted(r[key] for r in runs)
+            return f"{vals[0]:.2f} / {vals[len(vals) // 2]:.2f}"
+
+        inp = runs[0]["input_bytes"]
+        extra = sorted((r["peak_kib"] - r["before_kib"]) * 1024 for r in runs)
+        peak = sorted(r["peak_kib"] * 1024 for r in runs)
+        per = sorted(r["sims"] / b * 1e3 for r in runs)
+        print(
+            f"| {variant} | {mm('setup')} | {mm('sims')} | {mm('total')} | {per[0]:.2f} / {per[len(per) // 2]:.2f} | "
+            f"{peak[0] / gib:.2f} / {peak[len(peak) // 2] / gib:.2f} | {extra[0] / gib:.2f} / {extra[len(extra) // 2] / gib:.2f} | "
+            f"{extra[0] / inp:.2f} / {extra[len(extra) // 2] / inp:.2f} |"
+        )
+        cpu_lines.append(f"{variant}: setup {mm('cpu_setup')}, simulations {mm('cpu_sims')}")
     print(
-        f"| {mm('setup')} | {mm('sims')} | {mm('total')} | {per[0]:.2f} / {per[len(per) // 2]:.2f} | "
-        f"{peak[0] / gib:.2f} / {peak[len(peak) // 2] / gib:.2f} | {extra[0] / gib:.2f} / {extra[len(extra) // 2] / gib:.2f} | "
-        f"{extra[0] / inp:.2f} / {extra[len(extra) // 2] / inp:.2f} |"
-    )
-    cpu_s = sorted(r["cpu_setup"] for r in runs)
-    cpu_b = sorted(r["cpu_sims"] for r in runs)
-    print(
-        f"CPU seconds (all threads; on a shared machine, CPU / cores approximates the wall time the run "
-        f"would take alone): setup {cpu_s[0]:.2f} / {cpu_s[len(cpu_s) // 2]:.2f}, simulations "
-        f"{cpu_b[0]:.2f} / {cpu_b[len(cpu_b) // 2]:.2f}; load average before W2: {os.getloadavg()[0]:.1f}"
+        "CPU seconds (all threads, min / median; on a shared machine, CPU / cores approximates the wall time the "
+        f"run would take alone): {'; '.join(cpu_lines)}; load average after W2: {os.getloadavg()[0]:.1f}"
     )
 
 
@@ -309,6 +358,34 @@ def main() -> int:
             f"| {name} | {per_sim * 1e3:.4f} | {per_sim * B:.2f} | {per_sim / (e1 / B):.1f}x | {per_sim / (en / B):.1f}x | {how} |"
         )
     print(f"\nData preparation (centring, prefix sums, FFT omega), once per family: {prep * 1e3:.1f} ms")
+
+    print(
+        f"\nW on the data users have (T={T}, K={K}, L={L}, B={B}; each row's references timed on the same data in "
+        "the same run; weak best: every column loses a little and the best one's observed studentized statistic is "
+        "below 1 (0.89 on W's data), so few columns can be dropped from ω*; strong edges: 5 columns with t ≈ 7; NaN gaps: 5 % missing). "
+        "ms per simulation (wall; the engine's CPU ms over all threads too: on a shared machine the wall time "
+        "includes waiting for a core, the CPU time does not):"
+    )
+    print(
+        f"| data | engine 1 thread | engine {cores} threads | 1t / {cores}t | engine CPU 1t / {cores}t | Python reference "
+        f"| vectorised numpy | arch SPA | engine {cores}t faster than arch by |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for variant, xv in w_variants(T, K).items():
+        cpu: list[float] = []
+        v1 = engine_seconds(xv, B, 1, cpu=cpu)
+        vn = engine_seconds(xv, B, cores, cpu=cpu)
+        vpy = python_reference_per_sim(xv, ref_sims)
+        vvec = numpy_vectorised_per_sim(xv, vec_sims)
+        # arch's SPA has no notion of gaps (its means would be NaN): not timed on NaN data.
+        varch = None if variant == "NaN gaps" or arch is None else arch_times(xv, arch_reps)
+        arch_ms = "n/a" if varch is None else f"{(varch[1] + varch[0] / B) * 1e3:.4f}"
+        arch_x = "n/a" if varch is None else f"{(varch[1] + varch[0] / B) / (vn / B):.0f}x"
+        print(
+            f"| {variant} | {v1 / B * 1e3:.4f} | {vn / B * 1e3:.4f} | {v1 / vn:.2f} | "
+            f"{cpu[0] / B * 1e3:.4f} / {cpu[1] / B * 1e3:.4f} | {vpy * 1e3:.3f} | "
+            f"{vvec * 1e3:.3f} | {arch_ms} | {arch_x} |"
+        )
 
     print("\nScaling (all cores; seconds for the batch, ms per simulation):")
     print("| T | K | B | seconds | ms / sim |")

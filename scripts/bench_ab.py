@@ -12,6 +12,18 @@ median of each side over the rounds, the B/A ratio of the medians and each side'
 
     .venv/bin/python scripts/bench_ab.py --a main --b HEAD            # ~10-20 min on a loaded 2-core machine
     .venv/bin/python scripts/bench_ab.py --a main --b HEAD --rounds 6 --calls 400
+    .venv/bin/python scripts/bench_ab.py --a main --b HEAD --rc        # Reality Check W and W2 only
+
+``--rc`` times the Reality Check alone: W (T=5,000, K=200, L=12, B=10,000 by default) on pure
+noise, with a weak best column (every mean below zero but one, so the observed studentized SPA
+statistic is small and few columns can be dropped from ω*), with several strong edges and with
+NaN gaps, on 1 and 2 threads, and W2 (T=25,000, K=8,000, B=1,000, end to end as bench_rc.py runs
+it; ``--no-w2`` skips it). Each measure is the CPU seconds of the simulations per simulation
+(``time.process_time`` over all threads: on a shared machine the CPU time is what the other
+processes' load disturbs least) and, for 2 threads, the wall time too. Each side's outputs are
+hashed (null maxima, RC/SPA/Romano–Wolf p-values and, through the column-block engine, every
+draw's SPA maxima and records, which carry every per-draw ω*; W2's null maxima) and the script
+says whether A and B gave the same bits.
 
 Store measures run at ``synchronous=NORMAL`` (commits are not waited for on the disk, so the
 store's own CPU cost shows instead of fsync time) and, for the per-call creates, at ``FULL`` too.
@@ -30,6 +42,8 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 SYNC_ENV = "CRYPTO_ANALYZER_SQLITE_SYNCHRONOUS"
@@ -73,11 +87,70 @@ def build_side(rev: str, work: Path, target_dir: Path) -> Path:
 
 
 # ----------------------------------------------------------------- the worker (one side, one round)
-def worker(calls: int, batch: int, reads: int, rc_sims: int, side: str) -> dict:
+def check_side(side: str) -> None:
     import crypto_analyzer_promotion as pkg
 
     if not Path(pkg.__file__).resolve().is_relative_to(Path(side).resolve()):
         raise SystemExit(f"imported {pkg.__file__}, not the package under {side}")
+
+
+def rc_worker(side: str, w_sims: int, w2_sims: int) -> dict:
+    """The Reality Check measures of ``--rc`` (module doc): ms per simulation, and output hashes
+    (keys starting with ``bits:``)."""
+    import hashlib
+
+    check_side(side)
+    sys.path.insert(0, str(REPO / "benches"))
+    import bench_rc
+    from crypto_analyzer_promotion import rc_blocks
+    from crypto_analyzer_promotion.reality_check import (
+        RealityCheckConfig,
+        _resolve_stream,
+        make_null_generator_stationary,
+    )
+
+    out: dict[str, float | str] = {}
+    cfg = RealityCheckConfig(avg_block_length=12, n_sim=w_sims, seed=42)
+    for name, x in bench_rc.w_variants(5000, 200).items():
+        gen = make_null_generator_stationary(x, cfg)
+        for threads in (1, 2):
+            os.environ["CRYPTO_ANALYZER_THREADS"] = str(threads)
+            t0, c0 = time.perf_counter(), time.process_time()
+            res = gen.run(w_sims)
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            out[f"W {name}, {threads} thread(s): CPU ms / sim"] = cpu / w_sims * 1e3
+            if threads == 2:
+                out[f"W {name}, 2 threads: wall ms / sim"] = wall / w_sims * 1e3
+        h = hashlib.sha256(np.asarray(res["null_max"]).tobytes())
+        h.update(np.asarray(res["romano_wolf"]).tobytes())
+        for key in ("rc_p_value", "spa_stat_studentized"):
+            h.update(np.float64(res[key]).tobytes())
+        for key in ("spa_studentized", "spa_unstudentized"):
+            for v in ("lower", "consistent", "upper"):
+                h.update(np.float64(res[key][v]).tobytes())
+        # Every draw's studentized SPA maxima (the per-draw ω*) through the column-block engine.
+        part = rc_blocks.run_block(
+            x,
+            12.0,
+            n_sim=w_sims,
+            null_centering="recentred",
+            stream_kwargs=_resolve_stream(cfg).kwargs(cfg),
+        )
+        for key in ("null_max", "spa", "rec_start", "rec_col", "rec_val"):
+            h.update(np.asarray(part[key]).tobytes())
+        out[f"bits: W {name}"] = h.hexdigest()
+    if w2_sims:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "null_max.npy"
+            r = bench_rc.w2_once(25_000, 8_000, w2_sims, save=str(path))
+            out["W2 noise, end to end: wall s"] = r["total"]
+            out["W2 noise, simulations: CPU s"] = r["cpu_sims"]
+            out["bits: W2 noise"] = hashlib.sha256(np.load(path).tobytes()).hexdigest()
+    return out
+
+
+def worker(calls: int, batch: int, reads: int, rc_sims: int, side: str) -> dict:
+    check_side(side)
     sys.path.insert(0, str(REPO / "benches"))
     import bench_rc  # benches/bench_rc.py: the RC slice
     import bench_store  # benches/bench_store.py: its row generator and fresh databases
@@ -112,8 +185,6 @@ def worker(calls: int, batch: int, reads: int, rc_sims: int, side: str) -> dict:
         rate("create_candidate/s (FULL)", len(few), lambda: [st.create_candidate(db_full, **r) for r in few])
     os.environ.pop(SYNC_ENV, None)
 
-    import numpy as np
-
     x = np.random.default_rng(7).normal(size=(500, 50)) * 0.01
     out["RC sims/s (T=500, K=50, 1 thread)"] = rc_sims / bench_rc.engine_seconds(x, rc_sims, threads=1, repeat=2)
     return out
@@ -136,11 +207,19 @@ def main() -> int:
         help="cargo target folder for both builds (default: one inside the build folder); the repository's "
         "own target/ saves rebuilding the dependencies",
     )
+    ap.add_argument("--rc", action="store_true", help="Reality Check W and W2 only (module doc)")
+    ap.add_argument("--w-sims", type=int, default=10_000, help="--rc: B of W")
+    ap.add_argument("--w2-sims", type=int, default=1000, help="--rc: B of W2")
+    ap.add_argument("--no-w2", action="store_true", help="--rc: skip W2 (it needs about 3.5 GB of free memory)")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     if args.worker:
-        print(json.dumps(worker(args.calls, args.batch, args.reads, args.rc_sims, args.worker)))
+        if args.rc:
+            res = rc_worker(args.worker, args.w_sims, 0 if args.no_w2 else args.w2_sims)
+        else:
+            res = worker(args.calls, args.batch, args.reads, args.rc_sims, args.worker)
+        print(json.dumps(res))
         return 0
 
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bench-ab-"))
@@ -155,6 +234,9 @@ def main() -> int:
             cmd = [sys.executable, __file__, "--worker", str(sides[name])]
             cmd += ["--calls", str(args.calls), "--batch", str(args.batch), "--reads", str(args.reads)]
             cmd += ["--rc-sims", str(args.rc_sims)]
+            if args.rc:
+                cmd += ["--rc", "--w-sims", str(args.w_sims), "--w2-sims", str(args.w2_sims)]
+                cmd += ["--no-w2"] if args.no_w2 else []
             proc = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
             results[name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
             print(f"round {r + 1}/{args.rounds} side {name} done", flush=True)
@@ -162,13 +244,18 @@ def main() -> int:
     print(f"\nA = {args.a} ({rev_sha(args.a)[:12]}), B = {args.b} ({rev_sha(args.b)[:12]}), {args.rounds} rounds each")
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print("| measure | A median | B median | B/A | A spread | B spread |\n|---|---:|---:|---:|---:|---:|")
-    for key in results["A"][0]:
+    for key in [k for k in results["A"][0] if k.startswith("bits:")]:
+        same = {x[key] for x in results["A"]} == {x[key] for x in results["B"]}
+        one = len({x[key] for x in results["A"] + results["B"]}) == 1
+        print(f"{key[6:]}: A and B bit-identical: {'yes' if same and one else 'NO'}")
+    for key in [k for k in results["A"][0] if not k.startswith("bits:")]:
         a = [x[key] for x in results["A"]]
         b = [x[key] for x in results["B"]]
         ma, mb = statistics.median(a), statistics.median(b)
         spread_a = (max(a) - min(a)) / ma * 100
         spread_b = (max(b) - min(b)) / mb * 100
-        print(f"| {key} | {ma:,.0f} | {mb:,.0f} | {mb / ma:.2f} | {spread_a:.0f}% | {spread_b:.0f}% |")
+        fmt = ",.0f" if ma >= 100 else ".4g"
+        print(f"| {key} | {ma:{fmt}} | {mb:{fmt}} | {mb / ma:.2f} | {spread_a:.0f}% | {spread_b:.0f}% |")
     if not args.work:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -46,6 +46,11 @@ def test_bench_rc_runs_every_section_at_toy_sizes() -> None:
         assert row in out, out
     assert "Scaling (all cores" in out and "Peak memory" in out
     assert "Workload W2" in out and "CPU seconds" in out
+    # W and W2 on every kind of data, W with its references (arch has no notion of gaps).
+    for variant in ("noise", "weak best", "strong edges", "NaN gaps"):
+        w_rows = [line for line in out.splitlines() if line.startswith(f"| {variant} |")]
+        assert len(w_rows) == 2, (variant, out)  # W's row and W2's row
+        assert (w_rows[0].count("n/a") == 2) == (variant == "NaN gaps"), w_rows[0]
 
 
 def test_bench_pg_runs_both_sides_on_a_throwaway_cluster() -> None:
@@ -58,3 +63,17 @@ def test_bench_pg_runs_both_sides_on_a_throwaway_cluster() -> None:
     for side in ("package on SQLite", "package on PostgreSQL (127.0.0.1, Rust client)", "psycopg 3 on PostgreSQL"):
         assert side in out, out
     assert "evaluate_and_record (20 calls per round" in out
+
+
+def test_bench_roofline_runs_every_section_at_toy_sizes() -> None:
+    import shutil
+
+    import pytest
+
+    if shutil.which("rustc") is None:
+        pytest.skip("rustc not installed: the probe cannot be compiled")
+    out = _run("bench_roofline.py", "--tiny")
+    for row in ("| vector additions, G adds/s |", "| read memory, GB/s |", "| y += x in L2, G adds/s |"):
+        assert row in out, out
+    assert "fraction of the limit" in out and "without the per-draw ω*" in out
+    assert "W2 (T=500, K=40, B=50" in out
