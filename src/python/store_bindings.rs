@@ -443,6 +443,11 @@ fn store_apply_migration_sql(py: Python<'_>, target: PathBuf, version: i64) -> P
 }
 
 #[pyfunction]
+fn store_setup_roles(py: Python<'_>, target: PathBuf) -> PyResult<()> {
+    detach(py, move || crate::store::setup_roles(&Backend::from_path(&target)))
+}
+
+#[pyfunction]
 fn store_schema_migrations_exists(py: Python<'_>, target: PathBuf) -> PyResult<bool> {
     detach(py, move || crate::store::schema_migrations_exists(&Backend::from_path(&target)))
 }
@@ -483,6 +488,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(store_migrations, m)?)?;
     m.add_function(wrap_pyfunction!(store_run_migrations, m)?)?;
     m.add_function(wrap_pyfunction!(store_apply_migration_sql, m)?)?;
+    m.add_function(wrap_pyfunction!(store_setup_roles, m)?)?;
     m.add_function(wrap_pyfunction!(store_schema_migrations_exists, m)?)?;
     m.add_function(wrap_pyfunction!(store_applied_versions, m)?)?;
     m.add_function(wrap_pyfunction!(store_phase3_tables_exist, m)?)?;

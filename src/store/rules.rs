@@ -209,6 +209,11 @@ pub fn not_found(candidate_id: &str) -> Error {
 pub const ELIGIBILITY_REQUIRED_MSG: &str =
     "eligibility_report_id required for candidate/accepted; use promote_to_candidate/promote_to_accepted";
 
+/// PostgreSQL's refusal of a candidate created at candidate/accepted (the same text as the
+/// database function registry_create_candidate raises, migrations/postgresql/014).
+pub const CREATE_PROMOTED_MSG: &str =
+    "a candidate is created exploratory and promoted one rung at a time (promote_to_candidate, then promote_to_accepted)";
+
 /// c79684b's message when migration 011 is missing.
 pub const GOVERNANCE_TABLE_REQUIRED_MSG: &str = "governance_events table not found; run Phase 3 migrations 011+";
 
