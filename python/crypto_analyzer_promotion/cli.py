@@ -105,6 +105,18 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_roles(args: argparse.Namespace) -> int:
+    from .migrations_phase3 import setup_registry_roles
+
+    db = _db(args, must_exist=False)
+    setup_registry_roles(db)
+    print(
+        "Roles reader, researcher and approver are set up on this registry. "
+        "Give people one with: GRANT researcher TO alice;"
+    )
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from .store_sqlite import list_candidates
 
@@ -589,6 +601,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("init", help="Initialize promotion tables (run Phase 3 migrations)")
     p.add_argument("--create", action="store_true", help="create the database file if it does not exist")
     p.set_defaults(run=cmd_init)
+
+    p = sub.add_parser(
+        "roles",
+        help="PostgreSQL: create the group roles reader, researcher, approver and their grants (after init)",
+    )
+    p.set_defaults(run=cmd_roles)
 
     p = sub.add_parser("list", help="List candidates, one JSON object per line, newest first")
     p.add_argument("--status", choices=STATUSES, default=None)

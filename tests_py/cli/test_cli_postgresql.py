@@ -76,3 +76,28 @@ def test_wrong_password_is_one_line_without_the_password(pg_cli):
         assert len(err.splitlines()) == 1 and "password authentication failed" in err, err
         assert "Cli-Wr0ng-Pw" not in err and password not in err and ":***@" in err
         assert "Cli-Wr0ng-Pw" not in proc.stdout
+
+
+def test_roles_command_sets_up_the_three_roles(pg_cli, pg_sql, tmp_path):
+    proc = pg_cli("roles")
+    assert proc.returncode == 0, proc.stderr
+    assert "reader, researcher and approver" in proc.stdout
+    assert pg_cli("roles").returncode == 0  # idempotent
+    fn = "registry_promote(text, text, text, text)"
+    got = pg_sql(
+        pg_cli.db,
+        "SELECT r.rolname, r.rolcanlogin, has_function_privilege(r.rolname, current_schema() || '.' || ?, 'EXECUTE') "
+        "AS run, has_table_privilege(r.rolname, current_schema() || '.promotion_candidates', 'SELECT') AS sel, "
+        "has_table_privilege(r.rolname, current_schema() || '.promotion_candidates', 'UPDATE') AS upd "
+        "FROM pg_roles r WHERE r.rolname IN ('reader', 'researcher', 'approver') ORDER BY 1",
+        [fn],
+    )
+    assert got == [
+        {"rolname": "approver", "rolcanlogin": False, "run": True, "sel": True, "upd": False},
+        {"rolname": "reader", "rolcanlogin": False, "run": False, "sel": True, "upd": False},
+        {"rolname": "researcher", "rolcanlogin": False, "run": True, "sel": True, "upd": False},
+    ]
+    # A SQLite file has no users: one clear error.
+    pg_cli.db = str(tmp_path / "x.db")
+    proc = pg_cli("roles")
+    assert proc.returncode == 1 and "roles exist only on a PostgreSQL registry" in proc.stderr
