@@ -489,3 +489,42 @@ def test_racing_evaluations_move_one_rung_once(gov, pg_sql, tmp_path, expected):
     reports = pg_sql(gov.owner, f"SELECT count(*) AS n FROM eligibility_reports WHERE candidate_id = '{cid}'")
     assert reports == [{"n": 1}]
     assert st.get_candidate(gov.owner, cid)["status"] == "candidate"
+
+
+def test_the_documented_set_up_with_an_owner_who_is_not_a_superuser(pg_server, pg_sql, tmp_path):
+    """docs/postgresql.md's set-up as written: an owner with CREATEROLE (no superuser) migrates
+    and runs ``roles`` on its own schema; a researcher login then works, and the owner, who only
+    runs migrations, is not an approver."""
+    tag = secrets.token_hex(4)
+    owner, schema, res = f"own_{tag}", f"reg_{tag}", f"res_{tag}"
+    pw, res_pw = secrets.token_hex(12), secrets.token_hex(12)
+    run_psql(pg_server, f"CREATE ROLE {owner} LOGIN PASSWORD '{pw}' CREATEROLE")
+    run_psql(pg_server, f"CREATE SCHEMA {schema} AUTHORIZATION {owner}")
+    sep = "&" if "?" in pg_server else "?"
+    owner_url = _as_login(f"{pg_server}{sep}options=-csearch_path%3D{schema}", owner, pw)
+    res_url = _as_login(owner_url, res, res_pw)
+    try:
+        assert mig.run_migrations_phase3(owner_url) == list(range(1, 15))
+        mig.setup_registry_roles(owner_url)
+        assert pg_sql(owner_url, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user") == [{"rolsuper": False}]
+        run_psql(pg_server, f"CREATE ROLE {res} LOGIN PASSWORD '{res_pw}' IN ROLE researcher")
+        cid = _bundle_candidate(res_url, tmp_path)
+        d = evaluate_and_record(
+            res_url, cid, PASSING, None, target_status="candidate", allow_missing_execution_evidence=True
+        )
+        assert d.status == "accepted" and st.get_candidate(owner_url, cid)["status"] == "candidate"
+        with pytest.raises(X.DatabaseError, match=f"approver role; {owner} is not one"):
+            evaluate_and_record(
+                owner_url, cid, PASSING, None, target_status="accepted", allow_missing_execution_evidence=True
+            )
+        with pytest.raises(PsqlError, match="permission denied"):
+            run_psql(res_url, f"UPDATE promotion_candidates SET status = 'rejected' WHERE candidate_id = '{cid}'")
+    finally:
+        for url in (owner_url, res_url):
+            _core.store_forget_connection(url)
+        run_psql(pg_server, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        for role in (res, owner):
+            try:
+                run_psql(pg_server, f"DROP OWNED BY {role}; DROP ROLE IF EXISTS {role}")
+            except PsqlError:
+                pass  # a session still closing; the cluster is thrown away at the end
