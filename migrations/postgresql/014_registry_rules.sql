@@ -517,3 +517,320 @@ BEGIN
     END LOOP;
 END;
 $$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Separation of duties (issue 25 item 4): the step to accepted is an approver's answer to a
+-- researcher's request, and the approver is not a session that created, evaluated or asked for
+-- the acceptance of that candidate. On by default; a registry setting only the owner changes.
+-- More refusals: CA009 separation of duties, CA010 no open acceptance request.
+-- ---------------------------------------------------------------------------------------------
+
+CREATE TABLE IF NOT EXISTS @schema@.registry_settings (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    set_at_utc TEXT NOT NULL,
+    set_by TEXT NOT NULL,
+    CONSTRAINT registry_settings_separation_of_duties_check
+        CHECK (name <> 'separation_of_duties' OR value IN ('on', 'off'))
+);
+INSERT INTO @schema@.registry_settings (name, value, set_at_utc, set_by)
+VALUES ('separation_of_duties', 'on', @schema@.registry_now(), session_user)
+ON CONFLICT (name) DO NOTHING;
+REVOKE ALL ON @schema@.registry_settings FROM PUBLIC;
+
+-- A setting's value (NULL when unset), for every role: readers may see how the registry is run.
+CREATE OR REPLACE FUNCTION @schema@.registry_setting(p_name text) RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT value FROM @schema@.registry_settings WHERE name = p_name
+$$;
+GRANT EXECUTE ON FUNCTION @schema@.registry_setting(text) TO PUBLIC;
+
+-- Whether duties are separated for this session: the setting is on (or missing) and the login is
+-- not a superuser (a superuser can rewrite these functions, so no rule binds it).
+CREATE OR REPLACE FUNCTION @schema@.registry_duties_separated() RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(@schema@.registry_setting('separation_of_duties'), 'on') = 'on'
+       AND NOT coalesce((SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = session_user), false)
+$$;
+
+-- The report and rung checks of a step (what registry_check_step checked before), without who.
+CREATE OR REPLACE FUNCTION @schema@.registry_check_report_step(
+    p_candidate_id text, p_old text, p_level text, p_report_id text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r record;
+BEGIN
+    SELECT candidate_id, level, passed INTO r FROM @schema@.eligibility_reports
+    WHERE eligibility_report_id = p_report_id FOR SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'CA003', DETAIL = 'null',
+            MESSAGE = 'eligibility report not found: ' || p_report_id;
+    END IF;
+    IF r.candidate_id IS DISTINCT FROM p_candidate_id OR r.passed IS DISTINCT FROM 1 OR r.level IS DISTINCT FROM p_level THEN
+        RAISE EXCEPTION USING ERRCODE = 'CA003',
+            DETAIL = pg_catalog.json_build_object('candidate_id', r.candidate_id, 'level', r.level, 'passed', r.passed = 1)::text,
+            MESSAGE = 'eligibility report ' || p_report_id || ' cannot promote candidate ' || p_candidate_id || ' to ' || p_level;
+    END IF;
+    IF NOT ((p_level = 'candidate' AND p_old = 'exploratory') OR (p_level = 'accepted' AND p_old = 'candidate')) THEN
+        RAISE EXCEPTION USING ERRCODE = 'CA004', DETAIL = p_old,
+            MESSAGE = 'one rung per change: ' || p_level || ' only from '
+                || CASE p_level WHEN 'candidate' THEN 'exploratory' ELSE 'candidate' END
+                || ', and candidate ' || p_candidate_id || ' is ' || p_old;
+    END IF;
+END;
+$$;
+
+-- A direct step (registry_promote, registry_record_evaluation): the checks above, an approver
+-- for accepted, and with duties separated no direct step to accepted at all.
+CREATE OR REPLACE FUNCTION @schema@.registry_check_step(
+    p_candidate_id text, p_old text, p_level text, p_report_id text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM @schema@.registry_check_report_step(p_candidate_id, p_old, p_level, p_report_id);
+    IF p_level = 'accepted' THEN
+        PERFORM @schema@.registry_require_approver('the step to accepted');
+        IF @schema@.registry_duties_separated() THEN
+            RAISE EXCEPTION USING ERRCODE = 'CA009',
+                MESSAGE = 'separation of duties is on: candidate ' || p_candidate_id
+                    || ' is accepted by an approver answering a request (request_acceptance, then approve_acceptance)';
+        END IF;
+    END IF;
+END;
+$$;
+
+-- The open acceptance request of a candidate: the last request, approval or rejection event, if
+-- it is a request (its event_id and report), else no row.
+CREATE OR REPLACE FUNCTION @schema@.registry_open_request(p_candidate_id text)
+RETURNS TABLE (event_id bigint, eligibility_report_id text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT e.event_id, (e.payload_json::jsonb) ->> 'eligibility_report_id'
+    FROM (SELECT event_id, event_type, payload_json FROM @schema@.promotion_events
+          WHERE candidate_id = p_candidate_id
+            AND event_type IN ('acceptance_requested', 'acceptance_approved', 'acceptance_rejected')
+          ORDER BY event_id DESC LIMIT 1) e
+    WHERE e.event_type = 'acceptance_requested'
+$$;
+
+-- The payload of the acceptance events (canonical JSON: sorted keys, NULL / '' left out).
+CREATE OR REPLACE FUNCTION @schema@.registry_acceptance_payload(
+    p_report text, p_reason text, p_request bigint) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT '{' || pg_catalog.array_to_string(ARRAY[
+        CASE WHEN p_report IS NULL THEN NULL
+             ELSE '"eligibility_report_id":' || @schema@.registry_json_str(p_report) END,
+        CASE WHEN p_reason IS NULL OR p_reason = '' THEN NULL
+             ELSE '"reason":' || @schema@.registry_json_str(p_reason) END,
+        CASE WHEN p_request IS NULL THEN NULL ELSE '"request_event_id":' || p_request::text END], ',')
+    || '}'
+$$;
+
+-- A researcher asks for the step to accepted on a PASSED accepted-level report of this
+-- candidate; the candidate is at candidate and has no open request.
+CREATE OR REPLACE FUNCTION @schema@.registry_request_acceptance(
+    p_candidate_id text, p_report_id text, p_reason text) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_old text;
+    v_open bigint;
+    v_event bigint;
+BEGIN
+    v_old := @schema@.registry_lock_candidate(p_candidate_id);
+    PERFORM @schema@.registry_check_report_step(p_candidate_id, v_old, 'accepted', p_report_id);
+    SELECT o.event_id INTO v_open FROM @schema@.registry_open_request(p_candidate_id) o;
+    IF v_open IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'CA007',
+            MESSAGE = 'candidate ' || p_candidate_id || ' already has an open acceptance request (event ' || v_open || ')';
+    END IF;
+    INSERT INTO @schema@.promotion_events (candidate_id, ts_utc, event_type, payload_json)
+    VALUES (p_candidate_id, @schema@.registry_now(), 'acceptance_requested',
+            @schema@.registry_acceptance_payload(p_report_id, p_reason, NULL))
+    RETURNING event_id INTO v_event;
+    RETURN v_event;
+END;
+$$;
+
+-- An approver takes the requested step: one rung on the requested report, with its
+-- status_change event and an acceptance_approved event. With duties separated the approver is
+-- not a login that created, evaluated or requested the acceptance of this candidate.
+CREATE OR REPLACE FUNCTION @schema@.registry_approve_acceptance(p_candidate_id text, p_reason text)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_old text;
+    v_ts text := @schema@.registry_now();
+    v_req record;
+    v_event bigint;
+BEGIN
+    v_old := @schema@.registry_lock_candidate(p_candidate_id);
+    PERFORM @schema@.registry_require_approver('approving an acceptance');
+    SELECT o.event_id, o.eligibility_report_id INTO v_req FROM @schema@.registry_open_request(p_candidate_id) o;
+    IF v_req.event_id IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'CA010',
+            MESSAGE = 'candidate ' || p_candidate_id || ' has no open acceptance request (request_acceptance first)';
+    END IF;
+    IF @schema@.registry_duties_separated() AND EXISTS (
+        SELECT 1 FROM @schema@.promotion_events
+        WHERE candidate_id = p_candidate_id AND actor = session_user
+          AND event_type IN ('created', 'evaluated', 'acceptance_requested')) THEN
+        RAISE EXCEPTION USING ERRCODE = 'CA009',
+            MESSAGE = 'separation of duties is on: ' || session_user || ' created, evaluated or requested the '
+                || 'acceptance of candidate ' || p_candidate_id || ', so another approver approves it';
+    END IF;
+    PERFORM @schema@.registry_check_report_step(p_candidate_id, v_old, 'accepted', v_req.eligibility_report_id);
+    UPDATE @schema@.promotion_candidates SET status = 'accepted', eligibility_report_id = v_req.eligibility_report_id
+    WHERE candidate_id = p_candidate_id;
+    INSERT INTO @schema@.promotion_events (candidate_id, ts_utc, event_type, payload_json)
+    VALUES (p_candidate_id, v_ts, 'status_change',
+            @schema@.registry_status_change_payload(v_old, 'accepted', v_ts, v_req.eligibility_report_id, p_reason));
+    INSERT INTO @schema@.promotion_events (candidate_id, ts_utc, event_type, payload_json)
+    VALUES (p_candidate_id, v_ts, 'acceptance_approved',
+            @schema@.registry_acceptance_payload(v_req.eligibility_report_id, p_reason, v_req.event_id))
+    RETURNING event_id INTO v_event;
+    RETURN v_event;
+END;
+$$;
+
+-- An approver turns the request down with a reason: the candidate becomes rejected (the
+-- workflow's status for a candidate turned down), with its status_change event and an
+-- acceptance_rejected event.
+CREATE OR REPLACE FUNCTION @schema@.registry_reject_acceptance(p_candidate_id text, p_reason text)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_old text;
+    v_ts text := @schema@.registry_now();
+    v_req record;
+    v_event bigint;
+BEGIN
+    IF p_reason IS NULL OR pg_catalog.btrim(p_reason) = '' THEN
+        RAISE EXCEPTION USING ERRCODE = 'CA007', MESSAGE = 'rejecting an acceptance request needs a reason';
+    END IF;
+    v_old := @schema@.registry_lock_candidate(p_candidate_id);
+    PERFORM @schema@.registry_require_approver('rejecting an acceptance');
+    SELECT o.event_id, o.eligibility_report_id INTO v_req FROM @schema@.registry_open_request(p_candidate_id) o;
+    IF v_req.event_id IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'CA010',
+            MESSAGE = 'candidate ' || p_candidate_id || ' has no open acceptance request (request_acceptance first)';
+    END IF;
+    UPDATE @schema@.promotion_candidates SET status = 'rejected' WHERE candidate_id = p_candidate_id;
+    INSERT INTO @schema@.promotion_events (candidate_id, ts_utc, event_type, payload_json)
+    VALUES (p_candidate_id, v_ts, 'status_change',
+            @schema@.registry_status_change_payload(v_old, 'rejected', v_ts, NULL, p_reason));
+    INSERT INTO @schema@.promotion_events (candidate_id, ts_utc, event_type, payload_json)
+    VALUES (p_candidate_id, v_ts, 'acceptance_rejected',
+            @schema@.registry_acceptance_payload(v_req.eligibility_report_id, p_reason, v_req.event_id))
+    RETURNING event_id INTO v_event;
+    RETURN v_event;
+END;
+$$;
+
+-- One evaluation (as above); with duties separated, an evaluation at target accepted by anyone
+-- (researcher or approver) stores its report and asks for the step instead of taking it.
+CREATE OR REPLACE FUNCTION @schema@.registry_record_evaluation(
+    p_candidate_id text, p_expected_status text, p_new_status text, p_report text, p_reason text,
+    p_evaluated boolean, p_payload text) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_old text;
+    v_ts text := @schema@.registry_now();
+    r jsonb;
+    v_report text;
+    v_event bigint;
+    v_open bigint;
+BEGIN
+    v_old := @schema@.registry_lock_candidate(p_candidate_id);
+    IF p_expected_status IS NOT NULL AND v_old IS DISTINCT FROM p_expected_status THEN
+        RAISE EXCEPTION USING ERRCODE = 'CA002', DETAIL = v_old,
+            MESSAGE = 'candidate ' || p_candidate_id || ' changed status from ' || p_expected_status
+                || ' to ' || v_old || ' while it was evaluated; evaluate again';
+    END IF;
+    IF p_report IS NOT NULL THEN
+        r := p_report::jsonb;
+        v_report := r ->> 'eligibility_report_id';
+        IF r ->> 'candidate_id' IS DISTINCT FROM p_candidate_id THEN
+            RAISE EXCEPTION USING ERRCODE = 'CA007',
+                MESSAGE = 'eligibility report ' || coalesce(v_report, 'NULL') || ' was computed for another candidate';
+        END IF;
+        INSERT INTO @schema@.eligibility_reports (eligibility_report_id, candidate_id, level, passed, blockers_json,
+            warnings_json, computed_at_utc, run_key, run_instance_id, dataset_id_v2, engine_version, config_version)
+        VALUES (v_report, p_candidate_id, r ->> 'level', (r ->> 'passed')::integer, r ->> 'blockers_json',
+            r ->> 'warnings_json', r ->> 'computed_at_utc', r ->> 'run_key', r ->> 'run_instance_id',
+            r ->> 'dataset_id_v2', r ->> 'engine_version', r ->> 'config_version')
+        ON CONFLICT DO NOTHING;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'CA006', MESSAGE = 'eligibility_report_id already exists: ' || v_report;
+        END IF;
+    END IF;
+    IF p_new_status = 'accepted' AND v_report IS NOT NULL AND @schema@.registry_duties_separated() THEN
+        -- Duties separated: the evaluation's passed accepted-level report becomes a request for
+        -- an approver (unless one is open already); the status stays.
+        PERFORM @schema@.registry_check_report_step(p_candidate_id, v_old, 'accepted', v_report);
+        SELECT o.event_id INTO v_open FROM @schema@.registry_open_request(p_candidate_id) o;
+        IF v_open IS NULL THEN
+            INSERT INTO @schema@.promotion_events (candidate_id, ts_utc, event_type, payload_json)
+            VALUES (p_candidate_id, v_ts, 'acceptance_requested',
+                    @schema@.registry_acceptance_payload(v_report, p_reason, NULL));
+        END IF;
+    ELSIF p_new_status IN ('candidate', 'accepted') THEN
+        IF v_report IS NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'CA005',
+                MESSAGE = 'eligibility_report_id required for candidate/accepted; use promote_to_candidate/promote_to_accepted';
+        END IF;
+        PERFORM @schema@.registry_check_step(p_candidate_id, v_old, p_new_status, v_report);
+        UPDATE @schema@.promotion_candidates SET status = p_new_status, eligibility_report_id = v_report
+        WHERE candidate_id = p_candidate_id;
+        INSERT INTO @schema@.promotion_events (candidate_id, ts_utc, event_type, payload_json)
+        VALUES (p_candidate_id, v_ts, 'status_change',
+                @schema@.registry_status_change_payload(v_old, p_new_status, v_ts, v_report, p_reason));
+    ELSIF p_new_status IS NOT NULL THEN
+        IF p_new_status NOT IN ('exploratory', 'rejected') THEN
+            RAISE EXCEPTION USING ERRCODE = 'CA007', MESSAGE = 'unknown status: ' || p_new_status;
+        END IF;
+        IF v_old = 'accepted' AND p_new_status <> 'accepted' THEN
+            PERFORM @schema@.registry_require_approver('a step out of accepted');
+        END IF;
+        UPDATE @schema@.promotion_candidates SET status = p_new_status WHERE candidate_id = p_candidate_id;
+    END IF;
+    IF p_evaluated THEN
+        INSERT INTO @schema@.promotion_events (candidate_id, ts_utc, event_type, payload_json)
+        VALUES (p_candidate_id, v_ts, 'evaluated', p_payload)
+        RETURNING event_id INTO v_event;
+    END IF;
+    RETURN v_event;
+END;
+$$;
+
+-- The acceptance events are the functions' alone, like created / status_change / evaluated.
+CREATE OR REPLACE FUNCTION @schema@.registry_record_event(p_candidate_id text, p_event_type text, p_payload text)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_event bigint;
+BEGIN
+    IF p_event_type IS NULL OR p_event_type = '' THEN
+        RAISE EXCEPTION USING ERRCODE = 'CA007', MESSAGE = 'event_type must be a non-empty string';
+    END IF;
+    IF p_event_type IN ('created', 'status_change', 'evaluated', 'acceptance_requested', 'acceptance_approved',
+                        'acceptance_rejected') THEN
+        RAISE EXCEPTION USING ERRCODE = 'CA007',
+            MESSAGE = 'event_type ' || p_event_type || ' is written by the registry itself (create, status changes, '
+                || 'evaluations, acceptance requests and answers)';
+    END IF;
+    PERFORM 1 FROM @schema@.promotion_candidates WHERE candidate_id = p_candidate_id FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'CA001', MESSAGE = 'candidate_id not found: ' || p_candidate_id;
+    END IF;
+    INSERT INTO @schema@.promotion_events (candidate_id, ts_utc, event_type, payload_json)
+    VALUES (p_candidate_id, @schema@.registry_now(), p_event_type, p_payload)
+    RETURNING event_id INTO v_event;
+    RETURN v_event;
+END;
+$$;
+
+REVOKE ALL ON FUNCTION
+    @schema@.registry_request_acceptance(text, text, text),
+    @schema@.registry_approve_acceptance(text, text),
+    @schema@.registry_reject_acceptance(text, text),
+    @schema@.registry_check_report_step(text, text, text, text),
+    @schema@.registry_open_request(text)
+FROM PUBLIC;

@@ -40,3 +40,10 @@ GRANT EXECUTE ON FUNCTION
     @schema@.registry_record_event(text, text, text),
     @schema@.registry_append_governance_event(text, text, text, text, text, text)
 TO researcher, approver;
+
+-- The acceptance flow (separation of duties): researchers ask, approvers answer.
+GRANT EXECUTE ON FUNCTION @schema@.registry_request_acceptance(text, text, text) TO researcher, approver;
+GRANT EXECUTE ON FUNCTION
+    @schema@.registry_approve_acceptance(text, text),
+    @schema@.registry_reject_acceptance(text, text)
+TO approver;

@@ -140,6 +140,37 @@ pub struct EvaluationWrite<'a> {
     pub payload_json: Option<&'a str>,
 }
 
+/// A step of the acceptance flow (separation of duties).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcceptanceStep {
+    /// A researcher asks for the step to accepted on a report.
+    Request,
+    /// An approver takes the requested step.
+    Approve,
+    /// An approver turns the request down (the candidate becomes rejected).
+    Reject,
+}
+
+/// One step of the acceptance flow as the operation read and decided it: its event, and for an
+/// answer the status change it makes.
+#[derive(Debug, Clone, Copy)]
+pub struct AcceptanceWrite<'a> {
+    /// Which step.
+    pub step: AcceptanceStep,
+    /// The candidate.
+    pub candidate_id: &'a str,
+    /// The report the request rests on.
+    pub report_id: &'a str,
+    /// The reason given (a rejection's is required).
+    pub reason: Option<&'a str>,
+    /// The status change an answer makes (None for a request).
+    pub status_change: Option<StatusChange<'a>>,
+    /// When (the event's `ts_utc`).
+    pub ts_utc: &'a str,
+    /// The step's event payload (`rules::acceptance_payload`, canonical JSON).
+    pub payload_json: &'a str,
+}
+
 /// The statement that stores one eligibility report, written once (`?N` placeholders; optional
 /// text fields as ""); an id already used is refused with `rules::report_id_taken`.
 pub fn insert_report_row(tx: &mut dyn WriteTx, report: &EligibilityRow) -> Result<()> {
@@ -204,6 +235,10 @@ pub trait WriteTx {
     fn change_status(&mut self, change: &StatusChange<'_>) -> Result<i64>;
     /// Write one evaluation (see [`EvaluationWrite`]); returns the `evaluated` event's id.
     fn record_evaluation(&mut self, w: &EvaluationWrite<'_>) -> Result<i64>;
+    /// Write one step of the acceptance flow (its status change, then its event); returns the
+    /// event's id. On PostgreSQL the database also checks who: an approver answers, and with
+    /// separation of duties on not a login that created, evaluated or requested it.
+    fn acceptance(&mut self, w: &AcceptanceWrite<'_>) -> Result<i64>;
     /// Append one other event to `promotion_events` (`payload_json`: canonical JSON, None for
     /// NULL); returns its `event_id`.
     fn insert_event(
@@ -238,6 +273,9 @@ pub trait Dialect {
     fn select_candidates(&mut self, filter: &CandidateFilter) -> Result<Vec<Candidate>>;
     /// One candidate (all columns), or None.
     fn select_candidate(&mut self, candidate_id: &str) -> Result<Option<Candidate>>;
+    /// A registry setting (PostgreSQL: `registry_setting`, None when unset or before migration
+    /// 14; SQLite: None, a file has no settings).
+    fn registry_setting(&mut self, name: &str) -> Result<Option<String>>;
     /// The eligibility reports of a candidate in the dialect's order (SQLite: insertion order,
     /// PostgreSQL: `computed_at_utc, eligibility_report_id`, the table having no insertion-order
     /// column there). The table exists (checked by the caller).

@@ -11,13 +11,15 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::pyfmt::to_canonical_string;
 use crate::store::dialect::{
-    insert_report_row, Arg, CandidateInsert, Cell, Dialect, EvaluationWrite, Rows, StatusChange, WriteTx,
+    insert_report_row, AcceptanceStep, AcceptanceWrite, Arg, CandidateInsert, Cell, Dialect, EvaluationWrite, Rows,
+    StatusChange, WriteTx,
 };
 use crate::store::model::{Candidate, CandidateFilter, EligibilityRow, Event, NewCandidate};
 use crate::store::rules::{
-    check_report_link, created_payload, evidence_to_json, not_found, now_utc_iso, payload_to_json,
-    refuse_promotion_status, report_id_taken, status_change_payload, status_changed, validate_status, ReportLink,
-    ELIGIBILITY_TABLE_REQUIRED_MSG, PROMOTION_TABLES_REQUIRED_MSG,
+    acceptance_payload, check_report_link, created_payload, evidence_to_json, no_open_request, not_found, not_one_rung,
+    now_utc_iso, open_request_exists, payload_to_json, refuse_promotion_status, report_id_taken, status_change_payload,
+    status_changed, validate_status, ReportLink, ACCEPTANCE_APPROVED, ACCEPTANCE_REJECTED, ACCEPTANCE_REQUESTED,
+    ELIGIBILITY_TABLE_REQUIRED_MSG, PROMOTION_TABLES_REQUIRED_MSG, REJECT_NEEDS_REASON_MSG,
 };
 use crate::store::Rung;
 
@@ -54,6 +56,17 @@ pub trait RegistryStore {
     fn get_eligibility_reports(&mut self, candidate_id: &str) -> Result<Vec<EligibilityRow>>;
     /// Write one evaluation's rung (see [`Rung`]) in one transaction; nothing on any error.
     fn record_rung(&mut self, rung: &Rung<'_>) -> Result<()>;
+    /// Ask for the step to accepted on a passed accepted-level report of this candidate (at
+    /// candidate, no request open): an `acceptance_requested` event.
+    fn request_acceptance(&mut self, candidate_id: &str, report_id: &str, reason: Option<&str>) -> Result<i64>;
+    /// Take the requested step to accepted (`status_change` + `acceptance_approved` events).
+    fn approve_acceptance(&mut self, candidate_id: &str, reason: Option<&str>) -> Result<i64>;
+    /// Turn the open request down with a reason: the candidate becomes rejected
+    /// (`status_change` + `acceptance_rejected` events).
+    fn reject_acceptance(&mut self, candidate_id: &str, reason: &str) -> Result<i64>;
+    /// Whether the database separates duties (PostgreSQL's `separation_of_duties` setting,
+    /// on unless the owner turned it off; a SQLite file: false, it has no users).
+    fn separation_of_duties(&mut self) -> Result<bool>;
 }
 
 impl<D: Dialect> RegistryStore for D {
@@ -285,6 +298,127 @@ impl<D: Dialect> RegistryStore for D {
             Ok(())
         })
     }
+
+    fn request_acceptance(&mut self, candidate_id: &str, report_id: &str, reason: Option<&str>) -> Result<i64> {
+        self.require_promotion_tables()?;
+        self.write(&mut |tx| {
+            let old = read_status(tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
+            check_acceptance(tx, candidate_id, &old, report_id)?;
+            if let Some((event_id, _)) = open_request(tx, candidate_id)? {
+                return Err(open_request_exists(candidate_id, event_id));
+            }
+            let payload = to_canonical_string(&acceptance_payload(report_id, reason, None));
+            tx.acceptance(&AcceptanceWrite {
+                step: AcceptanceStep::Request,
+                candidate_id,
+                report_id,
+                reason,
+                status_change: None,
+                ts_utc: &now_utc_iso(),
+                payload_json: &payload,
+            })
+        })
+    }
+
+    fn approve_acceptance(&mut self, candidate_id: &str, reason: Option<&str>) -> Result<i64> {
+        self.require_promotion_tables()?;
+        self.write(&mut |tx| {
+            let old = read_status(tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
+            let (request, report_id) = open_request(tx, candidate_id)?.ok_or_else(|| no_open_request(candidate_id))?;
+            check_acceptance(tx, candidate_id, &old, &report_id)?;
+            let ts = now_utc_iso();
+            let status_payload =
+                to_canonical_string(&status_change_payload(&old, "accepted", &ts, Some(&report_id), reason));
+            let payload = to_canonical_string(&acceptance_payload(&report_id, reason, Some(request)));
+            tx.acceptance(&AcceptanceWrite {
+                step: AcceptanceStep::Approve,
+                candidate_id,
+                report_id: &report_id,
+                reason,
+                status_change: Some(StatusChange {
+                    candidate_id,
+                    new_status: "accepted",
+                    report_id: Some(&report_id),
+                    reason,
+                    ts_utc: &ts,
+                    payload_json: &status_payload,
+                }),
+                ts_utc: &ts,
+                payload_json: &payload,
+            })
+        })
+    }
+
+    fn reject_acceptance(&mut self, candidate_id: &str, reason: &str) -> Result<i64> {
+        self.require_promotion_tables()?;
+        if reason.trim().is_empty() {
+            return Err(Error::invalid(REJECT_NEEDS_REASON_MSG));
+        }
+        self.write(&mut |tx| {
+            let old = read_status(tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
+            let (request, report_id) = open_request(tx, candidate_id)?.ok_or_else(|| no_open_request(candidate_id))?;
+            let ts = now_utc_iso();
+            let status_payload = to_canonical_string(&status_change_payload(&old, "rejected", &ts, None, Some(reason)));
+            let payload = to_canonical_string(&acceptance_payload(&report_id, Some(reason), Some(request)));
+            tx.acceptance(&AcceptanceWrite {
+                step: AcceptanceStep::Reject,
+                candidate_id,
+                report_id: &report_id,
+                reason: Some(reason),
+                status_change: Some(StatusChange {
+                    candidate_id,
+                    new_status: "rejected",
+                    report_id: None,
+                    reason: Some(reason),
+                    ts_utc: &ts,
+                    payload_json: &status_payload,
+                }),
+                ts_utc: &ts,
+                payload_json: &payload,
+            })
+        })
+    }
+
+    fn separation_of_duties(&mut self) -> Result<bool> {
+        Ok(self.registry_setting("separation_of_duties")?.is_some_and(|v| v == "on"))
+    }
+}
+
+/// The open acceptance request of a candidate (its event id and report): the last request or
+/// answer, if it is a request.
+fn open_request(tx: &mut dyn WriteTx, candidate_id: &str) -> Result<Option<(i64, String)>> {
+    let rows = tx.query(
+        "SELECT event_id, event_type, payload_json FROM promotion_events WHERE candidate_id = ?1 \
+         AND event_type IN (?2, ?3, ?4) ORDER BY event_id DESC LIMIT 1",
+        &[
+            Arg::Text(candidate_id),
+            Arg::Text(ACCEPTANCE_REQUESTED),
+            Arg::Text(ACCEPTANCE_APPROVED),
+            Arg::Text(ACCEPTANCE_REJECTED),
+        ],
+    )?;
+    let Some(row) = first_row(rows) else { return Ok(None) };
+    let [event_id, event_type, payload] = cells(row)?;
+    if event_type.into_text()? != ACCEPTANCE_REQUESTED {
+        return Ok(None);
+    }
+    let event_id = event_id.into_int()?;
+    let report = payload
+        .into_opt_text()?
+        .and_then(|p| serde_json::from_str::<Value>(&p).ok())
+        .and_then(|v| v.get("eligibility_report_id").and_then(Value::as_str).map(str::to_string))
+        .ok_or_else(|| Error::invalid(format!("acceptance request event {event_id} names no eligibility report")))?;
+    Ok(Some((event_id, report)))
+}
+
+/// The report and rung checks of the step to accepted on `report_id`.
+fn check_acceptance(tx: &mut dyn WriteTx, candidate_id: &str, old: &str, report_id: &str) -> Result<()> {
+    let link = tx.report_link(report_id)?;
+    check_report_link(candidate_id, "accepted", report_id, link)?;
+    if old != "candidate" {
+        return Err(not_one_rung("accepted", candidate_id, old));
+    }
+    Ok(())
 }
 
 /// Store one report inside `tx`: the eligibility table must exist (else the analyzer's

@@ -29,6 +29,7 @@ from types import SimpleNamespace
 import pytest
 from bundles import PROVENANCE, write_bundle
 from crypto_analyzer_promotion import _core
+from crypto_analyzer_promotion import acceptance as acc
 from crypto_analyzer_promotion import exceptions as X
 from crypto_analyzer_promotion import migrations_phase3 as mig
 from crypto_analyzer_promotion import store_sqlite as st
@@ -249,11 +250,15 @@ def test_check_foreign_keys_and_one_rung_hold_for_plain_sql_even_as_owner(gov, p
     )
     assert [r["proname"] for r in definers] == [
         "registry_append_governance_event",
+        "registry_approve_acceptance",
         "registry_create_candidate",
         "registry_promote",
         "registry_record_evaluation",
         "registry_record_event",
+        "registry_reject_acceptance",
+        "registry_request_acceptance",
         "registry_set_status",
+        "registry_setting",
     ]
 
 
@@ -311,22 +316,17 @@ def test_what_each_role_can_do_through_the_package(gov, pg_sql, tmp_path):
         gov.researcher, cid, PASSING, None, target_status="candidate", allow_missing_execution_evidence=True
     )
     assert d.status == "accepted" and st.get_candidate(gov.owner, cid)["status"] == "candidate"
-    # ... but the step to accepted is an approver's
-    with pytest.raises(X.DatabaseError, match="the step to accepted is taken by a member of the approver role"):
-        evaluate_and_record(
-            gov.researcher, cid, PASSING, None, target_status="accepted", allow_missing_execution_evidence=True
-        )
-    assert st.get_candidate(gov.owner, cid)["status"] == "candidate"
-    d = evaluate_and_record(
-        gov.approver,
-        cid,
-        PASSING,
-        None,
-        target_status="accepted",
-        expected_status="candidate",
-        allow_missing_execution_evidence=True,
+    # ... the step to accepted is an approver's answer to a request (separation of duties, on by
+    # default): the researcher's evaluation at target accepted stores its report and asks
+    evaluate_and_record(
+        gov.researcher, cid, PASSING, None, target_status="accepted", allow_missing_execution_evidence=True
     )
-    assert d.status == "accepted" and st.get_candidate(gov.owner, cid)["status"] == "accepted"
+    assert st.get_candidate(gov.owner, cid)["status"] == "candidate"
+    rid = next(r for r in st.get_eligibility_reports(gov.owner, cid) if r["level"] == "accepted")
+    with pytest.raises(X.DatabaseError, match="the step to accepted is taken by a member of the approver role"):
+        st.promote_to_accepted(gov.researcher, cid, rid["eligibility_report_id"])
+    acc.approve_acceptance(gov.approver, cid, reason="reviewed")
+    assert st.get_candidate(gov.owner, cid)["status"] == "accepted"
     # leaving accepted is an approver's too
     with pytest.raises(X.DatabaseError, match="a step out of accepted is taken by a member of the approver role"):
         st.update_status(gov.researcher, cid, "exploratory", reason="demote")
@@ -340,8 +340,10 @@ def test_what_each_role_can_do_through_the_package(gov, pg_sql, tmp_path):
         ("note", res),
         ("status_change", res),
         ("evaluated", res),
+        ("acceptance_requested", res),
+        ("evaluated", res),
         ("status_change", app),
-        ("evaluated", app),
+        ("acceptance_approved", app),
         ("status_change", app),
     ]
     reports = pg_sql(gov.owner, f"SELECT level FROM eligibility_reports WHERE candidate_id = '{cid}' ORDER BY 1")
@@ -513,10 +515,14 @@ def test_the_documented_set_up_with_an_owner_who_is_not_a_superuser(pg_server, p
             res_url, cid, PASSING, None, target_status="candidate", allow_missing_execution_evidence=True
         )
         assert d.status == "accepted" and st.get_candidate(owner_url, cid)["status"] == "candidate"
+        # duties are separated by default: the owner's evaluation at target accepted only asks,
+        # and the owner, not an approver, cannot answer
+        evaluate_and_record(
+            owner_url, cid, PASSING, None, target_status="accepted", allow_missing_execution_evidence=True
+        )
+        assert st.get_candidate(owner_url, cid)["status"] == "candidate"
         with pytest.raises(X.DatabaseError, match=f"approver role; {owner} is not one"):
-            evaluate_and_record(
-                owner_url, cid, PASSING, None, target_status="accepted", allow_missing_execution_evidence=True
-            )
+            acc.approve_acceptance(owner_url, cid)
         with pytest.raises(PsqlError, match="permission denied"):
             run_psql(res_url, f"UPDATE promotion_candidates SET status = 'rejected' WHERE candidate_id = '{cid}'")
     finally:
@@ -528,3 +534,118 @@ def test_the_documented_set_up_with_an_owner_who_is_not_a_superuser(pg_server, p
                 run_psql(pg_server, f"DROP OWNED BY {role}; DROP ROLE IF EXISTS {role}")
             except PsqlError:
                 pass  # a session still closing; the cluster is thrown away at the end
+
+
+# ---------------------------------------------------------------------------------------------
+# Separation of duties (issue 25 item 4): request, approve, reject
+# ---------------------------------------------------------------------------------------------
+
+
+def _at_candidate(gov, tmp_path, evaluator: str) -> str:
+    """A researcher's candidate, evaluated to candidate by ``evaluator`` (a role's URL)."""
+    cid = _bundle_candidate(gov.researcher, tmp_path)
+    evaluate_and_record(evaluator, cid, PASSING, None, target_status="candidate", allow_missing_execution_evidence=True)
+    assert st.get_candidate(gov.owner, cid)["status"] == "candidate"
+    return cid
+
+
+def test_separation_of_duties_is_a_setting_every_role_sees_and_only_the_owner_changes(gov, pg_sql):
+    for role in ROLES:
+        url = getattr(gov, role)
+        assert acc.separation_of_duties(url) is True
+        assert pg_sql(url, "SELECT registry_setting('separation_of_duties') AS v") == [{"v": "on"}]
+        with pytest.raises(PsqlError, match="permission denied"):
+            run_psql(url, "UPDATE registry_settings SET value = 'off' WHERE name = 'separation_of_duties'")
+        with pytest.raises(PsqlError, match="permission denied"):
+            run_psql(url, "DELETE FROM registry_settings")
+    with pytest.raises(PsqlError, match="registry_settings_separation_of_duties_check"):
+        run_psql(gov.owner, "UPDATE registry_settings SET value = 'maybe' WHERE name = 'separation_of_duties'")
+    run_psql(gov.owner, "UPDATE registry_settings SET value = 'off' WHERE name = 'separation_of_duties'")
+    assert acc.separation_of_duties(gov.reader) is False
+
+
+def test_an_approver_who_evaluated_the_candidate_is_refused(gov, pg_sql, tmp_path):
+    cid = _at_candidate(gov, tmp_path, gov.approver)  # the approver evaluated it
+    evaluate_and_record(
+        gov.researcher, cid, PASSING, None, target_status="accepted", allow_missing_execution_evidence=True
+    )  # the researcher's evaluation at accepted is the request
+    assert [e["event_type"] for e in st.get_events(gov.owner, cid)][-2:] == ["acceptance_requested", "evaluated"]
+    before = _snapshot(pg_sql, gov.owner)
+    with pytest.raises(
+        X.DatabaseError, match=f"separation of duties is on: {gov.login['approver']} created, evaluated"
+    ):
+        acc.approve_acceptance(gov.approver, cid)
+    # the direct steps are refused too while duties are separated
+    rid = next(r for r in st.get_eligibility_reports(gov.owner, cid) if r["level"] == "accepted")
+    with pytest.raises(X.DatabaseError, match="separation of duties is on"):
+        st.promote_to_accepted(gov.approver, cid, rid["eligibility_report_id"])
+    with pytest.raises(PsqlError, match="separation of duties is on"):
+        run_psql(gov.approver, f"SELECT registry_promote('{cid}', 'accepted', '{rid['eligibility_report_id']}', NULL)")
+    assert _snapshot(pg_sql, gov.owner) == before
+    # with the setting off (the owner's choice) the same approver may take the step
+    run_psql(gov.owner, "UPDATE registry_settings SET value = 'off' WHERE name = 'separation_of_duties'")
+    acc.approve_acceptance(gov.approver, cid)
+    assert st.get_candidate(gov.owner, cid)["status"] == "accepted"
+
+
+def test_a_researcher_cannot_answer_and_nobody_forges_the_flow(gov, pg_sql, tmp_path):
+    cid = _at_candidate(gov, tmp_path, gov.researcher)
+    rid = "acc_" + cid
+    _report(gov.owner, rid, cid, "accepted")
+    with pytest.raises(X.DatabaseError, match="permission denied for function registry_request_acceptance"):
+        acc.request_acceptance(gov.reader, cid, rid)
+    acc.request_acceptance(gov.researcher, cid, rid, reason="ready")
+    before = _snapshot(pg_sql, gov.owner)
+    for fn, args in ((acc.approve_acceptance, ()), (acc.reject_acceptance, ("no",))):
+        with pytest.raises(X.DatabaseError, match="permission denied for function registry_"):
+            fn(gov.researcher, cid, *args)
+        with pytest.raises(X.DatabaseError, match="permission denied for function registry_"):
+            fn(gov.reader, cid, *args)
+    for event_type in ("acceptance_requested", "acceptance_approved", "acceptance_rejected"):
+        with pytest.raises(X.InvalidInputError, match=f"event_type {event_type} is written by the registry itself"):
+            st.record_event(gov.approver, cid, event_type, {"eligibility_report_id": rid})
+    with pytest.raises(X.InvalidInputError, match=f"candidate {cid} already has an open acceptance request"):
+        acc.request_acceptance(gov.researcher, cid, rid)
+    assert _snapshot(pg_sql, gov.owner) == before
+
+
+def test_approve_needs_a_request_and_reject_needs_a_reason(gov, pg_sql, tmp_path):
+    cid = _at_candidate(gov, tmp_path, gov.researcher)
+    with pytest.raises(X.InvalidInputError, match=f"candidate {cid} has no open acceptance request"):
+        acc.approve_acceptance(gov.approver, cid)
+    with pytest.raises(PsqlError, match="has no open acceptance request"):  # the database's own check
+        run_psql(gov.approver, f"SELECT registry_approve_acceptance('{cid}', NULL)")
+    rid = "acc_" + cid
+    _report(gov.owner, rid, cid, "accepted")
+    req = acc.request_acceptance(gov.researcher, cid, rid, reason="ready")
+    for blank in ("", "   "):
+        with pytest.raises(X.InvalidInputError, match="rejecting an acceptance request needs a reason"):
+            acc.reject_acceptance(gov.approver, cid, blank)
+    with pytest.raises(PsqlError, match="needs a reason"):
+        run_psql(gov.approver, f"SELECT registry_reject_acceptance('{cid}', '')")
+    acc.reject_acceptance(gov.approver, cid, "overfit on one regime")
+    assert st.get_candidate(gov.owner, cid)["status"] == "rejected"
+    with pytest.raises(X.InvalidInputError, match="has no open acceptance request"):
+        acc.approve_acceptance(gov.approver, cid)  # the request was answered
+    now = pg_sql(gov.owner, "SELECT extract(epoch FROM now())::float AS x")[0]["x"]
+    events = pg_sql(
+        gov.owner,
+        f"SELECT event_id, event_type, actor, ts_utc, payload_json FROM promotion_events WHERE candidate_id = '{cid}' "
+        "AND event_id >= %s ORDER BY event_id" % req,
+    )
+    res, app = gov.login["researcher"], gov.login["approver"]
+    assert [(e["event_type"], e["actor"]) for e in events] == [
+        ("acceptance_requested", res),
+        ("status_change", app),
+        ("acceptance_rejected", app),
+    ]
+    for e in events:
+        ts = pg_sql(gov.owner, f"SELECT extract(epoch FROM '{e['ts_utc']}'::timestamptz)::float AS x")[0]["x"]
+        assert now - 120 < ts <= now + 1, e
+    assert json.loads(events[0]["payload_json"]) == {"eligibility_report_id": rid, "reason": "ready"}
+    assert events[2]["payload_json"] == json.dumps(
+        {"eligibility_report_id": rid, "reason": "overfit on one regime", "request_event_id": req},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    assert json.loads(events[1]["payload_json"])["new_status"] == "rejected"

@@ -408,7 +408,7 @@ pub(crate) fn refusal(e: postgres::Error, ctx: &Ctx<'_>) -> TxErr {
                 Ok(()) => Error::invalid(db.message()),
             }
         }
-        "CA004" | "CA005" | "CA006" | "CA007" => Error::invalid(db.message()),
+        "CA004" | "CA005" | "CA006" | "CA007" | "CA010" => Error::invalid(db.message()),
         _ if *db.code() == SqlState::UNDEFINED_FUNCTION && db.message().contains("registry_") => {
             Error::Runtime(REGISTRY_FUNCTIONS_REQUIRED_MSG.to_string())
         }

@@ -32,7 +32,9 @@ use postgres::types::{ToSql, Type};
 use postgres::{GenericClient, Row, Statement, Transaction};
 
 use crate::error::{Error, Result};
-use crate::store::dialect::{Arg, CandidateInsert, Cell, Dialect, EvaluationWrite, Rows, StatusChange, WriteTx};
+use crate::store::dialect::{
+    AcceptanceStep, AcceptanceWrite, Arg, CandidateInsert, Cell, Dialect, EvaluationWrite, Rows, StatusChange, WriteTx,
+};
 use crate::store::model::{Candidate, CandidateFilter, EligibilityRow};
 use crate::store::postgres::conn::{is_retryable, outcome_unknown, pg_err, PgTarget};
 use crate::store::postgres::{
@@ -227,6 +229,25 @@ impl WriteTx for PgTx<'_, '_> {
         self.done(r)
     }
 
+    fn acceptance(&mut self, w: &AcceptanceWrite<'_>) -> Result<i64> {
+        let ctx =
+            Ctx { candidate_id: w.candidate_id, level: "accepted", report_id: Some(w.report_id), ..Ctx::default() };
+        let r = match w.step {
+            AcceptanceStep::Request => self.call(
+                "SELECT registry_request_acceptance($1, $2, $3)",
+                &[&w.candidate_id, &w.report_id, &w.reason],
+                &ctx,
+            ),
+            AcceptanceStep::Approve => {
+                self.call("SELECT registry_approve_acceptance($1, $2)", &[&w.candidate_id, &w.reason], &ctx)
+            }
+            AcceptanceStep::Reject => {
+                self.call("SELECT registry_reject_acceptance($1, $2)", &[&w.candidate_id, &w.reason], &ctx)
+            }
+        };
+        self.done(r)
+    }
+
     fn insert_event(
         &mut self,
         candidate_id: &str,
@@ -362,6 +383,19 @@ impl Dialect for PgStore {
                 &format!("SELECT {CANDIDATE_COLUMNS} FROM promotion_candidates WHERE candidate_id = $1"),
             )?;
             tx.query_opt(&st, &[&candidate_id])?.as_ref().map(row_to_candidate).transpose()
+        })
+    }
+
+    fn registry_setting(&mut self, name: &str) -> Result<Option<String>> {
+        self.read(|client, stmts| {
+            let exists = client
+                .query_one("SELECT to_regprocedure('registry_setting(text)') IS NOT NULL", &[])?
+                .try_get::<_, bool>(0)?;
+            if !exists {
+                return Ok(None);
+            }
+            let st = prep(client, stmts, "SELECT registry_setting($1)")?;
+            Ok(client.query_one(&st, &[&name])?.try_get::<_, Option<String>>(0)?)
         })
     }
 

@@ -20,10 +20,14 @@ use rusqlite::{params, ErrorCode, OptionalExtension, Transaction};
 
 use crate::error::{Error, Result};
 use crate::store::dialect::{
-    insert_report_row, Arg, CandidateInsert, Cell, Dialect, EvaluationWrite, Rows, StatusChange, WriteTx,
+    insert_report_row, AcceptanceStep, AcceptanceWrite, Arg, CandidateInsert, Cell, Dialect, EvaluationWrite, Rows,
+    StatusChange, WriteTx,
 };
 use crate::store::model::{Candidate, CandidateFilter, EligibilityRow};
-use crate::store::rules::{candidate_id_taken, ReportLink, ELIGIBILITY_TABLE_REQUIRED_MSG};
+use crate::store::rules::{
+    candidate_id_taken, ReportLink, ACCEPTANCE_APPROVED, ACCEPTANCE_REJECTED, ACCEPTANCE_REQUESTED,
+    ELIGIBILITY_TABLE_REQUIRED_MSG,
+};
 use crate::store::sqlite::{
     missing_column, promotion_tables_exist_conn, sql_err, trigger_message, with_write_transaction, Store,
 };
@@ -171,6 +175,19 @@ impl WriteTx for SqliteTx<'_, '_> {
             self.set_status(w.candidate_id, status, None)?;
         }
         self.insert_event(w.candidate_id, w.ts_utc, "evaluated", w.payload_json)
+    }
+
+    /// A SQLite file has one user: the step's writes, without a check of who takes it.
+    fn acceptance(&mut self, w: &AcceptanceWrite<'_>) -> Result<i64> {
+        if let Some(change) = &w.status_change {
+            self.change_status(change)?;
+        }
+        let event_type = match w.step {
+            AcceptanceStep::Request => ACCEPTANCE_REQUESTED,
+            AcceptanceStep::Approve => ACCEPTANCE_APPROVED,
+            AcceptanceStep::Reject => ACCEPTANCE_REJECTED,
+        };
+        self.insert_event(w.candidate_id, w.ts_utc, event_type, Some(w.payload_json))
     }
 
     fn insert_event(
@@ -326,6 +343,10 @@ impl Dialect for Store {
             .prepare_cached(&format!("SELECT {CANDIDATE_COLUMNS} FROM promotion_candidates WHERE candidate_id = ?1"))
             .and_then(|mut st| st.query_row([candidate_id], row_to_candidate).optional())
             .map_err(sql_err)
+    }
+
+    fn registry_setting(&mut self, _name: &str) -> Result<Option<String>> {
+        Ok(None) // a file has one user and no settings
     }
 
     fn select_reports(&mut self, candidate_id: &str) -> Result<Vec<EligibilityRow>> {
