@@ -335,6 +335,33 @@ def _distributed_series(path: str) -> Any:
     return _read_series(path)
 
 
+def cmd_request_acceptance(args: argparse.Namespace) -> int:
+    from .acceptance import request_acceptance
+
+    event_id = request_acceptance(_db(args), args.candidate_id, args.report, args.reason)
+    print(json.dumps({"candidate_id": args.candidate_id, "event_id": event_id, "requested": args.report}))
+    return 0
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    from .acceptance import approve_acceptance
+
+    event_id = approve_acceptance(_db(args), args.candidate_id, args.reason)
+    print(json.dumps({"candidate_id": args.candidate_id, "event_id": event_id, "new_status": "accepted"}))
+    return 0
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    from .acceptance import reject_acceptance
+
+    reason = (args.reason or "").strip()
+    if not reason:
+        raise CliError("--reason must not be empty")
+    event_id = reject_acceptance(_db(args), args.candidate_id, reason)
+    print(json.dumps({"candidate_id": args.candidate_id, "event_id": event_id, "new_status": "rejected"}))
+    return 0
+
+
 def cmd_rc(args: argparse.Namespace) -> int:
     client = None
     if args.blocks is not None and not (args.scheduler or args.workers):
@@ -680,6 +707,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("status", choices=STATUSES)
     p.add_argument("--reason", required=True)
     p.set_defaults(run=cmd_set_status)
+
+    p = sub.add_parser(
+        "request-acceptance",
+        help="Ask an approver for the step to accepted on a passed accepted-level report (separation of duties)",
+    )
+    p.add_argument("candidate_id")
+    p.add_argument("--report", required=True, help="eligibility_report_id of the passed accepted-level report")
+    p.add_argument("--reason", default=None)
+    p.set_defaults(run=cmd_request_acceptance)
+
+    p = sub.add_parser("approve", help="Approver: take the requested step to accepted")
+    p.add_argument("candidate_id")
+    p.add_argument("--reason", default=None)
+    p.set_defaults(run=cmd_approve)
+
+    p = sub.add_parser("reject", help="Approver: turn an acceptance request down (a reason is required)")
+    p.add_argument("candidate_id")
+    p.add_argument("--reason", required=True)
+    p.set_defaults(run=cmd_reject)
 
     p = sub.add_parser("rc", help="Run a Reality Check (RC, SPA, Romano-Wolf) on per-period series")
     p.add_argument("series", help="CSV or Parquet: first column (or index) = time, one column per hypothesis")
