@@ -112,9 +112,9 @@ fn postgresql_backend_against_a_real_server() {
 fn migrations(base: &str) {
     let url = fresh_schema(base);
     let applied = pg_run_migrations(&url, &[], Some("testcommit")).unwrap();
-    assert_eq!(applied, (1..=13).collect::<Vec<i64>>());
+    assert_eq!(applied, (1..=14).collect::<Vec<i64>>());
     assert_eq!(pg_run_migrations(&url, &[], None).unwrap(), Vec::<i64>::new());
-    assert_eq!(pg_applied_versions(&url).unwrap(), (1..=13).collect::<Vec<i64>>());
+    assert_eq!(pg_applied_versions(&url).unwrap(), (1..=14).collect::<Vec<i64>>());
     assert!(pg_phase3_tables_exist(&url).unwrap());
     let mut c = plain(&url);
     let rows = c.query("SELECT version, name, git_commit FROM schema_migrations_phase3 ORDER BY version", &[]).unwrap();
@@ -125,14 +125,14 @@ fn migrations(base: &str) {
     assert!(rows.iter().all(|r| r.get::<_, Option<String>>(2).as_deref() == Some("testcommit")));
     // A failing extra migration leaves nothing behind (DDL is transactional).
     let bad = crypto_analyzer_promotion::store::migrations::Migration {
-        version: 14,
+        version: 15,
         name: "bad".into(),
         sql: "CREATE TABLE half_made (x INT); SELECT no_such_function();".into(),
     };
     let err = pg_run_migrations(&url, &[bad], None).unwrap_err().to_string();
-    assert!(err.contains("migration 14 (bad) failed"), "{err}");
+    assert!(err.contains("migration 15 (bad) failed"), "{err}");
     assert_eq!(count(&mut c, "SELECT count(*) FROM pg_class WHERE relname = 'half_made'"), 0);
-    assert_eq!(count(&mut c, "SELECT count(*) FROM schema_migrations_phase3 WHERE version = 14"), 0);
+    assert_eq!(count(&mut c, "SELECT count(*) FROM schema_migrations_phase3 WHERE version = 15"), 0);
     // Store calls before migrating: the analyzer's missing-tables error.
     let empty = fresh_schema(base);
     let e = with_pg_store(&empty, |s| s.list_candidates(&CandidateFilter::default())).unwrap_err();
@@ -338,7 +338,8 @@ fn tampering_is_refused_by_the_server(base: &str) {
         "evidence is immutable",
     );
     refused(&mut c, "DELETE FROM eligibility_reports WHERE eligibility_report_id = 'ra'", "evidence is immutable");
-    refused(&mut c, "TRUNCATE eligibility_reports", "evidence is immutable");
+    // (TRUNCATE: since migration 14 the candidates' foreign key to their report refuses it first.)
+    refused(&mut c, "TRUNCATE eligibility_reports", "cannot truncate a table referenced in a foreign key constraint");
     // An unlinked report may still be corrected (as in c79684b).
     c.batch_execute("UPDATE eligibility_reports SET warnings_json = '[\"w\"]' WHERE eligibility_report_id = 'rb_fail'")
         .unwrap();

@@ -23,11 +23,11 @@ fn columns(conn: &Connection, table: &str) -> Vec<String> {
 }
 
 #[test]
-fn applies_thirteen_versions_once_with_contract_names_and_columns() {
+fn applies_every_version_once_with_contract_names_and_columns() {
     let dir = tempfile::tempdir().unwrap();
     let db = temp_db(&dir, "a.db");
     let applied = migrate::run_migrations_phase3(&db, Some("abc123")).unwrap();
-    assert_eq!(applied, (1..=13).collect::<Vec<i64>>());
+    assert_eq!(applied, (1..=14).collect::<Vec<i64>>());
     assert_eq!(migrate::run_migrations_phase3(&db, Some("abc123")).unwrap(), Vec::<i64>::new());
 
     let conn = Connection::open(&db).unwrap();
@@ -52,8 +52,9 @@ fn applies_thirteen_versions_once_with_contract_names_and_columns() {
         "2026_02_governance_events",
         "2026_02_artifact_lineage",
         "2026_02_artifact_edges",
+        "2026_03_registry_rules",
     ];
-    assert_eq!(rows.len(), 13);
+    assert_eq!(rows.len(), 14);
     for (i, (v, n, ts, commit)) in rows.iter().enumerate() {
         assert_eq!(*v, i as i64 + 1);
         assert_eq!(n, expected_names[i]);
@@ -131,7 +132,7 @@ fn applies_thirteen_versions_once_with_contract_names_and_columns() {
         .filter(|e| e.file_name().to_string_lossy().contains(".bak"))
         .collect();
     assert!(leftovers.is_empty());
-    assert_eq!(migrate::max_applied_version_phase3(&db).unwrap(), 13);
+    assert_eq!(migrate::max_applied_version_phase3(&db).unwrap(), 14);
     assert!(migrate::phase3_tables_exist(&db).unwrap());
 }
 
@@ -158,21 +159,21 @@ fn failing_migration_is_restored_from_the_copy() {
     // The SQL commits half of its work on its own, then fails: only the copy can undo it.
     let mut ms = migrate::phase3_migrations();
     ms.push(Migration {
-        version: 14,
+        version: 15,
         name: "2026_02_broken".into(),
         sql:
             "CREATE TABLE half_done (x); DELETE FROM regime_runs; COMMIT; BEGIN; INSERT INTO no_such_table VALUES (1);"
                 .into(),
     });
     let err = migrate::run_migrations(&db, &ms, Some("x")).unwrap_err().to_string();
-    assert!(err.contains("migration 14 (2026_02_broken) failed"), "{err}");
+    assert!(err.contains("migration 15 (2026_02_broken) failed"), "{err}");
     assert!(err.contains("restored from"), "{err}");
     let conn = Connection::open(&db).unwrap();
     assert!(!names(&conn, "table").contains(&"half_done".to_string()));
     let n: i64 = conn.query_row("SELECT COUNT(*) FROM regime_runs", [], |r| r.get(0)).unwrap();
     assert_eq!(n, 1, "the row deleted by the failed migration is back");
-    assert_eq!(migrate::get_applied_versions_phase3(&db).unwrap(), (1..=13).collect::<Vec<i64>>());
-    assert!(migrate::backup_path(&db, 14).exists(), "the copy is kept after a failure");
+    assert_eq!(migrate::get_applied_versions_phase3(&db).unwrap(), (1..=14).collect::<Vec<i64>>());
+    assert!(migrate::backup_path(&db, 15).exists(), "the copy is kept after a failure");
 }
 
 #[test]
@@ -197,8 +198,8 @@ fn guards_reach_databases_migrated_by_older_code() {
             conn.execute("INSERT INTO schema_migrations_phase3 VALUES (?1, 'old', 't', 'g')", [v]).unwrap();
         }
     }
-    // Versions 1-7 are recorded: only the governance migrations 8-13 run.
-    assert_eq!(migrate::run_migrations_phase3(&db, Some("x")).unwrap(), (8..=13).collect::<Vec<i64>>());
+    // Versions 1-7 are recorded: only the governance migrations 8-14 run.
+    assert_eq!(migrate::run_migrations_phase3(&db, Some("x")).unwrap(), (8..=14).collect::<Vec<i64>>());
     assert!(migrate::run_migrations_phase3(&db, Some("x")).unwrap().is_empty(), "second run is a no-op");
     let conn = Connection::open(&db).unwrap();
     let triggers = names(&conn, "trigger");

@@ -105,6 +105,18 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_roles(args: argparse.Namespace) -> int:
+    from .migrations_phase3 import setup_registry_roles
+
+    db = _db(args, must_exist=False)
+    setup_registry_roles(db)
+    print(
+        "Roles reader, researcher and approver are set up on this registry. "
+        "Give people one with: GRANT researcher TO alice;"
+    )
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from .store_sqlite import list_candidates
 
@@ -321,6 +333,33 @@ def _distributed_series(path: str) -> Any:
             raise CliError(f"series file not found: {path}")
         return p
     return _read_series(path)
+
+
+def cmd_request_acceptance(args: argparse.Namespace) -> int:
+    from .acceptance import request_acceptance
+
+    event_id = request_acceptance(_db(args), args.candidate_id, args.report, args.reason)
+    print(json.dumps({"candidate_id": args.candidate_id, "event_id": event_id, "requested": args.report}))
+    return 0
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    from .acceptance import approve_acceptance
+
+    event_id = approve_acceptance(_db(args), args.candidate_id, args.reason)
+    print(json.dumps({"candidate_id": args.candidate_id, "event_id": event_id, "new_status": "accepted"}))
+    return 0
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    from .acceptance import reject_acceptance
+
+    reason = (args.reason or "").strip()
+    if not reason:
+        raise CliError("--reason must not be empty")
+    event_id = reject_acceptance(_db(args), args.candidate_id, reason)
+    print(json.dumps({"candidate_id": args.candidate_id, "event_id": event_id, "new_status": "rejected"}))
+    return 0
 
 
 def cmd_rc(args: argparse.Namespace) -> int:
@@ -590,6 +629,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--create", action="store_true", help="create the database file if it does not exist")
     p.set_defaults(run=cmd_init)
 
+    p = sub.add_parser(
+        "roles",
+        help="PostgreSQL: create the group roles reader, researcher, approver and their grants (after init)",
+    )
+    p.set_defaults(run=cmd_roles)
+
     p = sub.add_parser("list", help="List candidates, one JSON object per line, newest first")
     p.add_argument("--status", choices=STATUSES, default=None)
     p.add_argument("--dataset-id", default=None)
@@ -662,6 +707,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("status", choices=STATUSES)
     p.add_argument("--reason", required=True)
     p.set_defaults(run=cmd_set_status)
+
+    p = sub.add_parser(
+        "request-acceptance",
+        help="Ask an approver for the step to accepted on a passed accepted-level report (separation of duties)",
+    )
+    p.add_argument("candidate_id")
+    p.add_argument("--report", required=True, help="eligibility_report_id of the passed accepted-level report")
+    p.add_argument("--reason", default=None)
+    p.set_defaults(run=cmd_request_acceptance)
+
+    p = sub.add_parser("approve", help="Approver: take the requested step to accepted")
+    p.add_argument("candidate_id")
+    p.add_argument("--reason", default=None)
+    p.set_defaults(run=cmd_approve)
+
+    p = sub.add_parser("reject", help="Approver: turn an acceptance request down (a reason is required)")
+    p.add_argument("candidate_id")
+    p.add_argument("--reason", required=True)
+    p.set_defaults(run=cmd_reject)
 
     p = sub.add_parser("rc", help="Run a Reality Check (RC, SPA, Romano-Wolf) on per-period series")
     p.add_argument("series", help="CSV or Parquet: first column (or index) = time, one column per hypothesis")

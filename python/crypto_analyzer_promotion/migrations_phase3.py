@@ -42,6 +42,14 @@ def run_migrations_phase3(conn: ConnLike | None, db_path: str | os.PathLike[str]
     return applied
 
 
+def setup_registry_roles(conn: ConnLike) -> None:
+    """Create the group roles ``reader``, ``researcher`` and ``approver`` of a PostgreSQL registry
+    (when missing) and grant each what it may do (docs/postgresql.md). Idempotent; run after the
+    migrations, as a role that may create roles and owns the registry's tables. A SQLite path
+    raises ``InvalidInputError``."""
+    _core.store_setup_roles(resolve_db_path(conn))
+
+
 def _schema_migrations_phase3_exists(conn: ConnLike) -> bool:
     return bool(_core.store_schema_migrations_exists(resolve_db_path(conn)))
 
@@ -67,6 +75,7 @@ __all__ = [
     "run_migrations_phase3",
     "get_applied_versions_phase3",
     "phase3_tables_exist",
+    "setup_registry_roles",
     "_schema_migrations_phase3_exists",
     "_max_applied_version_phase3",
 ]

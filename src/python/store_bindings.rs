@@ -443,6 +443,50 @@ fn store_apply_migration_sql(py: Python<'_>, target: PathBuf, version: i64) -> P
 }
 
 #[pyfunction]
+#[pyo3(signature = (target, candidate_id, eligibility_report_id, reason=None))]
+fn store_request_acceptance(
+    py: Python<'_>,
+    target: PathBuf,
+    candidate_id: String,
+    eligibility_report_id: String,
+    reason: Option<String>,
+) -> PyResult<i64> {
+    detach(py, move || {
+        with_backend(&Backend::from_path(&target), |s| {
+            s.request_acceptance(&candidate_id, &eligibility_report_id, reason.as_deref())
+        })
+    })
+}
+
+#[pyfunction]
+#[pyo3(signature = (target, candidate_id, reason=None))]
+fn store_approve_acceptance(
+    py: Python<'_>,
+    target: PathBuf,
+    candidate_id: String,
+    reason: Option<String>,
+) -> PyResult<i64> {
+    detach(py, move || {
+        with_backend(&Backend::from_path(&target), |s| s.approve_acceptance(&candidate_id, reason.as_deref()))
+    })
+}
+
+#[pyfunction]
+fn store_reject_acceptance(py: Python<'_>, target: PathBuf, candidate_id: String, reason: String) -> PyResult<i64> {
+    detach(py, move || with_backend(&Backend::from_path(&target), |s| s.reject_acceptance(&candidate_id, &reason)))
+}
+
+#[pyfunction]
+fn store_separation_of_duties(py: Python<'_>, target: PathBuf) -> PyResult<bool> {
+    detach(py, move || with_backend(&Backend::from_path(&target), |s| s.separation_of_duties()))
+}
+
+#[pyfunction]
+fn store_setup_roles(py: Python<'_>, target: PathBuf) -> PyResult<()> {
+    detach(py, move || crate::store::setup_roles(&Backend::from_path(&target)))
+}
+
+#[pyfunction]
 fn store_schema_migrations_exists(py: Python<'_>, target: PathBuf) -> PyResult<bool> {
     detach(py, move || crate::store::schema_migrations_exists(&Backend::from_path(&target)))
 }
@@ -483,6 +527,11 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(store_migrations, m)?)?;
     m.add_function(wrap_pyfunction!(store_run_migrations, m)?)?;
     m.add_function(wrap_pyfunction!(store_apply_migration_sql, m)?)?;
+    m.add_function(wrap_pyfunction!(store_setup_roles, m)?)?;
+    m.add_function(wrap_pyfunction!(store_request_acceptance, m)?)?;
+    m.add_function(wrap_pyfunction!(store_approve_acceptance, m)?)?;
+    m.add_function(wrap_pyfunction!(store_reject_acceptance, m)?)?;
+    m.add_function(wrap_pyfunction!(store_separation_of_duties, m)?)?;
     m.add_function(wrap_pyfunction!(store_schema_migrations_exists, m)?)?;
     m.add_function(wrap_pyfunction!(store_applied_versions, m)?)?;
     m.add_function(wrap_pyfunction!(store_phase3_tables_exist, m)?)?;

@@ -29,7 +29,7 @@ pub struct Version {
 }
 
 /// The Phase 3 migrations, in order.
-pub const VERSIONS: [Version; 13] = [
+pub const VERSIONS: [Version; 14] = [
     Version {
         version: 1,
         name: "2026_02_schema_migrations_phase3",
@@ -108,6 +108,12 @@ pub const VERSIONS: [Version; 13] = [
         sqlite: include_str!("../../migrations/sqlite/013_artifact_edges.sql"),
         postgresql: include_str!("../../migrations/postgresql/013_artifact_edges.sql"),
     },
+    Version {
+        version: 14,
+        name: "2026_03_registry_rules",
+        sqlite: include_str!("../../migrations/sqlite/014_registry_rules.sql"),
+        postgresql: include_str!("../../migrations/postgresql/014_registry_rules.sql"),
+    },
 ];
 
 /// Which dialect's text of the list a runner applies.
@@ -141,10 +147,14 @@ pub fn migrations(dialect: Dialect) -> Vec<Migration> {
 /// dialect's own trigger text) run with it.
 const EVENTS_VERSION_NAME: &str = "2026_02_promotion_events";
 
+/// The name of version 14, which rewrites every trigger function with a pinned search_path: the
+/// guards run again after it.
+const RULES_VERSION_NAME: &str = "2026_03_registry_rules";
+
 /// What a runner executes for `m`: its SQL, followed by `events_guards` (the dialect's
-/// append-only triggers of `promotion_events`) when `m` is version 5 of the list.
+/// append-only triggers of `promotion_events`) when `m` is version 5 or 14 of the list.
 pub fn sql_to_run(m: &Migration, events_guards: &str) -> String {
-    if m.version == 5 && m.name == EVENTS_VERSION_NAME {
+    if (m.version == 5 && m.name == EVENTS_VERSION_NAME) || (m.version == 14 && m.name == RULES_VERSION_NAME) {
         format!("{}\n{}", m.sql, events_guards)
     } else {
         m.sql.clone()
@@ -155,7 +165,7 @@ pub fn sql_to_run(m: &Migration, events_guards: &str) -> String {
 /// `apply_migration_sql` executes); None for a version the list does not have.
 pub fn version_sql(dialect: Dialect, version: i64, events_guards: &str) -> Option<String> {
     let mut sql = VERSIONS.iter().find(|v| v.version == version)?.sql(dialect).to_string();
-    if version == 5 {
+    if version == 5 || version == 14 {
         sql.push('\n');
         sql.push_str(events_guards);
     }

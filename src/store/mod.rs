@@ -150,6 +150,17 @@ pub fn apply_migration_sql(backend: &Backend, version: i64) -> Result<()> {
     }
 }
 
+/// Create the registry's group roles (reader, researcher, approver) and their grants. PostgreSQL
+/// only: a SQLite file has no users to tell apart.
+pub fn setup_roles(backend: &Backend) -> Result<()> {
+    match backend {
+        Backend::Sqlite(_) => Err(crate::error::Error::invalid(
+            "roles exist only on a PostgreSQL registry (a postgresql:// URL); a SQLite file has no users",
+        )),
+        Backend::Postgres(url) => postgres::migrate::pg_setup_roles(url),
+    }
+}
+
 /// Whether `schema_migrations_phase3` exists (a SQLite file that does not exist: false).
 pub fn schema_migrations_exists(backend: &Backend) -> Result<bool> {
     match backend {

@@ -10,12 +10,16 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::pyfmt::to_canonical_string;
-use crate::store::dialect::{Arg, CandidateInsert, Cell, Dialect, RowLock, Rows, WriteTx};
+use crate::store::dialect::{
+    insert_report_row, AcceptanceStep, AcceptanceWrite, Arg, CandidateInsert, Cell, Dialect, EvaluationWrite, Rows,
+    StatusChange, WriteTx,
+};
 use crate::store::model::{Candidate, CandidateFilter, EligibilityRow, Event, NewCandidate};
 use crate::store::rules::{
-    check_report_link, created_payload, evidence_to_json, not_found, now_utc_iso, payload_to_json,
-    refuse_promotion_status, report_id_taken, status_change_payload, status_changed, validate_status,
-    ELIGIBILITY_TABLE_REQUIRED_MSG, PROMOTION_TABLES_REQUIRED_MSG,
+    acceptance_payload, check_report_link, created_payload, evidence_to_json, no_open_request, not_found, not_one_rung,
+    now_utc_iso, open_request_exists, payload_to_json, refuse_promotion_status, report_id_taken, status_change_payload,
+    status_changed, validate_status, ReportLink, ACCEPTANCE_APPROVED, ACCEPTANCE_REJECTED, ACCEPTANCE_REQUESTED,
+    ELIGIBILITY_TABLE_REQUIRED_MSG, PROMOTION_TABLES_REQUIRED_MSG, REJECT_NEEDS_REASON_MSG,
 };
 use crate::store::Rung;
 
@@ -52,6 +56,17 @@ pub trait RegistryStore {
     fn get_eligibility_reports(&mut self, candidate_id: &str) -> Result<Vec<EligibilityRow>>;
     /// Write one evaluation's rung (see [`Rung`]) in one transaction; nothing on any error.
     fn record_rung(&mut self, rung: &Rung<'_>) -> Result<()>;
+    /// Ask for the step to accepted on a passed accepted-level report of this candidate (at
+    /// candidate, no request open): an `acceptance_requested` event.
+    fn request_acceptance(&mut self, candidate_id: &str, report_id: &str, reason: Option<&str>) -> Result<i64>;
+    /// Take the requested step to accepted (`status_change` + `acceptance_approved` events).
+    fn approve_acceptance(&mut self, candidate_id: &str, reason: Option<&str>) -> Result<i64>;
+    /// Turn the open request down with a reason: the candidate becomes rejected
+    /// (`status_change` + `acceptance_rejected` events).
+    fn reject_acceptance(&mut self, candidate_id: &str, reason: &str) -> Result<i64>;
+    /// Whether the database separates duties (PostgreSQL's `separation_of_duties` setting,
+    /// on unless the owner turned it off; a SQLite file: false, it has no users).
+    fn separation_of_duties(&mut self) -> Result<bool>;
 }
 
 impl<D: Dialect> RegistryStore for D {
@@ -88,14 +103,13 @@ impl<D: Dialect> RegistryStore for D {
             for (new, evidence_json) in &prepared {
                 let created_at = now_utc_iso();
                 let id = new.id_at(&created_at);
-                tx.insert_candidate(&CandidateInsert {
+                ids.push(tx.create_candidate(&CandidateInsert {
                     candidate_id: &id,
                     created_at_utc: &created_at,
                     new,
                     evidence_json: evidence_json.as_deref(),
-                })?;
-                tx.insert_event(&id, &created_at, "created", Some(&created_payload(&created_at)))?;
-                ids.push(id);
+                    created_payload: &created_payload(&created_at),
+                })?);
             }
             Ok(ids)
         })
@@ -106,11 +120,17 @@ impl<D: Dialect> RegistryStore for D {
         validate_status(status)?;
         refuse_promotion_status(status)?;
         self.write(&mut |tx| {
-            let old = lock_candidate(tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
+            let old = read_status(tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
             let ts = now_utc_iso();
-            let payload = status_change_payload(&old, status, &ts, None, reason);
-            tx.set_status(candidate_id, status, None)?;
-            tx.insert_event(candidate_id, &ts, "status_change", payload_to_json(Some(&payload)).as_deref())
+            let payload = to_canonical_string(&status_change_payload(&old, status, &ts, None, reason));
+            tx.change_status(&StatusChange {
+                candidate_id,
+                new_status: status,
+                report_id: None,
+                reason,
+                ts_utc: &ts,
+                payload_json: &payload,
+            })
         })
     }
 
@@ -120,10 +140,16 @@ impl<D: Dialect> RegistryStore for D {
         refuse_promotion_status(new_status)?;
         let payload_json = payload_to_json(Some(payload));
         self.write(&mut |tx| {
-            lock_candidate(tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
-            let ts = now_utc_iso();
-            tx.set_status(candidate_id, new_status, None)?;
-            tx.insert_event(candidate_id, &ts, "evaluated", payload_json.as_deref())
+            read_status(tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
+            tx.record_evaluation(&EvaluationWrite {
+                candidate_id,
+                expected_status: None,
+                report: None,
+                promotion: None,
+                new_status: Some(new_status),
+                ts_utc: &now_utc_iso(),
+                payload_json: payload_json.as_deref(),
+            })
         })
     }
 
@@ -181,7 +207,22 @@ impl<D: Dialect> RegistryStore for D {
     fn promote(&mut self, candidate_id: &str, level: &str, report_id: &str, reason: Option<&str>) -> Result<i64> {
         self.require_promotion_tables()?;
         validate_status(level)?;
-        self.write(&mut |tx| promote_in(tx, candidate_id, level, report_id, reason))
+        check_promotion_level(level)?;
+        self.write(&mut |tx| {
+            let old = read_status(tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
+            let link = tx.report_link(report_id)?;
+            check_report_link(candidate_id, level, report_id, link)?;
+            let ts = now_utc_iso();
+            let payload = to_canonical_string(&status_change_payload(&old, level, &ts, Some(report_id), reason));
+            tx.change_status(&StatusChange {
+                candidate_id,
+                new_status: level,
+                report_id: Some(report_id),
+                reason,
+                ts_utc: &ts,
+                payload_json: &payload,
+            })
+        })
     }
 
     fn get_eligibility_reports(&mut self, candidate_id: &str) -> Result<Vec<EligibilityRow>> {
@@ -211,23 +252,173 @@ impl<D: Dialect> RegistryStore for D {
                 refuse_promotion_status(rung.new_status)?;
             }
         }
+        if let Some(r) = rung.report {
+            check_promotion_level(&r.level)?;
+        }
         let evaluated = to_canonical_string(rung.evaluated);
         self.write(&mut |tx| {
-            let found = lock_candidate(tx, rung.candidate_id)?.ok_or_else(|| not_found(rung.candidate_id))?;
+            let found = read_status(tx, rung.candidate_id)?.ok_or_else(|| not_found(rung.candidate_id))?;
             if found != rung.expected_status {
                 return Err(status_changed(rung.candidate_id, rung.expected_status, &found));
             }
-            match rung.report {
-                Some(r) => {
-                    insert_report(tx, r)?;
-                    promote_in(tx, rung.candidate_id, &r.level, &r.eligibility_report_id, rung.reason)?;
+            let ts = now_utc_iso();
+            let mut status_payload = String::new();
+            if let Some(r) = rung.report {
+                // The checks of storing the report, then of promoting on it (the report is the
+                // one about to be stored, so its link is known without reading it back).
+                let rid = r.eligibility_report_id.as_str();
+                if !tx.table_exists("eligibility_reports")? {
+                    return Err(Error::Runtime(ELIGIBILITY_TABLE_REQUIRED_MSG.to_string()));
                 }
-                None => tx.set_status(rung.candidate_id, rung.new_status, None)?,
+                if tx.report_link(rid)?.is_some() {
+                    return Err(report_id_taken(rid));
+                }
+                let link =
+                    ReportLink { candidate_id: r.candidate_id.clone(), level: r.level.clone(), passed: r.passed };
+                check_report_link(rung.candidate_id, &r.level, rid, Some(link))?;
+                status_payload =
+                    to_canonical_string(&status_change_payload(&found, &r.level, &ts, Some(rid), rung.reason));
             }
-            tx.insert_event(rung.candidate_id, &now_utc_iso(), "evaluated", Some(&evaluated))?;
+            tx.record_evaluation(&EvaluationWrite {
+                candidate_id: rung.candidate_id,
+                expected_status: Some(rung.expected_status),
+                report: rung.report,
+                promotion: rung.report.map(|r| StatusChange {
+                    candidate_id: rung.candidate_id,
+                    new_status: &r.level,
+                    report_id: Some(&r.eligibility_report_id),
+                    reason: rung.reason,
+                    ts_utc: &ts,
+                    payload_json: &status_payload,
+                }),
+                new_status: if rung.report.is_some() { None } else { Some(rung.new_status) },
+                ts_utc: &ts,
+                payload_json: Some(&evaluated),
+            })?;
             Ok(())
         })
     }
+
+    fn request_acceptance(&mut self, candidate_id: &str, report_id: &str, reason: Option<&str>) -> Result<i64> {
+        self.require_promotion_tables()?;
+        self.write(&mut |tx| {
+            let old = read_status(tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
+            check_acceptance(tx, candidate_id, &old, report_id)?;
+            if let Some((event_id, _)) = open_request(tx, candidate_id)? {
+                return Err(open_request_exists(candidate_id, event_id));
+            }
+            let payload = to_canonical_string(&acceptance_payload(report_id, reason, None));
+            tx.acceptance(&AcceptanceWrite {
+                step: AcceptanceStep::Request,
+                candidate_id,
+                report_id,
+                reason,
+                status_change: None,
+                ts_utc: &now_utc_iso(),
+                payload_json: &payload,
+            })
+        })
+    }
+
+    fn approve_acceptance(&mut self, candidate_id: &str, reason: Option<&str>) -> Result<i64> {
+        self.require_promotion_tables()?;
+        self.write(&mut |tx| {
+            let old = read_status(tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
+            let (request, report_id) = open_request(tx, candidate_id)?.ok_or_else(|| no_open_request(candidate_id))?;
+            check_acceptance(tx, candidate_id, &old, &report_id)?;
+            let ts = now_utc_iso();
+            let status_payload =
+                to_canonical_string(&status_change_payload(&old, "accepted", &ts, Some(&report_id), reason));
+            let payload = to_canonical_string(&acceptance_payload(&report_id, reason, Some(request)));
+            tx.acceptance(&AcceptanceWrite {
+                step: AcceptanceStep::Approve,
+                candidate_id,
+                report_id: &report_id,
+                reason,
+                status_change: Some(StatusChange {
+                    candidate_id,
+                    new_status: "accepted",
+                    report_id: Some(&report_id),
+                    reason,
+                    ts_utc: &ts,
+                    payload_json: &status_payload,
+                }),
+                ts_utc: &ts,
+                payload_json: &payload,
+            })
+        })
+    }
+
+    fn reject_acceptance(&mut self, candidate_id: &str, reason: &str) -> Result<i64> {
+        self.require_promotion_tables()?;
+        if reason.trim().is_empty() {
+            return Err(Error::invalid(REJECT_NEEDS_REASON_MSG));
+        }
+        self.write(&mut |tx| {
+            let old = read_status(tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
+            let (request, report_id) = open_request(tx, candidate_id)?.ok_or_else(|| no_open_request(candidate_id))?;
+            let ts = now_utc_iso();
+            let status_payload = to_canonical_string(&status_change_payload(&old, "rejected", &ts, None, Some(reason)));
+            let payload = to_canonical_string(&acceptance_payload(&report_id, Some(reason), Some(request)));
+            tx.acceptance(&AcceptanceWrite {
+                step: AcceptanceStep::Reject,
+                candidate_id,
+                report_id: &report_id,
+                reason: Some(reason),
+                status_change: Some(StatusChange {
+                    candidate_id,
+                    new_status: "rejected",
+                    report_id: None,
+                    reason: Some(reason),
+                    ts_utc: &ts,
+                    payload_json: &status_payload,
+                }),
+                ts_utc: &ts,
+                payload_json: &payload,
+            })
+        })
+    }
+
+    fn separation_of_duties(&mut self) -> Result<bool> {
+        Ok(self.registry_setting("separation_of_duties")?.is_some_and(|v| v == "on"))
+    }
+}
+
+/// The open acceptance request of a candidate (its event id and report): the last request or
+/// answer, if it is a request.
+fn open_request(tx: &mut dyn WriteTx, candidate_id: &str) -> Result<Option<(i64, String)>> {
+    let rows = tx.query(
+        "SELECT event_id, event_type, payload_json FROM promotion_events WHERE candidate_id = ?1 \
+         AND event_type IN (?2, ?3, ?4) ORDER BY event_id DESC LIMIT 1",
+        &[
+            Arg::Text(candidate_id),
+            Arg::Text(ACCEPTANCE_REQUESTED),
+            Arg::Text(ACCEPTANCE_APPROVED),
+            Arg::Text(ACCEPTANCE_REJECTED),
+        ],
+    )?;
+    let Some(row) = first_row(rows) else { return Ok(None) };
+    let [event_id, event_type, payload] = cells(row)?;
+    if event_type.into_text()? != ACCEPTANCE_REQUESTED {
+        return Ok(None);
+    }
+    let event_id = event_id.into_int()?;
+    let report = payload
+        .into_opt_text()?
+        .and_then(|p| serde_json::from_str::<Value>(&p).ok())
+        .and_then(|v| v.get("eligibility_report_id").and_then(Value::as_str).map(str::to_string))
+        .ok_or_else(|| Error::invalid(format!("acceptance request event {event_id} names no eligibility report")))?;
+    Ok(Some((event_id, report)))
+}
+
+/// The report and rung checks of the step to accepted on `report_id`.
+fn check_acceptance(tx: &mut dyn WriteTx, candidate_id: &str, old: &str, report_id: &str) -> Result<()> {
+    let link = tx.report_link(report_id)?;
+    check_report_link(candidate_id, "accepted", report_id, link)?;
+    if old != "candidate" {
+        return Err(not_one_rung("accepted", candidate_id, old));
+    }
+    Ok(())
 }
 
 /// Store one report inside `tx`: the eligibility table must exist (else the analyzer's
@@ -239,45 +430,16 @@ fn insert_report(tx: &mut dyn WriteTx, report: &EligibilityRow) -> Result<()> {
     if !candidate_exists(tx, &report.candidate_id)? {
         return Err(not_found(&report.candidate_id));
     }
-    let blank = |v: &Option<String>| v.as_deref().unwrap_or_default().to_string();
-    let extra = [
-        blank(&report.run_key),
-        blank(&report.run_instance_id),
-        blank(&report.dataset_id_v2),
-        blank(&report.engine_version),
-        blank(&report.config_version),
-    ];
-    let inserted = tx.execute(
-        "INSERT INTO eligibility_reports (eligibility_report_id, candidate_id, level, passed, blockers_json, \
-         warnings_json, computed_at_utc, run_key, run_instance_id, dataset_id_v2, engine_version, config_version) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT DO NOTHING",
-        &[
-            Arg::Text(&report.eligibility_report_id),
-            Arg::Text(&report.candidate_id),
-            Arg::Text(&report.level),
-            Arg::Int(i64::from(report.passed)),
-            Arg::Text(&report.blockers_json),
-            Arg::Text(&report.warnings_json),
-            Arg::Text(&report.computed_at_utc),
-            Arg::Text(&extra[0]),
-            Arg::Text(&extra[1]),
-            Arg::Text(&extra[2]),
-            Arg::Text(&extra[3]),
-            Arg::Text(&extra[4]),
-        ],
-    )?;
-    if inserted == 0 {
-        return Err(report_id_taken(&report.eligibility_report_id));
-    }
-    Ok(())
+    insert_report_row(tx, report)
 }
 
-/// The candidate's status, its row locked against every other writer until the transaction
-/// ends; None when there is no such candidate.
-fn lock_candidate(tx: &mut dyn WriteTx, candidate_id: &str) -> Result<Option<String>> {
-    let sql =
-        format!("SELECT status FROM promotion_candidates WHERE candidate_id = ?1{}", tx.row_lock(RowLock::Update));
-    match first_row(tx.query(&sql, &[Arg::Text(candidate_id)])?) {
+/// The candidate's status, None when there is no such candidate (on SQLite the transaction's
+/// write lock keeps it until the commit; on PostgreSQL the write primitive locks and reads it
+/// again inside the database).
+fn read_status(tx: &mut dyn WriteTx, candidate_id: &str) -> Result<Option<String>> {
+    match first_row(
+        tx.query("SELECT status FROM promotion_candidates WHERE candidate_id = ?1", &[Arg::Text(candidate_id)])?,
+    ) {
         Some(row) => {
             let [status] = cells(row)?;
             status.into_text().map(Some)
@@ -286,11 +448,10 @@ fn lock_candidate(tx: &mut dyn WriteTx, candidate_id: &str) -> Result<Option<Str
     }
 }
 
-/// Whether the candidate exists; its row kept from being deleted until the transaction ends
-/// (events and reports may still be added to it concurrently).
+/// Whether the candidate exists.
 fn candidate_exists(tx: &mut dyn WriteTx, candidate_id: &str) -> Result<bool> {
-    let sql = format!("SELECT 1 FROM promotion_candidates WHERE candidate_id = ?1{}", tx.row_lock(RowLock::KeyShare));
-    Ok(first_row(tx.query(&sql, &[Arg::Text(candidate_id)])?).is_some())
+    Ok(first_row(tx.query("SELECT 1 FROM promotion_candidates WHERE candidate_id = ?1", &[Arg::Text(candidate_id)])?)
+        .is_some())
 }
 
 fn first_row(rows: Rows) -> Option<Vec<Cell>> {
@@ -303,23 +464,10 @@ fn cells<const N: usize>(row: Vec<Cell>) -> Result<[Cell; N]> {
     row.try_into().map_err(|_| Error::Internal(format!("store: expected {N} columns from the database, got {got}")))
 }
 
-/// Promote inside `tx`: check the report may promote this candidate to `level`, link it, set
-/// the status and write the `status_change` event; returns its id.
-fn promote_in(
-    tx: &mut dyn WriteTx,
-    candidate_id: &str,
-    level: &str,
-    report_id: &str,
-    reason: Option<&str>,
-) -> Result<i64> {
+/// A promotion goes to candidate or accepted.
+fn check_promotion_level(level: &str) -> Result<()> {
     if level != "candidate" && level != "accepted" {
         return Err(Error::invalid(format!("promotion target must be candidate or accepted, got {level:?}")));
     }
-    let old = lock_candidate(tx, candidate_id)?.ok_or_else(|| not_found(candidate_id))?;
-    let link = tx.report_link(report_id)?;
-    check_report_link(candidate_id, level, report_id, link)?;
-    let ts = now_utc_iso();
-    tx.set_status(candidate_id, level, Some(report_id))?;
-    let payload = status_change_payload(&old, level, &ts, Some(report_id), reason);
-    tx.insert_event(candidate_id, &ts, "status_change", Some(&to_canonical_string(&payload)))
+    Ok(())
 }

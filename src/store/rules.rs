@@ -209,6 +209,11 @@ pub fn not_found(candidate_id: &str) -> Error {
 pub const ELIGIBILITY_REQUIRED_MSG: &str =
     "eligibility_report_id required for candidate/accepted; use promote_to_candidate/promote_to_accepted";
 
+/// PostgreSQL's refusal of a candidate created at candidate/accepted (the same text as the
+/// database function registry_create_candidate raises, migrations/postgresql/014).
+pub const CREATE_PROMOTED_MSG: &str =
+    "a candidate is created exploratory and promoted one rung at a time (promote_to_candidate, then promote_to_accepted)";
+
 /// c79684b's message when migration 011 is missing.
 pub const GOVERNANCE_TABLE_REQUIRED_MSG: &str = "governance_events table not found; run Phase 3 migrations 011+";
 
@@ -272,3 +277,46 @@ pub fn check_report_link(candidate_id: &str, level: &str, report_id: &str, found
     }
     Ok(())
 }
+
+/// The event types of the acceptance flow (separation of duties): a researcher's request, an
+/// approver's answer.
+pub const ACCEPTANCE_REQUESTED: &str = "acceptance_requested";
+/// An approver took the requested step to accepted.
+pub const ACCEPTANCE_APPROVED: &str = "acceptance_approved";
+/// An approver turned the request down (the candidate becomes rejected).
+pub const ACCEPTANCE_REJECTED: &str = "acceptance_rejected";
+
+/// The payload of an acceptance event (the same text PostgreSQL's registry_acceptance_payload
+/// builds): the report, the reason when one was given, the request answered.
+pub fn acceptance_payload(eligibility_report_id: &str, reason: Option<&str>, request_event_id: Option<i64>) -> Value {
+    let mut payload = Map::new();
+    payload.insert("eligibility_report_id".into(), Value::String(eligibility_report_id.to_string()));
+    if let Some(r) = reason.filter(|r| !r.is_empty()) {
+        payload.insert("reason".into(), Value::String(r.to_string()));
+    }
+    if let Some(id) = request_event_id {
+        payload.insert("request_event_id".into(), Value::from(id));
+    }
+    Value::Object(payload)
+}
+
+/// A step that is not one rung (the text of PostgreSQL's refusal CA004).
+pub fn not_one_rung(level: &str, candidate_id: &str, old_status: &str) -> Error {
+    let from = if level == "candidate" { "exploratory" } else { "candidate" };
+    Error::invalid(format!(
+        "one rung per change: {level} only from {from}, and candidate {candidate_id} is {old_status}"
+    ))
+}
+
+/// A second request while one is open.
+pub fn open_request_exists(candidate_id: &str, event_id: i64) -> Error {
+    Error::invalid(format!("candidate {candidate_id} already has an open acceptance request (event {event_id})"))
+}
+
+/// An answer without a request.
+pub fn no_open_request(candidate_id: &str) -> Error {
+    Error::invalid(format!("candidate {candidate_id} has no open acceptance request (request_acceptance first)"))
+}
+
+/// A rejection without a reason.
+pub const REJECT_NEEDS_REASON_MSG: &str = "rejecting an acceptance request needs a reason";

@@ -76,3 +76,59 @@ def test_wrong_password_is_one_line_without_the_password(pg_cli):
         assert len(err.splitlines()) == 1 and "password authentication failed" in err, err
         assert "Cli-Wr0ng-Pw" not in err and password not in err and ":***@" in err
         assert "Cli-Wr0ng-Pw" not in proc.stdout
+
+
+def test_roles_command_sets_up_the_three_roles(pg_cli, pg_sql, tmp_path):
+    proc = pg_cli("roles")
+    assert proc.returncode == 0, proc.stderr
+    assert "reader, researcher and approver" in proc.stdout
+    assert pg_cli("roles").returncode == 0  # idempotent
+    fn = "registry_promote(text, text, text, text)"
+    got = pg_sql(
+        pg_cli.db,
+        "SELECT r.rolname, r.rolcanlogin, has_function_privilege(r.rolname, current_schema() || '.' || ?, 'EXECUTE') "
+        "AS run, has_table_privilege(r.rolname, current_schema() || '.promotion_candidates', 'SELECT') AS sel, "
+        "has_table_privilege(r.rolname, current_schema() || '.promotion_candidates', 'UPDATE') AS upd "
+        "FROM pg_roles r WHERE r.rolname IN ('reader', 'researcher', 'approver') ORDER BY 1",
+        [fn],
+    )
+    assert got == [
+        {"rolname": "approver", "rolcanlogin": False, "run": True, "sel": True, "upd": False},
+        {"rolname": "reader", "rolcanlogin": False, "run": False, "sel": True, "upd": False},
+        {"rolname": "researcher", "rolcanlogin": False, "run": True, "sel": True, "upd": False},
+    ]
+    # A SQLite file has no users: one clear error.
+    pg_cli.db = str(tmp_path / "x.db")
+    proc = pg_cli("roles")
+    assert proc.returncode == 1 and "roles exist only on a PostgreSQL registry" in proc.stderr
+
+
+def test_the_acceptance_flow_from_the_command_line(pg_cli, h, pg_sql):
+    from crypto_analyzer_promotion import _core
+
+    cids = []
+    for signal in ("sig_ok", "sig_no"):
+        cid = h.create_edge(pg_cli, signal=signal)
+        proc = pg_cli("evaluate", "--id", cid, "--require-rc", "--require-exec", "--max-participation", "0.1")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        _core.store_insert_eligibility_report(
+            pg_cli.db, f"acc_{cid}", cid, "accepted", True, "[]", "[]", "2026-01-01T00:00:00+00:00"
+        )
+        cids.append(cid)
+    ok, no = cids
+    proc = pg_cli("approve", ok)
+    assert proc.returncode == 1 and f"candidate {ok} has no open acceptance request" in proc.stderr
+    for cid in cids:
+        proc = pg_cli("request-acceptance", cid, "--report", f"acc_{cid}", "--reason", "ready")
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["requested"] == f"acc_{cid}"
+    proc = pg_cli("approve", ok, "--reason", "reviewed")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["new_status"] == "accepted"
+    proc = pg_cli("reject", no, "--reason", " ")
+    assert proc.returncode == 1 and "--reason must not be empty" in proc.stderr
+    assert pg_cli("reject", no, "--reason", "overfit").returncode == 0
+    got = pg_sql(pg_cli.db, "SELECT candidate_id, status FROM promotion_candidates ORDER BY status")
+    assert [(r["candidate_id"], r["status"]) for r in got] == [(ok, "accepted"), (no, "rejected")]
+    types = [e["event_type"] for e in pg_cli.json_lines("events", ok)]
+    assert types[-3:] == ["acceptance_requested", "status_change", "acceptance_approved"]

@@ -83,7 +83,7 @@ print("done", flush=True)
 
 def test_sigkill_during_migrations_then_rerun(tmp_path):
     """Kill the migration runner at random moments on fresh databases: a rerun always completes
-    the schema, versions 1-13 are each recorded once and the file is intact."""
+    the schema, versions 1-14 are each recorded once and the file is intact."""
     from crypto_analyzer_promotion import migrations_phase3
 
     rng = random.Random(3)
@@ -108,7 +108,7 @@ def test_sigkill_during_migrations_then_rerun(tmp_path):
             versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations_phase3 ORDER BY version")]
         finally:
             conn.close()
-        assert versions == list(range(1, 14))
+        assert versions == list(range(1, 15))
         assert migrations_phase3.phase3_tables_exist(db)
     print(f"{interrupted} of 8 kills landed before the child finished")
     assert interrupted >= 3
@@ -231,7 +231,9 @@ def test_checker_detects_damage(clean_run, harness, tmp_path, damage, message):
         "duplicated_event": "INSERT INTO promotion_events (candidate_id, ts_utc, event_type, payload_json) "
         f"SELECT candidate_id, '9999', event_type, payload_json FROM promotion_events WHERE payload_json LIKE '%\"{ev['tag']}\"%';",
         "orphan_event": "INSERT INTO promotion_events (candidate_id, ts_utc, event_type) VALUES ('ghost', '9999', 'created');",
-        "status_mismatch": f"UPDATE promotion_candidates SET status = 'weird' WHERE candidate_id = '{st['cid']}';",
+        # (a status outside the four is refused by the CHECK triggers of version 14: another one)
+        "status_mismatch": "UPDATE promotion_candidates SET status = CASE status WHEN 'rejected' THEN 'exploratory' "
+        f"ELSE 'rejected' END WHERE candidate_id = '{st['cid']}';",
         "broken_chain": f'UPDATE promotion_events SET payload_json = replace(payload_json, \'"old_status"\', \'"x":0,"old_status":"bogus","y"\') '
         f"WHERE event_id = (SELECT MAX(event_id) FROM promotion_events WHERE event_type = 'status_change' AND candidate_id = '{st['cid']}');",
         "half_candidate": "INSERT INTO promotion_candidates (candidate_id, created_at_utc, status, dataset_id, run_id, signal_name, "

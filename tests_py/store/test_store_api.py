@@ -173,7 +173,12 @@ def test_get_events_ascending_and_per_candidate(db, make, ref):
         st.record_event(db, a if i % 2 else b, f"e{i}", {"i": i})
     for cid in (a, b):
         got = st.get_events(db, cid)
-        want = ref.rows(db, "SELECT * FROM promotion_events WHERE candidate_id=? ORDER BY event_id", (cid,))
+        want = ref.rows(
+            db,
+            "SELECT event_id, candidate_id, ts_utc, event_type, payload_json FROM promotion_events "
+            "WHERE candidate_id=? ORDER BY event_id",
+            (cid,),
+        )
         assert got == want
         assert [e["event_id"] for e in got] == sorted(e["event_id"] for e in got)
 

@@ -33,8 +33,9 @@ NAMES = [
     "2026_02_governance_events",
     "2026_02_artifact_lineage",
     "2026_02_artifact_edges",
+    "2026_03_registry_rules",
 ]
-ALL = list(range(1, 14))
+ALL = list(range(1, 15))
 
 
 def columns(db: Path, table: str):
@@ -65,7 +66,7 @@ def test_fresh_database_then_idempotent_rerun(tmp_path):
     assert mig.run_migrations_phase3(conn, str(db)) == ALL
     assert mig.run_migrations_phase3(conn, str(db)) == []
     assert mig._schema_migrations_phase3_exists(conn) is True
-    assert mig._max_applied_version_phase3(conn) == 13
+    assert mig._max_applied_version_phase3(conn) == 14
     assert mig.get_applied_versions_phase3(conn) == ALL
     assert mig.phase3_tables_exist(conn) is True
     recorded = conn.execute(
@@ -217,10 +218,11 @@ def test_columns_and_indexes_match_the_analyzer(db):
 def test_apply_callables_create_their_table(tmp_path):
     db = tmp_path / "apply.db"
     sqlite3.connect(str(db)).close()
-    # Versions 9 and 10 create triggers (and the column), not tables.
+    # Versions 9, 10 and 14 create triggers (and the column), not tables.
     made_by = {
         9: ("trigger", "promotion_candidates_require_eligibility"),
         10: ("trigger", "eligibility_reports_prevent_update_when_referenced"),
+        14: ("trigger", "promotion_candidates_status_check_update"),
     }
     for version, name, apply in mig.MIGRATIONS_PHASE3:
         apply(str(db))
@@ -266,8 +268,8 @@ def test_triggers_reach_a_database_migrated_by_the_old_python_code(tmp_path):
     conn.commit()
     with conn:  # still mutable before our runner saw it
         conn.execute("UPDATE promotion_events SET ts_utc = 't2'")
-    # Versions 1-7 recorded by the old code: the governance migrations 8-13 run.
-    assert mig.run_migrations_phase3(conn, db) == list(range(8, 14))
+    # Versions 1-7 recorded by the old code: the governance migrations 8-14 run.
+    assert mig.run_migrations_phase3(conn, db) == list(range(8, 15))
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         conn.execute("DELETE FROM promotion_events")
     assert mig.run_migrations_phase3(conn, db) == []  # and again: idempotent
@@ -290,12 +292,12 @@ def test_failed_migration_restores_the_copy(db):
     before = rows(db, "SELECT * FROM regime_runs")
     # Commits part of its work itself, then fails: a transaction rollback alone cannot undo it.
     bad_sql = "CREATE TABLE half (x); DELETE FROM regime_runs; COMMIT; BEGIN; INSERT INTO nowhere VALUES (1);"
-    with pytest.raises(RuntimeError, match=r"migration 14 \(2026_02_broken\) failed.*restored from"):
-        _core.store_run_migrations(str(db), "test", [(14, "2026_02_broken", bad_sql)])
+    with pytest.raises(RuntimeError, match=r"migration 15 \(2026_02_broken\) failed.*restored from"):
+        _core.store_run_migrations(str(db), "test", [(15, "2026_02_broken", bad_sql)])
     assert rows(db, "SELECT * FROM regime_runs") == before
     assert not rows(db, "SELECT name FROM sqlite_master WHERE name='half'")
     assert mig.get_applied_versions_phase3(db) == ALL
-    assert (db.parent / (db.name + ".phase3_v014.bak")).exists()
+    assert (db.parent / (db.name + ".phase3_v015.bak")).exists()
 
 
 def test_callers_open_transaction_is_committed_first(tmp_path):

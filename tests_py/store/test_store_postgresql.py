@@ -53,10 +53,10 @@ def test_url_works_wherever_a_database_is_accepted(pg_url, pg_sql):
     assert st.promotion_tables_exist(pg_url) is False
     with pytest.raises(RuntimeError, match="Promotion tables not found"):
         st.list_candidates(pg_url)
-    assert mig.run_migrations_phase3(None, pg_url) == list(range(1, 14))
+    assert mig.run_migrations_phase3(None, pg_url) == list(range(1, 15))
     assert mig.run_migrations_phase3(pg_url) == []
-    assert mig.get_applied_versions_phase3(pg_url) == list(range(1, 14))
-    assert mig._max_applied_version_phase3(pg_url) == 13
+    assert mig.get_applied_versions_phase3(pg_url) == list(range(1, 15))
+    assert mig._max_applied_version_phase3(pg_url) == 14
     assert mig.phase3_tables_exist(pg_url) is True
     st.init_promotion_tables(pg_url)  # idempotent
     names = [r["name"] for r in pg_sql(pg_url, "SELECT name FROM schema_migrations_phase3 ORDER BY version")]
@@ -69,6 +69,7 @@ def test_url_works_wherever_a_database_is_accepted(pg_url, pg_sql):
         "2026_02_governance_events",
         "2026_02_artifact_lineage",
         "2026_02_artifact_edges",
+        "2026_03_registry_rules",
     ]
     # postgres:// is the same thing
     other = pg_url.replace("postgresql://", "postgres://", 1)

@@ -1,6 +1,8 @@
-//! Phase 3 migrations on PostgreSQL: versions 1-13 in PostgreSQL's dialect
+//! Phase 3 migrations on PostgreSQL: versions 1-14 in PostgreSQL's dialect
 //! (`migrations/postgresql/`), recorded in `schema_migrations_phase3` with the same versions and
-//! names as the SQLite runner.
+//! names as the SQLite runner. Every text is run with `@schema@` replaced by the quoted schema it
+//! migrates (`current_schema()`), so the functions of version 14 and the trigger functions can
+//! name every object schema-qualified and pin `search_path`.
 //!
 //! PostgreSQL runs DDL inside transactions, so each pending migration is ONE transaction (its
 //! SQL and its bookkeeping row): a failing migration leaves nothing behind, which replaces the
@@ -15,11 +17,33 @@ use std::collections::BTreeSet;
 use crate::error::{Error, Result};
 use crate::store::migrations::{self, current_git_commit, Dialect, Migration};
 use crate::store::postgres::conn::pg_err;
-use crate::store::postgres::{with_pg_store, PgStore};
+use postgres::Transaction;
+
+use crate::store::postgres::{with_pg_store, PgStore, TxErr};
 use crate::store::rules::now_utc_iso;
 
 /// Append-only triggers of promotion_events (idempotent).
 pub const PG_PROMOTION_EVENTS_GUARDS_SQL: &str = include_str!("../../../migrations/postgresql/guards.sql");
+
+/// The group roles and their grants (`crypto-analyzer-promotion roles`; idempotent).
+pub const PG_ROLES_SQL: &str = include_str!("../../../migrations/postgresql/roles.sql");
+
+/// The placeholder the PostgreSQL texts use for the schema they migrate (every object is
+/// schema-qualified, so functions can pin `search_path` and no temporary object shadows a table).
+const SCHEMA_PLACEHOLDER: &str = "@schema@";
+
+/// `sql` with [`SCHEMA_PLACEHOLDER`] replaced by the quoted name of the schema this transaction
+/// creates objects in (the first existing schema of its search_path).
+fn in_schema(tx: &mut Transaction<'_>, sql: &str) -> std::result::Result<String, TxErr> {
+    if !sql.contains(SCHEMA_PLACEHOLDER) {
+        return Ok(sql.to_string());
+    }
+    let schema: Option<String> = tx.query_one("SELECT quote_ident(current_schema())", &[])?.try_get(0)?;
+    let schema = schema.ok_or_else(|| {
+        Error::Runtime("no schema to migrate: none of the schemas in the connection's search_path exists".into())
+    })?;
+    Ok(sql.replace(SCHEMA_PLACEHOLDER, &schema))
+}
 
 /// The triggers the guards create on promotion_events.
 const GUARD_TRIGGERS: [&str; 4] = [
@@ -125,6 +149,7 @@ pub fn run_migrations_on(store: &mut PgStore, migrations: &[Migration], git_comm
                 {
                     return Ok(false);
                 }
+                let sql = in_schema(tx, &sql)?;
                 tx.batch_execute(&sql)?;
                 tx.execute(
                     "INSERT INTO schema_migrations_phase3 (version, name, applied_at_utc, git_commit) VALUES ($1, $2, $3, $4) \
@@ -167,7 +192,8 @@ pub fn ensure_guards(store: &mut PgStore) -> Result<()> {
     }
     store.run_tx(|tx, _| {
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])?;
-        tx.batch_execute(PG_PROMOTION_EVENTS_GUARDS_SQL)?;
+        let sql = in_schema(tx, PG_PROMOTION_EVENTS_GUARDS_SQL)?;
+        tx.batch_execute(&sql)?;
         Ok(())
     })?;
     store.forget_statements();
@@ -181,6 +207,28 @@ pub fn pg_apply_migration_sql(url: &str, version: i64) -> Result<()> {
     with_pg_store(url, |s| {
         s.run_tx(|tx, _| {
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])?;
+            let sql = in_schema(tx, &sql)?;
+            tx.batch_execute(&sql)?;
+            Ok(())
+        })?;
+        s.forget_statements();
+        Ok(())
+    })
+}
+
+/// Create the group roles `reader`, `researcher` and `approver` when missing and grant them
+/// what they may do on the registry `url` names ([`PG_ROLES_SQL`]; docs/postgresql.md). Needs a
+/// migrated registry (version 14) and a session that may create roles and grant on its tables.
+pub fn pg_setup_roles(url: &str) -> Result<()> {
+    with_pg_store(url, |s| {
+        if !applied_versions(s)?.contains(&14) {
+            return Err(Error::Runtime(
+                "the registry is not migrated to version 14 yet: run the migrations (as the owner) first".into(),
+            ));
+        }
+        s.run_tx(|tx, _| {
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])?;
+            let sql = in_schema(tx, PG_ROLES_SQL)?;
             tx.batch_execute(&sql)?;
             Ok(())
         })?;

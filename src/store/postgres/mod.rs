@@ -6,18 +6,22 @@
 //! reach: [`PgStore::record_rung`] with a governance event in the same transaction, and
 //! [`PgStore::append_governance_event`].
 //!
-//! Concurrency: every operation is ONE transaction at READ COMMITTED that first locks the
-//! candidate row it changes (`SELECT ... FOR UPDATE`) and the eligibility report it links
-//! (`FOR SHARE`). Two writers of the same candidate therefore run one after the other and the
-//! second sees the first's committed status; writers of different candidates never wait for
-//! each other. Row locks were chosen over SERIALIZABLE because every rule the store enforces is
-//! about one candidate row and one report row, which the locks cover exactly, without the
-//! false-positive aborts SERIALIZABLE produces on index pages under a write-heavy load. A
-//! deadlock (40P01) or serialization failure (40001) is still retried a bounded number of times
-//! (the whole transaction, from the start), then reported as [`Error::Busy`].
+//! Concurrency: every write is ONE transaction at READ COMMITTED whose write is one call of a
+//! `registry_*` database function (migrations/postgresql/014) that locks the candidate row it
+//! changes (`SELECT ... FOR UPDATE`) and the eligibility report it links (`FOR SHARE`) before it
+//! checks the rule. Two writers of the same candidate therefore run one after the other and the
+//! second is checked against the first's committed status; writers of different candidates
+//! never wait for each other. Row locks were chosen over SERIALIZABLE because every rule the
+//! store enforces is about one candidate row and one report row, which the locks cover exactly,
+//! without the false-positive aborts SERIALIZABLE produces on index pages under a write-heavy
+//! load. A deadlock (40P01) or serialization failure (40001) is still retried a bounded number
+//! of times (the whole transaction, from the start), then reported as [`Error::Busy`].
 //!
-//! The server's triggers (migrations/postgresql) enforce the same rules independently of this
-//! code, so plain SQL from any client cannot bypass them.
+//! Since migration 14 the rules live in the database for every client: the functions
+//! (`SECURITY DEFINER`, pinned `search_path`) check them, write the events and stamp the login
+//! and the server's clock; their refusals (SQLSTATE class CA) are mapped back to the store's
+//! messages by [`refusal`]. Roles without direct write privileges can only use them, and the
+//! triggers hold plain SQL from the owner to the same rules.
 
 pub mod conn;
 pub mod migrate;
@@ -31,6 +35,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use postgres::error::SqlState;
+use postgres::types::ToSql;
 use postgres::{Client, GenericClient, Row, Statement, Transaction};
 use serde_json::Value;
 
@@ -39,9 +44,8 @@ use crate::pyfmt::to_canonical_string;
 use crate::store::model::{Candidate, EligibilityRow};
 use crate::store::postgres::conn::{is_retryable, outcome_unknown, pg_err, PgTarget};
 use crate::store::rules::{
-    check_report_link, not_found, now_utc_iso, payload_to_json, report_id_taken, status_change_payload, status_changed,
-    validate_status, ReportLink, ELIGIBILITY_REQUIRED_MSG, ELIGIBILITY_TABLE_REQUIRED_MSG,
-    GOVERNANCE_TABLE_REQUIRED_MSG,
+    check_report_link, not_found, payload_to_json, status_changed, validate_status, ReportLink,
+    ELIGIBILITY_REQUIRED_MSG, GOVERNANCE_TABLE_REQUIRED_MSG,
 };
 use crate::store::RegistryStore;
 
@@ -56,9 +60,10 @@ const CANDIDATE_COLUMNS: &str = "candidate_id, created_at_utc, status, dataset_i
 /// One row to append to `governance_events` (None text fields stored as "", as c79684b does).
 #[derive(Debug, Clone, Default)]
 pub struct NewGovernanceEvent {
-    /// When the action happened (as the caller gave it).
+    /// When the action happened. Not stored since migration 14: the database records its own
+    /// clock (a trigger stamps every row).
     pub timestamp: String,
-    /// Who acted.
+    /// Who acted. Not stored since migration 14: the database records the session's login.
     pub actor: String,
     /// What was done.
     pub action: String,
@@ -240,9 +245,8 @@ impl PgStore {
         RegistryStore::promote(self, candidate_id, "accepted", eligibility_report_id, reason)
     }
 
-    /// One rung of an evaluation with an optional governance event, written in ONE transaction
-    /// (PostgreSQL only; `evaluate_and_record` writes through [`RegistryStore::record_rung`]):
-    /// lock the candidate; refuse if its
+    /// One rung of an evaluation, written in ONE transaction (the write primitive of
+    /// `evaluate_and_record` on PostgreSQL, through `backend::RegistryStore::record_rung`): lock the candidate; refuse if its
     /// status is no longer `expected_status` (another process evaluated or promoted it since it
     /// was read: evaluate again; nothing written); store the eligibility `report` (if any); set
     /// `new_status` (None: no status change, e.g. a failed eligibility), linking the report when
@@ -270,38 +274,31 @@ impl PgStore {
             crate::store::rules::validate_level(&r.level)?;
         }
         let payload_json = w.event_payload.and_then(|p| payload_to_json(Some(p)));
-        let governance = w.governance.map(governance_values);
+        let report_json = w.report.map(report_to_json);
+        let ctx = Ctx {
+            candidate_id: w.candidate_id,
+            expected: w.expected_status,
+            level: w.new_status.unwrap_or_default(),
+            report_id: link,
+        };
         self.run_tx(|tx, stmts| {
-            let old = lock_candidate(tx, stmts, w.candidate_id)?;
-            if let Some(expected) = w.expected_status {
-                if old != expected {
-                    return Err(status_changed(w.candidate_id, expected, &old).into());
-                }
-            }
-            if let Some(r) = w.report {
-                insert_report(tx, stmts, r)?;
-            }
-            if let Some(rid) = link {
-                check_report(tx, stmts, w.candidate_id, w.new_status.unwrap_or_default(), rid)?;
-            }
-            if let Some(st) = w.new_status {
-                set_status(tx, stmts, w.candidate_id, st, link)?;
-            }
-            if let (Some(rid), Some(st)) = (link, w.new_status) {
-                // A promotion: the same `status_change` event as `RegistryStore::promote` writes.
-                let ts = now_utc_iso();
-                let payload = status_change_payload(&old, st, &ts, Some(rid), w.reason);
-                let json = payload_to_json(Some(&payload));
-                insert_event(tx, stmts, w.candidate_id, &ts, "status_change", json.as_deref())?;
-            }
-            let event_id = match w.event_payload {
-                Some(_) => {
-                    Some(insert_event(tx, stmts, w.candidate_id, &now_utc_iso(), "evaluated", payload_json.as_deref())?)
-                }
-                None => None,
-            };
-            if let Some(g) = &governance {
-                insert_governance(tx, stmts, g)?;
+            // registry_record_evaluation (migrations/postgresql/014) locks the candidate, refuses
+            // a status other than the expected one, stores the report, moves one rung on it with
+            // its status_change event and appends the `evaluated` event, all stamped by the server.
+            let st = prep(tx, stmts, "SELECT registry_record_evaluation($1, $2, $3, $4, $5, $6, $7)")?;
+            let params: [&(dyn ToSql + Sync); 7] = [
+                &w.candidate_id,
+                &w.expected_status,
+                &w.new_status,
+                &report_json,
+                &w.reason,
+                &w.event_payload.is_some(),
+                &payload_json,
+            ];
+            let row = tx.query_one(&st, &params).map_err(|e| refusal(e, &ctx))?;
+            let event_id = row.try_get::<_, Option<i64>>(0)?;
+            if let Some(g) = w.governance {
+                append_governance(tx, stmts, g)?;
             }
             Ok(event_id)
         })
@@ -312,8 +309,7 @@ impl PgStore {
         if !self.table_exists("governance_events")? {
             return Err(Error::Runtime(GOVERNANCE_TABLE_REQUIRED_MSG.to_string()));
         }
-        let vals = governance_values(g);
-        self.run_tx(|tx, stmts| insert_governance(tx, stmts, &vals))
+        self.run_tx(|tx, stmts| append_governance(tx, stmts, g))
     }
 
     /// A read: one statement, no explicit transaction (autocommit; its own snapshot).
@@ -336,183 +332,89 @@ fn prep<C: GenericClient>(tx: &mut C, stmts: &mut HashMap<String, Statement>, sq
     Ok(st)
 }
 
-/// The text values of a governance event row (None → "", artifact refs as canonical JSON).
-fn governance_values(g: &NewGovernanceEvent) -> [String; 8] {
+/// Append a governance event through registry_append_governance_event (its actor and time are
+/// the server's: the session's login role and clock; artifact refs as canonical JSON).
+fn append_governance(
+    tx: &mut Transaction<'_>,
+    stmts: &mut HashMap<String, Statement>,
+    g: &NewGovernanceEvent,
+) -> TxResult<i64> {
     let refs = match &g.artifact_refs {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::Array(a)) if a.is_empty() => String::new(),
-        Some(v) => to_canonical_string(v),
+        None | Some(Value::Null) => None,
+        Some(Value::Array(a)) if a.is_empty() => None,
+        Some(v) => Some(to_canonical_string(v)),
     };
-    let blank = |v: &Option<String>| v.clone().unwrap_or_default();
-    [
-        g.timestamp.clone(),
-        g.actor.clone(),
-        g.action.clone(),
-        blank(&g.candidate_id),
-        blank(&g.eligibility_report_id),
-        blank(&g.run_key),
-        blank(&g.dataset_id_v2),
-        refs,
-    ]
-}
-
-fn insert_governance(
-    tx: &mut Transaction<'_>,
-    stmts: &mut HashMap<String, Statement>,
-    v: &[String; 8],
-) -> TxResult<i64> {
-    let st = prep(
-        tx,
-        stmts,
-        "INSERT INTO governance_events (timestamp, actor, action, candidate_id, eligibility_report_id, run_key, \
-         dataset_id_v2, artifact_refs_json) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING event_id",
-    )?;
-    let row = tx.query_one(&st, &[&v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]])?;
+    let st = prep(tx, stmts, "SELECT registry_append_governance_event($1, $2, $3, $4, $5, $6)")?;
+    let row = tx
+        .query_one(&st, &[&g.action, &g.candidate_id, &g.eligibility_report_id, &g.run_key, &g.dataset_id_v2, &refs])
+        .map_err(|e| refusal(e, &Ctx::default()))?;
     Ok(row.try_get::<_, i64>(0)?)
 }
 
-/// Insert one report (optional text fields as ""); an id already used → InvalidInput.
-fn insert_report(tx: &mut Transaction<'_>, stmts: &mut HashMap<String, Statement>, r: &EligibilityRow) -> TxResult<()> {
+/// An eligibility report as the JSON object registry_record_evaluation stores (optional text
+/// fields as "", passed as 0/1).
+pub(crate) fn report_to_json(r: &EligibilityRow) -> String {
     let blank = |v: &Option<String>| v.clone().unwrap_or_default();
-    let extra = [
-        blank(&r.run_key),
-        blank(&r.run_instance_id),
-        blank(&r.dataset_id_v2),
-        blank(&r.engine_version),
-        blank(&r.config_version),
-    ];
-    let passed: i32 = i32::from(r.passed);
-    let ins = prep(
-        tx,
-        stmts,
-        "INSERT INTO eligibility_reports (eligibility_report_id, candidate_id, level, passed, blockers_json, \
-         warnings_json, computed_at_utc, run_key, run_instance_id, dataset_id_v2, engine_version, config_version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
-    )?;
-    let n = tx.execute(
-        &ins,
-        &[
-            &r.eligibility_report_id,
-            &r.candidate_id,
-            &r.level,
-            &passed,
-            &r.blockers_json,
-            &r.warnings_json,
-            &r.computed_at_utc,
-            &extra[0],
-            &extra[1],
-            &extra[2],
-            &extra[3],
-            &extra[4],
-        ],
-    )?;
-    if n == 0 {
-        return Err(report_id_taken(&r.eligibility_report_id).into());
-    }
-    Ok(())
-}
-
-/// Lock the candidate row for this transaction; its status (unknown id → InvalidInput).
-fn lock_candidate(
-    tx: &mut Transaction<'_>,
-    stmts: &mut HashMap<String, Statement>,
-    candidate_id: &str,
-) -> TxResult<String> {
-    let st = prep(tx, stmts, "SELECT status FROM promotion_candidates WHERE candidate_id = $1 FOR UPDATE")?;
-    match tx.query_opt(&st, &[&candidate_id])? {
-        Some(row) => Ok(row.try_get::<_, String>(0)?),
-        None => Err(not_found(candidate_id).into()),
-    }
-}
-
-/// The report as a promotion reads it, locked FOR SHARE until the transaction ends (None: no
-/// such report; no eligibility table: the analyzer's RuntimeError).
-fn report_link(
-    tx: &mut Transaction<'_>,
-    stmts: &mut HashMap<String, Statement>,
-    report_id: &str,
-) -> TxResult<Option<ReportLink>> {
-    let st = match prep(
-        tx,
-        stmts,
-        "SELECT candidate_id, level, passed FROM eligibility_reports WHERE eligibility_report_id = $1 FOR SHARE",
-    ) {
-        Ok(st) => st,
-        Err(TxErr::Pg(e)) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => {
-            return Err(Error::Runtime(ELIGIBILITY_TABLE_REQUIRED_MSG.to_string()).into())
-        }
-        Err(e) => return Err(e),
-    };
-    let row = match tx.query_opt(&st, &[&report_id]) {
-        Ok(r) => r,
-        Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => {
-            return Err(Error::Runtime(ELIGIBILITY_TABLE_REQUIRED_MSG.to_string()).into())
-        }
-        Err(e) => return Err(e.into()),
-    };
-    Ok(match row {
-        Some(row) => Some(ReportLink {
-            candidate_id: row.try_get(0)?,
-            level: row.try_get(1)?,
-            passed: row.try_get::<_, i32>(2)? == 1,
-        }),
-        None => None,
+    serde_json::json!({
+        "eligibility_report_id": r.eligibility_report_id,
+        "candidate_id": r.candidate_id,
+        "level": r.level,
+        "passed": i32::from(r.passed),
+        "blockers_json": r.blockers_json,
+        "warnings_json": r.warnings_json,
+        "computed_at_utc": r.computed_at_utc,
+        "run_key": blank(&r.run_key),
+        "run_instance_id": blank(&r.run_instance_id),
+        "dataset_id_v2": blank(&r.dataset_id_v2),
+        "engine_version": blank(&r.engine_version),
+        "config_version": blank(&r.config_version),
     })
+    .to_string()
 }
 
-/// The report must exist, have passed, have `level` and belong to `candidate_id`; it is
-/// locked FOR SHARE until the transaction ends.
-fn check_report(
-    tx: &mut Transaction<'_>,
-    stmts: &mut HashMap<String, Statement>,
-    candidate_id: &str,
-    level: &str,
-    report_id: &str,
-) -> TxResult<()> {
-    let found = report_link(tx, stmts, report_id)?;
-    Ok(check_report_link(candidate_id, level, report_id, found)?)
+/// Raised when the registry predates version 14 (its rules as database functions).
+const REGISTRY_FUNCTIONS_REQUIRED_MSG: &str = "this registry predates Phase 3 migration 14 (the registry's rules as \
+     database functions): run run_migrations_phase3 (or `crypto-analyzer-promotion init`) as the registry's owner";
+
+/// What a registry function's refusal is about: to rebuild the store's own message.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Ctx<'a> {
+    candidate_id: &'a str,
+    expected: Option<&'a str>,
+    level: &'a str,
+    report_id: Option<&'a str>,
 }
 
-/// The one statement that changes a candidate's status (and links the report that promoted it).
-fn set_status(
-    tx: &mut Transaction<'_>,
-    stmts: &mut HashMap<String, Statement>,
-    candidate_id: &str,
-    status: &str,
-    report: Option<&str>,
-) -> TxResult<()> {
-    match report {
-        Some(rid) => {
-            let st = prep(
-                tx,
-                stmts,
-                "UPDATE promotion_candidates SET status = $1, eligibility_report_id = $2 WHERE candidate_id = $3",
-            )?;
-            tx.execute(&st, &[&status, &rid, &candidate_id])?;
+/// A registry function's refusal (SQLSTATE class CA, migrations/postgresql/014) as the store's
+/// error with the same message as on SQLite (`rules`); a step reserved to approvers (CA008) and
+/// anything else stay server errors.
+pub(crate) fn refusal(e: postgres::Error, ctx: &Ctx<'_>) -> TxErr {
+    let Some(db) = e.as_db_error() else { return TxErr::Pg(e) };
+    let detail = db.detail().unwrap_or_default();
+    let core = match db.code().code() {
+        "CA001" => not_found(ctx.candidate_id),
+        "CA002" => status_changed(ctx.candidate_id, ctx.expected.unwrap_or_default(), detail),
+        "CA003" => {
+            let found = serde_json::from_str::<Value>(detail).ok().and_then(|v| {
+                Some(ReportLink {
+                    candidate_id: v.get("candidate_id")?.as_str()?.to_string(),
+                    level: v.get("level")?.as_str()?.to_string(),
+                    passed: v.get("passed")?.as_bool()?,
+                })
+            });
+            let report_id = ctx.report_id.unwrap_or_default();
+            match check_report_link(ctx.candidate_id, ctx.level, report_id, found) {
+                Err(e) => e,
+                Ok(()) => Error::invalid(db.message()),
+            }
         }
-        None => {
-            let st = prep(tx, stmts, "UPDATE promotion_candidates SET status = $1 WHERE candidate_id = $2")?;
-            tx.execute(&st, &[&status, &candidate_id])?;
+        "CA004" | "CA005" | "CA006" | "CA007" | "CA010" => Error::invalid(db.message()),
+        _ if *db.code() == SqlState::UNDEFINED_FUNCTION && db.message().contains("registry_") => {
+            Error::Runtime(REGISTRY_FUNCTIONS_REQUIRED_MSG.to_string())
         }
-    }
-    Ok(())
-}
-
-fn insert_event(
-    tx: &mut Transaction<'_>,
-    stmts: &mut HashMap<String, Statement>,
-    candidate_id: &str,
-    ts: &str,
-    event_type: &str,
-    payload_json: Option<&str>,
-) -> TxResult<i64> {
-    let st = prep(
-        tx,
-        stmts,
-        "INSERT INTO promotion_events (candidate_id, ts_utc, event_type, payload_json) VALUES ($1, $2, $3, $4) RETURNING event_id",
-    )?;
-    let row = tx.query_one(&st, &[&candidate_id, &ts, &event_type, &payload_json])?;
-    Ok(row.try_get::<_, i64>(0)?)
+        _ => return TxErr::Pg(e),
+    };
+    TxErr::Core(core)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,37 +1,47 @@
 //! The PostgreSQL primitives of the store's operations ([`Dialect`] / [`WriteTx`]; the
 //! operations themselves are in `src/store/ops.rs`): the SQL texts, and what is PostgreSQL's own.
 //!
-//! * Locking: [`Dialect::write`] is one READ COMMITTED transaction; the candidate row is locked
-//!   `FOR UPDATE` ([`WriteTx::lock_candidate`]) or `FOR KEY SHARE` ([`WriteTx::candidate_exists`]:
-//!   events and reports may be added concurrently, the row may not be deleted), a linked report
-//!   `FOR SHARE`.
+//! * Writes: since migration 14 every write primitive is ONE call of a `registry_*` function
+//!   (migrations/postgresql/014_registry_rules.sql; owned by the schema owner, `SECURITY
+//!   DEFINER`, `search_path` pinned): the function locks the candidate row (`FOR UPDATE`) and
+//!   the report it links (`FOR SHARE`), checks the rule again inside the database, writes the
+//!   event and stamps the login (`session_user`) and the server's clock. A role of the registry
+//!   (`crypto-analyzer-promotion roles`) has no other way to write, and may not lock rows: the
+//!   reads of `ops.rs` run without a lock clause and only find the messages; a function's
+//!   refusal (SQLSTATE class CA) comes back with the same message (`refusal` in `mod.rs`).
+//!   Storing a report outside an evaluation (`insert_eligibility_report`) stays a plain INSERT,
+//!   which only the owner may run.
 //! * Retry: a deadlock (40P01) or serialization failure (40001) in any statement or at commit
 //!   runs the whole transaction again from the start, at most [`MAX_TX_ATTEMPTS`] times with a
 //!   jittered backoff, then [`Error::Busy`].
-//! * Ids: `RETURNING event_id`; duplicates found with `ON CONFLICT DO NOTHING` (no aborted
-//!   transaction to recover from).
-//! * A candidate created at candidate/accepted is checked here in code (a passed report of that
-//!   level computed for the id it gets), with c79684b's message; SQLite's triggers do the same.
+//! * Ids: the functions return the event ids; a candidate without the caller's id gets the id
+//!   the database derives from its own clock with `rules::candidate_id_for`'s formula.
+//! * A candidate is created exploratory or rejected (a report must point at an existing
+//!   candidate, and a promotion is one rung): created at candidate/accepted it is refused with
+//!   `rules::ELIGIBILITY_REQUIRED_MSG` (no report) or `rules::CREATE_PROMOTED_MSG`.
 //! * Eligibility reports are returned oldest `computed_at_utc` first (ties by id): the table has
 //!   no insertion-order column on PostgreSQL.
 //! * A `LIMIT NULL` is no limit.
 //! * Statements written once: `?N` placeholders become `$N`; integers are bound at the width of
-//!   the column; [`WriteTx::row_lock`] gives the `FOR UPDATE` / `FOR KEY SHARE` / `FOR SHARE` clause.
+//!   the column.
 
 use std::collections::HashMap;
 
+use postgres::error::SqlState;
 use postgres::types::{ToSql, Type};
 use postgres::{GenericClient, Row, Statement, Transaction};
 
 use crate::error::{Error, Result};
-use crate::store::dialect::{Arg, CandidateInsert, Cell, Dialect, RowLock, Rows, WriteTx};
+use crate::store::dialect::{
+    AcceptanceStep, AcceptanceWrite, Arg, CandidateInsert, Cell, Dialect, EvaluationWrite, Rows, StatusChange, WriteTx,
+};
 use crate::store::model::{Candidate, CandidateFilter, EligibilityRow};
 use crate::store::postgres::conn::{is_retryable, outcome_unknown, pg_err, PgTarget};
 use crate::store::postgres::{
-    backoff, check_report, insert_event, prep, report_link, row_to_candidate, set_status, PgStore, TxErr, TxResult,
-    CANDIDATE_COLUMNS, MAX_TX_ATTEMPTS,
+    backoff, prep, refusal, report_to_json, row_to_candidate, Ctx, PgStore, TxErr, TxResult, CANDIDATE_COLUMNS,
+    MAX_TX_ATTEMPTS,
 };
-use crate::store::rules::{candidate_id_taken, ReportLink, ELIGIBILITY_REQUIRED_MSG};
+use crate::store::rules::{ReportLink, CREATE_PROMOTED_MSG, ELIGIBILITY_REQUIRED_MSG, ELIGIBILITY_TABLE_REQUIRED_MSG};
 
 /// A statement written once with `?N` placeholders in PostgreSQL's `$N` style (the statements
 /// written once contain no other question mark).
@@ -136,14 +146,6 @@ impl WriteTx for PgTx<'_, '_> {
         self.done(r)
     }
 
-    fn row_lock(&self, lock: RowLock) -> &'static str {
-        match lock {
-            RowLock::Update => " FOR UPDATE",
-            RowLock::KeyShare => " FOR KEY SHARE",
-            RowLock::Share => " FOR SHARE",
-        }
-    }
-
     fn table_exists(&mut self, name: &str) -> Result<bool> {
         let r = (|| -> TxResult<bool> {
             let st = prep(&mut self.tx, self.stmts, "SELECT to_regclass($1) IS NOT NULL")?;
@@ -152,67 +154,152 @@ impl WriteTx for PgTx<'_, '_> {
         self.done(r)
     }
 
-    fn insert_candidate(&mut self, row: &CandidateInsert<'_>) -> Result<()> {
+    fn create_candidate(&mut self, row: &CandidateInsert<'_>) -> Result<String> {
         let new = row.new;
-        let report = new.eligibility_report_id.as_deref();
-        let r = (|| -> TxResult<()> {
-            if matches!(new.status.as_str(), "candidate" | "accepted") && report.is_none() {
-                return Err(Error::invalid(ELIGIBILITY_REQUIRED_MSG).into());
-            }
-            if let Some(rid) = report {
-                check_report(&mut self.tx, self.stmts, row.candidate_id, &new.status, rid)?;
-            }
-            let ins = prep(
-                &mut self.tx,
-                self.stmts,
-                &format!(
-                    "INSERT INTO promotion_candidates ({CANDIDATE_COLUMNS}) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING"
-                ),
-            )?;
-            let params: [&(dyn ToSql + Sync); 14] = [
-                &row.candidate_id,
-                &row.created_at_utc,
-                &new.status,
-                &new.dataset_id,
-                &new.run_id,
-                &new.family_id,
-                &new.signal_name,
-                &new.horizon,
-                &new.estimator,
-                &new.config_hash,
-                &new.git_commit,
-                &new.notes,
-                &row.evidence_json,
-                &report,
-            ];
-            if self.tx.execute(&ins, &params)? == 0 {
-                return Err(candidate_id_taken(row.candidate_id).into());
-            }
-            Ok(())
-        })();
+        if matches!(new.status.as_str(), "candidate" | "accepted") && new.eligibility_report_id.is_none() {
+            return Err(Error::invalid(ELIGIBILITY_REQUIRED_MSG));
+        }
+        if new.eligibility_report_id.is_some() {
+            // A report needs its candidate first (foreign key), and a promotion is one rung.
+            return Err(Error::invalid(CREATE_PROMOTED_MSG));
+        }
+        // The caller's id, or NULL: the database derives it from its clock (the time it stamps).
+        let id = new.candidate_id.as_deref().filter(|id| !id.is_empty());
+        let ctx = Ctx { candidate_id: id.unwrap_or(row.candidate_id), ..Ctx::default() };
+        let params: [&(dyn ToSql + Sync); 12] = [
+            &id,
+            &new.status,
+            &new.dataset_id,
+            &new.run_id,
+            &new.family_id,
+            &new.signal_name,
+            &new.horizon,
+            &new.estimator,
+            &new.config_hash,
+            &new.git_commit,
+            &new.notes,
+            &row.evidence_json,
+        ];
+        let r = self.call(
+            "SELECT registry_create_candidate($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            &params,
+            &ctx,
+        );
         self.done(r)
     }
 
-    fn set_status(&mut self, candidate_id: &str, status: &str, report_id: Option<&str>) -> Result<()> {
-        let r = set_status(&mut self.tx, self.stmts, candidate_id, status, report_id);
+    fn change_status(&mut self, change: &StatusChange<'_>) -> Result<i64> {
+        let ctx = Ctx {
+            candidate_id: change.candidate_id,
+            level: change.new_status,
+            report_id: change.report_id,
+            ..Ctx::default()
+        };
+        let r = match change.report_id {
+            None => self.call(
+                "SELECT registry_set_status($1, $2, $3)",
+                &[&change.candidate_id, &change.new_status, &change.reason],
+                &ctx,
+            ),
+            Some(rid) => self.call(
+                "SELECT registry_promote($1, $2, $3, $4)",
+                &[&change.candidate_id, &change.new_status, &rid, &change.reason],
+                &ctx,
+            ),
+        };
+        self.done(r)
+    }
+
+    fn record_evaluation(&mut self, w: &EvaluationWrite<'_>) -> Result<i64> {
+        let new_status = w.promotion.map(|p| p.new_status).or(w.new_status);
+        let report_id = w.promotion.and_then(|p| p.report_id);
+        let reason = w.promotion.and_then(|p| p.reason);
+        let report_json = w.report.map(report_to_json);
+        let ctx = Ctx {
+            candidate_id: w.candidate_id,
+            expected: w.expected_status,
+            level: new_status.unwrap_or_default(),
+            report_id,
+        };
+        let r = self.call(
+            "SELECT registry_record_evaluation($1, $2, $3, $4, $5, true, $6)",
+            &[&w.candidate_id, &w.expected_status, &new_status, &report_json, &reason, &w.payload_json],
+            &ctx,
+        );
+        self.done(r)
+    }
+
+    fn acceptance(&mut self, w: &AcceptanceWrite<'_>) -> Result<i64> {
+        let ctx =
+            Ctx { candidate_id: w.candidate_id, level: "accepted", report_id: Some(w.report_id), ..Ctx::default() };
+        let r = match w.step {
+            AcceptanceStep::Request => self.call(
+                "SELECT registry_request_acceptance($1, $2, $3)",
+                &[&w.candidate_id, &w.report_id, &w.reason],
+                &ctx,
+            ),
+            AcceptanceStep::Approve => {
+                self.call("SELECT registry_approve_acceptance($1, $2)", &[&w.candidate_id, &w.reason], &ctx)
+            }
+            AcceptanceStep::Reject => {
+                self.call("SELECT registry_reject_acceptance($1, $2)", &[&w.candidate_id, &w.reason], &ctx)
+            }
+        };
         self.done(r)
     }
 
     fn insert_event(
         &mut self,
         candidate_id: &str,
-        ts_utc: &str,
+        _ts_utc: &str,
         event_type: &str,
         payload_json: Option<&str>,
     ) -> Result<i64> {
-        let r = insert_event(&mut self.tx, self.stmts, candidate_id, ts_utc, event_type, payload_json);
+        // The time is the server's (registry_record_event stamps it).
+        let ctx = Ctx { candidate_id, ..Ctx::default() };
+        let r =
+            self.call("SELECT registry_record_event($1, $2, $3)", &[&candidate_id, &event_type, &payload_json], &ctx);
         self.done(r)
     }
 
     fn report_link(&mut self, report_id: &str) -> Result<Option<ReportLink>> {
-        let r = report_link(&mut self.tx, self.stmts, report_id);
+        let r = (|| -> TxResult<Option<ReportLink>> {
+            let sql = "SELECT candidate_id, level, passed FROM eligibility_reports WHERE eligibility_report_id = $1";
+            let row =
+                match prep(&mut self.tx, self.stmts, sql).and_then(|st| Ok(self.tx.query_opt(&st, &[&report_id])?)) {
+                    Ok(row) => row,
+                    Err(TxErr::Pg(e)) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => {
+                        return Err(Error::Runtime(ELIGIBILITY_TABLE_REQUIRED_MSG.to_string()).into())
+                    }
+                    Err(e) => return Err(e),
+                };
+            Ok(match row {
+                Some(row) => Some(ReportLink {
+                    candidate_id: row.try_get(0)?,
+                    level: row.try_get(1)?,
+                    passed: row.try_get::<_, i32>(2)? == 1,
+                }),
+                None => None,
+            })
+        })();
         self.done(r)
+    }
+}
+
+impl PgTx<'_, '_> {
+    /// One call of a registry function returning one value; its refusal mapped with `ctx`.
+    fn call<T: for<'r> postgres::types::FromSql<'r>>(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        ctx: &Ctx<'_>,
+    ) -> TxResult<T> {
+        let st = prep(&mut self.tx, self.stmts, sql).map_err(|e| match e {
+            TxErr::Pg(e) => refusal(e, ctx),
+            other => other,
+        })?;
+        let row = self.tx.query_one(&st, params).map_err(|e| refusal(e, ctx))?;
+        Ok(row.try_get::<_, T>(0)?)
     }
 }
 
@@ -296,6 +383,19 @@ impl Dialect for PgStore {
                 &format!("SELECT {CANDIDATE_COLUMNS} FROM promotion_candidates WHERE candidate_id = $1"),
             )?;
             tx.query_opt(&st, &[&candidate_id])?.as_ref().map(row_to_candidate).transpose()
+        })
+    }
+
+    fn registry_setting(&mut self, name: &str) -> Result<Option<String>> {
+        self.read(|client, stmts| {
+            let exists = client
+                .query_one("SELECT to_regprocedure('registry_setting(text)') IS NOT NULL", &[])?
+                .try_get::<_, bool>(0)?;
+            if !exists {
+                return Ok(None);
+            }
+            let st = prep(client, stmts, "SELECT registry_setting($1)")?;
+            Ok(client.query_one(&st, &[&name])?.try_get::<_, Option<String>>(0)?)
         })
     }
 

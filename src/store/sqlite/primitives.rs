@@ -12,15 +12,22 @@
 //! * Databases before migration 9 have no `eligibility_report_id` column: candidates are read
 //!   with `*` and inserted without the column unless a report is linked.
 //! * Eligibility reports are returned in insertion order (`rowid`).
-//! * Statements written once: `?N` is SQLite's own placeholder style; [`WriteTx::row_lock`] is
-//!   empty (the transaction's write lock covers every row).
+//! * Statements written once: `?N` is SQLite's own placeholder style; the reads of an operation
+//!   need no lock clause (the transaction's write lock covers every row).
+//! * The write primitives are the UPDATE / INSERTs themselves (the triggers check them again).
 
 use rusqlite::{params, ErrorCode, OptionalExtension, Transaction};
 
 use crate::error::{Error, Result};
-use crate::store::dialect::{Arg, CandidateInsert, Cell, Dialect, RowLock, Rows, WriteTx};
+use crate::store::dialect::{
+    insert_report_row, AcceptanceStep, AcceptanceWrite, Arg, CandidateInsert, Cell, Dialect, EvaluationWrite, Rows,
+    StatusChange, WriteTx,
+};
 use crate::store::model::{Candidate, CandidateFilter, EligibilityRow};
-use crate::store::rules::{candidate_id_taken, ReportLink, ELIGIBILITY_TABLE_REQUIRED_MSG};
+use crate::store::rules::{
+    candidate_id_taken, ReportLink, ACCEPTANCE_APPROVED, ACCEPTANCE_REJECTED, ACCEPTANCE_REQUESTED,
+    ELIGIBILITY_TABLE_REQUIRED_MSG,
+};
 use crate::store::sqlite::{
     missing_column, promotion_tables_exist_conn, sql_err, trigger_message, with_write_transaction, Store,
 };
@@ -143,14 +150,83 @@ impl WriteTx for SqliteTx<'_, '_> {
         Ok(n as u64)
     }
 
-    fn row_lock(&self, _lock: RowLock) -> &'static str {
-        "" // BEGIN IMMEDIATE holds the database's write lock for the whole transaction
-    }
-
     fn table_exists(&mut self, name: &str) -> Result<bool> {
         table_exists(self.tx, name)
     }
 
+    fn create_candidate(&mut self, row: &CandidateInsert<'_>) -> Result<String> {
+        self.insert_candidate(row)?;
+        self.insert_event(row.candidate_id, row.created_at_utc, "created", Some(row.created_payload))?;
+        Ok(row.candidate_id.to_string())
+    }
+
+    fn change_status(&mut self, change: &StatusChange<'_>) -> Result<i64> {
+        self.set_status(change.candidate_id, change.new_status, change.report_id)?;
+        self.insert_event(change.candidate_id, change.ts_utc, "status_change", Some(change.payload_json))
+    }
+
+    fn record_evaluation(&mut self, w: &EvaluationWrite<'_>) -> Result<i64> {
+        if let Some(r) = w.report {
+            insert_report_row(self, r)?;
+        }
+        if let Some(p) = &w.promotion {
+            self.change_status(p)?;
+        } else if let Some(status) = w.new_status {
+            self.set_status(w.candidate_id, status, None)?;
+        }
+        self.insert_event(w.candidate_id, w.ts_utc, "evaluated", w.payload_json)
+    }
+
+    /// A SQLite file has one user: the step's writes, without a check of who takes it.
+    fn acceptance(&mut self, w: &AcceptanceWrite<'_>) -> Result<i64> {
+        if let Some(change) = &w.status_change {
+            self.change_status(change)?;
+        }
+        let event_type = match w.step {
+            AcceptanceStep::Request => ACCEPTANCE_REQUESTED,
+            AcceptanceStep::Approve => ACCEPTANCE_APPROVED,
+            AcceptanceStep::Reject => ACCEPTANCE_REJECTED,
+        };
+        self.insert_event(w.candidate_id, w.ts_utc, event_type, Some(w.payload_json))
+    }
+
+    fn insert_event(
+        &mut self,
+        candidate_id: &str,
+        ts_utc: &str,
+        event_type: &str,
+        payload_json: Option<&str>,
+    ) -> Result<i64> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO promotion_events (candidate_id, ts_utc, event_type, payload_json) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut st| st.execute(params![candidate_id, ts_utc, event_type, payload_json]))
+            .map_err(write_err)?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    fn report_link(&mut self, report_id: &str) -> Result<Option<ReportLink>> {
+        if !table_exists(self.tx, "eligibility_reports")? {
+            return Err(Error::Runtime(ELIGIBILITY_TABLE_REQUIRED_MSG.to_string()));
+        }
+        self.tx
+            .prepare_cached(
+                "SELECT candidate_id, level, passed FROM eligibility_reports WHERE eligibility_report_id = ?1",
+            )
+            .and_then(|mut st| {
+                st.query_row([report_id], |r| {
+                    Ok(ReportLink { candidate_id: r.get(0)?, level: r.get(1)?, passed: r.get::<_, i64>(2)? == 1 })
+                })
+                .optional()
+            })
+            .map_err(sql_err)
+    }
+}
+
+impl SqliteTx<'_, '_> {
+    /// The candidate row (with the report column only when a report is linked: files before
+    /// migration 9 lack it).
     fn insert_candidate(&mut self, row: &CandidateInsert<'_>) -> Result<()> {
         let new = row.new;
         let mut values: Vec<&dyn rusqlite::ToSql> = vec![
@@ -196,6 +272,7 @@ impl WriteTx for SqliteTx<'_, '_> {
         }
     }
 
+    /// The one statement that changes a candidate's status (and links a promotion's report).
     fn set_status(&mut self, candidate_id: &str, status: &str, report_id: Option<&str>) -> Result<()> {
         match report_id {
             Some(rid) => self
@@ -211,39 +288,6 @@ impl WriteTx for SqliteTx<'_, '_> {
         }
         .map(|_| ())
         .map_err(write_err)
-    }
-
-    fn insert_event(
-        &mut self,
-        candidate_id: &str,
-        ts_utc: &str,
-        event_type: &str,
-        payload_json: Option<&str>,
-    ) -> Result<i64> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO promotion_events (candidate_id, ts_utc, event_type, payload_json) VALUES (?1, ?2, ?3, ?4)",
-            )
-            .and_then(|mut st| st.execute(params![candidate_id, ts_utc, event_type, payload_json]))
-            .map_err(write_err)?;
-        Ok(self.tx.last_insert_rowid())
-    }
-
-    fn report_link(&mut self, report_id: &str) -> Result<Option<ReportLink>> {
-        if !table_exists(self.tx, "eligibility_reports")? {
-            return Err(Error::Runtime(ELIGIBILITY_TABLE_REQUIRED_MSG.to_string()));
-        }
-        self.tx
-            .prepare_cached(
-                "SELECT candidate_id, level, passed FROM eligibility_reports WHERE eligibility_report_id = ?1",
-            )
-            .and_then(|mut st| {
-                st.query_row([report_id], |r| {
-                    Ok(ReportLink { candidate_id: r.get(0)?, level: r.get(1)?, passed: r.get::<_, i64>(2)? == 1 })
-                })
-                .optional()
-            })
-            .map_err(sql_err)
     }
 }
 
@@ -299,6 +343,10 @@ impl Dialect for Store {
             .prepare_cached(&format!("SELECT {CANDIDATE_COLUMNS} FROM promotion_candidates WHERE candidate_id = ?1"))
             .and_then(|mut st| st.query_row([candidate_id], row_to_candidate).optional())
             .map_err(sql_err)
+    }
+
+    fn registry_setting(&mut self, _name: &str) -> Result<Option<String>> {
+        Ok(None) // a file has one user and no settings
     }
 
     fn select_reports(&mut self, candidate_id: &str) -> Result<Vec<EligibilityRow>> {
