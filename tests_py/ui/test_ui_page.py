@@ -272,3 +272,42 @@ def test_no_rc_chart_without_an_rc_summary(monkeypatch, promo_db):
     at = _app(monkeypatch, promo_db.db, promo_db.app)
     at.selectbox(key="promo_selected").set_value(promo_db.lucky).run()
     assert not at.exception and len(at.get("vega_lite_chart")) == 1  # the timeline only
+
+
+def test_acceptance_flow_request_reject_needs_a_reason_then_approve(monkeypatch, promo_db):
+    """The Acceptance tab calls the acceptance API: a request on a passed accepted-level report,
+    a rejection refused without a reason (nothing written), an approval that takes the step; on
+    SQLite and PostgreSQL (as the test's owner login: see test_store_pg_governance.py for the
+    role checks, which the database makes whoever calls)."""
+    from crypto_analyzer_promotion import _core
+    from crypto_analyzer_promotion.store_sqlite import get_candidate, get_events, promote_to_candidate
+
+    db, cid = promo_db.db, promo_db.lucky
+    ts = "2026-01-01T00:00:00+00:00"
+    _core.store_insert_eligibility_report(str(db), "ui_rc", cid, "candidate", True, "[]", "[]", ts)
+    promote_to_candidate(db, cid, "ui_rc")
+    _core.store_insert_eligibility_report(str(db), "ui_ra", cid, "accepted", True, "[]", "[]", ts)
+
+    at = _app(monkeypatch, db, promo_db.app)
+    at.selectbox(key="promo_selected").set_value(cid).run()
+    at.text_input(key="promo_acc_report").set_value("no_such_report")
+    at.button(key="promo_acc_request").click().run()
+    assert any("Request refused" in e.value and "no_such_report" in e.value for e in at.error), _texts(at)
+    at.text_input(key="promo_acc_report").set_value("ui_ra")
+    at.text_input(key="promo_acc_req_reason").set_value("ready for review")
+    at.button(key="promo_acc_request").click().run()
+    assert not at.exception
+    kinds = [e["event_type"] for e in get_events(db, cid)]
+    assert kinds[-1] == "acceptance_requested", kinds
+    n = len(kinds)
+
+    at.button(key="promo_acc_reject").click().run()
+    assert any("reason is required to reject" in e.value for e in at.error), _texts(at)
+    assert len(get_events(db, cid)) == n and get_candidate(db, cid)["status"] == "candidate"
+
+    at.text_input(key="promo_acc_answer_reason").set_value("reviewed")
+    at.button(key="promo_acc_approve").click().run()
+    assert not at.exception
+    assert get_candidate(db, cid)["status"] == "accepted"
+    assert [e["event_type"] for e in get_events(db, cid)][-2:] == ["status_change", "acceptance_approved"]
+    assert any("acceptance_approved" in m.value for m in at.markdown), _texts(at)

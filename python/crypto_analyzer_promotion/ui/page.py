@@ -311,6 +311,82 @@ def _status_section(db: str, row: dict) -> None:
         st.rerun()
 
 
+_ACCEPTANCE_EVENTS = ("acceptance_requested", "acceptance_approved", "acceptance_rejected")
+
+
+def _acceptance_section(db: str, row: dict, events: list[dict]) -> None:
+    """The acceptance flow (docs/postgresql.md, separation of duties): a researcher asks for the
+    step to accepted on a report, an approver approves or rejects with a reason. The page only
+    calls :mod:`..acceptance`; who may answer, and whether a request is open, the store decides
+    (on PostgreSQL, the database, by the login)."""
+    from .. import acceptance
+
+    cid = row["candidate_id"]
+    try:
+        separated = acceptance.separation_of_duties(db)
+    except _ERRORS as e:
+        st.error(f"Cannot read the registry's settings: {e}")
+        return
+    st.caption(
+        "Separation of duties is **on**: the step to accepted is an approver's answer to a request, "
+        "never from a login that created, evaluated or requested it."
+        if separated
+        else "Separation of duties is off (a SQLite file has no users): the steps are recorded as events, "
+        "without a check of who takes them."
+    )
+    flow = [ev for ev in events if ev.get("event_type") in _ACCEPTANCE_EVENTS]
+    if flow:
+        st.markdown(
+            "\n".join(
+                f"- `{ev.get('ts_utc')}` **{ev.get('event_type')}** {parse_payload(ev.get('payload_json'))}"
+                for ev in flow
+            )
+        )
+    # The report of the latest event that names one (an evaluation's), as a starting value only.
+    suggested = ""
+    for ev in reversed(events):
+        payload = parse_payload(ev.get("payload_json"))
+        if isinstance(payload, dict) and isinstance(payload.get("eligibility_report_id"), str):
+            suggested = payload["eligibility_report_id"]
+            break
+    st.subheader("Request acceptance")
+    report = st.text_input("Eligibility report id (passed, level accepted)", value=suggested, key="promo_acc_report")
+    req_reason = st.text_input("Reason (optional)", key="promo_acc_req_reason")
+    if st.button("Request acceptance", key="promo_acc_request"):
+        if not report.strip():
+            st.error("An eligibility report id is required to request acceptance.")
+            return
+        try:
+            eid = acceptance.request_acceptance(db, cid, report.strip(), req_reason.strip() or None)
+        except _ERRORS as e:
+            st.error(f"Request refused: {e}")
+            return
+        st.session_state["promo_flash"] = ("info", f"{cid}: acceptance requested (event {eid})")
+        st.rerun()
+    st.subheader("Answer a request (approvers)")
+    answer = st.text_input("Reason (required to reject)", key="promo_acc_answer_reason")
+    c1, c2 = st.columns(2)
+    if c1.button("Approve", key="promo_acc_approve", type="primary"):
+        try:
+            eid = acceptance.approve_acceptance(db, cid, answer.strip() or None)
+        except _ERRORS as e:
+            st.error(f"Approval refused: {e}")
+            return
+        st.session_state["promo_flash"] = ("info", f"{cid}: accepted (event {eid})")
+        st.rerun()
+    if c2.button("Reject", key="promo_acc_reject"):
+        if not answer.strip():
+            st.error("A reason is required to reject an acceptance request.")
+            return
+        try:
+            eid = acceptance.reject_acceptance(db, cid, answer.strip())
+        except _ERRORS as e:
+            st.error(f"Rejection refused: {e}")
+            return
+        st.session_state["promo_flash"] = ("info", f"{cid}: acceptance rejected (event {eid})")
+        st.rerun()
+
+
 def _flash() -> None:
     flash = st.session_state.pop("promo_flash", None)
     if not flash:
@@ -330,7 +406,8 @@ def _flash() -> None:
 
 
 def render_promotion_page(db_path: str | None = None) -> None:
-    """Draw the Promotion page (sidebar filters, candidates, details, evaluate, status change)."""
+    """Draw the Promotion page (sidebar filters, candidates, details, evaluate, status change,
+    the acceptance flow)."""
     from ..store_sqlite import get_events, list_candidates
 
     opts = _sidebar(db_path)
@@ -377,7 +454,9 @@ def render_promotion_page(db_path: str | None = None) -> None:
         return
     row = details["candidate"]
 
-    tab_details, tab_events, tab_eval, tab_status = st.tabs(["Details", "History", "Evaluate", "Status"])
+    tab_details, tab_events, tab_eval, tab_status, tab_accept = st.tabs(
+        ["Details", "History", "Evaluate", "Status", "Acceptance"]
+    )
     with tab_details:
         c1, c2 = st.columns(2)
         with c1:
@@ -431,3 +510,5 @@ def render_promotion_page(db_path: str | None = None) -> None:
         _evaluate_section(db, row)
     with tab_status:
         _status_section(db, row)
+    with tab_accept:
+        _acceptance_section(db, row, events)
