@@ -377,7 +377,12 @@ def cmd_rc(args: argparse.Namespace) -> int:
         return _run_rc(args, series, client)
     finally:
         if client is not None:
-            client.close()
+            from .distributed import close_local_client
+
+            if args.scheduler:
+                client.close()  # someone else's cluster: only our connection goes
+            else:
+                close_local_client(client)
 
 
 def _run_rc(args: argparse.Namespace, series: Any, client: Any) -> int:

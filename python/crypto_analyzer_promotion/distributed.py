@@ -27,7 +27,7 @@ from . import _core, rc_blocks
 from ._rc_types import NullCenteringName
 from .exceptions import InvalidInputError
 
-__all__ = ["DistributedFamily", "local_client", "connect"]
+__all__ = ["DistributedFamily", "local_client", "close_local_client", "connect"]
 
 # Columns read from Parquet at a time by a block task (the block's array is filled in place, so a
 # task holds its block plus one group, never the block twice).
@@ -79,6 +79,29 @@ def local_client(
         env={"CRYPTO_ANALYZER_THREADS": str(threads)},
         **kw,
     )
+
+
+def _n_workers(dask_scheduler: Any) -> int:
+    return len(dask_scheduler.workers)
+
+
+def close_local_client(client: Any, timeout: float = 10.0) -> None:
+    """Close a client from :func:`local_client` and its cluster, workers first: closing the
+    scheduler while workers still run lets a worker's heartbeat meet a closing connection, which
+    distributed logs as an error with a traceback on the terminal of a run that succeeded."""
+    import time
+
+    try:
+        cluster = getattr(client, "cluster", None)
+        if cluster is not None:
+            cluster.scale(0)
+            deadline = time.monotonic() + timeout
+            while client.run_on_scheduler(_n_workers) and time.monotonic() < deadline:
+                time.sleep(0.05)
+    except (OSError, TimeoutError, RuntimeError):
+        pass  # closing below is what matters; a cluster that is already going needs no help
+    finally:
+        client.close()
 
 
 # ---------------------------------------------------------------------------------------------
