@@ -61,12 +61,12 @@ COMMON = textwrap.dedent(
         return real_submit(self, fn, args, i)
     cd.DistributedFamily._submit = counted_submit
     real_combine = rc_blocks.combine_blocks
-    def counted_combine(parts, centering):
+    def counted_combine(parts, centering, *scale):
         for p in parts:
             traffic["from_workers"] += sum(np.asarray(v).nbytes for v in p.values())
             traffic["records"] += int(p["rec_col"].size)
             traffic["blocks"] += 1
-        return real_combine(parts, centering)
+        return real_combine(parts, centering, *scale)
     rc_blocks.combine_blocks = counted_combine
     """
 )

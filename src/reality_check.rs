@@ -113,6 +113,65 @@ impl NullCentering {
     }
 }
 
+/// How White's RC and Romano–Wolf scale the bootstrap deviations before comparing them with the
+/// observed statistics (docs/size_study.md, "The RC's default null: one variance scale per family").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NullScale {
+    /// The deviations as drawn: White's RC as published.
+    None,
+    /// Every deviation times one factor c = 1/√min(1, s), s the median share of the series'
+    /// long-run variance the bootstrap reproduces ([`size::null_scale_factor`]): the default.
+    VarianceShare,
+}
+
+impl NullScale {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "none" => Ok(NullScale::None),
+            "variance_share" => Ok(NullScale::VarianceShare),
+            other => Err(Error::invalid(format!(
+                "unknown rc_null_scale {}: expected 'variance_share' or 'none'",
+                python_str_repr(other)
+            ))),
+        }
+    }
+    pub fn name(&self) -> &'static str {
+        match self {
+            NullScale::None => "none",
+            NullScale::VarianceShare => "variance_share",
+        }
+    }
+
+    /// The factor the RC and Romano–Wolf multiply the deviations by: 1 for [`NullScale::None`]
+    /// and for the un-centred null (its values are not deviations), else
+    /// [`size::null_scale_factor`] of the median variance share.
+    pub fn factor(self, centering: NullCentering, share: Option<f64>) -> f64 {
+        match (self, centering) {
+            (NullScale::VarianceShare, NullCentering::Recentred) => size::null_scale_factor(share),
+            _ => 1.0,
+        }
+    }
+}
+
+/// The smallest `s` with `fl(c·s) ≥ m`, for c > 0 finite: rounding is monotone, so
+/// `fl(c·v) ≥ m ⟺ v ≥ s` for every v, and a count of scaled null values reaching `m` is the
+/// count of unscaled ones reaching `s`, bit for bit. NaN stays NaN; c = 1 gives `m`.
+pub(crate) fn scaled_threshold(m: f64, c: f64) -> f64 {
+    if c == 1.0 || !m.is_finite() {
+        return m;
+    }
+    let reaches = |s: f64| c * s >= m;
+    let mut s = m / c;
+    // m / c is within an ulp or two of the boundary: step to it.
+    while !reaches(s) {
+        s = s.next_up();
+    }
+    while reaches(s.next_down()) {
+        s = s.next_down();
+    }
+    s
+}
+
 /// Simulation kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
@@ -149,6 +208,10 @@ pub struct RcOptions {
     pub keep_matrix: bool,
     /// Statistics to compare the null against for RC and Romano–Wolf (default: `m_k`).
     pub compare_to: Option<Vec<f64>>,
+    /// The factor c the RC and Romano–Wolf multiply the null values by ([`NullScale::factor`];
+    /// 1: none). Applied after the kernel: to the null maxima, and through
+    /// [`scaled_threshold`] to the stepdown counts.
+    pub null_scale: f64,
 }
 
 /// One value per SPA recentring of Hansen's test: lower, consistent, upper.
@@ -174,11 +237,14 @@ pub struct RcResult {
     pub k: usize,
     pub n_sim: usize,
     pub centering: NullCentering,
+    /// The factor c the RC and Romano–Wolf null values were multiplied by (1: none).
+    pub null_scale: f64,
     /// Observed statistics the null was compared against (m_k unless `compare_to`).
     pub observed: Vec<f64>,
     pub observed_max: f64,
     pub rc_p_value: f64,
-    /// V*_b for every simulation (NaN when no column had an observation).
+    /// c·V*_b for every simulation (NaN when no column had an observation): the null maxima the
+    /// RC p-value counts, scaled by `null_scale`.
     pub null_max: Vec<f64>,
     /// Romano–Wolf stepdown adjusted p-values, in column order (1.0 for a NaN statistic).
     pub romano_wolf: Vec<f64>,
@@ -187,6 +253,7 @@ pub struct RcResult {
     pub spa_stat_studentized: f64,
     pub spa_stat_unstudentized: f64,
     pub omega: Vec<f64>,
+    /// The B×K null values as drawn (what `null(b)` gives), before the `null_scale` factor.
     pub null_matrix: Option<Vec<f64>>,
 }
 
@@ -277,6 +344,9 @@ fn validate(p: &Prepared, opts: &RcOptions, source: &IndexSource<'_>) -> Result<
     if opts.kernel == Kernel::Gather && p.centred.is_none() {
         return Err(Error::Internal("gather kernel needs the values kept".into()));
     }
+    if !(opts.null_scale.is_finite() && opts.null_scale > 0.0) {
+        return Err(Error::invalid(format!("the null scale must be a positive number (got {})", opts.null_scale)));
+    }
     if opts.keep_matrix && n_sim.checked_mul(p.k).is_none() {
         return Err(Error::invalid("n_sim * K overflows"));
     }
@@ -304,7 +374,7 @@ fn chunk_size(p: &Prepared, n_sim: usize, threads: usize) -> usize {
 pub fn run(p: &Prepared, opts: &RcOptions, source: IndexSource<'_>, control: &RunControl) -> Result<RcResult> {
     validate(p, opts, &source)?;
     let (k, n_sim) = (p.k, opts.n_sim);
-    let targets = Targets::new(p, opts.compare_to.as_deref())?;
+    let targets = Targets::new(p, opts.compare_to.as_deref(), opts.null_scale)?;
     control.set_total(n_sim as u64);
     let mut null_max = vec![f64::NAN; n_sim];
     let mut matrix = if opts.keep_matrix { Some(vec![f64::NAN; n_sim * k]) } else { None };
@@ -418,7 +488,7 @@ fn finish(
     tally: Tally,
 ) -> RcResult {
     let cols = Columns { t: p.t, k: p.k, omega: &p.omega };
-    finish_columns(cols, opts.n_sim, opts.centering, tg, null_max, null_matrix, tally)
+    finish_columns(cols, opts.n_sim, (opts.centering, opts.null_scale), tg, null_max, null_matrix, tally)
 }
 
 /// The shape and ω of the family a result is about (a [`Prepared`], or the blocks of one).
@@ -429,16 +499,23 @@ struct Columns<'a> {
     omega: &'a [f64],
 }
 
-/// [`finish`] from the family's shape and ω.
+/// [`finish`] from the family's shape and ω. `null` is the centering and the scale c: the null
+/// maxima are multiplied by c here, after the kernel (max_k fl(c·v_k) = fl(c·max_k v_k) for c > 0,
+/// so this is the maximum of the scaled values, bit for bit), and the RC p-value counts them; the
+/// stepdown counts already compared with [`scaled_threshold`]s (`tg.stepdown`).
 fn finish_columns(
     p: Columns<'_>,
     n_sim: usize,
-    centering: NullCentering,
+    null: (NullCentering, f64),
     tg: &Targets,
-    null_max: Vec<f64>,
+    mut null_max: Vec<f64>,
     null_matrix: Option<Vec<f64>>,
     tally: Tally,
 ) -> RcResult {
+    let (centering, null_scale) = null;
+    if null_scale != 1.0 {
+        null_max.iter_mut().for_each(|v| *v *= null_scale);
+    }
     let observed_max = nanmax(tg.cmp.iter().copied());
     let pvalue = |count: u64| (1 + count) as f64 / (n_sim + 1) as f64;
     RcResult {
@@ -446,6 +523,7 @@ fn finish_columns(
         k: p.k,
         n_sim,
         centering,
+        null_scale,
         observed: tg.cmp.clone(),
         observed_max,
         rc_p_value: exceedance_pvalue(&null_max, observed_max),
@@ -531,6 +609,33 @@ mod tests {
             let direct: f64 = (0..n - i).map(|j| d[j] * d[j + i]).sum::<f64>() / n as f64;
             assert!((g[i] - direct).abs() <= 1e-10 * g[0].abs(), "lag {i}: {} vs {direct}", g[i]);
         }
+    }
+
+    /// `scaled_threshold(m, c)` is the exact boundary of `fl(c·v) ≥ m`: it reaches, the next
+    /// double down does not, for statistics of every magnitude and sign and several c.
+    #[test]
+    fn scaled_threshold_is_the_exact_boundary() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state
+        };
+        let mut ms = vec![0.0, -0.0, 1.0, -1.0, f64::MIN_POSITIVE, -f64::MIN_POSITIVE, 5e-324, 1e300, -1e300];
+        for _ in 0..20_000 {
+            let u = (next() >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+            let e = (next() % 40) as i32 - 30;
+            ms.push(u * 2f64.powi(e));
+        }
+        for c in [1.0, 1.000_000_1, 1.016, 1.093, 1.0 / 0.8f64.sqrt(), 3.0] {
+            for &m in &ms {
+                let s = scaled_threshold(m, c);
+                assert!(c * s >= m, "m={m:e} c={c}: {s:e} does not reach");
+                let below = s.next_down();
+                assert!(c * below < m, "m={m:e} c={c}: {below:e} below the threshold reaches");
+            }
+        }
+        assert!(scaled_threshold(f64::NAN, 1.2).is_nan());
+        assert_eq!(scaled_threshold(0.25, 1.0), 0.25);
     }
 
     #[test]

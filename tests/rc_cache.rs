@@ -39,13 +39,16 @@ fn roundtrip_corruption_and_concurrent_threads() {
 
 #[test]
 fn key_and_bad_keys() {
-    let v = cache::algorithm_version(true, "xoshiro256pp-splitmix-v1");
+    let v = cache::algorithm_version(true, false, "xoshiro256pp-splitmix-v1");
     let k = cache::cache_key(
         &v,
         &["fam1", "ds1", "abc123", "mean_ic", "None", "200", "42", "stationary", "12"].map(String::from),
     );
     assert_eq!(k, "8886008d6a0dc92ff337b0e7");
-    assert_ne!(cache::algorithm_version(false, "x"), cache::algorithm_version(true, "x"));
+    assert_ne!(cache::algorithm_version(false, false, "x"), cache::algorithm_version(true, false, "x"));
+    // The variance-scaled null (the default) never shares a key with the unscaled one cached before.
+    assert_ne!(cache::algorithm_version(true, true, "x"), cache::algorithm_version(true, false, "x"));
+    assert_eq!(cache::algorithm_version(false, true, "x"), cache::algorithm_version(false, false, "x"));
     let dir = tempfile::tempdir().unwrap();
     assert!(cache::save(dir.path(), "../x", &[1.0]).is_err());
     assert!(cache::save(dir.path(), "", &[1.0]).is_err());

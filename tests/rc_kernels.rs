@@ -4,7 +4,7 @@
 use crypto_analyzer_promotion::control::RunControl;
 use crypto_analyzer_promotion::reality_check::bootstrap::{BootstrapSpec, Method, RngKind};
 use crypto_analyzer_promotion::reality_check::{
-    run, IndexSource, Kernel, Layout, Matrix, NullCentering, Prepared, RcOptions,
+    pvalues_from_null_matrix, run, IndexSource, Kernel, Layout, Matrix, NullCentering, Prepared, RcOptions,
 };
 
 fn data(t: usize, k: usize, nan_every: usize) -> Vec<f64> {
@@ -26,6 +26,7 @@ fn opts(t: usize, method: Method, kernel: Kernel) -> RcOptions {
         kernel,
         keep_matrix: true,
         compare_to: None,
+        null_scale: 1.0,
     }
 }
 
@@ -70,6 +71,48 @@ fn tiled_kernel_on_data_larger_than_a_tile_equals_gather_and_single_simulation()
             let m = ma[66 * k + c];
             assert!(v.to_bits() == m.to_bits() || (v.is_nan() && m.is_nan()));
         }
+    }
+}
+
+/// The variance-share scale c of the RC and Romano–Wolf (applied after the kernel: to the null
+/// maxima, and to the stepdown counts through exact thresholds) gives, bit for bit, what the
+/// definition gives from the scaled matrix c·(m* − m); the SPA does not move; c = 1 is the
+/// unscaled run.
+#[test]
+fn null_scale_equals_the_scaled_matrix_and_leaves_the_spa() {
+    for nan_every in [0usize, 7] {
+        let (t, k) = (120, 9);
+        let mut x = data(t, k, nan_every);
+        for row in 0..t {
+            x[row * k] += 0.06; // an edge, so that the stepdown has p-values of every size
+            x[row * k + 1] += 0.03;
+        }
+        let p = Prepared::new(Matrix { values: &x, t, k, layout: Layout::RowMajor }, 6.0, false).unwrap();
+        let mut o = opts(t, Method::Stationary { avg_block_length: 6.0 }, Kernel::PrefixSum);
+        let plain = run(&p, &o, IndexSource::Generated, &RunControl::new()).unwrap();
+        let mut moved = false;
+        for c in [1.0 / 0.83f64.sqrt(), 1.016, 1.5, 3.0] {
+            o.null_scale = c;
+            let got = run(&p, &o, IndexSource::Generated, &RunControl::new()).unwrap();
+            let matrix = got.null_matrix.clone().unwrap();
+            // The matrix is reported as drawn.
+            assert_eq!(
+                matrix.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                plain.null_matrix.clone().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
+            let scaled: Vec<f64> = matrix.iter().map(|v| c * v).collect();
+            let want = pvalues_from_null_matrix(&got.observed, &scaled, o.n_sim).unwrap();
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got.null_max), bits(&want.null_max), "c={c}");
+            assert_eq!(got.rc_p_value.to_bits(), want.rc_p_value.to_bits(), "c={c}");
+            assert_eq!(bits(&got.romano_wolf), bits(&want.romano_wolf), "c={c}");
+            assert_eq!(got.spa_studentized, plain.spa_studentized);
+            assert_eq!(got.spa_unstudentized, plain.spa_unstudentized);
+            assert_eq!(got.null_scale, c);
+            moved |= got.romano_wolf != plain.romano_wolf;
+            assert!(got.rc_p_value >= plain.rc_p_value, "a wider null cannot lower the p-value");
+        }
+        assert!(moved, "the scale changed no Romano–Wolf p-value: the test would not see it ignored");
     }
 }
 

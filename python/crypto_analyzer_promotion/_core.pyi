@@ -10,7 +10,14 @@ from typing import Any, Literal, TypeAlias, final
 import numpy as np
 import numpy.typing as npt
 
-from crypto_analyzer_promotion._rc_types import KernelName, MethodName, NullCenteringName, PrefixModeName, RngName
+from crypto_analyzer_promotion._rc_types import (
+    KernelName,
+    MethodName,
+    NullCenteringName,
+    NullScaleName,
+    PrefixModeName,
+    RngName,
+)
 
 __version__: str
 
@@ -232,6 +239,8 @@ class RcEngine:
         kernel: KernelName = "prefix",
         progress: Callable[[int, int], Any] | None = None,
         base_state: tuple[int, int] | None = None,
+        null_scale: NullScaleName = "none",
+        variance_share: float | None = None,
     ) -> dict[str, Any]: ...
 
 def rc_bootstrap_indices(
@@ -253,6 +262,9 @@ def rc_variance_shares(
     values: npt.NDArray[np.float64], method: str, avg_block_length: float, block_size: float
 ) -> list[float | None]: ...
 def rc_median_share(shares: Sequence[float | None]) -> float | None: ...
+def rc_null_scale_factor(
+    null_scale: NullScaleName, null_centering: NullCenteringName, variance_share: float | None = None
+) -> float: ...
 def rc_size_warning(
     n_periods: int,
     n_hypotheses: int,
@@ -280,10 +292,20 @@ def rc_run_block(
     n_sim: int,
     kernel: KernelName = "prefix",
     base_state: tuple[int, int] | None = None,
+    null_scale: NullScaleName = "none",
+    variance_share: float | None = None,
 ) -> dict[str, Any]: ...
-def rc_combine_blocks(parts: list[dict[str, Any]], null_centering: NullCenteringName) -> dict[str, Any]: ...
+def rc_combine_blocks(
+    parts: list[dict[str, Any]],
+    null_centering: NullCenteringName,
+    null_scale: NullScaleName = "none",
+    variance_share: float | None = None,
+) -> dict[str, Any]: ...
 def rc_cache_algorithm_version(
-    null_centering: NullCenteringName = "recentred", rng: RngName = "default", seeded_by_base: bool = False
+    null_centering: NullCenteringName = "recentred",
+    rng: RngName = "default",
+    seeded_by_base: bool = False,
+    null_scale: NullScaleName = "none",
 ) -> str: ...
 def rc_cache_key(version: str, fields: Sequence[str]) -> str: ...
 def rc_cache_is_disabled(no_cache_flag: bool = False) -> bool: ...

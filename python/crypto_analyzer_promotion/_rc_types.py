@@ -10,5 +10,6 @@ RngName = Literal["default", "numpy_legacy", "numpy_pcg64"]
 NullCenteringName = Literal["recentred", "recentered", "none"]
 KernelName = Literal["prefix", "prefix_scalar", "gather"]
 PrefixModeName = Literal["auto", "stored", "streamed"]
+NullScaleName = Literal["variance_share", "none"]
 
-__all__ = ["MethodName", "RngName", "NullCenteringName", "KernelName", "PrefixModeName"]
+__all__ = ["MethodName", "RngName", "NullCenteringName", "KernelName", "PrefixModeName", "NullScaleName"]

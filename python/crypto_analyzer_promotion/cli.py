@@ -396,6 +396,7 @@ def _run_rc(args: argparse.Namespace, series: Any, client: Any) -> int:
         avg_block_length=args.avg_block_length,
         block_size=args.block_size,
         seed=args.seed,
+        rc_null_scale=args.rc_null_scale,
     )
     progress = _progress_bar(sys.stderr) if sys.stderr.isatty() and not args.json else None
     res = run_family_reality_check(
@@ -462,7 +463,8 @@ def _print_rc_text(res: Any, args: argparse.Namespace) -> None:
     best = max(range(len(obs)), key=lambda i: obs[i] if math.isfinite(obs[i]) else -math.inf) if obs else None
     print(
         f"Reality Check ({args.metric}): {len(ids)} hypotheses, n_sim={res.n_sim}, method={args.method}, "
-        f"seed={args.seed}, null={res.null_centering}, rng={res.rng}"
+        f"seed={args.seed}, null={res.null_centering}, rng={res.rng}, "
+        f"RC null scale={res.config.rc_null_scale} (x{res.null_scale_factor:.4f})"
     )
     if best is not None:
         print(f"  observed max      {float(res.observed_max):.6f}  ({ids[best]})")
@@ -757,6 +759,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["recentred", "none"],
         default="recentred",
         help="'none' reproduces the analyzer's old (non-recentred) null, for old reports only",
+    )
+    p.add_argument(
+        "--rc-null-scale",
+        choices=["variance_share", "none"],
+        default="variance_share",
+        help="the RC / Romano-Wolf null: scaled by the bootstrap's variance share (default; holds its "
+        "size at small T and under strong dependence, docs/size_study.md) or 'none' (White's RC as published)",
     )
     p.add_argument("--rng", choices=["default", "numpy_legacy", "numpy_pcg64"], default="default")
     p.add_argument("--family-id", default=None, help="part of the cache key")

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from . import _core, rc_blocks
-from ._rc_types import NullCenteringName
+from ._rc_types import NullCenteringName, NullScaleName
 from .exceptions import InvalidInputError
 
 __all__ = ["DistributedFamily", "local_client", "close_local_client", "connect"]
@@ -193,11 +193,18 @@ def _run_task(
     n_sim: int,
     null_centering: NullCenteringName,
     stream_kwargs: dict[str, Any],
+    null_scale: tuple[NullScaleName, float | None],
     *data: Any,
 ) -> dict[str, Any]:
     values = _block_values(source, data)
     out = rc_blocks.run_block(
-        values, block_length, n_sim=n_sim, null_centering=null_centering, stream_kwargs=stream_kwargs
+        values,
+        block_length,
+        n_sim=n_sim,
+        null_centering=null_centering,
+        stream_kwargs=stream_kwargs,
+        null_scale=null_scale[0],
+        variance_share=null_scale[1],
     )
     out["variance_shares"] = rc_blocks.variance_shares(
         values, stream_kwargs["method"], stream_kwargs["avg_block_length"], stream_kwargs["block_size"]
@@ -443,11 +450,17 @@ class DistributedFamily:
             raise InvalidInputError("return_null_matrix is not available for a distributed run (client=...)")
         stream = self._stream.refresh()
         kwargs = stream.kwargs(self._cfg)
-        args = (self._block_length, int(n_sim), self.null_centering, kwargs)
+        # The RC / Romano–Wolf null scale reads the family's variance share (its first columns,
+        # whichever blocks hold them), so every block needs it before it runs: a first pass of
+        # the blocks' statistics when it is not known yet.
+        scale_name: NullScaleName = self._cfg.rc_null_scale
+        share = self.variance_share if scale_name != "none" and self.null_centering != "none" else None
+        scale = (scale_name, share)
+        args = (self._block_length, int(n_sim), self.null_centering, kwargs, scale)
         parts = self._blocks(_run_task, args, progress, int(n_sim))
         self._check_t(parts)
         self._take_shares(parts)
-        out = rc_blocks.combine_blocks(parts, self.null_centering)
+        out = rc_blocks.combine_blocks(parts, self.null_centering, scale_name, share)
         self._stats = {"observed": out["observed"], "omega": out["omega"]}
         stream.advance(int(n_sim))
         return out

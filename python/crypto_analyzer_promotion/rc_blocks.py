@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._rc_types import NullCenteringName
+from ._rc_types import NullCenteringName, NullScaleName
 from .exceptions import InvalidInputError
 
 __all__ = ["column_ranges", "block_stats", "run_block", "combine_blocks", "variance_shares"]
@@ -77,20 +77,37 @@ def run_block(
     n_sim: int,
     null_centering: NullCenteringName,
     stream_kwargs: dict[str, Any],
+    null_scale: NullScaleName = "none",
+    variance_share: float | None = None,
 ) -> dict[str, Any]:
     """Run the ``n_sim`` simulations over one block (``values``: its T x K_b float64 columns).
     ``block_length`` is the method's L (Hansen's ω); ``stream_kwargs`` the bootstrap spec of the
     whole family (``method, avg_block_length, block_size, seed, rng, base_state``). Returns a dict
     of numpy arrays (picklable): ``t, n_sim, observed, n_obs, omega, null_max, spa, rec_start,
-    rec_col, rec_val``."""
+    rec_col, rec_val``. ``null_scale`` and ``variance_share`` (the family's median share, not
+    the block's): the RC / Romano–Wolf null scale, the same for every block and the combine."""
     eng = _engine(values, block_length)
-    return dict(_core.rc_run_block(eng, null_centering=null_centering, n_sim=int(n_sim), **stream_kwargs))
+    return dict(
+        _core.rc_run_block(
+            eng,
+            null_centering=null_centering,
+            n_sim=int(n_sim),
+            null_scale=null_scale,
+            variance_share=variance_share,
+            **stream_kwargs,
+        )
+    )
 
 
-def combine_blocks(parts: list[dict[str, Any]], null_centering: NullCenteringName) -> dict[str, Any]:
+def combine_blocks(
+    parts: list[dict[str, Any]],
+    null_centering: NullCenteringName,
+    null_scale: NullScaleName = "none",
+    variance_share: float | None = None,
+) -> dict[str, Any]:
     """The family's batch result (the dict of ``RcEngine.run``, ``null_matrix`` None) from its
-    blocks' outputs in column order. Blocks of different T or n_sim, or malformed outputs, raise
-    InvalidInputError naming the block."""
+    blocks' outputs in column order, with the null scale the blocks ran with. Blocks of different
+    T or n_sim, or malformed outputs, raise InvalidInputError naming the block."""
     if not parts:
         raise InvalidInputError("no column blocks to combine")
-    return dict(_core.rc_combine_blocks([dict(p) for p in parts], null_centering))
+    return dict(_core.rc_combine_blocks([dict(p) for p in parts], null_centering, null_scale, variance_share))

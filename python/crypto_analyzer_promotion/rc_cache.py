@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._rc_types import NullCenteringName, RngName
+from ._rc_types import NullCenteringName, NullScaleName, RngName
 
 PathLike = str | os.PathLike[str]
 
@@ -36,12 +36,16 @@ __all__ = [
 
 
 def rc_cache_algorithm_version(
-    null_centering: NullCenteringName = "recentred", rng: RngName = "default", seeded_by_base: bool = False
+    null_centering: NullCenteringName = "recentred",
+    rng: RngName = "default",
+    seeded_by_base: bool = False,
+    null_scale: NullScaleName = "variance_share",
 ) -> str:
-    """The algorithm version that prefixes every key (differs per null centering and stream;
-    ``seeded_by_base``: ``rng="numpy_pcg64"`` with per-simulation seeds drawn from a run key's base
-    generator instead of ``seed + b``)."""
-    return _core.rc_cache_algorithm_version(null_centering, rng, seeded_by_base)
+    """The algorithm version that prefixes every key (differs per null centering, stream and
+    null scale; ``seeded_by_base``: ``rng="numpy_pcg64"`` with per-simulation seeds drawn from a
+    run key's base generator instead of ``seed + b``; ``null_scale``: the RC / Romano–Wolf null
+    scale, so a null cached unscaled is never served as the variance-scaled one)."""
+    return _core.rc_cache_algorithm_version(null_centering, rng, seeded_by_base, null_scale)
 
 
 def get_rc_cache_key(
@@ -58,6 +62,7 @@ def get_rc_cache_key(
     null_centering: NullCenteringName = "recentred",
     rng: RngName = "default",
     seeded_by_base: bool = False,
+    null_scale: NullScaleName = "variance_share",
 ) -> str:
     """24 hex characters of sha256 over ``version|family_id|dataset_id|...|rc_avg_block_length``.
 
@@ -76,7 +81,7 @@ def get_rc_cache_key(
         rc_method,
         rc_avg_block_length,
     ]
-    version = rc_cache_algorithm_version(null_centering, rng, seeded_by_base)
+    version = rc_cache_algorithm_version(null_centering, rng, seeded_by_base, null_scale)
     return _core.rc_cache_key(version, [str(f) for f in fields])
 
 

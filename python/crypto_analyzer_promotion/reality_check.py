@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from . import _core, rc_cache
-from ._rc_types import KernelName, NullCenteringName, RngName
+from ._rc_types import KernelName, NullCenteringName, NullScaleName, RngName
 from .exceptions import InvalidInputError
 from .rc_blocks import variance_shares
 
@@ -63,6 +63,11 @@ class RealityCheckConfig:
     c79684b) or ``"numpy_pcg64"`` (the analyzer's c79684b release, element for element); a
     ``np.random.Generator`` (PCG64) selects ``"numpy_pcg64"`` with that generator as the base that
     draws each simulation's seed, and is advanced by one draw per simulation as the analyzer does.
+    ``rc_null_scale``: how the RC and Romano–Wolf scale the bootstrap deviations (not the SPA):
+    ``"variance_share"`` (the default) multiplies them by 1/sqrt(min(1, s)), s the share of the
+    series' long-run variance the bootstrap reproduces (:func:`bootstrap_variance_share`), which
+    brings the RC's size into [3.5 %, 6.5 %] at small T and under strong dependence
+    (docs/size_study.md); ``"none"`` is White's RC as published.
     """
 
     metric: str = "mean_ic"
@@ -75,6 +80,7 @@ class RealityCheckConfig:
     run_key: str | None = None
     seed_root: int | None = None
     rng: Any = None
+    rc_null_scale: NullScaleName = "variance_share"
 
 
 def _block_length(cfg: RealityCheckConfig) -> float:
@@ -377,7 +383,9 @@ class NullGenerator:
         kernel: KernelName = "prefix",
     ) -> dict:
         """The whole batch in Rust (parallel, GIL released, Ctrl-C stops it). ``indices``: an
-        explicit (n_sim, T) int64 array of period indices replacing the bootstrap draws."""
+        explicit (n_sim, T) int64 array of period indices replacing the bootstrap draws. The RC
+        and Romano–Wolf use ``cfg.rc_null_scale`` (``null_max`` is scaled, ``null_matrix`` is
+        the draws as ``null(b)`` gives them; ``null_scale`` is the factor)."""
         if isinstance(n_sim, bool) or not isinstance(n_sim, (int, np.integer)) or n_sim <= 0:
             raise InvalidInputError(f"n_sim must be a positive integer (got {n_sim!r})")
         if indices is not None:
@@ -387,6 +395,8 @@ class NullGenerator:
         stream = self._stream.refresh()
         out = self._engine.run(
             null_centering=self.null_centering,
+            null_scale=self.cfg.rc_null_scale,
+            variance_share=self.variance_share,
             n_sim=int(n_sim),
             return_null_matrix=bool(return_null_matrix),
             compare_to=compare_to,
@@ -620,6 +630,8 @@ def _run_reality_check(
             "spa_p_values": dict(r["spa_studentized"]),
             "spa_unstudentized_p_values": dict(r["spa_unstudentized"]),
             "null_centering": r["null_centering"],
+            "rc_null_scale": gcfg.rc_null_scale,
+            "rc_null_scale_factor": float(r["null_scale"]),
             "rng": null_generator.rng,
         }
         if return_null_matrix:
@@ -736,6 +748,7 @@ class FamilyRealityCheckResult:
     null_matrix: np.ndarray | None = field(default=None, repr=False)
     seed_derivation: str = "explicit"
     variance_share: float | None = None
+    null_scale_factor: float = 1.0
 
     @property
     def size_warning(self) -> str | None:
@@ -769,6 +782,8 @@ class FamilyRealityCheckResult:
             "rc_avg_block_length": cfg.avg_block_length,
             "rc_block_size": cfg.block_size,
             "null_centering": self.null_centering,
+            "rc_null_scale": cfg.rc_null_scale,
+            "rc_null_scale_factor": float(self.null_scale_factor),
             "rng": self.rng,
             "cache_key": self.cache_key,
             "cache_hit": bool(self.cache_hit),
@@ -868,6 +883,7 @@ def run_family_reality_check(
             null_centering=null_centering,
             rng=rng,
             seeded_by_base=stream.base_state is not None,
+            null_scale=cfg.rc_null_scale,
         )
         if not return_null_matrix:
             null_max = rc_cache.load_cached_null_max(cdir, cache_key)
@@ -900,6 +916,7 @@ def run_family_reality_check(
                     omega=gen.omega,
                     seed_derivation=stream.seed_derivation,
                     variance_share=gen.variance_share,
+                    null_scale_factor=_core.rc_null_scale_factor(cfg.rc_null_scale, null_centering, gen.variance_share),
                 )
     r = gen.run(n_sim, return_null_matrix=return_null_matrix, progress=progress)
     if cdir is not None and cache_key is not None:
@@ -929,4 +946,5 @@ def run_family_reality_check(
         null_matrix=r["null_matrix"],
         seed_derivation=stream.seed_derivation,
         variance_share=gen.variance_share,
+        null_scale_factor=float(r["null_scale"]),
     )

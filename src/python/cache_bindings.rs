@@ -11,20 +11,27 @@ use crate::python::detach;
 use crate::python::rc_bindings::spa_dict;
 use crate::reality_check::bootstrap::RngKind;
 use crate::reality_check::cache::{self, Miss, RcSummary};
-use crate::reality_check::{NullCentering, SpaPValues};
+use crate::reality_check::{NullCentering, NullScale, SpaPValues};
 
 /// The algorithm version that prefixes the key payload.
 /// `seeded_by_base`: with `rng="numpy_pcg64"`, the simulations' seeds are drawn from a base
-/// generator (run key) instead of `seed + b`: another stream, another version.
+/// generator (run key) instead of `seed + b`: another stream, another version. `null_scale`: the
+/// RC / Romano–Wolf null scale (a scaled null has its own version).
 #[pyfunction]
-#[pyo3(signature = (null_centering=NullCentering::Recentred, rng=RngKind::Default, seeded_by_base=false),
-       text_signature = "(null_centering='recentred', rng='default', seeded_by_base=False)")]
-fn rc_cache_algorithm_version(null_centering: NullCentering, rng: RngKind, seeded_by_base: bool) -> String {
+#[pyo3(signature = (null_centering=NullCentering::Recentred, rng=RngKind::Default, seeded_by_base=false, null_scale=NullScale::None),
+       text_signature = "(null_centering='recentred', rng='default', seeded_by_base=False, null_scale='none')")]
+fn rc_cache_algorithm_version(
+    null_centering: NullCentering,
+    rng: RngKind,
+    seeded_by_base: bool,
+    null_scale: NullScale,
+) -> String {
     let rng = match rng {
         RngKind::NumpyPcg64 if seeded_by_base => RngKind::NumpyPcg64Base { state: 0, inc: 0 },
         kind => kind,
     };
-    cache::algorithm_version(null_centering == NullCentering::Recentred, rng.stream_id())
+    let scaled = null_scale == NullScale::VarianceShare;
+    cache::algorithm_version(null_centering == NullCentering::Recentred, scaled, rng.stream_id())
 }
 
 /// 24 hex of sha256 over `version|fields…`.

@@ -14,7 +14,7 @@ use pyo3::types::PyDict;
 
 use crate::error::{Error, Result};
 use crate::reality_check::bootstrap::{BootstrapSpec, Method, MethodKind, RngKind};
-use crate::reality_check::{Kernel, NullCentering, PrefixMode};
+use crate::reality_check::{Kernel, NullCentering, NullScale, PrefixMode};
 
 /// One `FromPyObject` for each enum named by a string: a `str` (else TypeError), then the core's
 /// parser (else InvalidInputError naming the accepted values).
@@ -33,6 +33,7 @@ macro_rules! extract_by_name {
 extract_by_name!(MethodKind, MethodKind::parse);
 extract_by_name!(RngKind, RngKind::parse);
 extract_by_name!(NullCentering, NullCentering::parse);
+extract_by_name!(NullScale, NullScale::parse);
 extract_by_name!(Kernel, Kernel::parse);
 extract_by_name!(PrefixMode, PrefixMode::parse);
 
@@ -135,6 +136,27 @@ impl BootstrapArgs {
     }
 }
 
+/// The RC / Romano–Wolf null scale: `null_scale` (`"none"`, the default here, or
+/// `"variance_share"`) and the family's median `variance_share` (None: not measured).
+pub(crate) struct NullScaleArgs {
+    pub mode: NullScale,
+    pub variance_share: Option<f64>,
+}
+
+impl NullScaleArgs {
+    pub(crate) fn take(kw: &mut Kwargs<'_>) -> PyResult<Self> {
+        Ok(NullScaleArgs {
+            mode: kw.optional("null_scale")?.unwrap_or(NullScale::None),
+            variance_share: kw.optional::<Option<f64>>("variance_share")?.flatten(),
+        })
+    }
+
+    /// The factor c for a null of this centering ([`NullScale::factor`]).
+    pub(crate) fn factor(&self, centering: NullCentering) -> f64 {
+        self.mode.factor(centering, self.variance_share)
+    }
+}
+
 /// The keyword arguments of `RcEngine.run`.
 pub(crate) struct RunArgs<'py> {
     pub bootstrap: BootstrapArgs,
@@ -145,6 +167,7 @@ pub(crate) struct RunArgs<'py> {
     pub indices: Option<PyReadonlyArray2<'py, i64>>,
     pub kernel: Kernel,
     pub progress: Option<Py<PyAny>>,
+    pub null_scale: NullScaleArgs,
 }
 
 impl<'py> RunArgs<'py> {
@@ -159,6 +182,7 @@ impl<'py> RunArgs<'py> {
             indices: kw.optional("indices")?,
             kernel: kw.optional("kernel")?.unwrap_or(Kernel::PrefixSum),
             progress: kw.optional("progress")?,
+            null_scale: NullScaleArgs::take(&mut kw)?,
         };
         kw.finish()?;
         Ok(args)

@@ -19,8 +19,8 @@ use crate::python::rc_args::{BootstrapArgs, Kwargs, RunArgs};
 use crate::reality_check::bootstrap::Method;
 use crate::reality_check::size;
 use crate::reality_check::{
-    self, IndexSource, Layout, Matrix, NullCentering, PrefixMode, Prepared, RcOptions, RcResult, SharedValues,
-    SpaPValues,
+    self, IndexSource, Layout, Matrix, NullCentering, NullScale, PrefixMode, Prepared, RcOptions, RcResult,
+    SharedValues, SpaPValues,
 };
 
 fn matrix_of<'a>(arr: &'a PyReadonlyArray2<'_, f64>) -> Result<Matrix<'a>> {
@@ -93,6 +93,7 @@ pub(super) fn result_dict<'py>(py: Python<'py>, r: RcResult) -> PyResult<Bound<'
     d.set_item("omega", r.omega.into_pyarray(py))?;
     d.set_item("n_sim", r.n_sim)?;
     d.set_item("null_centering", r.centering.name())?;
+    d.set_item("null_scale", r.null_scale)?;
     match r.null_matrix {
         Some(m) => d.set_item("null_matrix", m.into_pyarray(py).reshape([r.n_sim, r.k])?)?,
         None => d.set_item("null_matrix", py.None())?,
@@ -287,6 +288,7 @@ impl RcEngine {
                 kernel: args.kernel,
                 keep_matrix: args.return_null_matrix,
                 compare_to,
+                null_scale: args.null_scale.factor(args.null_centering),
             };
             let r = run_interruptible(py, self.inner.clone(), opts, indices, args.progress)?;
             result_dict(py, r)
@@ -370,6 +372,14 @@ fn rc_median_share(shares: Vec<Option<f64>>) -> Option<f64> {
     size::median_share(&shares)
 }
 
+/// The factor c the RC and Romano–Wolf multiply their null values by (`NullScale::factor`): 1
+/// for `null_scale="none"` or the un-centred null, else 1/√min(1, variance_share) (1 when None).
+#[pyfunction]
+#[pyo3(signature = (null_scale, null_centering, variance_share=None))]
+fn rc_null_scale_factor(null_scale: NullScale, null_centering: NullCentering, variance_share: Option<f64>) -> f64 {
+    null_scale.factor(null_centering, variance_share)
+}
+
 /// The size warning of a run (`reality_check::size::size_warning`), or None.
 #[pyfunction]
 #[pyo3(signature = (n_periods, n_hypotheses, method, avg_block_length, block_size, variance_share=None))]
@@ -400,6 +410,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(rc_threads, m)?)?;
     m.add_function(wrap_pyfunction!(rc_variance_shares, m)?)?;
     m.add_function(wrap_pyfunction!(rc_median_share, m)?)?;
+    m.add_function(wrap_pyfunction!(rc_null_scale_factor, m)?)?;
     m.add_function(wrap_pyfunction!(rc_size_warning, m)?)?;
     m.add("RC_SHARE_COLUMNS", size::SHARE_COLUMNS)?;
     m.add("RC_SHARE_THRESHOLD", size::SHARE_THRESHOLD)?;

@@ -8,13 +8,15 @@ use pyo3::types::{PyDict, PyList};
 use crate::control::RunControl;
 use crate::error::Error;
 use crate::python::detach;
-use crate::python::rc_args::{BootstrapArgs, Kwargs};
+use crate::python::rc_args::{BootstrapArgs, Kwargs, NullScaleArgs};
 use crate::python::rc_bindings::{result_dict, RcEngine};
 use crate::reality_check::blocks::{self, BlockPart, SPA_SLOTS};
-use crate::reality_check::{IndexSource, Kernel, NullCentering, RcOptions};
+use crate::reality_check::{IndexSource, Kernel, NullCentering, NullScale, RcOptions};
 
 /// Run the simulations over the engine's columns as one block of a family. Keyword arguments:
-/// the bootstrap spec (as `RcEngine.run`), `null_centering, n_sim, kernel="prefix"`. Returns a
+/// the bootstrap spec (as `RcEngine.run`), `null_centering, n_sim, kernel="prefix"`, and the
+/// family's null scale `null_scale="none", variance_share=None` (the family's median share: every
+/// block and the combine must get the same). Returns a
 /// dict: t, n_sim, observed, n_obs, omega, null_max, spa (n_sim × 6), rec_start, rec_col, rec_val.
 #[pyfunction]
 #[pyo3(signature = (engine, **kwargs))]
@@ -29,13 +31,22 @@ fn rc_run_block<'py>(
         let centering: NullCentering = kw.required("null_centering")?;
         let n_sim: i64 = kw.required("n_sim")?;
         let kernel: Kernel = kw.optional("kernel")?.unwrap_or(Kernel::PrefixSum);
+        let null_scale = NullScaleArgs::take(&mut kw)?.factor(centering);
         kw.finish()?;
         if n_sim <= 0 {
             return Err(Error::invalid(format!("n_sim must be a positive integer (got {n_sim})")).into());
         }
         let prep = engine.prepared();
         let spec = bootstrap.spec(prep.t)?;
-        let opts = RcOptions { spec, n_sim: n_sim as usize, centering, kernel, keep_matrix: false, compare_to: None };
+        let opts = RcOptions {
+            spec,
+            n_sim: n_sim as usize,
+            centering,
+            kernel,
+            keep_matrix: false,
+            compare_to: None,
+            null_scale,
+        };
         let p = prep.clone();
         let r = detach(py, move || blocks::run_block(&p, &opts, IndexSource::Generated, &RunControl::new()))?;
         let d = PyDict::new(py);
@@ -101,14 +112,18 @@ fn owned_part(d: &Bound<'_, PyDict>, i: usize) -> PyResult<OwnedPart> {
 }
 
 /// The family's result (the dict `RcEngine.run` returns, without a null matrix) from its column
-/// blocks' outputs, in column order.
+/// blocks' outputs, in column order. `null_scale` and `variance_share` as the blocks ran with.
 #[pyfunction]
-#[pyo3(signature = (parts, null_centering))]
+#[pyo3(signature = (parts, null_centering, null_scale=NullScale::None, variance_share=None),
+       text_signature = "(parts, null_centering, null_scale='none', variance_share=None)")]
 fn rc_combine_blocks<'py>(
     py: Python<'py>,
     parts: &Bound<'py, PyList>,
     null_centering: NullCentering,
+    null_scale: NullScale,
+    variance_share: Option<f64>,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let factor = null_scale.factor(null_centering, variance_share);
     crate::python::guard_py(|| {
         let mut owned = Vec::with_capacity(parts.len());
         for (i, p) in parts.iter().enumerate() {
@@ -133,7 +148,7 @@ fn rc_combine_blocks<'py>(
                     rec_val: &o.rec_val,
                 })
                 .collect();
-            blocks::combine(&views, null_centering)
+            blocks::combine(&views, null_centering, factor)
         })?;
         result_dict(py, r)
     })

@@ -88,7 +88,7 @@ pub fn run_block(p: &Prepared, opts: &RcOptions, source: IndexSource<'_>, contro
     }
     validate(p, opts, &source)?;
     let (k, n_sim) = (p.k, opts.n_sim);
-    let mut targets = Targets::new(p, None)?;
+    let mut targets = Targets::new(p, None, opts.null_scale)?;
     targets.always_per_draw = true;
     control.set_total(n_sim as u64);
     let mut null_max = vec![f64::NAN; n_sim];
@@ -157,7 +157,7 @@ fn end_block_chunk(batch: &Batch<'_>, w: &mut Worker, c: &mut ChunkOut<'_>, sink
             let v = sink.nullv[col];
             if v > suffix {
                 suffix = v;
-                if v >= tg.cmp[col] {
+                if v >= tg.stepdown[col] {
                     recs.cols.push(col as u32);
                     recs.vals.push(v);
                 }
@@ -233,8 +233,10 @@ impl BlockPart<'_> {
 }
 
 /// The family's result from its blocks' outputs: the same [`RcResult`] [`super::run`] gives on the
-/// whole family (without the null matrix), bit for bit.
-pub fn combine(parts: &[BlockPart<'_>], centering: NullCentering) -> Result<RcResult> {
+/// whole family (without the null matrix), bit for bit. `null_scale` is the factor every block
+/// ran with (its records reach the scaled thresholds): the family's, from the shares of its
+/// first columns ([`super::NullScale::factor`]).
+pub fn combine(parts: &[BlockPart<'_>], centering: NullCentering, null_scale: f64) -> Result<RcResult> {
     let first = parts.first().ok_or_else(|| Error::invalid("no column blocks to combine"))?;
     let (t, n_sim) = (first.t, first.n_sim);
     if n_sim == 0 {
@@ -250,18 +252,22 @@ pub fn combine(parts: &[BlockPart<'_>], centering: NullCentering) -> Result<RcRe
         return Err(Error::invalid("column blocks: an infinite observed mean or ω"));
     }
     let k = observed.len();
-    let tg = Targets::from_columns(&observed, &n_obs, &omega, None)?;
+    if !(null_scale.is_finite() && null_scale > 0.0) {
+        return Err(Error::invalid(format!("the null scale must be a positive number (got {null_scale})")));
+    }
+    let tg = Targets::from_columns(&observed, &n_obs, &omega, None, null_scale)?;
     let cols = Columns { t, k, omega: &omega };
     let n_order = tg.order.len();
     if t < 2 {
-        let r = finish_columns(cols, n_sim, centering, &tg, vec![f64::NAN; n_sim], None, Tally::new(n_order));
+        let r =
+            finish_columns(cols, n_sim, (centering, null_scale), &tg, vec![f64::NAN; n_sim], None, Tally::new(n_order));
         return Ok(no_statistic(r));
     }
     let null_max: Vec<f64> = (0..n_sim).map(|b| nanmax(parts.iter().map(|p| p.null_max[b]))).collect();
     let mut tally = Tally::new(n_order);
     spa_counts(parts, &tg, n_sim, &mut tally);
     tally.romano_wolf = stepdown_counts(parts, &tg, n_sim)?;
-    Ok(finish_columns(cols, n_sim, centering, &tg, null_max, None, tally))
+    Ok(finish_columns(cols, n_sim, (centering, null_scale), &tg, null_max, None, tally))
 }
 
 /// The SPA exceedances: per draw, the family's maximum is the maximum of the blocks'.
@@ -291,7 +297,7 @@ fn stepdown_counts(parts: &[BlockPart<'_>], tg: &Targets, n_sim: usize) -> Resul
     for (j, &c) in tg.order.iter().enumerate() {
         pos[c] = j;
     }
-    let stats: Vec<f64> = tg.order.iter().map(|&c| tg.cmp[c]).collect();
+    let stats: Vec<f64> = tg.order.iter().map(|&c| tg.stepdown[c]).collect();
     let mut offsets = Vec::with_capacity(parts.len());
     let mut o = 0usize;
     for p in parts {
@@ -372,10 +378,11 @@ mod tests {
     /// The combined blocks equal the single run, bit for bit, for several splits.
     #[test]
     fn blocks_equal_the_single_run() {
-        for (t, k, gaps, centering) in [
-            (120, 13, false, NullCentering::Recentred),
-            (90, 9, true, NullCentering::Recentred),
-            (60, 7, true, NullCentering::None),
+        for (t, k, gaps, centering, null_scale) in [
+            (120, 13, false, NullCentering::Recentred, 1.0),
+            (120, 13, false, NullCentering::Recentred, 1.093),
+            (90, 9, true, NullCentering::Recentred, 1.0 / 0.8f64.sqrt()),
+            (60, 7, true, NullCentering::None, 1.0),
         ] {
             let values = panel(t, k, (t * k) as u64, gaps);
             let whole = Prepared::new(Matrix { values: &values, t, k, layout: Layout::ColMajor }, 6.0, false).unwrap();
@@ -388,6 +395,7 @@ mod tests {
                 kernel: Kernel::PrefixSum,
                 keep_matrix: false,
                 compare_to: None,
+                null_scale,
             };
             let single = run(&whole, &opts, IndexSource::Generated, &RunControl::new()).unwrap();
             for bounds in [vec![0, k], vec![0, 1, k], vec![0, 4, 5, k], (0..=k).collect::<Vec<_>>()] {
@@ -414,9 +422,9 @@ mod tests {
                         rec_val: &r.rec_val,
                     })
                     .collect();
-                let got = combine(&parts, centering).unwrap();
+                let got = combine(&parts, centering, null_scale).unwrap();
                 let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                let case = format!("T={t} K={k} gaps={gaps} bounds={bounds:?}");
+                let case = format!("T={t} K={k} gaps={gaps} c={null_scale} bounds={bounds:?}");
                 assert_eq!(bits(&got.null_max), bits(&single.null_max), "{case}");
                 assert_eq!(bits(&got.romano_wolf), bits(&single.romano_wolf), "{case}");
                 assert_eq!(got.rc_p_value.to_bits(), single.rc_p_value.to_bits(), "{case}");
@@ -448,7 +456,7 @@ mod tests {
             rec_col: &[],
             rec_val: &[],
         };
-        let err = combine(&[part(5), part(6)], NullCentering::Recentred).unwrap_err();
+        let err = combine(&[part(5), part(6)], NullCentering::Recentred, 1.0).unwrap_err();
         assert!(err.to_string().contains("not read from the same data"), "{err}");
     }
 }

@@ -5,7 +5,7 @@
 
 #![warn(missing_docs)]
 
-use super::{stepdown_accumulate, stepdown_order, Prepared, Variants};
+use super::{scaled_threshold, stepdown_accumulate, stepdown_order, Prepared, Variants};
 use crate::error::{Error, Result};
 use crate::reality_check::draw_omega::ScaleTarget;
 
@@ -13,6 +13,10 @@ use crate::reality_check::draw_omega::ScaleTarget;
 pub(super) struct Targets {
     /// The statistics the null is compared against (m_k unless the caller gave others).
     pub cmp: Vec<f64>,
+    /// What the stepdown counts compare the unscaled null values with: the smallest value whose
+    /// product with the null scale c reaches `cmp` ([`super::scaled_threshold`]; `cmp` when c = 1).
+    /// Descending along `order`, as `cmp` is (the threshold is monotone in the statistic).
+    pub stepdown: Vec<f64>,
     /// Hypotheses with a statistic, by statistic descending (the stepdown order).
     pub order: Vec<usize>,
     /// shift_k = m_k − μ_k per SPA recentring.
@@ -30,8 +34,8 @@ pub(super) struct Targets {
 }
 
 impl Targets {
-    pub(crate) fn new(p: &Prepared, compare_to: Option<&[f64]>) -> Result<Targets> {
-        Targets::from_columns(&p.observed, &p.n_obs, &p.omega, compare_to)
+    pub(crate) fn new(p: &Prepared, compare_to: Option<&[f64]>, null_scale: f64) -> Result<Targets> {
+        Targets::from_columns(&p.observed, &p.n_obs, &p.omega, compare_to, null_scale)
     }
 
     /// The targets of columns given by their observed means, observations and ω (all of one
@@ -42,6 +46,7 @@ impl Targets {
         n_obs: &[usize],
         omega: &[f64],
         compare_to: Option<&[f64]>,
+        null_scale: f64,
     ) -> Result<Targets> {
         let k = observed.len();
         if n_obs.len() != k || omega.len() != k {
@@ -58,6 +63,7 @@ impl Targets {
             return Err(Error::invalid("observed statistics contain an infinite value"));
         }
         let order = stepdown_order(&cmp);
+        let stepdown = cmp.iter().map(|&m| scaled_threshold(m, null_scale)).collect();
         let mut shift = Variants { lower: vec![0.0; k], consistent: vec![0.0; k], upper: vec![0.0; k] };
         let mut scale = vec![0.0; k];
         let mut stud_valid = vec![false; k];
@@ -82,7 +88,7 @@ impl Targets {
                 spa_obs_s = spa_obs_s.max(m * scale[c]);
             }
         }
-        Ok(Targets { cmp, order, shift, scale, stud_valid, spa_obs_u, spa_obs_s, always_per_draw: false })
+        Ok(Targets { cmp, stepdown, order, shift, scale, stud_valid, spa_obs_u, spa_obs_s, always_per_draw: false })
     }
 
     /// What each draw's own ω* is computed against (draw_omega.rs), or None when the observed
@@ -135,7 +141,7 @@ impl Tally {
     /// Count one simulation: its null values (in column order), its centred means `d` and the
     /// studentization `scale` of each of its columns.
     pub(crate) fn add(&mut self, tg: &Targets, null_values: &[f64], d: &[f64], scale: &[f64]) {
-        stepdown_accumulate(null_values, &tg.order, &tg.cmp, &mut self.romano_wolf);
+        stepdown_accumulate(null_values, &tg.order, &tg.stepdown, &mut self.romano_wolf);
         let (u, s) = (&mut self.spa_unstudentized, &mut self.spa_studentized);
         for (shift, n_u, n_s) in [
             (&tg.shift.lower, &mut u.lower, &mut s.lower),

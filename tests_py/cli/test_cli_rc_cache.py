@@ -164,3 +164,21 @@ def test_rc_progress_bar_only_on_a_terminal(h, tmp_path):
     err = b"".join(chunks).decode(errors="replace")
     assert "Reality Check [" in err and f"{N_SIM}/{N_SIM}" in err
     assert "RC p-value" in proc.stdout  # results on stdout, the bar on stderr only
+
+
+def test_rc_null_scale_flag_picks_the_null_and_its_cache_entry(cli, h, tmp_path):
+    """`--rc-null-scale none` is White's unscaled RC: recorded in the summary, factor 1, its own
+    cache key; the default records the variance scale and its factor c = 1/sqrt(min(1, share))."""
+    cache = tmp_path / "cache"
+    scaled = json.loads(_rc(cli, h, cache, "--json").stdout)
+    plain = json.loads(_rc(cli, h, cache, "--json", "--rc-null-scale", "none").stdout)
+    assert scaled["rc_null_scale"] == "variance_share" and plain["rc_null_scale"] == "none"
+    assert plain["rc_null_scale_factor"] == 1.0
+    share = scaled["bootstrap_variance_share"]
+    assert scaled["rc_null_scale_factor"] == pytest.approx(1.0 / min(1.0, share) ** 0.5, rel=1e-15)
+    assert plain["cache_hit"] is False and plain["cache_key"] != scaled["cache_key"]
+    assert plain["spa_p_values"] == scaled["spa_p_values"]
+    text = _rc(cli, h, tmp_path / "c2", "--no-cache", "--rc-null-scale", "none").stdout
+    assert "RC null scale=none (x1.0000)" in text
+    bad = _rc(cli, h, tmp_path / "c3", "--rc-null-scale", "bogus")
+    assert bad.returncode != 0 and "--rc-null-scale" in bad.stderr

@@ -53,6 +53,7 @@ def test_config_defaults_match_the_analyzer():
         run_key=None,
         seed_root=None,
         rng=None,  # c79684b's additions
+        rc_null_scale="variance_share",  # ours (issue 26): the analyzer has no such field
     )
 
 

@@ -15,6 +15,7 @@ from crypto_analyzer_promotion.reality_check import (
     _block_length,
     _family_matrix,
     _resolve_stream,
+    bootstrap_variance_share,
     make_null_generator_stationary,
     run_family_reality_check,
 )
@@ -48,15 +49,24 @@ def splits(k: int) -> list[list[tuple[int, int]]]:
 
 
 def blocks_result(df: pd.DataFrame, cfg: RealityCheckConfig, centering: str, rng, ranges) -> dict:
+    """The blocks run with the family's null scale (cfg.rc_null_scale and the family's variance
+    share, as DistributedFamily passes them), then combined."""
     _, values = _family_matrix(df)
     kwargs = _resolve_stream(cfg, rng).kwargs(cfg)
+    share = bootstrap_variance_share(values, cfg)
     parts = [
         rc_blocks.run_block(
-            values[:, a:b], _block_length(cfg), n_sim=cfg.n_sim, null_centering=centering, stream_kwargs=kwargs
+            values[:, a:b],
+            _block_length(cfg),
+            n_sim=cfg.n_sim,
+            null_centering=centering,
+            stream_kwargs=kwargs,
+            null_scale=cfg.rc_null_scale,
+            variance_share=share,
         )
         for a, b in ranges
     ]
-    return rc_blocks.combine_blocks(parts, centering)
+    return rc_blocks.combine_blocks(parts, centering, cfg.rc_null_scale, share)
 
 
 def assert_same_bits(got: dict, want: dict, case: str) -> None:
@@ -68,6 +78,7 @@ def assert_same_bits(got: dict, want: dict, case: str) -> None:
         for v in ("lower", "consistent", "upper"):
             assert np.float64(got[key][v]).tobytes() == np.float64(want[key][v]).tobytes(), f"{case}: {key} {v}"
     assert got["n_sim"] == want["n_sim"] and got["null_centering"] == want["null_centering"]
+    assert np.float64(got["null_scale"]).tobytes() == np.float64(want["null_scale"]).tobytes(), f"{case}: null_scale"
 
 
 CASES = [

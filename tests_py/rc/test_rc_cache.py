@@ -25,8 +25,15 @@ FIELDS = ("fam1", "ds1", "abc123", "mean_ic", None, 200, 42, "stationary", 12)
 
 
 def test_key_is_pinned_and_recomputable_with_hashlib():
+    # The default null (recentred, scaled by the variance share since issue 26) has its own
+    # version, so a null cached unscaled before is never served as the scaled one.
     key = get_rc_cache_key(*FIELDS)
-    assert key == "8886008d6a0dc92ff337b0e7"  # pinned: a change here invalidates every cache
+    assert key == "1f9e9466d05c8b5b9624538e"  # pinned: a change here invalidates every cache
+    payload = "|".join(["rc-null-v3-recentred-variance-share/xoshiro256pp-splitmix-v1", *map(str, FIELDS)])
+    assert key == hashlib.sha256(payload.encode()).hexdigest()[:24]
+    # The unscaled null keeps the key it had (the same meaning).
+    key = get_rc_cache_key(*FIELDS, null_scale="none")
+    assert key == "8886008d6a0dc92ff337b0e7"
     payload = "|".join(
         [
             "rc-null-v2-recentred/xoshiro256pp-splitmix-v1",
