@@ -183,6 +183,12 @@ def _block_values(source: Any, data: tuple[Any, ...]) -> np.ndarray:
     return source.read()
 
 
+def _shares_task(source: Any, method: dict[str, Any], *data: Any) -> list:
+    return rc_blocks.variance_shares(
+        _block_values(source, data), method["method"], method["avg_block_length"], method["block_size"]
+    )
+
+
 def _stats_task(source: Any, block_length: float, method: dict[str, Any], *data: Any) -> dict[str, Any]:
     return rc_blocks.block_stats(_block_values(source, data), block_length, method)
 
@@ -313,6 +319,11 @@ class DistributedFamily:
         self._frames: list[list[Any]] = []
         self._stats: dict[str, Any] | None = None
         self._variance_shares: list | None = None
+        # The family's first columns, whose variance shares give the RC null's scale and the size
+        # warning: read on their own when a run needs the scale before its blocks run.
+        head = int(_core.RC_SHARE_COLUMNS)
+        self._head: Any = None
+        self._head_frames: list[Any] = []
         sources: list[Any]
         if isinstance(series, (str, os.PathLike)):
             files, names, t = _parquet_layout(Path(series))
@@ -322,6 +333,7 @@ class DistributedFamily:
             by_id = {str(c): c for c in names}
             ranges = rc_blocks.column_ranges(len(ids), self._n_blocks(blocks, len(ids)))
             sources = [_ParquetBlock(tuple(files), tuple(by_id[i] for i in ids[a:b]), t) for a, b in ranges]
+            self._head = _ParquetBlock(tuple(files), tuple(by_id[i] for i in ids[:head]), t)
             self.n_periods = t
         elif _is_dask_frame(series):
             cols = [str(c) for c in series.columns]
@@ -339,6 +351,8 @@ class DistributedFamily:
                 block_cols = tuple(ids[a:b])
                 sources.append(_FramesBlock(block_cols))
                 self._frames.append(list(series[list(block_cols)].to_delayed()))
+            self._head = _FramesBlock(tuple(ids[:head]))
+            self._head_frames = list(series[list(ids[:head])].to_delayed())
             self.n_periods = -1  # known once a block has run
         else:
             from .reality_check import _family_matrix
@@ -346,6 +360,7 @@ class DistributedFamily:
             ids, values = _family_matrix(series)
             ranges = rc_blocks.column_ranges(len(ids), self._n_blocks(blocks, len(ids)))
             sources = [_ArrayBlock(np.asfortranarray(values[:, a:b])) for a, b in ranges]
+            self._head = _ArrayBlock(np.asfortranarray(values[:, :head]))
             self.n_periods = int(values.shape[0])
         self.hypothesis_ids = list(ids)
         self._sources = sources
@@ -420,6 +435,24 @@ class DistributedFamily:
             }
         return self._stats
 
+    def _head_shares(self) -> list:
+        """The variance shares of the family's first ``RC_SHARE_COLUMNS`` columns alone (the same
+        values as every block's, since each column's share is its own): computed here from an
+        in-memory family, else by one task that reads or receives only those columns, so that the
+        null's scale costs no pass over the blocks."""
+        cfg = self._cfg
+        method = {"method": cfg.method, "avg_block_length": cfg.avg_block_length, "block_size": cfg.block_size}
+        head = self._head
+        if isinstance(head, _ArrayBlock):
+            return _shares_task(head, method, head.values)
+        if isinstance(head, _FramesBlock):
+            import dask
+
+            future = self._client.compute(dask.delayed(_shares_task, pure=True)(head, method, *self._head_frames))
+        else:
+            future = self._client.submit(_shares_task, head, method, pure=False)
+        return list(self._gather([future], None, 1)[0])
+
     def _take_shares(self, parts: list[dict[str, Any]]) -> None:
         """The family's first columns' variance shares: each block sent its own first ones, so
         their concatenation in column order starts with the family's (any split, same values)."""
@@ -429,7 +462,7 @@ class DistributedFamily:
     @property
     def variance_share(self) -> float | None:
         if self._variance_shares is None:
-            self._load_stats()
+            self._variance_shares = self._head_shares()
         return _core.rc_median_share(self._variance_shares or [])
 
     def observed_values(self) -> np.ndarray:

@@ -121,6 +121,42 @@ def test_parquet_file_folder_and_dask_frame(client, tmp_path):
     same(run_family_reality_check(ddf, cfg, no_cache=True, client=client, blocks=2), single)
 
 
+@pytest.mark.parametrize("source", ["frame", "parquet", "dask"])
+def test_the_null_scale_costs_no_pass_over_the_blocks(client, tmp_path, monkeypatch, source):
+    # The default null scale needs the family's variance share before the blocks run; it comes
+    # from the first RC_SHARE_COLUMNS columns alone, so a run submits only its block tasks (the
+    # blocks' statistics pass would read or send every column twice).
+    from crypto_analyzer_promotion import distributed as cd
+
+    rng = np.random.default_rng(77)
+    x = rng.normal(size=(200, 70))
+    for i in range(1, 200):
+        x[i] += 0.5 * x[i - 1]
+    df = pd.DataFrame(
+        x, columns=[f"h{i:03d}" for i in range(70)], index=pd.date_range("2026-01-01", periods=200, freq="h")
+    )
+    series: object = df
+    if source == "parquet":
+        series = tmp_path / "family.parquet"
+        df.to_parquet(series)
+    elif source == "dask":
+        series = dd.from_pandas(df, npartitions=2)
+    submitted: list[str] = []
+    real = cd.DistributedFamily._blocks
+
+    def counted(self, fn, rest, progress, total):
+        submitted.append(fn.__name__)
+        return real(self, fn, rest, progress, total)
+
+    monkeypatch.setattr(cd.DistributedFamily, "_blocks", counted)
+    cfg = RealityCheckConfig(n_sim=60, seed=7)
+    dist = run_family_reality_check(series, cfg, no_cache=True, client=client, blocks=3)
+    assert submitted == ["_run_task"]
+    single = run_family_reality_check(df, cfg, no_cache=True)
+    same(dist, single)
+    assert dist.to_dict()["rc_null_scale_factor"] == single.to_dict()["rc_null_scale_factor"] > 1.0
+
+
 def test_cache_is_shared_with_single_runs(client, tmp_path):
     df = panel(6, 260, 6, False)
     cfg = RealityCheckConfig(n_sim=200, seed=6)
