@@ -134,6 +134,26 @@ DROP TRIGGER IF EXISTS governance_events_stamp ON @schema@.governance_events;
 CREATE TRIGGER governance_events_stamp BEFORE INSERT ON @schema@.governance_events
 FOR EACH ROW EXECUTE FUNCTION @schema@.governance_events_stamp();
 
+-- Who wrote an eligibility report: the session's login role, stamped by the server (whatever the
+-- client sent), kept on update. The separation of duties refuses an approver who wrote the report
+-- a request names (registry_approve_acceptance).
+ALTER TABLE @schema@.eligibility_reports ADD COLUMN IF NOT EXISTS author TEXT;
+
+CREATE OR REPLACE FUNCTION @schema@.eligibility_reports_stamp() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        NEW.author := OLD.author;
+    ELSE
+        NEW.author := session_user;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+DROP TRIGGER IF EXISTS eligibility_reports_stamp ON @schema@.eligibility_reports;
+CREATE TRIGGER eligibility_reports_stamp BEFORE INSERT OR UPDATE ON @schema@.eligibility_reports
+FOR EACH ROW EXECUTE FUNCTION @schema@.eligibility_reports_stamp();
+
 -- The triggers of versions 9-11, schema-qualified with a pinned search_path. The eligibility
 -- trigger also holds plain SQL to one rung per change and to the report behind a promotion.
 CREATE OR REPLACE FUNCTION @schema@.promotion_candidates_require_eligibility() RETURNS trigger
@@ -360,7 +380,7 @@ $$;
 -- One evaluation, written at once: refuse unless the candidate is still at p_expected_status
 -- (NULL: not checked); store the report (JSON object of an eligibility_reports row); move to
 -- p_new_status (candidate/accepted: one rung on that report, with its status_change event;
--- NULL: no change); append the `evaluated` event when p_evaluated. Returns that event's id.
+-- NULL: no change); append the `evaluated` event (always). Returns that event's id.
 CREATE OR REPLACE FUNCTION @schema@.registry_record_evaluation(
     p_candidate_id text, p_expected_status text, p_new_status text, p_report text, p_reason text,
     p_evaluated boolean, p_payload text) RETURNS bigint
@@ -415,11 +435,12 @@ BEGIN
         END IF;
         UPDATE @schema@.promotion_candidates SET status = p_new_status WHERE candidate_id = p_candidate_id;
     END IF;
-    IF p_evaluated THEN
-        INSERT INTO @schema@.promotion_events (candidate_id, ts_utc, event_type, payload_json)
-        VALUES (p_candidate_id, v_ts, 'evaluated', p_payload)
-        RETURNING event_id INTO v_event;
-    END IF;
+    -- Every evaluation leaves its `evaluated` event, whatever p_evaluated says (kept in the
+    -- signature for the package's calls): an evaluation without one would hide its author from
+    -- the separation of duties.
+    INSERT INTO @schema@.promotion_events (candidate_id, ts_utc, event_type, payload_json)
+    VALUES (p_candidate_id, v_ts, 'evaluated', p_payload)
+    RETURNING event_id INTO v_event;
     RETURN v_event;
 END;
 $$;
@@ -651,7 +672,8 @@ $$;
 
 -- An approver takes the requested step: one rung on the requested report, with its
 -- status_change event and an acceptance_approved event. With duties separated the approver is
--- not a login that created, evaluated or requested the acceptance of this candidate.
+-- not a login that created, evaluated, changed the status of or requested the acceptance of this
+-- candidate, nor the author of the requested report.
 CREATE OR REPLACE FUNCTION @schema@.registry_approve_acceptance(p_candidate_id text, p_reason text)
 RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -668,13 +690,17 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'CA010',
             MESSAGE = 'candidate ' || p_candidate_id || ' has no open acceptance request (request_acceptance first)';
     END IF;
-    IF @schema@.registry_duties_separated() AND EXISTS (
+    IF @schema@.registry_duties_separated() AND (EXISTS (
         SELECT 1 FROM @schema@.promotion_events
         WHERE candidate_id = p_candidate_id AND actor = session_user
-          AND event_type IN ('created', 'evaluated', 'acceptance_requested')) THEN
+          AND event_type IN ('created', 'evaluated', 'status_change', 'acceptance_requested'))
+       OR EXISTS (
+        SELECT 1 FROM @schema@.eligibility_reports
+        WHERE eligibility_report_id = v_req.eligibility_report_id AND author = session_user)) THEN
         RAISE EXCEPTION USING ERRCODE = 'CA009',
-            MESSAGE = 'separation of duties is on: ' || session_user || ' created, evaluated or requested the '
-                || 'acceptance of candidate ' || p_candidate_id || ', so another approver approves it';
+            MESSAGE = 'separation of duties is on: ' || session_user || ' created, evaluated, changed the status of '
+                || 'or requested the acceptance of candidate ' || p_candidate_id || ', or wrote the requested report '
+                || v_req.eligibility_report_id || ', so another approver approves it';
     END IF;
     PERFORM @schema@.registry_check_report_step(p_candidate_id, v_old, 'accepted', v_req.eligibility_report_id);
     UPDATE @schema@.promotion_candidates SET status = 'accepted', eligibility_report_id = v_req.eligibility_report_id
@@ -791,11 +817,12 @@ BEGIN
         END IF;
         UPDATE @schema@.promotion_candidates SET status = p_new_status WHERE candidate_id = p_candidate_id;
     END IF;
-    IF p_evaluated THEN
-        INSERT INTO @schema@.promotion_events (candidate_id, ts_utc, event_type, payload_json)
-        VALUES (p_candidate_id, v_ts, 'evaluated', p_payload)
-        RETURNING event_id INTO v_event;
-    END IF;
+    -- Every evaluation leaves its `evaluated` event, whatever p_evaluated says (kept in the
+    -- signature for the package's calls): an evaluation without one would hide its author from
+    -- the separation of duties.
+    INSERT INTO @schema@.promotion_events (candidate_id, ts_utc, event_type, payload_json)
+    VALUES (p_candidate_id, v_ts, 'evaluated', p_payload)
+    RETURNING event_id INTO v_event;
     RETURN v_event;
 END;
 $$;

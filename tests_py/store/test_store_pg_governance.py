@@ -649,3 +649,99 @@ def test_approve_needs_a_request_and_reject_needs_a_reason(gov, pg_sql, tmp_path
         separators=(",", ":"),
     )
     assert json.loads(events[1]["payload_json"])["new_status"] == "rejected"
+
+
+# ---------------------------------------------------------------------------------------------
+# The holes a security review found (issue 25): each attack replayed as the role, in plain SQL
+# ---------------------------------------------------------------------------------------------
+
+
+def _report_arg(rid: str, cid: str, level: str, computed_at: str = "2020-01-01T00:00:00+00:00") -> str:
+    """The report argument of registry_record_evaluation as a client would forge it."""
+    report = {
+        "eligibility_report_id": rid,
+        "candidate_id": cid,
+        "level": level,
+        "passed": 1,
+        "blockers_json": "[]",
+        "warnings_json": "[]",
+        "computed_at_utc": computed_at,
+    }
+    return json.dumps(report)
+
+
+def _quiet_evaluation(cid: str, report: str, new_status: str | None = None) -> str:
+    """The review's call: an evaluation that claims not to be one (p_evaluated false)."""
+    status = "NULL" if new_status is None else f"'{new_status}'"
+    return f"SELECT registry_record_evaluation('{cid}', NULL, {status}, '{report}', NULL, false, NULL)"
+
+
+def _events(pg_sql, gov, cid: str) -> list[tuple[str, str]]:
+    rows = pg_sql(
+        gov.owner, f"SELECT event_type, actor FROM promotion_events WHERE candidate_id = '{cid}' ORDER BY event_id"
+    )
+    return [(r["event_type"], r["actor"]) for r in rows]
+
+
+@pytest.fixture
+def approver2(gov):
+    """A second approver login (its URL), for the approvals separation of duties leaves to another."""
+    name, password = f"ap2_{gov.schema}", secrets.token_hex(12)
+    run_psql(gov.owner, f"CREATE ROLE {name} LOGIN PASSWORD '{password}' IN ROLE approver")
+    url = _as_login(gov.owner, name, password)
+    yield url
+    _core.store_forget_connection(url)
+    try:
+        run_psql(gov.owner, f"DROP ROLE IF EXISTS {name}")
+    except PsqlError:
+        pass  # a session still closing; the cluster is thrown away at the end
+
+
+def test_an_approver_cannot_approve_a_report_he_wrote_quietly(gov, pg_sql, tmp_path, approver2):
+    cid = _at_candidate(gov, tmp_path, gov.researcher)
+    res, app = gov.login["researcher"], gov.login["approver"]
+    run_psql(gov.approver, _quiet_evaluation(cid, _report_arg("ra", cid, "accepted")))
+    # the report carries its author, and the evaluation its event, whatever the caller said
+    assert pg_sql(gov.owner, "SELECT author FROM eligibility_reports WHERE eligibility_report_id = 'ra'") == [
+        {"author": app}
+    ]
+    assert _events(pg_sql, gov, cid)[-1] == ("evaluated", app)
+    run_psql(gov.researcher, f"SELECT registry_request_acceptance('{cid}', 'ra', NULL)")
+    before = _snapshot(pg_sql, gov.owner)
+    with pytest.raises(PsqlError, match=f"separation of duties is on: {app} created, evaluated"):
+        run_psql(gov.approver, f"SELECT registry_approve_acceptance('{cid}', 'ok')")
+    assert _snapshot(pg_sql, gov.owner) == before
+    # the author alone is enough: the same report with no event of the approver's (the owner
+    # forges it with the stamping trigger off) is refused too
+    cid2 = _at_candidate(gov, tmp_path, gov.researcher)
+    run_psql(
+        gov.owner,
+        "ALTER TABLE eligibility_reports DISABLE TRIGGER eligibility_reports_stamp; "
+        "INSERT INTO eligibility_reports (eligibility_report_id, candidate_id, level, passed, blockers_json, "
+        f"warnings_json, computed_at_utc, author) VALUES ('ra2', '{cid2}', 'accepted', 1, '[]', '[]', 't', '{app}'); "
+        "ALTER TABLE eligibility_reports ENABLE TRIGGER eligibility_reports_stamp",
+    )
+    run_psql(gov.researcher, f"SELECT registry_request_acceptance('{cid2}', 'ra2', NULL)")
+    assert {a for _t, a in _events(pg_sql, gov, cid2)} == {res}
+    before = _snapshot(pg_sql, gov.owner)
+    with pytest.raises(PsqlError, match="or wrote the requested report ra2"):
+        run_psql(gov.approver, f"SELECT registry_approve_acceptance('{cid2}', 'ok')")
+    assert _snapshot(pg_sql, gov.owner) == before
+    # another approver (a login of its own) approves
+    run_psql(approver2, f"SELECT registry_approve_acceptance('{cid2}', 'ok')")
+    assert st.get_candidate(gov.owner, cid2)["status"] == "accepted"
+
+
+def test_an_approver_who_took_a_candidate_up_himself_cannot_approve_it(gov, pg_sql, tmp_path):
+    cid = _bundle_candidate(gov.researcher, tmp_path)
+    app = gov.login["approver"]
+    run_psql(gov.approver, _quiet_evaluation(cid, _report_arg("rc", cid, "candidate"), "candidate"))
+    assert _events(pg_sql, gov, cid)[1:] == [("status_change", app), ("evaluated", app)]
+    evaluate_and_record(
+        gov.researcher, cid, PASSING, None, target_status="accepted", allow_missing_execution_evidence=True
+    )  # the researcher's evaluation at accepted is the request
+    before = _snapshot(pg_sql, gov.owner)
+    with pytest.raises(PsqlError, match=f"separation of duties is on: {app} created, evaluated, changed the status"):
+        run_psql(gov.approver, f"SELECT registry_approve_acceptance('{cid}', 'ok')")
+    assert _snapshot(pg_sql, gov.owner) == before
+    assert st.get_candidate(gov.owner, cid)["status"] == "candidate"
