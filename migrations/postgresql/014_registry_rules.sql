@@ -289,6 +289,26 @@ BEGIN
 END;
 $$;
 
+-- Whether the session may move a candidate from p_old to p_new: out of accepted is an approver's
+-- step; so is out of rejected when the candidate's last acceptance event is a rejection (an
+-- approver's rejection is final unless an approver reopens the candidate).
+CREATE OR REPLACE FUNCTION @schema@.registry_check_leaving(p_candidate_id text, p_old text, p_new text)
+RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF p_old = 'accepted' AND p_new IS DISTINCT FROM 'accepted' THEN
+        PERFORM @schema@.registry_require_approver('a step out of accepted');
+    ELSIF p_old = 'rejected' AND p_new IS DISTINCT FROM 'rejected' AND (
+        SELECT event_type FROM @schema@.promotion_events
+        WHERE candidate_id = p_candidate_id
+          AND event_type IN ('acceptance_requested', 'acceptance_approved', 'acceptance_rejected')
+        ORDER BY event_id DESC LIMIT 1) = 'acceptance_rejected' THEN
+        PERFORM @schema@.registry_require_approver(
+            'reopening candidate ' || p_candidate_id || ', whose acceptance an approver rejected,');
+    END IF;
+END;
+$$;
+
 -- Create a candidate (exploratory or rejected) and its `created` event; the creation time is
 -- the server's, the id the caller's or rules::candidate_id_for of it. Returns the id.
 CREATE OR REPLACE FUNCTION @schema@.registry_create_candidate(
@@ -323,7 +343,8 @@ BEGIN
 END;
 $$;
 
--- Set exploratory or rejected (leaving accepted: approvers only) with its status_change event.
+-- Set exploratory or rejected (leaving accepted, or rejected after a rejected acceptance request:
+-- approvers only; registry_check_leaving) with its status_change event.
 CREATE OR REPLACE FUNCTION @schema@.registry_set_status(p_candidate_id text, p_status text, p_reason text)
 RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -340,9 +361,7 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'CA007', MESSAGE = 'unknown status: ' || coalesce(p_status, 'NULL');
     END IF;
     v_old := @schema@.registry_lock_candidate(p_candidate_id);
-    IF v_old = 'accepted' THEN
-        PERFORM @schema@.registry_require_approver('a step out of accepted');
-    END IF;
+    PERFORM @schema@.registry_check_leaving(p_candidate_id, v_old, p_status);
     UPDATE @schema@.promotion_candidates SET status = p_status WHERE candidate_id = p_candidate_id;
     INSERT INTO @schema@.promotion_events (candidate_id, ts_utc, event_type, payload_json)
     VALUES (p_candidate_id, v_ts, 'status_change',
@@ -430,9 +449,7 @@ BEGIN
         IF p_new_status NOT IN ('exploratory', 'rejected') THEN
             RAISE EXCEPTION USING ERRCODE = 'CA007', MESSAGE = 'unknown status: ' || p_new_status;
         END IF;
-        IF v_old = 'accepted' AND p_new_status <> 'accepted' THEN
-            PERFORM @schema@.registry_require_approver('a step out of accepted');
-        END IF;
+        PERFORM @schema@.registry_check_leaving(p_candidate_id, v_old, p_new_status);
         UPDATE @schema@.promotion_candidates SET status = p_new_status WHERE candidate_id = p_candidate_id;
     END IF;
     -- Every evaluation leaves its `evaluated` event, whatever p_evaluated says (kept in the
@@ -502,7 +519,8 @@ REVOKE ALL ON FUNCTION
     @schema@.registry_append_governance_event(text, text, text, text, text, text),
     @schema@.registry_check_step(text, text, text, text),
     @schema@.registry_lock_candidate(text),
-    @schema@.registry_require_approver(text)
+    @schema@.registry_require_approver(text),
+    @schema@.registry_check_leaving(text, text, text)
 FROM PUBLIC;
 
 -- No direct writes to the governed tables by anyone but the owner: grants made before this
@@ -646,7 +664,8 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- A researcher asks for the step to accepted on a PASSED accepted-level report of this
--- candidate; the candidate is at candidate and has no open request.
+-- candidate; the candidate is at candidate and has no open request, and no earlier rejection
+-- named that report.
 CREATE OR REPLACE FUNCTION @schema@.registry_request_acceptance(
     p_candidate_id text, p_report_id text, p_reason text) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -657,6 +676,13 @@ DECLARE
 BEGIN
     v_old := @schema@.registry_lock_candidate(p_candidate_id);
     PERFORM @schema@.registry_check_report_step(p_candidate_id, v_old, 'accepted', p_report_id);
+    IF EXISTS (SELECT 1 FROM @schema@.promotion_events
+               WHERE candidate_id = p_candidate_id AND event_type = 'acceptance_rejected'
+                 AND (payload_json::jsonb) ->> 'eligibility_report_id' = p_report_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'CA007',
+            MESSAGE = 'eligibility report ' || p_report_id || ' was turned down by a rejected acceptance request of '
+                || 'candidate ' || p_candidate_id || '; a new request needs a new evaluation';
+    END IF;
     SELECT o.event_id INTO v_open FROM @schema@.registry_open_request(p_candidate_id) o;
     IF v_open IS NOT NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'CA007',
@@ -812,9 +838,7 @@ BEGIN
         IF p_new_status NOT IN ('exploratory', 'rejected') THEN
             RAISE EXCEPTION USING ERRCODE = 'CA007', MESSAGE = 'unknown status: ' || p_new_status;
         END IF;
-        IF v_old = 'accepted' AND p_new_status <> 'accepted' THEN
-            PERFORM @schema@.registry_require_approver('a step out of accepted');
-        END IF;
+        PERFORM @schema@.registry_check_leaving(p_candidate_id, v_old, p_new_status);
         UPDATE @schema@.promotion_candidates SET status = p_new_status WHERE candidate_id = p_candidate_id;
     END IF;
     -- Every evaluation leaves its `evaluated` event, whatever p_evaluated says (kept in the

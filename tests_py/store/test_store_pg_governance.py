@@ -745,3 +745,48 @@ def test_an_approver_who_took_a_candidate_up_himself_cannot_approve_it(gov, pg_s
         run_psql(gov.approver, f"SELECT registry_approve_acceptance('{cid}', 'ok')")
     assert _snapshot(pg_sql, gov.owner) == before
     assert st.get_candidate(gov.owner, cid)["status"] == "candidate"
+
+
+def test_a_researcher_cannot_undo_an_approvers_rejection(gov, pg_sql, tmp_path, approver2):
+    cid = _at_candidate(gov, tmp_path, gov.researcher)
+    evaluate_and_record(
+        gov.researcher, cid, PASSING, None, target_status="accepted", allow_missing_execution_evidence=True
+    )  # the request, on the evaluation's accepted report
+    (old,) = [
+        r["eligibility_report_id"] for r in st.get_eligibility_reports(gov.owner, cid) if r["level"] == "accepted"
+    ]
+    run_psql(gov.approver, f"SELECT registry_reject_acceptance('{cid}', 'bad')")
+    before = _snapshot(pg_sql, gov.owner)
+    # the review's attack: the researcher resets the status, directly or as an evaluation's status
+    refusal = f"reopening candidate {cid}, whose acceptance an approver rejected, is taken by a member of the approver"
+    with pytest.raises(PsqlError, match=refusal):
+        run_psql(gov.researcher, f"SELECT registry_set_status('{cid}', 'exploratory', 'reset')")
+    with pytest.raises(PsqlError, match=refusal):
+        run_psql(
+            gov.researcher, f"SELECT registry_record_evaluation('{cid}', NULL, 'exploratory', NULL, NULL, true, NULL)"
+        )
+    with pytest.raises(X.DatabaseError, match=refusal):
+        st.update_status(gov.researcher, cid, "exploratory", reason="reset")
+    assert _snapshot(pg_sql, gov.owner) == before
+    assert st.get_candidate(gov.owner, cid)["status"] == "rejected"
+    # an approver reopens it; back at candidate, the request on the rejected report is refused
+    run_psql(gov.approver, f"SELECT registry_set_status('{cid}', 'exploratory', 'reopened after review')")
+    evaluate_and_record(
+        gov.researcher, cid, PASSING, None, target_status="candidate", allow_missing_execution_evidence=True
+    )
+    assert st.get_candidate(gov.owner, cid)["status"] == "candidate"
+    before = _snapshot(pg_sql, gov.owner)
+    with pytest.raises(PsqlError, match=f"eligibility report {old} was turned down by a rejected acceptance request"):
+        run_psql(gov.researcher, f"SELECT registry_request_acceptance('{cid}', '{old}', 'again')")
+    with pytest.raises(X.InvalidInputError, match=f"eligibility report {old} was turned down"):
+        acc.request_acceptance(gov.researcher, cid, old)
+    assert _snapshot(pg_sql, gov.owner) == before
+    # a new evaluation's report may be asked for, and another approver answers (the one who
+    # reopened it changed its status)
+    evaluate_and_record(
+        gov.researcher, cid, PASSING, None, target_status="accepted", allow_missing_execution_evidence=True
+    )
+    with pytest.raises(PsqlError, match="separation of duties is on"):
+        run_psql(gov.approver, f"SELECT registry_approve_acceptance('{cid}', 'ok')")
+    run_psql(approver2, f"SELECT registry_approve_acceptance('{cid}', 'ok')")
+    assert st.get_candidate(gov.owner, cid)["status"] == "accepted"
