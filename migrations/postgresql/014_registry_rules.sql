@@ -524,7 +524,9 @@ REVOKE ALL ON FUNCTION
 FROM PUBLIC;
 
 -- No direct writes to the governed tables by anyone but the owner: grants made before this
--- version (docs/postgresql.md once granted INSERT and UPDATE (status, ...) to writers) go.
+-- version (docs/postgresql.md once granted INSERT and UPDATE (status, ...) to writers) go, and
+-- so do TRIGGER (a trigger of another role's would run inside every registry function's write)
+-- and REFERENCES (a foreign key of another role's would block the owner's own changes).
 DO $$
 DECLARE
     g record;
@@ -536,9 +538,10 @@ BEGIN
         WHERE c.relnamespace = '@schema@'::regnamespace
           AND c.relname IN ('promotion_candidates', 'promotion_events', 'eligibility_reports', 'governance_events')
           AND a.grantee <> c.relowner
-          AND a.privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')
+          AND a.privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRIGGER', 'REFERENCES')
     LOOP
-        EXECUTE pg_catalog.format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON @schema@.%I FROM %s', g.relname,
+        EXECUTE pg_catalog.format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE, TRIGGER, REFERENCES ON @schema@.%I FROM %s',
+            g.relname,
             CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE g.grantee::regrole::text END);
     END LOOP;
     FOR g IN
@@ -549,9 +552,9 @@ BEGIN
         WHERE c.relnamespace = '@schema@'::regnamespace
           AND c.relname IN ('promotion_candidates', 'promotion_events', 'eligibility_reports', 'governance_events')
           AND a.grantee <> c.relowner
-          AND a.privilege_type IN ('INSERT', 'UPDATE')
+          AND a.privilege_type IN ('INSERT', 'UPDATE', 'REFERENCES')
     LOOP
-        EXECUTE pg_catalog.format('REVOKE INSERT, UPDATE ON @schema@.%I FROM %s', g.relname,
+        EXECUTE pg_catalog.format('REVOKE INSERT, UPDATE, REFERENCES ON @schema@.%I FROM %s', g.relname,
             CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE g.grantee::regrole::text END);
     END LOOP;
 END;

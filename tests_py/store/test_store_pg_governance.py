@@ -790,3 +790,54 @@ def test_a_researcher_cannot_undo_an_approvers_rejection(gov, pg_sql, tmp_path, 
         run_psql(gov.approver, f"SELECT registry_approve_acceptance('{cid}', 'ok')")
     run_psql(approver2, f"SELECT registry_approve_acceptance('{cid}', 'ok')")
     assert st.get_candidate(gov.owner, cid)["status"] == "accepted"
+
+
+def test_trigger_references_and_sequence_grants_are_revoked(gov, pg_sql):
+    res = gov.login["researcher"]
+    seq = "pg_get_serial_sequence('promotion_events', 'event_id')"
+    governed = ", ".join(GOVERNED)
+    # grants an older set-up (or a careless owner) made, then version 14 and `roles` run over them
+    run_psql(
+        gov.owner,
+        f"GRANT TRIGGER, REFERENCES ON {governed} TO researcher, PUBLIC; "
+        "GRANT REFERENCES (candidate_id) ON promotion_candidates TO approver; "
+        f"GRANT ALL ON ALL SEQUENCES IN SCHEMA {gov.schema} TO PUBLIC, reader, researcher, approver",
+    )
+    held = pg_sql(gov.owner, f"SELECT has_table_privilege('{res}', 'promotion_events', 'TRIGGER') AS held")
+    assert held == [{"held": True}]  # so the checks below can fail
+    run_psql(gov.owner, "DELETE FROM schema_migrations_phase3 WHERE version = 14")
+    assert mig.run_migrations_phase3(gov.owner) == [14]  # version 14 is idempotent
+    mig.setup_registry_roles(gov.owner)
+    before = _snapshot(pg_sql, gov.owner)
+    for sql, expect in [
+        (
+            "CREATE FUNCTION pg_temp.boom() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE 'boom'; END$$; "
+            "CREATE TRIGGER boom BEFORE INSERT ON promotion_events FOR EACH ROW EXECUTE FUNCTION pg_temp.boom()",
+            "permission denied for table promotion_events",
+        ),
+        (f"SELECT nextval({seq})", "permission denied for sequence"),
+        (f"SELECT setval({seq}, 1)", "permission denied for sequence"),
+    ]:
+        for url in (gov.researcher, gov.approver, gov.reader):
+            with pytest.raises(PsqlError, match=expect):
+                run_psql(url, sql)
+    assert _snapshot(pg_sql, gov.owner) == before
+    left = pg_sql(
+        gov.owner,
+        "SELECT c.relname, a.privilege_type, a.grantee FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a "
+        "WHERE c.relnamespace = current_schema()::regnamespace AND a.grantee <> c.relowner "
+        f"AND ((c.relname IN ({', '.join(repr(t) for t in GOVERNED)}) AND a.privilege_type <> 'SELECT') "
+        "OR c.relkind = 'S')",
+    )
+    assert left == []
+    cols = pg_sql(
+        gov.owner,
+        "SELECT c.relname FROM pg_attribute att JOIN pg_class c ON c.oid = att.attrelid "
+        "CROSS JOIN LATERAL aclexplode(att.attacl) a WHERE c.relnamespace = current_schema()::regnamespace "
+        "AND a.grantee <> c.relowner",
+    )
+    assert cols == []
+    # the registry still works through the functions for every role
+    cid = st.create_candidate(gov.researcher, **BASE)
+    st.record_event(gov.approver, cid, "note", {"a": 1})
+    assert [e["event_type"] for e in st.get_events(gov.reader, cid)] == ["created", "note"]
