@@ -731,6 +731,18 @@ BEGIN
                 || 'or requested the acceptance of candidate ' || p_candidate_id || ', or wrote the requested report '
                 || v_req.eligibility_report_id || ', so another approver approves it';
     END IF;
+    -- Rows written before version 14 have no actor: who took those steps is unknown, so no
+    -- approver can show he took none of them.
+    IF @schema@.registry_duties_separated() AND EXISTS (
+        SELECT 1 FROM @schema@.promotion_events
+        WHERE candidate_id = p_candidate_id AND actor IS NULL
+          AND event_type IN ('created', 'evaluated', 'status_change')) THEN
+        RAISE EXCEPTION USING ERRCODE = 'CA009',
+            MESSAGE = 'separation of duties is on: candidate ' || p_candidate_id || ' has created, evaluated or '
+                || 'status_change events without an actor (its history predates the registry''s identities, '
+                || 'version 14), so no approver can be told apart from who took those steps; the registry''s '
+                || 'owner answers this request';
+    END IF;
     PERFORM @schema@.registry_check_report_step(p_candidate_id, v_old, 'accepted', v_req.eligibility_report_id);
     UPDATE @schema@.promotion_candidates SET status = 'accepted', eligibility_report_id = v_req.eligibility_report_id
     WHERE candidate_id = p_candidate_id;

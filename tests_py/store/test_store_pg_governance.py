@@ -841,3 +841,29 @@ def test_trigger_references_and_sequence_grants_are_revoked(gov, pg_sql):
     cid = st.create_candidate(gov.researcher, **BASE)
     st.record_event(gov.approver, cid, "note", {"a": 1})
     assert [e["event_type"] for e in st.get_events(gov.reader, cid)] == ["created", "note"]
+
+
+def test_history_without_an_actor_is_not_approved_by_an_approver(gov, pg_sql, tmp_path):
+    cid = _at_candidate(gov, tmp_path, gov.researcher)
+    # an event from before version 14 (no actor): the owner writes it with the stamping trigger off
+    run_psql(
+        gov.owner,
+        "ALTER TABLE promotion_events DISABLE TRIGGER promotion_events_stamp; "
+        "INSERT INTO promotion_events (candidate_id, ts_utc, event_type, payload_json) "
+        f"VALUES ('{cid}', '2025-01-01T00:00:00+00:00', 'evaluated', '{{}}'); "
+        "ALTER TABLE promotion_events ENABLE TRIGGER promotion_events_stamp",
+    )
+    assert ("evaluated", None) in _events(pg_sql, gov, cid)
+    evaluate_and_record(
+        gov.researcher, cid, PASSING, None, target_status="accepted", allow_missing_execution_evidence=True
+    )  # the request
+    before = _snapshot(pg_sql, gov.owner)
+    refusal = f"candidate {cid} has created, evaluated or status_change events without an actor"
+    with pytest.raises(PsqlError, match=refusal):
+        run_psql(gov.approver, f"SELECT registry_approve_acceptance('{cid}', 'ok')")
+    with pytest.raises(X.DatabaseError, match=refusal):
+        acc.approve_acceptance(gov.approver, cid)
+    assert _snapshot(pg_sql, gov.owner) == before
+    # the owner (here a superuser, whom no rule binds) answers it
+    acc.approve_acceptance(gov.owner, cid, reason="history checked by hand")
+    assert st.get_candidate(gov.owner, cid)["status"] == "accepted"
