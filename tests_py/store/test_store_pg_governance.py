@@ -13,6 +13,10 @@ real server as each role a team hands out: ``reader``, ``researcher`` and ``appr
   approver takes.
 * Races on one candidate (processes released at a barrier while the test holds the candidate's row
   lock, so all of them are provably waiting on it at once): exactly one promotion, clear refusals.
+* The holes a security review found, each replayed as the role in plain SQL: an approver approving
+  on a report he wrote (or a candidate he moved) through an evaluation that claims not to be one,
+  a client-dated report, a researcher undoing an approver's rejection, TRIGGER / REFERENCES /
+  sequence grants of an older set-up, and history without an actor.
 """
 
 from __future__ import annotations
