@@ -134,6 +134,26 @@ DROP TRIGGER IF EXISTS governance_events_stamp ON @schema@.governance_events;
 CREATE TRIGGER governance_events_stamp BEFORE INSERT ON @schema@.governance_events
 FOR EACH ROW EXECUTE FUNCTION @schema@.governance_events_stamp();
 
+-- Who wrote an eligibility report: the session's login role, stamped by the server (whatever the
+-- client sent), kept on update. The separation of duties refuses an approver who wrote the report
+-- a request names (registry_approve_acceptance).
+ALTER TABLE @schema@.eligibility_reports ADD COLUMN IF NOT EXISTS author TEXT;
+
+CREATE OR REPLACE FUNCTION @schema@.eligibility_reports_stamp() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        NEW.author := OLD.author;
+    ELSE
+        NEW.author := session_user;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+DROP TRIGGER IF EXISTS eligibility_reports_stamp ON @schema@.eligibility_reports;
+CREATE TRIGGER eligibility_reports_stamp BEFORE INSERT OR UPDATE ON @schema@.eligibility_reports
+FOR EACH ROW EXECUTE FUNCTION @schema@.eligibility_reports_stamp();
+
 -- The triggers of versions 9-11, schema-qualified with a pinned search_path. The eligibility
 -- trigger also holds plain SQL to one rung per change and to the report behind a promotion.
 CREATE OR REPLACE FUNCTION @schema@.promotion_candidates_require_eligibility() RETURNS trigger
@@ -269,6 +289,26 @@ BEGIN
 END;
 $$;
 
+-- Whether the session may move a candidate from p_old to p_new: out of accepted is an approver's
+-- step; so is out of rejected when the candidate's last acceptance event is a rejection (an
+-- approver's rejection is final unless an approver reopens the candidate).
+CREATE OR REPLACE FUNCTION @schema@.registry_check_leaving(p_candidate_id text, p_old text, p_new text)
+RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF p_old = 'accepted' AND p_new IS DISTINCT FROM 'accepted' THEN
+        PERFORM @schema@.registry_require_approver('a step out of accepted');
+    ELSIF p_old = 'rejected' AND p_new IS DISTINCT FROM 'rejected' AND (
+        SELECT event_type FROM @schema@.promotion_events
+        WHERE candidate_id = p_candidate_id
+          AND event_type IN ('acceptance_requested', 'acceptance_approved', 'acceptance_rejected')
+        ORDER BY event_id DESC LIMIT 1) = 'acceptance_rejected' THEN
+        PERFORM @schema@.registry_require_approver(
+            'reopening candidate ' || p_candidate_id || ', whose acceptance an approver rejected,');
+    END IF;
+END;
+$$;
+
 -- Create a candidate (exploratory or rejected) and its `created` event; the creation time is
 -- the server's, the id the caller's or rules::candidate_id_for of it. Returns the id.
 CREATE OR REPLACE FUNCTION @schema@.registry_create_candidate(
@@ -303,7 +343,8 @@ BEGIN
 END;
 $$;
 
--- Set exploratory or rejected (leaving accepted: approvers only) with its status_change event.
+-- Set exploratory or rejected (leaving accepted, or rejected after a rejected acceptance request:
+-- approvers only; registry_check_leaving) with its status_change event.
 CREATE OR REPLACE FUNCTION @schema@.registry_set_status(p_candidate_id text, p_status text, p_reason text)
 RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -320,9 +361,7 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'CA007', MESSAGE = 'unknown status: ' || coalesce(p_status, 'NULL');
     END IF;
     v_old := @schema@.registry_lock_candidate(p_candidate_id);
-    IF v_old = 'accepted' THEN
-        PERFORM @schema@.registry_require_approver('a step out of accepted');
-    END IF;
+    PERFORM @schema@.registry_check_leaving(p_candidate_id, v_old, p_status);
     UPDATE @schema@.promotion_candidates SET status = p_status WHERE candidate_id = p_candidate_id;
     INSERT INTO @schema@.promotion_events (candidate_id, ts_utc, event_type, payload_json)
     VALUES (p_candidate_id, v_ts, 'status_change',
@@ -360,7 +399,7 @@ $$;
 -- One evaluation, written at once: refuse unless the candidate is still at p_expected_status
 -- (NULL: not checked); store the report (JSON object of an eligibility_reports row); move to
 -- p_new_status (candidate/accepted: one rung on that report, with its status_change event;
--- NULL: no change); append the `evaluated` event when p_evaluated. Returns that event's id.
+-- NULL: no change); append the `evaluated` event (always). Returns that event's id.
 CREATE OR REPLACE FUNCTION @schema@.registry_record_evaluation(
     p_candidate_id text, p_expected_status text, p_new_status text, p_report text, p_reason text,
     p_evaluated boolean, p_payload text) RETURNS bigint
@@ -410,16 +449,15 @@ BEGIN
         IF p_new_status NOT IN ('exploratory', 'rejected') THEN
             RAISE EXCEPTION USING ERRCODE = 'CA007', MESSAGE = 'unknown status: ' || p_new_status;
         END IF;
-        IF v_old = 'accepted' AND p_new_status <> 'accepted' THEN
-            PERFORM @schema@.registry_require_approver('a step out of accepted');
-        END IF;
+        PERFORM @schema@.registry_check_leaving(p_candidate_id, v_old, p_new_status);
         UPDATE @schema@.promotion_candidates SET status = p_new_status WHERE candidate_id = p_candidate_id;
     END IF;
-    IF p_evaluated THEN
-        INSERT INTO @schema@.promotion_events (candidate_id, ts_utc, event_type, payload_json)
-        VALUES (p_candidate_id, v_ts, 'evaluated', p_payload)
-        RETURNING event_id INTO v_event;
-    END IF;
+    -- Every evaluation leaves its `evaluated` event, whatever p_evaluated says (kept in the
+    -- signature for the package's calls): an evaluation without one would hide its author from
+    -- the separation of duties.
+    INSERT INTO @schema@.promotion_events (candidate_id, ts_utc, event_type, payload_json)
+    VALUES (p_candidate_id, v_ts, 'evaluated', p_payload)
+    RETURNING event_id INTO v_event;
     RETURN v_event;
 END;
 $$;
@@ -481,11 +519,14 @@ REVOKE ALL ON FUNCTION
     @schema@.registry_append_governance_event(text, text, text, text, text, text),
     @schema@.registry_check_step(text, text, text, text),
     @schema@.registry_lock_candidate(text),
-    @schema@.registry_require_approver(text)
+    @schema@.registry_require_approver(text),
+    @schema@.registry_check_leaving(text, text, text)
 FROM PUBLIC;
 
 -- No direct writes to the governed tables by anyone but the owner: grants made before this
--- version (docs/postgresql.md once granted INSERT and UPDATE (status, ...) to writers) go.
+-- version (docs/postgresql.md once granted INSERT and UPDATE (status, ...) to writers) go, and
+-- so do TRIGGER (a trigger of another role's would run inside every registry function's write)
+-- and REFERENCES (a foreign key of another role's would block the owner's own changes).
 DO $$
 DECLARE
     g record;
@@ -497,9 +538,10 @@ BEGIN
         WHERE c.relnamespace = '@schema@'::regnamespace
           AND c.relname IN ('promotion_candidates', 'promotion_events', 'eligibility_reports', 'governance_events')
           AND a.grantee <> c.relowner
-          AND a.privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')
+          AND a.privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRIGGER', 'REFERENCES')
     LOOP
-        EXECUTE pg_catalog.format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON @schema@.%I FROM %s', g.relname,
+        EXECUTE pg_catalog.format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE, TRIGGER, REFERENCES ON @schema@.%I FROM %s',
+            g.relname,
             CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE g.grantee::regrole::text END);
     END LOOP;
     FOR g IN
@@ -510,9 +552,9 @@ BEGIN
         WHERE c.relnamespace = '@schema@'::regnamespace
           AND c.relname IN ('promotion_candidates', 'promotion_events', 'eligibility_reports', 'governance_events')
           AND a.grantee <> c.relowner
-          AND a.privilege_type IN ('INSERT', 'UPDATE')
+          AND a.privilege_type IN ('INSERT', 'UPDATE', 'REFERENCES')
     LOOP
-        EXECUTE pg_catalog.format('REVOKE INSERT, UPDATE ON @schema@.%I FROM %s', g.relname,
+        EXECUTE pg_catalog.format('REVOKE INSERT, UPDATE, REFERENCES ON @schema@.%I FROM %s', g.relname,
             CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE g.grantee::regrole::text END);
     END LOOP;
 END;
@@ -625,7 +667,8 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- A researcher asks for the step to accepted on a PASSED accepted-level report of this
--- candidate; the candidate is at candidate and has no open request.
+-- candidate; the candidate is at candidate and has no open request, and no earlier rejection
+-- named that report.
 CREATE OR REPLACE FUNCTION @schema@.registry_request_acceptance(
     p_candidate_id text, p_report_id text, p_reason text) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -636,6 +679,13 @@ DECLARE
 BEGIN
     v_old := @schema@.registry_lock_candidate(p_candidate_id);
     PERFORM @schema@.registry_check_report_step(p_candidate_id, v_old, 'accepted', p_report_id);
+    IF EXISTS (SELECT 1 FROM @schema@.promotion_events
+               WHERE candidate_id = p_candidate_id AND event_type = 'acceptance_rejected'
+                 AND (payload_json::jsonb) ->> 'eligibility_report_id' = p_report_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'CA007',
+            MESSAGE = 'eligibility report ' || p_report_id || ' was turned down by a rejected acceptance request of '
+                || 'candidate ' || p_candidate_id || '; a new request needs a new evaluation';
+    END IF;
     SELECT o.event_id INTO v_open FROM @schema@.registry_open_request(p_candidate_id) o;
     IF v_open IS NOT NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'CA007',
@@ -651,7 +701,8 @@ $$;
 
 -- An approver takes the requested step: one rung on the requested report, with its
 -- status_change event and an acceptance_approved event. With duties separated the approver is
--- not a login that created, evaluated or requested the acceptance of this candidate.
+-- not a login that created, evaluated, changed the status of or requested the acceptance of this
+-- candidate, nor the author of the requested report.
 CREATE OR REPLACE FUNCTION @schema@.registry_approve_acceptance(p_candidate_id text, p_reason text)
 RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -668,13 +719,29 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'CA010',
             MESSAGE = 'candidate ' || p_candidate_id || ' has no open acceptance request (request_acceptance first)';
     END IF;
-    IF @schema@.registry_duties_separated() AND EXISTS (
+    IF @schema@.registry_duties_separated() AND (EXISTS (
         SELECT 1 FROM @schema@.promotion_events
         WHERE candidate_id = p_candidate_id AND actor = session_user
-          AND event_type IN ('created', 'evaluated', 'acceptance_requested')) THEN
+          AND event_type IN ('created', 'evaluated', 'status_change', 'acceptance_requested'))
+       OR EXISTS (
+        SELECT 1 FROM @schema@.eligibility_reports
+        WHERE eligibility_report_id = v_req.eligibility_report_id AND author = session_user)) THEN
         RAISE EXCEPTION USING ERRCODE = 'CA009',
-            MESSAGE = 'separation of duties is on: ' || session_user || ' created, evaluated or requested the '
-                || 'acceptance of candidate ' || p_candidate_id || ', so another approver approves it';
+            MESSAGE = 'separation of duties is on: ' || session_user || ' created, evaluated, changed the status of '
+                || 'or requested the acceptance of candidate ' || p_candidate_id || ', or wrote the requested report '
+                || v_req.eligibility_report_id || ', so another approver approves it';
+    END IF;
+    -- Rows written before version 14 have no actor: who took those steps is unknown, so no
+    -- approver can show he took none of them.
+    IF @schema@.registry_duties_separated() AND EXISTS (
+        SELECT 1 FROM @schema@.promotion_events
+        WHERE candidate_id = p_candidate_id AND actor IS NULL
+          AND event_type IN ('created', 'evaluated', 'status_change')) THEN
+        RAISE EXCEPTION USING ERRCODE = 'CA009',
+            MESSAGE = 'separation of duties is on: candidate ' || p_candidate_id || ' has created, evaluated or '
+                || 'status_change events without an actor (its history predates the registry''s identities, '
+                || 'version 14), so no approver can be told apart from who took those steps; the registry''s '
+                || 'owner answers this request';
     END IF;
     PERFORM @schema@.registry_check_report_step(p_candidate_id, v_old, 'accepted', v_req.eligibility_report_id);
     UPDATE @schema@.promotion_candidates SET status = 'accepted', eligibility_report_id = v_req.eligibility_report_id
@@ -786,16 +853,15 @@ BEGIN
         IF p_new_status NOT IN ('exploratory', 'rejected') THEN
             RAISE EXCEPTION USING ERRCODE = 'CA007', MESSAGE = 'unknown status: ' || p_new_status;
         END IF;
-        IF v_old = 'accepted' AND p_new_status <> 'accepted' THEN
-            PERFORM @schema@.registry_require_approver('a step out of accepted');
-        END IF;
+        PERFORM @schema@.registry_check_leaving(p_candidate_id, v_old, p_new_status);
         UPDATE @schema@.promotion_candidates SET status = p_new_status WHERE candidate_id = p_candidate_id;
     END IF;
-    IF p_evaluated THEN
-        INSERT INTO @schema@.promotion_events (candidate_id, ts_utc, event_type, payload_json)
-        VALUES (p_candidate_id, v_ts, 'evaluated', p_payload)
-        RETURNING event_id INTO v_event;
-    END IF;
+    -- Every evaluation leaves its `evaluated` event, whatever p_evaluated says (kept in the
+    -- signature for the package's calls): an evaluation without one would hide its author from
+    -- the separation of duties.
+    INSERT INTO @schema@.promotion_events (candidate_id, ts_utc, event_type, payload_json)
+    VALUES (p_candidate_id, v_ts, 'evaluated', p_payload)
+    RETURNING event_id INTO v_event;
     RETURN v_event;
 END;
 $$;

@@ -27,6 +27,9 @@ REVOKE CREATE ON SCHEMA @schema@ FROM PUBLIC, reader, researcher, approver;
 GRANT USAGE ON SCHEMA @schema@ TO reader, researcher, approver;
 REVOKE ALL ON ALL TABLES IN SCHEMA @schema@ FROM reader, researcher, approver;
 GRANT SELECT ON ALL TABLES IN SCHEMA @schema@ TO reader, researcher, approver;
+-- The identity sequences of the governed tables are advanced by the registry functions, as their
+-- owner: nobody else uses, reads or sets them (a stray grant would let a role burn or rewind ids).
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA @schema@ FROM PUBLIC, reader, researcher, approver;
 -- Tables outside the promotion workflow's governance (the analyzer's regime, sweep and lineage
 -- records; lineage stays append-only by its triggers).
 GRANT INSERT ON @schema@.regime_runs, @schema@.regime_states, @schema@.sweep_families,

@@ -8,7 +8,9 @@ event of the candidate (``acceptance_requested``, ``acceptance_approved``,
 
 On PostgreSQL the database checks who: only a member of ``approver`` answers, and with
 separation of duties on (the default; :func:`separation_of_duties`) not a login that created,
-evaluated or requested the acceptance of that candidate; a direct step to accepted
+evaluated, changed the status of or requested the acceptance of that candidate, nor the author of
+the requested report; a rejection is final unless an approver reopens the candidate; a direct
+step to accepted
 (``promote_to_accepted``, an evaluation at target accepted) is then refused to every login but a
 superuser. On a SQLite file (one user) the same steps and events are written without a check of
 who takes them, and the analyzer's direct steps are unchanged.

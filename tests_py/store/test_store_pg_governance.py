@@ -13,6 +13,10 @@ real server as each role a team hands out: ``reader``, ``researcher`` and ``appr
   approver takes.
 * Races on one candidate (processes released at a barrier while the test holds the candidate's row
   lock, so all of them are provably waiting on it at once): exactly one promotion, clear refusals.
+* The holes a security review found, each replayed as the role in plain SQL: an approver approving
+  on a report he wrote (or a candidate he moved) through an evaluation that claims not to be one,
+  a client-dated report, a researcher undoing an approver's rejection, TRIGGER / REFERENCES /
+  sequence grants of an older set-up, and history without an actor.
 """
 
 from __future__ import annotations
@@ -649,3 +653,221 @@ def test_approve_needs_a_request_and_reject_needs_a_reason(gov, pg_sql, tmp_path
         separators=(",", ":"),
     )
     assert json.loads(events[1]["payload_json"])["new_status"] == "rejected"
+
+
+# ---------------------------------------------------------------------------------------------
+# The holes a security review found (issue 25): each attack replayed as the role, in plain SQL
+# ---------------------------------------------------------------------------------------------
+
+
+def _report_arg(rid: str, cid: str, level: str, computed_at: str = "2020-01-01T00:00:00+00:00") -> str:
+    """The report argument of registry_record_evaluation as a client would forge it."""
+    report = {
+        "eligibility_report_id": rid,
+        "candidate_id": cid,
+        "level": level,
+        "passed": 1,
+        "blockers_json": "[]",
+        "warnings_json": "[]",
+        "computed_at_utc": computed_at,
+    }
+    return json.dumps(report)
+
+
+def _quiet_evaluation(cid: str, report: str, new_status: str | None = None) -> str:
+    """The review's call: an evaluation that claims not to be one (p_evaluated false)."""
+    status = "NULL" if new_status is None else f"'{new_status}'"
+    return f"SELECT registry_record_evaluation('{cid}', NULL, {status}, '{report}', NULL, false, NULL)"
+
+
+def _events(pg_sql, gov, cid: str) -> list[tuple[str, str]]:
+    rows = pg_sql(
+        gov.owner, f"SELECT event_type, actor FROM promotion_events WHERE candidate_id = '{cid}' ORDER BY event_id"
+    )
+    return [(r["event_type"], r["actor"]) for r in rows]
+
+
+@pytest.fixture
+def approver2(gov):
+    """A second approver login (its URL), for the approvals separation of duties leaves to another."""
+    name, password = f"ap2_{gov.schema}", secrets.token_hex(12)
+    run_psql(gov.owner, f"CREATE ROLE {name} LOGIN PASSWORD '{password}' IN ROLE approver")
+    url = _as_login(gov.owner, name, password)
+    yield url
+    _core.store_forget_connection(url)
+    try:
+        run_psql(gov.owner, f"DROP ROLE IF EXISTS {name}")
+    except PsqlError:
+        pass  # a session still closing; the cluster is thrown away at the end
+
+
+def test_an_approver_cannot_approve_a_report_he_wrote_quietly(gov, pg_sql, tmp_path, approver2):
+    cid = _at_candidate(gov, tmp_path, gov.researcher)
+    res, app = gov.login["researcher"], gov.login["approver"]
+    run_psql(gov.approver, _quiet_evaluation(cid, _report_arg("ra", cid, "accepted")))
+    # the report carries its author, and the evaluation its event, whatever the caller said
+    assert pg_sql(gov.owner, "SELECT author FROM eligibility_reports WHERE eligibility_report_id = 'ra'") == [
+        {"author": app}
+    ]
+    assert _events(pg_sql, gov, cid)[-1] == ("evaluated", app)
+    run_psql(gov.researcher, f"SELECT registry_request_acceptance('{cid}', 'ra', NULL)")
+    before = _snapshot(pg_sql, gov.owner)
+    with pytest.raises(PsqlError, match=f"separation of duties is on: {app} created, evaluated"):
+        run_psql(gov.approver, f"SELECT registry_approve_acceptance('{cid}', 'ok')")
+    assert _snapshot(pg_sql, gov.owner) == before
+    # the author alone is enough: the same report with no event of the approver's (the owner
+    # forges it with the stamping trigger off) is refused too
+    cid2 = _at_candidate(gov, tmp_path, gov.researcher)
+    run_psql(
+        gov.owner,
+        "ALTER TABLE eligibility_reports DISABLE TRIGGER eligibility_reports_stamp; "
+        "INSERT INTO eligibility_reports (eligibility_report_id, candidate_id, level, passed, blockers_json, "
+        f"warnings_json, computed_at_utc, author) VALUES ('ra2', '{cid2}', 'accepted', 1, '[]', '[]', 't', '{app}'); "
+        "ALTER TABLE eligibility_reports ENABLE TRIGGER eligibility_reports_stamp",
+    )
+    run_psql(gov.researcher, f"SELECT registry_request_acceptance('{cid2}', 'ra2', NULL)")
+    assert {a for _t, a in _events(pg_sql, gov, cid2)} == {res}
+    before = _snapshot(pg_sql, gov.owner)
+    with pytest.raises(PsqlError, match="or wrote the requested report ra2"):
+        run_psql(gov.approver, f"SELECT registry_approve_acceptance('{cid2}', 'ok')")
+    assert _snapshot(pg_sql, gov.owner) == before
+    # another approver (a login of its own) approves
+    run_psql(approver2, f"SELECT registry_approve_acceptance('{cid2}', 'ok')")
+    assert st.get_candidate(gov.owner, cid2)["status"] == "accepted"
+
+
+def test_an_approver_who_took_a_candidate_up_himself_cannot_approve_it(gov, pg_sql, tmp_path):
+    cid = _bundle_candidate(gov.researcher, tmp_path)
+    app = gov.login["approver"]
+    run_psql(gov.approver, _quiet_evaluation(cid, _report_arg("rc", cid, "candidate"), "candidate"))
+    assert _events(pg_sql, gov, cid)[1:] == [("status_change", app), ("evaluated", app)]
+    evaluate_and_record(
+        gov.researcher, cid, PASSING, None, target_status="accepted", allow_missing_execution_evidence=True
+    )  # the researcher's evaluation at accepted is the request
+    before = _snapshot(pg_sql, gov.owner)
+    with pytest.raises(PsqlError, match=f"separation of duties is on: {app} created, evaluated, changed the status"):
+        run_psql(gov.approver, f"SELECT registry_approve_acceptance('{cid}', 'ok')")
+    assert _snapshot(pg_sql, gov.owner) == before
+    assert st.get_candidate(gov.owner, cid)["status"] == "candidate"
+
+
+def test_a_researcher_cannot_undo_an_approvers_rejection(gov, pg_sql, tmp_path, approver2):
+    cid = _at_candidate(gov, tmp_path, gov.researcher)
+    evaluate_and_record(
+        gov.researcher, cid, PASSING, None, target_status="accepted", allow_missing_execution_evidence=True
+    )  # the request, on the evaluation's accepted report
+    (old,) = [
+        r["eligibility_report_id"] for r in st.get_eligibility_reports(gov.owner, cid) if r["level"] == "accepted"
+    ]
+    run_psql(gov.approver, f"SELECT registry_reject_acceptance('{cid}', 'bad')")
+    before = _snapshot(pg_sql, gov.owner)
+    # the review's attack: the researcher resets the status, directly or as an evaluation's status
+    refusal = f"reopening candidate {cid}, whose acceptance an approver rejected, is taken by a member of the approver"
+    with pytest.raises(PsqlError, match=refusal):
+        run_psql(gov.researcher, f"SELECT registry_set_status('{cid}', 'exploratory', 'reset')")
+    with pytest.raises(PsqlError, match=refusal):
+        run_psql(
+            gov.researcher, f"SELECT registry_record_evaluation('{cid}', NULL, 'exploratory', NULL, NULL, true, NULL)"
+        )
+    with pytest.raises(X.DatabaseError, match=refusal):
+        st.update_status(gov.researcher, cid, "exploratory", reason="reset")
+    assert _snapshot(pg_sql, gov.owner) == before
+    assert st.get_candidate(gov.owner, cid)["status"] == "rejected"
+    # an approver reopens it; back at candidate, the request on the rejected report is refused
+    run_psql(gov.approver, f"SELECT registry_set_status('{cid}', 'exploratory', 'reopened after review')")
+    evaluate_and_record(
+        gov.researcher, cid, PASSING, None, target_status="candidate", allow_missing_execution_evidence=True
+    )
+    assert st.get_candidate(gov.owner, cid)["status"] == "candidate"
+    before = _snapshot(pg_sql, gov.owner)
+    with pytest.raises(PsqlError, match=f"eligibility report {old} was turned down by a rejected acceptance request"):
+        run_psql(gov.researcher, f"SELECT registry_request_acceptance('{cid}', '{old}', 'again')")
+    with pytest.raises(X.InvalidInputError, match=f"eligibility report {old} was turned down"):
+        acc.request_acceptance(gov.researcher, cid, old)
+    assert _snapshot(pg_sql, gov.owner) == before
+    # a new evaluation's report may be asked for, and another approver answers (the one who
+    # reopened it changed its status)
+    evaluate_and_record(
+        gov.researcher, cid, PASSING, None, target_status="accepted", allow_missing_execution_evidence=True
+    )
+    with pytest.raises(PsqlError, match="separation of duties is on"):
+        run_psql(gov.approver, f"SELECT registry_approve_acceptance('{cid}', 'ok')")
+    run_psql(approver2, f"SELECT registry_approve_acceptance('{cid}', 'ok')")
+    assert st.get_candidate(gov.owner, cid)["status"] == "accepted"
+
+
+def test_trigger_references_and_sequence_grants_are_revoked(gov, pg_sql):
+    res = gov.login["researcher"]
+    seq = "pg_get_serial_sequence('promotion_events', 'event_id')"
+    governed = ", ".join(GOVERNED)
+    # grants an older set-up (or a careless owner) made, then version 14 and `roles` run over them
+    run_psql(
+        gov.owner,
+        f"GRANT TRIGGER, REFERENCES ON {governed} TO researcher, PUBLIC; "
+        "GRANT REFERENCES (candidate_id) ON promotion_candidates TO approver; "
+        f"GRANT ALL ON ALL SEQUENCES IN SCHEMA {gov.schema} TO PUBLIC, reader, researcher, approver",
+    )
+    held = pg_sql(gov.owner, f"SELECT has_table_privilege('{res}', 'promotion_events', 'TRIGGER') AS held")
+    assert held == [{"held": True}]  # so the checks below can fail
+    run_psql(gov.owner, "DELETE FROM schema_migrations_phase3 WHERE version = 14")
+    assert mig.run_migrations_phase3(gov.owner) == [14]  # version 14 is idempotent
+    mig.setup_registry_roles(gov.owner)
+    before = _snapshot(pg_sql, gov.owner)
+    for sql, expect in [
+        (
+            "CREATE FUNCTION pg_temp.boom() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE 'boom'; END$$; "
+            "CREATE TRIGGER boom BEFORE INSERT ON promotion_events FOR EACH ROW EXECUTE FUNCTION pg_temp.boom()",
+            "permission denied for table promotion_events",
+        ),
+        (f"SELECT nextval({seq})", "permission denied for sequence"),
+        (f"SELECT setval({seq}, 1)", "permission denied for sequence"),
+    ]:
+        for url in (gov.researcher, gov.approver, gov.reader):
+            with pytest.raises(PsqlError, match=expect):
+                run_psql(url, sql)
+    assert _snapshot(pg_sql, gov.owner) == before
+    left = pg_sql(
+        gov.owner,
+        "SELECT c.relname, a.privilege_type, a.grantee FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a "
+        "WHERE c.relnamespace = current_schema()::regnamespace AND a.grantee <> c.relowner "
+        f"AND ((c.relname IN ({', '.join(repr(t) for t in GOVERNED)}) AND a.privilege_type <> 'SELECT') "
+        "OR c.relkind = 'S')",
+    )
+    assert left == []
+    cols = pg_sql(
+        gov.owner,
+        "SELECT c.relname FROM pg_attribute att JOIN pg_class c ON c.oid = att.attrelid "
+        "CROSS JOIN LATERAL aclexplode(att.attacl) a WHERE c.relnamespace = current_schema()::regnamespace "
+        "AND a.grantee <> c.relowner",
+    )
+    assert cols == []
+    # the registry still works through the functions for every role
+    cid = st.create_candidate(gov.researcher, **BASE)
+    st.record_event(gov.approver, cid, "note", {"a": 1})
+    assert [e["event_type"] for e in st.get_events(gov.reader, cid)] == ["created", "note"]
+
+
+def test_history_without_an_actor_is_not_approved_by_an_approver(gov, pg_sql, tmp_path):
+    cid = _at_candidate(gov, tmp_path, gov.researcher)
+    # an event from before version 14 (no actor): the owner writes it with the stamping trigger off
+    run_psql(
+        gov.owner,
+        "ALTER TABLE promotion_events DISABLE TRIGGER promotion_events_stamp; "
+        "INSERT INTO promotion_events (candidate_id, ts_utc, event_type, payload_json) "
+        f"VALUES ('{cid}', '2025-01-01T00:00:00+00:00', 'evaluated', '{{}}'); "
+        "ALTER TABLE promotion_events ENABLE TRIGGER promotion_events_stamp",
+    )
+    assert ("evaluated", None) in _events(pg_sql, gov, cid)
+    evaluate_and_record(
+        gov.researcher, cid, PASSING, None, target_status="accepted", allow_missing_execution_evidence=True
+    )  # the request
+    before = _snapshot(pg_sql, gov.owner)
+    refusal = f"candidate {cid} has created, evaluated or status_change events without an actor"
+    with pytest.raises(PsqlError, match=refusal):
+        run_psql(gov.approver, f"SELECT registry_approve_acceptance('{cid}', 'ok')")
+    with pytest.raises(X.DatabaseError, match=refusal):
+        acc.approve_acceptance(gov.approver, cid)
+    assert _snapshot(pg_sql, gov.owner) == before
+    # the owner (here a superuser, whom no rule binds) answers it
+    acc.approve_acceptance(gov.owner, cid, reason="history checked by hand")
+    assert st.get_candidate(gov.owner, cid)["status"] == "accepted"

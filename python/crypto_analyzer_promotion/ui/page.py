@@ -329,7 +329,7 @@ def _acceptance_section(db: str, row: dict, events: list[dict]) -> None:
         return
     st.caption(
         "Separation of duties is **on**: the step to accepted is an approver's answer to a request, "
-        "never from a login that created, evaluated or requested it."
+        "never from a login that created, evaluated, moved or requested it or wrote its report."
         if separated
         else "Separation of duties is off (a SQLite file has no users): the steps are recorded as events, "
         "without a check of who takes them."
