@@ -237,7 +237,8 @@ pub trait WriteTx {
     fn record_evaluation(&mut self, w: &EvaluationWrite<'_>) -> Result<i64>;
     /// Write one step of the acceptance flow (its status change, then its event); returns the
     /// event's id. On PostgreSQL the database also checks who: an approver answers, and with
-    /// separation of duties on not a login that created, evaluated or requested it.
+    /// separation of duties on not a login that created, evaluated, requested or changed the
+    /// status of the candidate, or wrote the requested report.
     fn acceptance(&mut self, w: &AcceptanceWrite<'_>) -> Result<i64>;
     /// Append one other event to `promotion_events` (`payload_json`: canonical JSON, None for
     /// NULL); returns its `event_id`.
