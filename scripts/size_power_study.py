@@ -197,11 +197,17 @@ class Tally:
 
 def ours(x: np.ndarray, d: Design, b: int, seed: int, block: int | None = None, null: bool = False) -> dict:
     blk = d.block if block is None else block
-    cfg = RealityCheckConfig(n_sim=b, method=d.method, avg_block_length=blk, block_size=blk, seed=seed)
+    cfg = RealityCheckConfig(
+        n_sim=b, method=d.method, avg_block_length=blk, block_size=blk, seed=seed, rc_null_scale=NULL_SCALE[0]
+    )
     gen = make_null_generator_stationary(x, cfg)
     got = gen.run(b, return_null_matrix=null)
     got["observed"] = gen.observed_stats.to_numpy()
     return got
+
+
+# The null scale every run of ours uses (`--rc-null-scale`): the default, or "none".
+NULL_SCALE = ["variance_share"]
 
 
 def run_design(d: Design, idx: int, args: argparse.Namespace) -> dict:
@@ -382,9 +388,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-arch", dest="arch", action="store_false", help="skip arch's SPA and StepM")
     ap.add_argument("--auto-block", action="store_true", help="also run ours with a Politis–White block length")
     ap.add_argument("--designs", nargs="*", default=None, help="names of the designs to run (default: all)")
+    ap.add_argument(
+        "--rc-null-scale",
+        default="variance_share",
+        choices=["variance_share", "none"],
+        help="the null scale of our RC, SPA and Romano–Wolf (default: the package's)",
+    )
     ap.add_argument("--json", default=None)
     ap.add_argument("--markdown", default=None)
     args = ap.parse_args(argv)
+    NULL_SCALE[0] = args.rc_null_scale
     if args.quick:
         args.panels, args.min_panels, args.b = 4, 2, 49
     chosen = [(i, d) for i, d in enumerate(DESIGNS) if args.designs is None or d.name in args.designs]

@@ -4,7 +4,7 @@
 use crypto_analyzer_promotion::control::RunControl;
 use crypto_analyzer_promotion::reality_check::bootstrap::{BootstrapSpec, Method, RngKind};
 use crypto_analyzer_promotion::reality_check::{
-    pvalues_from_null_matrix, run, IndexSource, Kernel, Layout, Matrix, NullCentering, Prepared, RcOptions,
+    pvalues_from_null_matrix, run, IndexSource, Kernel, Layout, Matrix, NullCentering, Prepared, RcOptions, RcResult,
 };
 
 fn data(t: usize, k: usize, nan_every: usize) -> Vec<f64> {
@@ -74,12 +74,46 @@ fn tiled_kernel_on_data_larger_than_a_tile_equals_gather_and_single_simulation()
     }
 }
 
-/// The variance-share scale c of the RC and Romano–Wolf (applied after the kernel: to the null
-/// maxima, and to the stepdown counts through exact thresholds) gives, bit for bit, what the
-/// definition gives from the scaled matrix c·(m* − m); the SPA does not move; c = 1 is the
-/// unscaled run.
+/// The unstudentized SPA's p-values (lower, consistent, upper) from their definition on a null
+/// matrix d = m* − m: a draw counts when fl(c · max(0, max_k (d_k + m_k − μ_k))) reaches
+/// max(0, max_k m_k), μ by Hansen's recentring (the consistent threshold from ω and n_k).
+fn spa_unstudentized_from_matrix(x: &[f64], r: &RcResult, c: f64) -> [f64; 3] {
+    let (k, b) = (r.k, r.n_sim);
+    let n: Vec<f64> = (0..k).map(|j| (0..r.t).filter(|&i| !x[i * k + j].is_nan()).count() as f64).collect();
+    let m = &r.observed;
+    let obs = m.iter().filter(|v| !v.is_nan()).fold(0.0f64, |a, &v| a.max(v));
+    let matrix = r.null_matrix.as_ref().unwrap();
+    let mu = |variant: usize, j: usize| -> f64 {
+        let w = r.omega[j];
+        let thr = if w.is_nan() { 0.0 } else { -((w * w / n[j]) * 2.0 * n[j].ln().ln().max(0.0)).sqrt() };
+        match variant {
+            0 => m[j].max(0.0),
+            1 if m[j] >= thr => m[j],
+            1 => 0.0,
+            _ => m[j],
+        }
+    };
+    let mut out = [0.0; 3];
+    for (variant, p) in out.iter_mut().enumerate() {
+        let count = (0..b)
+            .filter(|&i| {
+                let t_star = (0..k)
+                    .filter(|&j| !matrix[i * k + j].is_nan() && !m[j].is_nan())
+                    .fold(0.0f64, |a, j| a.max(matrix[i * k + j] + (m[j] - mu(variant, j))));
+                c * t_star >= obs
+            })
+            .count();
+        *p = (1 + count) as f64 / (b + 1) as f64;
+    }
+    out
+}
+
+/// The variance-share scale c of the RC, Romano–Wolf and the SPA (applied after the kernel: to the
+/// null maxima, and to the counts through exact thresholds) gives, bit for bit, what the
+/// definition gives from the scaled matrix c·(m* − m); the studentized SPA's p-values can only
+/// rise; c = 1 is the unscaled run.
 #[test]
-fn null_scale_equals_the_scaled_matrix_and_leaves_the_spa() {
+fn null_scale_equals_the_scaled_matrix_for_every_test() {
     for nan_every in [0usize, 7] {
         let (t, k) = (120, 9);
         let mut x = data(t, k, nan_every);
@@ -90,7 +124,10 @@ fn null_scale_equals_the_scaled_matrix_and_leaves_the_spa() {
         let p = Prepared::new(Matrix { values: &x, t, k, layout: Layout::RowMajor }, 6.0, false).unwrap();
         let mut o = opts(t, Method::Stationary { avg_block_length: 6.0 }, Kernel::PrefixSum);
         let plain = run(&p, &o, IndexSource::Generated, &RunControl::new()).unwrap();
-        let mut moved = false;
+        let (mut moved, mut spa_moved) = (false, false);
+        let u0 = plain.spa_unstudentized;
+        let want_u0 = spa_unstudentized_from_matrix(&x, &plain, 1.0);
+        assert_eq!([u0.lower, u0.consistent, u0.upper].map(f64::to_bits), want_u0.map(f64::to_bits));
         for c in [1.0 / 0.83f64.sqrt(), 1.016, 1.5, 3.0] {
             o.null_scale = c;
             let got = run(&p, &o, IndexSource::Generated, &RunControl::new()).unwrap();
@@ -106,13 +143,18 @@ fn null_scale_equals_the_scaled_matrix_and_leaves_the_spa() {
             assert_eq!(bits(&got.null_max), bits(&want.null_max), "c={c}");
             assert_eq!(got.rc_p_value.to_bits(), want.rc_p_value.to_bits(), "c={c}");
             assert_eq!(bits(&got.romano_wolf), bits(&want.romano_wolf), "c={c}");
-            assert_eq!(got.spa_studentized, plain.spa_studentized);
-            assert_eq!(got.spa_unstudentized, plain.spa_unstudentized);
+            let u = got.spa_unstudentized;
+            let want_u = spa_unstudentized_from_matrix(&x, &got, c);
+            assert_eq!([u.lower, u.consistent, u.upper].map(f64::to_bits), want_u.map(f64::to_bits), "c={c}");
+            let (s, s0) = (got.spa_studentized, plain.spa_studentized);
+            assert!(s.lower >= s0.lower && s.consistent >= s0.consistent && s.upper >= s0.upper, "c={c}");
             assert_eq!(got.null_scale, c);
             moved |= got.romano_wolf != plain.romano_wolf;
+            spa_moved |= got.spa_unstudentized != plain.spa_unstudentized && got.spa_studentized != s0;
             assert!(got.rc_p_value >= plain.rc_p_value, "a wider null cannot lower the p-value");
         }
         assert!(moved, "the scale changed no Romano–Wolf p-value: the test would not see it ignored");
+        assert!(spa_moved, "the scale changed no SPA p-value: the test would not see it ignored");
     }
 }
 

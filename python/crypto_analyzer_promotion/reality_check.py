@@ -63,11 +63,12 @@ class RealityCheckConfig:
     c79684b) or ``"numpy_pcg64"`` (the analyzer's c79684b release, element for element); a
     ``np.random.Generator`` (PCG64) selects ``"numpy_pcg64"`` with that generator as the base that
     draws each simulation's seed, and is advanced by one draw per simulation as the analyzer does.
-    ``rc_null_scale``: how the RC and Romano–Wolf scale the bootstrap deviations (not the SPA):
-    ``"variance_share"`` (the default) multiplies them by 1/sqrt(min(1, s)), s the share of the
-    series' long-run variance the bootstrap reproduces (:func:`bootstrap_variance_share`), which
-    brings the RC's size into [3.5 %, 6.5 %] at small T and under strong dependence
-    (docs/size_study.md); ``"none"`` is White's RC as published.
+    ``rc_null_scale``: how the RC, Romano–Wolf and Hansen's SPA scale the bootstrap null:
+    ``"variance_share"`` (the default) multiplies each draw's deviations (the SPA: each draw's
+    statistic) by 1/sqrt(min(1, s)), s the share of the series' long-run variance the bootstrap
+    reproduces (:func:`bootstrap_variance_share`), which brings the RC's size into [3.5 %, 6.5 %]
+    at small T and under strong dependence and the studentized SPA's under strong dependence
+    (docs/size_study.md); ``"none"`` is White's RC and Hansen's SPA as published.
     """
 
     metric: str = "mean_ic"

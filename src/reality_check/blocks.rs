@@ -280,8 +280,8 @@ fn spa_counts(parts: &[BlockPart<'_>], tg: &Targets, n_sim: usize, tally: &mut T
                 .into_iter()
                 .enumerate()
         {
-            *n_u += u64::from(slot(i) >= tg.spa_obs_u);
-            *n_s += u64::from(slot(3 + i) >= tg.spa_obs_s);
+            *n_u += u64::from(slot(i) >= tg.spa_cut_u);
+            *n_s += u64::from(slot(3 + i) >= tg.spa_cut_s);
         }
     }
 }

@@ -33,11 +33,12 @@ const LOCK: &str = "manifest.lock";
 /// Algorithm version of the cache key. The recentred null and the old un-centred null have
 /// different versions, so one is never served for the other; so do the random streams, and the
 /// recentred null scaled by the variance share (`scaled`, the default since issue 26: its null
-/// maxima and Romano–Wolf p-values differ from the unscaled ones cached under v2). The
-/// un-centred null is never scaled.
+/// maxima and Romano–Wolf p-values differ from the unscaled ones cached under v2; v4 since the
+/// SPA's null is scaled too, so a v3 summary, whose SPA p-values were unscaled, is never served).
+/// The un-centred null is never scaled.
 pub fn algorithm_version(recentred: bool, scaled: bool, stream_id: &str) -> String {
     match (recentred, scaled) {
-        (true, true) => format!("rc-null-v3-recentred-variance-share/{stream_id}"),
+        (true, true) => format!("rc-null-v4-recentred-variance-share/{stream_id}"),
         (true, false) => format!("rc-null-v2-recentred/{stream_id}"),
         (false, _) => format!("rc-null-v1-uncentred/{stream_id}"),
     }

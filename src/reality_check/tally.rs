@@ -28,6 +28,14 @@ pub(super) struct Targets {
     /// The observed SPA statistics, unstudentized and studentized.
     pub spa_obs_u: f64,
     pub spa_obs_s: f64,
+    /// What a draw's SPA maxima are compared with: the smallest values whose products with the
+    /// null scale c reach `spa_obs_u` and `spa_obs_s` ([`super::scaled_threshold`]), so a draw
+    /// counts exactly when its scaled maximum reaches the observed statistic. The SPA's null is
+    /// scaled by the same c as the RC's: the studentized statistic divides by ω̂, the bootstrap's
+    /// own long-run variance, which misses the share of it the RC's scale restores
+    /// (docs/size_study.md, "The SPA on the same scale").
+    pub spa_cut_u: f64,
+    pub spa_cut_s: f64,
     /// Give every draw its own ω* even when `spa_obs_s` is 0 (then exactly, every column): a
     /// column block (blocks.rs) does not know the family's threshold, only its own.
     pub always_per_draw: bool,
@@ -88,7 +96,19 @@ impl Targets {
                 spa_obs_s = spa_obs_s.max(m * scale[c]);
             }
         }
-        Ok(Targets { cmp, stepdown, order, shift, scale, stud_valid, spa_obs_u, spa_obs_s, always_per_draw: false })
+        Ok(Targets {
+            cmp,
+            stepdown,
+            order,
+            shift,
+            scale,
+            stud_valid,
+            spa_obs_u,
+            spa_obs_s,
+            spa_cut_u: scaled_threshold(spa_obs_u, null_scale),
+            spa_cut_s: scaled_threshold(spa_obs_s, null_scale),
+            always_per_draw: false,
+        })
     }
 
     /// What each draw's own ω* is computed against (draw_omega.rs), or None when the observed
@@ -96,7 +116,7 @@ impl Targets {
     /// are used and no ω* is computed.
     pub(crate) fn scale_target(&self) -> Option<ScaleTarget<'_>> {
         (self.spa_obs_s > 0.0 || self.always_per_draw)
-            .then_some(ScaleTarget { fallback: &self.scale, threshold: self.spa_obs_s })
+            .then_some(ScaleTarget { fallback: &self.scale, threshold: self.spa_cut_s })
     }
 
     /// A draw's SPA maxima `max(0, max_k (d_k + shift_k))`, unstudentized and studentized (each
@@ -149,8 +169,8 @@ impl Tally {
             (&tg.shift.upper, &mut u.upper, &mut s.upper),
         ] {
             let (mu, ms) = tg.spa_maxima(d, scale, shift);
-            *n_u += u64::from(mu >= tg.spa_obs_u);
-            *n_s += u64::from(ms >= tg.spa_obs_s);
+            *n_u += u64::from(mu >= tg.spa_cut_u);
+            *n_s += u64::from(ms >= tg.spa_cut_s);
         }
     }
 

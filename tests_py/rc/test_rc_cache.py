@@ -25,11 +25,11 @@ FIELDS = ("fam1", "ds1", "abc123", "mean_ic", None, 200, 42, "stationary", 12)
 
 
 def test_key_is_pinned_and_recomputable_with_hashlib():
-    # The default null (recentred, scaled by the variance share since issue 26) has its own
-    # version, so a null cached unscaled before is never served as the scaled one.
+    # The default null (recentred, scaled by the variance share since issue 26; v4 since the SPA is
+    # scaled too) has its own version, so a null or summary cached before is never served.
     key = get_rc_cache_key(*FIELDS)
-    assert key == "1f9e9466d05c8b5b9624538e"  # pinned: a change here invalidates every cache
-    payload = "|".join(["rc-null-v3-recentred-variance-share/xoshiro256pp-splitmix-v1", *map(str, FIELDS)])
+    assert key == "9fc25dcc4776f1163f9eeb82"  # pinned: a change here invalidates every cache
+    payload = "|".join(["rc-null-v4-recentred-variance-share/xoshiro256pp-splitmix-v1", *map(str, FIELDS)])
     assert key == hashlib.sha256(payload.encode()).hexdigest()[:24]
     # The unscaled null keeps the key it had (the same meaning).
     key = get_rc_cache_key(*FIELDS, null_scale="none")

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 
@@ -64,16 +65,16 @@ def fixed_omega_p_values(null: np.ndarray, m: np.ndarray, omega: np.ndarray, n: 
 # studentized SPA consistent / upper, RC, from
 #   .venv/bin/python tests_py/rc/test_rc_size_regression.py small_T 9100000 10000   (n = 10,000)
 #   .venv/bin/python tests_py/rc/test_rc_size_regression.py wide_K 9200000 6000     (n = 6,000)
-# The pre-fix fixed-ω̂ formula measured 12.5 % / 14.4 % (consistent) on the same draws. The RC is
-# the default, variance-scaled one (rc_null_scale="variance_share"); the unscaled RC measured
-# 6.45 % / 5.37 % on the same seeds.
+# The pre-fix fixed-ω̂ formula measured 12.5 % / 14.4 % (consistent) on the same draws. The RC and
+# the SPA are the default, variance-scaled ones (rc_null_scale="variance_share"); unscaled, the RC
+# measured 6.45 % / 5.37 % and the studentized SPA 3.43 % / 3.15 % on the same seeds.
 SLICES = {
     "small_T": dict(t=250, k=10, L=12, panels=2000, B=199, seed0=2600),
     "wide_K": dict(t=500, k=100, L=12, panels=1000, B=199, seed0=2700),
 }
 MEASURED = {
-    "small_T": {"spa_consistent": 0.0343, "spa_upper": 0.0322, "rc": 0.0591},
-    "wide_K": {"spa_consistent": 0.0315, "spa_upper": 0.0303, "rc": 0.0452},
+    "small_T": {"spa_consistent": 0.0312, "spa_upper": 0.0290, "rc": 0.0591},
+    "wide_K": {"spa_consistent": 0.0253, "spa_upper": 0.0245, "rc": 0.0452},
 }
 
 
@@ -168,11 +169,13 @@ def omega_hat(x: np.ndarray, L: float) -> np.ndarray:
     return out
 
 
-def studentized_spa_numpy(x: np.ndarray, idx: np.ndarray, L: float) -> tuple[float, dict]:
+def studentized_spa_numpy(x: np.ndarray, idx: np.ndarray, L: float, c: float = 1.0) -> tuple[float, dict]:
     """The studentized SPA from its definition, vectorized over columns: each draw's runs are the
     maximal stretches of consecutive indices; ω*²_{b,k} = (1/n*) Σ_runs (Σ_{observed t in run}
     (x*_t − m̄*))²; scale √n*/ω* = n*/sqrt(Σ …), or the fixed √n/ω̂ with fewer than two runs
-    holding an observation or a zero sum. Returns (statistic, {variant: rejections count})."""
+    holding an observation or a zero sum; a draw counts when c times its statistic reaches the
+    observed one (c: the null scale, 1/√min(1, variance share) by default). Returns (statistic,
+    {variant: rejections count})."""
     obs = ~np.isnan(x)
     n = obs.sum(axis=0).astype(float)
     with warnings.catch_warnings():
@@ -205,7 +208,7 @@ def studentized_spa_numpy(x: np.ndarray, idx: np.ndarray, L: float) -> tuple[flo
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 v = np.nanmax((mstar - mu) * scale)
-            counts[name] += max(0.0 if np.isnan(v) else float(v), 0.0) >= stat
+            counts[name] += c * max(0.0 if np.isnan(v) else float(v), 0.0) >= stat
     return stat, counts
 
 
@@ -225,13 +228,27 @@ def frozen_panel(case: str) -> tuple[np.ndarray, RealityCheckConfig]:
     return x, RealityCheckConfig(n_sim=499, avg_block_length=12, seed=5)
 
 
-# The engine's studentized statistic (float.hex) and rejection counts #{T* ≥ T} (p = (1 + count)
-# / (B + 1)) for lower, consistent, upper. Frozen from the engine at issue 26 and checked below
-# against the numpy definition: a faster engine must reproduce them bit for bit.
+# The engine's studentized statistic (float.hex) and rejection counts #{c·T* ≥ T} (p = (1 + count)
+# / (B + 1)) for lower, consistent, upper: with the default null scale c (the variance share's;
+# 1.0159 and 1.0187 on the first two panels, 1 on wide_K, whose share is capped at 1) and with
+# rc_null_scale="none" (c = 1: the counts frozen at issue 26 before the SPA was scaled). Each is
+# checked below against the numpy definition: a faster engine must reproduce them bit for bit.
 FROZEN = {
-    "stationary": ("0x1.85ade6edc7d4ep+1", {"lower": 58, "consistent": 102, "upper": 103}),
-    "block_fixed_gaps": ("0x1.ac2e4f52380bcp+1", {"lower": 19, "consistent": 29, "upper": 30}),
-    "wide_K": ("0x1.c6b9da92379c1p+1", {"lower": 96, "consistent": 127, "upper": 130}),
+    "stationary": (
+        "0x1.85ade6edc7d4ep+1",
+        {"lower": 65, "consistent": 111, "upper": 112},
+        {"lower": 58, "consistent": 102, "upper": 103},
+    ),
+    "block_fixed_gaps": (
+        "0x1.ac2e4f52380bcp+1",
+        {"lower": 24, "consistent": 34, "upper": 35},
+        {"lower": 19, "consistent": 29, "upper": 30},
+    ),
+    "wide_K": (
+        "0x1.c6b9da92379c1p+1",
+        {"lower": 96, "consistent": 127, "upper": 130},
+        {"lower": 96, "consistent": 127, "upper": 130},
+    ),
 }
 
 
@@ -240,18 +257,26 @@ def test_frozen_studentized_spa_values_and_their_numpy_reference(case):
     x, cfg = frozen_panel(case)
     B = cfg.n_sim
     L = float(cfg.avg_block_length if cfg.method == "stationary" else cfg.block_size)
-    got = make_null_generator_stationary(x, cfg).run(B)
-    stat_hex, counts = FROZEN[case]
-    assert float(got["spa_stat_studentized"]).hex() == stat_hex
-    for name, c in counts.items():
-        assert got["spa_studentized"][name] == (1 + c) / (B + 1), name
-    # The frozen values are the definition's (the B draws through bootstrap_indices).
+    stat_hex, scaled_counts, unscaled_counts = FROZEN[case]
     idx = np.stack([bootstrap_indices(x.shape[0], b, cfg) for b in range(B)])
-    ref_stat, ref_counts = studentized_spa_numpy(x, idx, L)
-    assert float.fromhex(stat_hex) == pytest.approx(ref_stat, rel=1e-10)
-    assert ref_counts == counts
-    # Not a degenerate case: the p-values are inside (0, 1).
-    assert all(0 < c < B for c in counts.values()), counts
+    for null_scale, counts in (("variance_share", scaled_counts), ("none", unscaled_counts)):
+        gen = make_null_generator_stationary(x, dataclasses.replace(cfg, rc_null_scale=null_scale))
+        got = gen.run(B)
+        assert float(got["spa_stat_studentized"]).hex() == stat_hex
+        for name, n in counts.items():
+            assert got["spa_studentized"][name] == (1 + n) / (B + 1), (null_scale, name)
+        # The frozen values are the definition's (the B draws through bootstrap_indices), with
+        # the engine's variance share for the default scale (its own numpy reference is in
+        # test_rc_variance_share.py).
+        share = gen.variance_share
+        scale = 1.0
+        if null_scale == "variance_share" and share is not None and share > 0:
+            scale = 1.0 / math.sqrt(min(1.0, share))
+        ref_stat, ref_counts = studentized_spa_numpy(x, idx, L, scale)
+        assert float.fromhex(stat_hex) == pytest.approx(ref_stat, rel=1e-10)
+        assert ref_counts == counts, null_scale
+        # Not a degenerate case: the p-values are inside (0, 1).
+        assert all(0 < n < B for n in counts.values()), counts
 
 
 @pytest.mark.parametrize("edge", [0.0, 0.15, 0.3, 0.5])
@@ -264,13 +289,16 @@ def test_wide_k_several_chunks_pruned_counts_equal_the_definition(edge):
     x[rng.random(x.shape) < 0.05] = np.nan
     x[:, [17, 233]] += edge
     cfg = RealityCheckConfig(n_sim=257, avg_block_length=5, seed=int(edge * 100))
-    got = make_null_generator_stationary(x, cfg).run(cfg.n_sim)
+    gen = make_null_generator_stationary(x, cfg)
+    got = gen.run(cfg.n_sim)
+    share = gen.variance_share
+    scale = 1.0 / math.sqrt(min(1.0, share)) if share is not None and share > 0 else 1.0
     idx = np.stack([bootstrap_indices(x.shape[0], b, cfg) for b in range(cfg.n_sim)])
-    stat, counts = studentized_spa_numpy(x, idx, 5.0)
+    stat, counts = studentized_spa_numpy(x, idx, 5.0, scale)
     assert got["spa_stat_studentized"] == pytest.approx(stat, rel=1e-10)
     for name, c in counts.items():
         assert got["spa_studentized"][name] == (1 + c) / (cfg.n_sim + 1), (name, c)
-    print(edge, counts)
+    print(edge, scale, counts)
 
 
 def rw_partial_counts(seed0: int, panels: int) -> dict:
