@@ -227,6 +227,8 @@ ALTER FUNCTION @schema@.phase3_append_only() SET search_path = pg_catalog, pg_te
 
 -- ---------------------------------------------------------------------------------------------
 -- The write functions. Each locks the candidate row, checks, writes and returns.
+-- registry_check_step, registry_record_evaluation and registry_record_event follow the
+-- separation of duties below, whose settings and checks they use.
 -- ---------------------------------------------------------------------------------------------
 
 -- Whether the session may take a step reserved to approvers (into accepted, or out of it): a
@@ -241,37 +243,6 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'CA008',
             MESSAGE = p_what || ' is taken by a member of the approver role; '
                 || session_user || ' is not one';
-    END IF;
-END;
-$$;
-
--- On a PASSED report of that level computed for this candidate (locked FOR SHARE), one rung
--- (candidate from exploratory, accepted from candidate), by an approver for accepted.
-CREATE OR REPLACE FUNCTION @schema@.registry_check_step(
-    p_candidate_id text, p_old text, p_level text, p_report_id text) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    r record;
-BEGIN
-    SELECT candidate_id, level, passed INTO r FROM @schema@.eligibility_reports
-    WHERE eligibility_report_id = p_report_id FOR SHARE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'CA003', DETAIL = 'null',
-            MESSAGE = 'eligibility report not found: ' || p_report_id;
-    END IF;
-    IF r.candidate_id IS DISTINCT FROM p_candidate_id OR r.passed IS DISTINCT FROM 1 OR r.level IS DISTINCT FROM p_level THEN
-        RAISE EXCEPTION USING ERRCODE = 'CA003',
-            DETAIL = pg_catalog.json_build_object('candidate_id', r.candidate_id, 'level', r.level, 'passed', r.passed = 1)::text,
-            MESSAGE = 'eligibility report ' || p_report_id || ' cannot promote candidate ' || p_candidate_id || ' to ' || p_level;
-    END IF;
-    IF NOT ((p_level = 'candidate' AND p_old = 'exploratory') OR (p_level = 'accepted' AND p_old = 'candidate')) THEN
-        RAISE EXCEPTION USING ERRCODE = 'CA004', DETAIL = p_old,
-            MESSAGE = 'one rung per change: ' || p_level || ' only from '
-                || CASE p_level WHEN 'candidate' THEN 'exploratory' ELSE 'candidate' END
-                || ', and candidate ' || p_candidate_id || ' is ' || p_old;
-    END IF;
-    IF p_level = 'accepted' THEN
-        PERFORM @schema@.registry_require_approver('the step to accepted');
     END IF;
 END;
 $$;
@@ -371,7 +342,8 @@ BEGIN
 END;
 $$;
 
--- Promote one rung on a passed report of that level for this candidate; status_change event.
+-- Promote one rung on a passed report of that level for this candidate (registry_check_step,
+-- below); status_change event.
 CREATE OR REPLACE FUNCTION @schema@.registry_promote(
     p_candidate_id text, p_level text, p_report_id text, p_reason text) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -391,98 +363,6 @@ BEGIN
     INSERT INTO @schema@.promotion_events (candidate_id, ts_utc, event_type, payload_json)
     VALUES (p_candidate_id, v_ts, 'status_change',
             @schema@.registry_status_change_payload(v_old, p_level, v_ts, p_report_id, p_reason))
-    RETURNING event_id INTO v_event;
-    RETURN v_event;
-END;
-$$;
-
--- One evaluation, written at once: refuse unless the candidate is still at p_expected_status
--- (NULL: not checked); store the report (JSON object of an eligibility_reports row); move to
--- p_new_status (candidate/accepted: one rung on that report, with its status_change event;
--- NULL: no change); append the `evaluated` event (always). Returns that event's id.
-CREATE OR REPLACE FUNCTION @schema@.registry_record_evaluation(
-    p_candidate_id text, p_expected_status text, p_new_status text, p_report text, p_reason text,
-    p_evaluated boolean, p_payload text) RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    v_old text;
-    v_ts text := @schema@.registry_now();
-    r jsonb;
-    v_report text;
-    v_event bigint;
-BEGIN
-    v_old := @schema@.registry_lock_candidate(p_candidate_id);
-    IF p_expected_status IS NOT NULL AND v_old IS DISTINCT FROM p_expected_status THEN
-        RAISE EXCEPTION USING ERRCODE = 'CA002', DETAIL = v_old,
-            MESSAGE = 'candidate ' || p_candidate_id || ' changed status from ' || p_expected_status
-                || ' to ' || v_old || ' while it was evaluated; evaluate again';
-    END IF;
-    IF p_report IS NOT NULL THEN
-        r := p_report::jsonb;
-        v_report := r ->> 'eligibility_report_id';
-        IF r ->> 'candidate_id' IS DISTINCT FROM p_candidate_id THEN
-            RAISE EXCEPTION USING ERRCODE = 'CA007',
-                MESSAGE = 'eligibility report ' || coalesce(v_report, 'NULL') || ' was computed for another candidate';
-        END IF;
-        INSERT INTO @schema@.eligibility_reports (eligibility_report_id, candidate_id, level, passed, blockers_json,
-            warnings_json, computed_at_utc, run_key, run_instance_id, dataset_id_v2, engine_version, config_version)
-        VALUES (v_report, p_candidate_id, r ->> 'level', (r ->> 'passed')::integer, r ->> 'blockers_json',
-            r ->> 'warnings_json', r ->> 'computed_at_utc', r ->> 'run_key', r ->> 'run_instance_id',
-            r ->> 'dataset_id_v2', r ->> 'engine_version', r ->> 'config_version')
-        ON CONFLICT DO NOTHING;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION USING ERRCODE = 'CA006', MESSAGE = 'eligibility_report_id already exists: ' || v_report;
-        END IF;
-    END IF;
-    IF p_new_status IN ('candidate', 'accepted') THEN
-        IF v_report IS NULL THEN
-            RAISE EXCEPTION USING ERRCODE = 'CA005',
-                MESSAGE = 'eligibility_report_id required for candidate/accepted; use promote_to_candidate/promote_to_accepted';
-        END IF;
-        PERFORM @schema@.registry_check_step(p_candidate_id, v_old, p_new_status, v_report);
-        UPDATE @schema@.promotion_candidates SET status = p_new_status, eligibility_report_id = v_report
-        WHERE candidate_id = p_candidate_id;
-        INSERT INTO @schema@.promotion_events (candidate_id, ts_utc, event_type, payload_json)
-        VALUES (p_candidate_id, v_ts, 'status_change',
-                @schema@.registry_status_change_payload(v_old, p_new_status, v_ts, v_report, p_reason));
-    ELSIF p_new_status IS NOT NULL THEN
-        IF p_new_status NOT IN ('exploratory', 'rejected') THEN
-            RAISE EXCEPTION USING ERRCODE = 'CA007', MESSAGE = 'unknown status: ' || p_new_status;
-        END IF;
-        PERFORM @schema@.registry_check_leaving(p_candidate_id, v_old, p_new_status);
-        UPDATE @schema@.promotion_candidates SET status = p_new_status WHERE candidate_id = p_candidate_id;
-    END IF;
-    -- Every evaluation leaves its `evaluated` event, whatever p_evaluated says (kept in the
-    -- signature for the package's calls): an evaluation without one would hide its author from
-    -- the separation of duties.
-    INSERT INTO @schema@.promotion_events (candidate_id, ts_utc, event_type, payload_json)
-    VALUES (p_candidate_id, v_ts, 'evaluated', p_payload)
-    RETURNING event_id INTO v_event;
-    RETURN v_event;
-END;
-$$;
-
--- Any other event of an existing candidate (the event types the functions above write are
--- theirs alone).
-CREATE OR REPLACE FUNCTION @schema@.registry_record_event(p_candidate_id text, p_event_type text, p_payload text)
-RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    v_event bigint;
-BEGIN
-    IF p_event_type IS NULL OR p_event_type = '' THEN
-        RAISE EXCEPTION USING ERRCODE = 'CA007', MESSAGE = 'event_type must be a non-empty string';
-    END IF;
-    IF p_event_type IN ('created', 'status_change', 'evaluated') THEN
-        RAISE EXCEPTION USING ERRCODE = 'CA007',
-            MESSAGE = 'event_type ' || p_event_type || ' is written by the registry itself (create, status changes, evaluations)';
-    END IF;
-    PERFORM 1 FROM @schema@.promotion_candidates WHERE candidate_id = p_candidate_id FOR KEY SHARE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'CA001', MESSAGE = 'candidate_id not found: ' || p_candidate_id;
-    END IF;
-    INSERT INTO @schema@.promotion_events (candidate_id, ts_utc, event_type, payload_json)
-    VALUES (p_candidate_id, @schema@.registry_now(), p_event_type, p_payload)
     RETURNING event_id INTO v_event;
     RETURN v_event;
 END;
@@ -509,15 +389,13 @@ BEGIN
 END;
 $$;
 
--- Nobody but the owner calls any of them until `roles` grants EXECUTE.
+-- Nobody but the owner calls any of them until `roles` grants EXECUTE (the functions defined
+-- after the separation of duties: at the end).
 REVOKE ALL ON FUNCTION
     @schema@.registry_create_candidate(text, text, text, text, text, text, bigint, text, text, text, text, text),
     @schema@.registry_set_status(text, text, text),
     @schema@.registry_promote(text, text, text, text),
-    @schema@.registry_record_evaluation(text, text, text, text, text, boolean, text),
-    @schema@.registry_record_event(text, text, text),
     @schema@.registry_append_governance_event(text, text, text, text, text, text),
-    @schema@.registry_check_step(text, text, text, text),
     @schema@.registry_lock_candidate(text),
     @schema@.registry_require_approver(text),
     @schema@.registry_check_leaving(text, text, text)
@@ -595,7 +473,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
        AND NOT coalesce((SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = session_user), false)
 $$;
 
--- The report and rung checks of a step (what registry_check_step checked before), without who.
+-- The report and rung checks of a step, without who: a PASSED report of that level computed for
+-- this candidate (locked FOR SHARE), one rung (candidate from exploratory, accepted from
+-- candidate).
 CREATE OR REPLACE FUNCTION @schema@.registry_check_report_step(
     p_candidate_id text, p_old text, p_level text, p_report_id text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -791,8 +671,12 @@ BEGIN
 END;
 $$;
 
--- One evaluation (as above); with duties separated, an evaluation at target accepted by anyone
--- (researcher or approver) stores its report and asks for the step instead of taking it.
+-- One evaluation, written at once: refuse unless the candidate is still at p_expected_status
+-- (NULL: not checked); store the report (JSON object of an eligibility_reports row); move to
+-- p_new_status (candidate/accepted: one rung on that report, with its status_change event;
+-- NULL: no change); append the `evaluated` event (always). Returns that event's id. With duties
+-- separated, an evaluation at target accepted by anyone (researcher or approver) stores its
+-- report and asks for the step instead of taking it.
 CREATE OR REPLACE FUNCTION @schema@.registry_record_evaluation(
     p_candidate_id text, p_expected_status text, p_new_status text, p_report text, p_reason text,
     p_evaluated boolean, p_payload text) RETURNS bigint
@@ -866,7 +750,8 @@ BEGIN
 END;
 $$;
 
--- The acceptance events are the functions' alone, like created / status_change / evaluated.
+-- Any other event of an existing candidate: the event types the functions above write
+-- (created, status_change, evaluated and the acceptance events) are theirs alone.
 CREATE OR REPLACE FUNCTION @schema@.registry_record_event(p_candidate_id text, p_event_type text, p_payload text)
 RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -893,7 +778,11 @@ BEGIN
 END;
 $$;
 
+-- As for the write functions above: nobody but the owner calls these until `roles` grants EXECUTE.
 REVOKE ALL ON FUNCTION
+    @schema@.registry_check_step(text, text, text, text),
+    @schema@.registry_record_evaluation(text, text, text, text, text, boolean, text),
+    @schema@.registry_record_event(text, text, text),
     @schema@.registry_request_acceptance(text, text, text),
     @schema@.registry_approve_acceptance(text, text),
     @schema@.registry_reject_acceptance(text, text),

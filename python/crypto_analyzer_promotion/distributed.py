@@ -183,6 +183,12 @@ def _block_values(source: Any, data: tuple[Any, ...]) -> np.ndarray:
     return source.read()
 
 
+def _share_method(cfg: Any) -> dict[str, Any]:
+    """The bootstrap method of a block's variance shares, from the run's config: the ``method``
+    argument of ``_shares_task`` and ``rc_blocks.block_stats``."""
+    return {"method": cfg.method, "avg_block_length": cfg.avg_block_length, "block_size": cfg.block_size}
+
+
 def _shares_task(source: Any, method: dict[str, Any], *data: Any) -> list:
     return rc_blocks.variance_shares(
         _block_values(source, data), method["method"], method["avg_block_length"], method["block_size"]
@@ -424,9 +430,7 @@ class DistributedFamily:
 
     def _load_stats(self) -> dict[str, Any]:
         if self._stats is None:
-            cfg = self._cfg
-            method = {"method": cfg.method, "avg_block_length": cfg.avg_block_length, "block_size": cfg.block_size}
-            parts = self._blocks(_stats_task, (self._block_length, method), None, 1)
+            parts = self._blocks(_stats_task, (self._block_length, _share_method(self._cfg)), None, 1)
             self._check_t(parts)
             self._take_shares(parts)
             self._stats = {
@@ -440,8 +444,7 @@ class DistributedFamily:
         values as every block's, since each column's share is its own): computed here from an
         in-memory family, else by one task that reads or receives only those columns, so that the
         null's scale costs no pass over the blocks."""
-        cfg = self._cfg
-        method = {"method": cfg.method, "avg_block_length": cfg.avg_block_length, "block_size": cfg.block_size}
+        method = _share_method(self._cfg)
         head = self._head
         if isinstance(head, _ArrayBlock):
             return _shares_task(head, method, head.values)

@@ -309,5 +309,52 @@ def test_acceptance_flow_request_reject_needs_a_reason_then_approve(monkeypatch,
     at.button(key="promo_acc_approve").click().run()
     assert not at.exception
     assert get_candidate(db, cid)["status"] == "accepted"
+    approval = get_events(db, cid)[-1]
     assert [e["event_type"] for e in get_events(db, cid)][-2:] == ["status_change", "acceptance_approved"]
     assert any("acceptance_approved" in m.value for m in at.markdown), _texts(at)
+    assert f"{cid}: accepted (event {approval['event_id']})" in [i.value for i in at.info], _texts(at)
+
+
+def test_acceptance_answers_refused_without_a_request_then_flashed(monkeypatch, promo_db):
+    """Each acceptance button shows its own refusal (nothing written) and, once taken, the flash
+    naming its event: approve and reject without an open request are refused, then a request and
+    a rejection are flashed with their event ids; on SQLite and PostgreSQL."""
+    from crypto_analyzer_promotion import _core
+    from crypto_analyzer_promotion.store_sqlite import get_candidate, get_events, promote_to_candidate
+
+    db, cid = promo_db.db, promo_db.lucky
+    ts = "2026-01-01T00:00:00+00:00"
+    _core.store_insert_eligibility_report(str(db), "ui_rc", cid, "candidate", True, "[]", "[]", ts)
+    promote_to_candidate(db, cid, "ui_rc")
+    _core.store_insert_eligibility_report(str(db), "ui_ra", cid, "accepted", True, "[]", "[]", ts)
+    n = len(get_events(db, cid))
+
+    at = _app(monkeypatch, db, promo_db.app)
+    at.selectbox(key="promo_selected").set_value(cid).run()
+    at.text_input(key="promo_acc_answer_reason").set_value("not yet")
+    at.button(key="promo_acc_approve").click().run()
+    assert not at.exception
+    assert any(
+        e.value.startswith("Approval refused: ") and "no open acceptance request" in e.value for e in at.error
+    ), _texts(at)
+    at.run()  # a refusal ends the tab's drawing: the Reject button is back on the next run
+    at.button(key="promo_acc_reject").click().run()
+    assert not at.exception
+    assert any(
+        e.value.startswith("Rejection refused: ") and "no open acceptance request" in e.value for e in at.error
+    ), _texts(at)
+    assert len(get_events(db, cid)) == n and get_candidate(db, cid)["status"] == "candidate"
+
+    at.text_input(key="promo_acc_report").set_value("ui_ra")
+    at.button(key="promo_acc_request").click().run()
+    assert not at.exception
+    request = get_events(db, cid)[-1]
+    assert request["event_type"] == "acceptance_requested"
+    assert f"{cid}: acceptance requested (event {request['event_id']})" in [i.value for i in at.info], _texts(at)
+
+    at.button(key="promo_acc_reject").click().run()
+    assert not at.exception
+    rejection = get_events(db, cid)[-1]
+    assert rejection["event_type"] == "acceptance_rejected"
+    assert f"{cid}: acceptance rejected (event {rejection['event_id']})" in [i.value for i in at.info], _texts(at)
+    assert get_candidate(db, cid)["status"] == "rejected"

@@ -5,6 +5,7 @@ in its own thread, so everything lives in locals or in the session's own ``st.se
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -314,6 +315,19 @@ def _status_section(db: str, row: dict) -> None:
 _ACCEPTANCE_EVENTS = ("acceptance_requested", "acceptance_approved", "acceptance_rejected")
 
 
+def _acceptance_action(cid: str, call: Callable[[], int], refused: str, done: str) -> None:
+    """One acceptance action: ``call()``; refused, ``"<refused>: <error>"`` shows and this returns
+    (the caller stops drawing the section); else the page reruns with ``"<cid>: <done> (event
+    <id>)"`` as its flash."""
+    try:
+        eid = call()
+    except _ERRORS as e:
+        st.error(f"{refused}: {e}")
+        return
+    st.session_state["promo_flash"] = ("info", f"{cid}: {done} (event {eid})")
+    st.rerun()
+
+
 def _acceptance_section(db: str, row: dict, events: list[dict]) -> None:
     """The acceptance flow (docs/postgresql.md, separation of duties): a researcher asks for the
     step to accepted on a report, an approver approves or rejects with a reason. The page only
@@ -356,35 +370,31 @@ def _acceptance_section(db: str, row: dict, events: list[dict]) -> None:
         if not report.strip():
             st.error("An eligibility report id is required to request acceptance.")
             return
-        try:
-            eid = acceptance.request_acceptance(db, cid, report.strip(), req_reason.strip() or None)
-        except _ERRORS as e:
-            st.error(f"Request refused: {e}")
-            return
-        st.session_state["promo_flash"] = ("info", f"{cid}: acceptance requested (event {eid})")
-        st.rerun()
+        _acceptance_action(
+            cid,
+            lambda: acceptance.request_acceptance(db, cid, report.strip(), req_reason.strip() or None),
+            "Request refused",
+            "acceptance requested",
+        )
+        return  # refused (a taken action reruns the page)
     st.subheader("Answer a request (approvers)")
     answer = st.text_input("Reason (required to reject)", key="promo_acc_answer_reason")
     c1, c2 = st.columns(2)
     if c1.button("Approve", key="promo_acc_approve", type="primary"):
-        try:
-            eid = acceptance.approve_acceptance(db, cid, answer.strip() or None)
-        except _ERRORS as e:
-            st.error(f"Approval refused: {e}")
-            return
-        st.session_state["promo_flash"] = ("info", f"{cid}: accepted (event {eid})")
-        st.rerun()
+        _acceptance_action(
+            cid, lambda: acceptance.approve_acceptance(db, cid, answer.strip() or None), "Approval refused", "accepted"
+        )
+        return  # refused
     if c2.button("Reject", key="promo_acc_reject"):
         if not answer.strip():
             st.error("A reason is required to reject an acceptance request.")
             return
-        try:
-            eid = acceptance.reject_acceptance(db, cid, answer.strip())
-        except _ERRORS as e:
-            st.error(f"Rejection refused: {e}")
-            return
-        st.session_state["promo_flash"] = ("info", f"{cid}: acceptance rejected (event {eid})")
-        st.rerun()
+        _acceptance_action(
+            cid,
+            lambda: acceptance.reject_acceptance(db, cid, answer.strip()),
+            "Rejection refused",
+            "acceptance rejected",
+        )
 
 
 def _flash() -> None:
