@@ -4,7 +4,7 @@ Artifacts are ``<key>.npy`` files (numpy v1.0 format, float64) listed in ``manif
 (key -> {"path", "sha256"}). The manifest is rewritten atomically under a lock file, so several
 processes may save at once; every load checks the sha256 and a missing or corrupt artifact is
 reported as absent (``None``), never served. Beside a null, its summary (SPA and Romano–Wolf
-p-values of the same batch) is the JSON artifact ``<key>-summary-v3.json``; summaries of older
+p-values of the same batch) is the JSON artifact ``<key>-summary-v4.json``; summaries of older
 versions are not read. All file work is done by the Rust core.
 """
 
@@ -103,7 +103,7 @@ def load_cached_null_max(cache_dir: PathLike, key: str) -> np.ndarray | None:
 
 def save_summary(cache_dir: PathLike, key: str, result: Mapping[str, Any]) -> Path:
     """Write the summary of ``result`` (a dict from ``RcEngine.run``: n_sim, spa_studentized,
-    spa_unstudentized, romano_wolf) as ``<key>-summary-v3.json`` and record it in the manifest."""
+    spa_unstudentized, romano_wolf) as ``<key>-summary-v4.json`` and record it in the manifest."""
     return Path(_core.rc_cache_save_summary(os.fspath(cache_dir), str(key), dict(result)))
 
 

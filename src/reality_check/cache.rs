@@ -9,8 +9,8 @@
 //! outside the cache directory are refused.
 //!
 //! Beside the null maxima of a key, its summary (the SPA and Romano–Wolf p-values of the same
-//! batch, [`RcSummary`]) is the JSON artifact `<key>-summary-v3.json`, entry `<key>-summary-v3`.
-//! Summaries of earlier versions (`-summary`, `-summary-v2`: floats packed in a `.npy`) are never
+//! batch, [`RcSummary`]) is the JSON artifact `<key>-summary-v4.json`, entry `<key>-summary-v4`.
+//! Summaries of earlier versions (`-summary`, `-summary-v2`: floats packed in a `.npy`; `-summary-v3`: the SPA before issue 26's scale and λ) are never
 //! read: a cache miss, recomputed.
 
 #![warn(missing_docs)]
@@ -33,12 +33,11 @@ const LOCK: &str = "manifest.lock";
 /// Algorithm version of the cache key. The recentred null and the old un-centred null have
 /// different versions, so one is never served for the other; so do the random streams, and the
 /// recentred null scaled by the variance share (`scaled`, the default since issue 26: its null
-/// maxima and Romano–Wolf p-values differ from the unscaled ones cached under v2; v4 since the
-/// SPA's null is scaled too, so a v3 summary, whose SPA p-values were unscaled, is never served).
-/// The un-centred null is never scaled.
+/// maxima and Romano–Wolf p-values differ from the unscaled ones cached under v2). The
+/// un-centred null is never scaled. The SPA's formula is versioned by the summary's suffix.
 pub fn algorithm_version(recentred: bool, scaled: bool, stream_id: &str) -> String {
     match (recentred, scaled) {
-        (true, true) => format!("rc-null-v4-recentred-variance-share/{stream_id}"),
+        (true, true) => format!("rc-null-v3-recentred-variance-share/{stream_id}"),
         (true, false) => format!("rc-null-v2-recentred/{stream_id}"),
         (false, _) => format!("rc-null-v1-uncentred/{stream_id}"),
     }
@@ -278,14 +277,16 @@ pub struct RcSummary {
 }
 
 /// The version in the summary's entry and file name; a summary of another version is not read.
-const SUMMARY_SUFFIX: &str = "-summary-v3";
+/// v4: the SPA's null scaled by the variance share and each draw studentized by
+/// λ ω*² + (1 − λ) ω̂² (issue 26), so a v3 summary's SPA p-values are never served.
+const SUMMARY_SUFFIX: &str = "-summary-v4";
 
 /// The manifest entry of `key`'s summary.
 fn summary_entry(key: &str) -> String {
     format!("{key}{SUMMARY_SUFFIX}")
 }
 
-/// Save the summary of `key`'s null (`<key>-summary-v3.json`, in the manifest like the null).
+/// Save the summary of `key`'s null (`<key>-summary-v4.json`, in the manifest like the null).
 pub fn save_summary(dir: &Path, key: &str, summary: &RcSummary) -> Result<PathBuf> {
     check_key(key)?;
     let entry = summary_entry(key);

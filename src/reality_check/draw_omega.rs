@@ -13,11 +13,14 @@
 //!
 //! ```text
 //! ω*²_{b,k} = (1/n*_k) Σ_j (S_{j,k} − c_{j,k} d_{b,k})²,   d_{b,k} = m*_{b,k} − m_k,
-//! scale*_{b,k} = sqrt(n*_k) / ω*_{b,k}
+//! scale*_{b,k} = sqrt(n*_k) / sqrt(λ ω*²_{b,k} + (1 − λ) ω̂²_k)
 //! ```
 //!
-//! i.e. the sum over runs of the squared run sums of `x* − m̄*`. Fewer than two runs with an
-//! observation (or a zero variance) leave ω* undefined: that draw uses the fixed `√n_k/ω̂_k`.
+//! i.e. the sum over runs of the squared run sums of `x* − m̄*`, mixed with the kernel ω̂² with
+//! weight λ = [`OMEGA_STAR_WEIGHT`]: ω*² alone (a batch mean over about T/L runs of random lengths)
+//! is noisier than the ω̂² the observed statistic has, which made the pure bootstrap-t conservative.
+//! Fewer than two runs with an observation (or a zero ω*) leave ω* undefined: that draw uses the
+//! fixed `√n_k/ω̂_k`.
 //! The run sums come from the centred prefix sums already built for the kernel: a draw costs
 //! (number of runs)·K. The runs of a chunk of draws are counting-sorted by their first row and
 //! the columns go by the kernel's own tiles (a tile's ω* follows its means, while its prefix sums
@@ -30,8 +33,9 @@
 //! has `(d + shift)·scale ≥ s` (s > 0 the observed studentized statistic, every shift ≤ 0), so a
 //! column with `d ≤ 0` never counts, and q only grows with each run (a sum of squares; floating-point
 //! addition of a non-negative term never lowers it). So after the first third ([`FIRST_PART`]) of the
-//! chunk's runs (in the same order), `d · n*_max / sqrt(q_so_far)` bounds the column's product from
-//! above whatever the remaining runs add (n*_max bounds its final observations); a column whose
+//! chunk's runs (in the same order), `d · mixed_scale(n*_max, q_so_far)` bounds the column's product
+//! from above whatever the remaining runs add (n*_max bounds its final observations; [`mixed_scale`]
+//! grows with n* and falls with q, operation by operation in floating point); a column whose
 //! bound and fallback product are both below s can no longer count, its scale is set to 0 (which
 //! cannot count either) and its remaining runs are skipped. The rest — a few percent of the columns
 //! on noise — add their remaining runs in the same order as before: the same bits, the same counts.
@@ -82,11 +86,32 @@ const PREFETCH_ROWS: usize = 64;
 /// every column (vectorized) rather than column by column.
 const DENSE_SHARE: usize = 8;
 
-/// What the per-draw scales are for: the fixed scales used where ω* is undefined, and the
-/// observed studentized statistic s the tally compares with (0: compute every scale exactly).
+/// Weight λ of the draw's own ω*² in the variance each draw is studentized by,
+/// `ω²_{b,k} = λ ω*²_{b,k} + (1 − λ) ω̂²_k` (docs/size_study.md, "The studentized SPA's scale").
+/// ω*² is a batch-means estimate over the draw's runs; its sampling noise is larger than the
+/// kernel ω̂²'s the observed statistic divides by, so λ = 1 (the pure bootstrap-t) gave a null
+/// heavier than the observed statistic's: 3.6 % at T = 250, K = 10 and 1.0 % at K = 100, with
+/// 18 points less power than the RC. λ = 0 is the fixed ω̂, which over-rejected (12–27 %).
+pub(crate) const OMEGA_STAR_WEIGHT: f64 = 0.85;
+
+/// `sqrt(n*) / ω` with `ω² = λ q / n* + fixed_var` (`fixed_var` = (1 − λ) ω̂²), written as
+/// `n* / sqrt(λ q + n*·fixed_var)`: the pruning's bound is the same expression at a larger n* and
+/// a smaller q. At equal n* each operation is monotone in q in floating point; a larger n* (an
+/// integer) raises the exact value by a relative 1/(2n*) or more, far above the few ulps of
+/// rounding, so the bound stays above (the pruning tests check it cell by cell). fixed_var = 0
+/// gives `n*/sqrt(λ q)`.
+#[inline(always)]
+pub(crate) fn mixed_scale(n: f64, q: f64, fixed_var: f64) -> f64 {
+    n / (OMEGA_STAR_WEIGHT * q + n * fixed_var).sqrt()
+}
+
+/// What the per-draw scales are for: the fixed scales used where ω* is undefined, the fixed part
+/// of each column's variance ((1 − λ) ω̂², [`mixed_scale`]), and the observed studentized statistic
+/// s the tally compares with (0: compute every scale exactly).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ScaleTarget<'s> {
     pub fallback: &'s [f64],
+    pub fixed_var: &'s [f64],
     pub threshold: f64,
 }
 
@@ -170,6 +195,7 @@ impl DrawOmega {
         if out.d_tile.len() < n * wd
             || out.scale.len() < n * k
             || target.fallback.len() < c0 + wd
+            || target.fixed_var.len() < c0 + wd
             || self.draw_len.len() < n
         {
             return Err(Error::Internal("draw ω*: buffers shorter than the chunk".into()));
@@ -231,8 +257,7 @@ impl DrawOmega {
                 } else if !self.open[at] {
                     0.0
                 } else if rv >= 2 && qv > 0.0 && qv.is_finite() {
-                    // sqrt(n*) / sqrt(q / n*) = n* / sqrt(q)
-                    nv as f64 / qv.sqrt()
+                    mixed_scale(nv as f64, qv, target.fixed_var[col])
                 } else {
                     target.fallback[col]
                 };
@@ -332,7 +357,7 @@ impl DrawOmega {
                 let below = two_runs
                     && qv > 0.0
                     && qv.is_finite()
-                    && dv * (n_max as f64 / qv.sqrt()) < s
+                    && dv * mixed_scale(n_max as f64, qv, target.fixed_var[c0 + i]) < s
                     && dv * target.fallback[c0 + i] < s;
                 if !below {
                     self.open[at] = true;
@@ -409,13 +434,16 @@ mod tests {
             vec![(2, 4), (0, 2)],
         ];
         let d = [0.0, 0.0, 2.25, 0.5, f64::NAN];
-        let exact = ScaleTarget { fallback: &[7.0], threshold: 0.0 };
+        // The fixed part (1 − λ)ω̂² of the column's variance: 0.3.
+        let exact = ScaleTarget { fallback: &[7.0], fixed_var: &[0.3], threshold: 0.0 };
         let mut scale = [0.0; 5];
         w.chunk_scales(&p, &draws, &d, exact, &mut scale, &mut TileBuf::default()).unwrap();
         assert_eq!(scale[0], 7.0);
-        assert!((scale[1] - 4.0 / 40.5f64.sqrt()).abs() < 1e-15);
+        // sqrt(n*) / sqrt(λ ω*² + 0.3) with ω*² = q/n*, n* = 4.
+        let by_definition = |q: f64| 2.0 / (OMEGA_STAR_WEIGHT * q / 4.0 + 0.3).sqrt();
+        assert!((scale[1] - by_definition(40.5)).abs() < 1e-14, "{}", scale[1]);
         assert_eq!(scale[2], 7.0);
-        assert!((scale[3] - 4.0 / 22.875f64.sqrt()).abs() < 1e-14, "{}", scale[3]);
+        assert!((scale[3] - by_definition(22.875)).abs() < 1e-14, "{}", scale[3]);
         assert!(scale[4].is_nan());
         // A draw's result does not depend on the other draws of its chunk.
         let mut one = [0.0];
@@ -456,8 +484,10 @@ mod tests {
                 .collect();
             let d: Vec<f64> = (0..n * k).map(|_| (next() - 0.4) * 0.1).collect();
             let fallback: Vec<f64> = (0..k).map(|_| 1.0 + next() * 10.0).collect();
+            // Half the columns with a fixed part of their variance, half without.
+            let fixed_var: Vec<f64> = (0..k).map(|c| if c % 2 == 0 { 0.0 } else { next() * 0.02 }).collect();
             let mut exact = vec![0.0; n * k];
-            let all = ScaleTarget { fallback: &fallback, threshold: 0.0 };
+            let all = ScaleTarget { fallback: &fallback, fixed_var: &fixed_var, threshold: 0.0 };
             w.chunk_scales(&p, &draws, &d, all, &mut exact, &mut TileBuf::default()).unwrap();
             let mut products: Vec<f64> =
                 d.iter().zip(&exact).map(|(a, b)| a * b).filter(|v| v.is_finite() && *v > 0.0).collect();
@@ -465,7 +495,7 @@ mod tests {
             for quantile in [0.0, 0.3, 0.7, 0.95, 0.999] {
                 let s = products[((products.len() - 1) as f64 * quantile) as usize];
                 let mut pruned = vec![0.0; n * k];
-                let target = ScaleTarget { fallback: &fallback, threshold: s };
+                let target = ScaleTarget { fallback: &fallback, fixed_var: &fixed_var, threshold: s };
                 w.chunk_scales(&p, &draws, &d, target, &mut pruned, &mut TileBuf::default()).unwrap();
                 for i in 0..n * k {
                     if d[i].is_nan() {
@@ -506,8 +536,15 @@ mod pruning_tests {
 
     /// The bound the pruning compares with s for cell (draw j, column i) after the first part,
     /// recomputed here from the tile's prefix rows in the engine's order and expressions:
-    /// `(d · n_max / sqrt(q_first), two runs certain, q_first)`.
-    fn first_part_bound(w: &DrawOmega, view: &TileView<'_>, j: usize, i: usize, dv: f64) -> (f64, bool, f64) {
+    /// `(d · mixed_scale(n_max, q_first), two runs certain, q_first)`.
+    fn first_part_bound(
+        w: &DrawOmega,
+        view: &TileView<'_>,
+        j: usize,
+        i: usize,
+        dv: f64,
+        fixed_var: f64,
+    ) -> (f64, bool, f64) {
         let mut q = 0.0;
         let (mut nobs, mut nruns) = (0u64, 0u32);
         for &(a, b, jj) in &w.sorted[..w.cut] {
@@ -529,7 +566,7 @@ mod pruning_tests {
         }
         let (n_max, two) =
             if view.has_counts() { (nobs + w.rest_len[j], nruns >= 2) } else { (w.draw_len[j], w.draw_runs[j] >= 2) };
-        (dv * (n_max as f64 / q.sqrt()), two, q)
+        (dv * mixed_scale(n_max as f64, q, fixed_var), two, q)
     }
 
     #[test]
@@ -591,11 +628,13 @@ mod pruning_tests {
             d[5 * k + 1] = f64::NAN; // NaN statistics
             d[6 * k + 4] = f64::NAN;
             let fallback: Vec<f64> = (0..k).map(|_| 1.0 + rng.next() * 10.0).collect();
+            // Columns with and without a fixed part of their variance ((1 − λ) ω̂²).
+            let fixed_var: Vec<f64> = (0..k).map(|c| if c % 3 == 1 { 0.0 } else { rng.next() * 0.01 }).collect();
 
             let mut buf = TileBuf::default();
             let mut w = DrawOmega::default();
             let mut exact = vec![0.0; n * k];
-            let all = ScaleTarget { fallback: &fallback, threshold: 0.0 };
+            let all = ScaleTarget { fallback: &fallback, fixed_var: &fixed_var, threshold: 0.0 };
             w.chunk_scales(&p, &draws, &d, all, &mut exact, &mut buf).unwrap();
             assert_eq!(tile_width(n, k), k, "one tile: the bounds below are the tile's");
             // The runs as the pruned calls will see them (sort_runs depends on the draws only).
@@ -606,7 +645,7 @@ mod pruning_tests {
             assert_eq!(w.rest_len[0], 0);
             let view = p.tile(0, k, &mut buf).unwrap();
             let bounds: Vec<(f64, bool, f64)> =
-                (0..n * k).map(|at| first_part_bound(&w, &view, at / k, at % k, d[at])).collect();
+                (0..n * k).map(|at| first_part_bound(&w, &view, at / k, at % k, d[at], fixed_var[at % k])).collect();
             // The q = 0 cell: exact scale is the fallback.
             assert_eq!(bounds[2 * k].2, 0.0);
             assert_eq!(exact[2 * k].to_bits(), fallback[0].to_bits());
@@ -631,7 +670,7 @@ mod pruning_tests {
             }
             for &s in &thresholds {
                 let mut pruned = vec![0.0; n * k];
-                let target = ScaleTarget { fallback: &fallback, threshold: s };
+                let target = ScaleTarget { fallback: &fallback, fixed_var: &fixed_var, threshold: s };
                 w.chunk_scales(&p, &draws, &d, target, &mut pruned, &mut buf).unwrap();
                 for at in 0..n * k {
                     let (dv, fb) = (d[at], fallback[at % k]);

@@ -7,7 +7,7 @@
 
 use super::{scaled_threshold, stepdown_accumulate, stepdown_order, Prepared, Variants};
 use crate::error::{Error, Result};
-use crate::reality_check::draw_omega::ScaleTarget;
+use crate::reality_check::draw_omega::{ScaleTarget, OMEGA_STAR_WEIGHT};
 
 /// Everything the per-simulation counts need, computed once from the observed data.
 pub(super) struct Targets {
@@ -24,6 +24,9 @@ pub(super) struct Targets {
     /// sqrt(n_k)/ω_k of the observed statistic, 0 when ω is undefined (column excluded from the
     /// studentized max); the draws use their own ω* (draw_omega.rs), this one where ω* is undefined.
     pub scale: Vec<f64>,
+    /// The fixed part (1 − λ)·ω̂_k² of the variance each draw is studentized by
+    /// (draw_omega.rs, [`super::draw_omega::mixed_scale`]); 0 where ω̂ is undefined.
+    pub fixed_var: Vec<f64>,
     pub stud_valid: Vec<bool>,
     /// The observed SPA statistics, unstudentized and studentized.
     pub spa_obs_u: f64,
@@ -74,6 +77,7 @@ impl Targets {
         let stepdown = cmp.iter().map(|&m| scaled_threshold(m, null_scale)).collect();
         let mut shift = Variants { lower: vec![0.0; k], consistent: vec![0.0; k], upper: vec![0.0; k] };
         let mut scale = vec![0.0; k];
+        let mut fixed_var = vec![0.0; k];
         let mut stud_valid = vec![false; k];
         let mut spa_obs_u = 0.0f64;
         let mut spa_obs_s = 0.0f64;
@@ -92,6 +96,7 @@ impl Targets {
             spa_obs_u = spa_obs_u.max(m);
             if w.is_finite() && w > 0.0 {
                 scale[c] = n.sqrt() / w;
+                fixed_var[c] = (1.0 - OMEGA_STAR_WEIGHT) * (w * w);
                 stud_valid[c] = true;
                 spa_obs_s = spa_obs_s.max(m * scale[c]);
             }
@@ -102,6 +107,7 @@ impl Targets {
             order,
             shift,
             scale,
+            fixed_var,
             stud_valid,
             spa_obs_u,
             spa_obs_s,
@@ -115,8 +121,11 @@ impl Targets {
     /// studentized statistic is 0: then every draw counts whatever its scale, the observed scales
     /// are used and no ω* is computed.
     pub(crate) fn scale_target(&self) -> Option<ScaleTarget<'_>> {
-        (self.spa_obs_s > 0.0 || self.always_per_draw)
-            .then_some(ScaleTarget { fallback: &self.scale, threshold: self.spa_cut_s })
+        (self.spa_obs_s > 0.0 || self.always_per_draw).then_some(ScaleTarget {
+            fallback: &self.scale,
+            fixed_var: &self.fixed_var,
+            threshold: self.spa_cut_s,
+        })
     }
 
     /// A draw's SPA maxima `max(0, max_k (d_k + shift_k))`, unstudentized and studentized (each

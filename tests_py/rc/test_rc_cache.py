@@ -25,11 +25,11 @@ FIELDS = ("fam1", "ds1", "abc123", "mean_ic", None, 200, 42, "stationary", 12)
 
 
 def test_key_is_pinned_and_recomputable_with_hashlib():
-    # The default null (recentred, scaled by the variance share since issue 26; v4 since the SPA is
-    # scaled too) has its own version, so a null or summary cached before is never served.
+    # The default null (recentred, scaled by the variance share since issue 26) has its own
+    # version, so a null cached unscaled before is never served as the scaled one.
     key = get_rc_cache_key(*FIELDS)
-    assert key == "9fc25dcc4776f1163f9eeb82"  # pinned: a change here invalidates every cache
-    payload = "|".join(["rc-null-v4-recentred-variance-share/xoshiro256pp-splitmix-v1", *map(str, FIELDS)])
+    assert key == "1f9e9466d05c8b5b9624538e"  # pinned: a change here invalidates every cache
+    payload = "|".join(["rc-null-v3-recentred-variance-share/xoshiro256pp-splitmix-v1", *map(str, FIELDS)])
     assert key == hashlib.sha256(payload.encode()).hexdigest()[:24]
     # The unscaled null keeps the key it had (the same meaning).
     key = get_rc_cache_key(*FIELDS, null_scale="none")
@@ -229,13 +229,13 @@ def test_summary_is_a_json_artifact_and_an_old_one_is_a_miss(monkeypatch, tmp_pa
     kw = dict(family_id="fam", dataset_id="ds", cache_dir=tmp_path)
     first = run_family_reality_check(x, RealityCheckConfig(n_sim=50), **kw)
     key = first.cache_key
-    summary = json.loads((tmp_path / f"{key}-summary-v3.json").read_text())
+    summary = json.loads((tmp_path / f"{key}-summary-v4.json").read_text())
     assert summary["n_sim"] == 50 and len(summary["romano_wolf"]) == 3
     assert rc_cache.load_summary(tmp_path, key, 3, 50)["spa_studentized"] == first.spa_p_values
     assert rc_cache.load_summary(tmp_path, key, 3, 51) is None  # another n_sim: not served
-    assert rc_cache.verify_entry(tmp_path, f"{key}-summary-v3") is None
+    assert rc_cache.verify_entry(tmp_path, f"{key}-summary-v4") is None
     # Only a summary in the old format (floats packed in a .npy) beside the null: recomputed.
-    (tmp_path / f"{key}-summary-v3.json").unlink()
+    (tmp_path / f"{key}-summary-v4.json").unlink()
     save_cached_null_max(tmp_path, f"{key}-summary-v2", np.array([3.0, 50.0] + [0.5] * 6 + [1.0] * 3))
     again = run_family_reality_check(x, RealityCheckConfig(n_sim=50), **kw)
     assert not again.cache_hit and again.spa_p_values == first.spa_p_values

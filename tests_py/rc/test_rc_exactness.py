@@ -36,10 +36,15 @@ def omega_direct(x: np.ndarray, block: float) -> np.ndarray:
     return out
 
 
-def draw_scales(x: np.ndarray, row: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-    """sqrt(n*)/ω* of one draw: runs = maximal stretches of consecutive indices; per column,
-    ω*² = (1/n*) Σ_runs (Σ_{observed t in run} (x*_t − m̄*))², n* = observations in the draw.
-    Fewer than two runs with an observation, or ω* = 0: the fixed sqrt(n)/ω̂ (``fallback``)."""
+# λ, the weight of the draw's own ω*² in the variance each draw is studentized by (docs/statistics.md).
+OMEGA_STAR_WEIGHT = 0.85
+
+
+def draw_scales(x: np.ndarray, row: np.ndarray, fallback: np.ndarray, omega: np.ndarray) -> np.ndarray:
+    """sqrt(n*)/ω of one draw, ω² = λ ω*² + (1 − λ) ω̂²: runs = maximal stretches of consecutive
+    indices; per column, ω*² = (1/n*) Σ_runs (Σ_{observed t in run} (x*_t − m̄*))², n* =
+    observations in the draw. Fewer than two runs with an observation, or ω* = 0: the fixed
+    sqrt(n)/ω̂ (``fallback``)."""
     runs, cur = [], [row[0]]
     for prev, v in zip(row[:-1], row[1:]):
         if v == prev + 1:
@@ -62,7 +67,11 @@ def draw_scales(x: np.ndarray, row: np.ndarray, fallback: np.ndarray) -> np.ndar
             if v.size:
                 sums.append(np.sum(v - mstar))
         q = float(np.sum(np.square(sums)))
-        out[k] = obs.size / np.sqrt(q) if (len(sums) >= 2 and q > 0) else fallback[k]
+        if len(sums) >= 2 and q > 0:
+            w2 = OMEGA_STAR_WEIGHT * q / obs.size + (1 - OMEGA_STAR_WEIGHT) * omega[k] ** 2
+            out[k] = np.sqrt(obs.size) / np.sqrt(w2)
+        else:
+            out[k] = fallback[k]
     return out
 
 
@@ -96,8 +105,8 @@ def reference(x: np.ndarray, idx: np.ndarray, block: float) -> dict:
     t_u = max(np.nanmax(m), 0.0)
     t_s = max(np.nanmax(m * scale), 0.0)
     spa_u, spa_s = {}, {}
-    # Bootstrap-t: draw b, column k is divided by its own ω*_{b,k}; columns without ω̂ stay out.
-    dscale = np.stack([draw_scales(x, row, scale) for row in idx])
+    # Bootstrap-t: draw b, column k is divided by its own ω_{b,k}; columns without ω̂ stay out.
+    dscale = np.stack([draw_scales(x, row, scale, w) for row in idx])
     dscale[:, ~(np.isfinite(w) & (w > 0))] = np.nan
     for name, mu in mus.items():
         e = mstar - mu
