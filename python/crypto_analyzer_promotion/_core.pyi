@@ -277,8 +277,6 @@ def rc_size_warning(
 RC_SHARE_COLUMNS: int
 RC_SHARE_THRESHOLD: float
 RC_FEW_BLOCKS: float
-RC_MANY_HYPOTHESES: int
-RC_MANY_K_BLOCKS: float
 
 def rc_run_block(
     engine: RcEngine,

@@ -415,7 +415,5 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("RC_SHARE_COLUMNS", size::SHARE_COLUMNS)?;
     m.add("RC_SHARE_THRESHOLD", size::SHARE_THRESHOLD)?;
     m.add("RC_FEW_BLOCKS", size::FEW_BLOCKS)?;
-    m.add("RC_MANY_HYPOTHESES", size::MANY_HYPOTHESES)?;
-    m.add("RC_MANY_K_BLOCKS", size::MANY_K_BLOCKS)?;
     Ok(())
 }
