@@ -32,6 +32,7 @@ store's own CPU cost shows instead of fsync time) and, for the per-call creates,
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -59,6 +60,14 @@ def rev_sha(rev: str) -> str:
     ).stdout.strip()
 
 
+def extension_digest(site: Path) -> str:
+    """sha256 of the compiled extension unpacked in `site`."""
+    h = hashlib.sha256()
+    for lib in sorted(site.glob("crypto_analyzer_promotion/_core*")):
+        h.update(lib.read_bytes())
+    return h.hexdigest()
+
+
 def build_side(rev: str, work: Path, target_dir: Path) -> Path:
     """Build `rev`'s wheel and unpack it; returns the folder to put first on PYTHONPATH."""
     sha = rev_sha(rev)
@@ -69,7 +78,10 @@ def build_side(rev: str, work: Path, target_dir: Path) -> Path:
     shutil.rmtree(src, ignore_errors=True)
     src.mkdir(parents=True)
     archive = subprocess.run(["git", "-C", str(REPO), "archive", sha], check=True, capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
+    # --touch: the files get the time of extraction, not their commit's. With the commit's time a
+    # revision older than the last build in the shared target folder looked up to date to cargo,
+    # which then packed the previous side's library again: both sides ran the same binary.
+    subprocess.run(["tar", "-x", "--touch", "-C", str(src)], input=archive, check=True)
     wheels = work / f"wheels-{sha[:12]}"
     env = dict(os.environ, CARGO_TARGET_DIR=str(target_dir))
     print(f"building {rev} ({sha[:12]}) ...", flush=True)
@@ -82,6 +94,11 @@ def build_side(rev: str, work: Path, target_dir: Path) -> Path:
     wheel = next(wheels.glob("*.whl"))
     with zipfile.ZipFile(wheel) as z:
         z.extractall(site)
+    # Two revisions that compile to the same extension (a docs-only change) are fine; two that
+    # should not, are a build that was not redone: say so rather than time one binary twice.
+    for other in work.glob("site-*"):
+        if other != site and extension_digest(other) == extension_digest(site):
+            print(f"note: {rev}'s extension is byte-identical to {other.name}'s", flush=True)
     shutil.rmtree(src, ignore_errors=True)
     return site
 
