@@ -66,7 +66,7 @@ fn summary_is_json_beside_the_null_and_checked_for_shape() {
         romano_wolf: vec![0.07, 1.0, 2.0 / 7.0],
     };
     let path = cache::save_summary(d, "k1", &s).unwrap();
-    assert_eq!(path.file_name().unwrap(), "k1-summary-v3.json");
+    assert_eq!(path.file_name().unwrap(), "k1-summary-v4.json");
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(serde_json::from_str::<serde_json::Value>(&text).unwrap()["spa_studentized"]["upper"].is_f64());
     // Every float comes back with its bits.
@@ -74,12 +74,12 @@ fn summary_is_json_beside_the_null_and_checked_for_shape() {
     assert!(matches!(cache::load_summary(d, "k1", 4, 99).unwrap(), Err(Miss::Unreadable(_))));
     assert!(matches!(cache::load_summary(d, "k1", 3, 100).unwrap(), Err(Miss::Unreadable(_))));
     assert_eq!(cache::load_summary(d, "k2", 3, 99).unwrap(), Err(Miss::NotInManifest));
-    assert_eq!(cache::verify(d, "k1-summary-v3").unwrap(), None);
+    assert_eq!(cache::verify(d, "k1-summary-v4").unwrap(), None);
     // A summary of an older version (a .npy under "-summary-v2") is never read as one.
     cache::save(d, "k3-summary-v2", &[3.0, 99.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 1.0, 1.0, 1.0]).unwrap();
     assert_eq!(cache::load_summary(d, "k3", 3, 99).unwrap(), Err(Miss::NotInManifest));
     assert_eq!(cache::verify(d, "k3-summary-v2").unwrap(), None);
     // Verification reads the format the file name says.
     std::fs::write(&path, b"{}").unwrap();
-    assert_eq!(cache::verify(d, "k1-summary-v3").unwrap(), Some(Miss::ChecksumMismatch));
+    assert_eq!(cache::verify(d, "k1-summary-v4").unwrap(), Some(Miss::ChecksumMismatch));
 }
