@@ -11,8 +11,8 @@ over-rejected).
 
 Each panel: one engine run (default settings, the null scaled by the variance share c) returns the
 recentred null d = m* − m; ω* is recomputed here in numpy from the same draws
-(`bootstrap_indices`), and each candidate is computed from the same draws. λ = 1 must reproduce
-the engine's p-values (counted as `engine_mismatch`: rounding ties only). Designs and data seeds
+(`bootstrap_indices`), and each candidate is computed from the same draws. The engine's own λ
+(`ENGINE_LAMBDA`) must reproduce its p-values (counted as `engine_mismatch`: rounding ties only). Designs and data seeds
 are those of scripts/size_power_study.py.
 
     .venv/bin/python scripts/spa_mixture_study.py --panels 2000 --designs small_T wide_K base
@@ -38,6 +38,9 @@ from crypto_analyzer_promotion.reality_check import (
 from size_power_study import DESIGNS, long_run_se, panel
 
 LAMBDAS = [1.0, 0.85, 1 / math.sqrt(2), 0.6, 0.5, 0.0]
+# The engine's λ (OMEGA_STAR_WEIGHT in src/reality_check/draw_omega.rs since issue 26; 1 before):
+# that candidate must reproduce the engine's p-value on every panel.
+ENGINE_LAMBDA = 0.85
 
 
 def omega_star_sq(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -96,13 +99,12 @@ def run_design(d, idx_design: int, args) -> dict:
             got = gen.run(args.b, return_null_matrix=True)
             m = gen.observed_stats.to_numpy()
             omega = np.asarray(got["omega"])
-            share = gen.variance_share
-            c = 1.0 / math.sqrt(min(1.0, share)) if share is not None and share > 0 else 1.0
+            c = got["null_scale"]  # the engine's factor: the candidates differ only in ω
             thr = -np.sqrt(omega**2 / d.t * 2 * math.log(math.log(d.t)))
             for lam in LAMBDAS:
                 p = spa_p(got["null_matrix"], m, omega, wss, d.t, lam, c, thr)
                 add(f"{name}_lam{lam:.3f}", p < args.alpha)
-                if lam == 1.0:
+                if lam == ENGINE_LAMBDA:
                     mismatch += p != got["spa_studentized"]["consistent"]
             add(f"{name}_rc", got["rc_p_value"] < args.alpha)
     out = {"name": d.name, "label": d.label(), "panels": n_panels, "engine_mismatch": mismatch}
