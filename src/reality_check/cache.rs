@@ -10,8 +10,8 @@
 //!
 //! Beside the null maxima of a key, its summary (the SPA and Romano–Wolf p-values of the same
 //! batch, [`RcSummary`]) is the JSON artifact `<key>-summary-v4.json`, entry `<key>-summary-v4`.
-//! Summaries of earlier versions (`-summary`, `-summary-v2`: floats packed in a `.npy`; `-summary-v3`: the SPA before issue 26's scale and λ) are never
-//! read: a cache miss, recomputed.
+//! Summaries of earlier versions (`-summary`, `-summary-v2`: floats packed in a `.npy`;
+//! `-summary-v3`: the SPA before issue 26's scale and λ) are never read: a cache miss, recomputed.
 
 #![warn(missing_docs)]
 

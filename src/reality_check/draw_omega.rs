@@ -35,7 +35,8 @@
 //! addition of a non-negative term never lowers it). So after the first third ([`FIRST_PART`]) of the
 //! chunk's runs (in the same order), `d · mixed_scale(n*_max, q_so_far)` bounds the column's product
 //! from above whatever the remaining runs add (n*_max bounds its final observations; [`mixed_scale`]
-//! grows with n* and falls with q, operation by operation in floating point); a column whose
+//! falls with q operation by operation in floating point, and grows with n* by far more than its
+//! rounding); a column whose
 //! bound and fallback product are both below s can no longer count, its scale is set to 0 (which
 //! cannot count either) and its remaining runs are skipped. The rest — a few percent of the columns
 //! on noise — add their remaining runs in the same order as before: the same bits, the same counts.
@@ -87,7 +88,8 @@ const PREFETCH_ROWS: usize = 64;
 const DENSE_SHARE: usize = 8;
 
 /// Weight λ of the draw's own ω*² in the variance each draw is studentized by,
-/// `ω²_{b,k} = λ ω*²_{b,k} + (1 − λ) ω̂²_k` (docs/size_study.md, "The studentized SPA's scale").
+/// `ω²_{b,k} = λ ω*²_{b,k} + (1 − λ) ω̂²_k` (docs/size_study.md, "The studentized SPA: the same
+/// scale, and each draw's ω mixed with ω̂").
 /// ω*² is a batch-means estimate over the draw's runs; its sampling noise is larger than the
 /// kernel ω̂²'s the observed statistic divides by, so λ = 1 (the pure bootstrap-t) gave a null
 /// heavier than the observed statistic's: 3.6 % at T = 250, K = 10 and 1.0 % at K = 100, with

@@ -36,7 +36,7 @@ pub(super) struct Targets {
     /// counts exactly when its scaled maximum reaches the observed statistic. The SPA's null is
     /// scaled by the same c as the RC's: the studentized statistic divides by ω̂, the bootstrap's
     /// own long-run variance, which misses the share of it the RC's scale restores
-    /// (docs/size_study.md, "The SPA on the same scale").
+    /// (docs/size_study.md, "The studentized SPA: the same scale, …").
     pub spa_cut_u: f64,
     pub spa_cut_s: f64,
     /// Give every draw its own ω* even when `spa_obs_s` is 0 (then exactly, every column): a

@@ -46,6 +46,12 @@ def band99(n: int, p: float) -> tuple[float, float]:
     return lo / n, hi / n
 
 
+def default_null_scale(share: float | None) -> float:
+    """The default null scale c = 1/√min(1, s) from the engine's variance share s (1 without one),
+    written here from docs/statistics.md rather than read back from the engine."""
+    return 1.0 / math.sqrt(min(1.0, share)) if share is not None and share > 0 else 1.0
+
+
 def fixed_omega_p_values(null: np.ndarray, m: np.ndarray, omega: np.ndarray, n: int) -> dict:
     """The studentized SPA before the bootstrap-t fix, from the recentred null (B×K, m* − m):
     T = max(max_k √n m_k/ω̂_k, 0), T*_b = max(max_k √n (m*_{b,k} − μ_k)/ω̂_k, 0) with the same ω̂
@@ -103,8 +109,7 @@ def slice_counts(name: str, seed0: int, panels: int) -> dict:
         c["rc"] += got["rc_p_value"] < ALPHA
         # The scaled RC from its definition on the same draws (the matrix is reported as drawn),
         # and the unscaled RC: c ≥ 1 can only remove rejections.
-        share = gen.variance_share
-        scale = 1.0 / math.sqrt(min(1.0, share)) if share is not None and share > 0 else 1.0
+        scale = default_null_scale(gen.variance_share)
         null_max = np.max(got["null_matrix"], axis=1)
         obs_max = float(np.max(gen.observed_stats.to_numpy()))
         assert got["rc_p_value"] == (1 + int(np.sum(scale * null_max >= obs_max))) / (B + 1)
@@ -277,10 +282,7 @@ def test_frozen_studentized_spa_values_and_their_numpy_reference(case):
         # The frozen values are the definition's (the B draws through bootstrap_indices), with
         # the engine's variance share for the default scale (its own numpy reference is in
         # test_rc_variance_share.py).
-        share = gen.variance_share
-        scale = 1.0
-        if null_scale == "variance_share" and share is not None and share > 0:
-            scale = 1.0 / math.sqrt(min(1.0, share))
+        scale = default_null_scale(gen.variance_share) if null_scale == "variance_share" else 1.0
         ref_stat, ref_counts = studentized_spa_numpy(x, idx, L, scale)
         assert float.fromhex(stat_hex) == pytest.approx(ref_stat, rel=1e-10)
         assert ref_counts == counts, null_scale
@@ -300,8 +302,7 @@ def test_wide_k_several_chunks_pruned_counts_equal_the_definition(edge):
     cfg = RealityCheckConfig(n_sim=257, avg_block_length=5, seed=int(edge * 100))
     gen = make_null_generator_stationary(x, cfg)
     got = gen.run(cfg.n_sim)
-    share = gen.variance_share
-    scale = 1.0 / math.sqrt(min(1.0, share)) if share is not None and share > 0 else 1.0
+    scale = default_null_scale(gen.variance_share)
     idx = np.stack([bootstrap_indices(x.shape[0], b, cfg) for b in range(cfg.n_sim)])
     stat, counts = studentized_spa_numpy(x, idx, 5.0, scale)
     assert got["spa_stat_studentized"] == pytest.approx(stat, rel=1e-10)
