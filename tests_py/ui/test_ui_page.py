@@ -293,6 +293,7 @@ def test_acceptance_flow_request_reject_needs_a_reason_then_approve(monkeypatch,
     at.text_input(key="promo_acc_report").set_value("no_such_report")
     at.button(key="promo_acc_request").click().run()
     assert any("Request refused" in e.value and "no_such_report" in e.value for e in at.error), _texts(at)
+    assert at.button(key="promo_acc_approve") is not None and at.button(key="promo_acc_reject") is not None
     at.text_input(key="promo_acc_report").set_value("ui_ra")
     at.text_input(key="promo_acc_req_reason").set_value("ready for review")
     at.button(key="promo_acc_request").click().run()
@@ -337,7 +338,8 @@ def test_acceptance_answers_refused_without_a_request_then_flashed(monkeypatch, 
     assert any(
         e.value.startswith("Approval refused: ") and "no open acceptance request" in e.value for e in at.error
     ), _texts(at)
-    at.run()  # a refusal ends the tab's drawing: the Reject button is back on the next run
+    # The refusal leaves the rest of the tab drawn, with the reason as typed: Reject works at once.
+    assert at.text_input(key="promo_acc_answer_reason").value == "not yet"
     at.button(key="promo_acc_reject").click().run()
     assert not at.exception
     assert any(

@@ -317,8 +317,8 @@ _ACCEPTANCE_EVENTS = ("acceptance_requested", "acceptance_approved", "acceptance
 
 def _acceptance_action(cid: str, call: Callable[[], int], refused: str, done: str) -> None:
     """One acceptance action: ``call()``; refused, ``"<refused>: <error>"`` shows and this returns
-    (the caller stops drawing the section); else the page reruns with ``"<cid>: <done> (event
-    <id>)"`` as its flash."""
+    (the caller goes on drawing the tab, so the other buttons and the typed reasons stay); else the
+    page reruns with ``"<cid>: <done> (event <id>)"`` as its flash."""
     try:
         eid = call()
     except _ERRORS as e:
@@ -369,14 +369,14 @@ def _acceptance_section(db: str, row: dict, events: list[dict]) -> None:
     if st.button("Request acceptance", key="promo_acc_request"):
         if not report.strip():
             st.error("An eligibility report id is required to request acceptance.")
-            return
-        _acceptance_action(
-            cid,
-            lambda: acceptance.request_acceptance(db, cid, report.strip(), req_reason.strip() or None),
-            "Request refused",
-            "acceptance requested",
-        )
-        return  # refused (a taken action reruns the page)
+        else:
+            _acceptance_action(
+                cid,
+                lambda: acceptance.request_acceptance(db, cid, report.strip(), req_reason.strip() or None),
+                "Request refused",
+                "acceptance requested",
+            )
+    # A refusal above leaves the answers drawn: a widget not drawn in a run loses its state.
     st.subheader("Answer a request (approvers)")
     answer = st.text_input("Reason (required to reject)", key="promo_acc_answer_reason")
     c1, c2 = st.columns(2)
@@ -384,17 +384,16 @@ def _acceptance_section(db: str, row: dict, events: list[dict]) -> None:
         _acceptance_action(
             cid, lambda: acceptance.approve_acceptance(db, cid, answer.strip() or None), "Approval refused", "accepted"
         )
-        return  # refused
     if c2.button("Reject", key="promo_acc_reject"):
         if not answer.strip():
             st.error("A reason is required to reject an acceptance request.")
-            return
-        _acceptance_action(
-            cid,
-            lambda: acceptance.reject_acceptance(db, cid, answer.strip()),
-            "Rejection refused",
-            "acceptance rejected",
-        )
+        else:
+            _acceptance_action(
+                cid,
+                lambda: acceptance.reject_acceptance(db, cid, answer.strip()),
+                "Rejection refused",
+                "acceptance rejected",
+            )
 
 
 def _flash() -> None:
