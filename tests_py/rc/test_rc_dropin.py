@@ -8,20 +8,7 @@ from crypto_analyzer_promotion.reality_check import (
     reality_check_pvalue,
     run_reality_check,
 )
-
-
-def _romano_wolf(obs: np.ndarray, null: np.ndarray) -> np.ndarray:
-    """docs/statistics.md's stepdown, written directly: null[b, k] are the null statistics as given."""
-    order = np.argsort(-obs, kind="stable")
-    b = null.shape[0]
-    p = np.empty(obs.size)
-    running = 0.0
-    for j, i in enumerate(order):
-        rest = order[j:]
-        exceed = np.sum(null[:, rest].max(axis=1) >= obs[i])
-        running = max(running, (1 + exceed) / (b + 1))
-        p[i] = running
-    return p
+from rc_reference import romano_wolf_stepdown
 
 
 def test_labelled_observations_are_paired_with_the_generator_in_id_order(monkeypatch):
@@ -30,7 +17,7 @@ def test_labelled_observations_are_paired_with_the_generator_in_id_order(monkeyp
     ids_sorted = ["a", "b", "c", "d"]
     obs_sorted = np.array([0.02, 0.30, 0.05, 0.12])
     null = rng.normal(0.0, 0.1, size=(300, 4))  # column k is the null of ids_sorted[k]
-    expected = dict(zip(ids_sorted, _romano_wolf(obs_sorted, null)))
+    expected = dict(zip(ids_sorted, romano_wolf_stepdown(obs_sorted, null)))
 
     shuffled = pd.Series(obs_sorted[[2, 0, 3, 1]], index=["c", "a", "d", "b"])
     out = run_reality_check(shuffled, lambda b: null[b], RealityCheckConfig(n_sim=300))

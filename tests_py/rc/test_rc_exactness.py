@@ -17,6 +17,7 @@ from crypto_analyzer_promotion.reality_check import (
     bootstrap_indices,
     make_null_generator_stationary,
 )
+from rc_reference import romano_wolf_stepdown
 
 
 def omega_direct(x: np.ndarray, block: float) -> np.ndarray:
@@ -85,17 +86,7 @@ def reference(x: np.ndarray, idx: np.ndarray, block: float) -> dict:
         vstar = np.nanmax(d, axis=1)
     V = np.nanmax(m)
     rc_p = (1 + np.sum(vstar >= V)) / (B + 1)
-    # Romano–Wolf stepdown
-    order = [k for k in np.argsort(-m, kind="stable") if not np.isnan(m[k])]
-    raw = []
-    for j in range(len(order)):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            s = np.nanmax(d[:, order[j:]], axis=1)
-        raw.append((1 + np.sum(s >= m[order[j]])) / (B + 1))
-    adj = np.maximum.accumulate(raw)
-    rw = np.ones(x.shape[1])
-    rw[order] = adj
+    rw = romano_wolf_stepdown(m, d)
     # SPA
     n = np.sum(~np.isnan(x), axis=0).astype(float)
     w = omega_direct(x, block)
