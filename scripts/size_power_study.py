@@ -87,7 +87,7 @@ DESIGNS = [
     Design("garch_normal", 1000, 50, garch=True),
     Design("K1000", 730, 1000, shocks="t4", garch=True, factor=0.3, weight=0.25),
     Design("long_T", 5000, 20, weight=0.25),
-    Design("mid_T", 500, 10, partial=True),
+    Design("mid_T", 500, 10, partial=True, power=True),
 ]
 
 
@@ -178,21 +178,59 @@ def arch_stepm(x: np.ndarray, d: Design, b: int, alpha: float, seed: int) -> tup
 
 
 class Tally:
+    """Rejections per test, panel by panel (so two tests on the same panels can be compared paired),
+    and the p-values of the tests that size-adjusted power is computed for."""
+
     def __init__(self) -> None:
-        self.hits: dict[str, int] = {}
-        self.n: dict[str, int] = {}
+        self.hits: dict[str, list[bool]] = {}
+        self.pvalues: dict[str, list[float]] = {}
 
     def add(self, name: str, hit: bool) -> None:
-        self.hits[name] = self.hits.get(name, 0) + bool(hit)
-        self.n[name] = self.n.get(name, 0) + 1
+        self.hits.setdefault(name, []).append(bool(hit))
+
+    def add_p(self, name: str, p: float, alpha: float) -> None:
+        self.add(name, p < alpha)
+        self.pvalues.setdefault(name, []).append(float(p))
 
     def rows(self) -> dict:
         out = {}
-        for name, c in self.hits.items():
-            n = self.n[name]
+        for name, h in self.hits.items():
+            n = len(h)
+            c = int(sum(h))
             p = c / n
             out[name] = {"hits": c, "n": n, "rate": p, "mc_se": math.sqrt(p * (1 - p) / n)}
         return out
+
+    def paired(self, a: str, b: str) -> dict | None:
+        """rate(a) − rate(b) on the same panels, with the s.e. of the mean paired difference."""
+        if a not in self.hits or b not in self.hits:
+            return None
+        d = np.asarray(self.hits[a], dtype=float) - np.asarray(self.hits[b], dtype=float)
+        se = float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else float("nan")
+        return {"diff": float(d.mean()), "mc_se": se, "n": int(d.size)}
+
+    def size_adjusted(self, null: str, alt: str, alpha: float) -> dict | None:
+        """Power of `alt`'s p-values at the critical value that gives `null`'s p-values (the same test
+        on the design's null panels) a rejection rate of exactly alpha (randomized at the critical
+        value, where p-values tie)."""
+        if null not in self.pvalues or alt not in self.pvalues:
+            return None
+        return size_adjusted_power(np.asarray(self.pvalues[null]), np.asarray(self.pvalues[alt]), alpha)
+
+
+def size_adjusted_power(p0: np.ndarray, p1: np.ndarray, alpha: float) -> dict:
+    """Reject when p < v, and with probability g when p == v, where v and g make the rejection rate
+    of the null p-values p0 exactly alpha; return that rule's rate on p1 (its power at the same size)
+    and v. The rule is the size-alpha test that orders panels by p-value, so two tests' size-adjusted
+    powers compare their statistics at one size, whatever each one's own size is."""
+    values = np.unique(p0)
+    below = np.array([np.mean(p0 < v) for v in values])
+    j = int(np.searchsorted(below, alpha, side="right")) - 1  # largest v with P0(p < v) <= alpha
+    v = float(values[j])
+    mass = float(np.mean(p0 == v))
+    g = min(1.0, (alpha - below[j]) / mass) if mass > 0 else 0.0
+    power = float(np.mean(p1 < v) + g * np.mean(p1 == v))
+    return {"power": power, "critical_p": v, "randomized_share": g, "n_null": int(p0.size), "n_alt": int(p1.size)}
 
 
 def ours(x: np.ndarray, d: Design, b: int, seed: int, block: int | None = None, null: bool = False) -> dict:
@@ -223,11 +261,11 @@ def run_design(d: Design, idx: int, args: argparse.Namespace) -> dict:
         x = panel(rng, d)
         seed = (args.seed * 1000 + idx) * 100_000 + r
         got = ours(x, d, args.b, seed, null=True)
-        tally.add("rc", got["rc_p_value"] < a)
+        tally.add_p("rc", got["rc_p_value"], a)
         tally.add("romano_wolf_fwer_complete", float(np.min(got["romano_wolf"])) < a)
         for v in VARIANTS:
-            tally.add(f"spa_studentized_{v}", got["spa_studentized"][v] < a)
-            tally.add(f"spa_unstudentized_{v}", got["spa_unstudentized"][v] < a)
+            tally.add_p(f"spa_studentized_{v}", got["spa_studentized"][v], a)
+            tally.add_p(f"spa_unstudentized_{v}", got["spa_unstudentized"][v], a)
         old = fixed_omega_spa(got["null_matrix"], got["observed"], np.asarray(got["omega"]), d.t)
         for v, p in zip(VARIANTS, old):
             tally.add(f"spa_studentized_fixed_omega_{v}", p < a)
@@ -242,7 +280,7 @@ def run_design(d: Design, idx: int, args: argparse.Namespace) -> dict:
                 warnings.simplefilter("ignore")
                 pv, sup = arch_stepm(x, d, args.b, a, seed)
             for v in VARIANTS:
-                tally.add(f"arch_spa_{v}", pv[v] < a)
+                tally.add_p(f"arch_spa_{v}", pv[v], a)
             tally.add("arch_stepm_fwer_complete", len(sup) > 0)
         if d.partial and edges:
             xe = x.copy()
@@ -256,18 +294,19 @@ def run_design(d: Design, idx: int, args: argparse.Namespace) -> dict:
                     _, sup = arch_stepm(xe, d, args.b, a, seed)
                 tally.add("arch_stepm_fwer_partial", any(i >= edges for i in sup))
                 tally.add("arch_stepm_edges_found_partial", all(i in sup for i in range(edges)))
-        if d.power:
+        if d.power or args.power_everywhere:
             for c in args.power:
                 xp = x.copy()
                 xp[:, 0] += c * long_run_se(d)
                 g = ours(xp, d, args.b, seed)
-                tally.add(f"power_{c:g}_rc", g["rc_p_value"] < a)
-                tally.add(f"power_{c:g}_spa_studentized_consistent", g["spa_studentized"]["consistent"] < a)
+                tally.add_p(f"power_{c:g}_rc", g["rc_p_value"], a)
+                for stud in ("studentized", "unstudentized"):
+                    tally.add_p(f"power_{c:g}_spa_{stud}_consistent", g[f"spa_{stud}"]["consistent"], a)
                 if args.arch:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
                         pv, _ = arch_stepm(xp, d, args.b, a, seed)
-                    tally.add(f"power_{c:g}_arch_spa_consistent", pv["consistent"] < a)
+                    tally.add_p(f"power_{c:g}_arch_spa_consistent", pv["consistent"], a)
     out = {
         "design": asdict(d),
         "label": d.label(),
@@ -278,6 +317,36 @@ def run_design(d: Design, idx: int, args: argparse.Namespace) -> dict:
     }
     if blocks:
         out["auto_block_median"] = float(np.median(blocks))
+    if d.power or args.power_everywhere:
+        out["power_compared"] = {f"{c:g}": power_compared(tally, c, a) for c in args.power}
+    return out
+
+
+# The tests whose power is compared: ours, and arch's SPA (studentize=True, consistent). arch's SPA
+# compares the largest raw mean with the largest raw bootstrap mean; studentize=True only sets the
+# consistent re-centring's threshold. So the like-for-like test of ours is the unstudentized
+# consistent SPA; the RC is the same statistic re-centring every column.
+POWER_TESTS = [
+    ("RC", "rc"),
+    ("SPA stud. consistent", "spa_studentized_consistent"),
+    ("SPA unstud. consistent", "spa_unstudentized_consistent"),
+    ("arch SPA consistent", "arch_spa_consistent"),
+]
+
+
+def power_compared(tally: Tally, c: float, a: float) -> dict:
+    """For each test at edge c: its power paired against arch's on the same panels, and its power
+    at a size of exactly a (the critical value set on the same test's null panels)."""
+    out = {}
+    for _, name in POWER_TESTS:
+        alt = f"power_{c:g}_{name}"
+        entry = {
+            "size_adjusted": tally.size_adjusted(name, alt, a),
+            "minus_arch": tally.paired(alt, f"power_{c:g}_arch_spa_consistent")
+            if name != "arch_spa_consistent"
+            else None,
+        }
+        out[name] = entry
     return out
 
 
@@ -299,7 +368,11 @@ def cell(res: dict, name: str) -> str:
     r = res.get(name)
     if r is None:
         return "–"
-    return f"{100 * r['rate']:.1f} ± {100 * r['mc_se']:.1f}"
+    return f"{100 * r['rate']:.{DIGITS[0]}f} ± {100 * r['mc_se']:.{DIGITS[0]}f}"
+
+
+# Decimals of a rate in %: 1 at the default 400 panels, 2 from 2,000 (where the s.e. is a few tenths).
+DIGITS = [1]
 
 
 def markdown(out: dict) -> str:
@@ -337,24 +410,35 @@ def markdown(out: dict) -> str:
                 "arch_stepm_edges_found_partial",
             ]
             lines.append(f"| {row['name']} | {row['panels']} | " + " | ".join(cell(res, n) for n in names) + " |")
-    power = [r for r in out["designs"] if any(k.startswith("power_") for k in r["results"])]
+    power = [r for r in out["designs"] if "power_compared" in r]
     if power:
         lines += [
             "",
-            "Power: column 0 gets a true edge of c long-run standard errors of its mean.",
+            "Power: column 0 gets a true edge of c long-run standard errors of its mean. Each test: its "
+            "rejection rate; at a size of exactly α (size-adjusted: the critical p-value set on the same "
+            "test's null panels of the design, randomized where p-values tie); and its rate minus arch's SPA "
+            "on the same panels (paired s.e.). arch's SPA with studentize=True compares raw means (it "
+            "studentizes only the consistent threshold), so our unstudentized consistent SPA is its "
+            "like-for-like test.",
             "",
-            "| design | c | our RC | our SPA stud. consistent | arch SPA consistent |",
-            "| --- | --- | --- | --- | --- |",
+            "| design | c | test | power | size-adjusted power | minus arch's SPA (paired) |",
+            "| --- | --- | --- | --- | --- | --- |",
         ]
         for row in power:
             res = row["results"]
             for c in p["power"]:
-                names = [
-                    f"power_{c:g}_rc",
-                    f"power_{c:g}_spa_studentized_consistent",
-                    f"power_{c:g}_arch_spa_consistent",
-                ]
-                lines.append(f"| {row['name']} | {c:g} | " + " | ".join(cell(res, n) for n in names) + " |")
+                cmp = row["power_compared"][f"{c:g}"]
+                for label, name in POWER_TESTS:
+                    if f"power_{c:g}_{name}" not in res:
+                        continue
+                    adj = cmp[name]["size_adjusted"]
+                    diff = cmp[name]["minus_arch"]
+                    adj_cell = "–" if adj is None else f"{100 * adj['power']:.1f}"
+                    diff_cell = "–" if diff is None else f"{100 * diff['diff']:+.1f} ± {100 * diff['mc_se']:.1f}"
+                    lines.append(
+                        f"| {row['name']} | {c:g} | {label} | {cell(res, f'power_{c:g}_{name}')} | "
+                        f"{adj_cell} | {diff_cell} |"
+                    )
     auto = [r for r in out["designs"] if "rc_auto_block" in r["results"]]
     if auto:
         lines += [
@@ -385,6 +469,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=26)
     ap.add_argument("--edges", type=int, default=2)
     ap.add_argument("--power", type=float, nargs="*", default=[3.0, 4.0])
+    ap.add_argument(
+        "--power-everywhere",
+        action="store_true",
+        help="measure power on every chosen design (default: the designs marked for it)",
+    )
     ap.add_argument("--no-arch", dest="arch", action="store_false", help="skip arch's SPA and StepM")
     ap.add_argument("--auto-block", action="store_true", help="also run ours with a Politis–White block length")
     ap.add_argument("--designs", nargs="*", default=None, help="names of the designs to run (default: all)")
@@ -398,6 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--markdown", default=None)
     args = ap.parse_args(argv)
     NULL_SCALE[0] = args.rc_null_scale
+    DIGITS[0] = 2 if args.panels >= 2000 else 1
     if args.quick:
         args.panels, args.min_panels, args.b = 4, 2, 49
     chosen = [(i, d) for i, d in enumerate(DESIGNS) if args.designs is None or d.name in args.designs]
