@@ -318,12 +318,14 @@ fn stepdown_accumulate(null_vals: &[f64], order: &[usize], stats: &[f64], counts
 /// Simulations per work item: the tiled kernel reuses each column tile across them.
 const CHUNK: usize = 64;
 
-/// Most simulations per work item when the prefix sums are streamed: every chunk rebuilds each
-/// tile's prefix sums from the input once, so up to 4× the simulations share that cost (tiles get
-/// narrower; results do not depend on the grouping). At W2 (T=25,000, K=8,000, B=1,000, 2
-/// threads) 512 gave 15.3 CPU-s of simulations against 15.5 at 256, within noise, for 0.05× the
-/// input more memory.
-const CHUNK_STREAMED: usize = 256;
+/// Most simulations per work item when the prefix sums are streamed. The chunks that run together
+/// (one a thread) share each tile's build from the input (`run_groups`), so the fewer groups the
+/// batch has, the fewer times every tile is built; larger chunks make the tiles narrower (their
+/// accumulators stay in L2), which costs little up to here. W2 (T=25,000, K=8,000, B=1,000; quiet
+/// 2-core machine, one process each, same bits): 2 threads 7.35 s → 6.55 s median of 3 (256 →
+/// 512, one group instead of two); 1 thread 15.7 s at 256, 12.8 s at 512, 14.0 s at 1,000. One
+/// thread is what a distributed run's workers have by default (docs/distributed.md).
+const CHUNK_STREAMED: usize = 512;
 
 /// Where the indices of the simulations come from.
 pub enum IndexSource<'a> {

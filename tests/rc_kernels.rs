@@ -252,8 +252,9 @@ fn streamed_prefix_sums_give_the_stored_bits_in_both_layouts() {
     use crypto_analyzer_promotion::reality_check::{PrefixMode, SharedValues};
     use std::sync::Arc;
     // Several tiles (K > 1024 at a full chunk), a partial chunk, T not a multiple of the rows
-    // the streamed sweep centres at a time, with and without NaN.
-    for nan_every in [0usize, 13] {
+    // the streamed sweep centres at a time, with and without NaN; 1,100 simulations are more than
+    // two chunks at the streamed cap (512) on any thread count: several groups, the last partial.
+    for (nan_every, n_sim) in [(0usize, 70usize), (13, 70), (0, 1100), (13, 1100)] {
         let (t, k) = (101, 1030);
         let x = data(t, k, nan_every);
         let mut xf = vec![0.0; t * k];
@@ -264,7 +265,7 @@ fn streamed_prefix_sums_give_the_stored_bits_in_both_layouts() {
         }
         let stored = Prepared::new(Matrix { values: &x, t, k, layout: Layout::RowMajor }, 6.0, false).unwrap();
         let mut o = opts(t, Method::Stationary { avg_block_length: 6.0 }, Kernel::PrefixSum);
-        o.n_sim = 70;
+        o.n_sim = n_sim;
         let want = run(&stored, &o, IndexSource::Generated, &RunControl::new()).unwrap();
         for (vals, layout) in [(x.clone(), Layout::RowMajor), (xf.clone(), Layout::ColMajor)] {
             let input: Arc<dyn SharedValues> = Arc::new(vals);
@@ -274,7 +275,11 @@ fn streamed_prefix_sums_give_the_stored_bits_in_both_layouts() {
                 o.kernel = kernel;
                 let got = run(&p, &o, IndexSource::Generated, &RunControl::new()).unwrap();
                 let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&got.null_max), bits(&want.null_max), "nan_every={nan_every} {layout:?} {kernel:?}");
+                assert_eq!(
+                    bits(&got.null_max),
+                    bits(&want.null_max),
+                    "nan_every={nan_every} n_sim={n_sim} {layout:?} {kernel:?}"
+                );
                 assert_eq!(bits(got.null_matrix.as_deref().unwrap()), bits(want.null_matrix.as_deref().unwrap()));
                 assert_eq!(bits(&got.omega), bits(&want.omega));
                 assert_eq!(got.spa_studentized, want.spa_studentized);
