@@ -88,6 +88,18 @@ W2_SCRIPT = COMMON + textwrap.dedent(
         res = rc.run_family_reality_check(df, cfg, no_cache=True)
         out["total"] = time.perf_counter() - t0
         out["cpu"] = time.process_time() - c0
+    elif mode == "single_parquet":  # as the CLI's `rc` reads a file into one process (timed)
+        import tempfile
+        path = os.path.join(tempfile.mkdtemp(), "w2.parquet")
+        df.set_axis(pd.Index(np.arange(t), name="ts")).to_parquet(path)
+        del df
+        c0 = time.process_time()
+        t0 = time.perf_counter()
+        from crypto_analyzer_promotion import cli
+        res = rc.run_family_reality_check(cli._read_series(path), cfg, no_cache=True)
+        out["total"] = time.perf_counter() - t0
+        out["cpu"] = time.process_time() - c0
+        os.unlink(path)
     else:
         series = df
         if mode.startswith("parquet"):  # the same family as a Parquet file the workers read (not timed)
@@ -215,9 +227,10 @@ def _mm(vals: list[float]) -> str:
 
 
 def w2(t: int, k: int, b: int, repeat: int) -> None:
-    runs: dict[str, list[dict]] = {"single": [], "frame": [], "parquet": [], "parquet1": []}
+    runs: dict[str, list[dict]] = {"single": [], "single_parquet": [], "frame": [], "parquet": [], "parquet1": []}
     for _ in range(repeat):  # alternating, fresh processes
         runs["single"].append(_run(W2_SCRIPT, t, k, b, "single", env={"CRYPTO_ANALYZER_THREADS": "2"}))
+        runs["single_parquet"].append(_run(W2_SCRIPT, t, k, b, "single_parquet", env={"CRYPTO_ANALYZER_THREADS": "2"}))
         runs["frame"].append(_run(W2_SCRIPT, t, k, b, "frame"))
         runs["parquet"].append(_run(W2_SCRIPT, t, k, b, "parquet"))
         runs["parquet1"].append(_run(W2_SCRIPT, t, k, b, "parquet1"))
@@ -239,6 +252,7 @@ def w2(t: int, k: int, b: int, repeat: int) -> None:
         wp = ", ".join(f"{v * 1024 / GIB:.2f}" for v in rs[0].get("worker_peak_kib", [])) or "-"
         label = {
             "single": "single process",
+            "single_parquet": "single process, from Parquet (read timed)",
             "frame": "2 workers, DataFrame",
             "parquet": "2 workers, Parquet",
             "parquet1": "1 worker x 2 engine threads, Parquet",
@@ -248,6 +262,13 @@ def w2(t: int, k: int, b: int, repeat: int) -> None:
             f"{cw[0] / cs[0]:.2f} / {cw[len(cw) // 2] / cs[len(cs) // 2]:.2f} | "
             f"{rs[0]['client_peak_kib'] * 1024 / GIB:.2f} | {wp} |"
         )
+    sp = [sorted(r[key] for r in runs["single_parquet"]) for key in ("total", "cpu")]
+    pq = [sorted(r[key] for r in runs["parquet"]) for key in ("total", "cpu")]
+    med = [v[len(v) // 2] for v in sp + pq]
+    print(
+        f"2 workers from Parquet against one process reading the same file (median): {med[2] / med[0]:.2f}x wall, "
+        f"{med[3] / med[1]:.2f}x CPU"
+    )
     f, q = runs["frame"][0], runs["parquet"][0]
     print(f"cluster start-up and first import (not counted): {f['cluster_start']:.1f} s")
     print(f"bit-identical (null maxima, RC, SPA, Romano-Wolf): {'yes' if len(digests) == 1 else 'NO'}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -108,6 +109,45 @@ def test_rc_reads_parquet(cli, h, tmp_path):
     a = json.loads(_rc(cli, h, tmp_path / "c1", "--json", "--no-cache", series=pq).stdout)
     b = json.loads(_rc(cli, h, tmp_path / "c2", "--json", "--no-cache").stdout)
     assert a["rc_p_value"] == b["rc_p_value"] and a["hypothesis_ids"] == b["hypothesis_ids"]
+
+
+def test_rc_parquet_reader_equals_pandas_on_every_layout(tmp_path):
+    """The CLI's Parquet reader (metadata layout, values straight into one float64 array) gives
+    the frame pandas would: with the time as a stored index or as the first column, integer,
+    boolean and float columns, missing values as NaN; bad files are one-line errors."""
+    pytest.importorskip("pyarrow")
+    from crypto_analyzer_promotion import cli as cli_mod
+
+    rng = np.random.default_rng(5)
+    t = 40
+    df = pd.DataFrame(
+        {
+            "f": rng.normal(size=t),
+            "i": rng.integers(-5, 5, size=t),
+            "b": rng.integers(0, 2, size=t).astype(bool),
+            "n": pd.array([None if r % 7 == 0 else float(r) for r in range(t)], dtype="Float64"),
+        },
+        index=pd.Index(np.arange(t) * 10, name="ts"),
+    )
+    expected = df.astype(float).reset_index(drop=True)
+    for name, frame in (("indexed", df), ("first_column", df.reset_index())):
+        path = tmp_path / f"{name}.parquet"
+        frame.to_parquet(path, index=name == "indexed")
+        got = cli_mod._read_series(str(path))
+        assert list(got.columns) == ["f", "i", "b", "n"] and got.shape == (t, 4)
+        assert np.array_equal(got.to_numpy(), expected.to_numpy(), equal_nan=True), name
+    text = tmp_path / "text.parquet"
+    pd.DataFrame({"ts": [1, 2], "a": [0.1, 0.2], "s": ["x", "y"]}).to_parquet(text, index=False)
+    with pytest.raises(cli_mod.CliError, match="non-numeric column\\(s\\): s"):
+        cli_mod._read_series(str(text))
+    empty = tmp_path / "empty.parquet"
+    pd.DataFrame({"ts": pd.Series([], dtype="int64"), "a": pd.Series([], dtype=float)}).to_parquet(empty, index=False)
+    with pytest.raises(cli_mod.CliError, match="expected a time column and one column per hypothesis"):
+        cli_mod._read_series(str(empty))
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"not a parquet file")
+    with pytest.raises(cli_mod.CliError, match="cannot read"):
+        cli_mod._read_series(str(broken))
 
 
 def test_rc_bad_inputs_are_one_line_errors(cli, h, tmp_path):
