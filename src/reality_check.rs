@@ -321,10 +321,11 @@ const CHUNK: usize = 64;
 /// Most simulations per work item when the prefix sums are streamed. The chunks that run together
 /// (one a thread) share each tile's build from the input (`run_groups`), so the fewer groups the
 /// batch has, the fewer times every tile is built; larger chunks make the tiles narrower (their
-/// accumulators stay in L2), which costs little up to here. W2 (T=25,000, K=8,000, B=1,000; quiet
-/// 2-core machine, one process each, same bits): 2 threads 7.35 s → 6.55 s median of 3 (256 →
-/// 512, one group instead of two); 1 thread 15.7 s at 256, 12.8 s at 512, 14.0 s at 1,000. One
-/// thread is what a distributed run's workers have by default (docs/distributed.md).
+/// accumulators stay in L2). One thread, as a distributed run's workers have by default: at
+/// T=25,000, K=8,000, B=400 the simulations took 5.83 CPU-s at 256 and 4.16–4.58 at 512 (one build
+/// instead of two; `benches/bench_rc_distributed.py --no-w2 --no-w3`, four runs). Two threads at
+/// W2 (B=1,000, one group instead of two): 0.96× wall, 0.97× CPU, within the runs' 5–7 % spread,
+/// the same bits (`scripts/bench_ab.py --rc`); 0.05× the input more memory (benches/README.md).
 const CHUNK_STREAMED: usize = 512;
 
 /// Where the indices of the simulations come from.
