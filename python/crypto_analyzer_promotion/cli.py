@@ -285,15 +285,14 @@ def _read_series(path: str):
     try:
         if suffix in (".parquet", ".pq"):
             return _read_parquet_family(p)
-        else:
-            import csv
+        import csv
 
-            with open(p, newline="", encoding="utf-8") as fh:
-                header = next(csv.reader(fh), [])
-            dup = sorted({c for c in header[1:] if header[1:].count(c) > 1})
-            if dup:  # pandas would silently rename them ("a.1")
-                raise CliError(f"{path}: duplicate hypothesis column(s): {', '.join(dup[:5])}")
-            df = pd.read_csv(p, index_col=0)
+        with open(p, newline="", encoding="utf-8") as fh:
+            header = next(csv.reader(fh), [])
+        dup = sorted({c for c in header[1:] if header[1:].count(c) > 1})
+        if dup:  # pandas would silently rename them ("a.1")
+            raise CliError(f"{path}: duplicate hypothesis column(s): {', '.join(dup[:5])}")
+        df = pd.read_csv(p, index_col=0)
     except ImportError as e:
         raise CliError(f"cannot read {path}: {e}") from None
     except (ValueError, OSError, UnicodeDecodeError) as e:

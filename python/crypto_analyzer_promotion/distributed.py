@@ -26,8 +26,7 @@ import pandas as pd
 from . import _core, rc_blocks
 from ._rc_types import NullCenteringName, NullScaleName
 from .exceptions import InvalidInputError
-from .parquet_input import ParquetColumns as _ParquetBlock
-from .parquet_input import parquet_layout as _parquet_layout
+from .parquet_input import ParquetColumns, parquet_layout
 
 __all__ = ["DistributedFamily", "local_client", "close_local_client", "connect"]
 
@@ -227,14 +226,14 @@ class DistributedFamily:
         self._head_frames: list[Any] = []
         sources: list[Any]
         if isinstance(series, (str, os.PathLike)):
-            files, names, t = _parquet_layout(Path(series))
+            files, names, t = parquet_layout(Path(series))
             ids = sorted(str(c) for c in names)
             if len(set(ids)) != len(ids):
                 raise InvalidInputError("hypothesis ids collide after conversion to str")
             by_id = {str(c): c for c in names}
             ranges = rc_blocks.column_ranges(len(ids), self._n_blocks(blocks, len(ids)))
-            sources = [_ParquetBlock(tuple(files), tuple(by_id[i] for i in ids[a:b]), t) for a, b in ranges]
-            self._head = _ParquetBlock(tuple(files), tuple(by_id[i] for i in ids[:head]), t)
+            sources = [ParquetColumns(tuple(files), tuple(by_id[i] for i in ids[a:b]), t) for a, b in ranges]
+            self._head = ParquetColumns(tuple(files), tuple(by_id[i] for i in ids[:head]), t)
             self.n_periods = t
         elif _is_dask_frame(series):
             cols = [str(c) for c in series.columns]

@@ -204,13 +204,13 @@ def test_data_that_changes_length_under_the_run_is_one_error(client, tmp_path, m
     cache = tmp_path / "cache"
     df = panel(8, 120, 5, False)
     df.to_parquet(tmp_path / "f.parquet")
-    real = cap_dist._parquet_layout
+    real = cap_dist.parquet_layout
 
     def stale(path):
         files, names, t = real(path)
         return files, names, t + 7
 
-    monkeypatch.setattr(cap_dist, "_parquet_layout", stale)
+    monkeypatch.setattr(cap_dist, "parquet_layout", stale)
     with pytest.raises(InvalidInputError, match="the data changed"):
         run_family_reality_check(
             tmp_path / "f.parquet", RealityCheckConfig(n_sim=40), client=client, family_id="f", cache_dir=cache
