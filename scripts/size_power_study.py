@@ -224,7 +224,7 @@ def size_adjusted_power(p0: np.ndarray, p1: np.ndarray, alpha: float) -> dict:
     and v. The rule is the size-alpha test that orders panels by p-value, so two tests' size-adjusted
     powers compare their statistics at one size, whatever each one's own size is."""
     values = np.unique(p0)
-    below = np.array([np.mean(p0 < v) for v in values])
+    below = np.searchsorted(np.sort(p0), values, side="left") / p0.size  # P0(p < v) for each v
     j = int(np.searchsorted(below, alpha, side="right")) - 1  # largest v with P0(p < v) <= alpha
     v = float(values[j])
     mass = float(np.mean(p0 == v))
@@ -255,6 +255,7 @@ def run_design(d: Design, idx: int, args: argparse.Namespace) -> dict:
     a = args.alpha
     edges = min(args.edges, d.k - 1)
     edge = 6.0 * long_run_se(d)
+    measure_power = d.power or args.power_everywhere
     t0 = time.time()
     blocks = []
     for r in range(n_panels):
@@ -294,7 +295,7 @@ def run_design(d: Design, idx: int, args: argparse.Namespace) -> dict:
                     _, sup = arch_stepm(xe, d, args.b, a, seed)
                 tally.add("arch_stepm_fwer_partial", any(i >= edges for i in sup))
                 tally.add("arch_stepm_edges_found_partial", all(i in sup for i in range(edges)))
-        if d.power or args.power_everywhere:
+        if measure_power:
             for c in args.power:
                 xp = x.copy()
                 xp[:, 0] += c * long_run_se(d)
@@ -317,7 +318,7 @@ def run_design(d: Design, idx: int, args: argparse.Namespace) -> dict:
     }
     if blocks:
         out["auto_block_median"] = float(np.median(blocks))
-    if d.power or args.power_everywhere:
+    if measure_power:
         out["power_compared"] = {f"{c:g}": power_compared(tally, c, a) for c in args.power}
     return out
 
