@@ -17,13 +17,14 @@ median of each side over the rounds, the B/A ratio of the medians and each side'
 ``--rc`` times the Reality Check alone: W (T=5,000, K=200, L=12, B=10,000 by default) on pure
 noise, with a weak best column (every mean below zero but one, so the observed studentized SPA
 statistic is small and few columns can be dropped from ω*), with several strong edges and with
-NaN gaps, on 1 and 2 threads, and W2 (T=25,000, K=8,000, B=1,000, end to end as bench_rc.py runs
-it; ``--no-w2`` skips it). Each measure is the CPU seconds of the simulations per simulation
-(``time.process_time`` over all threads: on a shared machine the CPU time is what the other
-processes' load disturbs least) and, for 2 threads, the wall time too. Each side's outputs are
-hashed (null maxima, RC/SPA/Romano–Wolf p-values and, through the column-block engine, every
-draw's SPA maxima and records, which carry every per-draw ω*; W2's null maxima) and the script
-says whether A and B gave the same bits.
+NaN gaps, on 1 and 2 threads; W2 (T=25,000, K=8,000, B=1,000, end to end as bench_rc.py runs it);
+and half of W2 (K=4,000) as one column block on one engine thread, as each worker of a
+distributed run of W2 runs it (``--no-w2`` skips both). Each measure is the CPU time of the
+simulations (``time.process_time`` over all threads: on a shared machine the CPU time is what the
+other processes' load disturbs least; per simulation for W) and, for 2 threads, the wall time too.
+Each side's outputs are hashed (null maxima, RC/SPA/Romano–Wolf p-values and, through the
+column-block engine, every draw's SPA maxima and records, which carry every per-draw ω*; W2's
+null maxima) and the script says whether A and B gave the same bits.
 
 Store measures run at ``synchronous=NORMAL`` (commits are not waited for on the disk, so the
 store's own CPU cost shows instead of fsync time) and, for the per-call creates, at ``FULL`` too.
@@ -163,6 +164,21 @@ def rc_worker(side: str, w_sims: int, w2_sims: int) -> dict:
             out["W2 noise, end to end: wall s"] = r["total"]
             out["W2 noise, simulations: CPU s"] = r["cpu_sims"]
             out["bits: W2 noise"] = hashlib.sha256(np.load(path).tobytes()).hexdigest()
+        # Half of W2 as one column block on one engine thread, as each of a distributed run's two
+        # default workers runs it (docs/distributed.md); streamed prefix sums, B = w2_sims.
+        from crypto_analyzer_promotion import _core
+
+        os.environ["CRYPTO_ANALYZER_THREADS"] = "1"
+        half = np.asfortranarray(np.random.default_rng(7).normal(size=(25_000, 4_000)) * 0.05)
+        eng = _core.RcEngine(half, 12.0, prefix="streamed")
+        cfg2 = RealityCheckConfig(avg_block_length=12, n_sim=w2_sims, seed=42)
+        c0 = time.process_time()
+        part = _core.rc_run_block(eng, null_centering="recentred", n_sim=w2_sims, **_resolve_stream(cfg2).kwargs(cfg2))
+        out["W2 half as a column block, 1 thread, simulations: CPU s"] = time.process_time() - c0
+        h = hashlib.sha256()
+        for key in ("null_max", "spa", "rec_start", "rec_col", "rec_val"):
+            h.update(np.asarray(part[key]).tobytes())
+        out["bits: W2 half as a column block, 1 thread"] = h.hexdigest()
     return out
 
 

@@ -373,6 +373,23 @@ fn chunk_size(p: &Prepared, n_sim: usize, threads: usize) -> usize {
     }
 }
 
+/// Chunks that share each tile's build (`run_groups`): one a thread; streamed, at least
+/// [`STREAMED_GROUP_MIN`], so that a one-thread process (a distributed run's worker) builds each
+/// tile once for two chunks, as a two-thread process does, instead of once a chunk (half of W2 as
+/// one block on one thread: `scripts/bench_ab.py --rc`, benches/README.md). The chunks of a group
+/// run one after the other on the thread, so the extra cost is their scratch (chunk × K centred
+/// means and scales, as a second thread has).
+fn group_size(p: &Prepared, threads: usize) -> usize {
+    if p.is_streamed() {
+        threads.max(STREAMED_GROUP_MIN)
+    } else {
+        threads.max(1)
+    }
+}
+
+/// Fewest chunks that share a streamed tile's build (see [`group_size`]).
+const STREAMED_GROUP_MIN: usize = 2;
+
 /// Run the whole batch. Returns `Error::Interrupted` when `control` is cancelled.
 pub fn run(p: &Prepared, opts: &RcOptions, source: IndexSource<'_>, control: &RunControl) -> Result<RcResult> {
     validate(p, opts, &source)?;
@@ -394,7 +411,7 @@ pub fn run(p: &Prepared, opts: &RcOptions, source: IndexSource<'_>, control: &Ru
         None => (0..n_sim.div_ceil(chunk)).map(|_| None).collect(),
     };
     let batch = Batch { p, opts, source: &source, targets: &targets, chunk };
-    let mut sinks = vec![(); pool.current_num_threads().max(1)];
+    let mut sinks = vec![(); group_size(p, pool.current_num_threads())];
     let end = |b: &Batch<'_>, w: &mut Worker, c: &mut ChunkOut<'_>, _: &mut ()| {
         kernel::end_chunk(b, w, c.out, c.rows.as_deref_mut());
         Ok(())
@@ -415,13 +432,13 @@ struct ChunkOut<'a> {
     rows: Option<&'a mut [f64]>,
 }
 
-/// The chunks of a batch, `threads` at a time, in step: the chunks of a group begin in parallel,
-/// then go through the column tiles together, `threads` tiles at a time, each tile built once (when
-/// the prefix sums are streamed; one worker a tile) and read by every chunk of the group, then end
-/// in parallel. Streamed, each chunk used to rebuild every tile for itself (2.9 CPU-s of 15 at
-/// W2). A simulation's values depend only on its own segments: grouping changes no bit.
-/// `end` ends a chunk (one thread each, `sinks[i]` that thread's own output); returns the workers
-/// (their tallies).
+/// The chunks of a batch, `sinks.len()` at a time ([`group_size`]), in step: the chunks of a group
+/// begin in parallel, then go through the column tiles together, as many tiles at a time as the
+/// pool has threads, each tile built once (when the prefix sums are streamed; one thread a tile)
+/// and read by every chunk of the group, then end in parallel. Streamed, each chunk used to
+/// rebuild every tile for itself (2.9 CPU-s of 15 at W2). A simulation's values depend only on its
+/// own segments: grouping changes no bit. `end` ends a chunk (`sinks[i]` the output of the
+/// group's i-th chunk); returns the workers (their tallies).
 fn run_groups<S: Send>(
     batch: &Batch<'_>,
     null_max: &mut [f64],
@@ -430,7 +447,9 @@ fn run_groups<S: Send>(
     control: &RunControl,
     end: &(dyn Fn(&Batch<'_>, &mut Worker, &mut ChunkOut<'_>, &mut S) -> Result<()> + Sync),
 ) -> Result<Vec<Worker>> {
-    let threads = sinks.len().max(1);
+    let per_group = sinks.len().max(1);
+    // Called inside the pool's `install`: its threads, one tile each at a time.
+    let threads = rayon::current_num_threads().clamp(1, per_group);
     let (p, k, chunk) = (batch.p, batch.p.k, batch.chunk);
     let n_order = batch.targets.order.len();
     let mut items: Vec<ChunkOut<'_>> = null_max
@@ -439,10 +458,10 @@ fn run_groups<S: Send>(
         .enumerate()
         .map(|(ci, (out, rows))| ChunkOut { ci, out, rows: rows.take() })
         .collect();
-    let mut workers: Vec<Worker> = (0..threads).map(|_| Worker::new(k, n_order)).collect();
+    let mut workers: Vec<Worker> = (0..per_group).map(|_| Worker::new(k, n_order)).collect();
     let mut bufs: Vec<TileBuf> = (0..threads).map(|_| TileBuf::default()).collect();
     let width = tile_width(chunk, k);
-    for group in items.chunks_mut(threads) {
+    for group in items.chunks_mut(per_group) {
         if control.is_cancelled() {
             return Err(Error::Interrupted);
         }

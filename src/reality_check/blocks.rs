@@ -33,7 +33,7 @@
 use super::kernel::{Batch, Worker};
 use super::tally::{Tally, Targets};
 use super::{
-    chunk_size, finish_columns, nanmax, no_statistic, run_groups, validate, ChunkOut, Columns, IndexSource,
+    chunk_size, finish_columns, group_size, nanmax, no_statistic, run_groups, validate, ChunkOut, Columns, IndexSource,
     NullCentering, Prepared, RcOptions, RcResult,
 };
 use crate::control::RunControl;
@@ -103,7 +103,7 @@ pub fn run_block(p: &Prepared, opts: &RcOptions, source: IndexSource<'_>, contro
     let chunk = chunk_size(p, n_sim, pool.current_num_threads());
     let matrix_chunks: Vec<Option<&mut [f64]>> = (0..n_sim.div_ceil(chunk)).map(|_| None).collect();
     let batch = Batch { p, opts, source: &source, targets: &targets, chunk };
-    let mut sinks: Vec<Sink> = (0..pool.current_num_threads().max(1)).map(|_| Sink::default()).collect();
+    let mut sinks: Vec<Sink> = (0..group_size(p, pool.current_num_threads())).map(|_| Sink::default()).collect();
     let end = |b: &Batch<'_>, w: &mut Worker, c: &mut ChunkOut<'_>, s: &mut Sink| end_block_chunk(b, w, c, s, k);
     pool.install(|| run_groups(&batch, &mut null_max, matrix_chunks, &mut sinks, control, &end))?;
     let mut chunks: Vec<ChunkRecs> = sinks.into_iter().flat_map(|s| s.chunks).collect();
