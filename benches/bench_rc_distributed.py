@@ -47,6 +47,24 @@ COMMON = textwrap.dedent(
     def peak_kib():
         return vm_kib("VmHWM:")
 
+    PREFAULT_GIB = float(os.environ.get("BENCH_PREFAULT_GIB", "0"))
+
+    # Touch and free PREFAULT_GIB of memory just before a timed run, so that the memory the run
+    # allocates next is memory the machine has backed recently. On the VM this bench was measured
+    # on, memory the guest has handed back to its host (about 20 s after a process frees it)
+    # costs about 3 s a GiB to touch again, against 0.3 s when recently used: without this,
+    # whichever run allocates first pays it, single or cluster alike. Returns the s/GiB it took
+    # (about 3 when the machine had handed the memory back).
+    # Done in a child process, so that no process of the run has it in its peak RSS.
+    def prefault():
+        if PREFAULT_GIB <= 0:
+            return 0.0
+        import subprocess
+        touch = f"import time, numpy as np; t = time.perf_counter(); a = np.ones({int(PREFAULT_GIB * 2**30) // 8}); "
+        touch += "print(time.perf_counter() - t)"
+        done = subprocess.run([sys.executable, "-c", touch], capture_output=True, text=True, check=True)
+        return float(done.stdout) / PREFAULT_GIB
+
     def digest(res):
         h = hashlib.sha256(res.null_max_distribution.tobytes())
         h.update(np.array([res.romano_wolf_p_values[i] for i in res.hypothesis_ids]).tobytes())
@@ -83,6 +101,7 @@ W2_SCRIPT = COMMON + textwrap.dedent(
     cfg = rc.RealityCheckConfig(n_sim=b, avg_block_length=12, seed=42)
     out = {}
     if mode == "single":
+        out["prefault_s_per_gib"] = prefault()
         c0 = time.process_time()
         t0 = time.perf_counter()
         res = rc.run_family_reality_check(df, cfg, no_cache=True)
@@ -94,6 +113,7 @@ W2_SCRIPT = COMMON + textwrap.dedent(
         df.set_axis(pd.Index(np.arange(t), name="ts")).to_parquet(path)
         del df
         from crypto_analyzer_promotion import cli  # imported before the clock starts
+        out["prefault_s_per_gib"] = prefault()
         c0 = time.process_time()
         t0 = time.perf_counter()
         res = rc.run_family_reality_check(cli._read_series(path), cfg, no_cache=True)
@@ -112,6 +132,7 @@ W2_SCRIPT = COMMON + textwrap.dedent(
         client.wait_for_workers(n_workers)
         client.run(lambda: __import__("crypto_analyzer_promotion.distributed"))  # a warm cluster
         out["cluster_start"] = time.perf_counter() - t0
+        out["prefault_s_per_gib"] = prefault()
         w_cpu = sum(client.run(time.process_time).values())
         c0 = time.process_time()
         t0 = time.perf_counter()
@@ -126,6 +147,60 @@ W2_SCRIPT = COMMON + textwrap.dedent(
     out["digest"] = digest(res)
     out["client_peak_kib"] = peak_kib()
     print(json.dumps(out))
+    """
+)
+
+PHASES_SCRIPT = COMMON + textwrap.dedent(
+    """
+    # Where the time goes: one process (prepare, simulations) against each worker of the cluster
+    # (read its columns from the Parquet file, prepare, simulations), timed inside the processes.
+    from crypto_analyzer_promotion import _core, parquet_input as pi
+    t, k, b, mode = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    block = np.empty((k, t))
+    rng = np.random.default_rng(0)
+    for i in range(0, k, 500):
+        block[i:i + 500] = rng.normal(size=(min(500, k - i), t)) * 0.05
+    cfg = rc.RealityCheckConfig(n_sim=b, avg_block_length=12, seed=42)
+    kw = rc._resolve_stream(cfg).kwargs(cfg)
+
+    def phases(src, values=None):
+        import time
+        from crypto_analyzer_promotion import _core, rc_blocks
+        out = {}
+        def timed(name, f):
+            w, c = time.perf_counter(), time.process_time()
+            r = f()
+            out[name] = [time.perf_counter() - w, time.process_time() - c]
+            return r
+        v = values if values is not None else timed("read", src.read)
+        eng = timed("prepare", lambda: rc_blocks._engine(v, 12.0))
+        timed("simulations", lambda: _core.rc_run_block(eng, null_centering="recentred", n_sim=b, **kw))
+        return out
+
+    if mode == "single":
+        x = block.T
+        del block
+        prefault()
+        print(json.dumps([phases(None, x)]))
+    else:
+        import tempfile
+        path = os.path.join(tempfile.mkdtemp(), "w2.parquet")
+        df = pd.DataFrame(block.T, columns=[f"h{i:05d}" for i in range(k)], copy=False)
+        del block
+        df.set_axis(pd.Index(np.arange(t), name="ts")).to_parquet(path)
+        del df
+        from pathlib import Path
+        files, names, tt = pi.parquet_layout(Path(path))
+        client = cd.local_client(2, threads_per_worker=1)
+        client.wait_for_workers(2)
+        client.run(lambda: __import__("crypto_analyzer_promotion.distributed"))
+        ids = sorted(names)
+        srcs = [pi.ParquetColumns(tuple(files), tuple(ids[a:c]), tt) for a, c in ((0, k // 2), (k // 2, k))]
+        prefault()
+        res = client.gather([client.submit(phases, s, pure=False) for s in srcs])
+        client.close()
+        os.unlink(path)
+        print(json.dumps(res))
     """
 )
 
@@ -226,14 +301,16 @@ def _mm(vals: list[float]) -> str:
     return f"{v[0]:.2f} / {v[len(v) // 2]:.2f}"
 
 
-def w2(t: int, k: int, b: int, repeat: int) -> None:
+def w2(t: int, k: int, b: int, repeat: int, env: dict) -> None:
     runs: dict[str, list[dict]] = {"single": [], "single_parquet": [], "frame": [], "parquet": [], "parquet1": []}
+    two = {**env, "CRYPTO_ANALYZER_THREADS": "2"}
     for _ in range(repeat):  # alternating, fresh processes
-        runs["single"].append(_run(W2_SCRIPT, t, k, b, "single", env={"CRYPTO_ANALYZER_THREADS": "2"}))
-        runs["single_parquet"].append(_run(W2_SCRIPT, t, k, b, "single_parquet", env={"CRYPTO_ANALYZER_THREADS": "2"}))
-        runs["frame"].append(_run(W2_SCRIPT, t, k, b, "frame"))
-        runs["parquet"].append(_run(W2_SCRIPT, t, k, b, "parquet"))
-        runs["parquet1"].append(_run(W2_SCRIPT, t, k, b, "parquet1"))
+        runs["single"].append(_run(W2_SCRIPT, t, k, b, "single", env=two))
+        runs["single_parquet"].append(_run(W2_SCRIPT, t, k, b, "single_parquet", env=two))
+        runs["frame"].append(_run(W2_SCRIPT, t, k, b, "frame", env=env))
+        runs["parquet"].append(_run(W2_SCRIPT, t, k, b, "parquet", env=env))
+        runs["parquet1"].append(_run(W2_SCRIPT, t, k, b, "parquet1", env=env))
+    prefaults = sorted(r["prefault_s_per_gib"] for rs in runs.values() for r in rs)
     digests = {r["digest"] for rs in runs.values() for r in rs}
     print(
         f"\nW2 through the cluster: T={t}, K={k}, B={b} ({t * k * 8 / GIB:.2f} GiB of float64); single process "
@@ -271,12 +348,37 @@ def w2(t: int, k: int, b: int, repeat: int) -> None:
     )
     f, q = runs["frame"][0], runs["parquet"][0]
     print(f"cluster start-up and first import (not counted): {f['cluster_start']:.1f} s")
+    if float(env.get("BENCH_PREFAULT_GIB", "0")) > 0:
+        print(
+            f"memory touched and freed before each timed run: {env['BENCH_PREFAULT_GIB']} GiB at "
+            f"{prefaults[0]:.2f}-{prefaults[-1]:.2f} s/GiB (about 3 when this VM had handed it back to its host)"
+        )
+    else:
+        print(
+            "no memory touched before the timed runs (--prefault 0): each run's fresh memory costs what the machine charges"
+        )
     print(f"bit-identical (null maxima, RC, SPA, Romano-Wolf): {'yes' if len(digests) == 1 else 'NO'}")
     print(
         f"bytes: to workers {f['to_workers'] / GIB:.3f} GiB from the DataFrame (its columns), {q['to_workers']} from "
         f"Parquet (task arguments); from workers {f['from_workers'] / 2**20:.2f} MiB "
         f"({f['records'] / (b * f['blocks']):.1f} Romano-Wolf records a draw and block)"
     )
+
+
+def phases(t: int, k: int, b: int, env: dict) -> None:
+    """Where the time goes, timed inside the processes: one process with 2 engine threads
+    (prepare, simulations) against each of 2 one-thread workers running half the columns from
+    the Parquet file (read, prepare, simulations)."""
+    single = _run(PHASES_SCRIPT, t, k, b, "single", env={**env, "CRYPTO_ANALYZER_THREADS": "2"})[0]
+    workers = _run(PHASES_SCRIPT, t, k, b, "cluster", env=env)
+    print(f"\nWhere the time goes (W2, seconds wall / CPU inside each process; `phases` in {Path(__file__).name}):")
+    print("| process | read | prepare | simulations | sum (wall) |")
+    print("|---|---:|---:|---:|---:|")
+    rows = [("one process, 2 threads, all columns", single)]
+    rows += [(f"worker {i + 1}, 1 thread, {k // 2} columns", w) for i, w in enumerate(workers)]
+    for label, ph in rows:
+        cells = [f"{ph[n][0]:.2f} / {ph[n][1]:.2f}" if n in ph else "-" for n in ("read", "prepare", "simulations")]
+        print(f"| {label} | {' | '.join(cells)} | {sum(v[0] for v in ph.values()):.2f} |")
 
 
 def w3(t: int, k: int, b: int, blocks: int, limit: int, folder: Path, keep: bool) -> None:
@@ -315,6 +417,13 @@ def main() -> int:
     ap.add_argument("--no-w3", action="store_true")
     ap.add_argument("--no-split", action="store_true", help="skip the one-process cost of the split")
     ap.add_argument("--repeat", type=int, default=3, help="W2 rounds (fresh processes, alternating)")
+    ap.add_argument(
+        "--prefault",
+        type=float,
+        default=3.0,
+        help="GiB touched and freed just before each timed W2 run (0: none; see prefault in the scripts)",
+    )
+    ap.add_argument("--no-phases", action="store_true", help="skip where W2's time goes inside the processes")
     ap.add_argument("--w3-dir", default=None, help="where W3's Parquet file is written (default: a temporary folder)")
     ap.add_argument("--w3-keep", action="store_true", help="keep W3's file (reused by the next run)")
     args = ap.parse_args()
@@ -330,8 +439,11 @@ def main() -> int:
         )
     if not args.no_split:
         split_cost(w2_size[0], w2_size[1], 100 if args.quick else 400)
+    env = {"BENCH_PREFAULT_GIB": str(0.0 if args.quick else args.prefault)}
     if not args.no_w2:
-        w2(*w2_size, repeat)
+        w2(*w2_size, repeat, env)
+    if not args.no_phases:
+        phases(*w2_size, env)
     if not args.no_w3:
         if args.w3_dir:
             w3(*w3_size, blocks, limit, Path(args.w3_dir), args.w3_keep)
