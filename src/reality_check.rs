@@ -375,10 +375,11 @@ fn chunk_size(p: &Prepared, n_sim: usize, threads: usize) -> usize {
 
 /// Chunks that share each tile's build (`run_groups`): one a thread; streamed, at least
 /// [`STREAMED_GROUP_MIN`], so that a one-thread process (a distributed run's worker) builds each
-/// tile once for two chunks, as a two-thread process does, instead of once a chunk (half of W2 as
-/// one block on one thread: `scripts/bench_ab.py --rc`, benches/README.md). The chunks of a group
-/// run one after the other on the thread, so the extra cost is their scratch (chunk × K centred
-/// means and scales, as a second thread has).
+/// tile once for two chunks, as a two-thread process does, instead of once a chunk. Half of W2
+/// as one block on one thread: 0.91× the CPU time at the median of 6 rounds, spreads 12–28 %
+/// (`scripts/bench_ab.py --rc`, benches/README.md). The chunks of a group run one after the other
+/// on the thread, so the extra cost is their scratch (chunk × K centred means and scales, as a
+/// second thread has).
 fn group_size(p: &Prepared, threads: usize) -> usize {
     if p.is_streamed() {
         threads.max(STREAMED_GROUP_MIN)
