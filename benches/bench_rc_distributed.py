@@ -55,6 +55,14 @@ COMMON = textwrap.dedent(
     # costs about 3 s a GiB to touch again, against 0.3 s when recently used: without this,
     # whichever run allocates first pays it, single or cluster alike. Returns the s/GiB it took
     # (about 3 when the machine had handed the memory back).
+    # W2's panel, K x T (its transpose is the T x K family): the same values in every script.
+    def w2_block(t, k):
+        block = np.empty((k, t))
+        rng = np.random.default_rng(0)
+        for i in range(0, k, 500):
+            block[i:i + 500] = rng.normal(size=(min(500, k - i), t)) * 0.05
+        return block
+
     # Done in a child process, so that no process of the run has it in its peak RSS.
     def prefault():
         if PREFAULT_GIB <= 0:
@@ -92,10 +100,7 @@ COMMON = textwrap.dedent(
 W2_SCRIPT = COMMON + textwrap.dedent(
     """
     t, k, b, mode = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-    block = np.empty((k, t))
-    rng = np.random.default_rng(0)
-    for i in range(0, k, 500):
-        block[i:i + 500] = rng.normal(size=(min(500, k - i), t)) * 0.05
+    block = w2_block(t, k)
     df = pd.DataFrame(block.T, columns=[f"h{i:05d}" for i in range(k)], copy=False)
     del block
     cfg = rc.RealityCheckConfig(n_sim=b, avg_block_length=12, seed=42)
@@ -156,10 +161,7 @@ PHASES_SCRIPT = COMMON + textwrap.dedent(
     # (read its columns from the Parquet file, prepare, simulations), timed inside the processes.
     from crypto_analyzer_promotion import _core, parquet_input as pi
     t, k, b, mode = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-    block = np.empty((k, t))
-    rng = np.random.default_rng(0)
-    for i in range(0, k, 500):
-        block[i:i + 500] = rng.normal(size=(min(500, k - i), t)) * 0.05
+    block = w2_block(t, k)
     cfg = rc.RealityCheckConfig(n_sim=b, avg_block_length=12, seed=42)
     kw = rc._resolve_stream(cfg).kwargs(cfg)
 
