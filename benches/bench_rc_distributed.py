@@ -47,14 +47,6 @@ COMMON = textwrap.dedent(
     def peak_kib():
         return vm_kib("VmHWM:")
 
-    PREFAULT_GIB = float(os.environ.get("BENCH_PREFAULT_GIB", "0"))
-
-    # Touch and free PREFAULT_GIB of memory just before a timed run, so that the memory the run
-    # allocates next is memory the machine has backed recently. On the VM this bench was measured
-    # on, memory the guest has handed back to its host (about 20 s after a process frees it)
-    # costs about 3 s a GiB to touch again, against 0.3 s when recently used: without this,
-    # whichever run allocates first pays it, single or cluster alike. Returns the s/GiB it took
-    # (about 3 when the machine had handed the memory back).
     # W2's panel, K x T (its transpose is the T x K family): the same values in every script.
     def w2_block(t, k):
         block = np.empty((k, t))
@@ -63,7 +55,27 @@ COMMON = textwrap.dedent(
             block[i:i + 500] = rng.normal(size=(min(500, k - i), t)) * 0.05
         return block
 
-    # Done in a child process, so that no process of the run has it in its peak RSS.
+    # W2 as the DataFrame a user holds (columns = hypothesis ids), without a copy of the panel.
+    def w2_frame(t, k):
+        return pd.DataFrame(w2_block(t, k).T, columns=[f"h{i:05d}" for i in range(k)], copy=False)
+
+    # W2 as a Parquet file in a new temporary folder, as pandas writes it (the time as its index):
+    # every Parquet run reads this one layout.
+    def w2_parquet(df, t):
+        import tempfile
+        path = os.path.join(tempfile.mkdtemp(), "w2.parquet")
+        df.set_axis(pd.Index(np.arange(t), name="ts")).to_parquet(path)
+        return path
+
+    PREFAULT_GIB = float(os.environ.get("BENCH_PREFAULT_GIB", "0"))
+
+    # Touch and free PREFAULT_GIB of memory just before a timed run, so that the memory the run
+    # allocates next is memory the machine has backed recently. On the VM this bench was measured
+    # on, memory the guest has handed back to its host (about 20 s after a process frees it)
+    # costs about 3 s a GiB to touch again, against 0.3 s when recently used: without this,
+    # whichever run allocates first pays it, single or cluster alike. Returns the s/GiB it took
+    # (about 3 when the machine had handed the memory back). Done in a child process, so that no
+    # process of the run has it in its peak RSS.
     def prefault():
         if PREFAULT_GIB <= 0:
             return 0.0
@@ -100,9 +112,7 @@ COMMON = textwrap.dedent(
 W2_SCRIPT = COMMON + textwrap.dedent(
     """
     t, k, b, mode = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-    block = w2_block(t, k)
-    df = pd.DataFrame(block.T, columns=[f"h{i:05d}" for i in range(k)], copy=False)
-    del block
+    df = w2_frame(t, k)
     cfg = rc.RealityCheckConfig(n_sim=b, avg_block_length=12, seed=42)
     out = {}
     if mode == "single":
@@ -113,9 +123,7 @@ W2_SCRIPT = COMMON + textwrap.dedent(
         out["total"] = time.perf_counter() - t0
         out["cpu"] = time.process_time() - c0
     elif mode == "single_parquet":  # as the CLI's `rc` reads a file into one process (timed)
-        import tempfile
-        path = os.path.join(tempfile.mkdtemp(), "w2.parquet")
-        df.set_axis(pd.Index(np.arange(t), name="ts")).to_parquet(path)
+        path = w2_parquet(df, t)
         del df
         from crypto_analyzer_promotion import cli  # imported before the clock starts
         out["prefault_s_per_gib"] = prefault()
@@ -128,9 +136,7 @@ W2_SCRIPT = COMMON + textwrap.dedent(
     else:
         series = df
         if mode.startswith("parquet"):  # the same family as a Parquet file the workers read (not timed)
-            import tempfile
-            series = os.path.join(tempfile.mkdtemp(), "w2.parquet")
-            df.set_axis(pd.Index(np.arange(t), name="ts")).to_parquet(series)  # the time as its index
+            series = w2_parquet(df, t)
         t0 = time.perf_counter()
         n_workers = 1 if mode == "parquet1" else 2  # parquet1: one worker with both cores
         client = cd.local_client(n_workers, threads_per_worker=3 - n_workers)
@@ -161,13 +167,11 @@ PHASES_SCRIPT = COMMON + textwrap.dedent(
     # (read its columns from the Parquet file, prepare, simulations), timed inside the processes.
     from crypto_analyzer_promotion import _core, parquet_input as pi
     t, k, b, mode = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-    block = w2_block(t, k)
     cfg = rc.RealityCheckConfig(n_sim=b, avg_block_length=12, seed=42)
     kw = rc._resolve_stream(cfg).kwargs(cfg)
 
+    # Runs on a worker too (pickled by value with the globals it uses: time, _core, rc_blocks, kw).
     def phases(src, values=None):
-        import time
-        from crypto_analyzer_promotion import _core, rc_blocks
         out = {}
         def timed(name, f):
             w, c = time.perf_counter(), time.process_time()
@@ -180,24 +184,19 @@ PHASES_SCRIPT = COMMON + textwrap.dedent(
         return out
 
     if mode == "single":
-        x = block.T
-        del block
+        x = w2_block(t, k).T
         prefault()
         print(json.dumps([phases(None, x)]))
     else:
-        import tempfile
-        path = os.path.join(tempfile.mkdtemp(), "w2.parquet")
-        df = pd.DataFrame(block.T, columns=[f"h{i:05d}" for i in range(k)], copy=False)
-        del block
-        df.set_axis(pd.Index(np.arange(t), name="ts")).to_parquet(path)
-        del df
+        path = w2_parquet(w2_frame(t, k), t)
         from pathlib import Path
         files, names, tt = pi.parquet_layout(Path(path))
         client = cd.local_client(2, threads_per_worker=1)
         client.wait_for_workers(2)
         client.run(lambda: __import__("crypto_analyzer_promotion.distributed"))
         ids = sorted(names)
-        srcs = [pi.ParquetColumns(tuple(files), tuple(ids[a:c]), tt) for a, c in ((0, k // 2), (k // 2, k))]
+        # The split a distributed run makes of the family into 2 blocks.
+        srcs = [pi.ParquetColumns(tuple(files), tuple(ids[a:c]), tt) for a, c in rc_blocks.column_ranges(k, 2)]
         prefault()
         res = client.gather([client.submit(phases, s, pure=False) for s in srcs])
         client.close()
